@@ -1,0 +1,85 @@
+# vmcheck — build, test, lint, demo and benchmarks.
+# Everything needs root on a Debian 12 machine (the lab runs real libvirtd and QEMU).
+
+SHELL := /bin/bash
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+LAB := lab/lab.sh
+LAB_DIR ?= $(or $(VMCHECK_LAB_DIR),/var/tmp/vmcheck-lab)
+STATICCHECK_VERSION := 2025.1.1
+# Debian packages needed to build vmcheck (cgo against libvirt).
+BUILD_DEPS := libvirt-dev pkg-config gcc
+
+export VMCHECK_LAB_DIR := $(LAB_DIR)
+
+.PHONY: all deps build test unit e2e lint demo lab-up lab-down bench fuzz clean
+
+all: build
+
+## deps: install the Debian packages the build needs (skipped when present)
+deps:
+	@missing=$$(for p in $(BUILD_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+## build: bin/vmcheck
+build: deps
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/vmcheck ./cmd/vmcheck
+
+## test: unit tests, then the end-to-end suite against a fresh lab (brought up once, always torn down)
+test: build unit e2e
+
+unit: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+e2e: build
+	@set -euo pipefail; \
+	trap '$(LAB) down >/dev/null 2>&1 || $(LAB) down' EXIT; \
+	$(LAB) up --guests full >/dev/null; \
+	set -a; . $(LAB_DIR)/env; set +a; \
+	$(GO) test -count=1 -tags e2e -timeout 25m -v ./e2e/ 2>&1 | tee $(LAB_DIR)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; \
+	exit $${PIPESTATUS[0]}
+
+## lint: go vet, staticcheck (pinned), gofmt, shellcheck
+lint: deps
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; }
+	shellcheck lab/*.sh .ci/run
+
+## demo: bring up a four-guest lab and run vmcheck check against it
+demo: build
+	@$(LAB) up --guests demo >/dev/null
+	@set -a; . $(LAB_DIR)/env; set +a; \
+	echo; echo "== bin/vmcheck check -c '$$VMCHECK_LAB_URI' --external $$VMCHECK_LAB_EXTERNAL4"; echo; \
+	bin/vmcheck check -c "$$VMCHECK_LAB_URI" --external "$$VMCHECK_LAB_EXTERNAL4"; code=$$?; \
+	echo; echo "vmcheck exited $$code (0 ok, 1 some VM unknown, 2 some probe failed, 3 vmcheck could not run)."; \
+	echo; echo "The lab is still up. Try:"; \
+	echo "  bin/vmcheck check   -c '$$VMCHECK_LAB_URI' --external $$VMCHECK_LAB_EXTERNAL4 --output json"; \
+	echo "  bin/vmcheck domains -c '$$VMCHECK_LAB_URI'"; \
+	echo "  $(LAB) virsh list --all"; \
+	echo "  $(LAB) fault cut-outside   # then check again; '$(LAB) fault restore-outside' to undo"; \
+	echo "Take it down with: make lab-down"
+
+lab-up:
+	$(LAB) up --guests $(or $(GUESTS),full)
+
+lab-down:
+	$(LAB) down
+
+## fuzz: run every fuzz target for FUZZTIME each (default 20s)
+FUZZTIME ?= 20s
+fuzz: deps
+	@for pkg in ./guestagent ./osdetect; do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,245 @@
+package checker
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults for Config fields left unset.
+const (
+	DefaultTimeout     = 30 * time.Second
+	DefaultPingTimeout = 2 * time.Second
+	DefaultConcurrency = 8
+	// MaxConcurrency bounds --concurrency: each worker may hold one libvirt
+	// connection and one guest command.
+	MaxConcurrency = 256
+)
+
+// Network types an operator can assign to a libvirt network or bridge.
+const (
+	NetworkExternal = "external"
+	NetworkInternal = "internal"
+)
+
+// Config is vmcheck's configuration: the YAML file, then flags on top.
+type Config struct {
+	// Connect is the libvirt URI; empty means LIBVIRT_DEFAULT_URI, then
+	// qemu:///system.
+	Connect string
+	// External lists the addresses pinged from inside every guest.
+	External []netip.Addr
+	// Timeout is the deadline for checking one domain.
+	Timeout Duration
+	// PingTimeout is how long the in-guest ping waits for its reply.
+	PingTimeout Duration
+	// Concurrency is how many domains are checked at once.
+	Concurrency int
+	// Domains restricts the check to these names or UUIDs; empty means all
+	// running domains.
+	Domains []string
+	// Exclude skips domains whose name matches one of these globs.
+	Exclude []string
+	// Networks maps a libvirt network name or a bridge name to its type and,
+	// optionally, its gateway.
+	Networks map[string]NetworkConfig
+	// Policies are per-domain check policies; the first rule matching a
+	// domain applies, and the domain's libvirt metadata overrides it.
+	Policies []PolicyRule
+}
+
+// NetworkConfig is the operator's word on one libvirt network or bridge.
+type NetworkConfig struct {
+	// Type is "external" or "internal"; empty leaves it to the default route.
+	Type string `yaml:"type"`
+	// Gateway overrides every other way of learning the gateway.
+	Gateway *netip.Addr `yaml:"gateway"`
+}
+
+// Duration is a time.Duration; in YAML it is written as "2s" or "1m30s".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string such as "30s".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: want a duration such as \"30s\": %w", n.Line, err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as \"30s\"", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// rawConfig is the YAML shape of Config, with durations as strings so a bad
+// one is reported with its key.
+type rawConfig struct {
+	Connect     string                   `yaml:"connect"`
+	External    []netip.Addr             `yaml:"external"`
+	Timeout     string                   `yaml:"timeout"`
+	PingTimeout string                   `yaml:"ping_timeout"`
+	Concurrency int                      `yaml:"concurrency"`
+	Domains     []string                 `yaml:"domains"`
+	Exclude     []string                 `yaml:"exclude"`
+	Networks    map[string]NetworkConfig `yaml:"networks"`
+	Policies    []PolicyRule             `yaml:"policies"`
+}
+
+func parseDuration(key, s string) (Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration such as \"30s\"", key, s)
+	}
+	return Duration(d), nil
+}
+
+// LoadConfig reads and validates a YAML config file. Unknown keys are errors.
+func LoadConfig(file string) (Config, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", file, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig decodes YAML config, rejecting unknown keys, and validates it.
+// Defaults are not applied; see Config.WithDefaults.
+func ParseConfig(b []byte) (Config, error) {
+	var raw rawConfig
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, err
+	}
+	cfg := Config{Connect: raw.Connect, External: raw.External, Concurrency: raw.Concurrency,
+		Domains: raw.Domains, Exclude: raw.Exclude, Networks: raw.Networks, Policies: raw.Policies}
+	var err error
+	if cfg.Timeout, err = parseDuration("timeout", raw.Timeout); err != nil {
+		return Config{}, err
+	}
+	if cfg.PingTimeout, err = parseDuration("ping_timeout", raw.PingTimeout); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// WithDefaults returns cfg with unset fields filled in.
+func (c Config) WithDefaults() Config {
+	if c.Timeout == 0 {
+		c.Timeout = Duration(DefaultTimeout)
+	}
+	if c.PingTimeout == 0 {
+		c.PingTimeout = Duration(DefaultPingTimeout)
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	return c
+}
+
+// Validate reports the first invalid value, naming its key.
+func (c Config) Validate() error {
+	for i, a := range c.External {
+		if err := ValidateTarget(a); err != nil {
+			return fmt.Errorf("external[%d]: %w", i, err)
+		}
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("timeout: must be positive, got %s", time.Duration(c.Timeout))
+	}
+	if c.PingTimeout < 0 {
+		return fmt.Errorf("ping_timeout: must be positive, got %s", time.Duration(c.PingTimeout))
+	}
+	if c.PingTimeout > 0 && c.PingTimeout%Duration(time.Millisecond) != 0 {
+		return fmt.Errorf("ping_timeout: %s is finer than a millisecond", time.Duration(c.PingTimeout))
+	}
+	if c.Timeout > 0 && c.PingTimeout > 0 && 2*c.PingTimeout > c.Timeout {
+		return fmt.Errorf("ping_timeout: %s must be at most half of timeout (%s), so the ping ends well inside the check's deadline",
+			time.Duration(c.PingTimeout), time.Duration(c.Timeout))
+	}
+	if c.Concurrency < 0 || c.Concurrency > MaxConcurrency {
+		return fmt.Errorf("concurrency: must be between 1 and %d, got %d", MaxConcurrency, c.Concurrency)
+	}
+	for _, g := range c.Exclude {
+		if _, err := path.Match(g, ""); err != nil {
+			return fmt.Errorf("exclude: pattern %q: %w", g, err)
+		}
+	}
+	for i, r := range c.Policies {
+		if err := r.validate(i); err != nil {
+			return err
+		}
+	}
+	for name, n := range c.Networks {
+		switch n.Type {
+		case "", NetworkExternal, NetworkInternal:
+		default:
+			return fmt.Errorf("networks.%s.type: %q is not %q or %q", name, n.Type, NetworkExternal, NetworkInternal)
+		}
+		if n.Gateway != nil {
+			if err := ValidateTarget(*n.Gateway); err != nil {
+				return fmt.Errorf("networks.%s.gateway: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ValidateTarget rejects addresses that must never be put into a ping argv:
+// invalid, unspecified, multicast, or zoned ones.
+func ValidateTarget(a netip.Addr) error {
+	switch {
+	case !a.IsValid():
+		return errors.New("not a valid IP address")
+	case a.IsUnspecified():
+		return fmt.Errorf("%s is the unspecified address", a)
+	case a.IsMulticast():
+		return fmt.Errorf("%s is a multicast address", a)
+	case a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return fmt.Errorf("%s is the broadcast address", a)
+	case a.Zone() != "":
+		return fmt.Errorf("%s has a zone; use an address without %%zone", a)
+	}
+	return nil
+}
+
+// Selected reports whether a domain passes the include list and exclude globs.
+func (c Config) Selected(name, uuid string) bool {
+	if len(c.Domains) > 0 {
+		found := false
+		for _, d := range c.Domains {
+			if d == name || d == uuid {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	for _, g := range c.Exclude {
+		if ok, _ := path.Match(g, name); ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,297 @@
+package checker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/vmcheck/vmcheck/guestagent"
+)
+
+// agentChannelName is the virtio-serial port name qemu-ga listens on.
+const agentChannelName = "org.qemu.guest_agent.0"
+
+// ResolveURI returns the libvirt URI to use: uri if set, else
+// LIBVIRT_DEFAULT_URI, else qemu:///system, as virsh does.
+func ResolveURI(uri string) string {
+	if uri != "" {
+		return uri
+	}
+	if env := os.Getenv("LIBVIRT_DEFAULT_URI"); env != "" {
+		return env
+	}
+	return "qemu:///system"
+}
+
+// LibvirtSource lists the running domains of one libvirt host and reaches
+// their guest agents through a pool of connections.
+type LibvirtSource struct {
+	uri  string
+	conn *libvirt.Connect
+	pool *guestagent.LibvirtPool
+}
+
+var _ Source = (*LibvirtSource)(nil)
+
+// NewLibvirtSource connects to uri (read-write: agent commands need it).
+// poolSize bounds the idle agent connections kept between calls; use the
+// check concurrency.
+func NewLibvirtSource(ctx context.Context, uri string, poolSize int) (*LibvirtSource, error) {
+	conn, err := callCtx(ctx, func() (*libvirt.Connect, error) { return libvirt.NewConnect(uri) })
+	if err != nil {
+		return nil, fmt.Errorf("connecting to libvirt at %q: %w", uri, err)
+	}
+	return &LibvirtSource{uri: uri, conn: conn, pool: guestagent.NewLibvirtPool(uri, poolSize)}, nil
+}
+
+// URI returns the libvirt URI of the source.
+func (s *LibvirtSource) URI() string { return s.uri }
+
+// Close closes the discovery connection and the agent pool.
+func (s *LibvirtSource) Close() error {
+	_, err := s.conn.Close()
+	return errors.Join(err, s.pool.Close())
+}
+
+// Domains lists active domains with their NICs and agent channel state, read
+// from the live XML. It makes no agent call.
+func (s *LibvirtSource) Domains(ctx context.Context) ([]Domain, error) {
+	return callCtx(ctx, s.domains)
+}
+
+func (s *LibvirtSource) domains() ([]Domain, error) {
+	doms, err := s.conn.ListAllDomains(libvirt.CONNECT_LIST_DOMAINS_ACTIVE)
+	if err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	defer func() {
+		for i := range doms {
+			_ = doms[i].Free()
+		}
+	}()
+	nets := map[string][]netip.Prefix{}
+	out := make([]Domain, 0, len(doms))
+	for i := range doms {
+		d, err := s.domain(&doms[i], nets)
+		if err != nil {
+			var lerr libvirt.Error
+			if errors.As(err, &lerr) && lerr.Code == libvirt.ERR_NO_DOMAIN {
+				continue // gone between list and lookup
+			}
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (s *LibvirtSource) domain(dom *libvirt.Domain, nets map[string][]netip.Prefix) (Domain, error) {
+	name, err := dom.GetName()
+	if err != nil {
+		return Domain{}, fmt.Errorf("domain name: %w", err)
+	}
+	uuid, err := dom.GetUUIDString()
+	if err != nil {
+		return Domain{}, fmt.Errorf("domain %q uuid: %w", name, err)
+	}
+	id, err := dom.GetID()
+	if err != nil {
+		return Domain{}, fmt.Errorf("domain %q id: %w", name, err)
+	}
+	st, _, err := dom.GetState()
+	if err != nil {
+		return Domain{}, fmt.Errorf("domain %q state: %w", name, err)
+	}
+	xml, err := dom.GetXMLDesc(0)
+	if err != nil {
+		return Domain{}, fmt.Errorf("domain %q xml: %w", name, err)
+	}
+	d, err := ParseDomainXML(xml)
+	if err != nil {
+		return Domain{}, fmt.Errorf("domain %q: %w", name, err)
+	}
+	d.Name, d.UUID = name, uuid
+	d.BootID = uuid + "/" + strconv.FormatUint(uint64(id), 10)
+	switch st {
+	case libvirt.DOMAIN_RUNNING:
+		d.State = Running
+	case libvirt.DOMAIN_PAUSED, libvirt.DOMAIN_PMSUSPENDED:
+		d.State = Paused
+	default:
+		d.State = Other
+	}
+	for i := range d.NICs {
+		n := &d.NICs[i]
+		if n.SourceType != "network" || n.Source == "" {
+			continue
+		}
+		addrs, ok := nets[n.Source]
+		if !ok {
+			addrs, err = s.networkAddrs(n.Source)
+			if err != nil {
+				return Domain{}, fmt.Errorf("domain %q nic %s: %w", name, n.MAC, err)
+			}
+			nets[n.Source] = addrs
+		}
+		n.NetworkAddrs = addrs
+	}
+	d.Agent = s.pool.Transport(uuid)
+	return d, nil
+}
+
+// networkAddrs returns the host-side addresses of a libvirt network.
+func (s *LibvirtSource) networkAddrs(name string) ([]netip.Prefix, error) {
+	nw, err := s.conn.LookupNetworkByName(name)
+	if err != nil {
+		var lerr libvirt.Error
+		if errors.As(err, &lerr) && lerr.Code == libvirt.ERR_NO_NETWORK {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("network %q: %w", name, err)
+	}
+	defer func() { _ = nw.Free() }()
+	xml, err := nw.GetXMLDesc(0)
+	if err != nil {
+		return nil, fmt.Errorf("network %q xml: %w", name, err)
+	}
+	return ParseNetworkXML(xml)
+}
+
+// ParseDomainXML reads NICs and the agent channel state from a live domain
+// XML document. Name, UUID, state and agent are left to the caller.
+func ParseDomainXML(doc string) (Domain, error) {
+	var x libvirtxml.Domain
+	if err := x.Unmarshal(doc); err != nil {
+		return Domain{}, fmt.Errorf("parsing domain XML: %w", err)
+	}
+	d := Domain{Channel: ChannelNone}
+	if x.Metadata != nil {
+		d.Policy, d.Nova = ParseMetadata(x.Metadata.XML)
+	}
+	if x.Devices == nil {
+		return d, nil
+	}
+	for _, ch := range x.Devices.Channels {
+		if ch.Target == nil || ch.Target.VirtIO == nil || ch.Target.VirtIO.Name != agentChannelName {
+			continue
+		}
+		switch ch.Target.VirtIO.State {
+		case "connected":
+			d.Channel = ChannelConnected
+		case "disconnected":
+			d.Channel = ChannelDisconnected
+		default:
+			d.Channel = ChannelUnknown
+		}
+	}
+	for i, iface := range x.Devices.Interfaces {
+		n := NIC{}
+		if iface.MAC == nil || iface.MAC.Address == "" {
+			return Domain{}, fmt.Errorf("interface %d has no MAC address", i)
+		}
+		n.MAC = strings.ToLower(iface.MAC.Address)
+		if iface.Target != nil {
+			n.Device = iface.Target.Dev
+		}
+		if iface.Model != nil {
+			n.Model = iface.Model.Type
+		}
+		if src := iface.Source; src != nil {
+			switch {
+			case src.Network != nil:
+				n.SourceType, n.Source, n.Bridge = "network", src.Network.Network, src.Network.Bridge
+			case src.Bridge != nil:
+				n.SourceType, n.Source, n.Bridge = "bridge", src.Bridge.Bridge, src.Bridge.Bridge
+			case src.Direct != nil:
+				n.SourceType, n.Source = "direct", src.Direct.Dev
+			case src.Ethernet != nil:
+				n.SourceType = "ethernet"
+			case src.User != nil:
+				n.SourceType = "user"
+			case src.VHostUser != nil:
+				n.SourceType = "vhostuser"
+			case src.Hostdev != nil:
+				n.SourceType = "hostdev"
+			}
+		}
+		d.NICs = append(d.NICs, n)
+	}
+	return d, nil
+}
+
+// ParseNetworkXML returns the addresses a libvirt network gives its host
+// side (its <ip address=… prefix|netmask=…>).
+func ParseNetworkXML(doc string) ([]netip.Prefix, error) {
+	var x libvirtxml.Network
+	if err := x.Unmarshal(doc); err != nil {
+		return nil, fmt.Errorf("parsing network XML: %w", err)
+	}
+	var out []netip.Prefix
+	for _, ip := range x.IPs {
+		a, err := netip.ParseAddr(ip.Address)
+		if err != nil {
+			return nil, fmt.Errorf("network %q: ip address %q: %w", x.Name, ip.Address, err)
+		}
+		bits := int(ip.Prefix)
+		if ip.Netmask != "" {
+			m, err := netip.ParseAddr(ip.Netmask)
+			if err != nil || !m.Is4() {
+				return nil, fmt.Errorf("network %q: netmask %q is not an IPv4 mask", x.Name, ip.Netmask)
+			}
+			bits = maskBits(m.As4())
+			if bits < 0 {
+				return nil, fmt.Errorf("network %q: netmask %q is not contiguous", x.Name, ip.Netmask)
+			}
+		}
+		if bits == 0 {
+			bits = a.BitLen()
+		}
+		p, err := a.Prefix(bits)
+		if err != nil {
+			return nil, fmt.Errorf("network %q: prefix %d: %w", x.Name, bits, err)
+		}
+		out = append(out, netip.PrefixFrom(a, p.Bits()))
+	}
+	return out, nil
+}
+
+func maskBits(m [4]byte) int {
+	v := uint32(m[0])<<24 | uint32(m[1])<<16 | uint32(m[2])<<8 | uint32(m[3])
+	n := 0
+	for v&0x80000000 != 0 {
+		n++
+		v <<= 1
+	}
+	if v != 0 {
+		return -1
+	}
+	return n
+}
+
+// callCtx runs a blocking libvirt call and returns early when ctx ends; the
+// call itself finishes in the background.
+func callCtx[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	type res struct {
+		v   T
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		v, err := f()
+		ch <- res{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("libvirt did not answer in time: %w", ctx.Err())
+	}
+}

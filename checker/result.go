@@ -1,0 +1,128 @@
+package checker
+
+import "time"
+
+// State is the verdict on one domain's connectivity.
+type State string
+
+// Domain states, as reported in the JSON contract.
+const (
+	// StateOK means every probe passed.
+	StateOK State = "ok"
+	// StateDegraded means some probes passed and some failed.
+	StateDegraded State = "degraded"
+	// StateDown means every probe that could be run failed.
+	StateDown State = "down"
+	// StateUnknown means the domain could not be checked (agent problem,
+	// guest-exec disabled, deadline); Result.Reason says why.
+	StateUnknown State = "unknown"
+	// StatePaused means the domain is paused and was not probed.
+	StatePaused State = "paused"
+)
+
+// AgentState describes how far vmcheck got with a domain's guest agent.
+type AgentState string
+
+// Agent states, as reported in the JSON contract.
+const (
+	// AgentOK means the agent answered and allows guest-exec.
+	AgentOK AgentState = "ok"
+	// AgentNoChannel means the domain has no guest agent channel.
+	AgentNoChannel AgentState = "no_channel"
+	// AgentDisconnected means the channel exists but no agent is connected.
+	AgentDisconnected AgentState = "disconnected"
+	// AgentUnresponsive means the agent did not answer in time.
+	AgentUnresponsive AgentState = "unresponsive"
+	// AgentExecDisabled means the agent answers but blocks guest-exec or
+	// guest-exec-status.
+	AgentExecDisabled AgentState = "exec_disabled"
+)
+
+// ProbeKind says what a probe targets.
+type ProbeKind string
+
+// Probe kinds.
+const (
+	// ProbeExternal is a ping to a configured address outside the node.
+	ProbeExternal ProbeKind = "external"
+	// ProbeGateway is a ping to one NIC's gateway.
+	ProbeGateway ProbeKind = "gateway"
+)
+
+// ProbeStatus is the outcome of one probe.
+type ProbeStatus string
+
+// Probe outcomes. Only ProbeFailed says something about the link; ProbeError
+// means the probe could not tell (timeout, spawn failure, oversize output).
+const (
+	// ProbePassed means an echo reply was seen.
+	ProbePassed ProbeStatus = "ok"
+	// ProbeFailed means the ping ran and no reply came back.
+	ProbeFailed ProbeStatus = "failed"
+	// ProbeError means the probe could not be run or its outcome is unknown.
+	ProbeError ProbeStatus = "error"
+	// ProbeNotConfigured marks the external probe when no external target is
+	// configured.
+	ProbeNotConfigured ProbeStatus = "not_configured"
+)
+
+// Report is the document `vmcheck check --output json` prints.
+type Report struct {
+	Domains []Result `json:"domains"`
+}
+
+// Result is everything one round learned about one domain. It is plain data:
+// every output format and metric is built from it.
+type Result struct {
+	Name      string        `json:"name"`
+	UUID      string        `json:"uuid"`
+	State     State         `json:"state,omitempty"`
+	OS        OSResult      `json:"os"`
+	Agent     AgentResult   `json:"agent"`
+	NICs      []NICResult   `json:"nics"`
+	Probes    []ProbeResult `json:"probes"`
+	Reason    string        `json:"reason,omitempty"`
+	CheckedAt time.Time     `json:"checked_at"`
+	Duration  float64       `json:"duration_seconds"`
+}
+
+// OSResult is the guest operating system as detected through the agent.
+type OSResult struct {
+	Family  string `json:"family"`
+	ID      string `json:"id,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	Source  string `json:"source,omitempty"`
+}
+
+// AgentResult describes the guest agent of a domain.
+type AgentResult struct {
+	State   AgentState `json:"state"`
+	Version string     `json:"version,omitempty"`
+}
+
+// NICResult is one network interface of a domain, with what vmcheck learned
+// about its addresses and gateway.
+type NICResult struct {
+	MAC           string   `json:"mac"`
+	Device        string   `json:"device,omitempty"`
+	Model         string   `json:"model,omitempty"`
+	SourceType    string   `json:"source_type,omitempty"`
+	Source        string   `json:"source,omitempty"`
+	GuestName     string   `json:"guest_name,omitempty"`
+	IPs           []string `json:"ips"`
+	Gateway       string   `json:"gateway,omitempty"`
+	GatewaySource string   `json:"gateway_source,omitempty"`
+	NetworkType   string   `json:"network_type"`
+}
+
+// ProbeResult is one ping run inside the guest.
+type ProbeResult struct {
+	Kind   ProbeKind   `json:"kind"`
+	Target string      `json:"target,omitempty"`
+	NIC    string      `json:"nic,omitempty"`
+	OK     bool        `json:"ok"`
+	Status ProbeStatus `json:"status"`
+	RTT    float64     `json:"rtt_seconds,omitempty"`
+	Error  string      `json:"error,omitempty"`
+}

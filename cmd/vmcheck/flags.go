@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+// commonFlags are the flags every command that talks to a host accepts.
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "connect", Aliases: []string{"c"}, Usage: "libvirt `URI` (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)"},
+		&cli.StringFlag{Name: "config", Usage: "YAML config `FILE`; flags override it"},
+		&cli.StringSliceFlag{Name: "domain", Usage: "check only this domain `NAME|UUID` (repeatable)"},
+		&cli.StringSliceFlag{Name: "exclude", Usage: "skip domains whose name matches `GLOB` (repeatable)"},
+		&cli.StringSliceFlag{Name: "external", Usage: "external `ADDR` to ping from inside each guest (repeatable; IPv4 or IPv6)"},
+		&cli.DurationFlag{Name: "timeout", Usage: "deadline for checking one domain (default 30s)"},
+		&cli.DurationFlag{Name: "ping-timeout", Usage: "how long the in-guest ping waits for a reply (default 2s)"},
+		&cli.IntFlag{Name: "concurrency", Usage: "domains checked at once (default 8)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json"},
+		&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "log level: debug, info, warn, error"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json"},
+	}
+}
+
+// usageError is a bad flag or config value: exit 3 with one line.
+func usageError(format string, a ...any) error {
+	return cli.Exit(fmt.Sprintf("vmcheck: "+format, a...), checker.ExitError)
+}
+
+// setup builds the logger and the effective config from the config file and
+// flags.
+func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
+	log := logrus.New()
+	log.SetOutput(os.Stderr)
+	lvl, err := logrus.ParseLevel(c.String("log-level"))
+	if err != nil {
+		return nil, checker.Config{}, usageError("--log-level: %v", err)
+	}
+	log.SetLevel(lvl)
+	switch c.String("log-format") {
+	case "text":
+		log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: false, FullTimestamp: true})
+	case "json":
+		log.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		return nil, checker.Config{}, usageError("--log-format: %q is not text or json", c.String("log-format"))
+	}
+	switch c.String("output") {
+	case "table", "json":
+	default:
+		return nil, checker.Config{}, usageError("--output: %q is not table or json", c.String("output"))
+	}
+	if c.Args().Present() {
+		return nil, checker.Config{}, usageError("unexpected argument %q (flags go before nothing else; see --help)", c.Args().First())
+	}
+
+	var cfg checker.Config
+	if f := c.String("config"); f != "" {
+		cfg, err = checker.LoadConfig(f)
+		if err != nil {
+			return nil, checker.Config{}, usageError("%v", err)
+		}
+	}
+	if c.IsSet("connect") {
+		cfg.Connect = c.String("connect")
+	}
+	if c.IsSet("domain") {
+		cfg.Domains = c.StringSlice("domain")
+	}
+	if c.IsSet("exclude") {
+		cfg.Exclude = c.StringSlice("exclude")
+	}
+	if c.IsSet("external") {
+		cfg.External = nil
+		for _, s := range c.StringSlice("external") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, checker.Config{}, usageError("--external %q: not an IP address", s)
+			}
+			cfg.External = append(cfg.External, a)
+		}
+	}
+	if c.IsSet("timeout") {
+		if c.Duration("timeout") <= 0 {
+			return nil, checker.Config{}, usageError("--timeout: must be positive, got %s", c.Duration("timeout"))
+		}
+		cfg.Timeout = checker.Duration(c.Duration("timeout"))
+	}
+	if c.IsSet("ping-timeout") {
+		if c.Duration("ping-timeout") <= 0 {
+			return nil, checker.Config{}, usageError("--ping-timeout: must be positive, got %s", c.Duration("ping-timeout"))
+		}
+		cfg.PingTimeout = checker.Duration(c.Duration("ping-timeout"))
+	}
+	if c.IsSet("concurrency") {
+		if c.Int("concurrency") < 1 {
+			return nil, checker.Config{}, usageError("--concurrency: must be at least 1, got %d", c.Int("concurrency"))
+		}
+		cfg.Concurrency = c.Int("concurrency")
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, checker.Config{}, usageError("%v", err)
+	}
+	return log, cfg, nil
+}
+
+// openSource connects to the host named by the config.
+func openSource(ctx context.Context, cfg checker.Config) (*checker.LibvirtSource, error) {
+	uri := checker.ResolveURI(cfg.Connect)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	src, err := checker.NewLibvirtSource(cctx, uri, cfg.Concurrency)
+	if err != nil {
+		return nil, cli.Exit(fmt.Sprintf("vmcheck: %v", err), checker.ExitError)
+	}
+	return src, nil
+}
+
+// exitError turns an error into exit code 3 unless it already carries one.
+func exitError(err error) error {
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return err
+	}
+	return cli.Exit(fmt.Sprintf("vmcheck: %v", err), checker.ExitError)
+}

@@ -1,0 +1,200 @@
+package exporter
+
+import (
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+// namespace prefixes every metric name.
+const namespace = "vmcheck"
+
+// domainStates are the values of vmcheck_domain_state's state label, in
+// the order they are emitted.
+var domainStates = []checker.State{
+	checker.StateOK, checker.StateDegraded, checker.StateDown, checker.StateUnknown, checker.StatePaused,
+}
+
+var (
+	domainLabels = []string{"domain", "uuid"}
+	probeLabels  = []string{"domain", "uuid", "kind", "target", "nic"}
+
+	descDomainState = prometheus.NewDesc(namespace+"_domain_state",
+		"Reported connectivity state of the VM, one series per state, 1 for the current one. "+
+			"Degraded and down are reported only after down_after_rounds consecutive failed rounds.",
+		append(domainLabels[:2:2], "state"), nil)
+	descDomainInfo = prometheus.NewDesc(namespace+"_domain_info",
+		"Facts about the VM: guest OS (as detected through the agent, sanitised) and OpenStack Nova instance and project names; always 1.",
+		append(domainLabels[:2:2], "os_family", "os_id", "os_version", "nova_instance", "nova_project"), nil)
+	descAgentUp = prometheus.NewDesc(namespace+"_agent_up",
+		"1 if the guest agent answered and allows guest-exec in the last check, else 0.",
+		domainLabels, nil)
+	descConsecutiveFailures = prometheus.NewDesc(namespace+"_consecutive_failures",
+		"Number of consecutive rounds whose verdict was degraded or down.",
+		domainLabels, nil)
+	descStateSince = prometheus.NewDesc(namespace+"_state_since_timestamp_seconds",
+		"Unix time since which the reported state holds (for an outage: the start of its first failed round).",
+		domainLabels, nil)
+	descLastCheck = prometheus.NewDesc(namespace+"_last_check_timestamp_seconds",
+		"Unix time at which the last completed check of the VM started.",
+		domainLabels, nil)
+	descCheckDuration = prometheus.NewDesc(namespace+"_check_duration_seconds",
+		"How long the last completed check of the VM took.",
+		domainLabels, nil)
+	descProbeSuccess = prometheus.NewDesc(namespace+"_probe_success",
+		"1 if the last ping from inside the VM to the target got a reply, 0 if it did not. "+
+			"Absent when the probe could not be run (see the status page for why).",
+		probeLabels, nil)
+	descProbeRTT = prometheus.NewDesc(namespace+"_probe_rtt_seconds",
+		"Round-trip time of the last successful ping from inside the VM to the target.",
+		probeLabels, nil)
+
+	descLibvirtUp = prometheus.NewDesc(namespace+"_libvirt_up",
+		"1 if vmcheck's connection to libvirt works, else 0.", nil, nil)
+	descRoundDuration = prometheus.NewDesc(namespace+"_round_duration_seconds",
+		"How long the last completed round of checks took.", nil, nil)
+	descLastRound = prometheus.NewDesc(namespace+"_last_round_timestamp_seconds",
+		"Unix time at which the last completed round of checks started.", nil, nil)
+	descRoundDomains = prometheus.NewDesc(namespace+"_round_domains",
+		"Number of VMs the last completed round checked.", nil, nil)
+	descDownAfter = prometheus.NewDesc(namespace+"_down_after_rounds",
+		"Consecutive failed rounds after which a VM is reported degraded or down (--down-after).", nil, nil)
+	descBuildInfo = prometheus.NewDesc(namespace+"_build_info",
+		"A metric with a constant 1 value labelled by vmcheck's version and the Go version it was built with.",
+		[]string{"version", "goversion"}, nil)
+)
+
+// Collector is a prometheus.Collector rendering the latest Snapshot of a
+// History. It is the only place vmcheck's metrics are built; `vmcheck
+// serve` and the cron textfile both gather it.
+type Collector struct {
+	history   *History
+	version   string
+	goVersion string
+
+	// cache holds each domain's metrics under its entry generation, so a
+	// scrape only builds metrics for the domains checked since the last
+	// one. Keyed by UUID.
+	mu    sync.Mutex
+	cache map[string]cachedEntry
+}
+
+type cachedEntry struct {
+	gen     uint64
+	metrics []prometheus.Metric
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector returns a collector over h. version is vmcheck's version
+// for vmcheck_build_info.
+func NewCollector(h *History, version string) *Collector {
+	return &Collector{history: h, version: version, goVersion: runtime.Version(), cache: make(map[string]cachedEntry)}
+}
+
+// Describe sends the descriptors of every metric the collector emits.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descDomainState, descDomainInfo, descAgentUp, descConsecutiveFailures, descStateSince,
+		descLastCheck, descCheckDuration, descProbeSuccess, descProbeRTT,
+		descLibvirtUp, descRoundDuration, descLastRound, descRoundDomains, descDownAfter, descBuildInfo,
+	} {
+		ch <- d
+	}
+}
+
+// Collect renders the latest snapshot. It never blocks on a guest.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.history.Snapshot()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(descBuildInfo, 1, c.version, c.goVersion)
+	gauge(descLibvirtUp, boolValue(s.LibvirtUp))
+	gauge(descDownAfter, float64(s.DownAfter))
+	if !s.Round.Start.IsZero() {
+		gauge(descRoundDuration, s.Round.Duration.Seconds())
+		gauge(descLastRound, unixSeconds(s.Round.Start))
+		gauge(descRoundDomains, float64(s.Round.Domains))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := make(map[string]bool, len(s.Entries))
+	for i := range s.Entries {
+		e := &s.Entries[i]
+		seen[e.Result.UUID] = true
+		ce, ok := c.cache[e.Result.UUID]
+		if !ok || ce.gen != e.gen {
+			ce = cachedEntry{gen: e.gen, metrics: entryMetrics(e)}
+			c.cache[e.Result.UUID] = ce
+		}
+		for _, m := range ce.metrics {
+			ch <- m
+		}
+	}
+	for k := range c.cache {
+		if !seen[k] {
+			delete(c.cache, k)
+		}
+	}
+}
+
+// entryMetrics builds the metrics of one domain.
+func entryMetrics(e *Entry) []prometheus.Metric {
+	r := &e.Result
+	if r.CheckedAt.IsZero() {
+		return nil // restored from a state file, not checked in this run
+	}
+	dom, uuid := hostLabel(r.Name, 256), uuidLabel(r.UUID)
+	if uuid == "" {
+		return nil
+	}
+	out := make([]prometheus.Metric, 0, 12+2*len(r.Probes))
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		out = append(out, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
+	}
+	for _, st := range domainStates {
+		gauge(descDomainState, boolValue(e.State == st), dom, uuid, string(st))
+	}
+	gauge(descDomainInfo, 1, dom, uuid,
+		guestLabel(r.OS.Family), guestLabel(r.OS.ID), guestLabel(r.OS.Version),
+		hostLabel(e.Nova.Instance, maxLabelRunes), hostLabel(e.Nova.Project, maxLabelRunes))
+	gauge(descAgentUp, boolValue(r.Agent.State == checker.AgentOK), dom, uuid)
+	gauge(descConsecutiveFailures, float64(e.ConsecutiveFailures), dom, uuid)
+	gauge(descStateSince, unixSeconds(e.Since), dom, uuid)
+	gauge(descLastCheck, unixSeconds(r.CheckedAt), dom, uuid)
+	gauge(descCheckDuration, r.Duration, dom, uuid)
+	seen := make(map[[3]string]bool, len(r.Probes))
+	for _, p := range r.Probes {
+		if p.Status != checker.ProbePassed && p.Status != checker.ProbeFailed {
+			continue
+		}
+		kind := enumLabel(string(p.Kind), string(checker.ProbeExternal), string(checker.ProbeGateway))
+		target, nic := addrLabel(p.Target), macLabel(p.NIC)
+		key := [3]string{kind, target, nic}
+		if target == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		gauge(descProbeSuccess, boolValue(p.Status == checker.ProbePassed), dom, uuid, kind, target, nic)
+		if p.Status == checker.ProbePassed && p.RTT > 0 {
+			gauge(descProbeRTT, p.RTT, dom, uuid, kind, target, nic)
+		}
+	}
+	return out
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func unixSeconds(t time.Time) float64 {
+	return float64(t.UnixMilli()) / 1000
+}

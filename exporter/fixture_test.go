@@ -1,0 +1,109 @@
+package exporter
+
+import (
+	"time"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+// t0 is the start of the first round in every test.
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+const (
+	uuidDebian  = "0b4ec1c4-5d3a-4c5e-9b1e-2f4a6c8e0a01"
+	uuidBadGW   = "0b4ec1c4-5d3a-4c5e-9b1e-2f4a6c8e0a02"
+	uuidNoAgent = "0b4ec1c4-5d3a-4c5e-9b1e-2f4a6c8e0a03"
+	uuidPaused  = "0b4ec1c4-5d3a-4c5e-9b1e-2f4a6c8e0a04"
+	uuidEvil    = "0B4EC1C4-5D3A-4C5E-9B1E-2F4A6C8E0A05"
+	uuidWindows = "0b4ec1c4-5d3a-4c5e-9b1e-2f4a6c8e0a06"
+)
+
+func okProbes(gw, mac string, rtt float64) []checker.ProbeResult {
+	return []checker.ProbeResult{
+		{Kind: checker.ProbeExternal, Target: "203.0.113.10", OK: true, Status: checker.ProbePassed, RTT: rtt},
+		{Kind: checker.ProbeGateway, Target: gw, NIC: mac, OK: true, Status: checker.ProbePassed, RTT: rtt / 2},
+	}
+}
+
+// fixture returns one round of results covering every state, and a
+// hostile guest whose strings must never reach a label or the page raw.
+func fixture(at time.Time) ([]checker.Domain, []checker.Result) {
+	res := []checker.Result{
+		{
+			Name: "lab-debian", UUID: uuidDebian, State: checker.StateOK,
+			OS:    checker.OSResult{Family: "linux", ID: "debian", Name: "Debian GNU/Linux", Version: "12"},
+			Agent: checker.AgentResult{State: checker.AgentOK, Version: "7.2.0"},
+			NICs: []checker.NICResult{{MAC: "52:54:00:aa:00:01", Device: "vnet0", SourceType: "network", Source: "default", GuestName: "enp1s0",
+				IPs: []string{"192.168.122.10"}, Gateway: "192.168.122.1", GatewaySource: "libvirt-network", NetworkType: "external"}},
+			Probes: okProbes("192.168.122.1", "52:54:00:aa:00:01", 0.0012),
+		},
+		{
+			Name: "lab-badgw", UUID: uuidBadGW, State: checker.StateDegraded,
+			OS:    checker.OSResult{Family: "linux", ID: "alpine", Version: "3.19.1"},
+			Agent: checker.AgentResult{State: checker.AgentOK},
+			Probes: []checker.ProbeResult{
+				{Kind: checker.ProbeExternal, Target: "203.0.113.10", OK: true, Status: checker.ProbePassed, RTT: 0.002},
+				{Kind: checker.ProbeGateway, Target: "192.168.122.254", NIC: "52:54:00:AA:00:02", Status: checker.ProbeFailed, Error: "no reply"},
+			},
+			Reason: "gateway 192.168.122.254: no reply",
+		},
+		{
+			Name: "lab-noagent", UUID: uuidNoAgent, State: checker.StateUnknown,
+			OS:     checker.OSResult{Family: "unknown"},
+			Agent:  checker.AgentResult{State: checker.AgentDisconnected},
+			Probes: []checker.ProbeResult{},
+			Reason: "the guest agent is not connected: qemu-guest-agent is not running in the guest; start and enable it",
+		},
+		{
+			Name: "lab-paused", UUID: uuidPaused, State: checker.StatePaused,
+			OS:     checker.OSResult{Family: "unknown"},
+			Agent:  checker.AgentResult{State: checker.AgentOK},
+			Reason: "the domain is paused; it was not probed",
+		},
+		{
+			Name: "lab-windows", UUID: uuidWindows, State: checker.StateOK,
+			OS:     checker.OSResult{Family: "windows", ID: "mswindows", Name: "Microsoft Windows Server 2022", Version: "10.0.20348"},
+			Agent:  checker.AgentResult{State: checker.AgentOK, Version: "106.0.1"},
+			Probes: okProbes("2001:db8::1", "52:54:00:aa:00:06", 0.004),
+		},
+		{
+			Name: "zz-hostile", UUID: uuidEvil, State: checker.StateDown,
+			OS: checker.OSResult{Family: "linux", ID: "ubuntu\"} 1\nfake_metric{a=\"b", Name: "<script>alert(1)</script>",
+				Version: "22.04\u202e\u0000" + string([]byte{0xff})},
+			Agent: checker.AgentResult{State: checker.AgentOK},
+			Probes: []checker.ProbeResult{
+				{Kind: checker.ProbeExternal, Target: "203.0.113.10", Status: checker.ProbeFailed, Error: "no reply"},
+				{Kind: checker.ProbeGateway, Target: "fe80::1%eth0", NIC: "not-a-mac", Status: checker.ProbeFailed, Error: "<b>no</b> reply"},
+				{Kind: checker.ProbeGateway, Target: "not-an-ip", Status: checker.ProbeFailed, Error: "x"},
+				{Kind: checker.ProbeExternal, Target: "198.51.100.1", Status: checker.ProbeError, Error: "timed out"},
+			},
+			Reason: "<img src=x onerror=alert(1)> every probe failed",
+		},
+	}
+	doms := make([]checker.Domain, len(res))
+	for i := range res {
+		res[i].CheckedAt = at
+		res[i].Duration = 1.5
+		doms[i] = checker.Domain{Name: res[i].Name, UUID: res[i].UUID}
+	}
+	doms[0].Nova = checker.Nova{Instance: "web-01 (shop)", Project: "shop"}
+	doms[5].Nova = checker.Nova{Instance: "evil\x1b[31m\u202einstance", Project: "p\"roj"}
+	return doms, res
+}
+
+// fixtureHistory records the fixture's round downAfter times, one minute
+// apart, so that failures are confirmed.
+func fixtureHistory(downAfter int) *History {
+	h := NewHistory(downAfter)
+	h.SetLibvirtUp(true)
+	var last time.Time
+	for i := range downAfter {
+		last = t0.Add(time.Duration(i) * time.Minute)
+		doms, res := fixture(last)
+		for j := range res {
+			h.Record(doms[j], res[j], nil)
+		}
+	}
+	h.SetRound(Round{Start: last, Duration: 4200 * time.Millisecond, Domains: 6})
+	return h
+}

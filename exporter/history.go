@@ -1,0 +1,307 @@
+package exporter
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+// DefaultDownAfter is how many consecutive failed rounds it takes before a
+// VM counts as degraded or down.
+const DefaultDownAfter = 3
+
+// Entry is what the exporter knows about one domain: its last completed
+// check and its history.
+type Entry struct {
+	// Result is the last completed check, as the checker returned it.
+	Result checker.Result
+	// Nova is the domain's OpenStack metadata, if any.
+	Nova checker.Nova
+	// Policy is the effective per-domain policy of the last check.
+	Policy checker.Policy
+	// State is the reported state: Result.State, except that a failing
+	// verdict (degraded, down) is only reported after DownAfter consecutive
+	// failed rounds; until then the previous state holds (unknown for a
+	// domain never seen before) and Pending is true.
+	State checker.State
+	// Pending is true while probes fail but fewer than DownAfter rounds in
+	// a row have failed.
+	Pending bool
+	// Since is when State began: for a confirmed failure, the start of the
+	// first failed round of the streak.
+	Since time.Time
+	// ConsecutiveFailures counts the rounds in a row whose verdict was
+	// degraded or down; any other verdict resets it.
+	ConsecutiveFailures int
+	// LastOK is the start of the last round whose verdict was ok (zero if
+	// none was seen).
+	LastOK time.Time
+	// Exchange is the agent exchange of the last check, sanitised, when
+	// recording is on.
+	Exchange []Exchange
+
+	// gen changes whenever the entry does; the Collector caches each
+	// entry's metrics under it.
+	gen uint64
+}
+
+// Round describes the last completed periodic round.
+type Round struct {
+	// Start is when the round began; zero before the first round.
+	Start time.Time
+	// Duration is how long the round took.
+	Duration time.Duration
+	// Domains is how many domains the round checked.
+	Domains int
+}
+
+// Snapshot is an immutable view of the History: handlers and collectors
+// read it without locks. Entries are sorted by domain name, then UUID.
+type Snapshot struct {
+	Entries   []Entry
+	LibvirtUp bool
+	Round     Round
+	DownAfter int
+}
+
+// Lookup returns the entry of the domain with this UUID.
+func (s *Snapshot) Lookup(uuid string) (Entry, bool) {
+	for _, e := range s.Entries {
+		if e.Result.UUID == uuid {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// History keeps the latest result and the state history of every domain.
+// It is safe for concurrent use.
+type History struct {
+	mu        sync.Mutex
+	gen       uint64
+	downAfter int
+	vms       map[string]*vmHistory
+	libvirtUp bool
+	round     Round
+	snap      *Snapshot // nil when stale
+}
+
+// vmHistory is one domain's mutable record.
+type vmHistory struct {
+	entry Entry
+	// failingSince is the start of the first failed round of the current
+	// streak.
+	failingSince time.Time
+}
+
+// NewHistory returns an empty history in which a VM counts as degraded or
+// down after downAfter consecutive failed rounds (DefaultDownAfter if
+// downAfter < 1).
+func NewHistory(downAfter int) *History {
+	if downAfter < 1 {
+		downAfter = DefaultDownAfter
+	}
+	return &History{downAfter: downAfter, vms: make(map[string]*vmHistory)}
+}
+
+// DownAfter returns the number of consecutive failed rounds that make a VM
+// degraded or down.
+func (h *History) DownAfter() int { return h.downAfter }
+
+func failed(s checker.State) bool {
+	return s == checker.StateDegraded || s == checker.StateDown
+}
+
+// Record adds one completed check of domain d. ex is its agent exchange
+// (nil when not recorded). It returns the reported state before the check
+// ("" for a domain not seen before) and the updated entry.
+func (h *History) Record(d checker.Domain, r checker.Result, ex []Exchange) (checker.State, Entry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.snap = nil
+	key := r.UUID
+	v, ok := h.vms[key]
+	if !ok {
+		v = &vmHistory{}
+		h.vms[key] = v
+	}
+	e := &v.entry
+	prev := e.State
+	at := r.CheckedAt
+	if failed(r.State) {
+		if e.ConsecutiveFailures == 0 {
+			v.failingSince = at
+		}
+		e.ConsecutiveFailures++
+	} else {
+		e.ConsecutiveFailures = 0
+		v.failingSince = time.Time{}
+	}
+	if r.State == checker.StateOK {
+		e.LastOK = at
+	}
+
+	next, since := r.State, at
+	e.Pending = false
+	if failed(r.State) {
+		switch {
+		case e.ConsecutiveFailures < h.downAfter:
+			// Not an outage yet: the previous verdict stands.
+			next, e.Pending = e.State, true
+			if next == "" {
+				next = checker.StateUnknown
+			}
+		case !failed(e.State):
+			// Confirmed: the outage began with the first failed round.
+			since = v.failingSince
+		}
+	}
+	if next != e.State || e.Since.IsZero() {
+		e.State, e.Since = next, since
+	}
+	e.Result, e.Nova, e.Policy, e.Exchange = r, d.Nova, d.Policy, ex
+	h.gen++
+	e.gen = h.gen
+	return prev, *e
+}
+
+// Known reports whether the history has a completed check of the domain.
+func (h *History) Known(uuid string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v, ok := h.vms[uuid]
+	return ok && !v.entry.Result.CheckedAt.IsZero()
+}
+
+// Retain forgets every domain whose UUID is not in keep: a VM that is gone
+// loses its series.
+func (h *History) Retain(keep map[string]bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k := range h.vms {
+		if !keep[k] {
+			delete(h.vms, k)
+			h.snap = nil
+		}
+	}
+}
+
+// SetLibvirtUp records whether the libvirt connection works.
+func (h *History) SetLibvirtUp(up bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.libvirtUp != up {
+		h.libvirtUp, h.snap = up, nil
+	}
+}
+
+// SetRound records the last completed periodic round.
+func (h *History) SetRound(r Round) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.round, h.snap = r, nil
+}
+
+// Snapshot returns the current state. The result must not be modified.
+func (h *History) Snapshot() *Snapshot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.snap != nil {
+		return h.snap
+	}
+	s := &Snapshot{Entries: make([]Entry, 0, len(h.vms)), LibvirtUp: h.libvirtUp, Round: h.round, DownAfter: h.downAfter}
+	for _, v := range h.vms {
+		s.Entries = append(s.Entries, v.entry)
+	}
+	slices.SortFunc(s.Entries, func(a, b Entry) int {
+		return cmp.Or(cmp.Compare(a.Result.Name, b.Result.Name), cmp.Compare(a.Result.UUID, b.Result.UUID))
+	})
+	h.snap = s
+	return s
+}
+
+// Results returns the last result of every domain, sorted by name.
+func (s *Snapshot) Results() []checker.Result {
+	out := make([]checker.Result, len(s.Entries))
+	for i, e := range s.Entries {
+		out[i] = e.Result
+	}
+	return out
+}
+
+// stateFileVersion is the version of the cron state file format.
+const stateFileVersion = 1
+
+// savedState is the cron state file: what the history must remember
+// between two runs.
+type savedState struct {
+	Version int                   `json:"version"`
+	Domains map[string]savedEntry `json:"domains"`
+}
+
+type savedEntry struct {
+	Name                string        `json:"name"`
+	State               checker.State `json:"state"`
+	Since               time.Time     `json:"since"`
+	ConsecutiveFailures int           `json:"consecutive_failures"`
+	FailingSince        time.Time     `json:"failing_since,omitzero"`
+	LastOK              time.Time     `json:"last_ok,omitzero"`
+}
+
+// Save writes what the next run needs (state, since, failure streak) as
+// JSON. Results themselves are not saved.
+func (h *History) Save(w io.Writer) error {
+	h.mu.Lock()
+	st := savedState{Version: stateFileVersion, Domains: make(map[string]savedEntry, len(h.vms))}
+	for k, v := range h.vms {
+		st.Domains[k] = savedEntry{
+			Name: v.entry.Result.Name, State: v.entry.State, Since: v.entry.Since,
+			ConsecutiveFailures: v.entry.ConsecutiveFailures, FailingSince: v.failingSince, LastOK: v.entry.LastOK,
+		}
+	}
+	h.mu.Unlock()
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(st); err != nil {
+		return fmt.Errorf("writing history state: %w", err)
+	}
+	return nil
+}
+
+// Load restores what Save wrote, replacing the history's domains. Each
+// restored domain keeps its state until its next Record; until then it has
+// no result.
+func (h *History) Load(r io.Reader) error {
+	var st savedState
+	if err := json.NewDecoder(r).Decode(&st); err != nil {
+		return fmt.Errorf("reading history state: %w", err)
+	}
+	if st.Version != stateFileVersion {
+		return fmt.Errorf("reading history state: version %d, want %d", st.Version, stateFileVersion)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.vms = make(map[string]*vmHistory, len(st.Domains))
+	for k, s := range st.Domains {
+		switch s.State {
+		case checker.StateOK, checker.StateDegraded, checker.StateDown, checker.StateUnknown, checker.StatePaused:
+		default:
+			return fmt.Errorf("reading history state: domain %s: unknown state %q", k, s.State)
+		}
+		h.vms[k] = &vmHistory{
+			entry: Entry{
+				Result: checker.Result{Name: s.Name, UUID: k}, State: s.State, Since: s.Since,
+				ConsecutiveFailures: max(s.ConsecutiveFailures, 0), LastOK: s.LastOK,
+			},
+			failingSince: s.FailingSince,
+		}
+	}
+	h.snap = nil
+	return nil
+}

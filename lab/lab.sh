@@ -1,0 +1,1016 @@
+#!/usr/bin/env bash
+# lab/lab.sh — a real, disposable libvirt/QEMU lab for vmcheck: 13 tiny TCG guests with
+# a real qemu-ga, on bridges inside network namespaces that the lab creates itself.
+#
+#   lab/lab.sh up [--guests demo|full|name1,name2,...]   (default: full)
+#       Idempotent: starts only what is missing, restores the network faults, re-suspends
+#       lab-paused and restarts a running guest whose agent should answer but does not
+#       (frozen, or disconnected by libvirt after a reply over 10 MiB). Progress on
+#       stderr; stdout gets exactly "VMCHECK_LAB_URI=<uri>"; $LAB_DIR/env is written.
+#   lab/lab.sh down [--purge]      everything away; --purge also drops the cache
+#   lab/lab.sh status
+#   lab/lab.sh virsh ARGS...       virsh -c <lab uri> ARGS...
+#   lab/lab.sh fault NAME [DOMAIN]
+#       cut-outside | restore-outside | drop-gateway | restore-gateway |
+#       freeze-agent DOM | restart-libvirtd | destroy DOM | start DOM | reset DOM
+#   (lab/capture.sh [DIR] records raw agent replies as test fixtures; see lab/README.md)
+#
+# Isolation: libvirtd and virtlogd run inside the network namespace "vmcheck-lab" and a
+# private, persistent mount namespace ($LAB_DIR/ns/mnt) in which a tmpfs covers /run and
+# folders of $LAB_DIR are bind-mounted over /run/libvirt, /var/lib/libvirt,
+# /var/cache/libvirt, /var/log/libvirt and /etc/libvirt. The host's own libvirt files,
+# sockets and pid files are never touched. Guest traffic never leaves the namespaces
+# vmcheck-lab and vmcheck-out; only documentation address ranges are used.
+#
+# Environment: VMCHECK_LAB_DIR (default /var/tmp/vmcheck-lab),
+#              VMCHECK_LAB_BOOT_TIMEOUT (seconds, default 300).
+set -euo pipefail
+
+LAB_DIR=${VMCHECK_LAB_DIR:-/var/tmp/vmcheck-lab}
+LAB_DIR=${LAB_DIR%/}
+BOOT_TIMEOUT=${VMCHECK_LAB_BOOT_TIMEOUT:-300}
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+GUEST_SRC=$(dirname "$SELF")/guest
+
+NS_LAB=vmcheck-lab
+NS_OUT=vmcheck-out
+BR_PUB=vcpub0
+BR_INT=vcint0
+UPLINK=vcup0
+OUTLINK=vcout0
+GW4=192.0.2.1
+GW4_LEN=24
+GW6=2001:db8:1::1
+INT_GW4=198.51.100.1
+UP4=203.0.113.1
+UP6=2001:db8:ff::1
+EXT4=203.0.113.10
+EXT6=2001:db8:ff::10
+# A "silent" outside host: its address answers ARP/ND but echo requests are dropped
+# (iptables inside vmcheck-out), so pinging it is a plain timeout, no ICMP error.
+SILENT4=203.0.113.20
+SILENT6=2001:db8:ff::20
+INTERNAL_NET=lab-internal
+
+SOCK=$LAB_DIR/run/libvirt/libvirt-sock
+URI="qemu+unix:///system?socket=$SOCK"
+NSDIR=$LAB_DIR/ns
+MNTNS=$NSDIR/mnt
+PIDDIR=$LAB_DIR/pid
+CONSOLE=$LAB_DIR/console
+XMLDIR=$LAB_DIR/xml
+STATE=$LAB_DIR/state
+CACHE=$LAB_DIR/cache
+# Runtime state removed by "down" ("cache" survives unless --purge).
+RUNTIME_DIRS=(run var etc pid console xml state ns)
+
+PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-guest-agent qemu-utils
+	busybox-static cpio iputils-ping iproute2 iptables dnsmasq-base)
+# Load order of the guest kernel's modules (virtio is modular in Debian's kernel).
+MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
+	virtio_console failover net_failover virtio_net virtio-rng)
+# Bump when the image layout changes in a way the input hash cannot see.
+IMAGE_FORMAT=1
+KERNEL_ARGS="console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off tsc=reliable no_timer_check i8042.noaux i8042.nokbd i8042.nopnp"
+
+# The guests. Columns: name number role agent channel nic0 nic1 gw4 gw6 rename post
+#   role    debian|busybox|windows|noping|flood (the image's personality, see guest/init)
+#   agent   on|off|noexec (qemu-ga started / not / with guest-exec blocked)
+#   channel yes|no (org.qemu.guest_agent.0 channel in the domain XML)
+#   nic0    addresses on the public bridge; nic1: addresses on the internal network
+#   rename  OLD,NEW interface rename in the guest; post: post-boot state
+GUEST_TABLE='
+lab-debian    11 debian  on     yes 192.0.2.11/24                 -                192.0.2.1   -             -             -
+lab-busybox   12 busybox on     yes 192.0.2.12/24                 -                192.0.2.1   -             -             -
+lab-windows   13 windows on     yes 192.0.2.13/24                 -                192.0.2.1   -             eth0,Ethernet -
+lab-twonic    14 debian  on     yes 192.0.2.14/24                 198.51.100.14/24 192.0.2.1   -             -             -
+lab-ipv6      15 debian  on     yes 192.0.2.15/24,2001:db8:1::15/64 -              -           2001:db8:1::1 -             -
+lab-nochannel 16 debian  on     no  192.0.2.16/24                 -                192.0.2.1   -             -             -
+lab-noagent   17 debian  off    yes 192.0.2.17/24                 -                192.0.2.1   -             -             -
+lab-noexec    18 debian  noexec yes 192.0.2.18/24                 -                192.0.2.1   -             -             -
+lab-freeze    19 debian  on     yes 192.0.2.19/24                 -                192.0.2.1   -             -             -
+lab-noping    20 noping  on     yes 192.0.2.20/24                 -                192.0.2.1   -             -             -
+lab-badgw     21 debian  on     yes 192.0.2.21/24                 -                192.0.2.254 -             -             -
+lab-paused    22 debian  on     yes 192.0.2.22/24                 -                192.0.2.1   -             -             suspend
+lab-flood     23 flood   on     yes 192.0.2.23/24                 -                192.0.2.1   -             -             -
+'
+DEMO_GUESTS=(lab-debian lab-windows lab-badgw lab-noexec)
+
+ALL_GUESTS=()
+declare -A G_NUM G_ROLE G_AGENT G_CHAN G_NIC0 G_NIC1 G_GW4 G_GW6 G_RENAME G_POST
+while read -r n num role agent chan nic0 nic1 gw4 gw6 rename post; do
+	[ -n "${n:-}" ] || continue
+	ALL_GUESTS+=("$n")
+	G_NUM[$n]=$num G_ROLE[$n]=$role G_AGENT[$n]=$agent G_CHAN[$n]=$chan
+	G_NIC0[$n]=$nic0 G_NIC1[$n]=$nic1 G_GW4[$n]=$gw4 G_GW6[$n]=$gw6
+	G_RENAME[$n]=$rename G_POST[$n]=$post
+done <<<"$GUEST_TABLE"
+
+say() { printf '[lab] %s\n' "$*" >&2; }
+die() {
+	printf '[lab] error: %s\n' "$*" >&2
+	exit 1
+}
+V() { timeout 60 virsh -q -c "$URI" "$@"; }
+lab_ip() { ip -n "$NS_LAB" "$@"; }
+out_ip() { ip -n "$NS_OUT" "$@"; }
+in_lab() { nsenter --net="/run/netns/$NS_LAB" -- "$@"; }
+in_out() { nsenter --net="/run/netns/$NS_OUT" -- "$@"; }
+netns_exists() { [ -e "/run/netns/$1" ]; }
+# A name whose /run/netns file is not a live namespace (e.g. after a reboot) is dropped.
+netns_ensure() {
+	if netns_exists "$1" && ! mountpoint -q "/run/netns/$1"; then ip netns del "$1" 2>/dev/null || rm -f "/run/netns/$1"; fi
+	netns_exists "$1" || ip netns add "$1"
+}
+is_guest() { [ -n "${G_NUM[$1]:-}" ]; }
+wants_agent() { [ "${G_CHAN[$1]}" = yes ] && [ "${G_AGENT[$1]}" != off ]; }
+
+check_lab_dir() {
+	case $LAB_DIR in
+	/ | /tmp | /var/tmp | /var | /root | /home | /etc | /usr | /run) die "refusing VMCHECK_LAB_DIR=$LAB_DIR" ;;
+	/?*) ;;
+	*) die "VMCHECK_LAB_DIR must be an absolute path" ;;
+	esac
+	[[ $LAB_DIR =~ ^/[A-Za-z0-9._/-]+$ ]] || die "VMCHECK_LAB_DIR may only hold [A-Za-z0-9._/-]"
+	[ "$(id -u)" = 0 ] || die "the lab needs root"
+}
+
+# The lab dir carries a marker so that "down --purge" never removes a foreign folder.
+prepare_dir() {
+	if [ -e "$LAB_DIR" ] && [ ! -e "$LAB_DIR/.vmcheck-lab" ] && [ -n "$(ls -A "$LAB_DIR")" ]; then
+		die "$LAB_DIR exists and is not a vmcheck lab dir"
+	fi
+	mkdir -p "$LAB_DIR"
+	touch "$LAB_DIR/.vmcheck-lab"
+}
+
+lock() {
+	exec 9>"$LAB_DIR/.lock"
+	flock -w 900 9 || die "another lab.sh holds $LAB_DIR/.lock"
+}
+
+# ---------------------------------------------------------------- packages, kernel, image
+
+ensure_packages() {
+	local need=() p
+	for p in "${PKGS[@]}"; do
+		case $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true) in
+		ii*) ;;
+		*) need+=("$p") ;;
+		esac
+	done
+	[ ${#need[@]} -gt 0 ] || return 0
+	say "installing packages: ${need[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+}
+
+resolve_kernel_pkg() {
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ && !done { print $2; done = 1 }'
+}
+
+# Sets KPKG, KERNEL, KMODS.
+ensure_kernel() {
+	local kdir=$CACHE/kernel deb tmp m f
+	mkdir -p "$kdir"
+	KPKG=$(resolve_kernel_pkg)
+	if [ -z "$KPKG" ]; then
+		say "apt-cache does not know linux-image-amd64: apt-get update"
+		apt-get update -qq >&2 || true
+		KPKG=$(resolve_kernel_pkg)
+	fi
+	if [ -z "$KPKG" ]; then
+		# Offline: use the newest kernel already in the cache.
+		KPKG=$(find "$kdir" -mindepth 2 -maxdepth 2 -name .done -printf '%h\n' 2>/dev/null |
+			sed 's#.*/##' | sort -V | tail -n 1)
+		[ -n "$KPKG" ] || die "cannot resolve the Debian kernel package (apt-cache depends linux-image-amd64)"
+		say "using cached kernel $KPKG (apt metadata unavailable)"
+	fi
+	KERNEL=$kdir/$KPKG/vmlinuz
+	KMODS=$kdir/$KPKG/modules
+	[ -e "$kdir/$KPKG/.done" ] && return 0
+	deb=$(find "$kdir" -maxdepth 1 -name "${KPKG}_*.deb" -print -quit)
+	if [ -z "$deb" ]; then
+		say "downloading kernel package $KPKG"
+		# (apt warns that root downloads "unsandboxed": harmless, filtered)
+		(cd "$kdir" && apt-get download -q "$KPKG" 2>&1) | grep -v unsandboxed >&2 || true
+		deb=$(find "$kdir" -maxdepth 1 -name "${KPKG}_*.deb" -print -quit)
+		[ -n "$deb" ] || die "apt-get download $KPKG produced no .deb"
+	fi
+	say "extracting kernel and virtio modules from ${deb##*/}"
+	tmp=$kdir/$KPKG.tmp
+	rm -rf "$tmp" "${kdir:?}/$KPKG"
+	mkdir -p "$tmp/x" "$tmp/modules"
+	# Only the kernel and the few modules the guests need (the full tree is ~400 MB).
+	local pats=('*/boot/vmlinuz-*')
+	for m in "${MODULES[@]}"; do pats+=("*/modules/*/$m.ko*"); done
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/x" --wildcards "${pats[@]}"
+	f=$(find "$tmp/x" -path '*/boot/vmlinuz-*' -print -quit)
+	[ -n "$f" ] || die "no vmlinuz in $deb"
+	mv "$f" "$tmp/vmlinuz"
+	for m in "${MODULES[@]}"; do
+		f=$(find "$tmp/x" -name "$m.ko*" -print -quit)
+		[ -n "$f" ] || die "module $m not found in $deb"
+		case $f in
+		*.ko) cp "$f" "$tmp/modules/$m.ko" ;;
+		*.ko.xz) xz -dc "$f" >"$tmp/modules/$m.ko" ;;
+		*.ko.zst) zstd -qdc "$f" >"$tmp/modules/$m.ko" ;;
+		*.ko.gz) gzip -dc "$f" >"$tmp/modules/$m.ko" ;;
+		*) die "unknown module format $f" ;;
+		esac
+	done
+	rm -rf "$tmp/x"
+	touch "$tmp/.done"
+	mv "$tmp" "$kdir/$KPKG"
+}
+
+# Shared libraries of a dynamic executable, loader included.
+libs_of() {
+	ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
+}
+
+# Sets INITRD. Rebuilds only when the hash of all inputs changed.
+ensure_image() {
+	local idir=$CACHE/image st hash f a inputs=()
+	mkdir -p "$idir"
+	INITRD=$idir/initrd.gz
+	inputs=(/bin/busybox /usr/sbin/qemu-ga /usr/bin/ping "$SELF" "$GUEST_SRC"/*)
+	mapfile -t -O ${#inputs[@]} inputs < <(libs_of /usr/sbin/qemu-ga; libs_of /usr/bin/ping)
+	inputs+=("$KMODS"/*.ko)
+	hash=$({
+		echo "format=$IMAGE_FORMAT kernel=$KPKG"
+		sha256sum "${inputs[@]}" | awk '{ print $1 }'
+	} | sha256sum | cut -c1-32)
+	if [ -s "$INITRD" ] && [ "$(cat "$idir/initrd.hash" 2>/dev/null)" = "$hash" ]; then
+		return 0
+	fi
+	say "building guest image (initramfs ${hash:0:12})"
+	/bin/busybox --help >/dev/null 2>&1 || die "/bin/busybox missing (busybox-static)"
+	ldd /bin/busybox >/dev/null 2>&1 && die "/bin/busybox is not static (install busybox-static)"
+	st=$idir/staging
+	rm -rf "$st"
+	mkdir -p "$st"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,usr/lib,lib/modules/vmcheck,lib64,etc,dev,proc,sys,run,tmp,root}
+	mkdir -p "$st/opt/vmcheck/windows"
+	cp /bin/busybox "$st/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		case $a in busybox | ping | ping6) continue ;; esac
+		ln -s busybox "$st/bin/$a"
+	done
+	cp /usr/sbin/qemu-ga "$st/usr/sbin/qemu-ga"
+	cp /usr/bin/ping "$st/opt/vmcheck/iputils-ping"
+	while read -r f; do
+		mkdir -p "$st$(dirname "$f")"
+		cp -L "$f" "$st$f"
+	done < <({ libs_of /usr/sbin/qemu-ga; libs_of /usr/bin/ping; } | sort -u)
+	cp "$KMODS"/*.ko "$st/lib/modules/vmcheck/"
+	install -m 0755 "$GUEST_SRC/init" "$st/init"
+	install -m 0644 "$GUEST_SRC/os-release.debian" "$GUEST_SRC/os-release.windows" "$st/opt/vmcheck/"
+	install -m 0755 "$GUEST_SRC/cmd.exe" "$GUEST_SRC/ping.exe" "$GUEST_SRC/route.exe" "$st/opt/vmcheck/windows/"
+	install -m 0755 "$GUEST_SRC/flood-ping" "$st/opt/vmcheck/flood-ping"
+	echo 'root:x:0:0:root:/root:/bin/sh' >"$st/etc/passwd"
+	echo 'root:x:0:' >"$st/etc/group"
+	printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$st/etc/hosts"
+	mknod -m 600 "$st/dev/console" c 5 1
+	mknod -m 666 "$st/dev/null" c 1 3
+	(cd "$st" && find . -print | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -6 >"$INITRD.tmp"
+	mv "$INITRD.tmp" "$INITRD"
+	echo "$hash" >"$idir/initrd.hash"
+	rm -rf "$st"
+}
+
+# ---------------------------------------------------------------- network
+
+ensure_network() {
+	netns_ensure "$NS_LAB"
+	netns_ensure "$NS_OUT"
+	lab_ip link set lo up
+	out_ip link set lo up
+	# New devices inherit "default": keep IPv6 addresses on link down, no DAD delay.
+	in_lab sysctl -q -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+		net.ipv6.conf.default.keep_addr_on_down=1 net.ipv6.conf.all.keep_addr_on_down=1 \
+		net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.default.accept_ra=0 >/dev/null
+	in_out sysctl -q -w net.ipv6.conf.default.keep_addr_on_down=1 net.ipv6.conf.all.keep_addr_on_down=1 \
+		net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.default.accept_ra=0 >/dev/null
+
+	if ! lab_ip link show "$BR_PUB" >/dev/null 2>&1; then
+		lab_ip link add "$BR_PUB" type bridge stp_state 0 forward_delay 0
+		lab_ip link set "$BR_PUB" address 52:54:00:0c:ff:01
+	fi
+	lab_ip addr replace "$GW4/$GW4_LEN" dev "$BR_PUB"
+	lab_ip addr replace "$GW6/64" dev "$BR_PUB" nodad
+	lab_ip link set "$BR_PUB" up
+
+	if lab_ip link show "$UPLINK" >/dev/null 2>&1 && ! out_ip link show "$OUTLINK" >/dev/null 2>&1; then
+		lab_ip link del "$UPLINK"
+	fi
+	if ! lab_ip link show "$UPLINK" >/dev/null 2>&1; then
+		out_ip link del "$OUTLINK" 2>/dev/null || true
+		lab_ip link add "$UPLINK" type veth peer name "$OUTLINK" netns "$NS_OUT"
+	fi
+	lab_ip addr replace "$UP4/24" dev "$UPLINK"
+	lab_ip addr replace "$UP6/64" dev "$UPLINK" nodad
+	out_ip addr replace "$EXT4/24" dev "$OUTLINK"
+	out_ip addr replace "$EXT6/64" dev "$OUTLINK" nodad
+	lab_ip link set "$UPLINK" up
+	out_ip link set "$OUTLINK" up
+	out_ip route replace default via "$UP4" dev "$OUTLINK"
+	out_ip -6 route replace default via "$UP6" dev "$OUTLINK"
+	out_ip addr replace "$SILENT4/24" dev "$OUTLINK"
+	out_ip addr replace "$SILENT6/64" dev "$OUTLINK" nodad
+	in_out iptables -w -C INPUT -d "$SILENT4" -p icmp --icmp-type echo-request -j DROP 2>/dev/null ||
+		in_out iptables -w -A INPUT -d "$SILENT4" -p icmp --icmp-type echo-request -j DROP ||
+		say "warning: iptables in $NS_OUT failed: $SILENT4 will answer pings"
+	in_out ip6tables -w -C INPUT -d "$SILENT6" -p ipv6-icmp --icmpv6-type echo-request -j DROP 2>/dev/null ||
+		in_out ip6tables -w -A INPUT -d "$SILENT6" -p ipv6-icmp --icmpv6-type echo-request -j DROP ||
+		say "warning: ip6tables in $NS_OUT failed: $SILENT6 will answer pings"
+}
+
+# Fallback when libvirt's network driver cannot run lab-internal: a plain bridge.
+ensure_plain_internal_bridge() {
+	if ! lab_ip link show "$BR_INT" >/dev/null 2>&1; then
+		lab_ip link add "$BR_INT" type bridge stp_state 0 forward_delay 0
+		lab_ip link set "$BR_INT" address 52:54:00:0c:ff:02
+	fi
+	lab_ip addr replace "$INT_GW4/24" dev "$BR_INT"
+	lab_ip link set "$BR_INT" up
+	echo bridge >"$STATE/internal-mode"
+}
+
+ensure_internal_net() {
+	local err
+	mkdir -p "$XMLDIR"
+	if [ "$(cat "$STATE/internal-mode" 2>/dev/null)" = bridge ]; then
+		ensure_plain_internal_bridge
+		return
+	fi
+	cat >"$XMLDIR/$INTERNAL_NET.xml" <<EOF
+<network>
+  <name>$INTERNAL_NET</name>
+  <bridge name='$BR_INT' stp='off' delay='0'/>
+  <mac address='52:54:00:0c:ff:02'/>
+  <dns enable='no'/>
+  <ip address='$INT_GW4' prefix='24'/>
+</network>
+EOF
+	# (no "virsh | grep -q" under pipefail: grep's early exit would fail the pipeline)
+	if [[ $(V net-info "$INTERNAL_NET" 2>/dev/null || true) =~ Active:\ +yes ]]; then
+		echo network >"$STATE/internal-mode"
+		return
+	fi
+	V net-info "$INTERNAL_NET" >/dev/null 2>&1 || V net-define "$XMLDIR/$INTERNAL_NET.xml" >/dev/null
+	if err=$(V net-start "$INTERNAL_NET" 2>&1) || [[ $err == *"already active"* ]]; then
+		echo network >"$STATE/internal-mode"
+		return
+	fi
+	say "libvirt network $INTERNAL_NET failed to start ($err); falling back to a plain bridge $BR_INT"
+	V net-undefine "$INTERNAL_NET" >/dev/null 2>&1 || true
+	ensure_plain_internal_bridge
+}
+
+# ---------------------------------------------------------------- namespaces and daemons
+
+mntns_id() { [ -e "$MNTNS" ] && mountpoint -q "$MNTNS" && echo "mnt:[$(stat -L -c %i "$MNTNS")]"; }
+netns_ino() { stat -L -c %i "/run/netns/$NS_LAB" 2>/dev/null; }
+
+# Persistent private mount namespace (bound on $LAB_DIR/ns/mnt) seeing the lab netns's
+# sysfs, a private /run, and the lab's libvirt folders.
+ensure_mountns() {
+	if [ -n "$(mntns_id)" ]; then
+		[ "$(cat "$STATE/mntns-netns" 2>/dev/null)" = "$(netns_ino)" ] && return 0
+		# The lab netns was recreated under the mount namespace's feet: rebuild it
+		# (only possible when no daemon lives in it any more).
+		daemon_pid libvirtd >/dev/null || daemon_pid virtlogd >/dev/null ||
+			{ umount "$MNTNS" && rm -f "$MNTNS"; }
+		[ -z "$(mntns_id)" ] || die "mount namespace belongs to an old $NS_LAB; run down first"
+	fi
+	# (var/lib/libvirt/dnsmasq normally comes with the package; the network driver needs it)
+	mkdir -p "$NSDIR" "$LAB_DIR/run/libvirt" "$LAB_DIR/var/lib/libvirt/dnsmasq" "$LAB_DIR/var/cache/libvirt" \
+		"$LAB_DIR/var/log/libvirt" "$PIDDIR" "$CONSOLE"
+	mountpoint -q "$NSDIR" || mount --bind "$NSDIR" "$NSDIR"
+	mount --make-private "$NSDIR"
+	rm -f "$MNTNS"
+	touch "$MNTNS"
+	prepare_libvirt_etc
+	local d
+	for d in /var/lib/libvirt /var/cache/libvirt /var/log/libvirt /etc/libvirt; do
+		[ -d "$d" ] || die "$d missing on the host (libvirt not installed?)"
+	done
+	# shellcheck disable=SC2016 # $L expands inside the namespace's shell
+	unshare --mount="$MNTNS" --propagation private -- \
+		nsenter --net="/run/netns/$NS_LAB" -- env L="$LAB_DIR" /bin/sh -ec '
+			mount -t tmpfs -o mode=0755,size=64m vmcheck-lab-run /run
+			mkdir -p /run/libvirt /run/lock
+			mount --bind "$L/run/libvirt" /run/libvirt
+			mount --bind "$L/var/lib/libvirt" /var/lib/libvirt
+			mount --bind "$L/var/cache/libvirt" /var/cache/libvirt
+			mount --bind "$L/var/log/libvirt" /var/log/libvirt
+			mount --bind "$L/etc/libvirt" /etc/libvirt
+			mount -t sysfs vmcheck-lab-sys /sys
+		' 9>&-
+	netns_ino >"$STATE/mntns-netns"
+}
+
+# The lab's /etc/libvirt: the host's *.conf files (no domain/network definitions), with
+# QEMU run as root without a security driver, cgroups or per-VM namespaces.
+prepare_libvirt_etc() {
+	local e=$LAB_DIR/etc/libvirt
+	rm -rf "$e"
+	mkdir -p "$e/qemu/networks/autostart" "$e/storage" "$e/nwfilter" "$e/secrets" "$e/hooks"
+	cp /etc/libvirt/*.conf "$e/"
+	cat >>"$e/qemu.conf" <<'EOF'
+
+# --- vmcheck lab ---
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+cgroup_controllers = [ ]
+namespaces = [ ]
+EOF
+	cat >>"$e/libvirtd.conf" <<'EOF'
+
+# --- vmcheck lab ---
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+unix_sock_rw_perms = "0700"
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+EOF
+	cat >>"$e/virtlogd.conf" <<'EOF'
+
+# --- vmcheck lab ---
+log_outputs = "3:file:/var/log/libvirt/virtlogd.log"
+EOF
+}
+
+# Prints the pid of a lab daemon if its pid file names a live process of that name that
+# lives in the lab's mount namespace.
+daemon_pid() {
+	local pid id
+	pid=$(cat "$PIDDIR/$1.pid" 2>/dev/null) || return 1
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] || return 1
+	id=$(mntns_id) || return 1
+	[ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$id" ] || return 1
+	echo "$pid"
+}
+
+start_daemon() {
+	local name=$1
+	rm -f "$PIDDIR/$name.pid"
+	nsenter --mount="$MNTNS" --net="/run/netns/$NS_LAB" -- \
+		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C \
+		"$name" -d -p "$PIDDIR/$name.pid" 9>&- </dev/null >&2
+	for _ in $(seq 1 100); do
+		daemon_pid "$name" >/dev/null && return 0
+		sleep 0.1
+	done
+	die "$name did not start (see $LAB_DIR/var/log/libvirt/$name.log)"
+}
+
+wait_libvirtd_ready() {
+	for _ in $(seq 1 150); do
+		V version >/dev/null 2>&1 && return 0
+		daemon_pid libvirtd >/dev/null || die "libvirtd died (see $LAB_DIR/var/log/libvirt/libvirtd.log)"
+		sleep 0.2
+	done
+	die "libvirtd does not answer on $SOCK"
+}
+
+ensure_daemons() {
+	local started=
+	if ! daemon_pid virtlogd >/dev/null; then
+		say "starting virtlogd"
+		start_daemon virtlogd
+	fi
+	if ! daemon_pid libvirtd >/dev/null; then
+		say "starting libvirtd"
+		start_daemon libvirtd
+		started=1
+	fi
+	wait_libvirtd_ready
+	[ -z "$started" ] || say "libvirtd $(daemon_pid libvirtd) ready at $URI"
+}
+
+# Stops a process we started, by pid: TERM, then KILL after a grace period.
+stop_pid() {
+	local pid=$1 name=$2
+	[ -d "/proc/$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for _ in $(seq 1 100); do
+		[ -d "/proc/$pid" ] || return 0
+		sleep 0.1
+	done
+	say "$name ($pid) ignores SIGTERM: SIGKILL"
+	kill -KILL "$pid" 2>/dev/null || true
+	for _ in $(seq 1 50); do
+		[ -d "/proc/$pid" ] || return 0
+		sleep 0.1
+	done
+}
+
+# ---------------------------------------------------------------- guests
+
+guest_cmdline() {
+	local n=$1 dev0=eth0 c
+	c="$KERNEL_ARGS vmcheck.host=$n vmcheck.role=${G_ROLE[$n]} vmcheck.agent=${G_AGENT[$n]}"
+	if [ "${G_RENAME[$n]}" != - ]; then
+		c+=" vmcheck.rename=${G_RENAME[$n]}"
+		dev0=${G_RENAME[$n]#*,}
+	fi
+	c+=" vmcheck.net=$dev0,${G_NIC0[$n]}"
+	[ "${G_NIC1[$n]}" = - ] || c+=" vmcheck.net=eth1,${G_NIC1[$n]}"
+	[ "${G_GW4[$n]}" = - ] || c+=" vmcheck.gw4=${G_GW4[$n]}"
+	[ "${G_GW6[$n]}" = - ] || c+=" vmcheck.gw6=${G_GW6[$n]}"
+	echo "$c"
+}
+
+guest_xml() {
+	local n=$1 num=${G_NUM[$1]}
+	cat <<EOF
+<domain type='qemu'>
+  <name>$n</name>
+  <uuid>5c0c0000-0000-4000-8000-0000000000$num</uuid>
+  <title>vmcheck lab guest #$num</title>
+  <description>vmcheck lab: role=${G_ROLE[$n]} agent=${G_AGENT[$n]} channel=${G_CHAN[$n]}</description>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$KERNEL</kernel>
+    <initrd>$INITRD</initrd>
+    <cmdline>$(guest_cmdline "$n")</cmdline>
+  </os>
+  <features><acpi/><apic/></features>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <controller type='usb' model='none'/>
+    <interface type='bridge'>
+      <mac address='52:54:00:0c:00:$num'/>
+      <source bridge='$BR_PUB'/>
+      <model type='virtio'/>
+      <rom enabled='no'/>
+    </interface>
+EOF
+	if [ "${G_NIC1[$n]}" != - ]; then
+		if [ "$(cat "$STATE/internal-mode" 2>/dev/null)" = network ]; then
+			echo "    <interface type='network'>"
+			echo "      <source network='$INTERNAL_NET'/>"
+		else
+			echo "    <interface type='bridge'>"
+			echo "      <source bridge='$BR_INT'/>"
+		fi
+		cat <<EOF
+      <mac address='52:54:00:0c:01:$num'/>
+      <model type='virtio'/>
+      <rom enabled='no'/>
+    </interface>
+EOF
+	fi
+	cat <<EOF
+    <serial type='file'>
+      <source path='$CONSOLE/$n.log'/>
+      <target port='0'/>
+    </serial>
+EOF
+	if [ "${G_CHAN[$n]}" = yes ]; then
+		cat <<EOF
+    <channel type='unix'>
+      <target type='virtio' name='org.qemu.guest_agent.0'/>
+    </channel>
+EOF
+	fi
+	cat <<EOF
+    <rng model='virtio'>
+      <backend model='random'>/dev/urandom</backend>
+    </rng>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+EOF
+}
+
+dom_state() { V domstate "$1" 2>/dev/null | head -n 1 || true; }
+
+# Defines (from the current XML) and starts a guest that is not running.
+start_guest() {
+	local n=$1
+	mkdir -p "$XMLDIR" "$CONSOLE"
+	guest_xml "$n" >"$XMLDIR/$n.xml"
+	# (a stable UUID lets a redefinition replace an inactive definition; an older one
+	# with another UUID is dropped first)
+	V define "$XMLDIR/$n.xml" >/dev/null 2>&1 || {
+		V undefine "$n" >/dev/null 2>&1 || true
+		V define "$XMLDIR/$n.xml" >/dev/null
+	}
+	: >"$CONSOLE/$n.log"
+	rm -f "$STATE/frozen.$n"
+	V start "$n" >/dev/null
+}
+
+agent_ping() { V qemu-agent-command "$1" '{"execute":"guest-ping"}' --timeout "${2:-5}" >/dev/null 2>&1; }
+booted() { grep -q '\[vmcheck-init\] ready' "$CONSOLE/$1.log" 2>/dev/null; }
+
+# Waits until every listed guest has booted and, where one should answer, its agent
+# answers guest-ping. Guests already in their post-boot state count as ready.
+wait_guests() {
+	local pending=("$@") n st ready total=$# nagents=0 last='' deadline=$((SECONDS + BOOT_TIMEOUT)) left
+	for n in "$@"; do wants_agent "$n" && nagents=$((nagents + 1)); done
+	while :; do
+		left=()
+		for n in "${pending[@]}"; do
+			st=$(dom_state "$n")
+			case $st in
+			running) ;;
+			paused)
+				[ "${G_POST[$n]}" = suspend ] && continue
+				;;
+			*)
+				say "guest $n is '$st'; console log tail:"
+				tail -n 25 "$CONSOLE/$n.log" >&2 2>/dev/null || true
+				die "guest $n stopped while booting"
+				;;
+			esac
+			if booted "$n" && { ! wants_agent "$n" || [ -e "$STATE/frozen.$n" ] || agent_ping "$n" 3; }; then
+				continue
+			fi
+			left+=("$n")
+		done
+		pending=("${left[@]}")
+		ready=$((total - ${#pending[@]}))
+		if [ "$ready/$total" != "$last" ]; then
+			say "waiting for agents: $ready/$total guests ready ($nagents with an agent)"
+			last="$ready/$total"
+		fi
+		[ ${#pending[@]} -gt 0 ] || return 0
+		if [ $SECONDS -ge $deadline ]; then
+			for n in "${pending[@]}"; do
+				say "guest $n never came up (agent expected: $(wants_agent "$n" && echo yes || echo no)); console tail:"
+				tail -n 25 "$CONSOLE/$n.log" >&2 2>/dev/null || true
+			done
+			die "timeout after ${BOOT_TIMEOUT}s waiting for: ${pending[*]}"
+		fi
+		sleep 1
+	done
+}
+
+post_boot() {
+	local n
+	for n in "$@"; do
+		if [ "${G_POST[$n]}" = suspend ] && [ "$(dom_state "$n")" = running ]; then
+			V suspend "$n" >/dev/null
+			say "suspended $n"
+		fi
+	done
+}
+
+lab_domains() {
+	local defined n
+	defined=" $(V list --all --name 2>/dev/null | tr '\n' ' ') "
+	for n in "${ALL_GUESTS[@]}"; do
+		[[ $defined == *" $n "* ]] && echo "$n"
+	done
+	return 0
+}
+
+write_env() {
+	local guests
+	guests=$(lab_domains | tr '\n' ' ')
+	guests=${guests% }
+	cat >"$LAB_DIR/env.tmp" <<EOF
+# vmcheck lab ($LAB_DIR), written by lab/lab.sh up
+VMCHECK_LAB_URI=$URI
+VMCHECK_LAB_EXTERNAL4=$EXT4
+VMCHECK_LAB_EXTERNAL6=$EXT6
+VMCHECK_LAB_SILENT4=$SILENT4
+VMCHECK_LAB_SILENT6=$SILENT6
+VMCHECK_LAB_GUESTS="$guests"
+VMCHECK_LAB_GATEWAY4=$GW4
+VMCHECK_LAB_GATEWAY6=$GW6
+VMCHECK_LAB_INTERNAL_GATEWAY4=$INT_GW4
+VMCHECK_LAB_DIR=$LAB_DIR
+export VMCHECK_LAB_URI VMCHECK_LAB_EXTERNAL4 VMCHECK_LAB_EXTERNAL6 VMCHECK_LAB_SILENT4 VMCHECK_LAB_SILENT6 VMCHECK_LAB_GUESTS VMCHECK_LAB_GATEWAY4 VMCHECK_LAB_GATEWAY6 VMCHECK_LAB_INTERNAL_GATEWAY4 VMCHECK_LAB_DIR
+EOF
+	mv "$LAB_DIR/env.tmp" "$LAB_DIR/env"
+}
+
+resolve_guest_list() {
+	local spec=$1 n
+	case $spec in
+	full) printf '%s\n' "${ALL_GUESTS[@]}" ;;
+	demo) printf '%s\n' "${DEMO_GUESTS[@]}" ;;
+	*)
+		for n in ${spec//,/ }; do
+			is_guest "$n" || die "unknown guest '$n' (known: ${ALL_GUESTS[*]})"
+			echo "$n"
+		done
+		;;
+	esac
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_up() {
+	local spec=full n st wanted=() starting=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--guests) spec=${2:?--guests needs a value}; shift ;;
+		--guests=*) spec=${1#*=} ;;
+		*) die "up: unknown argument $1" ;;
+		esac
+		shift
+	done
+	mapfile -t wanted < <(resolve_guest_list "$spec")
+	[ ${#wanted[@]} -gt 0 ] || die "no guests selected"
+	prepare_dir
+	lock
+	mkdir -p "$STATE" "$CACHE"
+	say "lab dir $LAB_DIR"
+	ensure_packages
+	ensure_kernel
+	ensure_image
+	say "network namespaces $NS_LAB / $NS_OUT"
+	ensure_network
+	ensure_mountns
+	ensure_daemons
+	ensure_internal_net
+	for n in "${wanted[@]}"; do
+		st=$(dom_state "$n")
+		case $st in
+		running)
+			# Repair a guest a test left broken (agent frozen, or disconnected by libvirt
+			# after a reply over its 10 MiB limit): an answering agent is part of "up".
+			if booted "$n" && wants_agent "$n" && ! agent_ping "$n" 3; then
+				say "repairing $n: its agent does not answer; restarting it"
+				V destroy "$n" >/dev/null 2>&1 || true
+				starting+=("$n")
+			fi
+			;;
+		paused | "in shutdown" | blocked) ;;
+		*) starting+=("$n") ;;
+		esac
+	done
+	if [ ${#starting[@]} -gt 0 ]; then
+		say "booting ${#starting[@]} guests: ${starting[*]}"
+		for n in "${starting[@]}"; do start_guest "$n"; done
+	else
+		say "all ${#wanted[@]} guests already running"
+	fi
+	wait_guests "${wanted[@]}"
+	post_boot "${wanted[@]}"
+	write_env
+	say "lab up: $(lab_domains | wc -l) guests; env in $LAB_DIR/env"
+	echo "VMCHECK_LAB_URI=$URI"
+}
+
+# Processes whose mount namespace is the lab's: all of them were started by the lab.
+lab_ns_pids() {
+	local id=$1 p
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$id" ] && echo "${p#/proc/}"
+	done
+	return 0
+}
+
+cmd_down() {
+	local purge='' n pid id f d
+	case ${1:-} in
+	--purge) purge=1 ;;
+	"") ;;
+	*) die "down: unknown argument $1" ;;
+	esac
+	if [ ! -d "$LAB_DIR" ]; then
+		netns_exists "$NS_LAB" || netns_exists "$NS_OUT" || {
+			say "nothing to do"
+			return 0
+		}
+	else
+		[ -e "$LAB_DIR/.vmcheck-lab" ] || die "$LAB_DIR is not a vmcheck lab dir"
+		lock
+	fi
+	id=$(mntns_id || true)
+	if daemon_pid libvirtd >/dev/null && V version >/dev/null 2>&1; then
+		local doms
+		doms=$(V list --all --name 2>/dev/null || true)
+		if [ -n "$doms" ]; then
+			say "removing domains: $(echo "$doms" | tr '\n' ' ')"
+			for n in $doms; do
+				{ V destroy "$n" >/dev/null 2>&1 || true; } &
+			done
+			wait
+			for n in $doms; do V undefine "$n" >/dev/null 2>&1 || true; done
+		fi
+		if V net-info "$INTERNAL_NET" >/dev/null 2>&1; then
+			V net-destroy "$INTERNAL_NET" >/dev/null 2>&1 || true
+			V net-undefine "$INTERNAL_NET" >/dev/null 2>&1 || true
+		fi
+	fi
+	# QEMU processes left behind (libvirtd gone): libvirt's own pid files, checked.
+	for n in "${ALL_GUESTS[@]}"; do
+		f=$LAB_DIR/run/libvirt/qemu/$n.pid
+		if [ ! -e "$f" ] || [ -z "$id" ]; then continue; fi
+		pid=$(cat "$f" 2>/dev/null) || continue
+		[[ $pid =~ ^[0-9]+$ ]] || continue
+		[ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$id" ] || continue
+		say "stopping leftover qemu $pid ($n)"
+		stop_pid "$pid" qemu
+	done
+	for n in libvirtd virtlogd; do
+		if pid=$(daemon_pid "$n"); then
+			say "stopping $n ($pid)"
+			stop_pid "$pid" "$n"
+		fi
+	done
+	if [ -n "$id" ]; then
+		for pid in $(lab_ns_pids "$id"); do
+			say "stopping leftover process $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) of the lab's mount namespace"
+			stop_pid "$pid" leftover
+		done
+	fi
+	for n in "$NS_LAB" "$NS_OUT"; do
+		if netns_exists "$n"; then
+			say "removing network namespace $n"
+			ip netns del "$n"
+		fi
+	done
+	if [ -d "$LAB_DIR" ]; then
+		if mountpoint -q "$MNTNS" 2>/dev/null; then umount "$MNTNS"; fi
+		if mountpoint -q "$NSDIR" 2>/dev/null; then umount "$NSDIR"; fi
+		local left
+		left=$(findmnt -rn -o TARGET | grep -F "$LAB_DIR/" || true)
+		[ -z "$left" ] || die "mounts remain under $LAB_DIR: $(echo "$left" | tr '\n' ' ')" 
+		for d in "${RUNTIME_DIRS[@]}"; do rm -rf "${LAB_DIR:?}/$d"; done
+		rm -f "$LAB_DIR/env" "$LAB_DIR/env.tmp"
+		if [ -n "$purge" ]; then
+			say "purging $LAB_DIR"
+			rm -rf "${LAB_DIR:?}"
+		fi
+	fi
+	say "lab down"
+}
+
+cmd_status() {
+	local n pid st agent xml
+	echo "lab dir:  $LAB_DIR"
+	echo "uri:      $URI"
+	for n in virtlogd libvirtd; do
+		if pid=$(daemon_pid "$n"); then echo "$n: running, pid $pid"; else echo "$n: not running"; fi
+	done
+	for n in "$NS_LAB" "$NS_OUT"; do
+		if netns_exists "$n"; then echo "netns $n: present"; else echo "netns $n: absent"; fi
+	done
+	if [ -n "$(mntns_id || true)" ]; then echo "mount ns: $MNTNS $(mntns_id)"; else echo "mount ns: absent"; fi
+	if netns_exists "$NS_LAB"; then
+		echo "uplink $UPLINK: $(lab_ip -br link show "$UPLINK" 2>/dev/null | awk '{ print $2 }')"
+		echo "$BR_PUB: $(lab_ip -br addr show "$BR_PUB" 2>/dev/null | cut -d' ' -f2- | tr -s ' ')"
+		echo "internal network: $(cat "$STATE/internal-mode" 2>/dev/null || echo '?') ($BR_INT)"
+	fi
+	daemon_pid libvirtd >/dev/null || return 0
+	printf '%-14s %-10s %-13s %s\n' DOMAIN STATE AGENT NOTE
+	for n in $(V list --all --name 2>/dev/null); do
+		st=$(dom_state "$n")
+		xml=$(V dumpxml "$n" 2>/dev/null || true)
+		agent=$(echo "$xml" | sed -n "s/.*name='org.qemu.guest_agent.0'.*state='\([a-z]*\)'.*/\1/p")
+		if [ -z "$agent" ]; then
+			case $xml in *org.qemu.guest_agent.0*) agent=- ;; *) agent=none ;; esac
+		fi
+		printf '%-14s %-10s %-13s %s\n' "$n" "$st" "$agent" "$([ -e "$STATE/frozen.$n" ] && echo frozen)"
+	done
+}
+
+need_lab() {
+	[ -e "$LAB_DIR/.vmcheck-lab" ] || die "no lab at $LAB_DIR (run: lab/lab.sh up)"
+	daemon_pid libvirtd >/dev/null || die "lab libvirtd is not running (run: lab/lab.sh up)"
+}
+
+need_dom() {
+	[ -n "${1:-}" ] || die "fault $2 needs a DOMAIN"
+	is_guest "$1" || die "unknown lab guest '$1'"
+}
+
+fault_start() {
+	local n=$1
+	case $(dom_state "$n") in
+	running | paused) die "$n is already running" ;;
+	"") die "$n is not defined (run: lab/lab.sh up --guests $n)" ;;
+	esac
+	: >"$CONSOLE/$n.log"
+	rm -f "$STATE/frozen.$n"
+	V start "$n" >/dev/null
+	say "started $n, waiting for it"
+	wait_guests "$n"
+	post_boot "$n"
+}
+
+cmd_fault() {
+	local f=${1:-} n=${2:-} pid out
+	[ -n "$f" ] || die "usage: lab/lab.sh fault NAME [DOMAIN]"
+	need_lab
+	lock
+	case $f in
+	cut-outside)
+		lab_ip link set "$UPLINK" down
+		say "uplink $UPLINK down: $EXT4 / $EXT6 unreachable, gateways still answer"
+		;;
+	restore-outside)
+		ensure_network
+		say "uplink $UPLINK up"
+		;;
+	drop-gateway)
+		lab_ip addr del "$GW4/$GW4_LEN" dev "$BR_PUB" 2>/dev/null || true
+		say "$GW4 removed from $BR_PUB"
+		;;
+	restore-gateway)
+		lab_ip addr replace "$GW4/$GW4_LEN" dev "$BR_PUB"
+		say "$GW4 back on $BR_PUB"
+		;;
+	freeze-agent)
+		need_dom "$n" "$f"
+		V qemu-agent-command "$n" \
+			'{"execute":"guest-exec","arguments":{"path":"/bin/busybox","arg":["sh","-c","sleep 1; killall -STOP qemu-ga"]}}' \
+			--timeout 10 >/dev/null
+		touch "$STATE/frozen.$n"
+		sleep 2
+		if out=$(V qemu-agent-command "$n" '{"execute":"guest-ping"}' --timeout 2 2>&1); then
+			die "agent of $n still answers guest-ping: $out"
+		fi
+		say "agent of $n frozen (guest-ping now fails: $(echo "$out" | head -n 1))"
+		;;
+	restart-libvirtd)
+		pid=$(daemon_pid libvirtd)
+		say "stopping libvirtd ($pid)"
+		stop_pid "$pid" libvirtd
+		say "starting libvirtd"
+		start_daemon libvirtd
+		wait_libvirtd_ready
+		say "libvirtd $(daemon_pid libvirtd) ready; waiting for agents"
+		local again=()
+		for n in $(lab_domains); do
+			[ "$(dom_state "$n")" = running ] || continue
+			if ! wants_agent "$n" || [ -e "$STATE/frozen.$n" ]; then continue; fi
+			again+=("$n")
+		done
+		[ ${#again[@]} -eq 0 ] || BOOT_TIMEOUT=120 wait_guests "${again[@]}"
+		;;
+	destroy)
+		need_dom "$n" "$f"
+		V destroy "$n" >/dev/null
+		rm -f "$STATE/frozen.$n"
+		say "destroyed $n"
+		;;
+	start)
+		need_dom "$n" "$f"
+		fault_start "$n"
+		;;
+	reset)
+		need_dom "$n" "$f"
+		case $(dom_state "$n") in running | paused) V destroy "$n" >/dev/null ;; esac
+		for _ in $(seq 1 50); do
+			[ "$(dom_state "$n")" = "shut off" ] && break
+			sleep 0.1
+		done
+		fault_start "$n"
+		;;
+	*) die "unknown fault '$f' (cut-outside restore-outside drop-gateway restore-gateway freeze-agent restart-libvirtd destroy start reset)" ;;
+	esac
+}
+
+usage() {
+	sed -n '2,/^$/p' "$SELF" | sed -n '/^#/p' | sed 's/^# \{0,1\}//'
+}
+
+main() {
+	local cmd=${1:-}
+	[ $# -eq 0 ] || shift
+	case $cmd in
+	up)
+		check_lab_dir
+		cmd_up "$@"
+		;;
+	down)
+		check_lab_dir
+		cmd_down "$@"
+		;;
+	status)
+		check_lab_dir
+		cmd_status
+		;;
+	virsh) exec virsh -c "$URI" "$@" ;;
+	fault)
+		check_lab_dir
+		cmd_fault "$@"
+		;;
+	-h | --help | help) usage ;;
+	*)
+		usage >&2
+		exit 2
+		;;
+	esac
+}
+
+main "$@"
