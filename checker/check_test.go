@@ -1,0 +1,438 @@
+package checker
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmcheck/vmcheck/guestagent"
+)
+
+// recorded returns the raw reply of the first entry for execute in a
+// transcript captured from a real agent (testdata/qga).
+func recorded(t *testing.T, file, execute string) string {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "testdata", "qga", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		var e struct {
+			Request struct {
+				Execute string `json:"execute"`
+			} `json:"request"`
+			Reply json.RawMessage `json:"reply"`
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if e.Request.Execute == execute {
+			return string(e.Reply)
+		}
+	}
+	t.Fatalf("%s has no %s entry", file, execute)
+	return ""
+}
+
+// pingStatus is a finished guest-exec-status reply carrying one of the real
+// ping outputs kept in testdata/ping.
+func pingStatus(t *testing.T, exit int, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "ping", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf(`{"return":{"exited":true,"exitcode":%d,"out-data":%q}}`, exit, base64.StdEncoding.EncodeToString(b))
+}
+
+// fakeGuest is a closure-backed agent: fixed replies per command, files
+// served through guest-file-*, and an exec function deciding what each
+// guest-exec does.
+type fakeGuest struct {
+	t     *testing.T
+	fixed map[string]string
+	files map[string]string // path → testdata/routes file
+	// exec returns the guest-exec-status reply for a spawned command, or
+	// an error reply for guest-exec itself.
+	exec func(path string, args []string) (status, execErr string)
+
+	mu      sync.Mutex
+	pids    map[int64]string
+	handles map[int64][]byte
+	next    int64
+	calls   []string
+}
+
+func (g *fakeGuest) transport() guestagent.Transport {
+	return guestagent.TransportFunc(func(ctx context.Context, req []byte) ([]byte, error) {
+		var r struct {
+			Execute   string `json:"execute"`
+			Arguments struct {
+				Path   string   `json:"path"`
+				Arg    []string `json:"arg"`
+				PID    int64    `json:"pid"`
+				Handle int64    `json:"handle"`
+			} `json:"arguments"`
+		}
+		if err := json.Unmarshal(req, &r); err != nil {
+			g.t.Errorf("request is not JSON: %s", req)
+			return nil, err
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.calls = append(g.calls, r.Execute)
+		switch r.Execute {
+		case "guest-exec":
+			status, execErr := g.exec(r.Arguments.Path, r.Arguments.Arg)
+			if execErr != "" {
+				return []byte(execErr), nil
+			}
+			g.next++
+			g.pids[g.next] = status
+			return []byte(fmt.Sprintf(`{"return":{"pid":%d}}`, g.next)), nil
+		case "guest-exec-status":
+			st, ok := g.pids[r.Arguments.PID]
+			if !ok {
+				return []byte(`{"error":{"class":"GenericError","desc":"Invalid parameter 'pid'"}}`), nil
+			}
+			delete(g.pids, r.Arguments.PID) // a finished result is read once
+			return []byte(st), nil
+		case "guest-file-open":
+			src, ok := g.files[r.Arguments.Path]
+			if !ok {
+				return []byte(`{"error":{"class":"GenericError","desc":"failed to open file: No such file or directory"}}`), nil
+			}
+			b, err := os.ReadFile(filepath.Join("..", "testdata", "routes", src))
+			if err != nil {
+				g.t.Error(err)
+				return nil, err
+			}
+			g.next++
+			g.handles[g.next] = b
+			return []byte(fmt.Sprintf(`{"return":%d}`, g.next)), nil
+		case "guest-file-read":
+			b := g.handles[r.Arguments.Handle]
+			g.handles[r.Arguments.Handle] = nil
+			return []byte(fmt.Sprintf(`{"return":{"count":%d,"buf-b64":%q,"eof":%v}}`, len(b), base64.StdEncoding.EncodeToString(b), len(b) == 0)), nil
+		case "guest-file-close":
+			delete(g.handles, r.Arguments.Handle)
+			return []byte(`{"return":{}}`), nil
+		}
+		if rep, ok := g.fixed[r.Execute]; ok {
+			return []byte(rep), nil
+		}
+		return []byte(fmt.Sprintf(`{"error":{"class":"CommandNotFound","desc":"The command %s has not been found"}}`, r.Execute)), nil
+	})
+}
+
+func newLinuxGuest(t *testing.T, ping func(target string) string) *fakeGuest {
+	g := &fakeGuest{t: t, pids: map[int64]string{}, handles: map[int64][]byte{},
+		fixed: map[string]string{
+			"guest-ping":                   recorded(t, "linux-basic.jsonl", "guest-ping"),
+			"guest-info":                   recorded(t, "linux-basic.jsonl", "guest-info"),
+			"guest-get-osinfo":             recorded(t, "linux-basic.jsonl", "guest-get-osinfo"),
+			"guest-network-get-interfaces": recorded(t, "linux-basic.jsonl", "guest-network-get-interfaces"),
+		},
+		files: map[string]string{
+			"/proc/net/route":      "linux-proc-net-route.txt",
+			"/proc/net/ipv6_route": "linux-proc-net-ipv6_route.txt",
+		},
+	}
+	g.exec = func(path string, args []string) (string, string) {
+		if path != "ping" {
+			t.Errorf("unexpected guest-exec %s %v", path, args)
+			return "", `{"error":{"class":"GenericError","desc":"unexpected"}}`
+		}
+		return ping(args[len(args)-1]), ""
+	}
+	return g
+}
+
+// The captured guest (testdata/qga/linux-basic.jsonl) has tap0 with MAC
+// 52:54:00:0c:00:13, 192.0.2.13/24, default route via 192.0.2.1.
+var capturedNIC = NIC{MAC: "52:54:00:0c:00:13", Device: "vnet0", Model: "virtio", SourceType: "bridge", Source: "vcpub0", Bridge: "vcpub0"}
+
+func runningDomain(g *fakeGuest, nics ...NIC) Domain {
+	return Domain{Name: "vm", UUID: "6f1c2a84-0000-4000-8000-000000000001", State: Running, BootID: "6f1c/1",
+		Channel: ChannelConnected, NICs: nics, Agent: g.transport()}
+}
+
+func testConfig() Config {
+	return Config{External: []netip.Addr{netip.MustParseAddr("203.0.113.10")}, Timeout: Duration(5 * time.Second), PingTimeout: Duration(time.Second)}
+}
+
+func TestCheckHealthyLinux(t *testing.T) {
+	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
+	g := newLinuxGuest(t, func(string) string { return reply })
+	r := New(testConfig()).Check(context.Background(), runningDomain(g, capturedNIC))
+	if r.State != StateOK || r.Agent.State != AgentOK || r.Reason != "" {
+		t.Fatalf("state %q agent %q reason %q, want ok", r.State, r.Agent.State, r.Reason)
+	}
+	if r.OS.Family != "linux" || r.OS.ID != "debian" || r.OS.Source != "osinfo" {
+		t.Errorf("os = %+v, want linux/debian from osinfo", r.OS)
+	}
+	if r.Agent.Version != "7.2.22" {
+		t.Errorf("agent version = %q", r.Agent.Version)
+	}
+	n := r.NICs[0]
+	if n.Gateway != "192.0.2.1" || n.GatewaySource != "guest-proc-route" || n.NetworkType != NetworkExternal {
+		t.Errorf("nic = %+v, want gateway 192.0.2.1 from guest-proc-route, external", n)
+	}
+	if len(n.IPs) == 0 || n.IPs[0] != "192.0.2.13" || n.GuestName != "tap0" {
+		t.Errorf("nic addresses = %v name %q", n.IPs, n.GuestName)
+	}
+	if len(r.Probes) != 2 {
+		t.Fatalf("probes = %+v, want external + gateway", r.Probes)
+	}
+	for _, p := range r.Probes {
+		if !p.OK || p.Status != ProbePassed || p.RTT <= 0 {
+			t.Errorf("probe %+v, want passed with an RTT", p)
+		}
+	}
+	if r.Probes[1].Kind != ProbeGateway || r.Probes[1].NIC != capturedNIC.MAC {
+		t.Errorf("gateway probe = %+v", r.Probes[1])
+	}
+}
+
+func TestCheckOutcomes(t *testing.T) {
+	replyV4 := "linux-iputils-reply-v4.txt"
+	tests := []struct {
+		name      string
+		ping      map[string][2]any // target → exit, output file
+		want      State
+		wantProbe map[string]ProbeStatus
+	}{
+		{"external lost", map[string][2]any{"203.0.113.10": {1, "linux-iputils-noreply-v4.txt"}, "192.0.2.1": {0, replyV4}},
+			StateDegraded, map[string]ProbeStatus{"203.0.113.10": ProbeFailed, "192.0.2.1": ProbePassed}},
+		{"all lost", map[string][2]any{"203.0.113.10": {1, "linux-iputils-noreply-v4.txt"}, "192.0.2.1": {1, "linux-iputils-host-unreachable.txt"}},
+			StateDown, map[string]ProbeStatus{"203.0.113.10": ProbeFailed, "192.0.2.1": ProbeFailed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newLinuxGuest(t, func(target string) string {
+				p := tt.ping[target]
+				return pingStatus(t, p[0].(int), p[1].(string))
+			})
+			r := New(testConfig()).Check(context.Background(), runningDomain(g, capturedNIC))
+			if r.State != tt.want {
+				t.Errorf("state = %q (%s), want %q", r.State, r.Reason, tt.want)
+			}
+			for _, p := range r.Probes {
+				if want := tt.wantProbe[p.Target]; p.Status != want {
+					t.Errorf("probe %s = %q, want %q", p.Target, p.Status, want)
+				}
+			}
+			if r.Reason == "" {
+				t.Error("no reason for a state that is not ok")
+			}
+		})
+	}
+}
+
+func TestCheckExecDisabled(t *testing.T) {
+	g := newLinuxGuest(t, func(string) string { t.Error("ping run on an agent that blocks guest-exec"); return "" })
+	g.fixed["guest-info"] = recorded(t, "linux-exec-disabled.jsonl", "guest-info")
+	r := New(testConfig()).Check(context.Background(), runningDomain(g, capturedNIC))
+	if r.State != StateUnknown || r.Agent.State != AgentExecDisabled {
+		t.Fatalf("state %q agent %q, want unknown/exec_disabled", r.State, r.Agent.State)
+	}
+	if !strings.Contains(r.Reason, "allow guest-exec and guest-exec-status") {
+		t.Errorf("reason %q does not say what to do", r.Reason)
+	}
+	if r.OS.ID != "debian" || r.NICs[0].Gateway != "192.0.2.1" {
+		t.Errorf("exec-disabled guest should still report OS and gateway: %+v %+v", r.OS, r.NICs[0])
+	}
+}
+
+func TestCheckNoExternalConfigured(t *testing.T) {
+	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
+	g := newLinuxGuest(t, func(string) string { return reply })
+	cfg := testConfig()
+	cfg.External = nil
+	r := New(cfg).Check(context.Background(), runningDomain(g, capturedNIC))
+	if r.State != StateOK {
+		t.Errorf("state = %q (%s), want ok", r.State, r.Reason)
+	}
+	if r.Probes[0].Kind != ProbeExternal || r.Probes[0].Status != ProbeNotConfigured {
+		t.Errorf("first probe = %+v, want external not_configured", r.Probes[0])
+	}
+}
+
+func TestCheckGatewaySources(t *testing.T) {
+	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
+	override := netip.MustParseAddr("192.0.2.254")
+	cfg := testConfig()
+	cfg.Networks = map[string]NetworkConfig{
+		"vcpub0":       {Gateway: &override},
+		"lab-internal": {Type: NetworkInternal},
+	}
+	internal := NIC{MAC: "52:54:00:0c:00:99", SourceType: "network", Source: "lab-internal",
+		NetworkAddrs: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}}
+	g := newLinuxGuest(t, func(string) string { return reply })
+	r := New(cfg).Check(context.Background(), runningDomain(g, capturedNIC, internal))
+	if n := r.NICs[0]; n.Gateway != "192.0.2.254" || n.GatewaySource != "config" || n.NetworkType != NetworkExternal {
+		t.Errorf("public nic = %+v, want the config override, external by default route", n)
+	}
+	if n := r.NICs[1]; n.Gateway != "198.51.100.1" || n.GatewaySource != "libvirt-network" || n.NetworkType != NetworkInternal {
+		t.Errorf("internal nic = %+v, want 198.51.100.1 from libvirt-network, internal", n)
+	}
+	var targets []string
+	for _, p := range r.Probes {
+		targets = append(targets, p.Target)
+	}
+	if got := strings.Join(targets, ","); got != "203.0.113.10,192.0.2.254,198.51.100.1" {
+		t.Errorf("probe targets = %s", got)
+	}
+}
+
+func TestCheckWindows(t *testing.T) {
+	g := &fakeGuest{t: t, pids: map[int64]string{}, handles: map[int64][]byte{},
+		fixed: map[string]string{
+			"guest-ping":                   `{"return":{}}`,
+			"guest-info":                   recorded(t, "linux-basic.jsonl", "guest-info"),
+			"guest-get-osinfo":             recorded(t, "windows-osinfo-server2022.jsonl", "guest-get-osinfo"),
+			"guest-network-get-interfaces": recorded(t, "linux-basic.jsonl", "guest-network-get-interfaces"),
+		}}
+	routePrint := recorded(t, "windows-route-print.jsonl", "guest-exec-status")
+	g.exec = func(path string, args []string) (string, string) {
+		switch {
+		case path == "route.exe":
+			return routePrint, ""
+		case path == "ping.exe" && args[len(args)-1] == "192.0.2.1":
+			return pingStatus(t, 0, "windows-reply-v4.txt"), ""
+		case path == "ping.exe" && args[len(args)-1] == "198.51.100.77":
+			// ping.exe exits 0 on "Destination host unreachable".
+			return pingStatus(t, 0, "windows-host-unreachable-exit0.txt"), ""
+		}
+		t.Errorf("unexpected guest-exec %s %v", path, args)
+		return "", `{"error":{"class":"GenericError","desc":"unexpected"}}`
+	}
+	cfg := testConfig()
+	cfg.External = []netip.Addr{netip.MustParseAddr("198.51.100.77")}
+	r := New(cfg).Check(context.Background(), runningDomain(g, capturedNIC))
+	if r.OS.Family != "windows" || r.OS.ID != "mswindows" {
+		t.Errorf("os = %+v, want windows/mswindows", r.OS)
+	}
+	if n := r.NICs[0]; n.Gateway != "192.0.2.1" || n.GatewaySource != "guest-route-print" {
+		t.Errorf("nic = %+v, want 192.0.2.1 from guest-route-print", n)
+	}
+	if r.State != StateDegraded {
+		t.Errorf("state = %q (%s), want degraded: the external target answered only 'destination host unreachable'", r.State, r.Reason)
+	}
+	for _, p := range r.Probes {
+		if p.Kind == ProbeExternal && (p.OK || p.Status != ProbeFailed) {
+			t.Errorf("gateway probe %+v taken as a reply", p)
+		}
+	}
+}
+
+func TestCheckAgentProblems(t *testing.T) {
+	noCall := guestagent.TransportFunc(func(context.Context, []byte) ([]byte, error) {
+		t.Error("agent called for a domain whose channel state rules it out")
+		return nil, guestagent.ErrUnresponsive
+	})
+	frozen := guestagent.TransportFunc(func(ctx context.Context, _ []byte) ([]byte, error) {
+		<-ctx.Done()
+		return nil, fmt.Errorf("agent call: %w: %w", guestagent.ErrUnresponsive, ctx.Err())
+	})
+	unresponsive := guestagent.TransportFunc(func(context.Context, []byte) ([]byte, error) {
+		return nil, fmt.Errorf("libvirt: %w", guestagent.ErrUnresponsive)
+	})
+	tests := []struct {
+		name      string
+		d         Domain
+		state     State
+		agent     AgentState
+		reasonHas string
+	}{
+		{"paused", Domain{State: Paused, Channel: ChannelConnected, Agent: noCall}, StatePaused, AgentOK, "paused"},
+		{"no channel", Domain{State: Running, Channel: ChannelNone, Agent: noCall}, StateUnknown, AgentNoChannel, "org.qemu.guest_agent.0"},
+		{"disconnected", Domain{State: Running, Channel: ChannelDisconnected, Agent: noCall}, StateUnknown, AgentDisconnected, "not running in the guest"},
+		{"unresponsive", Domain{State: Running, Channel: ChannelConnected, Agent: unresponsive}, StateUnknown, AgentUnresponsive, "does not answer"},
+		{"frozen", Domain{State: Running, Channel: ChannelConnected, Agent: frozen}, StateUnknown, AgentUnresponsive, "does not answer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			r := New(testConfig()).Check(ctx, tt.d)
+			if r.State != tt.state || r.Agent.State != tt.agent || !strings.Contains(r.Reason, tt.reasonHas) {
+				t.Errorf("got %q/%q %q, want %q/%q mentioning %q", r.State, r.Agent.State, r.Reason, tt.state, tt.agent, tt.reasonHas)
+			}
+		})
+	}
+}
+
+// TestCheckAllIsolation checks that a frozen agent ends at its own deadline
+// and does not stop the other domains from being checked.
+func TestCheckAllIsolation(t *testing.T) {
+	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
+	frozen := guestagent.TransportFunc(func(ctx context.Context, _ []byte) ([]byte, error) {
+		<-ctx.Done()
+		return nil, fmt.Errorf("%w: %w", guestagent.ErrUnresponsive, ctx.Err())
+	})
+	cfg := testConfig()
+	cfg.Timeout = Duration(300 * time.Millisecond)
+	cfg.PingTimeout = Duration(100 * time.Millisecond)
+	cfg.Concurrency = 2
+	var doms []Domain
+	for i := range 5 {
+		g := newLinuxGuest(t, func(string) string { return reply })
+		d := runningDomain(g, capturedNIC)
+		d.Name, d.UUID, d.BootID = fmt.Sprintf("vm-%d", i), fmt.Sprint(i), fmt.Sprint(i)
+		doms = append(doms, d)
+	}
+	doms[2].Agent = frozen
+	results := New(cfg).CheckAll(context.Background(), doms)
+	if len(results) != 5 {
+		t.Fatalf("got %d results", len(results))
+	}
+	for _, r := range results {
+		want := StateOK
+		if r.Name == "vm-2" {
+			want = StateUnknown
+		}
+		if r.State != want {
+			t.Errorf("%s: %q (%s), want %q", r.Name, r.State, r.Reason, want)
+		}
+	}
+}
+
+func TestCheckCachesOSPerBoot(t *testing.T) {
+	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
+	g := newLinuxGuest(t, func(string) string { return reply })
+	c := New(testConfig())
+	d := runningDomain(g, capturedNIC)
+	c.Check(context.Background(), d)
+	c.Check(context.Background(), d)
+	n := 0
+	for _, call := range g.calls {
+		if call == "guest-get-osinfo" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("guest-get-osinfo called %d times in two rounds of one boot, want 1", n)
+	}
+	d.BootID = "6f1c/2" // rebooted
+	c.Check(context.Background(), d)
+	if got := strings.Count(strings.Join(g.calls, " "), "guest-get-osinfo"); got != 2 {
+		t.Errorf("after a reboot guest-get-osinfo calls = %d, want 2", got)
+	}
+}
