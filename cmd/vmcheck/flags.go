@@ -33,7 +33,7 @@ func commonFlags() []cli.Flag {
 
 // usageError is a bad flag or config value: exit 3 with one line.
 func usageError(format string, a ...any) error {
-	return cli.Exit(fmt.Sprintf("vmcheck: "+format, a...), checker.ExitError)
+	return cli.Exit(fmt.Sprintf(format, a...), checker.ExitError)
 }
 
 // setup builds the logger and the effective config from the config file and
@@ -121,7 +121,7 @@ func openSource(ctx context.Context, cfg checker.Config) (*checker.LibvirtSource
 	defer cancel()
 	src, err := checker.NewLibvirtSource(cctx, uri, cfg.Concurrency)
 	if err != nil {
-		return nil, cli.Exit(fmt.Sprintf("vmcheck: %v", err), checker.ExitError)
+		return nil, cli.Exit(err.Error(), checker.ExitError)
 	}
 	return src, nil
 }
@@ -132,5 +132,5 @@ func exitError(err error) error {
 	if errors.As(err, &ec) {
 		return err
 	}
-	return cli.Exit(fmt.Sprintf("vmcheck: %v", err), checker.ExitError)
+	return cli.Exit(err.Error(), checker.ExitError)
 }

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -27,12 +28,25 @@ func main() {
 			serveCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   onUsageError,
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = onUsageError
 	}
 	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "vmcheck: %v\n", err)
-		if ec, ok := err.(cli.ExitCoder); ok {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintf(os.Stderr, "vmcheck: %s\n", msg)
+		}
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
 			os.Exit(ec.ExitCode())
 		}
 		os.Exit(checker.ExitError)
 	}
+}
+
+// onUsageError turns a flag parsing error into one line and exit code 3,
+// instead of urfave/cli's help screen.
+func onUsageError(_ *cli.Context, err error, _ bool) error {
+	return cli.Exit(fmt.Sprintf("%v (see --help)", err), checker.ExitError)
 }
