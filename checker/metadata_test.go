@@ -186,3 +186,24 @@ func TestSelectAppliesPolicy(t *testing.T) {
 		t.Errorf("db-1 policy = %+v, want %+v", doms[1].Policy, want)
 	}
 }
+
+func TestPlanProbesPolicyTargets(t *testing.T) {
+	c := New(Config{External: addrs("203.0.113.10")})
+	plan := c.planProbes(nil, nil, addrs("198.51.100.7", "203.0.113.10", "2001:db8::7"))
+	var got []string
+	for _, p := range plan {
+		got = append(got, string(p.res.Kind)+" "+p.res.Target)
+	}
+	want := []string{"external 203.0.113.10", "external 198.51.100.7", "external 2001:db8::7"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("planProbes = %v, want %v", got, want)
+	}
+	if len(c.cfg.External) != 1 {
+		t.Errorf("planProbes changed the config's external targets: %v", c.cfg.External)
+	}
+	// A policy target alone is enough: no "not configured" probe.
+	plan = New(Config{}).planProbes(nil, nil, addrs("198.51.100.7"))
+	if len(plan) != 1 || plan[0].res.Status == ProbeNotConfigured {
+		t.Errorf("planProbes with only a policy target = %+v", plan)
+	}
+}

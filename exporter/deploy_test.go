@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -79,7 +80,7 @@ func TestDashboardQueriesParse(t *testing.T) {
 	b.WriteString("groups:\n  - name: dashboard\n    rules:\n")
 	for i, e := range dashboardExprs(t) {
 		q, _ := json.Marshal(e)
-		b.WriteString("      - record: dashboard:expr" + itoa(i) + "\n        expr: " + string(q) + "\n")
+		b.WriteString("      - record: dashboard:expr" + strconv.Itoa(i) + "\n        expr: " + string(q) + "\n")
 	}
 	f := filepath.Join(t.TempDir(), "dashboard-rules.yml")
 	if err := os.WriteFile(f, []byte(b.String()), 0o644); err != nil {

@@ -171,14 +171,6 @@ func (h *History) Record(d checker.Domain, r checker.Result, ex []Exchange) (che
 	return prev, *e
 }
 
-// Known reports whether the history has a completed check of the domain.
-func (h *History) Known(uuid string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	v, ok := h.vms[uuid]
-	return ok && !v.entry.Result.CheckedAt.IsZero()
-}
-
 // Retain forgets every domain whose UUID is not in keep: a VM that is gone
 // loses its series.
 func (h *History) Retain(keep map[string]bool) {

@@ -266,3 +266,23 @@ func TestRunnerNeedsParts(t *testing.T) {
 		t.Errorf("Run on an empty Runner = nil, want an error")
 	}
 }
+
+func TestRunnerPolicyInterval(t *testing.T) {
+	host, eng, hist := newFakeHost("fast"), newFakeEngine(), NewHistory(3)
+	host.add("slow")
+	host.doms[1].Policy.Interval = 400 * time.Millisecond
+	r := &Runner{Connect: host.connect, Engine: eng, History: hist, Interval: 20 * time.Millisecond, Settle: time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.Run(ctx)
+	}()
+	time.Sleep(time.Second)
+	cancel()
+	<-done
+	fast, slow := eng.count("fast"), eng.count("slow")
+	if slow < 2 || slow > 4 || fast < 3*slow {
+		t.Errorf("checked fast %d times and slow %d times in 1s; want slow every 400ms (2–4) and fast every round", fast, slow)
+	}
+}

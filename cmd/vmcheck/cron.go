@@ -87,7 +87,7 @@ func cronCommand() *cli.Command {
 			results := chk.CheckAll(ctx, doms)
 			if ctx.Err() != nil {
 				// Interrupted: the previous textfile stays, and goes stale.
-				return cli.Exit("vmcheck: interrupted; textfile not updated", checker.ExitError)
+				return cli.Exit("interrupted; textfile not updated", checker.ExitError)
 			}
 			h.SetRound(exporter.Round{Start: start, Duration: time.Since(start), Domains: len(results)})
 

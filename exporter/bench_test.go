@@ -1,0 +1,130 @@
+package exporter_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vmcheck/vmcheck/bench/sim"
+	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/exporter"
+)
+
+// benchRound returns 1000 simulated domains and their checked results,
+// one in ten with a failing external probe.
+func benchRound(b *testing.B) ([]checker.Domain, []checker.Result) {
+	b.Helper()
+	ext := netip.MustParseAddr("203.0.113.10")
+	doms, _ := sim.Fleet(sim.FleetConfig{N: 1000, External: ext, Latency: &sim.Latency{}, BusyboxEvery: 10})
+	c := checker.New(checker.Config{External: []netip.Addr{ext}, Timeout: checker.Duration(10 * time.Second)})
+	rs := c.CheckAll(context.Background(), doms)
+	for i := range rs {
+		if rs[i].State != checker.StateOK {
+			b.Fatalf("%s: %s", rs[i].Name, rs[i].Reason)
+		}
+		if i%10 == 0 {
+			rs[i].State, rs[i].Reason = checker.StateDegraded, "external 203.0.113.10: no reply"
+			rs[i].Probes[0].OK, rs[i].Probes[0].Status, rs[i].Probes[0].Error = false, checker.ProbeFailed, "no reply"
+		}
+	}
+	return doms, rs
+}
+
+// benchHistory is a History holding one round of 1000 domains, and a
+// registry with its Collector.
+func benchHistory(b *testing.B) (*exporter.History, *prometheus.Registry, func()) {
+	b.Helper()
+	doms, rs := benchRound(b)
+	h := exporter.NewHistory(1)
+	h.SetLibvirtUp(true)
+	record := func() {
+		for i := range rs {
+			h.Record(doms[i], rs[i], nil)
+		}
+		h.SetRound(exporter.Round{Start: time.Now(), Duration: time.Second, Domains: len(rs)})
+	}
+	record()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(exporter.NewCollector(h, "bench"))
+	return h, reg, record
+}
+
+// BenchmarkGather gathers the metrics of 1000 domains: "fresh" right after
+// a round (every domain's metrics are rebuilt), "cached" between rounds.
+func BenchmarkGather(b *testing.B) {
+	for _, fresh := range []bool{true, false} {
+		b.Run(map[bool]string{true: "fresh", false: "cached"}[fresh], func(b *testing.B) {
+			_, reg, record := benchHistory(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				if fresh {
+					b.StopTimer()
+					record()
+					b.StartTimer()
+				}
+				if _, err := reg.Gather(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkScrape serves GET /metrics for 1000 domains as Prometheus asks
+// for it (gzip), between rounds.
+func BenchmarkScrape(b *testing.B) {
+	for _, gz := range []bool{true, false} {
+		b.Run(map[bool]string{true: "gzip", false: "plain"}[gz], func(b *testing.B) {
+			h, reg, _ := benchHistory(b)
+			srv := exporter.NewHandler(h, exporter.HandlerOpts{Gatherer: reg})
+			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+			if gz {
+				req.Header.Set("Accept-Encoding", "gzip")
+			}
+			b.ReportAllocs()
+			var n int
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				srv.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatalf("GET /metrics: %d", w.Code)
+				}
+				n = w.Body.Len()
+			}
+			b.ReportMetric(float64(n), "bytes")
+		})
+	}
+}
+
+// BenchmarkStatusPage renders the status page of 1000 domains.
+func BenchmarkStatusPage(b *testing.B) {
+	h, reg, _ := benchHistory(b)
+	srv := exporter.NewHandler(h, exporter.HandlerOpts{Gatherer: reg})
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("GET /: %d", w.Code)
+		}
+	}
+}
+
+// BenchmarkWriteTextfile writes the node_exporter textfile of 1000
+// domains (gather, encode, write, fsync, rename).
+func BenchmarkWriteTextfile(b *testing.B) {
+	_, reg, _ := benchHistory(b)
+	dir := b.TempDir()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := exporter.WriteTextfile(dir, "vmcheck.prom", reg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
