@@ -46,7 +46,7 @@ var fullLab = map[string]want{
 		nics:   map[string][3]string{"52:54:00:0c:00:13": {gw4, "guest-route-print", "external"}}},
 	"lab-twonic": {state: checker.StateOK, agent: checker.AgentOK, family: "linux", osID: "debian", osSource: "osinfo",
 		probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "203.0.113.10"): checker.ProbePassed, p(checker.ProbeGateway, gw4): checker.ProbePassed, p(checker.ProbeGateway, gwInt): checker.ProbePassed},
-		nics:   map[string][3]string{"52:54:00:0c:00:14": {gw4, "guest-proc-route", "external"}, "52:54:00:0c:00:24": {gwInt, "libvirt-network", "internal"}}},
+		nics:   map[string][3]string{"52:54:00:0c:00:14": {gw4, "guest-proc-route", "external"}, "52:54:00:0c:01:14": {gwInt, "libvirt-network", "internal"}}},
 	"lab-ipv6": {state: checker.StateOK, agent: checker.AgentOK, family: "linux", osID: "debian", osSource: "osinfo",
 		probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "2001:db8:ff::10"): checker.ProbePassed, p(checker.ProbeGateway, gw6): checker.ProbePassed},
 		nics:   map[string][3]string{"52:54:00:0c:00:15": {gw6, "guest-proc-route", "external"}}},

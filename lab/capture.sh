@@ -7,8 +7,9 @@
 #        OUTDIR/<domain>/<name>.err   virsh's error text for a failed call, then "exit=N"
 #        OUTDIR/<domain>/<name>.stdout / .stderr   decoded out-data / err-data of a
 #                                      guest-exec, for reading (the .json is the fixture)
-# It injects faults on its own (cut-outside, freeze-agent lab-freeze, destroy lab-freeze)
-# and undoes them (restore-outside, reset lab-freeze) before it ends.
+# It injects faults on its own (cut-outside, freeze-agent lab-freeze, destroy lab-freeze,
+# the lab-flood overflow) and undoes them (restore-outside, start lab-freeze, reset
+# lab-flood) before it ends.
 set -euo pipefail
 
 HERE=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
@@ -159,4 +160,6 @@ V dumpxml lab-freeze >"$OUT/lab-freeze/frozen.dumpxml.xml" 2>&1 || true
 "$LAB" fault destroy lab-freeze
 cap lab-freeze not-running.guest-ping '{"execute":"guest-ping"}' || true
 "$LAB" fault start lab-freeze
+# libvirt dropped lab-flood's agent connection after the oversized reply: restore it.
+"$LAB" fault reset lab-flood
 say "done: $(find "$OUT" -type f | wc -l) files in $OUT"

@@ -1,0 +1,422 @@
+#!/usr/bin/env bash
+# lab/qemu.sh — plain QEMU guests without libvirt, laid out as Proxmox VE lays them out, for
+# vmcheck's QMP backend (vmcheck check --qemu-dir). Runs on top of lab/lab.sh's lab: it reuses
+# its guest kernel and initramfs and its network namespaces and bridge; lab/lab.sh up must
+# have run (any --guests) and the lab must still be up.
+#
+#   lab/qemu.sh up        start the guests that are not running (idempotent); waits until each
+#                         has booted and, where one should answer, its agent answers; writes
+#                         $QEMU_LAB_DIR/env; stdout gets "VMCHECK_QEMU_LAB_RUN=<socket dir>"
+#   lab/qemu.sh down      stop every QEMU (and socket holder) this script started, by pid
+#   lab/qemu.sh status
+#   lab/qemu.sh qmp VMID JSON                 one QMP command (after qmp_capabilities)
+#   lab/qemu.sh fault NAME VMID [SECONDS]
+#       pause | resume                        QMP stop / cont
+#       hold-agent VMID SECONDS               another client holds the agent socket (socat)
+#       release-agent                         end that client early
+#       freeze-agent VMID SECONDS             SIGSTOP the guest's qemu-ga for SECONDS (starts in 1 s)
+#       kill | start                          SIGKILL QEMU (its sockets stay behind) / start it again
+#
+# Layout ($QEMU_LAB_DIR, default /var/tmp/vmcheck-qemu-lab):
+#   run/<vmid>.qmp  QMP socket     (Proxmox VE: /var/run/qemu-server/<vmid>.qmp)
+#   run/<vmid>.qga  agent socket   (Proxmox VE: /var/run/qemu-server/<vmid>.qga, chardev qga0)
+#   run/<vmid>.pid  QEMU's pid
+#   pve/<vmid>.conf Proxmox VE style config (Proxmox VE: /etc/pve/qemu-server/<vmid>.conf)
+#   console/<vmid>.log serial console
+#
+# Isolation: QEMU runs in the network namespace vmcheck-lab (lab/lab.sh's), its tap device
+# tap<vmid>i0 on the bridge vcpub0 there; no user-mode networking; documentation addresses only.
+# Processes are stopped by the pids this script recorded, after checking they are ours.
+#
+# Environment: VMCHECK_QEMU_LAB_DIR (default /var/tmp/vmcheck-qemu-lab), VMCHECK_LAB_DIR
+# (lab/lab.sh's, default /var/tmp/vmcheck-lab), VMCHECK_LAB_BOOT_TIMEOUT (default 300).
+set -euo pipefail
+
+QDIR=${VMCHECK_QEMU_LAB_DIR:-/var/tmp/vmcheck-qemu-lab}
+QDIR=${QDIR%/}
+LAB_DIR=${VMCHECK_LAB_DIR:-/var/tmp/vmcheck-lab}
+LAB_DIR=${LAB_DIR%/}
+BOOT_TIMEOUT=${VMCHECK_LAB_BOOT_TIMEOUT:-300}
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+
+NS_LAB=vmcheck-lab
+BR_PUB=vcpub0
+RUN=$QDIR/run
+PVE=$QDIR/pve
+CONSOLE=$QDIR/console
+STATE=$QDIR/state
+KERNEL_ARGS="console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off tsc=reliable no_timer_check i8042.noaux i8042.nokbd i8042.nopnp"
+
+# The guests. Columns: vmid name role agent address gw4 conf post
+#   agent  on|off   qemu-ga started in the guest or not (the agent socket exists either way)
+#   conf   yes|no   a Proxmox VE config in pve/ (no: vmcheck learns NICs from QMP alone)
+#   post   -|stop   paused with QMP "stop" once booted
+GUEST_TABLE='
+9001 qemu-healthy debian on  192.0.2.91/24 192.0.2.1   yes -
+9002 qemu-badgw   debian on  192.0.2.92/24 192.0.2.254 no  -
+9003 qemu-paused  debian on  192.0.2.93/24 192.0.2.1   yes stop
+9004 qemu-noagent debian off 192.0.2.94/24 192.0.2.1   yes -
+'
+ALL=()
+declare -A G_NAME G_ROLE G_AGENT G_ADDR G_GW4 G_CONF G_POST
+while read -r id name role agent addr gw conf post; do
+	[ -n "${id:-}" ] || continue
+	ALL+=("$id")
+	G_NAME[$id]=$name G_ROLE[$id]=$role G_AGENT[$id]=$agent G_ADDR[$id]=$addr
+	G_GW4[$id]=$gw G_CONF[$id]=$conf G_POST[$id]=$post
+done <<<"$GUEST_TABLE"
+
+say() { printf '[qemu-lab] %s\n' "$*" >&2; }
+die() {
+	printf '[qemu-lab] error: %s\n' "$*" >&2
+	exit 1
+}
+is_guest() { [ -n "${G_NAME[${1:-x}]:-}" ]; }
+mac_of() { printf '52:54:00:0c:90:%02d' "$((10#${1: -2}))"; }
+uuid_of() { echo "5c0c0000-0000-4000-8000-00000000$1"; }
+
+check_dir() {
+	case $QDIR in
+	/ | /tmp | /var/tmp | /var | /root | /home | /etc | /usr | /run) die "refusing VMCHECK_QEMU_LAB_DIR=$QDIR" ;;
+	/?*) ;;
+	*) die "VMCHECK_QEMU_LAB_DIR must be an absolute path" ;;
+	esac
+	[[ $QDIR =~ ^/[A-Za-z0-9._/-]+$ ]] || die "VMCHECK_QEMU_LAB_DIR may only hold [A-Za-z0-9._/-]"
+	[ "$(id -u)" = 0 ] || die "the lab needs root"
+}
+
+prepare_dir() {
+	if [ -e "$QDIR" ] && [ ! -e "$QDIR/.vmcheck-qemu-lab" ] && [ -n "$(ls -A "$QDIR")" ]; then
+		die "$QDIR exists and is not a vmcheck QEMU lab dir"
+	fi
+	mkdir -p "$RUN" "$PVE" "$CONSOLE" "$STATE"
+	touch "$QDIR/.vmcheck-qemu-lab"
+}
+
+lock() {
+	exec 9>"$QDIR/.lock"
+	flock -w 600 9 || die "another qemu.sh holds $QDIR/.lock"
+}
+
+ensure_socat() {
+	command -v socat >/dev/null && return 0
+	say "installing socat"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends socat >&2
+}
+
+# Sets KERNEL and INITRD from lab/lab.sh's cache; checks that its network is there.
+need_base_lab() {
+	local k
+	k=$(find "$LAB_DIR/cache/kernel" -mindepth 2 -maxdepth 2 -name .done -printf '%h\n' 2>/dev/null | sort -V | tail -n 1)
+	KERNEL=${k:+$k/vmlinuz}
+	INITRD=$LAB_DIR/cache/image/initrd.gz
+	if [ -z "$KERNEL" ] || [ ! -s "$KERNEL" ] || [ ! -s "$INITRD" ]; then
+		die "no guest kernel/initramfs under $LAB_DIR/cache: run lab/lab.sh up first"
+	fi
+	[ -e "/run/netns/$NS_LAB" ] || die "network namespace $NS_LAB missing: run lab/lab.sh up first"
+	ip -n "$NS_LAB" link show "$BR_PUB" >/dev/null 2>&1 || die "bridge $BR_PUB missing in $NS_LAB: run lab/lab.sh up first"
+	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing: run lab/lab.sh up first"
+}
+
+# Prints the pid of the QEMU of VMID if its pid file names a live QEMU started for this lab.
+qemu_pid() {
+	local pid
+	pid=$(cat "$RUN/$1.pid" 2>/dev/null) || return 1
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = qemu-system-x86 ] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$RUN/$1.qmp" || return 1
+	echo "$pid"
+}
+
+# Stops a process we started, by pid: TERM, then KILL after a grace period.
+stop_pid() {
+	local pid=$1
+	[ -d "/proc/$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for _ in $(seq 1 50); do
+		[ -d "/proc/$pid" ] || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	for _ in $(seq 1 50); do
+		[ -d "/proc/$pid" ] || return 0
+		sleep 0.1
+	done
+}
+
+qmp() {
+	local id=$1 cmd=$2
+	printf '{"execute":"qmp_capabilities"}\n%s\n' "$cmd" |
+		timeout 10 socat -t 1 - "UNIX-CONNECT:$RUN/$id.qmp" | grep -v '"QMP"' | tail -n 1
+}
+
+agent_ping() {
+	local id=$1 n=$RANDOM
+	printf '\xff{"execute":"guest-sync-delimited","arguments":{"id":%d}}\n' "$n" |
+		timeout 5 socat -t 1 - "UNIX-CONNECT:$RUN/$id.qga" 2>/dev/null | grep -aq "\"return\": $n}"
+}
+
+booted() { grep -q '\[vmcheck-init\] ready' "$CONSOLE/$1.log" 2>/dev/null; }
+
+write_conf() {
+	local id=$1
+	if [ "${G_CONF[$id]}" != yes ]; then
+		rm -f "$PVE/$id.conf"
+		return
+	fi
+	cat >"$PVE/$id.conf" <<EOF
+# vmcheck lab: a Proxmox VE style VM config (/etc/pve/qemu-server/$id.conf)
+agent: 1
+boot: order=net0
+cores: 1
+memory: 128
+name: ${G_NAME[$id]}
+net0: virtio=$(mac_of "$id" | tr 'a-f' 'A-F'),bridge=$BR_PUB,firewall=0
+ostype: l26
+smbios1: uuid=$(uuid_of "$id")
+
+[lab-snapshot]
+name: ${G_NAME[$id]}-old
+net0: virtio=52:54:00:0C:99:99,bridge=vmbr9
+EOF
+}
+
+start_guest() {
+	local id=$1 cmdline
+	rm -f "$RUN/$id.qmp" "$RUN/$id.qga" "$RUN/$id.pid"
+	: >"$CONSOLE/$id.log"
+	write_conf "$id"
+	cmdline="$KERNEL_ARGS vmcheck.host=${G_NAME[$id]} vmcheck.role=${G_ROLE[$id]} vmcheck.agent=${G_AGENT[$id]}"
+	cmdline+=" vmcheck.net=eth0,${G_ADDR[$id]} vmcheck.gw4=${G_GW4[$id]}"
+	# Inside the lab's network namespace, so that the tap device lands there.
+	nsenter --net="/run/netns/$NS_LAB" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+		qemu-system-x86_64 -name "${G_NAME[$id]},debug-threads=on" \
+		-smbios "type=1,uuid=$(uuid_of "$id")" \
+		-machine pc -accel tcg -m 128 -smp 1 -nodefaults -no-user-config -display none \
+		-kernel "$KERNEL" -initrd "$INITRD" -append "$cmdline" \
+		-serial "file:$CONSOLE/$id.log" \
+		-chardev "socket,id=qmp,path=$RUN/$id.qmp,server=on,wait=off" -mon chardev=qmp,mode=control \
+		-chardev "socket,path=$RUN/$id.qga,server=on,wait=off,id=qga0" \
+		-device virtio-serial,id=qga-ser -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0 \
+		-netdev "tap,id=net0,ifname=tap${id}i0,script=$STATE/ifup,downscript=no" \
+		-device "virtio-net-pci,mac=$(mac_of "$id"),netdev=net0,id=net0,romfile=" \
+		-device virtio-rng-pci \
+		-pidfile "$RUN/$id.pid" -daemonize 9>&- </dev/null >&2
+	qemu_pid "$id" >/dev/null || die "QEMU for $id did not start"
+}
+
+wait_guests() {
+	local pending=("$@") left id deadline=$((SECONDS + BOOT_TIMEOUT)) last=''
+	while :; do
+		left=()
+		for id in "${pending[@]}"; do
+			qemu_pid "$id" >/dev/null || {
+				tail -n 25 "$CONSOLE/$id.log" >&2 || true
+				die "QEMU of $id exited while booting"
+			}
+			if booted "$id" && { [ "${G_AGENT[$id]}" != on ] || agent_ping "$id"; }; then continue; fi
+			left+=("$id")
+		done
+		pending=("${left[@]}")
+		if [ "${#pending[@]}" != "$last" ]; then
+			say "waiting for ${#pending[@]} guests"
+			last=${#pending[@]}
+		fi
+		[ ${#pending[@]} -gt 0 ] || return 0
+		if [ $SECONDS -ge $deadline ]; then
+			for id in "${pending[@]}"; do
+				say "guest $id never came up; console tail:"
+				tail -n 25 "$CONSOLE/$id.log" >&2 || true
+			done
+			die "timeout after ${BOOT_TIMEOUT}s"
+		fi
+		sleep 1
+	done
+}
+
+post_boot() {
+	local id
+	for id in "$@"; do
+		if [ "${G_POST[$id]}" = stop ]; then
+			qmp "$id" '{"execute":"stop"}' >/dev/null
+			say "paused $id"
+		fi
+	done
+}
+
+write_env() {
+	local guests='' id
+	for id in "${ALL[@]}"; do guests+="$id:${G_NAME[$id]} "; done
+	cat >"$QDIR/env.tmp" <<EOF
+# vmcheck QEMU lab ($QDIR), written by lab/qemu.sh up
+VMCHECK_QEMU_LAB_DIR=$QDIR
+VMCHECK_QEMU_LAB_RUN=$RUN
+VMCHECK_QEMU_LAB_PVE=$PVE
+VMCHECK_QEMU_LAB_GUESTS="${guests% }"
+export VMCHECK_QEMU_LAB_DIR VMCHECK_QEMU_LAB_RUN VMCHECK_QEMU_LAB_PVE VMCHECK_QEMU_LAB_GUESTS
+EOF
+	mv "$QDIR/env.tmp" "$QDIR/env"
+}
+
+cmd_up() {
+	local id pid netns starting=()
+	[ $# -eq 0 ] || die "up takes no arguments"
+	prepare_dir
+	lock
+	need_base_lab
+	ensure_socat
+	# shellcheck disable=SC2016 # $1 is the ifup script's own argument
+	printf '#!/bin/sh\n# QEMU tap ifup script (Proxmox VE: pve-bridge)\nip link set "$1" master %s && ip link set "$1" up\n' "$BR_PUB" >"$STATE/ifup"
+	chmod 0755 "$STATE/ifup"
+	netns="net:[$(stat -L -c %i "/run/netns/$NS_LAB")]"
+	for id in "${ALL[@]}"; do
+		if pid=$(qemu_pid "$id"); then
+			# A guest left in an older vmcheck-lab (lab/lab.sh down + up meanwhile)
+			# has no network any more: restart it in the current one.
+			[ "$(readlink "/proc/$pid/ns/net")" != "$netns" ] || continue
+			say "restarting $id: it runs in an older $NS_LAB namespace"
+			stop_pid "$pid"
+		fi
+		starting+=("$id")
+	done
+	if [ ${#starting[@]} -gt 0 ]; then
+		say "starting ${starting[*]}"
+		for id in "${starting[@]}"; do start_guest "$id"; done
+		wait_guests "${starting[@]}"
+		post_boot "${starting[@]}"
+	else
+		say "all ${#ALL[@]} guests already running"
+	fi
+	write_env
+	say "QEMU lab up: sockets in $RUN, configs in $PVE"
+	echo "VMCHECK_QEMU_LAB_RUN=$RUN"
+}
+
+stop_holder() {
+	local f=$STATE/hold.$1.pid pid
+	pid=$(cat "$f" 2>/dev/null) || return 0
+	rm -f "$f"
+	[[ $pid =~ ^[0-9]+$ ]] || return 0
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = socat ] || return 0
+	stop_pid "$pid"
+}
+
+cmd_down() {
+	local id pid
+	[ $# -eq 0 ] || die "down takes no arguments"
+	if [ ! -d "$QDIR" ]; then
+		say "nothing to do"
+		return 0
+	fi
+	[ -e "$QDIR/.vmcheck-qemu-lab" ] || die "$QDIR is not a vmcheck QEMU lab dir"
+	lock
+	for id in "${ALL[@]}"; do
+		stop_holder "$id"
+		if pid=$(qemu_pid "$id"); then
+			say "stopping QEMU $pid ($id)"
+			stop_pid "$pid"
+		fi
+	done
+	rm -rf "${RUN:?}" "${PVE:?}" "${CONSOLE:?}" "${STATE:?}" "$QDIR/env"
+	say "QEMU lab down"
+}
+
+cmd_status() {
+	local id pid st chr
+	echo "lab dir: $QDIR"
+	printf '%-6s %-13s %-8s %-10s %s\n' VMID NAME PID STATUS AGENT-CHARDEV
+	for id in "${ALL[@]}"; do
+		st=- chr=-
+		if pid=$(qemu_pid "$id"); then
+			st=$(qmp "$id" '{"execute":"query-status"}' | sed -n 's/.*"status": "\([a-z-]*\)".*/\1/p')
+			chr=$(qmp "$id" '{"execute":"query-chardev"}' | grep -o '"frontend-open": [a-z]*, "filename": "[^"]*qga[^"]*"' || true)
+		else
+			pid=-
+		fi
+		printf '%-6s %-13s %-8s %-10s %s\n' "$id" "${G_NAME[$id]}" "$pid" "${st:--}" "${chr:--}"
+	done
+}
+
+need_up() {
+	[ -e "$QDIR/.vmcheck-qemu-lab" ] || die "no QEMU lab at $QDIR (run: lab/qemu.sh up)"
+	is_guest "${1:-}" || die "unknown VMID '${1:-}' (known: ${ALL[*]})"
+}
+
+cmd_fault() {
+	local f=${1:-} id=${2:-} secs=${3:-} pid
+	[ -n "$f" ] || die "usage: lab/qemu.sh fault NAME VMID [SECONDS]"
+	need_up "$id"
+	case $f in
+	pause)
+		qemu_pid "$id" >/dev/null || die "$id is not running"
+		qmp "$id" '{"execute":"stop"}' >/dev/null
+		say "paused $id"
+		;;
+	resume)
+		qemu_pid "$id" >/dev/null || die "$id is not running"
+		qmp "$id" '{"execute":"cont"}' >/dev/null
+		say "resumed $id"
+		;;
+	hold-agent)
+		[[ $secs =~ ^[0-9]+$ ]] || die "hold-agent needs SECONDS"
+		stop_holder "$id"
+		socat "UNIX-CONNECT:$RUN/$id.qga" "SYSTEM:sleep $secs" 9>&- </dev/null >/dev/null 2>&1 &
+		echo $! >"$STATE/hold.$id.pid"
+		sleep 0.3
+		say "agent socket of $id held by socat $! for ${secs}s"
+		;;
+	release-agent)
+		stop_holder "$id"
+		say "agent socket of $id released"
+		;;
+	freeze-agent)
+		[[ $secs =~ ^[0-9]+$ ]] || die "freeze-agent needs SECONDS"
+		ensure_socat
+		printf '\xff{"execute":"guest-sync-delimited","arguments":{"id":1}}\n{"execute":"guest-exec","arguments":{"path":"/bin/busybox","arg":["sh","-c","sleep 1; killall -STOP qemu-ga; sleep %d; killall -CONT qemu-ga"]}}\n' "$secs" |
+			timeout 10 socat -t 1 - "UNIX-CONNECT:$RUN/$id.qga" | grep -aq '"pid"' || die "guest-exec in $id failed"
+		say "agent of $id stops in 1s, for ${secs}s"
+		;;
+	kill)
+		pid=$(qemu_pid "$id") || die "$id is not running"
+		kill -KILL "$pid"
+		say "killed QEMU $pid of $id (its sockets stay behind)"
+		;;
+	start)
+		qemu_pid "$id" >/dev/null && die "$id is already running"
+		need_base_lab
+		lock
+		start_guest "$id"
+		wait_guests "$id"
+		post_boot "$id"
+		;;
+	*) die "unknown fault '$f' (pause resume hold-agent release-agent freeze-agent kill start)" ;;
+	esac
+}
+
+usage() { sed -n '2,/^$/p' "$SELF" | sed -n '/^#/p' | sed 's/^# \{0,1\}//'; }
+
+main() {
+	local cmd=${1:-}
+	[ $# -eq 0 ] || shift
+	case $cmd in
+	up | down | status | fault) check_dir ;;
+	esac
+	case $cmd in
+	up) cmd_up "$@" ;;
+	down) cmd_down "$@" ;;
+	status) cmd_status ;;
+	qmp)
+		need_up "${1:-}"
+		qmp "$1" "${2:?qmp needs JSON}"
+		;;
+	fault) cmd_fault "$@" ;;
+	-h | --help | help) usage ;;
+	*)
+		usage >&2
+		exit 2
+		;;
+	esac
+}
+
+main "$@"
