@@ -135,7 +135,11 @@ func (c *Checker) check(ctx context.Context, d Domain, withProbes bool) Result {
 		return deadline(r, ctx, ctx.Err())
 	}
 
-	r.Probes = c.probe(ctx, ga, osInfo.Family, r.NICs, routes, d.Policy.Targets)
+	var agentLost bool
+	r.Probes, agentLost = c.probe(ctx, ga, osInfo.Family, r.NICs, routes, d.Policy.Targets)
+	if agentLost {
+		r.Agent.State = AgentUnresponsive
+	}
 	r.State, r.Reason = verdict(r.Probes)
 	if r.State != StateOK {
 		var notes []string
@@ -396,7 +400,9 @@ func (c *Checker) planProbes(nics []NICResult, routes []osdetect.DefaultRoute, e
 // probe starts every ping of the plan, then collects each result. The
 // pings run concurrently inside the guest, so a round costs about one ping
 // timeout even when several targets do not answer.
-func (c *Checker) probe(ctx context.Context, ga *guestagent.Client, fam osdetect.Family, nics []NICResult, routes []osdetect.DefaultRoute, extra []netip.Addr) []ProbeResult {
+//
+// agentLost reports that the agent stopped answering during the probes.
+func (c *Checker) probe(ctx context.Context, ga *guestagent.Client, fam osdetect.Family, nics []NICResult, routes []osdetect.DefaultRoute, extra []netip.Addr) (out []ProbeResult, agentLost bool) {
 	plan := c.planProbes(nics, routes, extra)
 	pids := make([]int64, len(plan))
 	for i := range plan {
@@ -412,17 +418,19 @@ func (c *Checker) probe(ctx context.Context, ga *guestagent.Client, fam osdetect
 		pid, err := ga.Exec(ctx, cmd)
 		if err != nil {
 			p.res.Status, p.res.Error = ProbeError, execError(cmd.Path, err)
+			agentLost = agentLost || errors.Is(err, guestagent.ErrUnresponsive)
 			continue
 		}
 		pids[i] = pid
 	}
-	out := make([]ProbeResult, len(plan))
+	out = make([]ProbeResult, len(plan))
 	for i := range plan {
 		p := &plan[i]
 		if pids[i] != 0 {
 			st, err := ga.Wait(ctx, pids[i], outputLimit)
 			if err != nil {
 				p.res.Status, p.res.Error = ProbeError, waitError(err)
+				agentLost = agentLost || (errors.Is(err, guestagent.ErrUnresponsive) && !errors.Is(err, guestagent.ErrExecTimeout))
 			} else {
 				pr := osdetect.ParsePing(fam, p.target, st)
 				p.res.OK, p.res.RTT, p.res.Error = pr.OK, pr.RTT.Seconds(), pr.Error
@@ -435,7 +443,7 @@ func (c *Checker) probe(ctx context.Context, ga *guestagent.Client, fam osdetect
 		}
 		out[i] = p.res
 	}
-	return out
+	return out, agentLost
 }
 
 // validateGateway is ValidateTarget, except that a link-local IPv6
@@ -461,6 +469,8 @@ func waitError(err error) string {
 		return "timed out: the ping did not finish before the check's deadline"
 	case errors.Is(err, guestagent.ErrReplyTooLarge):
 		return "the guest command's output was too large for libvirt to relay"
+	case errors.Is(err, guestagent.ErrUnresponsive):
+		return "the guest agent went away while returning the command's result (libvirt drops an agent whose reply exceeds 10 MiB, e.g. a flood of output): " + guestagent.Sanitize(err.Error(), 200)
 	}
 	return "guest-exec-status: " + guestagent.Sanitize(err.Error(), 300)
 }

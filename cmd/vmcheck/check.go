@@ -23,14 +23,14 @@ func checkCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if len(cfg.External) == 0 {
-				log.Warn("no external target configured (--external or external: in the config); external probes are reported as not_configured")
-			}
 			src, err := openSource(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			defer src.Close()
+			if len(cfg.External) == 0 {
+				log.Warn("no external target configured (--external or external: in the config); external probes are reported as not_configured")
+			}
 			chk := checker.New(cfg)
 			results, err := chk.Run(ctx, src)
 			if err != nil {
