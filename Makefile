@@ -7,13 +7,17 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 LAB := lab/lab.sh
 LAB_DIR ?= $(or $(VMCHECK_LAB_DIR),/var/tmp/vmcheck-lab)
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.7.0
 # Debian packages needed to build vmcheck (cgo against libvirt).
 BUILD_DEPS := libvirt-dev pkg-config gcc
+# Debian packages the tests need besides the lab's own (lab/lab.sh installs those):
+# promtool for the alert rules, a real Prometheus for the alert e2e test, headless Chromium
+# for the status page, shellcheck for the lab scripts.
+TEST_DEPS := prometheus chromium shellcheck qemu-guest-agent
 
 export VMCHECK_LAB_DIR := $(LAB_DIR)
 
-.PHONY: all deps build test unit e2e lint demo lab-up lab-down bench fuzz clean
+.PHONY: all deps test-deps build test unit e2e lint demo lab-up lab-down bench fuzz clean
 
 all: build
 
@@ -25,18 +29,28 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+test-deps: deps
+	@missing=$$(for p in $(TEST_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
 ## build: bin/vmcheck
 build: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/vmcheck ./cmd/vmcheck
 
 ## test: unit tests, then the end-to-end suite against a fresh lab (brought up once, always torn down)
+# In `make test` nothing may skip for a missing tool: these make such tests fail instead.
+test: export VMCHECK_REQUIRE_PROMTOOL=1
+test: export VMCHECK_REQUIRE_CHROMIUM=1
 test: build unit e2e
 
-unit: deps
+unit: test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-e2e: build
+e2e: build test-deps
 	@set -euo pipefail; \
 	trap '$(LAB) down >/dev/null 2>&1 || $(LAB) down' EXIT; \
 	$(LAB) up --guests full >/dev/null; \
@@ -71,6 +85,23 @@ lab-up:
 
 lab-down:
 	$(LAB) down
+
+## bench: the benchmarks of BENCHMARKS.md (not part of `make test`): Go benchmarks of the hot
+## paths summarised by benchstat, then vmcheck against bench/baseline.sh in the lab (brought up
+## if none is, and taken down again), then 1000 simulated domains. Raw results and the table
+## go to $(BENCH_OUT); BENCH_REPS repetitions of every lab figure (at least 5).
+BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20250305200902-02a15fd477ba
+BENCH_OUT ?= bench/results/latest
+BENCH_REPS ?= 5
+BENCH_PKGS := ./guestagent ./osdetect ./checker ./exporter
+bench: build
+	@mkdir -p $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 -benchtime 200ms $(BENCH_PKGS) > $(BENCH_OUT)/go.txt
+	$(GO) run $(BENCHSTAT) $(BENCH_OUT)/go.txt > $(BENCH_OUT)/go-benchstat.txt
+	$(GO) build -o $(BENCH_OUT)/labbench ./bench/cmd/labbench
+	$(GO) build -o $(BENCH_OUT)/simbench ./bench/cmd/simbench
+	$(BENCH_OUT)/labbench -vmcheck bin/vmcheck -simbench $(BENCH_OUT)/simbench -out $(BENCH_OUT) \
+		-reps $(BENCH_REPS) -gobench $(BENCH_OUT)/go-benchstat.txt
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 20s)
 FUZZTIME ?= 20s

@@ -19,9 +19,6 @@ import (
 // stderr. Ping prints a few hundred bytes; anything more is noise or abuse.
 const outputLimit = 64 << 10
 
-// routeFileLimit caps what is read of a guest routing table file.
-const routeFileLimit = 256 << 10
-
 // Checker checks domains. It caches per-boot facts (the guest OS) between
 // rounds, so one Checker should live as long as the process.
 type Checker struct {
