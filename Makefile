@@ -44,6 +44,7 @@ build: deps
 # In `make test` nothing may skip for a missing tool: these make such tests fail instead.
 test: export VMCHECK_REQUIRE_PROMTOOL=1
 test: export VMCHECK_REQUIRE_CHROMIUM=1
+test: export VMCHECK_REQUIRE_QGA=1
 test: build unit e2e
 
 unit: test-deps

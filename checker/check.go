@@ -465,7 +465,7 @@ func waitError(err error) string {
 	case errors.Is(err, guestagent.ErrExecTimeout):
 		return "timed out: the ping did not finish before the check's deadline"
 	case errors.Is(err, guestagent.ErrReplyTooLarge):
-		return "the guest command's output was too large for libvirt to relay"
+		return "the guest command's output was too large to relay (libvirt allows 10 MiB, the agent socket 16 MiB)"
 	case errors.Is(err, guestagent.ErrUnresponsive):
 		return "the guest agent went away while returning the command's result (libvirt drops an agent whose reply exceeds 10 MiB, e.g. a flood of output): " + guestagent.Sanitize(err.Error(), 200)
 	}

@@ -53,7 +53,32 @@ type Config struct {
 	// Policies are per-domain check policies; the first rule matching a
 	// domain applies, and the domain's libvirt metadata overrides it.
 	Policies []PolicyRule
+	// QEMUDir selects the backend for hosts without libvirt (package
+	// qemuhost): a directory of <id>.qmp and <id>.qga sockets (Proxmox VE:
+	// /var/run/qemu-server). Empty, with no QEMUVMs, means libvirt.
+	QEMUDir string
+	// QEMUVMs lists QMP and agent socket pairs for that backend, in
+	// addition to those found in QEMUDir.
+	QEMUVMs []QEMUVM
+	// PVEConfigDir holds the Proxmox VE VM configs <id>.conf that backend
+	// reads NICs and bridges from; empty means /etc/pve/qemu-server.
+	PVEConfigDir string
 }
+
+// QEMUVM names the sockets of one VM run by QEMU without libvirt.
+type QEMUVM struct {
+	// ID is the VM's name of last resort and the name of its Proxmox VE
+	// config (<id>.conf).
+	ID string `yaml:"id"`
+	// QMP is the path of its QMP socket.
+	QMP string `yaml:"qmp"`
+	// Agent is the path of its guest agent socket; empty if it has none.
+	Agent string `yaml:"agent"`
+}
+
+// QEMU reports whether the config selects the backend for hosts without
+// libvirt.
+func (c Config) QEMU() bool { return c.QEMUDir != "" || len(c.QEMUVMs) > 0 }
 
 // NetworkConfig is the operator's word on one libvirt network or bridge.
 type NetworkConfig struct {
@@ -83,15 +108,18 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // rawConfig is the YAML shape of Config, with durations as strings so a bad
 // one is reported with its key.
 type rawConfig struct {
-	Connect     string                   `yaml:"connect"`
-	External    []netip.Addr             `yaml:"external"`
-	Timeout     string                   `yaml:"timeout"`
-	PingTimeout string                   `yaml:"ping_timeout"`
-	Concurrency int                      `yaml:"concurrency"`
-	Domains     []string                 `yaml:"domains"`
-	Exclude     []string                 `yaml:"exclude"`
-	Networks    map[string]NetworkConfig `yaml:"networks"`
-	Policies    []PolicyRule             `yaml:"policies"`
+	Connect      string                   `yaml:"connect"`
+	External     []netip.Addr             `yaml:"external"`
+	Timeout      string                   `yaml:"timeout"`
+	PingTimeout  string                   `yaml:"ping_timeout"`
+	Concurrency  int                      `yaml:"concurrency"`
+	Domains      []string                 `yaml:"domains"`
+	Exclude      []string                 `yaml:"exclude"`
+	Networks     map[string]NetworkConfig `yaml:"networks"`
+	Policies     []PolicyRule             `yaml:"policies"`
+	QEMUDir      string                   `yaml:"qemu_dir"`
+	QEMUVMs      []QEMUVM                 `yaml:"qemu_vms"`
+	PVEConfigDir string                   `yaml:"pve_config_dir"`
 }
 
 func parseDuration(key, s string) (Duration, error) {
@@ -128,7 +156,8 @@ func ParseConfig(b []byte) (Config, error) {
 		return Config{}, err
 	}
 	cfg := Config{Connect: raw.Connect, External: raw.External, Concurrency: raw.Concurrency,
-		Domains: raw.Domains, Exclude: raw.Exclude, Networks: raw.Networks, Policies: raw.Policies}
+		Domains: raw.Domains, Exclude: raw.Exclude, Networks: raw.Networks, Policies: raw.Policies,
+		QEMUDir: raw.QEMUDir, QEMUVMs: raw.QEMUVMs, PVEConfigDir: raw.PVEConfigDir}
 	var err error
 	if cfg.Timeout, err = parseDuration("timeout", raw.Timeout); err != nil {
 		return Config{}, err
@@ -187,6 +216,17 @@ func (c Config) Validate() error {
 	for i, r := range c.Policies {
 		if err := r.validate(i); err != nil {
 			return err
+		}
+	}
+	if c.Connect != "" && c.QEMU() {
+		return errors.New("connect: a libvirt URI and qemu_dir/qemu_vms select different backends; set one of them")
+	}
+	for i, vm := range c.QEMUVMs {
+		switch {
+		case vm.ID == "":
+			return fmt.Errorf("qemu_vms[%d].id: missing", i)
+		case vm.QMP == "":
+			return fmt.Errorf("qemu_vms[%d].qmp: missing (the path of the VM's QMP socket)", i)
 		}
 	}
 	for name, n := range c.Networks {

@@ -145,16 +145,17 @@ stop_pid() {
 	done
 }
 
+# (shut-none: a half-closed socket is a hang-up to QEMU, which would then drop the reply)
 qmp() {
 	local id=$1 cmd=$2
 	printf '{"execute":"qmp_capabilities"}\n%s\n' "$cmd" |
-		timeout 10 socat -t 1 - "UNIX-CONNECT:$RUN/$id.qmp" | grep -v '"QMP"' | tail -n 1
+		timeout 10 socat -t 1 - "UNIX-CONNECT:$RUN/$id.qmp,shut-none" | grep -v '"QMP"' | tail -n 1
 }
 
 agent_ping() {
 	local id=$1 n=$RANDOM
 	printf '\xff{"execute":"guest-sync-delimited","arguments":{"id":%d}}\n' "$n" |
-		timeout 5 socat -t 1 - "UNIX-CONNECT:$RUN/$id.qga" 2>/dev/null | grep -aq "\"return\": $n}"
+		timeout 5 socat -t 1 - "UNIX-CONNECT:$RUN/$id.qga,shut-none" 2>/dev/null | grep -aq "\"return\": $n}"
 }
 
 booted() { grep -q '\[vmcheck-init\] ready' "$CONSOLE/$1.log" 2>/dev/null; }
@@ -374,12 +375,18 @@ cmd_fault() {
 		[[ $secs =~ ^[0-9]+$ ]] || die "freeze-agent needs SECONDS"
 		ensure_socat
 		printf '\xff{"execute":"guest-sync-delimited","arguments":{"id":1}}\n{"execute":"guest-exec","arguments":{"path":"/bin/busybox","arg":["sh","-c","sleep 1; killall -STOP qemu-ga; sleep %d; killall -CONT qemu-ga"]}}\n' "$secs" |
-			timeout 10 socat -t 1 - "UNIX-CONNECT:$RUN/$id.qga" | grep -aq '"pid"' || die "guest-exec in $id failed"
+			timeout 10 socat -t 1 - "UNIX-CONNECT:$RUN/$id.qga,shut-none" | grep -aq '"pid"' || die "guest-exec in $id failed"
 		say "agent of $id stops in 1s, for ${secs}s"
 		;;
 	kill)
 		pid=$(qemu_pid "$id") || die "$id is not running"
 		kill -KILL "$pid"
+		# Until every thread has exited, its listening sockets still take connections
+		# into their backlog. (A zombie has closed them.)
+		for _ in $(seq 1 100); do
+			if [ ! -d "/proc/$pid" ] || [ "$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" = Z ]; then break; fi
+			sleep 0.05
+		done
 		say "killed QEMU $pid of $id (its sockets stay behind)"
 		;;
 	start)

@@ -12,12 +12,16 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
 // commonFlags are the flags every command that talks to a host accepts.
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "connect", Aliases: []string{"c"}, Usage: "libvirt `URI` (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)"},
+		&cli.StringFlag{Name: "qemu-dir", Usage: "no libvirt: check the QEMU VMs whose <id>.qmp and <id>.qga sockets are in `DIR` (Proxmox VE: " + qemuhost.DefaultDir + ")"},
+		&cli.StringFlag{Name: "pve-config-dir", Usage: "with --qemu-dir: Proxmox VE VM configs <id>.conf in `DIR` (default " + qemuhost.DefaultPVEConfigDir + ")"},
 		&cli.StringFlag{Name: "config", Usage: "YAML config `FILE`; flags override it"},
 		&cli.StringSliceFlag{Name: "domain", Usage: "check only this domain `NAME|UUID` (repeatable)"},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "skip domains whose name matches `GLOB` (repeatable)"},
@@ -70,8 +74,21 @@ func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
 			return nil, checker.Config{}, usageError("%v", err)
 		}
 	}
+	if c.IsSet("connect") && c.IsSet("qemu-dir") {
+		return nil, checker.Config{}, usageError("--connect (libvirt) and --qemu-dir (QEMU without libvirt) select different backends; give one")
+	}
 	if c.IsSet("connect") {
 		cfg.Connect = c.String("connect")
+		cfg.QEMUDir, cfg.QEMUVMs = "", nil // the flag picks libvirt over the config file's QEMU backend
+	}
+	if c.IsSet("qemu-dir") {
+		if c.String("qemu-dir") == "" {
+			return nil, checker.Config{}, usageError("--qemu-dir: empty directory")
+		}
+		cfg.QEMUDir, cfg.Connect = c.String("qemu-dir"), ""
+	}
+	if c.IsSet("pve-config-dir") {
+		cfg.PVEConfigDir = c.String("pve-config-dir")
 	}
 	if c.IsSet("domain") {
 		cfg.Domains = c.StringSlice("domain")
@@ -114,12 +131,33 @@ func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
 	return log, cfg, nil
 }
 
-// openSource connects to the host named by the config.
-func openSource(ctx context.Context, cfg checker.Config) (*checker.LibvirtSource, error) {
+// hostSource is a Source holding connections to close.
+type hostSource = exporter.Conn
+
+// openSource connects to the host named by the config: libvirt, or QEMU
+// without libvirt (qemu_dir, qemu_vms, --qemu-dir).
+func openSource(ctx context.Context, cfg checker.Config) (hostSource, error) {
+	if cfg.QEMU() {
+		return openQEMU(cfg)
+	}
 	uri := checker.ResolveURI(cfg.Connect)
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	src, err := checker.NewLibvirtSource(cctx, uri, cfg.Concurrency)
+	if err != nil {
+		return nil, cli.Exit(err.Error(), checker.ExitError)
+	}
+	return src, nil
+}
+
+// openQEMU opens the source for hosts without libvirt. It connects to
+// nothing before the first listing.
+func openQEMU(cfg checker.Config) (*qemuhost.Source, error) {
+	vms := make([]qemuhost.VM, len(cfg.QEMUVMs))
+	for i, vm := range cfg.QEMUVMs {
+		vms[i] = qemuhost.VM{ID: vm.ID, QMP: vm.QMP, Agent: vm.Agent}
+	}
+	src, err := qemuhost.New(qemuhost.Options{Dir: cfg.QEMUDir, VMs: vms, PVEConfigDir: cfg.PVEConfigDir, Concurrency: cfg.Concurrency})
 	if err != nil {
 		return nil, cli.Exit(err.Error(), checker.ExitError)
 	}

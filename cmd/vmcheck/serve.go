@@ -76,16 +76,9 @@ func serveCommand() *cli.Command {
 				}),
 				ReadHeaderTimeout: 10 * time.Second,
 			}
-			uri := checker.ResolveURI(cfg.Connect)
 			runner := &exporter.Runner{
 				Connect: func(ctx context.Context) (exporter.Conn, error) {
-					cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-					defer cancel()
-					src, err := checker.NewLibvirtSource(cctx, uri, cfg.Concurrency)
-					if err != nil {
-						return nil, err
-					}
-					return src, nil
+					return openSource(ctx, cfg)
 				},
 				Engine:         checker.New(cfg),
 				History:        h,

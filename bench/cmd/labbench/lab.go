@@ -1,0 +1,487 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/guestagent"
+)
+
+// Lab is a running lab, from its env file.
+type Lab struct {
+	URI      string
+	External string // answers pings
+	Silent   string // drops echo requests: a plain timeout
+	Gateway  string
+	script   string
+}
+
+// ensureLab makes sure a lab with guests8 answering is up. When there was
+// no lab, it brings one up and returns a function taking it down again.
+func ensureLab(ctx context.Context, o options) (*Lab, func(), error) {
+	script := filepath.Join(o.repo, "lab", "lab.sh")
+	status, _ := command(ctx, script, "status")
+	var down func()
+	switch {
+	case !strings.Contains(status, "libvirtd: running"):
+		logf("no lab is up: bringing one up with %s (takes a few minutes the first time)", strings.Join(guests8, ","))
+		if err := streamed(ctx, script, "up", "--guests", strings.Join(guests8, ",")); err != nil {
+			return nil, nil, err
+		}
+		down = func() {
+			logf("taking down the lab this run brought up")
+			if err := streamed(context.Background(), script, "down"); err != nil {
+				logf("lab down: %v", err)
+			}
+		}
+	case !guestsHealthy(status):
+		logf("a lab is up but not every guest needed answers: starting %s", strings.Join(guests8, ","))
+		if err := streamed(ctx, script, "up", "--guests", strings.Join(guests8, ",")); err != nil {
+			return nil, nil, err
+		}
+	default:
+		logf("using the lab that is already up")
+	}
+	env, err := readEnv(filepath.Join(o.labDir, "env"))
+	if err != nil {
+		return nil, down, fmt.Errorf("lab env: %w", err)
+	}
+	lab := &Lab{URI: env["VMCHECK_LAB_URI"], External: env["VMCHECK_LAB_EXTERNAL4"], Silent: env["VMCHECK_LAB_SILENT4"],
+		Gateway: env["VMCHECK_LAB_GATEWAY4"], script: script}
+	if lab.URI == "" || lab.External == "" || lab.Silent == "" || lab.Gateway == "" {
+		return nil, down, fmt.Errorf("lab env %s lacks VMCHECK_LAB_URI, _EXTERNAL4, _SILENT4 or _GATEWAY4", filepath.Join(o.labDir, "env"))
+	}
+	return lab, down, nil
+}
+
+// guestsHealthy reports whether lab.sh status shows every guest of
+// guests8 running with a connected, unfrozen agent.
+func guestsHealthy(status string) bool {
+	ok := map[string]bool{}
+	for _, l := range strings.Split(status, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 3 && f[1] == "running" && f[2] == "connected" {
+			ok[f[0]] = true
+		}
+	}
+	for _, g := range guests8 {
+		if !ok[g] {
+			return false
+		}
+	}
+	return true
+}
+
+// streamed runs a command with its stderr (lab.sh's progress) passed on.
+func streamed(ctx context.Context, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// VMRun is one `vmcheck check` process.
+type VMRun struct {
+	N      int                `json:"n"`
+	Wall   float64            `json:"wall_seconds"`
+	Code   int                `json:"exit_code"`
+	Checks map[string]float64 `json:"check_seconds"` // per domain, from duration_seconds
+	States map[string]string  `json:"states"`
+	// HostBusy is the fraction of the host's CPU time that was busy (all
+	// processes) during the run, from /proc/stat.
+	HostBusy float64 `json:"host_busy"`
+}
+
+// BaselineRun is one bench/baseline.sh process.
+type BaselineRun struct {
+	N     int      `json:"n"`
+	Wall  float64  `json:"wall_seconds"`
+	Lines []string `json:"lines"`
+	// HostBusy is as in VMRun.
+	HostBusy float64 `json:"host_busy"`
+}
+
+// FloorRun is one direct measurement of the floor of a check of
+// lab-debian.
+type FloorRun struct {
+	// PingRTT are guest-ping round trips through libvirt (seconds).
+	PingRTT []float64 `json:"guest_ping_rtt_seconds"`
+	// ExecRTT and StatusRTT are the round trips of the two guest-exec and
+	// of the guest-exec-status calls of the floor check.
+	ExecRTT   []float64 `json:"guest_exec_rtt_seconds"`
+	StatusRTT []float64 `json:"guest_exec_status_rtt_seconds"`
+	// Floor is the wall time of the minimal check: guest-exec of both
+	// pings (external, gateway), then guest-exec-status of each, back to
+	// back without sleeping, until it has exited.
+	Floor float64 `json:"floor_seconds"`
+	// PingGateway and PingExternal are the in-guest runtimes of one ping,
+	// timed inside the guest (busybox adjtimex, its own cost subtracted).
+	PingGateway  float64 `json:"ping_gateway_runtime_seconds"`
+	PingExternal float64 `json:"ping_external_runtime_seconds"`
+}
+
+// Results is everything labbench measured.
+type Results struct {
+	Machine  Machine   `json:"machine"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Reps     int       `json:"reps"`
+	Guests   []string  `json:"guests"`
+
+	VMCheck map[int][]VMRun `json:"vmcheck"`
+	// Solo are rounds of one guest each, by guest, for every guest of the
+	// N = 8 round.
+	Solo map[string][]VMRun `json:"solo"`
+	// Idle is the host's busy fraction over one second before each
+	// repetition, with no benchmark running: the background load.
+	Idle     []float64             `json:"idle_host_busy"`
+	Baseline map[int][]BaselineRun `json:"baseline"`
+	Floor    []FloorRun            `json:"floor"`
+	// Silent are rounds whose external target drops echo requests, by N.
+	Silent map[int][]VMRun `json:"silent"`
+	// IsoWith are rounds of the 8 guests with lab-freeze's agent frozen;
+	// IsoWithout the same rounds without lab-freeze.
+	IsoWith    []VMRun `json:"isolation_with_frozen"`
+	IsoWithout []VMRun `json:"isolation_without_frozen"`
+
+	Sim []SimRun `json:"sim"`
+}
+
+// Machine describes the host the figures come from.
+type Machine struct {
+	CPU       string  `json:"cpu"`
+	Cores     int     `json:"cores"`
+	MemoryGiB float64 `json:"memory_gib"`
+	OS        string  `json:"os"`
+	Kernel    string  `json:"kernel"`
+	Libvirt   string  `json:"libvirt"`
+	QEMU      string  `json:"qemu"`
+	Go        string  `json:"go"`
+}
+
+const pingTimeout = 2 * time.Second
+
+func labBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results, cleanups *[]func()) error {
+	rep.Reps, rep.Guests = o.reps, guests8
+	rep.VMCheck, rep.Baseline, rep.Silent = map[int][]VMRun{}, map[int][]BaselineRun{}, map[int][]VMRun{}
+	rep.Solo = map[string][]VMRun{}
+	ns := []int{1, 4, 8}
+
+	agent, closeAgent, err := debianAgent(ctx, lab)
+	if err != nil {
+		return err
+	}
+	defer closeAgent()
+
+	logf("warm-up: one vmcheck and one baseline round of %s", guests8[0])
+	if _, err := runVMCheck(ctx, o, lab, lab.External, guests8[:1]); err != nil {
+		return err
+	}
+	if _, err := runBaseline(ctx, o, lab, guests8[:1]); err != nil {
+		return err
+	}
+
+	for r := range o.reps {
+		idle, err := hostBusy(ctx, func() error { return sleepCtx(ctx, time.Second) })
+		if err != nil {
+			return err
+		}
+		rep.Idle = append(rep.Idle, idle)
+		logf("repetition %d of %d (background load: %.0f%% of the host's CPU)", r+1, o.reps, 100*idle)
+		for _, n := range ns {
+			doms := guests8[:n]
+			vmFirst := (r+n)%2 == 0 // alternate who goes first
+			for _, vm := range []bool{vmFirst, !vmFirst} {
+				if vm {
+					v, err := runVMCheck(ctx, o, lab, lab.External, doms)
+					if err != nil {
+						return err
+					}
+					rep.VMCheck[n] = append(rep.VMCheck[n], v)
+					logf("  vmcheck  N=%d  %.2fs", n, v.Wall)
+				} else {
+					b, err := runBaseline(ctx, o, lab, doms)
+					if err != nil {
+						return err
+					}
+					rep.Baseline[n] = append(rep.Baseline[n], b)
+					logf("  baseline N=%d  %.2fs", n, b.Wall)
+				}
+			}
+		}
+		for _, g := range guests8 {
+			v, err := runVMCheck(ctx, o, lab, lab.External, []string{g})
+			if err != nil {
+				return err
+			}
+			rep.Solo[g] = append(rep.Solo[g], v)
+		}
+		f, err := floorRun(ctx, agent, lab)
+		if err != nil {
+			return err
+		}
+		rep.Floor = append(rep.Floor, f)
+		logf("  floor %.3fs (guest-ping %.1f ms, ping in guest %.1f/%.1f ms)", f.Floor, 1000*median(f.PingRTT), 1000*f.PingGateway, 1000*f.PingExternal)
+		for _, n := range []int{1, 8} {
+			s, err := runVMCheck(ctx, o, lab, lab.Silent, guests8[:n])
+			if err != nil {
+				return err
+			}
+			rep.Silent[n] = append(rep.Silent[n], s)
+			logf("  vmcheck  N=%d, silent external: %.2fs", n, s.Wall)
+		}
+	}
+
+	// Isolation: lab-freeze's agent frozen (SIGSTOP), rounds with it and
+	// without it, interleaved; then the guest is reset.
+	logf("isolation: freezing the agent of %s", freezeGuest)
+	reset := func() {
+		logf("resetting %s (undoing the frozen agent)", freezeGuest)
+		if err := streamed(context.Background(), lab.script, "fault", "reset", freezeGuest); err != nil {
+			logf("fault reset %s: %v", freezeGuest, err)
+		}
+	}
+	*cleanups = append(*cleanups, reset)
+	if err := streamed(ctx, lab.script, "fault", "freeze-agent", freezeGuest); err != nil {
+		return err
+	}
+	others := slices.DeleteFunc(slices.Clone(guests8), func(g string) bool { return g == freezeGuest })
+	for r := range o.reps {
+		for _, with := range []bool{r%2 == 0, r%2 != 0} {
+			doms, runs := others, &rep.IsoWithout
+			if with {
+				doms, runs = guests8, &rep.IsoWith
+			}
+			v, err := runVMCheck(ctx, o, lab, lab.External, doms, "--timeout", "8s")
+			if err != nil {
+				return err
+			}
+			*runs = append(*runs, v)
+			logf("  isolation rep %d, frozen agent %s: %.2fs", r+1, map[bool]string{true: "in the round", false: "left out"}[with], v.Wall)
+		}
+	}
+	// Undo the fault now rather than at exit; drop the pending cleanup.
+	*cleanups = (*cleanups)[:len(*cleanups)-1]
+	reset()
+	return nil
+}
+
+// runVMCheck runs `vmcheck check` on doms and decodes its report.
+func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms []string, extra ...string) (VMRun, error) {
+	args := []string{"check", "-c", lab.URI, "--external", external, "--ping-timeout", pingTimeout.String(), "--output", "json"}
+	for _, d := range doms {
+		args = append(args, "--domain", d)
+	}
+	args = append(args, extra...)
+	cmd := exec.CommandContext(ctx, o.vmcheck, args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	var wall time.Duration
+	var err error
+	busy, _ := hostBusy(ctx, func() error {
+		start := time.Now()
+		err = cmd.Run()
+		wall = time.Since(start)
+		return nil
+	})
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		return VMRun{}, fmt.Errorf("vmcheck: %w", err)
+	}
+	if code == checker.ExitError || code < 0 {
+		return VMRun{}, fmt.Errorf("vmcheck %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
+	}
+	var report checker.Report
+	if err := json.Unmarshal([]byte(out.String()), &report); err != nil {
+		return VMRun{}, fmt.Errorf("vmcheck output: %w", err)
+	}
+	if len(report.Domains) != len(doms) {
+		return VMRun{}, fmt.Errorf("vmcheck checked %d domains, want %d (%s)", len(report.Domains), len(doms), strings.Join(doms, " "))
+	}
+	v := VMRun{N: len(doms), Wall: wall.Seconds(), Code: code, Checks: map[string]float64{}, States: map[string]string{}, HostBusy: busy}
+	for _, d := range report.Domains {
+		v.Checks[d.Name] = d.Duration
+		v.States[d.Name] = string(d.State)
+	}
+	return v, nil
+}
+
+// runBaseline runs bench/baseline.sh on doms.
+func runBaseline(ctx context.Context, o options, lab *Lab, doms []string) (BaselineRun, error) {
+	args := append([]string{o.baseline, "-c", lab.URI, "-e", lab.External, "-W", strconv.Itoa(int(pingTimeout.Seconds()))}, doms...)
+	cmd := exec.CommandContext(ctx, "bash", args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	var wall time.Duration
+	var err error
+	busy, _ := hostBusy(ctx, func() error {
+		start := time.Now()
+		err = cmd.Run()
+		wall = time.Since(start)
+		return nil
+	})
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+		return BaselineRun{}, fmt.Errorf("baseline: %w: %s", err, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(doms) {
+		return BaselineRun{}, fmt.Errorf("baseline reported %d domains, want %d: %q", len(lines), len(doms), out.String())
+	}
+	return BaselineRun{N: len(doms), Wall: wall.Seconds(), Lines: lines, HostBusy: busy}, nil
+}
+
+// debianAgent returns a guest agent client of lab-debian over the same
+// libvirt binding vmcheck uses.
+func debianAgent(ctx context.Context, lab *Lab) (*guestagent.Client, func(), error) {
+	src, err := checker.NewLibvirtSource(ctx, lab.URI, 2)
+	if err != nil {
+		return nil, nil, err
+	}
+	doms, err := src.Domains(ctx)
+	if err != nil {
+		src.Close()
+		return nil, nil, err
+	}
+	for _, d := range doms {
+		if d.Name == guests8[0] {
+			return guestagent.New(d.Agent), func() { src.Close() }, nil
+		}
+	}
+	src.Close()
+	return nil, nil, fmt.Errorf("no domain %s in the lab", guests8[0])
+}
+
+// floorRun measures the floor of one check of lab-debian directly.
+func floorRun(ctx context.Context, ga *guestagent.Client, lab *Lab) (FloorRun, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var f FloorRun
+	for range 10 {
+		t := time.Now()
+		if err := ga.Ping(ctx); err != nil {
+			return f, fmt.Errorf("floor: %w", err)
+		}
+		f.PingRTT = append(f.PingRTT, time.Since(t).Seconds())
+	}
+
+	// The minimal check: both pings started, then each status read until
+	// it has exited.
+	secs := strconv.Itoa(int(pingTimeout.Seconds()))
+	start := time.Now()
+	var pids []int64
+	for _, target := range []string{lab.External, lab.Gateway} {
+		t := time.Now()
+		pid, err := ga.Exec(ctx, guestagent.Command{Path: "ping", Args: []string{"-c", "1", "-W", secs, target}, CaptureOutput: true})
+		if err != nil {
+			return f, fmt.Errorf("floor: %w", err)
+		}
+		f.ExecRTT = append(f.ExecRTT, time.Since(t).Seconds())
+		pids = append(pids, pid)
+	}
+	for _, pid := range pids {
+		for {
+			t := time.Now()
+			st, err := ga.ExecStatus(ctx, pid)
+			if err != nil {
+				return f, fmt.Errorf("floor: %w", err)
+			}
+			f.StatusRTT = append(f.StatusRTT, time.Since(t).Seconds())
+			if st.Exited {
+				if st.ExitCode == nil || *st.ExitCode != 0 {
+					return f, fmt.Errorf("floor: a ping from %s failed: %s", guests8[0], st.Stdout)
+				}
+				break
+			}
+		}
+	}
+	f.Floor = time.Since(start).Seconds()
+
+	// The pings' runtime inside the guest.
+	script := fmt.Sprintf(`t() { /bin/busybox adjtimex | /bin/busybox sed -n 's/.*tv_sec: *//p; s/.*tv_usec: *//p' | /bin/busybox tr '\n' ' '; }
+a=$(t); b=$(t); ping -c 1 -W %[1]s %[2]s >/dev/null 2>&1; c=$(t); ping -c 1 -W %[1]s %[3]s >/dev/null 2>&1; d=$(t); echo $a $b $c $d`, secs, lab.Gateway, lab.External)
+	st, err := ga.Run(ctx, guestagent.Command{Path: "/bin/busybox", Args: []string{"sh", "-c", script}, CaptureOutput: true}, 4096)
+	if err != nil {
+		return f, fmt.Errorf("floor: timing ping in the guest: %w", err)
+	}
+	var v [8]int64
+	if n, _ := fmt.Sscan(string(st.Stdout), &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]); n != 8 {
+		return f, fmt.Errorf("floor: guest timing output %q", st.Stdout)
+	}
+	at := func(i int) float64 { return float64(v[2*i]) + float64(v[2*i+1])/1e6 }
+	overhead := at(1) - at(0)
+	f.PingGateway = at(2) - at(1) - overhead
+	f.PingExternal = at(3) - at(2) - overhead
+	return f, nil
+}
+
+// cpuJiffies returns the host's total and idle (idle + iowait) CPU time
+// from /proc/stat.
+func cpuJiffies() (total, idle uint64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		if i < 8 { // user nice system idle iowait irq softirq steal
+			total += n
+		}
+		if i == 3 || i == 4 {
+			idle += n
+		}
+	}
+	return total, idle, nil
+}
+
+// hostBusy runs f and returns the fraction of the host's CPU time that was
+// busy meanwhile.
+func hostBusy(ctx context.Context, f func() error) (float64, error) {
+	t0, i0, err := cpuJiffies()
+	if err != nil {
+		return 0, err
+	}
+	if err := f(); err != nil {
+		return 0, err
+	}
+	t1, i1, err := cpuJiffies()
+	if err != nil || t1 == t0 {
+		return 0, err
+	}
+	return 1 - float64(i1-i0)/float64(t1-t0), nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

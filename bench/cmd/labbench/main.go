@@ -1,0 +1,234 @@
+// Command labbench runs vmcheck's benchmarks against the lab (lab/lab.sh)
+// and the simulator (bench/cmd/simbench), and prints the table of
+// BENCHMARKS.md: every figure with the command that produced it, the target
+// and whether it was met. Raw samples go to OUT/lab.json and OUT/sim-*.json.
+//
+//	go run ./bench/cmd/labbench -vmcheck bin/vmcheck -out bench/results
+//
+// It brings the lab up when there is none (and takes it down again at the
+// end), starts the guests it needs when they are missing, and undoes the
+// one fault it injects (a frozen agent on lab-freeze). Runs of vmcheck and
+// of the baseline script (bench/baseline.sh) are interleaved, repeated
+// -reps times, and reported as medians and ratios of medians: the lab's
+// guests are TCG VMs sharing the host's cores, so single runs are noisy.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The guests of the N = 1, 4, 8 rounds, in this order: the six lab guests
+// whose checks pass (Debian/iputils, busybox without os-release, the
+// emulated Windows, two NICs, IPv6 gateway, and lab-freeze, healthy until
+// the isolation benchmark freezes it), then lab-noping (no ping in the
+// guest) and lab-noexec (guest-exec blocked). lab-badgw is left out: its
+// gateway never answers, so its check always lasts the ping timeout and
+// would measure the guest, not the tool.
+var guests8 = []string{
+	"lab-debian", "lab-busybox", "lab-windows", "lab-twonic",
+	"lab-ipv6", "lab-freeze", "lab-noping", "lab-noexec",
+}
+
+const freezeGuest = "lab-freeze"
+
+// options are labbench's flags.
+type options struct {
+	repo     string
+	out      string
+	vmcheck  string
+	reps     int
+	keepLab  bool
+	skipLab  bool
+	skipSim  bool
+	simN     int
+	labDir   string
+	goBench  string
+	simReps  int
+	baseline string
+	simbench string
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "labbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var o options
+	flag.StringVar(&o.repo, "repo", ".", "repository root")
+	flag.StringVar(&o.out, "out", "bench/results", "directory for raw results and table.md")
+	flag.StringVar(&o.vmcheck, "vmcheck", "bin/vmcheck", "vmcheck binary to measure")
+	flag.IntVar(&o.reps, "reps", 5, "repetitions of every lab measurement (≥ 5)")
+	flag.BoolVar(&o.keepLab, "keep-lab", false, "leave a lab this run brought up running")
+	flag.BoolVar(&o.skipLab, "skip-lab", false, "skip the lab benchmarks (simulator only)")
+	flag.BoolVar(&o.skipSim, "skip-sim", false, "skip the simulator benchmarks")
+	flag.IntVar(&o.simN, "sim-domains", 1000, "simulated domains")
+	flag.IntVar(&o.simReps, "sim-rounds", 5, "rounds per simulator run")
+	flag.StringVar(&o.goBench, "gobench", "", "benchstat output of the Go benchmarks to include")
+	flag.StringVar(&o.simbench, "simbench", "", "simbench binary (default: go build it)")
+	flag.Parse()
+	o.labDir = os.Getenv("VMCHECK_LAB_DIR")
+	if o.labDir == "" {
+		o.labDir = "/var/tmp/vmcheck-lab"
+	}
+	o.baseline = filepath.Join(o.repo, "bench", "baseline.sh")
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	rep := &Results{Machine: machine(), Started: time.Now().UTC()}
+	var cleanups []func()
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
+
+	if !o.skipLab {
+		lab, down, err := ensureLab(ctx, o)
+		if err != nil {
+			return err
+		}
+		if down != nil && !o.keepLab {
+			cleanups = append(cleanups, down)
+		}
+		if err := labBenchmarks(ctx, o, lab, rep, &cleanups); err != nil {
+			return err
+		}
+	}
+	if !o.skipSim {
+		if err := simBenchmarks(ctx, o, rep); err != nil {
+			return err
+		}
+	}
+	rep.Finished = time.Now().UTC()
+	if err := writeJSON(filepath.Join(o.out, "results.json"), rep); err != nil {
+		return err
+	}
+	table := renderTable(o, rep)
+	if o.goBench != "" {
+		if b, err := os.ReadFile(o.goBench); err == nil {
+			table += "\n### Go benchmarks (benchstat)\n\n```\n" + string(b) + "```\n"
+		}
+	}
+	if err := os.WriteFile(filepath.Join(o.out, "table.md"), []byte(table), 0o644); err != nil {
+		return err
+	}
+	fmt.Print(table)
+	return nil
+}
+
+// logf reports progress on stderr.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[bench %s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// command runs name with args and returns its stdout, failing with its
+// stderr.
+func command(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), nil
+}
+
+// machine describes the host.
+func machine() Machine {
+	m := Machine{}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				m.CPU = strings.TrimSpace(l[strings.Index(l, ":")+1:])
+				m.Cores++
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb)
+		m.MemoryGiB = float64(kb) / (1 << 20)
+	}
+	if b, err := os.ReadFile("/etc/os-release"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "PRETTY_NAME="); ok {
+				m.OS = strings.Trim(v, `"`)
+			}
+		}
+	}
+	if out, err := exec.Command("uname", "-r").Output(); err == nil {
+		m.Kernel = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("virsh", "--version").Output(); err == nil {
+		m.Libvirt = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("qemu-system-x86_64", "--version").Output(); err == nil {
+		m.QEMU = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	}
+	m.Go = runtime.Version()
+	return m
+}
+
+// readEnv parses the lab's env file (KEY=VALUE lines).
+func readEnv(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || strings.HasPrefix(l, "#") || strings.Contains(k, " ") {
+			continue
+		}
+		env[k] = strings.Trim(v, `"`)
+	}
+	return env, nil
+}
+
+var errNoLab = errors.New("no lab")
+
+// copyFile copies src to dst.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

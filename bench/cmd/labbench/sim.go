@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vmcheck/vmcheck/bench/sim"
+)
+
+// SimRun is one bench/cmd/simbench process.
+type SimRun struct {
+	Name   string    `json:"name"`
+	Args   []string  `json:"args"`
+	Report SimReport `json:"report"`
+}
+
+// SimReport is the part of simbench's report the table uses.
+type SimReport struct {
+	Mode        string `json:"mode"`
+	Domains     int    `json:"domains"`
+	Concurrency int    `json:"concurrency"`
+	Workers     int    `json:"libvirtd_workers"`
+	Latency     struct {
+		RoundTrip float64 `json:"round_trip_seconds"`
+		Exec      float64 `json:"exec_seconds"`
+		PingReply float64 `json:"ping_reply_seconds"`
+	} `json:"latency"`
+	Cold          SimRound       `json:"cold"`
+	Warm          SimRound       `json:"warm"`
+	States        map[string]int `json:"states"`
+	PeakRSS       int64          `json:"peak_rss_bytes"`
+	RSSFile       int64          `json:"rss_file_bytes"`
+	ScrapeFresh   float64        `json:"scrape_fresh_seconds"`
+	ScrapeCached  float64        `json:"scrape_cached_seconds"`
+	ScrapeBytes   int            `json:"scrape_bytes"`
+	ScrapeSamples int            `json:"scrape_samples"`
+	TextfileWrite float64        `json:"textfile_write_seconds"`
+	TextfileBytes int64          `json:"textfile_bytes"`
+}
+
+// SimRound is one simulated round.
+type SimRound struct {
+	Wall         float64 `json:"wall_seconds"`
+	CPUPerCheck  float64 `json:"cpu_per_check_seconds"`
+	AllocsPerChk float64 `json:"allocs_per_check"`
+	BytesPerChk  float64 `json:"alloc_bytes_per_check"`
+	AgentCalls   float64 `json:"agent_calls_per_check"`
+	MedianCheck  float64 `json:"median_check_seconds"`
+}
+
+// simLatency is the simulator's latency model from the lab's floor
+// measurements (medians), or the built-in defaults without a lab.
+func simLatency(rep *Results) (sim.Latency, string) {
+	lat := sim.DefaultLatency
+	var ping, exec, run []float64
+	for _, f := range rep.Floor {
+		ping = append(ping, f.PingRTT...)
+		exec = append(exec, f.ExecRTT...)
+		run = append(run, f.PingGateway, f.PingExternal)
+	}
+	if len(ping) == 0 {
+		return lat, "built-in defaults (bench/sim.DefaultLatency)"
+	}
+	lat.RoundTrip = seconds(median(ping))
+	lat.Exec = seconds(median(exec))
+	lat.PingReply = seconds(median(run))
+	return lat, "this run's lab medians"
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// simConfigs are the simulator runs: `vmcheck serve` with its default
+// concurrency, with a concurrency sized for a thousand domains, and the
+// same with libvirtd's default worker pool (max_workers = 20) modelled;
+// then `vmcheck cron` (one cold round and the textfile), three times.
+var simConfigs = []struct {
+	name   string
+	rounds int
+	args   []string
+}{
+	{"serve, concurrency 8 (default)", 3, []string{"-concurrency", "8"}},
+	{"serve, concurrency 128", 5, []string{"-concurrency", "128"}},
+	{"serve, concurrency 128, libvirtd max_workers 20", 3, []string{"-concurrency", "128", "-workers", "20"}},
+	{"cron, concurrency 128", 1, []string{"-mode", "cron", "-concurrency", "128"}},
+	{"cron, concurrency 128", 1, []string{"-mode", "cron", "-concurrency", "128"}},
+	{"cron, concurrency 128", 1, []string{"-mode", "cron", "-concurrency", "128"}},
+}
+
+func simBenchmarks(ctx context.Context, o options, rep *Results) error {
+	bin := o.simbench
+	if bin == "" {
+		bin = filepath.Join(o.out, "simbench")
+		logf("building the simulator")
+		if _, err := command(ctx, "go", "build", "-o", bin, "./bench/cmd/simbench"); err != nil {
+			return err
+		}
+		defer os.Remove(bin)
+	}
+	lat, from := simLatency(rep)
+	logf("simulator latencies (%s): round trip %v, guest-exec %v, ping %v", from, lat.RoundTrip, lat.Exec, lat.PingReply)
+	for i, c := range simConfigs {
+		args := append([]string{
+			"-n", fmt.Sprint(o.simN), "-rounds", fmt.Sprint(min(c.rounds, o.simReps)),
+			"-rtt", lat.RoundTrip.String(), "-exec", lat.Exec.String(), "-ping", lat.PingReply.String(),
+		}, c.args...)
+		logf("simulator: %d domains, %s", o.simN, c.name)
+		out, err := command(ctx, bin, args...)
+		if err != nil {
+			return err
+		}
+		var r SimReport
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			return fmt.Errorf("simbench output: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(o.out, fmt.Sprintf("sim-%d.json", i+1)), []byte(out), 0o644); err != nil {
+			return err
+		}
+		rep.Sim = append(rep.Sim, SimRun{Name: c.name, Args: append([]string{"simbench"}, args...), Report: r})
+		logf("  round %.2fs (warm), %.0f µs CPU/check, peak RSS %.0f MB, scrape %.1f ms, textfile %.1f ms",
+			r.Warm.Wall, r.Warm.CPUPerCheck*1e6, float64(r.PeakRSS)/1e6, r.ScrapeCached*1e3, r.TextfileWrite*1e3)
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func spread(v []float64) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s–%s", secs(slices.Min(v)), secs(slices.Max(v)))
+}
+
+func secs(s float64) string {
+	switch {
+	case s >= 10:
+		return fmt.Sprintf("%.1f s", s)
+	case s >= 1:
+		return fmt.Sprintf("%.2f s", s)
+	case s >= 0.01:
+		return fmt.Sprintf("%.0f ms", s*1e3)
+	default:
+		return fmt.Sprintf("%.1f ms", s*1e3)
+	}
+}
+
+func walls[T VMRun | BaselineRun](runs []T) []float64 {
+	out := make([]float64, len(runs))
+	for i, r := range runs {
+		switch r := any(r).(type) {
+		case VMRun:
+			out[i] = r.Wall
+		case BaselineRun:
+			out[i] = r.Wall
+		}
+	}
+	return out
+}
+
+func met(ok bool) string {
+	if ok {
+		return "**met**"
+	}
+	return "**not met**"
+}
+
+// table accumulates markdown rows.
+type table struct{ b strings.Builder }
+
+func (t *table) row(cells ...string) {
+	t.b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+}
+
+func renderTable(o options, rep *Results) string {
+	var out strings.Builder
+	m := rep.Machine
+	fmt.Fprintf(&out, "## vmcheck benchmarks, %s\n\n", rep.Started.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&out, "Machine: %s, %d cores, %.0f GiB; %s, kernel %s; libvirt %s, %s; %s.\n",
+		m.CPU, m.Cores, m.MemoryGiB, m.OS, m.Kernel, m.Libvirt, m.QEMU, m.Go)
+	if len(rep.VMCheck) > 0 {
+		fmt.Fprintf(&out, "Lab rounds: %d repetitions, interleaved, medians (min–max); guests in order %s; ping timeout %s. "+
+			"Background load on the host (other processes, measured for 1 s before each repetition): median %.0f%% of its CPU.\n",
+			rep.Reps, strings.Join(rep.Guests, ", "), pingTimeout, 100*median(rep.Idle))
+	}
+	out.WriteString("\n")
+	var t table
+	t.row("#", "figure", "command", "measured", "target", "result")
+	t.row("---", "---", "---", "---", "---", "---")
+	vmcmd := "`bin/vmcheck check -c $URI --external 203.0.113.10 --ping-timeout 2s -o json --domain …`"
+	if len(rep.VMCheck) > 0 {
+		for _, n := range []int{1, 4, 8} {
+			v, b := walls(rep.VMCheck[n]), walls(rep.Baseline[n])
+			ratio := median(b) / median(v)
+			target, res := "—", "—"
+			if n == 8 {
+				target, res = "≥ 10×", met(ratio >= 10)
+			}
+			t.row("1", fmt.Sprintf("round, N = %d: baseline ÷ vmcheck", n),
+				vmcmd+" vs `bench/baseline.sh -c $URI -e 203.0.113.10 -W 2 …`",
+				fmt.Sprintf("%s (%s) vs %s (%s): **%.1f×**", secs(median(b)), spread(b), secs(median(v)), spread(v), ratio), target, res)
+		}
+		v1, v8 := median(walls(rep.VMCheck[1])), median(walls(rep.VMCheck[8]))
+		slowest, slowestName := 0.0, ""
+		var solo []string
+		for _, g := range rep.Guests {
+			m := median(walls(rep.Solo[g]))
+			solo = append(solo, fmt.Sprintf("%s %s", strings.TrimPrefix(g, "lab-"), secs(m)))
+			if m > slowest {
+				slowest, slowestName = m, g
+			}
+		}
+		var busy8 []float64
+		for _, r := range rep.VMCheck[8] {
+			busy8 = append(busy8, r.HostBusy)
+		}
+		t.row("2", "parallel scaling: vmcheck round N = 8 ÷ N = 1", vmcmd,
+			fmt.Sprintf("%s ÷ %s = **%.2f×**; ÷ the slowest guest alone (%s, %s) = %.2f×; each guest alone: %s; host CPU busy during the N = 8 rounds %.0f%%",
+				secs(v8), secs(v1), v8/v1, slowestName, secs(slowest), v8/slowest, strings.Join(solo, ", "), 100*median(busy8)),
+			"≤ 1.5×", met(v8/v1 <= 1.5))
+
+		var check, floor, rtt, execRTT, statusRTT, pgw, pext []float64
+		for _, r := range rep.VMCheck[1] {
+			check = append(check, r.Checks[rep.Guests[0]])
+		}
+		for _, f := range rep.Floor {
+			floor = append(floor, f.Floor)
+			rtt = append(rtt, f.PingRTT...)
+			execRTT = append(execRTT, f.ExecRTT...)
+			statusRTT = append(statusRTT, f.StatusRTT...)
+			pgw = append(pgw, f.PingGateway)
+			pext = append(pext, f.PingExternal)
+		}
+		ratio := median(check) / median(floor)
+		t.row("3", "one check (lab-debian, N = 1) ÷ its floor",
+			"`duration_seconds` of the N = 1 rounds; floor: labbench's minimal client (2 × guest-exec, then guest-exec-status back to back until exited)",
+			fmt.Sprintf("%s (%s) ÷ %s (%s) = **%.2f×**; floor parts: ping in guest %s (gateway) / %s (external), guest-exec %s, guest-exec-status %s, guest-ping %s",
+				secs(median(check)), spread(check), secs(median(floor)), spread(floor), ratio,
+				secs(median(pgw)), secs(median(pext)), secs(median(execRTT)), secs(median(statusRTT)), secs(median(rtt))),
+			"≤ 1.5×", met(ratio <= 1.5))
+		for _, n := range []int{1, 8} {
+			s := walls(rep.Silent[n])
+			limit := pingTimeout.Seconds() + 0.5
+			t.row("4", fmt.Sprintf("round, N = %d, external target silent (T = %s)", n, pingTimeout),
+				"`bin/vmcheck check … --external 203.0.113.20 --ping-timeout 2s`",
+				fmt.Sprintf("**%s** (%s)", secs(median(s)), spread(s)), fmt.Sprintf("≤ T + 0.5 s = %s", secs(limit)), met(median(s) <= limit))
+		}
+		with, without := othersChecks(rep.IsoWith), othersChecks(rep.IsoWithout)
+		iso := median(with) / median(without)
+		t.row("5", "isolation: the 7 other domains' checks with lab-freeze's agent frozen in the round ÷ without it",
+			"`lab/lab.sh fault freeze-agent lab-freeze`; `bin/vmcheck check … --timeout 8s` on the 8 guests vs the 7 others, interleaved",
+			fmt.Sprintf("median check %s (%s) vs %s (%s): **%.2f×**; rounds %s vs %s", secs(median(with)), spread(with), secs(median(without)), spread(without), iso,
+				secs(median(walls(rep.IsoWith))), secs(median(walls(rep.IsoWithout)))),
+			"≤ 1.10×", met(iso <= 1.10))
+	}
+	var serve, cron []SimRun
+	for _, s := range rep.Sim {
+		if s.Report.Mode == "cron" {
+			cron = append(cron, s)
+		} else {
+			serve = append(serve, s)
+		}
+	}
+	for _, s := range serve {
+		r := s.Report
+		cmd := "`" + strings.Join(s.Args, " ") + "`"
+		t.row("6", fmt.Sprintf("%d simulated domains, %s: round wall time (warm; cold)", r.Domains, s.Name), cmd,
+			fmt.Sprintf("**%s** (cold %s); median check %s, %.1f agent calls/check", secs(r.Warm.Wall), secs(r.Cold.Wall), secs(r.Warm.MedianCheck), r.Warm.AgentCalls),
+			"< 2 s", met(r.Warm.Wall < 2))
+	}
+	if len(serve) > 0 {
+		// The other serve figures hardly depend on the concurrency: take
+		// them from the run sized for a thousand domains.
+		s := serve[min(1, len(serve)-1)]
+		r := s.Report
+		cmd := "`" + strings.Join(s.Args, " ") + "`"
+		t.row("6", "host CPU per check (user + system, simulator included)", cmd,
+			fmt.Sprintf("**%.0f µs** (cold round %.0f µs)", r.Warm.CPUPerCheck*1e6, r.Cold.CPUPerCheck*1e6), "< 1 ms", met(r.Warm.CPUPerCheck < 1e-3 && r.Cold.CPUPerCheck < 1e-3))
+		t.row("6", "peak RSS, serve: rounds, each followed by 1 + 10 scrapes", cmd,
+			fmt.Sprintf("**%.0f MB**, of which %.0f MB file-backed (binary, libvirt and its libraries)", float64(r.PeakRSS)/1e6, float64(r.RSSFile)/1e6), "< 60 MB", met(r.PeakRSS < 60e6))
+		t.row("6", "allocations per check (simulator included)", cmd,
+			fmt.Sprintf("%.0f allocs, %.0f kB", r.Warm.AllocsPerChk, r.Warm.BytesPerChk/1e3), "—", "—")
+		t.row("6", fmt.Sprintf("GET /metrics, %d domains (%d samples, gzip), between rounds", r.Domains, r.ScrapeSamples), cmd,
+			fmt.Sprintf("**%s** (%d kB gzip); first scrape after a round %s", secs(r.ScrapeCached), r.ScrapeBytes/1000, secs(r.ScrapeFresh)), "< 10 ms", met(r.ScrapeCached < 0.010))
+	}
+	if len(cron) > 0 {
+		var tf, rss, file []float64
+		for _, s := range cron {
+			tf = append(tf, s.Report.TextfileWrite)
+			rss = append(rss, float64(s.Report.PeakRSS))
+			file = append(file, float64(s.Report.RSSFile))
+		}
+		r := cron[0].Report
+		cmd := "`" + strings.Join(cron[0].Args, " ") + "` ×" + fmt.Sprint(len(cron))
+		t.row("6", fmt.Sprintf("cron: textfile write, %d domains (gather, encode, fsync, rename)", r.Domains), cmd,
+			fmt.Sprintf("%s (%s), %d kB", secs(median(tf)), spread(tf), r.TextfileBytes/1000), "—", "—")
+		t.row("6", "peak RSS, cron: one cold round, then the textfile", cmd,
+			fmt.Sprintf("**%.0f MB** (max of %d), of which %.0f MB file-backed", slices.Max(rss)/1e6, len(rss), median(file)/1e6), "< 60 MB", met(slices.Max(rss) < 60e6))
+	}
+	out.WriteString(t.b.String())
+	return out.String()
+}
+
+// othersChecks pools the check durations of every domain but lab-freeze.
+func othersChecks(runs []VMRun) []float64 {
+	var out []float64
+	for _, r := range runs {
+		for name, d := range r.Checks {
+			if name != freezeGuest {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,362 @@
+// Command simbench drives vmcheck's checker engine over simulated domains
+// (bench/sim) and measures what a host with many VMs costs: round wall
+// time, host CPU and allocations per check, peak RSS, /metrics scrape
+// latency and the textfile write. It prints one JSON object (Report) on
+// stdout; `make bench` runs it through bench/cmd/labbench with latencies
+// measured in the lab.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vmcheck/vmcheck/bench/sim"
+	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/exporter"
+)
+
+// Report is what simbench measured.
+type Report struct {
+	Mode        string      `json:"mode"`
+	Domains     int         `json:"domains"`
+	Concurrency int         `json:"concurrency"`
+	Workers     int         `json:"libvirtd_workers"` // 0: no limit
+	Latency     LatencyJSON `json:"latency"`
+	PingTimeout float64     `json:"ping_timeout_seconds"`
+	Silent      bool        `json:"silent_external"`
+	GOMAXPROCS  int         `json:"gomaxprocs"`
+
+	// Rounds: the first is cold (OS detection), the others warm (OS cached
+	// per boot, as in `vmcheck serve`).
+	Rounds []Round `json:"rounds"`
+	// Cold and Warm summarise Rounds (Warm: medians of rounds 2..n).
+	Cold Round `json:"cold"`
+	Warm Round `json:"warm"`
+
+	// States counts the verdicts of the last round.
+	States map[checker.State]int `json:"states"`
+
+	// PeakRSSBytes is the process's peak resident set (getrusage).
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// RSSFileBytes is the file-backed part of the resident set at the end:
+	// the binary and its shared libraries (libvirt and its dependencies),
+	// pages shared with every other process that maps them.
+	RSSFileBytes int64 `json:"rss_file_bytes"`
+	// HeapInuse is the live heap at the end, after a GC.
+	HeapInuse uint64 `json:"heap_inuse_bytes"`
+
+	// serve: scrape latencies of GET /metrics over HTTP (gzip, as
+	// Prometheus asks), medians: the first scrape after each round (every
+	// domain's metrics are rebuilt), and the scrapes between rounds.
+	ScrapeFresh   float64 `json:"scrape_fresh_seconds"`
+	ScrapeCached  float64 `json:"scrape_cached_seconds"`
+	ScrapeBytes   int     `json:"scrape_bytes"`
+	ScrapeSamples int     `json:"scrape_samples"`
+	// cron: the time of exporter.WriteTextfile (gather, encode, write,
+	// fsync, rename) after the round.
+	TextfileWrite float64 `json:"textfile_write_seconds"`
+	TextfileBytes int64   `json:"textfile_bytes"`
+}
+
+// LatencyJSON is sim.Latency in seconds.
+type LatencyJSON struct {
+	RoundTrip float64 `json:"round_trip_seconds"`
+	Exec      float64 `json:"exec_seconds"`
+	PingReply float64 `json:"ping_reply_seconds"`
+	Jitter    float64 `json:"jitter"`
+}
+
+// Round is one CheckAll over every domain.
+type Round struct {
+	Wall          float64 `json:"wall_seconds"`
+	CPUPerCheck   float64 `json:"cpu_per_check_seconds"`
+	AllocsPerChk  float64 `json:"allocs_per_check"`
+	BytesPerCheck float64 `json:"alloc_bytes_per_check"`
+	AgentCalls    float64 `json:"agent_calls_per_check"`
+	MaxCheck      float64 `json:"max_check_seconds"`
+	MedianCheck   float64 `json:"median_check_seconds"`
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "simbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("simbench", flag.ContinueOnError)
+	n := fs.Int("n", 1000, "simulated running domains")
+	rounds := fs.Int("rounds", 5, "rounds (the first is cold)")
+	conc := fs.Int("concurrency", checker.DefaultConcurrency, "checker concurrency")
+	workers := fs.Int("workers", 0, "libvirtd max_workers to model (0: unlimited)")
+	rtt := fs.Duration("rtt", sim.DefaultLatency.RoundTrip, "agent round trip through libvirt")
+	execLat := fs.Duration("exec", sim.DefaultLatency.Exec, "guest-exec round trip")
+	ping := fs.Duration("ping", sim.DefaultLatency.PingReply, "in-guest runtime of a ping that gets its reply")
+	jitter := fs.Float64("jitter", sim.DefaultLatency.Jitter, "latency spread (fraction)")
+	pingTimeout := fs.Duration("ping-timeout", checker.DefaultPingTimeout, "vmcheck --ping-timeout")
+	timeout := fs.Duration("timeout", checker.DefaultTimeout, "vmcheck --timeout")
+	silent := fs.Bool("silent", false, "the external target does not answer")
+	scrapes := fs.Int("scrapes", 10, "serve: scrapes between two rounds")
+	mode := fs.String("mode", "serve", "serve: rounds, each followed by scrapes; cron: one round, then the textfile")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *n < 1 || *rounds < 1 {
+		return errors.New("-n and -rounds must be positive")
+	}
+	if *mode != "serve" && *mode != "cron" {
+		return fmt.Errorf("-mode %q: want serve or cron", *mode)
+	}
+	lat := sim.Latency{RoundTrip: *rtt, Exec: *execLat, PingReply: *ping, Jitter: *jitter}
+	ext := netip.MustParseAddr("203.0.113.10")
+	doms, guests := sim.Fleet(sim.FleetConfig{N: *n, Latency: &lat, External: ext, Silent: *silent, BusyboxEvery: 10, Workers: *workers})
+	cfg := checker.Config{
+		External:    []netip.Addr{ext},
+		Timeout:     checker.Duration(*timeout),
+		PingTimeout: checker.Duration(*pingTimeout),
+		Concurrency: *conc,
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	c := checker.New(cfg)
+	rep := Report{
+		Mode: *mode, Domains: *n, Concurrency: c.Config().Concurrency, Workers: *workers,
+		Latency:     LatencyJSON{lat.RoundTrip.Seconds(), lat.Exec.Seconds(), lat.PingReply.Seconds(), lat.Jitter},
+		PingTimeout: pingTimeout.Seconds(), Silent: *silent, GOMAXPROCS: runtime.GOMAXPROCS(0),
+	}
+
+	h := exporter.NewHistory(exporter.DefaultDownAfter)
+	h.SetLibvirtUp(true)
+	byUUID := make(map[string]checker.Domain, len(doms))
+	for _, d := range doms {
+		byUUID[d.UUID] = d
+	}
+	record := func(rs []checker.Result) {
+		for _, r := range rs {
+			h.Record(byUUID[r.UUID], r, nil)
+		}
+	}
+	// The registry and handler `vmcheck serve` builds.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(exporter.NewCollector(h, "bench"), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := httptest.NewServer(exporter.NewHandler(h, exporter.HandlerOpts{Gatherer: reg}))
+	defer srv.Close()
+
+	ctx := context.Background()
+	var last []checker.Result
+	var fresh, cached []float64
+	for range *rounds {
+		calls0 := totalCalls(guests)
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		cpu0 := cpuTime()
+		start := time.Now()
+		last = c.CheckAll(ctx, doms)
+		wall := time.Since(start)
+		cpu := cpuTime() - cpu0
+		runtime.ReadMemStats(&m1)
+		durs := make([]float64, len(last))
+		for i, r := range last {
+			durs[i] = r.Duration
+		}
+		rep.Rounds = append(rep.Rounds, Round{
+			Wall:          wall.Seconds(),
+			CPUPerCheck:   cpu.Seconds() / float64(*n),
+			AllocsPerChk:  float64(m1.Mallocs-m0.Mallocs) / float64(*n),
+			BytesPerCheck: float64(m1.TotalAlloc-m0.TotalAlloc) / float64(*n),
+			AgentCalls:    float64(totalCalls(guests)-calls0) / float64(*n),
+			MaxCheck:      slices.Max(durs),
+			MedianCheck:   median(durs),
+		})
+		if *mode == "cron" {
+			break
+		}
+		// serve: the round lands in the History, then Prometheus scrapes:
+		// once with every domain's metrics to rebuild, then between rounds.
+		record(last)
+		h.SetRound(exporter.Round{Start: start, Duration: wall, Domains: len(last)})
+		lat, _, err := scrape(srv.URL, 1)
+		if err != nil {
+			return err
+		}
+		fresh = append(fresh, lat...)
+		lat, size, err := scrape(srv.URL, *scrapes)
+		if err != nil {
+			return err
+		}
+		cached = append(cached, lat...)
+		rep.ScrapeBytes = size
+	}
+	rep.Cold = rep.Rounds[0]
+	rep.Warm = medianRound(rep.Rounds[min(1, len(rep.Rounds)-1):])
+	rep.States = map[checker.State]int{}
+	for _, r := range last {
+		rep.States[r.State]++
+	}
+	if *mode == "cron" {
+		// cron: one round, then the textfile.
+		record(last)
+		h.SetRound(exporter.Round{Start: time.Now(), Duration: time.Second, Domains: len(last)})
+		dir, err := os.MkdirTemp("", "simbench")
+		if err != nil {
+			return fmt.Errorf("textfile: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		treg := prometheus.NewRegistry()
+		treg.MustRegister(exporter.NewCollector(h, "bench"))
+		start := time.Now()
+		if err := exporter.WriteTextfile(dir, "vmcheck.prom", treg); err != nil {
+			return fmt.Errorf("textfile: %w", err)
+		}
+		rep.TextfileWrite = time.Since(start).Seconds()
+		st, err := os.Stat(filepath.Join(dir, "vmcheck.prom"))
+		if err != nil {
+			return fmt.Errorf("textfile: %w", err)
+		}
+		rep.TextfileBytes = st.Size()
+	} else {
+		rep.ScrapeFresh, rep.ScrapeCached = median(fresh), median(cached)
+		mfs, err := reg.Gather()
+		if err != nil {
+			return fmt.Errorf("gather: %w", err)
+		}
+		for _, mf := range mfs {
+			rep.ScrapeSamples += len(mf.GetMetric())
+		}
+	}
+	rep.PeakRSSBytes = peakRSS()
+	rep.RSSFileBytes = procStatus("RssFile")
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rep.HeapInuse = ms.HeapInuse
+
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+// scrape GETs /metrics k times as Prometheus does (gzip, keep-alive) and
+// returns the latencies and the size of the last body.
+func scrape(base string, k int) ([]float64, int, error) {
+	var lat []float64
+	var size int
+	for range k {
+		req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+		if err != nil {
+			return nil, 0, fmt.Errorf("scrape: %w", err)
+		}
+		req.Header.Set("Accept", "text/plain;version=0.0.4;q=0.9,*/*;q=0.1")
+		req.Header.Set("Accept-Encoding", "gzip")
+		start := time.Now()
+		resp, err := scrapeClient.Do(req)
+		if err != nil {
+			return nil, 0, fmt.Errorf("scrape: %w", err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		d := time.Since(start)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return nil, 0, fmt.Errorf("scrape: status %d, %v", resp.StatusCode, err)
+		}
+		size = len(b)
+		lat = append(lat, d.Seconds())
+	}
+	return lat, size, nil
+}
+
+// scrapeClient keeps its connection, as Prometheus does, and leaves the
+// body compressed.
+var scrapeClient = &http.Client{Transport: &http.Transport{DisableCompression: true}}
+
+func totalCalls(gs []*sim.Guest) int {
+	n := 0
+	for _, g := range gs {
+		n += g.Calls()
+	}
+	return n
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func peakRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss * 1024 // kilobytes on Linux
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianRound(rs []Round) Round {
+	pick := func(f func(Round) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		return median(v)
+	}
+	return Round{
+		Wall:          pick(func(r Round) float64 { return r.Wall }),
+		CPUPerCheck:   pick(func(r Round) float64 { return r.CPUPerCheck }),
+		AllocsPerChk:  pick(func(r Round) float64 { return r.AllocsPerChk }),
+		BytesPerCheck: pick(func(r Round) float64 { return r.BytesPerCheck }),
+		AgentCalls:    pick(func(r Round) float64 { return r.AgentCalls }),
+		MaxCheck:      pick(func(r Round) float64 { return r.MaxCheck }),
+		MedianCheck:   pick(func(r Round) float64 { return r.MedianCheck }),
+	}
+}
+
+// procStatus returns a "kB" field of /proc/self/status in bytes.
+func procStatus(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
+			return kb * 1024
+		}
+	}
+	return 0
+}

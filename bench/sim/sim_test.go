@@ -1,0 +1,73 @@
+package sim_test
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vmcheck/vmcheck/bench/sim"
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+var ext = netip.MustParseAddr("203.0.113.10")
+
+func fast() *sim.Latency {
+	return &sim.Latency{RoundTrip: 100 * time.Microsecond, Exec: 200 * time.Microsecond, PingReply: time.Millisecond}
+}
+
+// TestFleetChecks runs the real checker over simulated guests and expects
+// the verdicts a lab gives: ok for answering guests (Debian and busybox
+// alike), degraded for a silent external target, unknown for a frozen agent.
+func TestFleetChecks(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   sim.FleetConfig
+		want  checker.State
+		probe checker.ProbeStatus // status of the external probe
+	}{
+		{"answering", sim.FleetConfig{N: 6, BusyboxEvery: 3}, checker.StateOK, checker.ProbePassed},
+		{"silent external", sim.FleetConfig{N: 2, Silent: true}, checker.StateDegraded, checker.ProbeFailed},
+		{"frozen", sim.FleetConfig{N: 1, Frozen: []int{0}}, checker.StateUnknown, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.External, tt.cfg.Latency = ext, fast()
+			doms, guests := sim.Fleet(tt.cfg)
+			c := checker.New(checker.Config{External: []netip.Addr{ext}, Timeout: checker.Duration(2 * time.Second), PingTimeout: checker.Duration(time.Second)})
+			for _, r := range c.CheckAll(context.Background(), doms) {
+				if r.State != tt.want {
+					t.Errorf("%s: state %s (%s), want %s", r.Name, r.State, r.Reason, tt.want)
+				}
+				if tt.probe == "" {
+					continue
+				}
+				if len(r.Probes) != 2 || r.Probes[0].Status != tt.probe || r.Probes[1].Status != checker.ProbePassed {
+					t.Errorf("%s: probes %+v, want external %s and gateway ok", r.Name, r.Probes, tt.probe)
+				}
+				if r.NICs[0].Gateway != guests[0].Gateway().String() && r.Name == "sim-0000" {
+					t.Errorf("%s: gateway %q, want %s", r.Name, r.NICs[0].Gateway, guests[0].Gateway())
+				}
+			}
+		})
+	}
+}
+
+// TestExecStatusOnce checks the one-read rule of a finished process.
+func TestExecStatusOnce(t *testing.T) {
+	g := sim.NewGuest(sim.GuestConfig{Latency: fast()})
+	ctx := context.Background()
+	reply, err := g.Command(ctx, []byte(`{"execute":"guest-exec","arguments":{"path":"ping","arg":["-c","1","-W","1","10.0.0.1"],"capture-output":true}}`))
+	if err != nil || string(reply) != `{"return": {"pid": 1000}}` {
+		t.Fatalf("guest-exec = %s, %v", reply, err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	status := []byte(`{"execute":"guest-exec-status","arguments":{"pid":1000}}`)
+	if reply, _ := g.Command(ctx, status); !bytes.Contains(reply, []byte(`"exited":true`)) {
+		t.Errorf("first status = %s, want exited", reply)
+	}
+	if reply, _ := g.Command(ctx, status); !bytes.Contains(reply, []byte(`Invalid parameter 'pid'`)) {
+		t.Errorf("second status = %s, want the agent's error", reply)
+	}
+}

@@ -1,0 +1,163 @@
+package qemuhost
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// maxPVEConfig caps what is read of one VM config (pmxcfs itself refuses
+// files over 1 MiB).
+const maxPVEConfig = 1 << 20
+
+// pveModels are the NIC models Proxmox VE writes as "<model>=<MAC>".
+var pveModels = map[string]bool{
+	"e1000": true, "e1000-82540em": true, "e1000-82544gc": true, "e1000-82545em": true, "e1000e": true,
+	"i82551": true, "i82557b": true, "i82559er": true, "ne2k_isa": true, "ne2k_pci": true,
+	"pcnet": true, "rtl8139": true, "virtio": true, "vmxnet3": true,
+}
+
+// PVEConfig is what vmcheck reads from a Proxmox VE VM config,
+// /etc/pve/qemu-server/<vmid>.conf.
+type PVEConfig struct {
+	Name  string
+	UUID  string   // smbios1 uuid=, lower-case; "" if absent
+	Agent *bool    // agent: enabled flag; nil if absent
+	NICs  []PVENIC // netN entries, by N
+}
+
+// PVENIC is one netN entry: "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,…".
+type PVENIC struct {
+	Index  int    // N of netN
+	Model  string // "virtio", "e1000", …
+	MAC    string // lower-case; "" if absent or invalid
+	Bridge string // "" for NAT (user-mode) networking
+}
+
+// ReadPVEConfig reads dir/<id>.conf. A missing file is no error: it
+// returns ok false.
+func ReadPVEConfig(dir, id string) (cfg PVEConfig, ok bool, err error) {
+	f, err := os.Open(filepath.Join(dir, id+".conf"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return PVEConfig{}, false, nil
+	}
+	if err != nil {
+		return PVEConfig{}, false, fmt.Errorf("proxmox config of %s: %w", id, err)
+	}
+	defer f.Close()
+	cfg, err = ParsePVEConfig(io.LimitReader(f, maxPVEConfig))
+	if err != nil {
+		return PVEConfig{}, false, fmt.Errorf("proxmox config %s: %w", f.Name(), err)
+	}
+	return cfg, true, nil
+}
+
+// ParsePVEConfig parses the current section of a Proxmox VE VM config:
+// "key: value" lines up to the first "[snapshot]" or "[PENDING]" section.
+// Lines it does not need, or cannot read, are ignored; only a line longer
+// than 1 MiB is an error.
+func ParsePVEConfig(r io.Reader) (PVEConfig, error) {
+	var cfg PVEConfig
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxPVEConfig)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		if line[0] == '[' {
+			break // snapshots and pending changes follow
+		}
+		key, value, ok := strings.Cut(string(line), ":")
+		if !ok {
+			continue
+		}
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		switch {
+		case key == "name":
+			cfg.Name = value
+		case key == "smbios1":
+			for _, kv := range strings.Split(value, ",") {
+				if k, v, _ := strings.Cut(kv, "="); k == "uuid" {
+					cfg.UUID = strings.ToLower(v)
+				}
+			}
+		case key == "agent":
+			cfg.Agent = parseAgent(value)
+		case strings.HasPrefix(key, "net"):
+			n, err := strconv.Atoi(key[3:])
+			if err != nil || n < 0 {
+				continue
+			}
+			cfg.NICs = append(cfg.NICs, parseNIC(n, value))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return PVEConfig{}, err
+	}
+	sort.Slice(cfg.NICs, func(i, j int) bool { return cfg.NICs[i].Index < cfg.NICs[j].Index })
+	return cfg, nil
+}
+
+func parseNIC(n int, value string) PVENIC {
+	nic := PVENIC{Index: n}
+	for _, kv := range strings.Split(value, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		switch {
+		case k == "model":
+			nic.Model = v
+		case k == "macaddr":
+			nic.MAC = v
+		case k == "bridge":
+			nic.Bridge = v
+		case pveModels[k]:
+			nic.Model, nic.MAC = k, v
+		}
+	}
+	if nic.MAC != "" {
+		nic.MAC = normalMAC(nic.MAC)
+	}
+	return nic
+}
+
+// parseAgent reads the enabled flag of "agent: 1", "agent: enabled=0,…" or
+// "agent: 1,fstrim_cloned_disks=1".
+func parseAgent(value string) *bool {
+	for i, kv := range strings.Split(value, ",") {
+		k, v, hasEq := strings.Cut(kv, "=")
+		if !hasEq && i == 0 {
+			k, v = "enabled", kv
+		}
+		if k != "enabled" {
+			continue
+		}
+		var on bool
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "1", "on", "yes", "true":
+			on = true
+		case "0", "off", "no", "false":
+		default:
+			return nil
+		}
+		return &on
+	}
+	return nil
+}
+
+// normalMAC returns an Ethernet MAC in lower-case colon form, or "".
+func normalMAC(s string) string {
+	hw, err := net.ParseMAC(strings.TrimSpace(s))
+	if err != nil || len(hw) != 6 {
+		return ""
+	}
+	return hw.String()
+}
