@@ -125,3 +125,27 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// WriteDomainsTable writes the discovery view: one line per NIC, with its
+// addresses, gateway and where the gateway came from.
+func WriteDomainsTable(w io.Writer, results []Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DOMAIN\tAGENT\tOS\tMAC\tDEVICE\tSOURCE\tIPS\tGATEWAY\tGATEWAY SOURCE\tTYPE")
+	for _, r := range results {
+		agent := string(r.Agent.State)
+		if r.State == StatePaused {
+			agent = "paused"
+		}
+		if len(r.NICs) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", r.Name, orDash(agent), osCell(r.OS))
+		}
+		for _, n := range r.NICs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, orDash(agent), osCell(r.OS), n.MAC, orDash(n.Device),
+				orDash(strings.Trim(n.SourceType+":"+n.Source, ":")), orDash(strings.Join(n.IPs, ",")), orDash(n.Gateway), orDash(n.GatewaySource), n.NetworkType)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing table: %w", err)
+	}
+	return nil
+}

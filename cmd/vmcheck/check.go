@@ -1,10 +1,10 @@
 package main
 
 import (
+	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
@@ -17,35 +17,25 @@ func checkCommand() *cli.Command {
 		Usage: "ping the external target and every gateway from inside each running VM, one round",
 		Flags: commonFlags(),
 		Action: func(c *cli.Context) error {
-			log, cfg, err := setup(c)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			src, err := openSource(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			if len(cfg.External) == 0 {
-				log.Warn("no external target configured (--external or external: in the config); external probes are reported as not_configured")
-			}
-			chk := checker.New(cfg)
-			results, err := chk.Run(ctx, src)
-			if err != nil {
-				return exitError(err)
-			}
-			for _, r := range results {
-				log.WithFields(resultFields(r)).Debug("domain checked")
-			}
-			if err := write(c.String("output"), results); err != nil {
-				return exitError(err)
-			}
-			if code := checker.ExitCode(results); code != 0 {
-				return cli.Exit("", code)
-			}
-			return nil
+			return withSource(c, func(ctx context.Context, log *logrus.Logger, cfg checker.Config, src hostSource) error {
+				if len(cfg.External) == 0 {
+					log.Warn("no external target configured (--external or external: in the config); external probes are reported as not_configured")
+				}
+				results, err := checker.New(cfg).Run(ctx, src)
+				if err != nil {
+					return exitError(err)
+				}
+				for _, r := range results {
+					log.WithFields(resultFields(r)).Debug("domain checked")
+				}
+				if err := write(c.String("output"), results); err != nil {
+					return exitError(err)
+				}
+				if code := checker.ExitCode(results); code != 0 {
+					return cli.Exit("", code)
+				}
+				return nil
+			})
 		},
 	}
 }

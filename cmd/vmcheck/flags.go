@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -133,6 +135,23 @@ func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
 
 // hostSource is a Source holding connections to close.
 type hostSource = exporter.Conn
+
+// withSource is the frame of a one-round command: flags and config, a
+// context cancelled by SIGINT/SIGTERM, and the host source, closed after run.
+func withSource(c *cli.Context, run func(ctx context.Context, log *logrus.Logger, cfg checker.Config, src hostSource) error) error {
+	log, cfg, err := setup(c)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	src, err := openSource(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	return run(ctx, log, cfg, src)
+}
 
 // openSource connects to the host named by the config: libvirt, or QEMU
 // without libvirt (qemu_dir, qemu_vms, --qemu-dir).
