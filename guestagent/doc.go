@@ -8,8 +8,12 @@
 // the guest says is untrusted: every decoder caps and sanitises what it
 // returns and rejects malformed values with an error naming the field.
 //
-// LibvirtPool (libvirt.go, the package's only cgo file) is the production
-// Transport: it sends each request with virDomainQemuAgentCommand on a
-// connection of its own. Tests use a TransportFunc closure or
-// guestagent/agenttest.Replay with replies captured from a real agent.
+// Two Transports reach real agents. LibvirtPool (libvirt.go, the package's
+// only cgo file) sends each request with virDomainQemuAgentCommand on a
+// connection of its own. Socket (socket.go) speaks to an agent's unix socket
+// directly, for hosts without libvirt (plain QEMU, Proxmox VE): it
+// resynchronises every new connection with guest-sync-delimited, keeps one
+// command in flight and bounds every read and write by the context. Tests
+// use a TransportFunc closure or guestagent/agenttest.Replay with replies
+// captured from a real agent.
 package guestagent
