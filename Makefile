@@ -99,9 +99,10 @@ bench: build
 	@mkdir -p $(BENCH_OUT)
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 -benchtime 200ms $(BENCH_PKGS) > $(BENCH_OUT)/go.txt
 	$(GO) run $(BENCHSTAT) $(BENCH_OUT)/go.txt > $(BENCH_OUT)/go-benchstat.txt
-	$(GO) build -o $(BENCH_OUT)/labbench ./bench/cmd/labbench
-	$(GO) build -o $(BENCH_OUT)/simbench ./bench/cmd/simbench
-	$(BENCH_OUT)/labbench -vmcheck bin/vmcheck -simbench $(BENCH_OUT)/simbench -out $(BENCH_OUT) \
+	$(GO) run $(BENCHSTAT) -filter .name:Scrape -col /via $(BENCH_OUT)/go.txt >> $(BENCH_OUT)/go-benchstat.txt
+	$(GO) build -o bin/labbench ./bench/cmd/labbench
+	$(GO) build -o bin/simbench ./bench/cmd/simbench
+	bin/labbench -vmcheck bin/vmcheck -simbench bin/simbench -out $(BENCH_OUT) \
 		-reps $(BENCH_REPS) -gobench $(BENCH_OUT)/go-benchstat.txt
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 20s)

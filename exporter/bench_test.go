@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
@@ -75,29 +76,47 @@ func BenchmarkGather(b *testing.B) {
 	}
 }
 
-// BenchmarkScrape serves GET /metrics for 1000 domains as Prometheus asks
-// for it (gzip), between rounds.
+// BenchmarkScrape serves GET /metrics for 1000 domains between rounds, as
+// Prometheus asks for it (gzip) and plain: via promhttp with every metric
+// in one registry, as before, and cached as `vmcheck serve` wires it now
+// (HandlerOpts.Collector: vmcheck's metrics encoded once per History
+// change); the Go and process collectors are in both. Compare with
+// benchstat -filter .name:Scrape -col /via.
 func BenchmarkScrape(b *testing.B) {
-	for _, gz := range []bool{true, false} {
-		b.Run(map[bool]string{true: "gzip", false: "plain"}[gz], func(b *testing.B) {
-			h, reg, _ := benchHistory(b)
-			srv := exporter.NewHandler(h, exporter.HandlerOpts{Gatherer: reg})
-			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-			if gz {
-				req.Header.Set("Accept-Encoding", "gzip")
-			}
-			b.ReportAllocs()
-			var n int
-			for b.Loop() {
-				w := httptest.NewRecorder()
-				srv.ServeHTTP(w, req)
-				if w.Code != http.StatusOK {
-					b.Fatalf("GET /metrics: %d", w.Code)
+	for _, cached := range []bool{false, true} {
+		for _, gz := range []bool{true, false} {
+			name := "via=" + map[bool]string{false: "promhttp", true: "cached"}[cached] + "/enc=" + map[bool]string{true: "gzip", false: "plain"}[gz]
+			b.Run(name, func(b *testing.B) {
+				h, _, _ := benchHistory(b)
+				runtime := prometheus.NewRegistry()
+				runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+				opts := exporter.HandlerOpts{Gatherer: runtime}
+				if cached {
+					opts.Collector = exporter.NewCollector(h, "bench")
+				} else {
+					all := prometheus.NewRegistry()
+					all.MustRegister(exporter.NewCollector(h, "bench"), collectors.NewGoCollector(),
+						collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+					opts.Gatherer = all
 				}
-				n = w.Body.Len()
-			}
-			b.ReportMetric(float64(n), "bytes")
-		})
+				srv := exporter.NewHandler(h, opts)
+				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+				if gz {
+					req.Header.Set("Accept-Encoding", "gzip")
+				}
+				b.ReportAllocs()
+				var n int
+				for b.Loop() {
+					w := httptest.NewRecorder()
+					srv.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("GET /metrics: %d", w.Code)
+					}
+					n = w.Body.Len()
+				}
+				b.ReportMetric(float64(n), "bytes")
+			})
+		}
 	}
 }
 

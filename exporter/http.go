@@ -35,6 +35,11 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 type HandlerOpts struct {
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
+	// Collector, if set, is served at /metrics as well, from a cache
+	// renewed when the History changes rather than on every scrape;
+	// Gatherer then holds the other metrics (Go runtime, process) and must
+	// not include the Collector.
+	Collector *Collector
 	// Node names the host on the status page.
 	Node string
 	// Version is vmcheck's version, shown in the page footer.
@@ -74,7 +79,10 @@ func NewHandler(h *History, opts HandlerOpts) http.Handler {
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	if opts.Gatherer != nil {
+	switch {
+	case opts.Collector != nil:
+		mux.Handle("GET /metrics", newMetricsHandler(h, opts.Collector, opts.Gatherer))
+	case opts.Gatherer != nil:
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	}
 	return mux

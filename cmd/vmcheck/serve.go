@@ -63,16 +63,17 @@ func serveCommand() *cli.Command {
 			}
 
 			h := exporter.NewHistory(c.Int("down-after"))
+			// vmcheck's own metrics go to the handler apart, which
+			// encodes them once per change instead of once per scrape.
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(
-				exporter.NewCollector(h, version),
 				collectors.NewGoCollector(),
 				collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 			)
 			node, _ := os.Hostname()
 			srv := &http.Server{
 				Handler: exporter.NewHandler(h, exporter.HandlerOpts{
-					Gatherer: reg, Node: node, Version: version, Refresh: max(interval, 10*time.Second),
+					Collector: exporter.NewCollector(h, version), Gatherer: reg, Node: node, Version: version, Refresh: max(interval, 10*time.Second),
 				}),
 				ReadHeaderTimeout: 10 * time.Second,
 			}

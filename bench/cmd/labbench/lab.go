@@ -102,6 +102,16 @@ type VMRun struct {
 	// HostBusy is the fraction of the host's CPU time that was busy (all
 	// processes) during the run, from /proc/stat.
 	HostBusy float64 `json:"host_busy"`
+	// CPU is the CPU time used during the run.
+	CPU CPUUse `json:"cpu"`
+}
+
+// CPUUse is the CPU time (user + system, seconds) the parts of a lab round
+// used while it ran.
+type CPUUse struct {
+	QEMU     float64 `json:"qemu_seconds"`     // the lab guests' QEMU processes
+	Libvirtd float64 `json:"libvirtd_seconds"` // the lab's libvirtd
+	Tool     float64 `json:"tool_seconds"`     // vmcheck, or the baseline with its virsh processes
 }
 
 // BaselineRun is one bench/baseline.sh process.
@@ -109,8 +119,9 @@ type BaselineRun struct {
 	N     int      `json:"n"`
 	Wall  float64  `json:"wall_seconds"`
 	Lines []string `json:"lines"`
-	// HostBusy is as in VMRun.
+	// HostBusy and CPU are as in VMRun.
 	HostBusy float64 `json:"host_busy"`
+	CPU      CPUUse  `json:"cpu"`
 }
 
 // FloorRun is one direct measurement of the floor of a check of
@@ -126,8 +137,10 @@ type FloorRun struct {
 	// pings (external, gateway), then guest-exec-status of each, back to
 	// back without sleeping, until it has exited.
 	Floor float64 `json:"floor_seconds"`
-	// PingGateway and PingExternal are the in-guest runtimes of one ping,
-	// timed inside the guest (busybox adjtimex, its own cost subtracted).
+	// PingGateway and PingExternal are the runtimes of one ping in the
+	// guest as the agent sees them: from the guest-exec reply to the
+	// guest-exec-status that first reports it exited (polled back to back,
+	// ± half a round trip).
 	PingGateway  float64 `json:"ping_gateway_runtime_seconds"`
 	PingExternal float64 `json:"ping_external_runtime_seconds"`
 }
@@ -290,10 +303,14 @@ func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms 
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	var wall time.Duration
 	var err error
+	var use CPUUse
 	busy, _ := hostBusy(ctx, func() error {
-		start := time.Now()
-		err = cmd.Run()
-		wall = time.Since(start)
+		use = o.labCPU(func() {
+			start := time.Now()
+			err = cmd.Run()
+			wall = time.Since(start)
+		})
+		use.Tool = childCPU(cmd)
 		return nil
 	})
 	code := 0
@@ -314,7 +331,7 @@ func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms 
 	if len(report.Domains) != len(doms) {
 		return VMRun{}, fmt.Errorf("vmcheck checked %d domains, want %d (%s)", len(report.Domains), len(doms), strings.Join(doms, " "))
 	}
-	v := VMRun{N: len(doms), Wall: wall.Seconds(), Code: code, Checks: map[string]float64{}, States: map[string]string{}, HostBusy: busy}
+	v := VMRun{N: len(doms), Wall: wall.Seconds(), Code: code, Checks: map[string]float64{}, States: map[string]string{}, HostBusy: busy, CPU: use}
 	for _, d := range report.Domains {
 		v.Checks[d.Name] = d.Duration
 		v.States[d.Name] = string(d.State)
@@ -330,10 +347,14 @@ func runBaseline(ctx context.Context, o options, lab *Lab, doms []string) (Basel
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	var wall time.Duration
 	var err error
+	var use CPUUse
 	busy, _ := hostBusy(ctx, func() error {
-		start := time.Now()
-		err = cmd.Run()
-		wall = time.Since(start)
+		use = o.labCPU(func() {
+			start := time.Now()
+			err = cmd.Run()
+			wall = time.Since(start)
+		})
+		use.Tool = childCPU(cmd)
 		return nil
 	})
 	var ee *exec.ExitError
@@ -344,7 +365,7 @@ func runBaseline(ctx context.Context, o options, lab *Lab, doms []string) (Basel
 	if len(lines) != len(doms) {
 		return BaselineRun{}, fmt.Errorf("baseline reported %d domains, want %d: %q", len(lines), len(doms), out.String())
 	}
-	return BaselineRun{N: len(doms), Wall: wall.Seconds(), Lines: lines, HostBusy: busy}, nil
+	return BaselineRun{N: len(doms), Wall: wall.Seconds(), Lines: lines, HostBusy: busy, CPU: use}, nil
 }
 
 // debianAgent returns a guest agent client of lab-debian over the same
@@ -413,21 +434,31 @@ func floorRun(ctx context.Context, ga *guestagent.Client, lab *Lab) (FloorRun, e
 	}
 	f.Floor = time.Since(start).Seconds()
 
-	// The pings' runtime inside the guest.
-	script := fmt.Sprintf(`t() { /bin/busybox adjtimex | /bin/busybox sed -n 's/.*tv_sec: *//p; s/.*tv_usec: *//p' | /bin/busybox tr '\n' ' '; }
-a=$(t); b=$(t); ping -c 1 -W %[1]s %[2]s >/dev/null 2>&1; c=$(t); ping -c 1 -W %[1]s %[3]s >/dev/null 2>&1; d=$(t); echo $a $b $c $d`, secs, lab.Gateway, lab.External)
-	st, err := ga.Run(ctx, guestagent.Command{Path: "/bin/busybox", Args: []string{"sh", "-c", script}, CaptureOutput: true}, 4096)
-	if err != nil {
-		return f, fmt.Errorf("floor: timing ping in the guest: %w", err)
+	// Each ping's runtime in the guest, as the agent sees it: from the
+	// guest-exec reply (the agent answers once it has spawned the
+	// process) to the middle of the first guest-exec-status call that
+	// reports it exited, polled back to back.
+	for _, target := range []struct {
+		addr string
+		into *float64
+	}{{lab.Gateway, &f.PingGateway}, {lab.External, &f.PingExternal}} {
+		pid, err := ga.Exec(ctx, guestagent.Command{Path: "ping", Args: []string{"-c", "1", "-W", secs, target.addr}, CaptureOutput: true})
+		if err != nil {
+			return f, fmt.Errorf("floor: %w", err)
+		}
+		spawned := time.Now()
+		for {
+			sent := time.Now()
+			st, err := ga.ExecStatus(ctx, pid)
+			if err != nil {
+				return f, fmt.Errorf("floor: %w", err)
+			}
+			if st.Exited {
+				*target.into = (sent.Sub(spawned) + time.Since(sent)/2).Seconds()
+				break
+			}
+		}
 	}
-	var v [8]int64
-	if n, _ := fmt.Sscan(string(st.Stdout), &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]); n != 8 {
-		return f, fmt.Errorf("floor: guest timing output %q", st.Stdout)
-	}
-	at := func(i int) float64 { return float64(v[2*i]) + float64(v[2*i+1])/1e6 }
-	overhead := at(1) - at(0)
-	f.PingGateway = at(2) - at(1) - overhead
-	f.PingExternal = at(3) - at(2) - overhead
 	return f, nil
 }
 
@@ -484,4 +515,66 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// labCPU runs f and returns the CPU time the lab's QEMU processes and its
+// libvirtd used meanwhile (Tool is left to the caller).
+func (o options) labCPU(f func()) CPUUse {
+	qemu, libvirtd := o.labPIDs()
+	q0, l0 := procCPU(qemu), procCPU(libvirtd)
+	f()
+	return CPUUse{QEMU: procCPU(qemu) - q0, Libvirtd: procCPU(libvirtd) - l0}
+}
+
+// labPIDs returns the pids of the lab guests' QEMU processes and of the
+// lab's libvirtd.
+func (o options) labPIDs() (qemu, libvirtd []int) {
+	if b, err := os.ReadFile(filepath.Join(o.labDir, "pid", "libvirtd.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			libvirtd = append(libvirtd, pid)
+		}
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.HasPrefix(filepath.Base(string(cmdline[:max(0, strings.IndexByte(string(cmdline), 0))])), "qemu-system") &&
+			strings.Contains(string(cmdline), "guest=lab-") {
+			qemu = append(qemu, pid)
+		}
+	}
+	return qemu, libvirtd
+}
+
+// procCPU sums the user and system time of pids, in seconds.
+func procCPU(pids []int) float64 {
+	var total float64
+	for _, pid := range pids {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name, which is in parentheses.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		total += (ut + st) / 100 // USER_HZ
+	}
+	return total
+}
+
+// childCPU is the CPU time of a finished command and of the children it
+// waited for.
+func childCPU(cmd *exec.Cmd) float64 {
+	if cmd.ProcessState == nil {
+		return 0
+	}
+	return (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 }

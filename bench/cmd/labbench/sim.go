@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/vmcheck/vmcheck/bench/sim"
@@ -21,6 +22,7 @@ type SimRun struct {
 // SimReport is the part of simbench's report the table uses.
 type SimReport struct {
 	Mode        string `json:"mode"`
+	Metrics     string `json:"metrics"`
 	Domains     int    `json:"domains"`
 	Concurrency int    `json:"concurrency"`
 	Workers     int    `json:"libvirtd_workers"`
@@ -82,8 +84,11 @@ var simConfigs = []struct {
 	rounds int
 	args   []string
 }{
+	{"serve, 1 domain", 7, []string{"-n", "1"}},
+	{"serve, 8 domains", 7, []string{"-n", "8"}},
 	{"serve, concurrency 8 (default)", 3, []string{"-concurrency", "8"}},
 	{"serve, concurrency 128", 5, []string{"-concurrency", "128"}},
+	{"serve, concurrency 128, /metrics as before the cache (all behind promhttp)", 3, []string{"-concurrency", "128", "-metrics", "promhttp"}},
 	{"serve, concurrency 128, libvirtd max_workers 20", 3, []string{"-concurrency", "128", "-workers", "20"}},
 	{"cron, concurrency 128", 1, []string{"-mode", "cron", "-concurrency", "128"}},
 	{"cron, concurrency 128", 1, []string{"-mode", "cron", "-concurrency", "128"}},
@@ -103,10 +108,18 @@ func simBenchmarks(ctx context.Context, o options, rep *Results) error {
 	lat, from := simLatency(rep)
 	logf("simulator latencies (%s): round trip %v, guest-exec %v, ping %v", from, lat.RoundTrip, lat.Exec, lat.PingReply)
 	for i, c := range simConfigs {
-		args := append([]string{
-			"-n", fmt.Sprint(o.simN), "-rounds", fmt.Sprint(min(c.rounds, o.simReps)),
-			"-rtt", lat.RoundTrip.String(), "-exec", lat.Exec.String(), "-ping", lat.PingReply.String(),
-		}, c.args...)
+		rounds := max(2, min(c.rounds, o.simReps))
+		if slices.Contains(c.args, "cron") {
+			rounds = 1
+		}
+		args := []string{"-n", fmt.Sprint(o.simN)}
+		if slices.Contains(c.args, "-n") {
+			args = nil
+		}
+		args = append(args, "-rounds", fmt.Sprint(rounds),
+			"-rtt", lat.RoundTrip.Round(10*time.Microsecond).String(), "-exec", lat.Exec.Round(10*time.Microsecond).String(),
+			"-ping", lat.PingReply.Round(10*time.Microsecond).String())
+		args = append(args, c.args...)
 		logf("simulator: %d domains, %s", o.simN, c.name)
 		out, err := command(ctx, bin, args...)
 		if err != nil {

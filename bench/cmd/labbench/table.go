@@ -58,11 +58,20 @@ func met(ok bool) string {
 	return "**not met**"
 }
 
-// table accumulates markdown rows.
-type table struct{ b strings.Builder }
+// table accumulates markdown rows; String orders them by their first
+// cell (the figure's number), keeping the order within a number.
+type table struct{ rows [][]string }
 
-func (t *table) row(cells ...string) {
-	t.b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) String() string {
+	var b strings.Builder
+	rows := slices.Clone(t.rows)
+	slices.SortStableFunc(rows[2:], func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+	for _, r := range rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+	}
+	return b.String()
 }
 
 func renderTable(o options, rep *Results) string {
@@ -93,6 +102,15 @@ func renderTable(o options, rep *Results) string {
 				vmcmd+" vs `bench/baseline.sh -c $URI -e 203.0.113.10 -W 2 …`",
 				fmt.Sprintf("%s (%s) vs %s (%s): **%.1f×**", secs(median(b)), spread(b), secs(median(v)), spread(v), ratio), target, res)
 		}
+		var vmCPU, baseCPU []float64
+		for _, r := range rep.VMCheck[8] {
+			vmCPU = append(vmCPU, r.CPU.Tool)
+		}
+		for _, r := range rep.Baseline[8] {
+			baseCPU = append(baseCPU, r.CPU.Tool)
+		}
+		t.row("1", "CPU time of the tool itself per round, N = 8 (user + system; the baseline's with its virsh processes)", "as above",
+			fmt.Sprintf("baseline %.2f CPU-s vs vmcheck %.3f CPU-s: %.0f×", median(baseCPU), median(vmCPU), median(baseCPU)/median(vmCPU)), "—", "—")
 		v1, v8 := median(walls(rep.VMCheck[1])), median(walls(rep.VMCheck[8]))
 		slowest, slowestName := 0.0, ""
 		var solo []string
@@ -103,13 +121,18 @@ func renderTable(o options, rep *Results) string {
 				slowest, slowestName = m, g
 			}
 		}
-		var busy8 []float64
+		var busy8, qemu8, lv8, tool8 []float64
 		for _, r := range rep.VMCheck[8] {
 			busy8 = append(busy8, r.HostBusy)
+			qemu8 = append(qemu8, r.CPU.QEMU)
+			lv8 = append(lv8, r.CPU.Libvirtd)
+			tool8 = append(tool8, r.CPU.Tool)
 		}
 		t.row("2", "parallel scaling: vmcheck round N = 8 ÷ N = 1", vmcmd,
-			fmt.Sprintf("%s ÷ %s = **%.2f×**; ÷ the slowest guest alone (%s, %s) = %.2f×; each guest alone: %s; host CPU busy during the N = 8 rounds %.0f%%",
-				secs(v8), secs(v1), v8/v1, slowestName, secs(slowest), v8/slowest, strings.Join(solo, ", "), 100*median(busy8)),
+			fmt.Sprintf("%s ÷ %s = **%.2f×**; ÷ the slowest guest alone (%s, %s) = %.2f×; each guest alone: %s. "+
+				"During an N = 8 round the host's %d cores were %.0f%% busy; the guests' QEMU used %.2f CPU-s, libvirtd %.2f, vmcheck %.2f",
+				secs(v8), secs(v1), v8/v1, slowestName, secs(slowest), v8/slowest, strings.Join(solo, ", "),
+				rep.Machine.Cores, 100*median(busy8), median(qemu8), median(lv8), median(tool8)),
 			"≤ 1.5×", met(v8/v1 <= 1.5))
 
 		var check, floor, rtt, execRTT, statusRTT, pgw, pext []float64
@@ -136,7 +159,8 @@ func renderTable(o options, rep *Results) string {
 			limit := pingTimeout.Seconds() + 0.5
 			t.row("4", fmt.Sprintf("round, N = %d, external target silent (T = %s)", n, pingTimeout),
 				"`bin/vmcheck check … --external 203.0.113.20 --ping-timeout 2s`",
-				fmt.Sprintf("**%s** (%s)", secs(median(s)), spread(s)), fmt.Sprintf("≤ T + 0.5 s = %s", secs(limit)), met(median(s) <= limit))
+				fmt.Sprintf("**%s** (%s); the same round with the target answering: %s", secs(median(s)), spread(s), secs(median(walls(rep.VMCheck[n])))),
+				fmt.Sprintf("≤ T + 0.5 s = %s", secs(limit)), met(median(s) <= limit))
 		}
 		with, without := othersChecks(rep.IsoWith), othersChecks(rep.IsoWithout)
 		iso := median(with) / median(without)
@@ -146,12 +170,29 @@ func renderTable(o options, rep *Results) string {
 				secs(median(walls(rep.IsoWith))), secs(median(walls(rep.IsoWithout)))),
 			"≤ 1.10×", met(iso <= 1.10))
 	}
-	var serve, cron []SimRun
+	var serve, cron, small []SimRun
 	for _, s := range rep.Sim {
-		if s.Report.Mode == "cron" {
+		switch {
+		case s.Report.Mode == "cron":
 			cron = append(cron, s)
-		} else {
+		case s.Report.Domains < 100:
+			small = append(small, s)
+		default:
 			serve = append(serve, s)
+		}
+	}
+	if len(small) == 2 {
+		a, b := small[0].Report, small[1].Report
+		t.row("2", fmt.Sprintf("vmcheck's own parallelism: simulated round of %d ÷ %d domains (lab latencies, no host CPU contention)", b.Domains, a.Domains),
+			"`"+strings.Join(small[0].Args, " ")+"`, then `-n 8`",
+			fmt.Sprintf("%s ÷ %s = **%.2f×**", secs(b.Warm.Wall), secs(a.Warm.Wall), b.Warm.Wall/a.Warm.Wall), "≤ 1.5×", met(b.Warm.Wall/a.Warm.Wall <= 1.5))
+	}
+	var before *SimRun
+	for i, s := range serve {
+		if s.Report.Metrics == "promhttp" {
+			before = &serve[i]
+			serve = slices.Delete(slices.Clone(serve), i, i+1)
+			break
 		}
 	}
 	for _, s := range serve {
@@ -175,6 +216,13 @@ func renderTable(o options, rep *Results) string {
 			fmt.Sprintf("%.0f allocs, %.0f kB", r.Warm.AllocsPerChk, r.Warm.BytesPerChk/1e3), "—", "—")
 		t.row("6", fmt.Sprintf("GET /metrics, %d domains (%d samples, gzip), between rounds", r.Domains, r.ScrapeSamples), cmd,
 			fmt.Sprintf("**%s** (%d kB gzip); first scrape after a round %s", secs(r.ScrapeCached), r.ScrapeBytes/1000, secs(r.ScrapeFresh)), "< 10 ms", met(r.ScrapeCached < 0.010))
+		if before != nil {
+			b := before.Report
+			t.row("6", "the same, as before this change: every metric gathered, encoded and compressed by promhttp on each scrape",
+				"`"+strings.Join(before.Args, " ")+"`",
+				fmt.Sprintf("%s (%d kB gzip); first scrape after a round %s; peak RSS %.0f MB", secs(b.ScrapeCached), b.ScrapeBytes/1000, secs(b.ScrapeFresh), float64(b.PeakRSS)/1e6),
+				"< 10 ms", met(b.ScrapeCached < 0.010))
+		}
 	}
 	if len(cron) > 0 {
 		var tf, rss, file []float64
@@ -190,7 +238,7 @@ func renderTable(o options, rep *Results) string {
 		t.row("6", "peak RSS, cron: one cold round, then the textfile", cmd,
 			fmt.Sprintf("**%.0f MB** (max of %d), of which %.0f MB file-backed", slices.Max(rss)/1e6, len(rss), median(file)/1e6), "< 60 MB", met(slices.Max(rss) < 60e6))
 	}
-	out.WriteString(t.b.String())
+	out.WriteString(t.String())
 	return out.String()
 }
 

@@ -35,6 +35,7 @@ import (
 // Report is what simbench measured.
 type Report struct {
 	Mode        string      `json:"mode"`
+	Metrics     string      `json:"metrics"`
 	Domains     int         `json:"domains"`
 	Concurrency int         `json:"concurrency"`
 	Workers     int         `json:"libvirtd_workers"` // 0: no limit
@@ -116,6 +117,7 @@ func run(args []string, out io.Writer) error {
 	silent := fs.Bool("silent", false, "the external target does not answer")
 	scrapes := fs.Int("scrapes", 10, "serve: scrapes between two rounds")
 	mode := fs.String("mode", "serve", "serve: rounds, each followed by scrapes; cron: one round, then the textfile")
+	metrics := fs.String("metrics", "cached", "serve: /metrics as `vmcheck serve` wires it (cached), or all behind promhttp (promhttp)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -124,6 +126,9 @@ func run(args []string, out io.Writer) error {
 	}
 	if *mode != "serve" && *mode != "cron" {
 		return fmt.Errorf("-mode %q: want serve or cron", *mode)
+	}
+	if *metrics != "cached" && *metrics != "promhttp" {
+		return fmt.Errorf("-metrics %q: want cached or promhttp", *metrics)
 	}
 	lat := sim.Latency{RoundTrip: *rtt, Exec: *execLat, PingReply: *ping, Jitter: *jitter}
 	ext := netip.MustParseAddr("203.0.113.10")
@@ -139,7 +144,7 @@ func run(args []string, out io.Writer) error {
 	}
 	c := checker.New(cfg)
 	rep := Report{
-		Mode: *mode, Domains: *n, Concurrency: c.Config().Concurrency, Workers: *workers,
+		Mode: *mode, Metrics: *metrics, Domains: *n, Concurrency: c.Config().Concurrency, Workers: *workers,
 		Latency:     LatencyJSON{lat.RoundTrip.Seconds(), lat.Exec.Seconds(), lat.PingReply.Seconds(), lat.Jitter},
 		PingTimeout: pingTimeout.Seconds(), Silent: *silent, GOMAXPROCS: runtime.GOMAXPROCS(0),
 	}
@@ -155,11 +160,17 @@ func run(args []string, out io.Writer) error {
 			h.Record(byUUID[r.UUID], r, nil)
 		}
 	}
-	// The registry and handler `vmcheck serve` builds.
+	// The registry and handler `vmcheck serve` builds (-metrics cached), or
+	// every metric behind plain promhttp (-metrics promhttp, as before the
+	// cache).
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(exporter.NewCollector(h, "bench"), collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := httptest.NewServer(exporter.NewHandler(h, exporter.HandlerOpts{Gatherer: reg}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	opts := exporter.HandlerOpts{Gatherer: reg, Collector: exporter.NewCollector(h, "bench")}
+	if *metrics == "promhttp" {
+		reg.MustRegister(opts.Collector)
+		opts.Collector = nil
+	}
+	srv := httptest.NewServer(exporter.NewHandler(h, opts))
 	defer srv.Close()
 
 	ctx := context.Background()
@@ -237,7 +248,13 @@ func run(args []string, out io.Writer) error {
 		rep.TextfileBytes = st.Size()
 	} else {
 		rep.ScrapeFresh, rep.ScrapeCached = median(fresh), median(cached)
-		mfs, err := reg.Gather()
+		all := prometheus.Gatherers{reg}
+		if opts.Collector != nil {
+			vm := prometheus.NewRegistry()
+			vm.MustRegister(exporter.NewCollector(h, "bench"))
+			all = append(all, vm)
+		}
+		mfs, err := all.Gather()
 		if err != nil {
 			return fmt.Errorf("gather: %w", err)
 		}
