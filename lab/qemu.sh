@@ -383,10 +383,12 @@ cmd_fault() {
 		kill -KILL "$pid"
 		# Until every thread has exited, its listening sockets still take connections
 		# into their backlog. (A zombie has closed them.)
-		for _ in $(seq 1 100); do
-			if [ ! -d "/proc/$pid" ] || [ "$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" = Z ]; then break; fi
+		local gone=""
+		for _ in $(seq 1 600); do
+			if [ ! -d "/proc/$pid" ] || [ "$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" = Z ]; then gone=1; break; fi
 			sleep 0.05
 		done
+		[ -n "$gone" ] || die "QEMU $pid of $id has not exited 30 s after SIGKILL"
 		say "killed QEMU $pid of $id (its sockets stay behind)"
 		;;
 	start)
