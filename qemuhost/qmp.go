@@ -78,6 +78,11 @@ func (m *monitor) Connect() error {
 
 	line, err := m.readLine()
 	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+			// Accepted from the backlog, then closed without a greeting:
+			// QEMU was exiting.
+			err = fmt.Errorf("%w (closed before the greeting)", errNotRunning)
+		}
 		return m.fail("greeting", err)
 	}
 	var greeting struct {
