@@ -17,7 +17,7 @@ TEST_DEPS := prometheus chromium shellcheck qemu-guest-agent
 
 export VMCHECK_LAB_DIR := $(LAB_DIR)
 
-.PHONY: all deps test-deps build test unit e2e lint demo lab-up lab-down bench fuzz clean
+.PHONY: all deps test-deps build build-nolibvirt test unit e2e lint demo lab-up lab-down bench fuzz clean
 
 all: build
 
@@ -41,6 +41,11 @@ build: deps
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/vmcheck ./cmd/vmcheck
 
 ## test: unit tests, then the end-to-end suite against a fresh lab (brought up once, always torn down)
+## build-nolibvirt: bin/vmcheck-nolibvirt, static, no cgo: for hosts without libvirt (Proxmox VE,
+## plain QEMU; --qemu-dir only)
+build-nolibvirt:
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o bin/vmcheck-nolibvirt ./cmd/vmcheck
+
 # In `make test` nothing may skip for a missing tool: these make such tests fail instead.
 test: export VMCHECK_REQUIRE_PROMTOOL=1
 test: export VMCHECK_REQUIRE_CHROMIUM=1
@@ -49,6 +54,7 @@ test: build unit e2e
 
 unit: test-deps
 	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) vet ./checker ./exporter ./cmd/vmcheck ./qemuhost ./guestagent ./osdetect
 	$(GO) test -count=1 ./...
 
 e2e: build test-deps

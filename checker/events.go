@@ -1,40 +1,14 @@
+//go:build cgo
+
 package checker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
 	"libvirt.org/go/libvirt"
 )
-
-// EventKind says what happened to a domain.
-type EventKind string
-
-// Event kinds vmcheck reacts to.
-const (
-	// EventStarted: the domain started, resumed, was restored or defined.
-	EventStarted EventKind = "started"
-	// EventSuspended: the domain was paused or suspended.
-	EventSuspended EventKind = "suspended"
-	// EventStopped: the domain shut down, crashed, was destroyed or
-	// undefined.
-	EventStopped EventKind = "stopped"
-	// EventAgentConnected: a guest agent connected to the domain's channel.
-	EventAgentConnected EventKind = "agent_connected"
-	// EventAgentDisconnected: the guest agent left the channel.
-	EventAgentDisconnected EventKind = "agent_disconnected"
-	// EventOther is any other lifecycle change.
-	EventOther EventKind = "other"
-)
-
-// Event is one domain lifecycle or agent lifecycle event.
-type Event struct {
-	Kind EventKind
-	Name string
-	UUID string
-}
 
 var (
 	eventLoopOnce sync.Once
@@ -62,10 +36,6 @@ func StartEventLoop() error {
 	})
 	return eventLoopErr
 }
-
-// ErrConnectionClosed is returned by Watch when libvirt closes the
-// connection (libvirtd restarted, keepalive timeout, …).
-var ErrConnectionClosed = errors.New("libvirt connection closed")
 
 // keepalive: probe the connection every 5 s, give up after 3 unanswered
 // probes, so a dead libvirtd is noticed within about 20 s.

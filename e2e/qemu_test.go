@@ -233,6 +233,42 @@ func TestQEMUHost(t *testing.T) {
 		}
 	})
 
+	// The build for Proxmox hosts has no cgo and no libvirt at all; it must
+	// give the same verdicts.
+	t.Run("build without libvirt", func(t *testing.T) {
+		static := filepath.Join(t.TempDir(), "vmcheck-nolibvirt")
+		build := exec.Command("go", "build", "-o", static, "./cmd/vmcheck")
+		build.Dir = filepath.Dir(filepath.Dir(labScript))
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("CGO_ENABLED=0 go build: %v\n%s", err, out)
+		}
+		full := []string{"check", "--qemu-dir", runDir, "--pve-config-dir", pveDir, "--output", "json", "--external", external4}
+		ctx, cancel := context.WithTimeout(context.Background(), roundCap)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, static, full...).Output()
+		var ee *exec.ExitError
+		if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == checker.ExitProbeFailed) {
+			t.Fatalf("vmcheck-nolibvirt %v: %v", full, err)
+		}
+		var rep checker.Report
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatalf("vmcheck-nolibvirt: not the JSON contract: %v\n%s", err, out)
+		}
+		for name, w := range qemuLabWants {
+			found := false
+			for _, d := range rep.Domains {
+				if d.Name == name {
+					found = true
+					assertWant(t, d, w.want)
+				}
+			}
+			if !found {
+				t.Errorf("vmcheck-nolibvirt: no result for %s", name)
+			}
+		}
+	})
+
 	t.Run("QEMU gone, sockets left", func(t *testing.T) {
 		qemuScript(t, time.Minute, "fault", "kill", "9004")
 		defer qemuScript(t, 10*time.Minute, "fault", "start", "9004")

@@ -15,7 +15,7 @@ import (
 
 // Conn is one open connection to the hypervisor: it lists domains, reports
 // their lifecycle events, and is closed when it breaks.
-// *checker.LibvirtSource implements it.
+// *checker.LibvirtSource and *qemuhost.Source implement it.
 type Conn interface {
 	checker.Source
 	// Watch calls fn for each domain or agent lifecycle event until ctx
@@ -23,8 +23,6 @@ type Conn interface {
 	Watch(ctx context.Context, fn func(checker.Event)) error
 	Close() error
 }
-
-var _ Conn = (*checker.LibvirtSource)(nil)
 
 // Engine is what the Runner needs of *checker.Checker.
 type Engine interface {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -159,14 +158,7 @@ func openSource(ctx context.Context, cfg checker.Config) (hostSource, error) {
 	if cfg.QEMU() {
 		return openQEMU(cfg)
 	}
-	uri := checker.ResolveURI(cfg.Connect)
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	src, err := checker.NewLibvirtSource(cctx, uri, cfg.Concurrency)
-	if err != nil {
-		return nil, cli.Exit(err.Error(), checker.ExitError)
-	}
-	return src, nil
+	return openLibvirt(ctx, cfg)
 }
 
 // openQEMU opens the source for hosts without libvirt. It connects to

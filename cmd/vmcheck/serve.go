@@ -58,7 +58,7 @@ func serveCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if err := checker.StartEventLoop(); err != nil {
+			if err := startEventLoop(); err != nil {
 				log.WithError(err).Warn("no libvirt events; new VMs wait for the next round")
 			}
 
