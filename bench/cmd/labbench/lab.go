@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
 )
@@ -246,7 +247,7 @@ func labBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results, clean
 			return err
 		}
 		rep.Floor = append(rep.Floor, f)
-		logf("  floor %.3fs (guest-ping %.1f ms, ping in guest %.1f/%.1f ms)", f.Floor, 1000*median(f.PingRTT), 1000*f.PingGateway, 1000*f.PingExternal)
+		logf("  floor %.3fs (guest-ping %.1f ms, ping in guest %.1f/%.1f ms)", f.Floor, 1000*sim.Median(f.PingRTT), 1000*f.PingGateway, 1000*f.PingExternal)
 		for _, n := range []int{1, 8} {
 			s, err := runVMCheck(ctx, o, lab, lab.Silent, guests8[:n])
 			if err != nil {
@@ -301,18 +302,7 @@ func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms 
 	cmd := exec.CommandContext(ctx, o.vmcheck, args...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	var wall time.Duration
-	var err error
-	var use CPUUse
-	busy, _ := hostBusy(ctx, func() error {
-		use = o.labCPU(func() {
-			start := time.Now()
-			err = cmd.Run()
-			wall = time.Since(start)
-		})
-		use.Tool = childCPU(cmd)
-		return nil
-	})
+	wall, busy, use, err := timedRun(ctx, o, cmd)
 	code := 0
 	var ee *exec.ExitError
 	switch {
@@ -339,16 +329,10 @@ func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms 
 	return v, nil
 }
 
-// runBaseline runs bench/baseline.sh on doms.
-func runBaseline(ctx context.Context, o options, lab *Lab, doms []string) (BaselineRun, error) {
-	args := append([]string{o.baseline, "-c", lab.URI, "-e", lab.External, "-W", strconv.Itoa(int(pingTimeout.Seconds()))}, doms...)
-	cmd := exec.CommandContext(ctx, "bash", args...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	var wall time.Duration
-	var err error
-	var use CPUUse
-	busy, _ := hostBusy(ctx, func() error {
+// timedRun runs cmd and measures its wall time, the host's background load
+// and the CPU used by the tool and by the lab.
+func timedRun(ctx context.Context, o options, cmd *exec.Cmd) (wall time.Duration, busy float64, use CPUUse, err error) {
+	busy, _ = hostBusy(ctx, func() error {
 		use = o.labCPU(func() {
 			start := time.Now()
 			err = cmd.Run()
@@ -357,6 +341,16 @@ func runBaseline(ctx context.Context, o options, lab *Lab, doms []string) (Basel
 		use.Tool = childCPU(cmd)
 		return nil
 	})
+	return wall, busy, use, err
+}
+
+// runBaseline runs bench/baseline.sh on doms.
+func runBaseline(ctx context.Context, o options, lab *Lab, doms []string) (BaselineRun, error) {
+	args := append([]string{o.baseline, "-c", lab.URI, "-e", lab.External, "-W", strconv.Itoa(int(pingTimeout.Seconds()))}, doms...)
+	cmd := exec.CommandContext(ctx, "bash", args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	wall, busy, use, err := timedRun(ctx, o, cmd)
 	var ee *exec.ExitError
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
 		return BaselineRun{}, fmt.Errorf("baseline: %w: %s", err, errb.String())

@@ -67,9 +67,9 @@ func simLatency(rep *Results) (sim.Latency, string) {
 	if len(ping) == 0 {
 		return lat, "built-in defaults (bench/sim.DefaultLatency)"
 	}
-	lat.RoundTrip = seconds(median(ping))
-	lat.Exec = seconds(median(exec))
-	lat.PingReply = seconds(median(run))
+	lat.RoundTrip = seconds(sim.Median(ping))
+	lat.Exec = seconds(sim.Median(exec))
+	lat.PingReply = seconds(sim.Median(run))
 	return lat, "this run's lab medians"
 }
 

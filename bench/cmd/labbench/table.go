@@ -4,19 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-)
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
+	"github.com/vmcheck/vmcheck/bench/sim"
+)
 
 func spread(v []float64) string {
 	if len(v) == 0 {
@@ -83,7 +73,7 @@ func renderTable(o options, rep *Results) string {
 	if len(rep.VMCheck) > 0 {
 		fmt.Fprintf(&out, "Lab rounds: %d repetitions, interleaved, medians (min–max); guests in order %s; ping timeout %s. "+
 			"Background load on the host (other processes, measured for 1 s before each repetition): median %.0f%% of its CPU.\n",
-			rep.Reps, strings.Join(rep.Guests, ", "), pingTimeout, 100*median(rep.Idle))
+			rep.Reps, strings.Join(rep.Guests, ", "), pingTimeout, 100*sim.Median(rep.Idle))
 	}
 	out.WriteString("\n")
 	var t table
@@ -93,14 +83,14 @@ func renderTable(o options, rep *Results) string {
 	if len(rep.VMCheck) > 0 {
 		for _, n := range []int{1, 4, 8} {
 			v, b := walls(rep.VMCheck[n]), walls(rep.Baseline[n])
-			ratio := median(b) / median(v)
+			ratio := sim.Median(b) / sim.Median(v)
 			target, res := "—", "—"
 			if n == 8 {
 				target, res = "≥ 10×", met(ratio >= 10)
 			}
 			t.row("1", fmt.Sprintf("round, N = %d: baseline ÷ vmcheck", n),
 				vmcmd+" vs `bench/baseline.sh -c $URI -e 203.0.113.10 -W 2 …`",
-				fmt.Sprintf("%s (%s) vs %s (%s): **%.1f×**", secs(median(b)), spread(b), secs(median(v)), spread(v), ratio), target, res)
+				fmt.Sprintf("%s (%s) vs %s (%s): **%.1f×**", secs(sim.Median(b)), spread(b), secs(sim.Median(v)), spread(v), ratio), target, res)
 		}
 		var vmCPU, baseCPU []float64
 		for _, r := range rep.VMCheck[8] {
@@ -110,12 +100,12 @@ func renderTable(o options, rep *Results) string {
 			baseCPU = append(baseCPU, r.CPU.Tool)
 		}
 		t.row("1", "CPU time of the tool itself per round, N = 8 (user + system; the baseline's with its virsh processes)", "as above",
-			fmt.Sprintf("baseline %.2f CPU-s vs vmcheck %.3f CPU-s: %.0f×", median(baseCPU), median(vmCPU), median(baseCPU)/median(vmCPU)), "—", "—")
-		v1, v8 := median(walls(rep.VMCheck[1])), median(walls(rep.VMCheck[8]))
+			fmt.Sprintf("baseline %.2f CPU-s vs vmcheck %.3f CPU-s: %.0f×", sim.Median(baseCPU), sim.Median(vmCPU), sim.Median(baseCPU)/sim.Median(vmCPU)), "—", "—")
+		v1, v8 := sim.Median(walls(rep.VMCheck[1])), sim.Median(walls(rep.VMCheck[8]))
 		slowest, slowestName := 0.0, ""
 		var solo []string
 		for _, g := range rep.Guests {
-			m := median(walls(rep.Solo[g]))
+			m := sim.Median(walls(rep.Solo[g]))
 			solo = append(solo, fmt.Sprintf("%s %s", strings.TrimPrefix(g, "lab-"), secs(m)))
 			if m > slowest {
 				slowest, slowestName = m, g
@@ -132,7 +122,7 @@ func renderTable(o options, rep *Results) string {
 			fmt.Sprintf("%s ÷ %s = **%.2f×**; ÷ the slowest guest alone (%s, %s) = %.2f×; each guest alone: %s. "+
 				"During an N = 8 round the host's %d cores were %.0f%% busy; the guests' QEMU used %.2f CPU-s, libvirtd %.2f, vmcheck %.2f",
 				secs(v8), secs(v1), v8/v1, slowestName, secs(slowest), v8/slowest, strings.Join(solo, ", "),
-				rep.Machine.Cores, 100*median(busy8), median(qemu8), median(lv8), median(tool8)),
+				rep.Machine.Cores, 100*sim.Median(busy8), sim.Median(qemu8), sim.Median(lv8), sim.Median(tool8)),
 			"≤ 1.5×", met(v8/v1 <= 1.5))
 
 		var check, floor, rtt, execRTT, statusRTT, pgw, pext []float64
@@ -147,27 +137,27 @@ func renderTable(o options, rep *Results) string {
 			pgw = append(pgw, f.PingGateway)
 			pext = append(pext, f.PingExternal)
 		}
-		ratio := median(check) / median(floor)
+		ratio := sim.Median(check) / sim.Median(floor)
 		t.row("3", "one check (lab-debian, N = 1) ÷ its floor",
 			"`duration_seconds` of the N = 1 rounds; floor: labbench's minimal client (2 × guest-exec, then guest-exec-status back to back until exited)",
 			fmt.Sprintf("%s (%s) ÷ %s (%s) = **%.2f×**; floor parts: ping in guest %s (gateway) / %s (external), guest-exec %s, guest-exec-status %s, guest-ping %s",
-				secs(median(check)), spread(check), secs(median(floor)), spread(floor), ratio,
-				secs(median(pgw)), secs(median(pext)), secs(median(execRTT)), secs(median(statusRTT)), secs(median(rtt))),
+				secs(sim.Median(check)), spread(check), secs(sim.Median(floor)), spread(floor), ratio,
+				secs(sim.Median(pgw)), secs(sim.Median(pext)), secs(sim.Median(execRTT)), secs(sim.Median(statusRTT)), secs(sim.Median(rtt))),
 			"≤ 1.5×", met(ratio <= 1.5))
 		for _, n := range []int{1, 8} {
 			s := walls(rep.Silent[n])
 			limit := pingTimeout.Seconds() + 0.5
 			t.row("4", fmt.Sprintf("round, N = %d, external target silent (T = %s)", n, pingTimeout),
 				"`bin/vmcheck check … --external 203.0.113.20 --ping-timeout 2s`",
-				fmt.Sprintf("**%s** (%s); the same round with the target answering: %s", secs(median(s)), spread(s), secs(median(walls(rep.VMCheck[n])))),
-				fmt.Sprintf("≤ T + 0.5 s = %s", secs(limit)), met(median(s) <= limit))
+				fmt.Sprintf("**%s** (%s); the same round with the target answering: %s", secs(sim.Median(s)), spread(s), secs(sim.Median(walls(rep.VMCheck[n])))),
+				fmt.Sprintf("≤ T + 0.5 s = %s", secs(limit)), met(sim.Median(s) <= limit))
 		}
 		with, without := othersChecks(rep.IsoWith), othersChecks(rep.IsoWithout)
-		iso := median(with) / median(without)
+		iso := sim.Median(with) / sim.Median(without)
 		t.row("5", "isolation: the 7 other domains' checks with lab-freeze's agent frozen in the round ÷ without it",
 			"`lab/lab.sh fault freeze-agent lab-freeze`; `bin/vmcheck check … --timeout 8s` on the 8 guests vs the 7 others, interleaved",
-			fmt.Sprintf("median check %s (%s) vs %s (%s): **%.2f×**; rounds %s vs %s", secs(median(with)), spread(with), secs(median(without)), spread(without), iso,
-				secs(median(walls(rep.IsoWith))), secs(median(walls(rep.IsoWithout)))),
+			fmt.Sprintf("median check %s (%s) vs %s (%s): **%.2f×**; rounds %s vs %s", secs(sim.Median(with)), spread(with), secs(sim.Median(without)), spread(without), iso,
+				secs(sim.Median(walls(rep.IsoWith))), secs(sim.Median(walls(rep.IsoWithout)))),
 			"≤ 1.10×", met(iso <= 1.10))
 	}
 	var serve, cron, small []SimRun
@@ -234,9 +224,9 @@ func renderTable(o options, rep *Results) string {
 		r := cron[0].Report
 		cmd := "`" + strings.Join(cron[0].Args, " ") + "` ×" + fmt.Sprint(len(cron))
 		t.row("6", fmt.Sprintf("cron: textfile write, %d domains (gather, encode, fsync, rename)", r.Domains), cmd,
-			fmt.Sprintf("%s (%s), %d kB", secs(median(tf)), spread(tf), r.TextfileBytes/1000), "—", "—")
+			fmt.Sprintf("%s (%s), %d kB", secs(sim.Median(tf)), spread(tf), r.TextfileBytes/1000), "—", "—")
 		t.row("6", "peak RSS, cron: one cold round, then the textfile", cmd,
-			fmt.Sprintf("**%.0f MB** (max of %d), of which %.0f MB file-backed", slices.Max(rss)/1e6, len(rss), median(file)/1e6), "< 60 MB", met(slices.Max(rss) < 60e6))
+			fmt.Sprintf("**%.0f MB** (max of %d), of which %.0f MB file-backed", slices.Max(rss)/1e6, len(rss), sim.Median(file)/1e6), "< 60 MB", met(slices.Max(rss) < 60e6))
 	}
 	out.WriteString(t.String())
 	return out.String()

@@ -198,7 +198,7 @@ func run(args []string, out io.Writer) error {
 			BytesPerCheck: float64(m1.TotalAlloc-m0.TotalAlloc) / float64(*n),
 			AgentCalls:    float64(totalCalls(guests)-calls0) / float64(*n),
 			MaxCheck:      slices.Max(durs),
-			MedianCheck:   median(durs),
+			MedianCheck:   sim.Median(durs),
 		})
 		if *mode == "cron" {
 			break
@@ -247,7 +247,7 @@ func run(args []string, out io.Writer) error {
 		}
 		rep.TextfileBytes = st.Size()
 	} else {
-		rep.ScrapeFresh, rep.ScrapeCached = median(fresh), median(cached)
+		rep.ScrapeFresh, rep.ScrapeCached = sim.Median(fresh), sim.Median(cached)
 		all := prometheus.Gatherers{reg}
 		if opts.Collector != nil {
 			vm := prometheus.NewRegistry()
@@ -331,25 +331,13 @@ func peakRSS() int64 {
 	return ru.Maxrss * 1024 // kilobytes on Linux
 }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func medianRound(rs []Round) Round {
 	pick := func(f func(Round) float64) float64 {
 		v := make([]float64, len(rs))
 		for i, r := range rs {
 			v[i] = f(r)
 		}
-		return median(v)
+		return sim.Median(v)
 	}
 	return Round{
 		Wall:          pick(func(r Round) float64 { return r.Wall }),
