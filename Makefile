@@ -12,8 +12,9 @@ STATICCHECK_VERSION := v0.7.0
 BUILD_DEPS := libvirt-dev pkg-config gcc
 # Debian packages the tests need besides the lab's own (lab/lab.sh installs those):
 # promtool for the alert rules, a real Prometheus for the alert e2e test, headless Chromium
-# for the status page, shellcheck for the lab scripts.
-TEST_DEPS := prometheus chromium shellcheck qemu-guest-agent
+# for the status page, shellcheck for the lab scripts, qemu-ga with ping, ip and unshare for the
+# agent-socket tests.
+TEST_DEPS := prometheus chromium shellcheck qemu-guest-agent iputils-ping iproute2 util-linux
 
 export VMCHECK_LAB_DIR := $(LAB_DIR)
 
