@@ -10,10 +10,6 @@ import (
 	"time"
 )
 
-// maxReply is the largest reply Client accepts from a Transport. libvirt
-// itself refuses replies over 10 MiB.
-const maxReply = 16 << 20
-
 // fileReadChunk is the count Client asks guest-file-read for at a time.
 const fileReadChunk = 64 << 10
 
@@ -71,8 +67,8 @@ func (c *Client) call(ctx context.Context, command string, args any) (json.RawMe
 
 // decodeReply unpacks a reply envelope: the "return" value, or *Error.
 func decodeReply(command string, raw []byte) (json.RawMessage, error) {
-	if len(raw) > maxReply {
-		return nil, wrapSentinel(ErrReplyTooLarge, nil, fmt.Sprintf("%d bytes", len(raw)))
+	if max := ReplyLimit(command); len(raw) > max {
+		return nil, wrapSentinel(ErrReplyTooLarge, nil, fmt.Sprintf("%d bytes, more than the %d accepted for %s", len(raw), max, command))
 	}
 	var r reply
 	if err := json.Unmarshal(raw, &r); err != nil {
@@ -113,6 +109,8 @@ func (i Info) Enabled(name string) bool {
 }
 
 // Info asks the agent for its version and supported commands (guest-info).
+// When the agent lists more commands than are kept, Info returns the first
+// ones with an error wrapping ErrTruncated.
 func (c *Client) Info(ctx context.Context) (Info, error) {
 	raw, err := c.call(ctx, "guest-info", nil)
 	if err != nil {
@@ -120,7 +118,7 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	}
 	info, err := decodeInfo(raw)
 	if err != nil {
-		return Info{}, fmt.Errorf("guest-info: %w", err)
+		return info, fmt.Errorf("guest-info: %w", err)
 	}
 	return info, nil
 }
@@ -163,6 +161,8 @@ type Interface struct {
 
 // NetworkInterfaces lists the guest's network interfaces
 // (guest-network-get-interfaces). Addresses that do not parse are left out.
+// At most 256 interfaces and 64 addresses per interface are kept; past
+// that it returns what it kept with an error wrapping ErrTruncated.
 func (c *Client) NetworkInterfaces(ctx context.Context) ([]Interface, error) {
 	raw, err := c.call(ctx, "guest-network-get-interfaces", nil)
 	if err != nil {
@@ -170,7 +170,7 @@ func (c *Client) NetworkInterfaces(ctx context.Context) ([]Interface, error) {
 	}
 	ifs, err := decodeInterfaces(raw)
 	if err != nil {
-		return nil, fmt.Errorf("guest-network-get-interfaces: %w", err)
+		return ifs, fmt.Errorf("guest-network-get-interfaces: %w", err)
 	}
 	return ifs, nil
 }
@@ -185,7 +185,8 @@ type Route struct {
 
 // NetworkRoutes lists the guest's routes (guest-network-get-route, QEMU ≥
 // 9.1, Linux guests only). Routes the kernel marks as rejecting (RTF_REJECT)
-// or not up are left out.
+// or not up are left out. At most 4096 routes are kept; past that it returns
+// them with an error wrapping ErrTruncated.
 func (c *Client) NetworkRoutes(ctx context.Context) ([]Route, error) {
 	raw, err := c.call(ctx, "guest-network-get-route", nil)
 	if err != nil {
@@ -193,7 +194,7 @@ func (c *Client) NetworkRoutes(ctx context.Context) ([]Route, error) {
 	}
 	routes, err := decodeRoutes(raw)
 	if err != nil {
-		return nil, fmt.Errorf("guest-network-get-route: %w", err)
+		return routes, fmt.Errorf("guest-network-get-route: %w", err)
 	}
 	return routes, nil
 }

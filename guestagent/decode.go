@@ -8,121 +8,189 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
-// Caps on what decoders keep from a guest.
+// Caps on what decoders keep from a guest. A reply that holds more is
+// decoded up to the cap and the rest is never read; the call returns what
+// was kept together with an error wrapping ErrTruncated that says so.
 const (
-	maxCommands   = 1024 // guest-info commands
-	maxInterfaces = 1024 // interfaces from guest-network-get-interfaces
-	maxAddrs      = 256  // addresses per interface
-	maxRoutes     = 8192 // routes from guest-network-get-route
+	maxCommands   = 512  // guest-info commands (qemu-ga 9.x knows about 70)
+	maxInterfaces = 256  // interfaces from guest-network-get-interfaces
+	maxAddrs      = 64   // addresses per interface
+	maxRoutes     = 4096 // routes from guest-network-get-route
 	maxNameRunes  = 64   // interface and command names
 	maxFieldRunes = 256  // osinfo fields and versions
+	maxTruncNotes = 4    // truncation notes one decoder reports
 )
+
+// truncations collects what a decoder cut, for one ErrTruncated error.
+type truncations []string
+
+func (t *truncations) add(format string, args ...any) {
+	if len(*t) < maxTruncNotes {
+		*t = append(*t, fmt.Sprintf(format, args...))
+	}
+}
+
+// err returns nil when nothing was cut.
+func (t truncations) err() error {
+	if len(t) == 0 {
+		return nil
+	}
+	return wrapSentinel(ErrTruncated, nil, strings.Join(t, "; "))
+}
 
 // decodeInfo decodes the guest-info return value.
 func decodeInfo(raw json.RawMessage) (Info, error) {
-	var r struct {
-		Version  *string `json:"version"`
-		Commands []struct {
-			Name            string `json:"name"`
-			Enabled         bool   `json:"enabled"`
-			SuccessResponse *bool  `json:"success-response"`
-		} `json:"supported_commands"`
+	info := Info{Commands: make(map[string]CommandInfo)}
+	var cut truncations
+	seenVersion := false
+	s := newStream(raw)
+	err := s.object(func(key string) error {
+		switch key {
+		case "version":
+			var v *string
+			if err := s.value(key, &v); err != nil {
+				return err
+			}
+			if v != nil {
+				info.Version, seenVersion = Sanitize(*v, maxFieldRunes), true
+			}
+			return nil
+		case "supported_commands":
+			truncated, err := s.array(maxCommands, func(int) error { return decodeCommand(s, info.Commands) })
+			if truncated {
+				cut.add("more than %d supported commands; the first %d kept", maxCommands, maxCommands)
+			}
+			return err
+		}
+		return s.skip()
+	})
+	if err != nil {
+		return Info{}, err
 	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return Info{}, fmt.Errorf("malformed return value: %w", err)
-	}
-	if r.Version == nil {
+	if !seenVersion {
 		return Info{}, errors.New("return value has no version")
 	}
-	if len(r.Commands) > maxCommands {
-		return Info{}, fmt.Errorf("%d supported commands, more than the %d accepted", len(r.Commands), maxCommands)
+	return info, cut.err()
+}
+
+// decodeCommand decodes one supported_commands entry into cmds.
+func decodeCommand(s *stream, cmds map[string]CommandInfo) error {
+	var c struct {
+		Name            string `json:"name"`
+		Enabled         bool   `json:"enabled"`
+		SuccessResponse *bool  `json:"success-response"`
 	}
-	info := Info{Version: Sanitize(*r.Version, maxFieldRunes), Commands: make(map[string]CommandInfo, len(r.Commands))}
-	for _, cmd := range r.Commands {
-		name := Sanitize(cmd.Name, maxNameRunes)
-		if name == "" {
-			continue
-		}
-		// success-response is missing before QEMU 1.7; those commands
-		// all answered.
-		sr := cmd.SuccessResponse == nil || *cmd.SuccessResponse
-		info.Commands[name] = CommandInfo{Enabled: cmd.Enabled, SuccessResponse: sr}
+	if err := s.value("supported_commands", &c); err != nil {
+		return err
 	}
-	return info, nil
+	name := Sanitize(c.Name, maxNameRunes)
+	if name == "" {
+		return nil
+	}
+	// success-response is missing before QEMU 1.7; those commands all
+	// answered.
+	sr := c.SuccessResponse == nil || *c.SuccessResponse
+	cmds[name] = CommandInfo{Enabled: c.Enabled, SuccessResponse: sr}
+	return nil
 }
 
 // decodeOSInfo decodes the guest-get-osinfo return value.
 func decodeOSInfo(raw json.RawMessage) (OSInfo, error) {
-	var r struct {
-		ID            string `json:"id"`
-		Name          string `json:"name"`
-		PrettyName    string `json:"pretty-name"`
-		Version       string `json:"version"`
-		VersionID     string `json:"version-id"`
-		KernelRelease string `json:"kernel-release"`
-		KernelVersion string `json:"kernel-version"`
-		Machine       string `json:"machine"`
-		Variant       string `json:"variant"`
-		VariantID     string `json:"variant-id"`
+	var oi OSInfo
+	fields := map[string]*string{
+		"id": &oi.ID, "name": &oi.Name, "pretty-name": &oi.PrettyName,
+		"version": &oi.Version, "version-id": &oi.VersionID,
+		"kernel-release": &oi.KernelRelease, "kernel-version": &oi.KernelVersion,
+		"machine": &oi.Machine, "variant": &oi.Variant, "variant-id": &oi.VariantID,
 	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return OSInfo{}, fmt.Errorf("malformed return value: %w", err)
+	s := newStream(raw)
+	err := s.object(func(key string) error {
+		dst, ok := fields[key]
+		if !ok {
+			return s.skip()
+		}
+		var v string
+		if err := s.value(key, &v); err != nil {
+			return err
+		}
+		*dst = Sanitize(v, maxFieldRunes)
+		return nil
+	})
+	if err != nil {
+		return OSInfo{}, err
 	}
-	s := func(v string) string { return Sanitize(v, maxFieldRunes) }
-	return OSInfo{
-		ID:            s(r.ID),
-		Name:          s(r.Name),
-		PrettyName:    s(r.PrettyName),
-		Version:       s(r.Version),
-		VersionID:     s(r.VersionID),
-		KernelRelease: s(r.KernelRelease),
-		KernelVersion: s(r.KernelVersion),
-		Machine:       s(r.Machine),
-		Variant:       s(r.Variant),
-		VariantID:     s(r.VariantID),
-	}, nil
+	return oi, nil
 }
 
 // decodeInterfaces decodes the guest-network-get-interfaces return value.
 // Interfaces without a name and addresses that do not parse are skipped.
 func decodeInterfaces(raw json.RawMessage) ([]Interface, error) {
-	var r []struct {
-		Name    string `json:"name"`
-		HWAddr  string `json:"hardware-address"`
-		IPAddrs []struct {
-			Type   string `json:"ip-address-type"`
-			Addr   string `json:"ip-address"`
-			Prefix *int64 `json:"prefix"`
-		} `json:"ip-addresses"`
-	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("malformed return value: %w", err)
-	}
-	if len(r) > maxInterfaces {
-		return nil, fmt.Errorf("%d interfaces, more than the %d accepted", len(r), maxInterfaces)
-	}
-	ifs := make([]Interface, 0, len(r))
-	for _, ri := range r {
-		name := Sanitize(ri.Name, maxNameRunes)
-		if name == "" {
-			continue
+	var ifs []Interface
+	var cut truncations
+	s := newStream(raw)
+	truncated, err := s.array(maxInterfaces, func(int) error {
+		ifc, err := decodeInterface(s, &cut)
+		if err == nil && ifc.Name != "" {
+			ifs = append(ifs, ifc)
 		}
-		ifc := Interface{Name: name, MAC: canonicalMAC(ri.HWAddr)}
-		for _, ra := range ri.IPAddrs {
-			if len(ifc.Addrs) == maxAddrs {
-				break
-			}
-			p, ok := interfacePrefix(ra.Addr, ra.Prefix)
-			if !ok {
-				continue
-			}
-			ifc.Addrs = append(ifc.Addrs, p)
-		}
-		ifs = append(ifs, ifc)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return ifs, nil
+	if truncated {
+		cut.add("more than %d interfaces; the first %d kept", maxInterfaces, maxInterfaces)
+	}
+	if ifs == nil {
+		ifs = []Interface{}
+	}
+	return ifs, cut.err()
+}
+
+// decodeInterface decodes one interface object.
+func decodeInterface(s *stream, cut *truncations) (Interface, error) {
+	var ifc Interface
+	err := s.object(func(key string) error {
+		switch key {
+		case "name":
+			var v string
+			if err := s.value(key, &v); err != nil {
+				return err
+			}
+			ifc.Name = Sanitize(v, maxNameRunes)
+			return nil
+		case "hardware-address":
+			var v string
+			if err := s.value(key, &v); err != nil {
+				return err
+			}
+			ifc.MAC = canonicalMAC(v)
+			return nil
+		case "ip-addresses":
+			truncated, err := s.array(maxAddrs, func(int) error {
+				var a struct {
+					Addr   string `json:"ip-address"`
+					Prefix *int64 `json:"prefix"`
+				}
+				if err := s.value(key, &a); err != nil {
+					return err
+				}
+				if p, ok := interfacePrefix(a.Addr, a.Prefix); ok {
+					ifc.Addrs = append(ifc.Addrs, p)
+				}
+				return nil
+			})
+			if truncated {
+				cut.add("an interface has more than %d addresses; the first %d kept", maxAddrs, maxAddrs)
+			}
+			return err
+		}
+		return s.skip()
+	})
+	return ifc, err
 }
 
 // canonicalMAC returns s as a lower-case colon-separated hardware address,
@@ -161,94 +229,122 @@ const (
 	rtfReject = 0x0200
 )
 
+// rawRoute is one guest-network-get-route entry as the agent sends it.
+type rawRoute struct {
+	Iface        string  `json:"iface"`
+	Destination  string  `json:"destination"`
+	Metric       int64   `json:"metric"`
+	Gateway      string  `json:"gateway"`
+	Mask         string  `json:"mask"`
+	Flags        *uint64 `json:"flags"`
+	DesPrefixLen string  `json:"desprefixlen"`
+	NextHop      string  `json:"nexthop"`
+	Version      int     `json:"version"`
+}
+
 // decodeRoutes decodes the guest-network-get-route return value (QEMU 9.1,
 // qga/commands-linux.c): for IPv4 "destination", "mask" and "gateway" are
 // dotted quads; for IPv6 "destination" and "nexthop" are addresses and
 // "desprefixlen" is a decimal string. Routes whose flags say rejecting or
 // not up are skipped; a route that does not parse is an error.
 func decodeRoutes(raw json.RawMessage) ([]Route, error) {
-	var r []struct {
-		Iface        string  `json:"iface"`
-		Destination  string  `json:"destination"`
-		Metric       int64   `json:"metric"`
-		Gateway      string  `json:"gateway"`
-		Mask         string  `json:"mask"`
-		Flags        *uint64 `json:"flags"`
-		DesPrefixLen string  `json:"desprefixlen"`
-		NextHop      string  `json:"nexthop"`
-		Version      int     `json:"version"`
-	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("malformed return value: %w", err)
-	}
-	if len(r) > maxRoutes {
-		return nil, fmt.Errorf("%d routes, more than the %d accepted", len(r), maxRoutes)
-	}
-	routes := make([]Route, 0, len(r))
-	for i, rr := range r {
-		// IPv6 flags arrive sign-extended (read with %x into an int);
-		// only the low bits matter.
-		if rr.Flags != nil && (*rr.Flags&rtfUp == 0 || *rr.Flags&rtfReject != 0) {
-			continue
+	routes := []Route{}
+	s := newStream(raw)
+	truncated, err := s.array(maxRoutes, func(i int) error {
+		var rr rawRoute
+		if err := s.value("route", &rr); err != nil {
+			return err
 		}
-		// QEMU reads the IPv6 metric with %x into an int, so metrics
-		// from 0x80000000 up arrive negative.
-		metric := rr.Metric
-		if metric < 0 && metric >= math.MinInt32 {
-			metric += 1 << 32
-		}
-		if metric < 0 || metric > math.MaxUint32 {
-			return nil, fmt.Errorf("route %d: metric %d out of range", i, rr.Metric)
-		}
-		rt := Route{Interface: Sanitize(rr.Iface, maxNameRunes), Metric: int(metric)}
-		dst, err := parseAddr(rr.Destination)
+		rt, ok, err := parseRoute(rr)
 		if err != nil {
-			return nil, fmt.Errorf("route %d: destination: %w", i, err)
+			return fmt.Errorf("route %d: %w", i, err)
 		}
-		var bits int
-		var gw string
-		switch rr.Version {
-		case 4:
-			if !dst.Is4() {
-				return nil, fmt.Errorf("route %d: destination %s is not IPv4", i, dst)
-			}
-			mask, err := parseAddr(rr.Mask)
-			if err != nil || !mask.Is4() {
-				return nil, fmt.Errorf("route %d: mask %q is not an IPv4 address", i, Sanitize(rr.Mask, 64))
-			}
-			ones, total := net.IPMask(mask.AsSlice()).Size()
-			if total == 0 {
-				return nil, fmt.Errorf("route %d: mask %s is not contiguous", i, mask)
-			}
-			bits, gw = ones, rr.Gateway
-		case 6:
-			if !dst.Is6() {
-				return nil, fmt.Errorf("route %d: destination %s is not IPv6", i, dst)
-			}
-			n, err := strconv.Atoi(rr.DesPrefixLen)
-			if err != nil || n < 0 || n > 128 {
-				return nil, fmt.Errorf("route %d: desprefixlen %q is not a prefix length", i, Sanitize(rr.DesPrefixLen, 64))
-			}
-			bits, gw = n, rr.NextHop
-		default:
-			return nil, fmt.Errorf("route %d: unknown version %d", i, rr.Version)
+		if ok {
+			routes = append(routes, rt)
 		}
-		rt.Destination = netip.PrefixFrom(dst, bits).Masked()
-		if gw != "" {
-			g, err := parseAddr(gw)
-			if err != nil || g.BitLen() != dst.BitLen() {
-				return nil, fmt.Errorf("route %d: gateway %q is not an address of the route's family", i, Sanitize(gw, 64))
-			}
-			if !g.IsUnspecified() {
-				if g.Is6() && g.IsLinkLocalUnicast() && rt.Interface != "" {
-					g = g.WithZone(rt.Interface)
-				}
-				rt.Gateway = g
-			}
-		}
-		routes = append(routes, rt)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if truncated {
+		var cut truncations
+		cut.add("more than %d routes; the first %d kept", maxRoutes, maxRoutes)
+		return routes, cut.err()
 	}
 	return routes, nil
+}
+
+// parseRoute checks one route; ok is false for routes that are not up or
+// that reject.
+func parseRoute(rr rawRoute) (rt Route, ok bool, err error) {
+	// IPv6 flags arrive sign-extended (read with %x into an int); only the
+	// low bits matter.
+	if rr.Flags != nil && (*rr.Flags&rtfUp == 0 || *rr.Flags&rtfReject != 0) {
+		return Route{}, false, nil
+	}
+	// QEMU reads the IPv6 metric with %x into an int, so metrics from
+	// 0x80000000 up arrive negative.
+	metric := rr.Metric
+	if metric < 0 && metric >= math.MinInt32 {
+		metric += 1 << 32
+	}
+	if metric < 0 || metric > math.MaxUint32 {
+		return Route{}, false, fmt.Errorf("metric %d out of range", rr.Metric)
+	}
+	rt = Route{Interface: Sanitize(rr.Iface, maxNameRunes), Metric: int(metric)}
+	dst, err := parseAddr(rr.Destination)
+	if err != nil {
+		return Route{}, false, fmt.Errorf("destination: %w", err)
+	}
+	bits, gw, err := routePrefix(rr, dst)
+	if err != nil {
+		return Route{}, false, err
+	}
+	rt.Destination = netip.PrefixFrom(dst, bits).Masked()
+	if gw != "" {
+		g, err := parseAddr(gw)
+		if err != nil || g.BitLen() != dst.BitLen() {
+			return Route{}, false, fmt.Errorf("gateway %q is not an address of the route's family", Sanitize(gw, 64))
+		}
+		if !g.IsUnspecified() {
+			if g.Is6() && g.IsLinkLocalUnicast() && rt.Interface != "" {
+				g = g.WithZone(rt.Interface)
+			}
+			rt.Gateway = g
+		}
+	}
+	return rt, true, nil
+}
+
+// routePrefix returns a route's prefix length and its next hop text, by
+// address family.
+func routePrefix(rr rawRoute, dst netip.Addr) (bits int, gw string, err error) {
+	switch rr.Version {
+	case 4:
+		if !dst.Is4() {
+			return 0, "", fmt.Errorf("destination %s is not IPv4", dst)
+		}
+		mask, err := parseAddr(rr.Mask)
+		if err != nil || !mask.Is4() {
+			return 0, "", fmt.Errorf("mask %q is not an IPv4 address", Sanitize(rr.Mask, 64))
+		}
+		ones, total := net.IPMask(mask.AsSlice()).Size()
+		if total == 0 {
+			return 0, "", fmt.Errorf("mask %s is not contiguous", mask)
+		}
+		return ones, rr.Gateway, nil
+	case 6:
+		if !dst.Is6() {
+			return 0, "", fmt.Errorf("destination %s is not IPv6", dst)
+		}
+		n, err := strconv.Atoi(rr.DesPrefixLen)
+		if err != nil || n < 0 || n > 128 {
+			return 0, "", fmt.Errorf("desprefixlen %q is not a prefix length", Sanitize(rr.DesPrefixLen, 64))
+		}
+		return n, rr.NextHop, nil
+	}
+	return 0, "", fmt.Errorf("unknown version %d", rr.Version)
 }
 
 // parseAddr parses a guest-supplied address without a zone.

@@ -39,6 +39,13 @@ var (
 	// before the context ended. The process may still be running in the
 	// guest: the agent cannot kill it.
 	ErrExecTimeout = errors.New("guest command did not finish in time")
+
+	// ErrTruncated means the agent's reply held more items than this
+	// package keeps (interfaces, addresses, routes, commands, output): the
+	// call returns what it kept together with an error wrapping
+	// ErrTruncated that says what was cut. Callers may use the partial
+	// value and report the note.
+	ErrTruncated = errors.New("guest agent reply truncated")
 )
 
 // maxDescRunes caps the agent-supplied error description kept in Error.

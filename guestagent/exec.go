@@ -1,6 +1,7 @@
 package guestagent
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -26,7 +27,7 @@ type ExecStatus struct {
 	ExitCode        *int   // set when the process exited normally
 	Signal          *int   // POSIX signal, or on Windows an NTSTATUS ≥ 0xC0000000 (an unhandled exception)
 	Stdout, Stderr  []byte // decoded output; only after exit and only with CaptureOutput
-	StdoutTruncated bool   // the agent (16 MiB) or Wait's limit cut stdout
+	StdoutTruncated bool   // the agent (16 MiB), MaxOutput or Wait's limit cut stdout
 	StderrTruncated bool
 }
 
@@ -62,13 +63,18 @@ func (c *Client) Exec(ctx context.Context, cmd Command) (int64, error) {
 
 // ExecStatus asks for the state of process pid (guest-exec-status). Once it
 // reports Exited the agent forgets the process: a second call for the same
-// pid fails (QEMU 7.2: GenericError "Invalid parameter 'pid'").
+// pid fails (QEMU 7.2: GenericError "Invalid parameter 'pid'"). Each output
+// stream is cut to MaxOutput bytes while it is decoded.
 func (c *Client) ExecStatus(ctx context.Context, pid int64) (ExecStatus, error) {
+	return c.execStatus(ctx, pid, MaxOutput)
+}
+
+func (c *Client) execStatus(ctx context.Context, pid int64, limit int) (ExecStatus, error) {
 	raw, err := c.call(ctx, "guest-exec-status", map[string]int64{"pid": pid})
 	if err != nil {
 		return ExecStatus{}, fmt.Errorf("guest-exec-status pid %d: %w", pid, err)
 	}
-	st, err := decodeExecStatus(raw)
+	st, err := decodeExecStatus(raw, limit)
 	if err != nil {
 		return ExecStatus{}, fmt.Errorf("guest-exec-status pid %d: %w", pid, err)
 	}
@@ -77,15 +83,15 @@ func (c *Client) ExecStatus(ctx context.Context, pid int64) (ExecStatus, error) 
 
 // Wait polls ExecStatus until process pid has exited, starting at about
 // 10 ms between polls and doubling up to about 250 ms. Each output stream is
-// cut to limit bytes (limit < 1: no cut beyond the agent's own 16 MiB), and
-// its truncated flag set when cut.
+// cut to limit bytes while it is decoded (limit < 1 or above MaxOutput:
+// MaxOutput), and its truncated flag set when cut.
 //
 // If ctx ends first, Wait returns an error wrapping both ErrExecTimeout and
 // ctx.Err(); the process may still be running in the guest.
 func (c *Client) Wait(ctx context.Context, pid int64, limit int) (ExecStatus, error) {
 	delay := c.pollMin
 	for {
-		st, err := c.ExecStatus(ctx, pid)
+		st, err := c.execStatus(ctx, pid, limit)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ExecStatus{}, fmt.Errorf("guest-exec pid %d: %w: %w", pid, ErrExecTimeout, ctx.Err())
@@ -95,7 +101,6 @@ func (c *Client) Wait(ctx context.Context, pid int64, limit int) (ExecStatus, er
 		// A finished result can be read only once: keep it even if ctx
 		// has just ended.
 		if st.Exited {
-			capOutput(&st, limit)
 			return st, nil
 		}
 		t := time.NewTimer(delay)
@@ -118,18 +123,6 @@ func (c *Client) Run(ctx context.Context, cmd Command, limit int) (ExecStatus, e
 	return c.Wait(ctx, pid, limit)
 }
 
-func capOutput(st *ExecStatus, limit int) {
-	if limit < 1 {
-		return
-	}
-	if len(st.Stdout) > limit {
-		st.Stdout, st.StdoutTruncated = st.Stdout[:limit:limit], true
-	}
-	if len(st.Stderr) > limit {
-		st.Stderr, st.StderrTruncated = st.Stderr[:limit:limit], true
-	}
-}
-
 // decodeExec decodes the guest-exec return value {"pid": N}.
 func decodeExec(raw json.RawMessage) (int64, error) {
 	var r struct {
@@ -147,17 +140,24 @@ func decodeExec(raw json.RawMessage) (int64, error) {
 	return *r.PID, nil
 }
 
-// decodeExecStatus decodes the guest-exec-status return value.
-func decodeExecStatus(raw json.RawMessage) (ExecStatus, error) {
-	var r struct {
-		Exited       *bool   `json:"exited"`
-		ExitCode     *int64  `json:"exitcode"`
-		Signal       *int64  `json:"signal"`
-		OutData      *string `json:"out-data"`
-		ErrData      *string `json:"err-data"`
-		OutTruncated bool    `json:"out-truncated"`
-		ErrTruncated bool    `json:"err-truncated"`
+// decodeExecStatus decodes the guest-exec-status return value, cutting each
+// output stream to limit bytes (limit < 1 or above MaxOutput: MaxOutput) as
+// it decodes: no more than that is ever allocated for it.
+func decodeExecStatus(raw json.RawMessage, limit int) (ExecStatus, error) {
+	if limit < 1 || limit > MaxOutput {
+		limit = MaxOutput
 	}
+	var r struct {
+		Exited       *bool        `json:"exited"`
+		ExitCode     *int64       `json:"exitcode"`
+		Signal       *int64       `json:"signal"`
+		OutData      cappedBase64 `json:"out-data"`
+		ErrData      cappedBase64 `json:"err-data"`
+		OutTruncated bool         `json:"out-truncated"`
+		ErrTruncated bool         `json:"err-truncated"`
+	}
+	r.OutData = cappedBase64{name: "out-data", limit: limit}
+	r.ErrData = cappedBase64{name: "err-data", limit: limit}
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return ExecStatus{}, fmt.Errorf("malformed return value: %w", err)
 	}
@@ -168,33 +168,92 @@ func decodeExecStatus(raw json.RawMessage) (ExecStatus, error) {
 	if !st.Exited {
 		return st, nil
 	}
-	if r.ExitCode != nil {
-		v := int(*r.ExitCode)
-		if int64(v) != *r.ExitCode {
-			return ExecStatus{}, fmt.Errorf("exitcode %d out of range", *r.ExitCode)
-		}
-		st.ExitCode = &v
-	}
-	if r.Signal != nil {
-		v := int(*r.Signal)
-		if int64(v) != *r.Signal {
-			return ExecStatus{}, fmt.Errorf("signal %d out of range", *r.Signal)
-		}
-		st.Signal = &v
-	}
 	var err error
-	if st.Stdout, err = decodeOutput(r.OutData); err != nil {
-		return ExecStatus{}, fmt.Errorf("out-data is not valid base64: %w", err)
+	if st.ExitCode, err = intField("exitcode", r.ExitCode); err != nil {
+		return ExecStatus{}, err
 	}
-	if st.Stderr, err = decodeOutput(r.ErrData); err != nil {
-		return ExecStatus{}, fmt.Errorf("err-data is not valid base64: %w", err)
+	if st.Signal, err = intField("signal", r.Signal); err != nil {
+		return ExecStatus{}, err
 	}
+	if st.Stdout, err = r.OutData.decode(); err != nil {
+		return ExecStatus{}, err
+	}
+	if st.Stderr, err = r.ErrData.decode(); err != nil {
+		return ExecStatus{}, err
+	}
+	st.StdoutTruncated = st.StdoutTruncated || r.OutData.cut
+	st.StderrTruncated = st.StderrTruncated || r.ErrData.cut
 	return st, nil
 }
 
-func decodeOutput(s *string) ([]byte, error) {
-	if s == nil || *s == "" {
+// intField converts an optional JSON integer to an int.
+func intField(name string, v *int64) (*int, error) {
+	if v == nil {
 		return nil, nil
 	}
-	return base64.StdEncoding.DecodeString(*s)
+	n := int(*v)
+	if int64(n) != *v {
+		return nil, fmt.Errorf("%s %d out of range", name, *v)
+	}
+	return &n, nil
+}
+
+// cappedBase64 holds the head of a base64 JSON string: only the characters
+// needed for limit decoded bytes are kept, so a guest's megabytes of output
+// cost limit bytes, not their size.
+type cappedBase64 struct {
+	name  string // the member's name, for errors
+	limit int
+	text  []byte // the kept head of the base64 text
+	cut   bool   // text was cut
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (c *cappedBase64) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	text, err := jsonStringBytes(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.name, err)
+	}
+	// Keep whole 4-character groups covering limit bytes.
+	if need := (c.limit + 2) / 3 * 4; len(text) > need {
+		text, c.cut = text[:need], true
+	}
+	c.text = bytes.Clone(text)
+	return nil
+}
+
+// decode returns the kept bytes, at most limit of them.
+func (c *cappedBase64) decode() ([]byte, error) {
+	if len(c.text) == 0 {
+		return nil, nil
+	}
+	buf := make([]byte, base64.StdEncoding.DecodedLen(len(c.text)))
+	n, err := base64.StdEncoding.Decode(buf, c.text)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not valid base64: %w", c.name, err)
+	}
+	if n > c.limit {
+		n, c.cut = c.limit, true
+	}
+	return buf[:n:n], nil
+}
+
+// jsonStringBytes returns the contents of the JSON string literal b. Base64
+// text needs no escapes, so the literal's bytes are used as they are; a
+// literal with escapes is unquoted by encoding/json.
+func jsonStringBytes(b []byte) ([]byte, error) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return nil, errors.New("output is not a string")
+	}
+	if bytes.IndexByte(b, '\\') < 0 {
+		return b[1 : len(b)-1], nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	return []byte(s), nil
 }

@@ -21,7 +21,9 @@ func Sanitize(s string, max int) string {
 	space := false // a space is pending
 	n := 0         // runes written
 	cut := false
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+	// Reads only as far as the output needs: the cost follows max, not
+	// len(s). Invalid UTF-8 decodes as utf8.RuneError, U+FFFD.
+	for _, r := range s {
 		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) ||
 			unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r) {
 			space = n > 0

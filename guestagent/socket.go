@@ -72,7 +72,8 @@ type SocketOptions struct {
 // One command is in flight at a time; others wait for it, as long as their
 // context allows. Every read and write honours the command's context:
 // its deadline, or SocketOptions.Timeout when it has none, and its
-// cancellation. Replies longer than 16 MiB fail with ErrReplyTooLarge.
+// cancellation. A reply longer than its command's ReplyLimit fails with
+// ErrReplyTooLarge as soon as the limit is passed.
 //
 // A Socket is safe for concurrent use.
 type Socket struct {
@@ -192,6 +193,7 @@ func (s *Socket) exchange(ctx context.Context, cmd string, request []byte) ([]by
 		}
 	}()
 
+	s.frames.max = ReplyLimit(cmd)
 	msg := net.Buffers{bytes.TrimSpace(request), []byte("\n")}
 	if _, err := msg.WriteTo(conn); err != nil {
 		return nil, s.ioError(ctx, cmd, "send", err)
@@ -220,7 +222,7 @@ func (s *Socket) connect(ctx context.Context) error {
 	if err != nil {
 		return s.dialError(ctx, err)
 	}
-	s.conn, s.frames = conn, newFrameReader(conn, maxReply)
+	s.conn, s.frames = conn, newFrameReader(conn, smallReplyLimit)
 	deadline, _ := ctx.Deadline()
 	if err := conn.SetDeadline(deadline); err != nil {
 		return s.ioError(ctx, "guest-sync-delimited", "set deadline", err)
@@ -233,6 +235,7 @@ func (s *Socket) connect(ctx context.Context) error {
 	if _, err := conn.Write(msg); err != nil {
 		return s.ioError(ctx, "guest-sync-delimited", "send", err)
 	}
+	s.frames.max = smallReplyLimit
 	for {
 		f, err := s.frames.next()
 		if err != nil {
@@ -357,73 +360,100 @@ type frame struct {
 // skipped. A line longer than max fails with ErrReplyTooLarge, an end of
 // stream inside a line with io.ErrUnexpectedEOF. After an error the reader
 // must not be used again.
+//
+// Time is linear in the bytes read whatever they are: the positions of the
+// next '\n' and the next 0xFF are each searched for once and remembered
+// until the reader passes them, so a flood of either byte costs no more
+// than plain data.
 type frameReader struct {
 	r         io.Reader
 	max       int
 	buf       []byte // read buffer; buf[start:end] is unread
 	start     int
 	end       int
+	nl, ff    int    // next '\n' and 0xFF in buf at or after start; end if none; -1 if unknown
 	line      []byte // the line being gathered
 	delimited bool   // 0xFF seen since the last frame
 }
 
 func newFrameReader(r io.Reader, max int) *frameReader {
-	return &frameReader{r: r, max: max, buf: make([]byte, readChunk)}
+	return &frameReader{r: r, max: max, buf: make([]byte, readChunk), nl: -1, ff: -1}
 }
 
 // next returns the next frame.
 func (fr *frameReader) next() (frame, error) {
 	for {
-		for fr.start < fr.end {
-			data := fr.buf[fr.start:fr.end]
-			i := bytes.IndexByte(data, '\n')
-			if j := bytes.IndexByte(data, delimiter); j >= 0 && (i < 0 || j < i) {
-				// Drop what was gathered: a fresh, delimited reply begins.
-				// (The dropped bytes still count against max, so the
-				// outcome does not depend on how reads split the stream.)
-				if err := fr.gather(data[:j]); err != nil {
-					return frame{}, err
-				}
-				fr.line = fr.line[:0]
-				fr.delimited = true
-				fr.start += j + 1
-				continue
-			}
-			if i < 0 {
-				if err := fr.gather(data); err != nil {
-					return frame{}, err
-				}
-				fr.start = fr.end
-				break
-			}
-			if err := fr.gather(data[:i]); err != nil {
+		if fr.start == fr.end {
+			if err := fr.fill(); err != nil {
 				return frame{}, err
 			}
-			fr.start += i + 1
-			if len(bytes.TrimSpace(fr.line)) == 0 {
-				fr.line = fr.line[:0]
-				continue
-			}
-			f := frame{line: bytes.Clone(fr.line), delimited: fr.delimited}
-			fr.line, fr.delimited = fr.line[:0], false
-			if cap(fr.line) > readChunk {
-				fr.line = nil // do not keep a large reply's buffer
-			}
-			return f, nil
-		}
-		n, err := fr.r.Read(fr.buf)
-		fr.start, fr.end = 0, n
-		if n > 0 {
 			continue
 		}
-		if err == nil {
-			continue
+		nl, ff := fr.find(&fr.nl, '\n'), fr.find(&fr.ff, delimiter)
+		switch {
+		case ff < nl:
+			// Drop what was gathered: a fresh, delimited reply begins.
+			// (The dropped bytes still count against max, so the outcome
+			// does not depend on how reads split the stream.)
+			if err := fr.gather(fr.buf[fr.start:ff]); err != nil {
+				return frame{}, err
+			}
+			fr.line, fr.delimited, fr.start = fr.line[:0], true, ff+1
+		case nl < fr.end:
+			if err := fr.gather(fr.buf[fr.start:nl]); err != nil {
+				return frame{}, err
+			}
+			fr.start = nl + 1
+			if f, ok := fr.emit(); ok {
+				return f, nil
+			}
+		default:
+			if err := fr.gather(fr.buf[fr.start:fr.end]); err != nil {
+				return frame{}, err
+			}
+			fr.start = fr.end
 		}
-		if errors.Is(err, io.EOF) && len(bytes.TrimSpace(fr.line)) > 0 {
-			return frame{}, io.ErrUnexpectedEOF
-		}
-		return frame{}, err
 	}
+}
+
+// find returns the position of the next c at or after start, or end when
+// there is none, searching only when the remembered position is stale.
+func (fr *frameReader) find(pos *int, c byte) int {
+	if *pos < fr.start {
+		if i := bytes.IndexByte(fr.buf[fr.start:fr.end], c); i >= 0 {
+			*pos = fr.start + i
+		} else {
+			*pos = fr.end
+		}
+	}
+	return *pos
+}
+
+// emit ends the gathered line: a frame, or nothing for a blank line.
+func (fr *frameReader) emit() (frame, bool) {
+	if len(bytes.TrimSpace(fr.line)) == 0 {
+		fr.line = fr.line[:0]
+		return frame{}, false
+	}
+	f := frame{line: bytes.Clone(fr.line), delimited: fr.delimited}
+	fr.line, fr.delimited = fr.line[:0], false
+	if cap(fr.line) > readChunk {
+		fr.line = nil // do not keep a large reply's buffer
+	}
+	return f, true
+}
+
+// fill reads the next chunk of the stream.
+func (fr *frameReader) fill() error {
+	n, err := fr.r.Read(fr.buf)
+	fr.start, fr.end, fr.nl, fr.ff = 0, n, -1, -1
+	if n > 0 || err == nil {
+		return nil
+	}
+	if errors.Is(err, io.EOF) && len(bytes.TrimSpace(fr.line)) > 0 {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // gather appends b to the line being read, unless that makes it too long.
