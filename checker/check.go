@@ -38,10 +38,11 @@ func (c *Checker) Config() Config { return c.cfg }
 
 // Check runs the whole method on one domain under ctx, which should carry the
 // domain's deadline. It never returns an error: whatever went wrong is the
-// Result's state and reason.
+// Result's state and reason. Every string of the Result is sanitised and
+// capped (see clean).
 func (c *Checker) Check(ctx context.Context, d Domain) Result {
 	start := time.Now()
-	r := c.check(ctx, d, true)
+	r := clean(c.check(ctx, d, true))
 	r.CheckedAt = start.UTC()
 	r.Duration = time.Since(start).Seconds()
 	return r
@@ -53,14 +54,19 @@ func (c *Checker) Check(ctx context.Context, d Domain) Result {
 // the domain is paused or its agent cannot be used.
 func (c *Checker) Discover(ctx context.Context, d Domain) Result {
 	start := time.Now()
-	r := c.check(ctx, d, false)
+	r := clean(c.check(ctx, d, false))
 	r.CheckedAt = start.UTC()
 	r.Duration = time.Since(start).Seconds()
 	return r
 }
 
-func (c *Checker) check(ctx context.Context, d Domain, withProbes bool) Result {
-	r := Result{
+// check runs the method; withProbes false stops before the pings (Discover).
+// What a decoder had to cut from the guest's replies is added to the reason
+// as notes, whatever the verdict.
+func (c *Checker) check(ctx context.Context, d Domain, withProbes bool) (r Result) {
+	var notes []string
+	defer func() { r.Reason = withNotes(r.Reason, notes) }()
+	r = Result{
 		Name:   d.Name,
 		UUID:   d.UUID,
 		OS:     OSResult{Family: string(osdetect.Unknown)},
@@ -93,7 +99,7 @@ func (c *Checker) check(ctx context.Context, d Domain, withProbes bool) Result {
 		return agentFailure(r, "guest-ping", err)
 	}
 	info, err := ga.Info(ctx)
-	if err != nil {
+	if notes, err = truncated(notes, err); err != nil {
 		return agentFailure(r, "guest-info", err)
 	}
 	r.Agent.Version = info.Version
@@ -103,10 +109,11 @@ func (c *Checker) check(ctx context.Context, d Domain, withProbes bool) Result {
 	r.OS = OSResult{Family: string(osInfo.Family), ID: osInfo.ID, Name: osInfo.Name, Version: osInfo.Version, Source: osInfo.Source}
 
 	ifaces, ifErr := ga.NetworkInterfaces(ctx)
-	if ifErr == nil {
+	if notes, ifErr = truncated(notes, ifErr); ifErr == nil {
 		attachGuestInterfaces(r.NICs, ifaces)
 	}
 	routes, routeSource, routeErr := c.resolveGateways(ctx, ga, d, &r, osInfo.Family, info, ifaces)
+	notes, routeErr = truncated(notes, routeErr)
 
 	if !execOK {
 		if !withProbes {
@@ -235,7 +242,7 @@ func (c *Checker) resolveGateways(ctx context.Context, ga *guestagent.Client, d 
 		return nil, "", nil
 	}
 	routes, source, err := osdetect.DefaultRoutes(ctx, ga, fam, info)
-	if err != nil {
+	if err != nil && !errors.Is(err, guestagent.ErrTruncated) {
 		defaultNetworkTypes(r.NICs, nil)
 		return nil, source, err
 	}
@@ -254,7 +261,7 @@ func (c *Checker) resolveGateways(ctx context.Context, ga *guestagent.Client, d 
 		}
 	}
 	defaultNetworkTypes(r.NICs, carriers)
-	return routes, source, nil
+	return routes, source, err
 }
 
 func (c *Checker) networkConfig(n NIC) (NetworkConfig, bool) {
@@ -465,7 +472,7 @@ func waitError(err error) string {
 	case errors.Is(err, guestagent.ErrExecTimeout):
 		return "timed out: the ping did not finish before the check's deadline"
 	case errors.Is(err, guestagent.ErrReplyTooLarge):
-		return "the guest command's output was too large to relay (libvirt allows 10 MiB, the agent socket 16 MiB)"
+		return "the guest command's output was too large to relay: " + guestagent.Sanitize(err.Error(), 200)
 	case errors.Is(err, guestagent.ErrUnresponsive):
 		return "the guest agent went away while returning the command's result (libvirt drops an agent whose reply exceeds 10 MiB, e.g. a flood of output): " + guestagent.Sanitize(err.Error(), 200)
 	}
@@ -521,6 +528,27 @@ func channelAgentState(ch ChannelState) AgentState {
 		return AgentDisconnected
 	}
 	return AgentOK
+}
+
+// truncated moves an ErrTruncated error into notes: the value it came with
+// is usable. Any other error is returned as it is.
+func truncated(notes []string, err error) ([]string, error) {
+	if errors.Is(err, guestagent.ErrTruncated) {
+		return append(notes, err.Error()), nil
+	}
+	return notes, err
+}
+
+// withNotes appends notes to a reason.
+func withNotes(reason string, notes []string) string {
+	if len(notes) == 0 {
+		return reason
+	}
+	all := strings.Join(notes, "; ")
+	if reason == "" {
+		return "note: " + all
+	}
+	return reason + "; note: " + all
 }
 
 func unknown(r Result, a AgentState, reason string) Result {

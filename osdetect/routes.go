@@ -61,18 +61,20 @@ type DefaultRoute struct {
 // info is the agent's guest-info; an empty Info means "unknown" and every
 // command is tried.
 //
-// The routes come IPv4 first, then IPv6, each by ascending metric.
+// The routes come IPv4 first, then IPv6, each by ascending metric. When the
+// agent listed more routes than are kept, the default routes among the kept
+// ones come with an error wrapping guestagent.ErrTruncated.
 func DefaultRoutes(ctx context.Context, c *guestagent.Client, f Family, info guestagent.Info) (routes []DefaultRoute, source string, err error) {
 	// guest-network-get-route exists only in Linux agents.
 	if info.Enabled("guest-network-get-route") || len(info.Commands) == 0 && f == Linux {
 		rs, err := c.NetworkRoutes(ctx)
-		if err == nil {
+		if err == nil || errors.Is(err, guestagent.ErrTruncated) {
 			for _, r := range rs {
 				if r.Destination.Bits() == 0 && r.Gateway.IsValid() && !r.Gateway.IsUnspecified() {
 					routes = append(routes, DefaultRoute{Interface: r.Interface, Gateway: r.Gateway, Metric: r.Metric})
 				}
 			}
-			return sortRoutes(routes), SourceGuestRoute, nil
+			return sortRoutes(routes), SourceGuestRoute, err
 		}
 		if !isAgentError(err) {
 			return nil, "", fmt.Errorf("default routes: %w", err)

@@ -1,0 +1,52 @@
+package checker
+
+import "github.com/vmcheck/vmcheck/guestagent"
+
+// Caps on the text fields of a Result, in runes.
+const (
+	maxReasonRunes = 1000 // Result.Reason
+	maxErrorRunes  = 500  // ProbeResult.Error
+	maxNameRunes   = 256  // domain, OS and device names
+	maxTokenRunes  = 64   // addresses, MACs, versions, enums
+)
+
+// clean is the one choke point for untrusted text: every string of a Result
+// passes guestagent.Sanitize here, with a length cap, before the Result
+// leaves the engine. Guests (and libvirt, whose errors quote the agent)
+// supply much of it; after clean no table, JSON document, log line, page or
+// metric built from a Result can carry a control, format or bidi character.
+func clean(r Result) Result {
+	s := guestagent.Sanitize
+	r.Name, r.UUID = s(r.Name, maxNameRunes), s(r.UUID, maxTokenRunes)
+	r.State = State(s(string(r.State), maxTokenRunes))
+	r.Reason = s(r.Reason, maxReasonRunes)
+	r.OS = OSResult{
+		Family: s(r.OS.Family, maxTokenRunes), ID: s(r.OS.ID, maxNameRunes),
+		Name: s(r.OS.Name, maxNameRunes), Version: s(r.OS.Version, maxNameRunes),
+		Source: s(r.OS.Source, maxTokenRunes),
+	}
+	r.Agent = AgentResult{State: AgentState(s(string(r.Agent.State), maxTokenRunes)), Version: s(r.Agent.Version, maxTokenRunes)}
+	for i := range r.NICs {
+		r.NICs[i] = cleanNIC(r.NICs[i])
+	}
+	for i := range r.Probes {
+		p := &r.Probes[i]
+		p.Kind, p.Status = ProbeKind(s(string(p.Kind), maxTokenRunes)), ProbeStatus(s(string(p.Status), maxTokenRunes))
+		p.Target, p.NIC, p.Error = s(p.Target, maxTokenRunes), s(p.NIC, maxTokenRunes), s(p.Error, maxErrorRunes)
+	}
+	return r
+}
+
+// cleanNIC is clean for one NIC.
+func cleanNIC(n NICResult) NICResult {
+	s := guestagent.Sanitize
+	n.MAC, n.Device, n.Model = s(n.MAC, maxTokenRunes), s(n.Device, maxNameRunes), s(n.Model, maxTokenRunes)
+	n.SourceType, n.Source = s(n.SourceType, maxTokenRunes), s(n.Source, maxNameRunes)
+	n.GuestName = s(n.GuestName, maxNameRunes)
+	for i, ip := range n.IPs {
+		n.IPs[i] = s(ip, maxTokenRunes)
+	}
+	n.Gateway, n.GatewaySource = s(n.Gateway, maxTokenRunes), s(n.GatewaySource, maxTokenRunes)
+	n.NetworkType = s(n.NetworkType, maxTokenRunes)
+	return n
+}
