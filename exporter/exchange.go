@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,9 @@ const (
 	maxExchanges     = 64
 	maxExchangeRunes = 2000
 	maxExchangeLines = 40
+	// maxRecordedReply is how much of a reply the recorder looks at: a
+	// longer reply is shown as its head, never parsed or split whole.
+	maxRecordedReply = 16 << 10
 )
 
 // Exchange is one request to a guest agent and its reply, as shown on the
@@ -31,7 +35,8 @@ type Exchange struct {
 	// Request is the request JSON.
 	Request string
 	// Reply is the reply JSON, with base64 out-data, err-data and
-	// buf-b64 (guest-file-read) decoded into Output.
+	// buf-b64 (guest-file-read) decoded into Output. Of a reply over
+	// 16 KiB only the head is shown, undecoded.
 	Reply string
 	// Output is the decoded stdout and stderr of a guest-exec-status reply,
 	// or the data of a guest-file-read reply.
@@ -76,9 +81,12 @@ func (r *Recorder) add(sent time.Time, req, reply []byte, err error) {
 		Offset:   sent.Sub(r.start),
 		Duration: time.Since(sent),
 		Command:  commandName(req),
-		Request:  displayText(string(req)),
+		Request:  displayText(string(req[:min(len(req), maxRecordedReply)])),
 	}
-	if reply != nil {
+	if len(reply) > maxRecordedReply {
+		e.Reply = displayText(string(reply[:maxRecordedReply])) +
+			fmt.Sprintf("\n… (%d bytes in all; the first %d shown)", len(reply), maxRecordedReply)
+	} else if reply != nil {
 		e.Reply, e.Output = splitOutput(reply)
 	}
 	if err != nil {
@@ -103,7 +111,7 @@ func commandName(req []byte) string {
 	var x struct {
 		Execute string `json:"execute"`
 	}
-	if json.Unmarshal(req, &x) != nil {
+	if len(req) > maxRecordedReply || json.Unmarshal(req, &x) != nil {
 		return "?"
 	}
 	return guestagent.Sanitize(x.Execute, 64)
