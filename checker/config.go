@@ -21,6 +21,11 @@ const (
 	// MaxConcurrency bounds --concurrency: each worker may hold one libvirt
 	// connection and one guest command.
 	MaxConcurrency = 256
+	// MinListTimeout is the shortest deadline Config.ListTimeout gives
+	// connecting to the host and listing its domains, however short the
+	// per-domain timeout: the QEMU backend spends up to 5 s on each VM
+	// whose QMP socket hangs and still lists it.
+	MinListTimeout = 30 * time.Second
 )
 
 // Network types an operator can assign to a libvirt network or bridge.
@@ -63,6 +68,9 @@ type Config struct {
 	// PVEConfigDir holds the Proxmox VE VM configs <id>.conf that backend
 	// reads NICs and bridges from; empty means /etc/pve/qemu-server.
 	PVEConfigDir string
+	// OptIn checks only the domains that consent to it (see
+	// Config.Consents); the others are skipped, not reported.
+	OptIn bool
 }
 
 // QEMUVM names the sockets of one VM run by QEMU without libvirt.
@@ -120,6 +128,7 @@ type rawConfig struct {
 	QEMUDir      string                   `yaml:"qemu_dir"`
 	QEMUVMs      []QEMUVM                 `yaml:"qemu_vms"`
 	PVEConfigDir string                   `yaml:"pve_config_dir"`
+	OptIn        bool                     `yaml:"opt_in"`
 }
 
 func parseDuration(key, s string) (Duration, error) {
@@ -157,7 +166,7 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	cfg := Config{Connect: raw.Connect, External: raw.External, Concurrency: raw.Concurrency,
 		Domains: raw.Domains, Exclude: raw.Exclude, Networks: raw.Networks, Policies: raw.Policies,
-		QEMUDir: raw.QEMUDir, QEMUVMs: raw.QEMUVMs, PVEConfigDir: raw.PVEConfigDir}
+		QEMUDir: raw.QEMUDir, QEMUVMs: raw.QEMUVMs, PVEConfigDir: raw.PVEConfigDir, OptIn: raw.OptIn}
 	var err error
 	if cfg.Timeout, err = parseDuration("timeout", raw.Timeout); err != nil {
 		return Config{}, err
@@ -183,6 +192,36 @@ func (c Config) WithDefaults() Config {
 		c.Concurrency = DefaultConcurrency
 	}
 	return c
+}
+
+// ListTimeout is the deadline for connecting to the host and for listing
+// its domains: the per-domain Timeout, but at least MinListTimeout. A hung
+// libvirtd or QMP socket thus fails the listing instead of hanging vmcheck.
+func (c Config) ListTimeout() time.Duration {
+	return max(time.Duration(c.Timeout), MinListTimeout)
+}
+
+// Consents reports whether, in opt-in mode, the domain has agreed to be
+// checked. meta is the domain's own policy from its libvirt metadata
+// (Domain.Policy as the Source reports it, before Config.PolicyFor):
+// consent is <vmcheck:check enabled="true"/> there. A config rule does not
+// count on libvirt hosts — the operator cannot consent for a tenant, and a
+// rule matching "*" would make opt-in meaningless. The QEMU backend has no
+// per-VM metadata, so there the first config rule matching the VM counts
+// when it says enabled: true.
+func (c Config) Consents(name, uuid string, meta Policy) bool {
+	if meta.Enables() {
+		return true
+	}
+	if !c.QEMU() {
+		return false
+	}
+	for _, r := range c.Policies {
+		if r.Matches(name, uuid) {
+			return r.Policy().Enables()
+		}
+	}
+	return false
 }
 
 // Validate reports the first invalid value, naming its key.

@@ -26,9 +26,10 @@ var _ Source = (*LibvirtSource)(nil)
 
 // NewLibvirtSource connects to uri (read-write: agent commands need it).
 // poolSize bounds the idle agent connections kept between calls; use the
-// check concurrency.
+// check concurrency. When ctx ends before libvirt answers it returns an
+// error at once, and closes the connection if it arrives later.
 func NewLibvirtSource(ctx context.Context, uri string, poolSize int) (*LibvirtSource, error) {
-	conn, err := callCtx(ctx, func() (*libvirt.Connect, error) { return libvirt.NewConnect(uri) })
+	conn, err := callCtx(ctx, func() (*libvirt.Connect, error) { return libvirt.NewConnect(uri) }, closeConn)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to libvirt at %q: %w", uri, err)
 	}
@@ -45,9 +46,18 @@ func (s *LibvirtSource) Close() error {
 }
 
 // Domains lists active domains with their NICs and agent channel state, read
-// from the live XML. It makes no agent call.
+// from the live XML. It makes no agent call. When ctx ends first it returns
+// at once; the abandoned listing holds a reference of its own on the
+// connection, so a Close that follows frees the connection only once that
+// listing has finished with it.
 func (s *LibvirtSource) Domains(ctx context.Context) ([]Domain, error) {
-	return callCtx(ctx, s.domains)
+	if err := s.conn.Ref(); err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	return callCtx(ctx, func() ([]Domain, error) {
+		defer closeConn(s.conn)
+		return s.domains()
+	}, nil)
 }
 
 func (s *LibvirtSource) domains() ([]Domain, error) {
@@ -149,13 +159,15 @@ func (s *LibvirtSource) networkAddrs(name string) ([]netip.Prefix, error) {
 }
 
 // callCtx runs a blocking libvirt call and returns early when ctx ends; the
-// call itself finishes in the background.
-func callCtx[T any](ctx context.Context, f func() (T, error)) (T, error) {
+// call itself finishes in the background. A value the abandoned call still
+// returns (without error) is handed to discard, when not nil, so that it
+// leaks nothing: a connection that arrives after the deadline is closed.
+func callCtx[T any](ctx context.Context, f func() (T, error), discard func(T)) (T, error) {
 	type res struct {
 		v   T
 		err error
 	}
-	ch := make(chan res, 1)
+	ch := make(chan res, 1) // buffered: the call never blocks on delivery
 	go func() {
 		v, err := f()
 		ch <- res{v, err}
@@ -164,7 +176,21 @@ func callCtx[T any](ctx context.Context, f func() (T, error)) (T, error) {
 	case r := <-ch:
 		return r.v, r.err
 	case <-ctx.Done():
+		if discard != nil {
+			go func() {
+				if r := <-ch; r.err == nil {
+					discard(r.v)
+				}
+			}()
+		}
 		var zero T
 		return zero, fmt.Errorf("libvirt did not answer in time: %w", ctx.Err())
+	}
+}
+
+// closeConn closes a connection nobody is waiting for any more.
+func closeConn(c *libvirt.Connect) {
+	if c != nil {
+		_, _ = c.Close()
 	}
 }

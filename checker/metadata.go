@@ -55,6 +55,10 @@ type Policy struct {
 // Disabled reports whether the policy turns checking off.
 func (p Policy) Disabled() bool { return p.Enabled != nil && !*p.Enabled }
 
+// Enables reports whether the policy explicitly turns checking on: the
+// consent opt-in mode asks for.
+func (p Policy) Enables() bool { return p.Enabled != nil && *p.Enabled }
+
 // Over returns p laid over base: p's set fields win, targets add up.
 func (p Policy) Over(base Policy) Policy {
 	out := base

@@ -12,7 +12,7 @@ import (
 // them with at most Config.Concurrency at a time, each under its own
 // Config.Timeout. A domain whose agent hangs costs its own worker and
 // nothing else. Results are sorted by name. Run fails only when src cannot
-// list domains.
+// list domains, which it must do within Config.ListTimeout.
 func (c *Checker) Run(ctx context.Context, src Source) ([]Result, error) {
 	doms, err := c.Select(ctx, src)
 	if err != nil {
@@ -21,24 +21,41 @@ func (c *Checker) Run(ctx context.Context, src Source) ([]Result, error) {
 	return c.CheckAll(ctx, doms), nil
 }
 
-// Select lists the domains of src that the config selects.
+// Select lists the domains of src that the config selects and their policy
+// enables, with that policy in Domain.Policy. See SelectWithSkipped.
 func (c *Checker) Select(ctx context.Context, src Source) ([]Domain, error) {
-	all, err := src.Domains(ctx)
+	doms, _, err := c.SelectWithSkipped(ctx, src)
+	return doms, err
+}
+
+// SelectWithSkipped is Select that also returns the domains opt-in mode
+// (Config.OptIn) left out because they have not consented (Config.Consents).
+// Domains the operator deselected (Config.Domains, Config.Exclude, a policy
+// with enabled false) are in neither list. Listing runs under
+// Config.ListTimeout, so a hung libvirtd or QMP socket fails it instead of
+// blocking for ever.
+func (c *Checker) SelectWithSkipped(ctx context.Context, src Source) (selected, skipped []Domain, err error) {
+	lctx, cancel := context.WithTimeout(ctx, c.cfg.ListTimeout())
+	defer cancel()
+	all, err := src.Domains(lctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing domains: %w", err)
+		return nil, nil, fmt.Errorf("listing domains: %w", err)
 	}
-	var doms []Domain
 	for _, d := range all {
 		if !c.cfg.Selected(d.Name, d.UUID) {
 			continue
 		}
-		d.Policy = c.cfg.PolicyFor(d.Name, d.UUID, d.Policy)
-		if d.Policy.Disabled() {
-			continue
+		meta := d.Policy
+		d.Policy = c.cfg.PolicyFor(d.Name, d.UUID, meta)
+		switch {
+		case d.Policy.Disabled():
+		case c.cfg.OptIn && !c.cfg.Consents(d.Name, d.UUID, meta):
+			skipped = append(skipped, d)
+		default:
+			selected = append(selected, d)
 		}
-		doms = append(doms, d)
 	}
-	return doms, nil
+	return selected, skipped, nil
 }
 
 // CheckAll checks doms with bounded concurrency and returns their results

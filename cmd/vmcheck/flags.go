@@ -26,6 +26,7 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "config", Usage: "YAML config `FILE`; flags override it"},
 		&cli.StringSliceFlag{Name: "domain", Usage: "check only this domain `NAME|UUID` (repeatable)"},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "skip domains whose name matches `GLOB` (repeatable)"},
+		&cli.BoolFlag{Name: "opt-in", Usage: "check only domains whose own metadata says <vmcheck:check enabled=\"true\"/> (QEMU backend: a config policy with enabled: true); skip the others"},
 		&cli.StringSliceFlag{Name: "external", Usage: "external `ADDR` to ping from inside each guest (repeatable; IPv4 or IPv6)"},
 		&cli.DurationFlag{Name: "timeout", Usage: "`DURATION` allowed for checking one domain", DefaultText: "30s"},
 		&cli.DurationFlag{Name: "ping-timeout", Usage: "`DURATION` the in-guest ping waits for a reply", DefaultText: "2s"},
@@ -96,6 +97,9 @@ func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
 	}
 	if c.IsSet("exclude") {
 		cfg.Exclude = c.StringSlice("exclude")
+	}
+	if c.IsSet("opt-in") {
+		cfg.OptIn = c.Bool("opt-in")
 	}
 	if c.IsSet("external") {
 		cfg.External = nil

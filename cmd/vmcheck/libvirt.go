@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -14,10 +13,12 @@ import (
 
 var _ exporter.Conn = (*checker.LibvirtSource)(nil)
 
-// openLibvirt connects to the libvirt URI of the config.
+// openLibvirt connects to the libvirt URI of the config, within the
+// config's ListTimeout: a libvirtd that accepts but never answers fails the
+// command (exit 3) instead of hanging it.
 func openLibvirt(ctx context.Context, cfg checker.Config) (hostSource, error) {
 	uri := checker.ResolveURI(cfg.Connect)
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, cfg.ListTimeout())
 	defer cancel()
 	src, err := checker.NewLibvirtSource(cctx, uri, cfg.Concurrency)
 	if err != nil {

@@ -1,0 +1,194 @@
+package checker
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestListTimeout(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		want    time.Duration
+	}{
+		{"unset", 0, MinListTimeout},
+		{"default", DefaultTimeout, 30 * time.Second},
+		{"short check deadline keeps the floor", 5 * time.Second, MinListTimeout},
+		{"long check deadline lengthens the listing's", 2 * time.Minute, 2 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Timeout: Duration(tt.timeout)}
+			if got := cfg.ListTimeout(); got != tt.want {
+				t.Errorf("Config{Timeout: %s}.ListTimeout() = %s, want %s", tt.timeout, got, tt.want)
+			}
+		})
+	}
+}
+
+// deadlineSource records the deadline of the context Domains gets.
+type deadlineSource struct {
+	deadline time.Time
+	ok       bool
+}
+
+func (s *deadlineSource) Domains(ctx context.Context) ([]Domain, error) {
+	s.deadline, s.ok = ctx.Deadline()
+	return []Domain{{Name: "a", UUID: "u1"}}, nil
+}
+
+// TestSelectListDeadline checks that listing runs under ListTimeout even
+// when the caller's context has no deadline (vmcheck check and cron).
+func TestSelectListDeadline(t *testing.T) {
+	for _, timeout := range []time.Duration{0, 5 * time.Second, 90 * time.Second} {
+		c := New(Config{Timeout: Duration(timeout)})
+		src := &deadlineSource{}
+		before := time.Now()
+		if _, err := c.Select(context.Background(), src); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now()
+		lt := c.Config().ListTimeout()
+		if !src.ok {
+			t.Fatalf("timeout %s: Domains got a context without a deadline", timeout)
+		}
+		if src.deadline.Before(before.Add(lt)) || src.deadline.After(after.Add(lt)) {
+			t.Errorf("timeout %s: listing deadline %s after the call, want %s", timeout, src.deadline.Sub(before), lt)
+		}
+	}
+}
+
+// hungSource is a libvirtd or QMP socket that never answers: Domains
+// returns only when its context ends.
+type hungSource struct{}
+
+func (hungSource) Domains(ctx context.Context) ([]Domain, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestSelectHungSource(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := New(Config{}).Select(ctx, hungSource{})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Select on a hung source = %v, want an error wrapping context.Canceled", err)
+	}
+}
+
+func TestConsents(t *testing.T) {
+	yes, no := true, false
+	rules := []PolicyRule{
+		{Match: "web-*", Enabled: &yes},
+		{Match: "db-1", Enabled: &no},
+		{Match: "db-*", Interval: Duration(time.Minute)},
+	}
+	tests := []struct {
+		name string
+		cfg  Config
+		dom  string
+		meta Policy
+		want bool
+	}{
+		{"libvirt: metadata enabled true", Config{}, "x", Policy{Enabled: &yes}, true},
+		{"libvirt: metadata enabled false", Config{}, "x", Policy{Enabled: &no}, false},
+		{"libvirt: metadata without enabled", Config{}, "x", Policy{Interval: time.Minute}, false},
+		{"libvirt: no metadata", Config{}, "x", Policy{}, false},
+		{"libvirt: invalid metadata", Config{}, "x", Policy{Error: "vmcheck metadata ignored: enabled: \"yes\" is not true or false"}, false},
+		{"libvirt: a config rule is not consent", Config{Policies: rules}, "web-1", Policy{}, false},
+		{"libvirt: metadata wins over a rule", Config{Policies: rules}, "db-1", Policy{Enabled: &yes}, true},
+		{"qemu: rule enabled true", Config{QEMUDir: "/run/qemu-server", Policies: rules}, "web-1", Policy{}, true},
+		{"qemu: rule enabled false", Config{QEMUDir: "/run/qemu-server", Policies: rules}, "db-1", Policy{}, false},
+		{"qemu: first matching rule says nothing", Config{QEMUDir: "/run/qemu-server", Policies: rules}, "db-2", Policy{}, false},
+		{"qemu: no rule matches", Config{QEMUDir: "/run/qemu-server", Policies: rules}, "mail", Policy{}, false},
+		{"qemu_vms: rule enabled true", Config{QEMUVMs: []QEMUVM{{ID: "web-1", QMP: "/q"}}, Policies: rules}, "web-1", Policy{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.cfg.Consents(tt.dom, "uuid-"+tt.dom, tt.meta); got != tt.want {
+				t.Errorf("Consents(%q, %+v) = %v, want %v", tt.dom, tt.meta, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSelectOptIn(t *testing.T) {
+	yes, no := true, false
+	src := listSource{
+		{Name: "consented", UUID: "u1", Policy: Policy{Enabled: &yes}},
+		{Name: "silent", UUID: "u2"},
+		{Name: "refused", UUID: "u3", Policy: Policy{Enabled: &no}},
+		{Name: "interval-only", UUID: "u4", Policy: Policy{Interval: time.Minute}},
+		{Name: "excluded", UUID: "u5", Policy: Policy{Enabled: &yes}},
+		{Name: "web-1", UUID: "u6"},
+	}
+	base := Config{Exclude: []string{"excluded"}, Policies: []PolicyRule{{Match: "web-*", Enabled: &yes}}}
+	tests := []struct {
+		name         string
+		optIn        bool
+		qemu         bool
+		want, wantSk []string
+	}{
+		{"off: everything not disabled or excluded", false, false,
+			[]string{"consented", "silent", "interval-only", "web-1"}, nil},
+		{"libvirt: metadata consent only", true, false,
+			[]string{"consented"}, []string{"silent", "interval-only", "web-1"}},
+		{"qemu: config rules consent", true, true,
+			[]string{"consented", "web-1"}, []string{"silent", "interval-only"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := base
+			cfg.OptIn = tt.optIn
+			if tt.qemu {
+				cfg.QEMUDir = "/run/qemu-server"
+			}
+			c := New(cfg)
+			sel, sk, err := c.SelectWithSkipped(context.Background(), src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := domainNames(sel); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("selected = %v, want %v", got, tt.want)
+			}
+			if got := domainNames(sk); !reflect.DeepEqual(got, tt.wantSk) {
+				t.Errorf("skipped = %v, want %v", got, tt.wantSk)
+			}
+			sel2, err := c.Select(context.Background(), src)
+			if err != nil || !reflect.DeepEqual(domainNames(sel2), tt.want) {
+				t.Errorf("Select = %v, %v; want %v", domainNames(sel2), err, tt.want)
+			}
+		})
+	}
+}
+
+func domainNames(doms []Domain) []string {
+	var out []string
+	for _, d := range doms {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+func TestParseConfigOptIn(t *testing.T) {
+	tests := []struct {
+		yaml string
+		want bool
+	}{
+		{"", false},
+		{"opt_in: false", false},
+		{"opt_in: true", true},
+	}
+	for _, tt := range tests {
+		cfg, err := ParseConfig([]byte(tt.yaml))
+		if err != nil || cfg.OptIn != tt.want {
+			t.Errorf("ParseConfig(%q) = OptIn %v, %v; want %v", tt.yaml, cfg.OptIn, err, tt.want)
+		}
+	}
+	if _, err := ParseConfig([]byte("opt_in: maybe")); err == nil {
+		t.Error(`ParseConfig("opt_in: maybe") accepted a non-boolean`)
+	}
+}
