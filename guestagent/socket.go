@@ -3,6 +3,7 @@ package guestagent
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -389,6 +390,9 @@ func (fr *frameReader) next() (frame, error) {
 			}
 			continue
 		}
+		if len(fr.line) == 0 && fr.skipBlank() {
+			continue
+		}
 		nl, ff := fr.find(&fr.nl, '\n'), fr.find(&fr.ff, delimiter)
 		switch {
 		case ff < nl:
@@ -415,6 +419,55 @@ func (fr *frameReader) next() (frame, error) {
 		}
 	}
 }
+
+// skipBlank passes, in one tight loop, over a run of blank lines and
+// delimiters where a line starts: all such a run can do is set delimited.
+// It reports whether it moved. White space after the run's last newline or
+// 0xFF is left to be gathered, and a blank line longer than max is left to
+// the normal path, which fails it: the outcome is the same as byte by byte.
+func (fr *frameReader) skipBlank() bool {
+	b := fr.buf[fr.start:fr.end]
+	last, sawFF, ws := -1, false, 0
+scan:
+	for i := 0; i < len(b); i++ {
+		switch blankClass[b[i]] {
+		case blankOther:
+			break scan
+		case blankSpace:
+			if ws++; ws > fr.max {
+				break scan // a blank line too long: the normal path fails it
+			}
+			continue
+		case blankFF:
+			sawFF = true
+		}
+		last, ws = i, 0
+		// A run of the same byte goes by eight at a time, so a pure flood
+		// passes at memory speed.
+		if c := b[i]; i+9 <= len(b) && b[i+1] == c {
+			w := uint64(c) * 0x0101_0101_0101_0101
+			for i+9 <= len(b) && binary.LittleEndian.Uint64(b[i+1:]) == w {
+				i += 8
+			}
+			last = i
+		}
+	}
+	if last < 0 {
+		return false
+	}
+	fr.start, fr.delimited = fr.start+last+1, fr.delimited || sawFF
+	return true
+}
+
+// Byte classes for skipBlank.
+const (
+	blankOther = iota
+	blankNL
+	blankFF
+	blankSpace
+)
+
+var blankClass = [256]uint8{'\n': blankNL, delimiter: blankFF, ' ': blankSpace, '\t': blankSpace, '\r': blankSpace, '\v': blankSpace, '\f': blankSpace}
 
 // find returns the position of the next c at or after start, or end when
 // there is none, searching only when the remembered position is stale.
