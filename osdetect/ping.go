@@ -303,16 +303,17 @@ func reporter(s string) string {
 	return guestagent.Sanitize(s, 64)
 }
 
+// maxLines is how many lines of a command's output the parsers look at.
+const maxLines = 1000
+
 // lines splits output into lines, accepting LF, CRLF and CR, and keeps at
-// most 1000 of them.
+// most maxLines of them.
 func lines(b []byte) []string {
 	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
 	b = bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
-	ls := strings.Split(string(b), "\n")
-	if len(ls) > 1000 {
-		ls = ls[:1000]
-	}
-	return ls
+	// SplitN: a flood of newlines costs 1000 strings, not one per byte.
+	ls := strings.SplitN(string(b), "\n", maxLines+1)
+	return ls[:min(len(ls), maxLines)]
 }
 
 // firstLine returns the first non-empty line of b, sanitised.

@@ -125,7 +125,7 @@ func linuxRoutes(ctx context.Context, c *guestagent.Client, info guestagent.Info
 			if err6 != nil && !isAgentError(err6) {
 				return nil, fmt.Errorf("default routes: %w", err6)
 			}
-			return parseLinuxTables(v4, v6)
+			return withCut(parseLinuxTables(v4, v6))(len(v4) >= routeOutputLimit || len(v6) >= routeOutputLimit)
 		}
 		if !errors.Is(err, guestagent.ErrCommandDisabled) && !errors.Is(err, guestagent.ErrCommandNotFound) {
 			return nil, fmt.Errorf("default routes: %w", err)
@@ -138,16 +138,28 @@ func linuxRoutes(ctx context.Context, c *guestagent.Client, info guestagent.Info
 	if st.ExitCode == nil || *st.ExitCode != 0 {
 		return nil, fmt.Errorf("default routes: cat %s: %s: %s", procRoute, exitText(st), firstLine(st.Stderr))
 	}
-	v4 := st.Stdout
+	v4, cut := st.Stdout, st.StdoutTruncated
 	var v6 []byte
 	st, err = c.Run(ctx, guestagent.Command{Path: "cat", Args: []string{procIPv6Route}, CaptureOutput: true}, routeOutputLimit)
 	if err != nil {
 		return nil, fmt.Errorf("default routes: cat %s: %w", procIPv6Route, err)
 	}
 	if st.ExitCode != nil && *st.ExitCode == 0 {
-		v6 = st.Stdout
+		v6, cut = st.Stdout, cut || st.StdoutTruncated
 	}
-	return parseLinuxTables(v4, v6)
+	return withCut(parseLinuxTables(v4, v6))(cut)
+}
+
+// withCut adds, when cut is true, a note wrapping guestagent.ErrTruncated
+// to a successful parse of a route table that was read only in part: the
+// routes found are used, and the cut is reported.
+func withCut(routes []DefaultRoute, err error) func(cut bool) ([]DefaultRoute, error) {
+	return func(cut bool) ([]DefaultRoute, error) {
+		if err != nil || !cut {
+			return routes, err
+		}
+		return routes, fmt.Errorf("default routes: %w: the route table is longer than the %d bytes read", guestagent.ErrTruncated, routeOutputLimit)
+	}
 }
 
 func parseLinuxTables(v4, v6 []byte) ([]DefaultRoute, error) {
@@ -177,7 +189,7 @@ func windowsRoutes(ctx context.Context, c *guestagent.Client) ([]DefaultRoute, e
 	if err != nil {
 		return nil, fmt.Errorf("default routes: route.exe print: %w", err)
 	}
-	return routes, nil
+	return withCut(routes, nil)(st.StdoutTruncated)
 }
 
 // ParseProcNetRoute returns the default routes in the text of Linux's
