@@ -80,7 +80,7 @@ func (r *Recorder) add(sent time.Time, req, reply []byte, err error) {
 	e := Exchange{
 		Offset:   sent.Sub(r.start),
 		Duration: time.Since(sent),
-		Command:  commandName(req),
+		Command:  guestagent.CommandName(req),
 		Request:  displayText(string(req[:min(len(req), maxRecordedReply)])),
 	}
 	if len(reply) > maxRecordedReply {
@@ -105,16 +105,6 @@ func (r *Recorder) Exchanges() []Exchange {
 		out = append(out, Exchange{Command: "…", Error: "further calls not recorded"})
 	}
 	return out
-}
-
-func commandName(req []byte) string {
-	var x struct {
-		Execute string `json:"execute"`
-	}
-	if len(req) > maxRecordedReply || json.Unmarshal(req, &x) != nil {
-		return "?"
-	}
-	return guestagent.Sanitize(x.Execute, 64)
 }
 
 // splitOutput renders a reply for display, decoding guest-exec-status

@@ -67,8 +67,8 @@ func (c *Client) call(ctx context.Context, command string, args any) (json.RawMe
 
 // decodeReply unpacks a reply envelope: the "return" value, or *Error.
 func decodeReply(command string, raw []byte) (json.RawMessage, error) {
-	if max := ReplyLimit(command); len(raw) > max {
-		return nil, wrapSentinel(ErrReplyTooLarge, nil, fmt.Sprintf("%d bytes, more than the %d accepted for %s", len(raw), max, command))
+	if err := checkReplySize(command, len(raw)); err != nil {
+		return nil, err
 	}
 	var r reply
 	if err := json.Unmarshal(raw, &r); err != nil {

@@ -143,6 +143,10 @@ func (p *LibvirtPool) run(uuid, request string, timeout libvirt.DomainQemuAgentC
 	if err != nil {
 		return nil, mapLibvirtError(err)
 	}
+	// Refuse an oversized reply before copying it once more.
+	if err := checkReplySize(CommandName([]byte(request)), len(reply)); err != nil {
+		return nil, err
+	}
 	return []byte(reply), nil
 }
 

@@ -1,5 +1,7 @@
 package guestagent
 
+import "fmt"
+
 // Reply size limits, per command. A reply over its command's limit fails
 // with ErrReplyTooLarge before anything decodes it, and the socket
 // transport stops reading a reply line at the same limit, so what one
@@ -39,4 +41,13 @@ func ReplyLimit(command string) int {
 		return execStatusReplyLimit
 	}
 	return smallReplyLimit
+}
+
+// checkReplySize fails with ErrReplyTooLarge when a reply of n bytes is
+// over command's limit.
+func checkReplySize(command string, n int) error {
+	if max := ReplyLimit(command); n > max {
+		return wrapSentinel(ErrReplyTooLarge, nil, fmt.Sprintf("%d bytes, more than the %d accepted for %s", n, max, command))
+	}
+	return nil
 }

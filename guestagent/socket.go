@@ -126,7 +126,7 @@ func (s *Socket) Close() error {
 // Command sends one request and returns the agent's reply line, e.g.
 // {"return":{}} or {"error":{…}}.
 func (s *Socket) Command(ctx context.Context, request []byte) ([]byte, error) {
-	cmd := commandName(request)
+	cmd := CommandName(request)
 	if err := ctx.Err(); err != nil {
 		return nil, wrapSentinel(ErrUnresponsive, err, fmt.Sprintf("%s not sent: %v", cmd, err))
 	}
@@ -314,9 +314,10 @@ func (s *Socket) ioError(ctx context.Context, cmd, op string, err error) error {
 	return fmt.Errorf("%s: %s on agent socket %s: %w", cmd, op, s.path, err)
 }
 
-// commandName is the request's "execute" member, for messages. It reads
-// only as far as that member, so a large request costs nothing here.
-func commandName(request []byte) string {
+// CommandName is the request's "execute" member, sanitised, or "agent
+// command" when there is none. It reads only as far as that member, so a
+// large request costs nothing here.
+func CommandName(request []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(request))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return "agent command"
