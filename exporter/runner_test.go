@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/vmcheck/vmcheck/checker"
 )
@@ -20,6 +23,9 @@ type fakeHost struct {
 	broken   chan struct{} // closed: the current connection breaks
 	refuse   bool          // Connect fails
 	connects int
+	// closeHang, when set, makes Close block until it is closed, as with
+	// a hung libvirtd.
+	closeHang chan struct{}
 }
 
 func newFakeHost(names ...string) *fakeHost {
@@ -62,12 +68,13 @@ func (h *fakeHost) connect(context.Context) (Conn, error) {
 	if h.refuse {
 		return nil, errors.New("connection refused")
 	}
-	return &fakeConn{h: h, broken: h.broken}, nil
+	return &fakeConn{h: h, broken: h.broken, hang: h.closeHang}, nil
 }
 
 type fakeConn struct {
 	h      *fakeHost
 	broken chan struct{}
+	hang   chan struct{}
 }
 
 func (c *fakeConn) Domains(context.Context) ([]checker.Domain, error) {
@@ -94,7 +101,12 @@ func (c *fakeConn) Watch(ctx context.Context, fn func(checker.Event)) error {
 	}
 }
 
-func (c *fakeConn) Close() error { return nil }
+func (c *fakeConn) Close() error {
+	if c.hang != nil {
+		<-c.hang
+	}
+	return nil
+}
 
 // fakeEngine checks a domain by asking verdict; a domain named "hang"
 // blocks until its context ends.
@@ -284,5 +296,74 @@ func TestRunnerPolicyInterval(t *testing.T) {
 	fast, slow := eng.count("fast"), eng.count("slow")
 	if slow < 2 || slow > 4 || fast < 3*slow {
 		t.Errorf("checked fast %d times and slow %d times in 1s; want slow every 400ms (2–4) and fast every round", fast, slow)
+	}
+}
+
+func TestRunnerCoalescesEventFlood(t *testing.T) {
+	// A guest reopening its agent port over and over gets one prompt
+	// check; the events after it wait for the event interval (an hour
+	// here), while another VM's event is still served at once.
+	host, eng, hist := newFakeHost("a", "b"), newFakeEngine(), NewHistory(3)
+	r := &Runner{
+		Connect: host.connect, Engine: eng, History: hist, Interval: time.Hour, Settle: time.Millisecond,
+		EventInterval: time.Hour,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Run(ctx) }()
+	eventually(t, "the first round", func() bool { return known(hist, "a") && known(hist, "b") })
+
+	agent := checker.Event{Kind: checker.EventAgentConnected, Name: "a", UUID: uuidOf("a")}
+	host.events <- agent
+	eventually(t, "the check after the first event", func() bool { return eng.count("a") == 2 })
+	for range 50 {
+		host.events <- agent
+	}
+	host.add("c")
+	host.events <- checker.Event{Kind: checker.EventStarted, Name: "c", UUID: uuidOf("c")}
+	eventually(t, "the new VM's check", func() bool { return known(hist, "c") })
+	host.events <- checker.Event{Kind: checker.EventAgentConnected, Name: "b", UUID: uuidOf("b")}
+	eventually(t, "b's check after its first event", func() bool { return eng.count("b") == 2 })
+	if n := eng.count("a"); n != 2 {
+		t.Errorf("a checked %d times after 51 agent events, want 2 (one round, one event-triggered check)", n)
+	}
+}
+
+func TestRunnerCloseTimeout(t *testing.T) {
+	// libvirtd hangs: closing the broken connection never returns. The
+	// runner logs it, reconnects, and still stops when asked.
+	host, eng, hist := newFakeHost("a"), newFakeEngine(), NewHistory(3)
+	host.closeHang = make(chan struct{})
+	defer close(host.closeHang)
+	log, hook := logtest.NewNullLogger()
+	r := &Runner{
+		Connect: host.connect, Engine: eng, History: hist, Interval: time.Hour, Log: log,
+		MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond, CloseTimeout: time.Millisecond,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	eventually(t, "the first round", func() bool { return known(hist, "a") })
+	host.mu.Lock()
+	close(host.broken)
+	host.broken = make(chan struct{})
+	host.mu.Unlock()
+	eventually(t, "a reconnection despite the hung close", func() bool {
+		host.mu.Lock()
+		defer host.mu.Unlock()
+		return host.connects >= 2
+	})
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return while closing the connection hangs")
+	}
+	warned := false
+	for _, e := range hook.AllEntries() {
+		warned = warned || strings.Contains(e.Message, "closing the libvirt connection did not finish")
+	}
+	if !warned {
+		t.Errorf("no warning about the hung close")
 	}
 }
