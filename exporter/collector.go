@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -52,6 +53,10 @@ var (
 	descProbeRTT = prometheus.NewDesc(namespace+"_probe_rtt_seconds",
 		"Round-trip time of the last successful ping from inside the VM to the target.",
 		probeLabels, nil)
+	descProbesOmitted = prometheus.NewDesc(namespace+"_probes_omitted",
+		fmt.Sprintf("Probes of the VM's last check that ran but got no series of their own: beyond the per-VM caps "+
+			"(%d gateway, %d external) or merged into the target=%q placeholder. Absent when 0.", maxGatewayProbes, maxExternalProbes, placeholder),
+		domainLabels, nil)
 
 	descLibvirtUp = prometheus.NewDesc(namespace+"_libvirt_up",
 		"1 if vmcheck's connection to libvirt works, else 0.", nil, nil)
@@ -100,7 +105,7 @@ func NewCollector(h *History, version string) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descDomainState, descDomainInfo, descAgentUp, descConsecutiveFailures, descStateSince,
-		descLastCheck, descCheckDuration, descProbeSuccess, descProbeRTT,
+		descLastCheck, descCheckDuration, descProbeSuccess, descProbeRTT, descProbesOmitted,
 		descLibvirtUp, descRoundDuration, descLastRound, descRoundDomains, descDownAfter, descBuildInfo,
 	} {
 		ch <- d
@@ -153,37 +158,28 @@ func entryMetrics(e *Entry) []prometheus.Metric {
 	if uuid == "" {
 		return nil
 	}
-	out := make([]prometheus.Metric, 0, 12+2*len(r.Probes))
+	out := make([]prometheus.Metric, 0, 13+2*len(e.labels.probes))
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		out = append(out, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
 	}
 	for _, st := range domainStates {
 		gauge(descDomainState, boolValue(e.State == st), dom, uuid, string(st))
 	}
-	gauge(descDomainInfo, 1, dom, uuid,
-		guestLabel(r.OS.Family), guestLabel(r.OS.ID), guestLabel(r.OS.Version),
-		hostLabel(e.Nova.Instance, maxLabelRunes), hostLabel(e.Nova.Project, maxLabelRunes))
+	l := &e.labels
+	gauge(descDomainInfo, 1, append([]string{dom, uuid}, l.info...)...)
 	gauge(descAgentUp, boolValue(r.Agent.State == checker.AgentOK), dom, uuid)
 	gauge(descConsecutiveFailures, float64(e.ConsecutiveFailures), dom, uuid)
 	gauge(descStateSince, unixSeconds(e.Since), dom, uuid)
 	gauge(descLastCheck, unixSeconds(r.CheckedAt), dom, uuid)
 	gauge(descCheckDuration, r.Duration, dom, uuid)
-	seen := make(map[[3]string]bool, len(r.Probes))
-	for _, p := range r.Probes {
-		if p.Status != checker.ProbePassed && p.Status != checker.ProbeFailed {
-			continue
+	for _, p := range l.probes {
+		gauge(descProbeSuccess, boolValue(p.passed), dom, uuid, p.kind, p.target, p.nic)
+		if p.passed && p.rtt > 0 {
+			gauge(descProbeRTT, p.rtt, dom, uuid, p.kind, p.target, p.nic)
 		}
-		kind := enumLabel(string(p.Kind), string(checker.ProbeExternal), string(checker.ProbeGateway))
-		target, nic := addrLabel(p.Target), macLabel(p.NIC)
-		key := [3]string{kind, target, nic}
-		if target == "" || seen[key] {
-			continue
-		}
-		seen[key] = true
-		gauge(descProbeSuccess, boolValue(p.Status == checker.ProbePassed), dom, uuid, kind, target, nic)
-		if p.Status == checker.ProbePassed && p.RTT > 0 {
-			gauge(descProbeRTT, p.RTT, dom, uuid, kind, target, nic)
-		}
+	}
+	if l.omitted > 0 {
+		gauge(descProbesOmitted, float64(l.omitted), dom, uuid)
 	}
 	return out
 }

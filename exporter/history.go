@@ -1,13 +1,16 @@
 package exporter
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vmcheck/vmcheck/checker"
 )
@@ -46,6 +49,9 @@ type Entry struct {
 	// recording is on.
 	Exchange []Exchange
 
+	// labels are the label values of the entry's series, computed once by
+	// Record within the domain's label budget.
+	labels seriesLabels
 	// gen changes whenever the entry does; the Collector caches each
 	// entry's metrics under it.
 	gen uint64
@@ -98,6 +104,8 @@ type vmHistory struct {
 	// failingSince is the start of the first failed round of the current
 	// streak.
 	failingSince time.Time
+	// budget bounds the label values the domain's series may take.
+	budget labelBudget
 }
 
 // NewHistory returns an empty history in which a VM counts as degraded or
@@ -128,7 +136,7 @@ func (h *History) Record(d checker.Domain, r checker.Result, ex []Exchange) (che
 	key := r.UUID
 	v, ok := h.vms[key]
 	if !ok {
-		v = &vmHistory{}
+		v = &vmHistory{budget: labelBudget{}}
 		h.vms[key] = v
 	}
 	e := &v.entry
@@ -138,7 +146,7 @@ func (h *History) Record(d checker.Domain, r checker.Result, ex []Exchange) (che
 		if e.ConsecutiveFailures == 0 {
 			v.failingSince = at
 		}
-		e.ConsecutiveFailures++
+		e.ConsecutiveFailures = saturatingInc(e.ConsecutiveFailures)
 	} else {
 		e.ConsecutiveFailures = 0
 		v.failingSince = time.Time{}
@@ -166,6 +174,10 @@ func (h *History) Record(d checker.Domain, r checker.Result, ex []Exchange) (che
 		e.State, e.Since = next, since
 	}
 	e.Result, e.Nova, e.Policy, e.Exchange = r, d.Nova, d.Policy, ex
+	e.labels = v.budget.labels(&e.Result, e.Nova)
+	// gen is an identity for the Collector's cache, not a count: wrapping
+	// (after 2^64 checks) keeps it different from the previous value,
+	// saturating would not.
 	h.gen++
 	e.gen = h.gen
 	return prev, *e
@@ -230,6 +242,13 @@ func (s *Snapshot) Results() []checker.Result {
 // stateFileVersion is the version of the cron state file format.
 const stateFileVersion = 1
 
+// MaxStateSize is the largest state file Load reads and Save writes: about
+// 50 000 ordinary domains, or 4 000 whose label budgets are full.
+const MaxStateSize = 16 << 20
+
+// maxSavedName bounds a domain name in the state file.
+const maxSavedName = 1024
+
 // savedState is the cron state file: what the history must remember
 // between two runs.
 type savedState struct {
@@ -244,10 +263,14 @@ type savedEntry struct {
 	ConsecutiveFailures int           `json:"consecutive_failures"`
 	FailingSince        time.Time     `json:"failing_since,omitzero"`
 	LastOK              time.Time     `json:"last_ok,omitzero"`
+	// LabelSets is the domain's label budget: the label sets its series
+	// have used, by group, so that cron runs share one budget.
+	LabelSets map[string][][]string `json:"label_sets,omitempty"`
 }
 
-// Save writes what the next run needs (state, since, failure streak) as
-// JSON. Results themselves are not saved.
+// Save writes what the next run needs (state, since, failure streak, label
+// budget) as JSON. Results themselves are not saved. It writes nothing and
+// returns an error when the state would exceed MaxStateSize.
 func (h *History) Save(w io.Writer) error {
 	h.mu.Lock()
 	st := savedState{Version: stateFileVersion, Domains: make(map[string]savedEntry, len(h.vms))}
@@ -255,12 +278,18 @@ func (h *History) Save(w io.Writer) error {
 		st.Domains[k] = savedEntry{
 			Name: v.entry.Result.Name, State: v.entry.State, Since: v.entry.Since,
 			ConsecutiveFailures: v.entry.ConsecutiveFailures, FailingSince: v.failingSince, LastOK: v.entry.LastOK,
+			LabelSets: v.budget.sets(),
 		}
 	}
 	h.mu.Unlock()
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(st); err != nil {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("writing history state: %w", err)
+	}
+	if len(b) > MaxStateSize {
+		return fmt.Errorf("writing history state: %d bytes for %d domains, more than the %d a state file may hold", len(b), len(st.Domains), MaxStateSize)
+	}
+	if _, err := w.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("writing history state: %w", err)
 	}
 	return nil
@@ -268,32 +297,65 @@ func (h *History) Save(w io.Writer) error {
 
 // Load restores what Save wrote, replacing the history's domains. Each
 // restored domain keeps its state until its next Record; until then it has
-// no result.
+// no result. Load is all or nothing: it reads at most MaxStateSize bytes,
+// and on any error (too large, not JSON, another version, one invalid
+// domain) it returns an error naming the problem and leaves the history as
+// it was.
 func (h *History) Load(r io.Reader) error {
-	var st savedState
-	if err := json.NewDecoder(r).Decode(&st); err != nil {
+	b, err := io.ReadAll(io.LimitReader(r, MaxStateSize+1))
+	if err != nil {
 		return fmt.Errorf("reading history state: %w", err)
+	}
+	if len(b) > MaxStateSize {
+		return fmt.Errorf("reading history state: larger than %d bytes; refusing it", MaxStateSize)
+	}
+	var st savedState
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&st); err != nil {
+		return fmt.Errorf("reading history state: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("reading history state: data after the JSON document")
 	}
 	if st.Version != stateFileVersion {
 		return fmt.Errorf("reading history state: version %d, want %d", st.Version, stateFileVersion)
 	}
+	vms := make(map[string]*vmHistory, len(st.Domains))
+	for k, s := range st.Domains {
+		v, err := restore(k, s)
+		if err != nil {
+			return fmt.Errorf("reading history state: domain %q: %w", k, err)
+		}
+		vms[k] = v
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.vms = make(map[string]*vmHistory, len(st.Domains))
-	for k, s := range st.Domains {
-		switch s.State {
-		case checker.StateOK, checker.StateDegraded, checker.StateDown, checker.StateUnknown, checker.StatePaused:
-		default:
-			return fmt.Errorf("reading history state: domain %s: unknown state %q", k, s.State)
-		}
-		h.vms[k] = &vmHistory{
-			entry: Entry{
-				Result: checker.Result{Name: s.Name, UUID: k}, State: s.State, Since: s.Since,
-				ConsecutiveFailures: max(s.ConsecutiveFailures, 0), LastOK: s.LastOK,
-			},
-			failingSince: s.FailingSince,
-		}
-	}
-	h.snap = nil
+	h.vms, h.snap = vms, nil
 	return nil
+}
+
+// restore validates one saved domain and rebuilds its record.
+func restore(uuid string, s savedEntry) (*vmHistory, error) {
+	switch {
+	case uuidLabel(uuid) == "":
+		return nil, errors.New("not a UUID")
+	case len(s.Name) > maxSavedName || !utf8.ValidString(s.Name):
+		return nil, fmt.Errorf("name: not valid UTF-8 of at most %d bytes", maxSavedName)
+	case !slices.Contains(domainStates, s.State):
+		return nil, fmt.Errorf("unknown state %q", s.State)
+	case s.ConsecutiveFailures < 0:
+		return nil, fmt.Errorf("consecutive_failures %d is negative", s.ConsecutiveFailures)
+	}
+	budget, err := budgetFromSets(s.LabelSets)
+	if err != nil {
+		return nil, err
+	}
+	return &vmHistory{
+		entry: Entry{
+			Result: checker.Result{Name: s.Name, UUID: uuid}, State: s.State, Since: s.Since,
+			ConsecutiveFailures: s.ConsecutiveFailures, LastOK: s.LastOK,
+		},
+		failingSince: s.FailingSince,
+		budget:       budget,
+	}, nil
 }

@@ -2,6 +2,8 @@ package exporter
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +145,103 @@ func TestHistorySaveLoad(t *testing.T) {
 	for _, bad := range []string{`{`, `{"version":2,"domains":{}}`, `{"version":1,"domains":{"x":{"state":"weird"}}}`} {
 		if err := NewHistory(3).Load(strings.NewReader(bad)); err == nil {
 			t.Errorf("Load(%q) = nil, want an error", bad)
+		}
+	}
+}
+
+func TestHistoryLoadAllOrNothing(t *testing.T) {
+	good := `"uuid":{"name":"vm","state":"ok","since":"2025-03-01T12:00:00Z","consecutive_failures":0}`
+	tests := []struct {
+		name, file, wantErr string
+	}{
+		{"not JSON", `{`, "unexpected EOF"},
+		{"another version", `{"version":2,"domains":{}}`, "version 2"},
+		{"trailing data", `{"version":1,"domains":{}}}`, "after the JSON document"},
+		{"one bad state among good entries", `{"version":1,"domains":{` + strings.Replace(good, "uuid", uuidBadGW, 1) +
+			`,"` + uuidPaused + `":{"name":"p","state":"weird"}}}`, `domain "` + uuidPaused + `": unknown state "weird"`},
+		{"not a UUID", `{"version":1,"domains":{"x":{"name":"x","state":"ok"}}}`, `domain "x": not a UUID`},
+		{"negative failures", `{"version":1,"domains":{"` + uuidPaused + `":{"name":"p","state":"ok","consecutive_failures":-1}}}`, "negative"},
+		{"failures beyond int", `{"version":1,"domains":{"` + uuidPaused + `":{"name":"p","state":"ok","consecutive_failures":1e40}}}`, "consecutive_failures"},
+		{"name too long", `{"version":1,"domains":{"` + uuidPaused + `":{"name":"` + strings.Repeat("n", 2000) + `","state":"ok"}}}`, "name"},
+		{"bad label set", `{"version":1,"domains":{"` + uuidPaused + `":{"name":"p","state":"ok","label_sets":{"gateway_probe":[["192.0.2.1\n",""]]}}}}`, "invalid label values"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := fixtureHistory(3)
+			before := h.Snapshot()
+			err := h.Load(strings.NewReader(tt.file))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Load = %v, want an error containing %q", err, tt.wantErr)
+			}
+			if after := h.Snapshot(); after != before {
+				t.Errorf("a failed Load changed the history: %d entries, had %d", len(after.Entries), len(before.Entries))
+			}
+		})
+	}
+}
+
+// countingReader is an endless stream of spaces that counts what it gives.
+type countingReader struct{ n int64 }
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	r.n += int64(len(p))
+	return len(p), nil
+}
+
+func TestHistoryLoadRefusesHugeFile(t *testing.T) {
+	// A 100 MB state file (here an endless one) is refused after
+	// MaxStateSize bytes, not read whole.
+	r := &countingReader{}
+	err := NewHistory(3).Load(r)
+	if err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("Load(endless) = %v, want a too-large error", err)
+	}
+	if r.n > MaxStateSize+64<<10 {
+		t.Errorf("Load read %d bytes, want about %d", r.n, MaxStateSize)
+	}
+}
+
+func TestHistorySaturatesFailures(t *testing.T) {
+	h := NewHistory(3)
+	file := fmt.Sprintf(`{"version":1,"domains":{"%s":{"name":"vm","state":"down","since":"2025-03-01T12:00:00Z","consecutive_failures":%d,"failing_since":"2025-03-01T12:00:00Z"}}}`,
+		uuidDebian, math.MaxInt)
+	if err := h.Load(strings.NewReader(file)); err != nil {
+		t.Fatal(err)
+	}
+	d := checker.Domain{Name: "vm", UUID: uuidDebian}
+	for i := range 2 {
+		_, e := h.Record(d, checker.Result{Name: "vm", UUID: uuidDebian, State: checker.StateDown, CheckedAt: t0.Add(time.Duration(i) * time.Minute)}, nil)
+		if e.ConsecutiveFailures != math.MaxInt || e.State != checker.StateDown || !e.Since.Equal(t0) {
+			t.Errorf("record %d at MaxInt failures: %d, %s since %s; want MaxInt, down since %s", i, e.ConsecutiveFailures, e.State, e.Since, t0)
+		}
+	}
+}
+
+func TestHistorySaveLoadKeepsLabelBudget(t *testing.T) {
+	// Cron: each run is a process; the label budget must span runs.
+	h := NewHistory(3)
+	for i := range 3 * maxGatewaySets {
+		var buf bytes.Buffer
+		if err := h.Save(&buf); err != nil {
+			t.Fatal(err)
+		}
+		h = NewHistory(3)
+		if err := h.Load(&buf); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		d, r := hostileRound(i)
+		h.Record(d, r, nil)
+	}
+	e, _ := h.Snapshot().Lookup(uuidDebian)
+	if got := e.labels.info[2]; got != placeholder {
+		t.Errorf("after %d runs with a new OS version each, os_version = %q, want %q", 3*maxGatewaySets, got, placeholder)
+	}
+	for _, p := range e.labels.probes {
+		if p.kind == string(checker.ProbeGateway) && p.target != placeholder {
+			t.Errorf("after %d runs with a new gateway each, a gateway probe has target %q", 3*maxGatewaySets, p.target)
 		}
 	}
 }

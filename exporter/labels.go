@@ -1,11 +1,14 @@
 package exporter
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
 )
 
@@ -104,4 +107,215 @@ func enumLabel(s string, allowed ...string) string {
 		}
 	}
 	return "other"
+}
+
+// Label budgets. Every label value a guest influences could change every
+// round, and each new value is a new series for Prometheus to keep. So, per
+// domain, each bounded group of labels may take at most a fixed number of
+// distinct value sets over the domain's life in vmcheck (the process for
+// serve, the state file for cron); a set beyond the budget is replaced by
+// the placeholder in every label of the group. Budgets are forgotten with
+// the domain (History.Retain).
+const (
+	// placeholder replaces every label of a group whose budget is spent.
+	placeholder = "other"
+	// maxInfoSets bounds the distinct (os_family, os_id, os_version,
+	// nova_instance, nova_project) sets of vmcheck_domain_info per domain.
+	maxInfoSets = 8
+	// maxGatewaySets bounds the distinct (target, nic) pairs of gateway
+	// probes per domain: twice maxGatewayProbes, so that every NIC of a
+	// full domain can change its gateway once.
+	maxGatewaySets = 32
+	// maxGatewayProbes caps the gateway probes (one per NIC) of one check
+	// that get series; the rest are counted in vmcheck_probes_omitted.
+	maxGatewayProbes = 16
+	// maxExternalProbes caps the external probes of one check that get
+	// series (their targets come from the host: config and metadata).
+	maxExternalProbes = 16
+)
+
+// Label groups, the keys of a labelBudget, with their size and budget.
+const (
+	groupInfo    = "domain_info"
+	groupGateway = "gateway_probe"
+)
+
+var groupLimits = map[string]struct{ arity, limit int }{
+	groupInfo:    {5, maxInfoSets},
+	groupGateway: {2, maxGatewaySets},
+}
+
+// labelSep joins the values of a label set; no label value contains it
+// (every value is sanitised of control characters first).
+const labelSep = "\x00"
+
+// labelBudget remembers, for one domain, the distinct label sets each
+// group has used, in order of first use.
+type labelBudget map[string][]string
+
+// admit reports whether the label set values of group may be used: it has
+// been used before, or the group's budget has room for it (it is then
+// remembered).
+func (b labelBudget) admit(group string, values ...string) bool {
+	key := strings.Join(values, labelSep)
+	if slices.Contains(b[group], key) {
+		return true
+	}
+	if len(b[group]) >= groupLimits[group].limit {
+		return false
+	}
+	b[group] = append(b[group], key)
+	return true
+}
+
+// sets returns the budget's label sets for the state file.
+func (b labelBudget) sets() map[string][][]string {
+	if len(b) == 0 {
+		return nil
+	}
+	out := make(map[string][][]string, len(b))
+	for g, keys := range b {
+		for _, k := range keys {
+			out[g] = append(out[g], strings.Split(k, labelSep))
+		}
+	}
+	return out
+}
+
+// budgetFromSets rebuilds a budget from the state file, refusing anything
+// that Record could not have produced: an unknown group, a set of the
+// wrong size or with an unsanitised value, more sets than the budget.
+func budgetFromSets(saved map[string][][]string) (labelBudget, error) {
+	b := make(labelBudget, len(saved))
+	for g, sets := range saved {
+		lim, ok := groupLimits[g]
+		if !ok {
+			return nil, fmt.Errorf("unknown label group %q", g)
+		}
+		if len(sets) > lim.limit {
+			return nil, fmt.Errorf("label group %s: %d sets, at most %d", g, len(sets), lim.limit)
+		}
+		for _, set := range sets {
+			if len(set) != lim.arity {
+				return nil, fmt.Errorf("label group %s: a set of %d values, want %d", g, len(set), lim.arity)
+			}
+			if !validSet(g, set) {
+				return nil, fmt.Errorf("label group %s: invalid label values %q", g, set)
+			}
+			if !b.admit(g, set...) {
+				return nil, fmt.Errorf("label group %s: over budget", g)
+			}
+		}
+	}
+	return b, nil
+}
+
+// validSet reports whether every value of a saved label set is one that
+// its label function returns unchanged.
+func validSet(group string, set []string) bool {
+	switch group {
+	case groupInfo:
+		return osFamilyLabel(set[0]) == set[0] && guestLabel(set[1]) == set[1] && guestLabel(set[2]) == set[2] &&
+			hostLabel(set[3], maxLabelRunes) == set[3] && hostLabel(set[4], maxLabelRunes) == set[4]
+	case groupGateway:
+		return set[0] != "" && addrLabel(set[0]) == set[0] && macLabel(set[1]) == set[1]
+	}
+	return false
+}
+
+// osFamilyLabel returns the OS family as a label: one of the families
+// vmcheck detects (or "" when none was set), else the placeholder.
+func osFamilyLabel(s string) string {
+	return enumLabel(s, "", "linux", "windows", "unknown")
+}
+
+// seriesLabels are the label values of one domain's per-check series:
+// validated, capped and within the domain's label budget. History.Record
+// computes them once per check, so the metrics stay a function of the
+// snapshot.
+type seriesLabels struct {
+	// info are vmcheck_domain_info's os_family, os_id, os_version,
+	// nova_instance and nova_project.
+	info []string
+	// probes are the probes that get series.
+	probes []probeSeries
+	// omitted counts the probes that ran but got no series of their own.
+	omitted int
+}
+
+// probeSeries is one probe's series labels and values.
+type probeSeries struct {
+	kind, target, nic string
+	passed            bool
+	rtt               float64
+}
+
+// labels returns the series labels of result r, spending the budget.
+func (b labelBudget) labels(r *checker.Result, nova checker.Nova) seriesLabels {
+	info := []string{osFamilyLabel(r.OS.Family), guestLabel(r.OS.ID), guestLabel(r.OS.Version),
+		hostLabel(nova.Instance, maxLabelRunes), hostLabel(nova.Project, maxLabelRunes)}
+	if !b.admit(groupInfo, info...) {
+		for i := range info {
+			info[i] = placeholder
+		}
+	}
+	probes, omitted := b.probeLabels(r.Probes)
+	return seriesLabels{info: info, probes: probes, omitted: omitted}
+}
+
+// probeLabels returns the probes that get series: those that ran (passed
+// or failed) with a valid target, each label set once, at most
+// maxExternalProbes external and maxGatewayProbes gateway probes, gateway
+// labels within the budget. It also returns how many probes that ran got
+// no series of their own (an exact duplicate of another is not counted).
+func (b labelBudget) probeLabels(probes []checker.ProbeResult) ([]probeSeries, int) {
+	var out []probeSeries
+	omitted, gateways, externals := 0, 0, 0
+	reported := make(map[[3]string]bool, len(probes)) // label sets as reported
+	emitted := make(map[[3]string]bool, len(probes))  // label sets as emitted
+	for _, p := range probes {
+		if p.Status != checker.ProbePassed && p.Status != checker.ProbeFailed {
+			continue
+		}
+		kind := enumLabel(string(p.Kind), string(checker.ProbeExternal), string(checker.ProbeGateway))
+		target, nic := addrLabel(p.Target), macLabel(p.NIC)
+		if target == "" || reported[[3]string{kind, target, nic}] {
+			continue
+		}
+		reported[[3]string{kind, target, nic}] = true
+		if kind == string(checker.ProbeGateway) {
+			if gateways >= maxGatewayProbes {
+				omitted = saturatingInc(omitted)
+				continue
+			}
+			gateways++
+			if !b.admit(groupGateway, target, nic) {
+				target, nic = placeholder, placeholder
+			}
+		} else {
+			if externals >= maxExternalProbes {
+				omitted = saturatingInc(omitted)
+				continue
+			}
+			externals++
+		}
+		key := [3]string{kind, target, nic}
+		if emitted[key] {
+			omitted = saturatingInc(omitted) // collapsed into the placeholder
+			continue
+		}
+		emitted[key] = true
+		out = append(out, probeSeries{kind: kind, target: target, nic: nic,
+			passed: p.Status == checker.ProbePassed, rtt: p.RTT})
+	}
+	return out, omitted
+}
+
+// saturatingInc returns n+1, or n when n is already the largest value of
+// its type: a counter sticks at its maximum instead of wrapping.
+func saturatingInc[T int | int64 | uint | uint64](n T) T {
+	if n+1 < n {
+		return n
+	}
+	return n + 1
 }

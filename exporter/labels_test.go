@@ -1,8 +1,19 @@
 package exporter
 
 import (
+	"fmt"
+	"math"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vmcheck/vmcheck/checker"
 )
 
 func TestGuestLabel(t *testing.T) {
@@ -75,5 +86,211 @@ func TestAddrMACUUIDLabels(t *testing.T) {
 	}
 	if got := enumLabel("weird", "external", "gateway"); got != "other" {
 		t.Errorf("enumLabel = %q, want other", got)
+	}
+}
+
+// seriesOf gathers c and returns the identity (name and labels) of every
+// per-VM series, i.e. those with a uuid label.
+func seriesOf(t *testing.T, c prometheus.Collector) []string {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			id, perVM := mf.GetName(), false
+			for _, lp := range m.GetLabel() {
+				id += fmt.Sprintf(",%s=%q", lp.GetName(), lp.GetValue())
+				perVM = perVM || lp.GetName() == "uuid"
+			}
+			if perVM {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// hostileRound is round i of a guest that reports a new gateway, OS id and
+// OS version every round, and a host whose Nova name changes too.
+func hostileRound(i int) (checker.Domain, checker.Result) {
+	gw := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()
+	r := checker.Result{
+		Name: "vm", UUID: uuidDebian, State: checker.StateOK, CheckedAt: t0.Add(time.Duration(i) * time.Minute),
+		OS:    checker.OSResult{Family: "linux", ID: fmt.Sprintf("os%d", i%3), Version: fmt.Sprintf("v%d", i)},
+		Agent: checker.AgentResult{State: checker.AgentOK},
+		Probes: append(okProbes(gw, "52:54:00:aa:00:01", 0.001),
+			checker.ProbeResult{Kind: checker.ProbeGateway, Target: gw, NIC: fmt.Sprintf("52:54:00:bb:%02x:%02x", byte(i>>8), byte(i)), Status: checker.ProbeFailed}),
+	}
+	d := checker.Domain{Name: "vm", UUID: uuidDebian, Nova: checker.Nova{Instance: fmt.Sprintf("inst-%d", i), Project: "p"}}
+	return d, r
+}
+
+func TestLabelBudgetBoundsSeries(t *testing.T) {
+	// Per VM over its life: 5 domain_state, 5 other per-VM gauges,
+	// domain_info within its budget plus the placeholder set, one external
+	// probe (success and rtt), gateway probes (success and rtt) within their
+	// budget plus the placeholder, and vmcheck_probes_omitted.
+	const bound = 5 + 5 + (maxInfoSets + 1) + 2 + 2*(maxGatewaySets+1) + 1
+	h := NewHistory(3)
+	c := testCollector(h)
+	all := map[string]bool{}
+	var last []string
+	for i := range 1000 {
+		d, r := hostileRound(i)
+		h.Record(d, r, nil)
+		last = seriesOf(t, c)
+		for _, s := range last {
+			all[s] = true
+		}
+	}
+	t.Logf("%d distinct per-VM series over 1000 rounds (bound %d)", len(all), bound)
+	if len(all) > bound {
+		t.Errorf("1000 rounds with a new gateway each made %d distinct series, want at most %d", len(all), bound)
+	}
+	for _, want := range []string{
+		`vmcheck_domain_info,domain="vm",nova_instance="other",nova_project="other",os_family="other",os_id="other",os_version="other",uuid="` + uuidDebian + `"`,
+		`vmcheck_probe_success,domain="vm",kind="gateway",nic="other",target="other",uuid="` + uuidDebian + `"`,
+		`vmcheck_probe_success,domain="vm",kind="external",nic="",target="203.0.113.10",uuid="` + uuidDebian + `"`,
+		`vmcheck_probes_omitted,domain="vm",uuid="` + uuidDebian + `"`,
+	} {
+		if !slices.Contains(last, want) {
+			t.Errorf("the last round lacks %s; it has:\n%s", want, strings.Join(last, "\n"))
+		}
+	}
+
+	// A domain that disappears loses its budget: back, it starts afresh.
+	h.Retain(map[string]bool{})
+	d, r := hostileRound(5000)
+	h.Record(d, r, nil)
+	if got := seriesOf(t, c); !slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, `os_version="v5000"`) }) {
+		t.Errorf("after the domain came back, domain_info is still the placeholder:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+func TestProbeLabelCaps(t *testing.T) {
+	// gws returns n gateway probes, one per NIC, NIC i's gateway being
+	// 10.net.i/256.i%256.
+	gws := func(n, net int) []checker.ProbeResult {
+		var out []checker.ProbeResult
+		for i := range n {
+			out = append(out, checker.ProbeResult{Kind: checker.ProbeGateway, Target: fmt.Sprintf("10.%d.%d.%d", net, i>>8, i&255),
+				NIC: fmt.Sprintf("52:54:00:00:%02x:%02x", byte(i>>8), byte(i)), Status: checker.ProbePassed, RTT: 0.001})
+		}
+		return out
+	}
+	exts := func(n int) []checker.ProbeResult {
+		var out []checker.ProbeResult
+		for i := range n {
+			out = append(out, checker.ProbeResult{Kind: checker.ProbeExternal, Target: fmt.Sprintf("203.0.113.%d", i), Status: checker.ProbeFailed})
+		}
+		return out
+	}
+	tests := []struct {
+		name          string
+		rounds        [][]checker.ProbeResult
+		wantSeries    int // probe series of the last round
+		wantOmitted   int
+		wantPlacehold int // of which target="other"
+	}{
+		{"1000 NICs", [][]checker.ProbeResult{gws(1000, 1)}, maxGatewayProbes, 1000 - maxGatewayProbes, 0},
+		{"100 external targets", [][]checker.ProbeResult{exts(100)}, maxExternalProbes, 100 - maxExternalProbes, 0},
+		{"an exact duplicate is not an omission", [][]checker.ProbeResult{append(exts(1), exts(1)...)}, 1, 0, 0},
+		{"errors and not-configured get no series", [][]checker.ProbeResult{{
+			{Kind: checker.ProbeExternal, Target: "203.0.113.1", Status: checker.ProbeError},
+			{Kind: checker.ProbeExternal, Status: checker.ProbeNotConfigured},
+			{Kind: checker.ProbeGateway, Target: "not-an-ip", Status: checker.ProbeFailed},
+		}}, 0, 0, 0},
+		{"known gateways keep their labels once the budget is spent", [][]checker.ProbeResult{
+			gws(maxGatewayProbes, 1), gws(maxGatewayProbes, 2), gws(maxGatewayProbes, 1),
+		}, maxGatewayProbes, 0, 0},
+		{"new gateways beyond the budget merge into one placeholder", [][]checker.ProbeResult{
+			gws(maxGatewayProbes, 1), gws(maxGatewayProbes, 2), gws(maxGatewayProbes, 3),
+		}, 1, maxGatewayProbes - 1, 1},
+		{"known and new after the budget", [][]checker.ProbeResult{
+			gws(maxGatewayProbes, 1), gws(maxGatewayProbes, 2), append(gws(4, 1), gws(maxGatewayProbes, 3)[4:6]...),
+		}, 4 + 1, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := labelBudget{}
+			var got []probeSeries
+			var omitted int
+			for _, probes := range tt.rounds {
+				got, omitted = b.probeLabels(probes)
+			}
+			others := 0
+			for _, p := range got {
+				if p.target == placeholder {
+					others++
+				}
+			}
+			if len(got) != tt.wantSeries || omitted != tt.wantOmitted || others != tt.wantPlacehold {
+				t.Errorf("last round: %d series (%d placeholders), %d omitted; want %d (%d), %d",
+					len(got), others, omitted, tt.wantSeries, tt.wantPlacehold, tt.wantOmitted)
+			}
+			if n := len(b[groupGateway]); n > maxGatewaySets {
+				t.Errorf("budget holds %d gateway sets, want at most %d", n, maxGatewaySets)
+			}
+		})
+	}
+}
+
+func TestBudgetFromSets(t *testing.T) {
+	tooMany := make([][]string, maxInfoSets+1)
+	for i := range tooMany {
+		tooMany[i] = []string{"linux", "debian", strconv.Itoa(i), "", ""}
+	}
+	tests := []struct {
+		name  string
+		sets  map[string][][]string
+		valid bool
+	}{
+		{"none", nil, true},
+		{"what Record saves", map[string][][]string{
+			groupInfo:    {{"linux", "debian", "12", "web-01 (shop)", "shop"}},
+			groupGateway: {{"192.0.2.1", "52:54:00:aa:00:01"}, {"2001:db8::1", ""}},
+		}, true},
+		{"unknown group", map[string][][]string{"hostname": {{"x"}}}, false},
+		{"wrong size", map[string][][]string{groupGateway: {{"192.0.2.1"}}}, false},
+		{"unsanitised os_id", map[string][][]string{groupInfo: {{"linux", "deb ian", "12", "", ""}}}, false},
+		{"unknown family", map[string][][]string{groupInfo: {{"plan9", "x", "1", "", ""}}}, false},
+		{"target not canonical", map[string][][]string{groupGateway: {{"192.000.2.1", ""}}}, false},
+		{"nic not canonical", map[string][][]string{groupGateway: {{"192.0.2.1", "52-54-00-AA-00-01"}}}, false},
+		{"over budget", map[string][][]string{groupInfo: tooMany}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := budgetFromSets(tt.sets)
+			if (err == nil) != tt.valid {
+				t.Fatalf("budgetFromSets(%v) error = %v, want valid %t", tt.sets, err, tt.valid)
+			}
+			if err == nil && !reflect.DeepEqual(b.sets(), tt.sets) {
+				t.Errorf("round trip: %v, want %v", b.sets(), tt.sets)
+			}
+		})
+	}
+}
+
+func TestSaturatingInc(t *testing.T) {
+	tests := []struct {
+		name      string
+		got, want uint64
+	}{
+		{"int 0", uint64(saturatingInc(0)), 1},
+		{"int MaxInt-1", uint64(saturatingInc(math.MaxInt - 1)), math.MaxInt},
+		{"int MaxInt", uint64(saturatingInc(math.MaxInt)), math.MaxInt},
+		{"int64 MaxInt64", uint64(saturatingInc(int64(math.MaxInt64))), math.MaxInt64},
+		{"uint MaxUint", uint64(saturatingInc(uint(math.MaxUint))), math.MaxUint},
+		{"uint64 MaxUint64", saturatingInc(uint64(math.MaxUint64)), math.MaxUint64},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: saturatingInc = %d, want %d", tt.name, tt.got, tt.want)
+		}
 	}
 }

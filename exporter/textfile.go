@@ -34,8 +34,13 @@ func WriteTextfile(dir, name string, g prometheus.Gatherer) error {
 	return writeAtomic(filepath.Join(dir, name), buf.Bytes(), 0o644)
 }
 
+// renameFile is os.Rename; tests look at the temporary file through it.
+var renameFile = os.Rename
+
 // writeAtomic writes data to path through a temporary file in the same
-// directory and a rename.
+// directory and a rename. The temporary file is created with mode 0600
+// (os.CreateTemp) and given perm only once written, so it is never more
+// open than either.
 func writeAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -64,7 +69,7 @@ func writeAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	if werr != nil {
 		return fmt.Errorf("writing %s: %w", tmp, werr)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := renameFile(tmp, path); err != nil {
 		return fmt.Errorf("renaming %s: %w", tmp, err)
 	}
 	// Make the rename durable; a directory that cannot be synced is not
@@ -77,10 +82,11 @@ func writeAtomic(path string, data []byte, perm os.FileMode) (err error) {
 }
 
 // WriteFileAtomic writes data to path through a temporary file and a
-// rename; cron mode keeps its history state with it.
+// rename, with mode 0600 throughout: cron mode keeps its history state
+// with it, which names every VM of the node and is nobody else's business.
 func WriteFileAtomic(path string, data []byte) error {
 	if path == "" {
 		return errors.New("writing file: empty path")
 	}
-	return writeAtomic(path, data, 0o644)
+	return writeAtomic(path, data, 0o600)
 }

@@ -120,3 +120,34 @@ func TestWriteTextfileErrors(t *testing.T) {
 		t.Errorf("WriteTextfile into a missing directory = %v, want an error naming it", err)
 	}
 }
+
+func TestWriteFileAtomicMode(t *testing.T) {
+	// The state file names every VM: 0600, and so is its temporary file
+	// at every moment, including when it is renamed into place over an
+	// older, more open file.
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var tmpModes []os.FileMode
+	renameFile = func(from, to string) error {
+		if st, err := os.Stat(from); err == nil {
+			tmpModes = append(tmpModes, st.Mode().Perm())
+		}
+		return os.Rename(from, to)
+	}
+	defer func() { renameFile = os.Rename }()
+	if err := WriteFileAtomic(path, []byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 || len(tmpModes) != 1 || tmpModes[0] != 0o600 {
+		t.Errorf("state file mode %v, temporary file modes %v; want 0600 for both", st.Mode().Perm(), tmpModes)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "{}\n" {
+		t.Errorf("state file holds %q", b)
+	}
+}
