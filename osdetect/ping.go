@@ -303,17 +303,21 @@ func reporter(s string) string {
 	return guestagent.Sanitize(s, 64)
 }
 
-// maxLines is how many lines of a command's output the parsers look at.
+// maxLines is how many lines of a command's output the ping parsers look
+// at.
 const maxLines = 1000
 
 // lines splits output into lines, accepting LF, CRLF and CR, and keeps at
 // most maxLines of them.
-func lines(b []byte) []string {
+func lines(b []byte) []string { return splitLines(b, maxLines) }
+
+// splitLines splits output into at most max lines, accepting LF, CRLF and
+// CR. SplitN: a flood of newlines costs max strings, not one per byte.
+func splitLines(b []byte, max int) []string {
 	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
 	b = bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
-	// SplitN: a flood of newlines costs 1000 strings, not one per byte.
-	ls := strings.SplitN(string(b), "\n", maxLines+1)
-	return ls[:min(len(ls), maxLines)]
+	ls := strings.SplitN(string(b), "\n", max+1)
+	return ls[:min(len(ls), max)]
 }
 
 // firstLine returns the first non-empty line of b, sanitised.

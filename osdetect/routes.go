@@ -27,7 +27,7 @@ const (
 // Limits on what DefaultRoutes reads from a guest.
 const (
 	routeOutputLimit = 1 << 20 // bytes of a route table
-	maxRouteLines    = 65536   // lines a parser looks at
+	maxRouteLines    = 16384   // lines a parser looks at (1 MiB is about 8000 routes)
 	maxIfaceRunes    = 64
 )
 
@@ -125,7 +125,7 @@ func linuxRoutes(ctx context.Context, c *guestagent.Client, info guestagent.Info
 			if err6 != nil && !isAgentError(err6) {
 				return nil, fmt.Errorf("default routes: %w", err6)
 			}
-			return withCut(parseLinuxTables(v4, v6))(len(v4) >= routeOutputLimit || len(v6) >= routeOutputLimit)
+			return withCut(parseLinuxTables(v4, v6))(tooLong(v4) || tooLong(v6))
 		}
 		if !errors.Is(err, guestagent.ErrCommandDisabled) && !errors.Is(err, guestagent.ErrCommandNotFound) {
 			return nil, fmt.Errorf("default routes: %w", err)
@@ -138,16 +138,22 @@ func linuxRoutes(ctx context.Context, c *guestagent.Client, info guestagent.Info
 	if st.ExitCode == nil || *st.ExitCode != 0 {
 		return nil, fmt.Errorf("default routes: cat %s: %s: %s", procRoute, exitText(st), firstLine(st.Stderr))
 	}
-	v4, cut := st.Stdout, st.StdoutTruncated
+	v4, cut := st.Stdout, st.StdoutTruncated || tooLong(st.Stdout)
 	var v6 []byte
 	st, err = c.Run(ctx, guestagent.Command{Path: "cat", Args: []string{procIPv6Route}, CaptureOutput: true}, routeOutputLimit)
 	if err != nil {
 		return nil, fmt.Errorf("default routes: cat %s: %w", procIPv6Route, err)
 	}
 	if st.ExitCode != nil && *st.ExitCode == 0 {
-		v6, cut = st.Stdout, cut || st.StdoutTruncated
+		v6, cut = st.Stdout, cut || st.StdoutTruncated || tooLong(st.Stdout)
 	}
 	return withCut(parseLinuxTables(v4, v6))(cut)
+}
+
+// tooLong reports whether a route table may have been cut: it filled the
+// bytes read, or has more lines than a parser looks at.
+func tooLong(table []byte) bool {
+	return len(table) >= routeOutputLimit || bytes.Count(table, []byte{'\n'}) >= maxRouteLines
 }
 
 // withCut adds, when cut is true, a note wrapping guestagent.ErrTruncated
@@ -158,7 +164,7 @@ func withCut(routes []DefaultRoute, err error) func(cut bool) ([]DefaultRoute, e
 		if err != nil || !cut {
 			return routes, err
 		}
-		return routes, fmt.Errorf("default routes: %w: the route table is longer than the %d bytes read", guestagent.ErrTruncated, routeOutputLimit)
+		return routes, fmt.Errorf("default routes: %w: the route table is longer than the %d bytes or %d lines read", guestagent.ErrTruncated, routeOutputLimit, maxRouteLines)
 	}
 }
 
@@ -189,7 +195,7 @@ func windowsRoutes(ctx context.Context, c *guestagent.Client) ([]DefaultRoute, e
 	if err != nil {
 		return nil, fmt.Errorf("default routes: route.exe print: %w", err)
 	}
-	return withCut(routes, nil)(st.StdoutTruncated)
+	return withCut(routes, nil)(st.StdoutTruncated || tooLong(st.Stdout))
 }
 
 // ParseProcNetRoute returns the default routes in the text of Linux's
@@ -201,7 +207,7 @@ func windowsRoutes(ctx context.Context, c *guestagent.Client) ([]DefaultRoute, e
 // (little-endian unless a mask only reads as contiguous big-endian).
 // Malformed rows are skipped; a missing header is an error.
 func ParseProcNetRoute(data []byte) ([]DefaultRoute, error) {
-	ls := lines(data)
+	ls := splitLines(data, maxRouteLines)
 	if len(ls) == 0 || !strings.HasPrefix(strings.TrimSpace(ls[0]), "Iface") {
 		return nil, errors.New("not /proc/net/route: no Iface header")
 	}
@@ -224,7 +230,7 @@ func ParseProcNetRoute(data []byte) ([]DefaultRoute, error) {
 		metric        int
 	}
 	var rows []row
-	for _, line := range ls[1:min(len(ls), maxRouteLines)] {
+	for _, line := range ls[1:] {
 		f := strings.Fields(line)
 		if len(f) < width {
 			continue
@@ -289,8 +295,8 @@ func contiguous(m uint32) bool {
 func ParseProcNetIPv6Route(data []byte) ([]DefaultRoute, error) {
 	var routes []DefaultRoute
 	valid := 0
-	ls := lines(data)
-	for _, line := range ls[:min(len(ls), maxRouteLines)] {
+	ls := splitLines(data, maxRouteLines)
+	for _, line := range ls {
 		f := strings.Fields(line)
 		if len(f) != 10 {
 			continue
@@ -359,8 +365,8 @@ func ParseWindowsRoutePrint(data []byte) ([]DefaultRoute, error) {
 	headings := 0               // lines ending in ":" seen in this table
 	var wrapped []string        // IPv6 row waiting for its gateway line
 	var routes []DefaultRoute
-	ls := lines(data)
-	for _, line := range ls[:min(len(ls), maxRouteLines)] {
+	ls := splitLines(data, maxRouteLines)
+	for _, line := range ls {
 		t := strings.TrimSpace(line)
 		if t == "" || strings.Trim(t, "=_-") == "" {
 			wrapped = nil

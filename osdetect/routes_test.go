@@ -2,6 +2,7 @@ package osdetect_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -275,4 +276,19 @@ func FuzzParseWindowsRoutePrint(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseProcNetRouteLongTable: a default route after the first thousand
+// rows is still found (the ping parsers' 1000-line cap does not apply).
+func TestParseProcNetRouteLongTable(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n")
+	for i := range 1500 {
+		fmt.Fprintf(&b, "eth0\t%08X\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n", i<<8)
+	}
+	b.WriteString("eth0\t00000000\t0100000A\t0003\t0\t0\t100\t00000000\t0\t0\t0\n")
+	routes, err := osdetect.ParseProcNetRoute([]byte(b.String()))
+	if err != nil || len(routes) != 1 || routes[0].Gateway.String() != "10.0.0.1" {
+		t.Fatalf("ParseProcNetRoute(1500 rows, then the default) = %+v, %v; want one default via 10.0.0.1", routes, err)
+	}
 }
