@@ -1,0 +1,286 @@
+package checker
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+
+	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/osdetect"
+)
+
+// facts is what discovery learned about one domain, typed: addresses stay
+// netip values until result formats them, once.
+type facts struct {
+	d     Domain
+	agent *guestagent.Client
+
+	version string // agent version, once guest-info answered
+	info    guestagent.Info
+	execOK  bool          // guest-exec and guest-exec-status are enabled
+	os      osdetect.Info // what OS detection found, even when it failed
+	osErr   error
+
+	nics     []nicFacts // one per NIC of the domain definition, in order
+	ifaces   []guestagent.Interface
+	ifErr    error
+	routes   []osdetect.DefaultRoute // the guest's default routes, if read
+	routeSrc string
+	routeErr error
+
+	notes []string // what decoders cut from the guest's replies
+}
+
+// nicFacts is what discovery learned about one NIC.
+type nicFacts struct {
+	mac           string // from the domain definition
+	guestName     string
+	addrs         []netip.Addr // the guest's addresses on it, without loopback
+	gateway       netip.Addr   // invalid when none is known
+	gatewaySource string
+	networkType   string
+}
+
+func newFacts(d Domain) *facts {
+	f := &facts{d: d, os: osdetect.Info{Family: osdetect.Unknown}, nics: make([]nicFacts, len(d.NICs))}
+	for i, n := range d.NICs {
+		f.nics[i].mac = n.MAC
+	}
+	return f
+}
+
+// result builds the plain Result from the facts, with the given state,
+// agent state and reason; notes are added to the reason.
+func (f *facts) result(state State, agent AgentState, reason string) Result {
+	r := Result{
+		Name: f.d.Name, UUID: f.d.UUID, State: state,
+		OS:     OSResult{Family: string(f.os.Family), ID: f.os.ID, Name: f.os.Name, Version: f.os.Version, Source: f.os.Source},
+		Agent:  AgentResult{State: agent, Version: f.version},
+		NICs:   make([]NICResult, len(f.d.NICs)),
+		Probes: []ProbeResult{},
+		Reason: withNotes(reason, f.notes),
+	}
+	for i, n := range f.d.NICs {
+		nf := f.nics[i]
+		nr := NICResult{MAC: n.MAC, Device: n.Device, Model: n.Model, SourceType: n.SourceType, Source: n.Source,
+			GuestName: nf.guestName, IPs: make([]string, 0, len(nf.addrs)),
+			GatewaySource: nf.gatewaySource, NetworkType: nf.networkType}
+		for _, a := range nf.addrs {
+			nr.IPs = append(nr.IPs, a.String())
+		}
+		if nf.gateway.IsValid() {
+			nr.Gateway = nf.gateway.String()
+		}
+		r.NICs[i] = nr
+	}
+	return r
+}
+
+// discover learns everything Check needs before it pings. It returns the
+// facts, or the final Result when the domain cannot be probed at all
+// (paused, no agent, agent failing its first calls).
+func (c *Checker) discover(ctx context.Context, d Domain) (*facts, *Result) {
+	f := newFacts(d)
+	if r, stop := gate(f); stop {
+		return nil, &r
+	}
+	f.agent = guestagent.New(d.Agent)
+	if err := f.agent.Ping(ctx); err != nil {
+		r := agentFailure(f.result("", "", ""), "guest-ping", err)
+		return nil, &r
+	}
+	info, err := f.agent.Info(ctx)
+	if err = f.truncated(err); err != nil {
+		r := agentFailure(f.result("", "", ""), "guest-info", err)
+		return nil, &r
+	}
+	f.info, f.version = info, info.Version
+	f.execOK = info.Enabled("guest-exec") && info.Enabled("guest-exec-status")
+	f.os, f.osErr = c.detectOS(ctx, f.agent, d)
+
+	ifaces, err := f.agent.NetworkInterfaces(ctx)
+	if f.ifErr = f.truncated(err); f.ifErr == nil {
+		f.ifaces = ifaces
+		attachGuestInterfaces(f.nics, ifaces)
+	}
+	f.routeErr = f.truncated(c.resolveGateways(ctx, f))
+	return f, nil
+}
+
+// gate returns the Result of a domain that is not probed: not running, or
+// without a usable agent channel.
+func gate(f *facts) (Result, bool) {
+	switch f.d.State {
+	case Paused:
+		return f.result(StatePaused, channelAgentState(f.d.Channel), "the domain is paused; it was not probed"), true
+	case Other:
+		return f.result(StateUnknown, channelAgentState(f.d.Channel), "the domain is neither running nor paused; it was not probed"), true
+	}
+	switch f.d.Channel {
+	case ChannelNone:
+		return f.result(StateUnknown, AgentNoChannel, "the domain has no guest agent channel: add a virtio channel named org.qemu.guest_agent.0 and run qemu-guest-agent in the guest"), true
+	case ChannelDisconnected:
+		return f.result(StateUnknown, AgentDisconnected, "the guest agent is not connected: qemu-guest-agent is not running in the guest; start and enable it"), true
+	}
+	return Result{}, false
+}
+
+// truncated moves an ErrTruncated error into the notes: the value it came
+// with is usable. Any other error is returned as it is.
+func (f *facts) truncated(err error) error {
+	if errors.Is(err, guestagent.ErrTruncated) {
+		f.notes = append(f.notes, err.Error())
+		return nil
+	}
+	return err
+}
+
+// attachGuestInterfaces fills each NIC's guest name and addresses from the
+// agent's interface list, matched by MAC.
+func attachGuestInterfaces(nics []nicFacts, ifaces []guestagent.Interface) {
+	for i := range nics {
+		for _, gi := range ifaces {
+			if gi.MAC == "" || !strings.EqualFold(gi.MAC, nics[i].mac) {
+				continue
+			}
+			nics[i].guestName = gi.Name
+			for _, p := range gi.Addrs {
+				if !p.Addr().IsLoopback() {
+					nics[i].addrs = append(nics[i].addrs, p.Addr())
+				}
+			}
+		}
+	}
+}
+
+// resolveGateways sets each NIC's gateway, gateway source and network type,
+// in the documented order: config override, libvirt network, guest routes,
+// and keeps the guest's default routes (if it read them) for probe
+// planning. It returns why the routes could not be read, if they could not.
+func (c *Checker) resolveGateways(ctx context.Context, f *facts) error {
+	needRoutes := false
+	for i, n := range f.d.NICs {
+		nf := &f.nics[i]
+		nc, hasCfg := c.networkConfig(n)
+		switch {
+		case hasCfg && nc.Gateway != nil:
+			nf.gateway, nf.gatewaySource = *nc.Gateway, "config"
+		case len(n.NetworkAddrs) > 0:
+			if gw, ok := networkGateway(n.NetworkAddrs, nf.addrs); ok {
+				nf.gateway, nf.gatewaySource = gw, "libvirt-network"
+			}
+		}
+		needRoutes = needRoutes || !nf.gateway.IsValid()
+		if hasCfg && nc.Type != "" {
+			nf.networkType = nc.Type
+		} else {
+			needRoutes = true
+		}
+	}
+	if !needRoutes || f.os.Family == osdetect.Unknown {
+		defaultNetworkTypes(f.nics, nil)
+		return nil
+	}
+	routes, source, err := osdetect.DefaultRoutes(ctx, f.agent, f.os.Family, f.info)
+	f.routeSrc = source
+	if err != nil && !errors.Is(err, guestagent.ErrTruncated) {
+		defaultNetworkTypes(f.nics, nil)
+		return err
+	}
+	f.routes = routes
+	carriers := map[int]bool{}
+	for _, rt := range routes {
+		i := routeNIC(rt, f.nics, f.ifaces)
+		if i < 0 {
+			continue
+		}
+		carriers[i] = true
+		nf := &f.nics[i]
+		// Prefer an IPv4 gateway when a NIC has both; a config or libvirt
+		// network answer always wins.
+		if !nf.gateway.IsValid() || (nf.gatewaySource == source && rt.Gateway.Is4() && !nf.gateway.Is4()) {
+			nf.gateway, nf.gatewaySource = rt.Gateway, source
+		}
+	}
+	defaultNetworkTypes(f.nics, carriers)
+	return err
+}
+
+func (c *Checker) networkConfig(n NIC) (NetworkConfig, bool) {
+	if nc, ok := c.cfg.Networks[n.Source]; ok && n.Source != "" {
+		return nc, true
+	}
+	if nc, ok := c.cfg.Networks[n.Bridge]; ok && n.Bridge != "" {
+		return nc, true
+	}
+	return NetworkConfig{}, false
+}
+
+// defaultNetworkTypes fills unset network types: the NICs carrying a default
+// route are external, the others internal.
+func defaultNetworkTypes(nics []nicFacts, carriers map[int]bool) {
+	for i := range nics {
+		if nics[i].networkType != "" {
+			continue
+		}
+		if carriers[i] {
+			nics[i].networkType = NetworkExternal
+		} else {
+			nics[i].networkType = NetworkInternal
+		}
+	}
+}
+
+// networkGateway picks the libvirt network address on the same subnet as one
+// of the NIC's guest addresses, else the network's first IPv4 address, else
+// its first address.
+func networkGateway(netAddrs []netip.Prefix, guestIPs []netip.Addr) (netip.Addr, bool) {
+	for _, ip := range guestIPs {
+		for _, p := range netAddrs {
+			if p.Masked().Contains(ip) {
+				return p.Addr(), true
+			}
+		}
+	}
+	for _, p := range netAddrs {
+		if p.Addr().Is4() {
+			return p.Addr(), true
+		}
+	}
+	if len(netAddrs) > 0 {
+		return netAddrs[0].Addr(), true
+	}
+	return netip.Addr{}, false
+}
+
+// routeNIC finds the NIC a default route leaves through, by MAC, guest
+// interface name, or interface address.
+func routeNIC(rt osdetect.DefaultRoute, nics []nicFacts, ifaces []guestagent.Interface) int {
+	mac := rt.MAC
+	if mac == "" && rt.Interface != "" {
+		for _, gi := range ifaces {
+			if gi.Name == rt.Interface {
+				mac = gi.MAC
+			}
+		}
+	}
+	if mac == "" && rt.InterfaceAddr.IsValid() {
+		for _, gi := range ifaces {
+			for _, p := range gi.Addrs {
+				if p.Addr() == rt.InterfaceAddr {
+					mac = gi.MAC
+				}
+			}
+		}
+	}
+	if mac == "" {
+		return -1
+	}
+	for i := range nics {
+		if strings.EqualFold(nics[i].mac, mac) {
+			return i
+		}
+	}
+	return -1
+}

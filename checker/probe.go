@@ -1,0 +1,143 @@
+package checker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/osdetect"
+)
+
+// outputLimit caps what vmcheck keeps of one guest command's stdout or
+// stderr. Ping prints a few hundred bytes; anything more is noise or abuse.
+const outputLimit = 64 << 10
+
+// plannedProbe is one ping to run.
+type plannedProbe struct {
+	res    ProbeResult
+	target netip.Addr
+}
+
+// planProbes lists the probes for one domain: each configured external
+// target and each extra target of the domain's policy whose address family
+// the guest routes (or, with no default route at all, every such target),
+// and each NIC's gateway once.
+func (c *Checker) planProbes(nics []nicFacts, routes []osdetect.DefaultRoute, extra []netip.Addr) []plannedProbe {
+	var plan []plannedProbe
+	external := c.cfg.External
+	for _, a := range extra {
+		if !slices.Contains(external, a) {
+			external = append(slices.Clip(external), a)
+		}
+	}
+	if len(external) == 0 {
+		plan = append(plan, plannedProbe{res: ProbeResult{Kind: ProbeExternal, Status: ProbeNotConfigured, Error: "no external target configured"}})
+	}
+	has4, has6 := false, false
+	for _, rt := range routes {
+		has4 = has4 || rt.Gateway.Is4()
+		has6 = has6 || rt.Gateway.Is6()
+	}
+	for _, a := range external {
+		if len(routes) > 0 && ((a.Is4() && !has4) || (a.Is6() && !has6)) {
+			continue
+		}
+		plan = append(plan, plannedProbe{res: ProbeResult{Kind: ProbeExternal, Target: a.String()}, target: a})
+	}
+	for _, n := range nics {
+		a := n.gateway
+		if !a.IsValid() {
+			continue
+		}
+		p := plannedProbe{res: ProbeResult{Kind: ProbeGateway, Target: a.String(), NIC: n.mac}, target: a}
+		if err := validateGateway(a); err != nil {
+			p.res.Status, p.res.Error = ProbeError, fmt.Sprintf("gateway not probed: %v", err)
+			p.target = netip.Addr{}
+		}
+		plan = append(plan, p)
+	}
+	return plan
+}
+
+// probe starts every ping of the plan, then collects each result. The
+// pings run concurrently inside the guest, so a round costs about one ping
+// timeout even when several targets do not answer.
+//
+// agentLost reports that the agent stopped answering during the probes.
+func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out []ProbeResult, agentLost bool) {
+	ga, fam := f.agent, f.os.Family
+	plan := c.planProbes(f.nics, f.routes, extra)
+	pids := make([]int64, len(plan))
+	for i := range plan {
+		p := &plan[i]
+		if !p.target.IsValid() {
+			continue
+		}
+		cmd, err := osdetect.PingCommand(fam, p.target, time.Duration(c.cfg.PingTimeout))
+		if err != nil {
+			p.res.Status, p.res.Error = ProbeError, err.Error()
+			continue
+		}
+		pid, err := ga.Exec(ctx, cmd)
+		if err != nil {
+			p.res.Status, p.res.Error = ProbeError, execError(cmd.Path, err)
+			agentLost = agentLost || errors.Is(err, guestagent.ErrUnresponsive)
+			continue
+		}
+		pids[i] = pid
+	}
+	out = make([]ProbeResult, len(plan))
+	for i := range plan {
+		p := &plan[i]
+		if pids[i] != 0 {
+			st, err := ga.Wait(ctx, pids[i], outputLimit)
+			if err != nil {
+				p.res.Status, p.res.Error = ProbeError, waitError(err)
+				agentLost = agentLost || (errors.Is(err, guestagent.ErrUnresponsive) && !errors.Is(err, guestagent.ErrExecTimeout))
+			} else {
+				pr := osdetect.ParsePing(fam, p.target, st)
+				p.res.OK, p.res.RTT, p.res.Error = pr.OK, pr.RTT.Seconds(), pr.Error
+				if pr.OK {
+					p.res.Status = ProbePassed
+				} else {
+					p.res.Status = ProbeFailed
+				}
+			}
+		}
+		out[i] = p.res
+	}
+	return out, agentLost
+}
+
+// validateGateway is ValidateTarget, except that a link-local IPv6
+// gateway keeps the zone (guest interface) it was learned with: ping needs it.
+func validateGateway(a netip.Addr) error {
+	if a.Zone() != "" && a.WithZone("").IsLinkLocalUnicast() {
+		return ValidateTarget(a.WithZone(""))
+	}
+	return ValidateTarget(a)
+}
+
+func execError(path string, err error) string {
+	var ae *guestagent.Error
+	if osdetect.IsSpawnFailure(err) && errors.As(err, &ae) {
+		return fmt.Sprintf("%s not found in the guest: %s", path, guestagent.Sanitize(ae.Desc, 200))
+	}
+	return "guest-exec: " + guestagent.Sanitize(err.Error(), 300)
+}
+
+func waitError(err error) string {
+	switch {
+	case errors.Is(err, guestagent.ErrExecTimeout):
+		return "timed out: the ping did not finish before the check's deadline"
+	case errors.Is(err, guestagent.ErrReplyTooLarge):
+		return "the guest command's output was too large to relay: " + guestagent.Sanitize(err.Error(), 200)
+	case errors.Is(err, guestagent.ErrUnresponsive):
+		return "the guest agent went away while returning the command's result (libvirt drops an agent whose reply exceeds 10 MiB, e.g. a flood of output): " + guestagent.Sanitize(err.Error(), 200)
+	}
+	return "guest-exec-status: " + guestagent.Sanitize(err.Error(), 300)
+}

@@ -1,0 +1,100 @@
+package checker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/vmcheck/vmcheck/guestagent"
+)
+
+// verdict turns probe outcomes into the domain state and a one-sentence
+// reason.
+func verdict(probes []ProbeResult) (State, string) {
+	var passed, failed, errs int
+	var bad []string
+	for _, p := range probes {
+		switch p.Status {
+		case ProbePassed:
+			passed++
+			continue
+		case ProbeFailed:
+			failed++
+		case ProbeError:
+			errs++
+		default:
+			continue
+		}
+		what := string(p.Kind)
+		if p.Target != "" {
+			what += " " + p.Target
+		}
+		bad = append(bad, fmt.Sprintf("%s: %s", what, p.Error))
+	}
+	sort.Strings(bad)
+	reason := strings.Join(bad, "; ")
+	switch {
+	case passed+failed+errs == 0:
+		return StateUnknown, "nothing to probe: no external target is configured and no gateway was found"
+	case failed == 0 && errs == 0:
+		return StateOK, ""
+	case failed == 0:
+		return StateUnknown, reason
+	case passed > 0:
+		return StateDegraded, reason
+	default:
+		return StateDown, reason
+	}
+}
+
+// channelAgentState describes the agent of a domain that is not probed, from
+// its channel alone.
+func channelAgentState(ch ChannelState) AgentState {
+	switch ch {
+	case ChannelNone:
+		return AgentNoChannel
+	case ChannelDisconnected:
+		return AgentDisconnected
+	}
+	return AgentOK
+}
+
+// withNotes appends notes to a reason.
+func withNotes(reason string, notes []string) string {
+	if len(notes) == 0 {
+		return reason
+	}
+	all := strings.Join(notes, "; ")
+	if reason == "" {
+		return "note: " + all
+	}
+	return reason + "; note: " + all
+}
+
+func unknown(r Result, a AgentState, reason string) Result {
+	r.State, r.Agent.State, r.Reason = StateUnknown, a, reason
+	return r
+}
+
+// deadlineReason says that the check ran out of time, and where.
+func deadlineReason(err error) string {
+	return fmt.Sprintf("the check did not finish before its deadline: %v", guestagent.Sanitize(err.Error(), 300))
+}
+
+// agentFailure classifies an error from a first agent call.
+func agentFailure(r Result, cmd string, err error) Result {
+	msg := guestagent.Sanitize(err.Error(), 300)
+	switch {
+	case errors.Is(err, guestagent.ErrNoChannel):
+		return unknown(r, AgentNoChannel, "the domain has no guest agent channel: add a virtio channel named org.qemu.guest_agent.0 and run qemu-guest-agent in the guest")
+	case errors.Is(err, guestagent.ErrDomainNotRunning):
+		return unknown(r, AgentUnresponsive, "the domain stopped while it was being checked")
+	case errors.Is(err, guestagent.ErrCommandDisabled), errors.Is(err, guestagent.ErrCommandNotFound):
+		return unknown(r, AgentExecDisabled, fmt.Sprintf("%s is not available in the guest agent: %s", cmd, msg))
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, guestagent.ErrUnresponsive):
+		return unknown(r, AgentUnresponsive, fmt.Sprintf("the guest agent does not answer (%s): %s; check that qemu-ga is running and not frozen", cmd, msg))
+	}
+	return unknown(r, AgentUnresponsive, fmt.Sprintf("%s failed: %s", cmd, msg))
+}
