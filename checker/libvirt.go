@@ -11,7 +11,7 @@ import (
 
 	"libvirt.org/go/libvirt"
 
-	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/libvirthost"
 )
 
 // LibvirtSource lists the running domains of one libvirt host and reaches
@@ -19,7 +19,7 @@ import (
 type LibvirtSource struct {
 	uri  string
 	conn *libvirt.Connect
-	pool *guestagent.LibvirtPool
+	pool *libvirthost.Pool
 }
 
 var _ Source = (*LibvirtSource)(nil)
@@ -33,7 +33,7 @@ func NewLibvirtSource(ctx context.Context, uri string, poolSize int) (*LibvirtSo
 	if err != nil {
 		return nil, fmt.Errorf("connecting to libvirt at %q: %w", uri, err)
 	}
-	return &LibvirtSource{uri: uri, conn: conn, pool: guestagent.NewLibvirtPool(uri, poolSize)}, nil
+	return &LibvirtSource{uri: uri, conn: conn, pool: libvirthost.NewPool(uri, poolSize)}, nil
 }
 
 // URI returns the libvirt URI of the source.

@@ -67,7 +67,7 @@ func (c *Client) call(ctx context.Context, command string, args any) (json.RawMe
 
 // decodeReply unpacks a reply envelope: the "return" value, or *Error.
 func decodeReply(command string, raw []byte) (json.RawMessage, error) {
-	if err := checkReplySize(command, len(raw)); err != nil {
+	if err := CheckReplySize(command, len(raw)); err != nil {
 		return nil, err
 	}
 	var r reply

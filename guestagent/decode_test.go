@@ -304,7 +304,7 @@ func FuzzDecodeReply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		_, err := decodeReply("guest-exec", []byte(raw))
 		if ae, ok := err.(*Error); ok {
-			checkSanitized(t, "Desc", ae.Desc, maxDescRunes)
+			checkSanitized(t, "Desc", ae.Desc, MaxDescRunes)
 			checkSanitized(t, "Class", ae.Class, 64)
 		}
 	})

@@ -8,9 +8,10 @@
 // the guest says is untrusted: every decoder caps and sanitises what it
 // returns and rejects malformed values with an error naming the field.
 //
-// Two Transports reach real agents. LibvirtPool (libvirt.go, the package's
-// only cgo file) sends each request with virDomainQemuAgentCommand on a
-// connection of its own. Socket (socket.go) speaks to an agent's unix socket
+// Two Transports reach real agents. libvirthost.Pool (package libvirthost,
+// behind cgo) sends each request with virDomainQemuAgentCommand on a
+// connection of its own and builds its errors from this package's sentinels
+// and NewError. Socket (socket.go) speaks to an agent's unix socket
 // directly, for hosts without libvirt (plain QEMU, Proxmox VE): it
 // resynchronises every new connection with guest-sync-delimited, keeps one
 // command in flight and bounds every read and write by the context. Tests

@@ -48,8 +48,8 @@ var (
 	ErrTruncated = errors.New("guest agent reply truncated")
 )
 
-// maxDescRunes caps the agent-supplied error description kept in Error.
-const maxDescRunes = 512
+// MaxDescRunes caps the agent-supplied error description kept in Error.
+const MaxDescRunes = 512
 
 // Error is an error the guest agent returned for a command: the reply's
 // {"error":{"class":…,"desc":…}}. Class is empty when the error came through
@@ -70,8 +70,20 @@ func newError(command, class, desc string) *Error {
 	return &Error{
 		Command: Sanitize(command, 64),
 		Class:   Sanitize(class, 64),
-		Desc:    Sanitize(desc, maxDescRunes),
+		Desc:    Sanitize(desc, MaxDescRunes),
 	}
+}
+
+// NewError returns the *Error for an error the agent returned to command
+// that a Transport received in a form of its own (libvirt turns an agent
+// error into a libvirt error). command, class and desc are untrusted and
+// sanitised as for a decoded reply; class is "" when the transport does
+// not say it. cause, if not nil, is the transport's error, returned by
+// Unwrap.
+func NewError(command, class, desc string, cause error) *Error {
+	e := newError(command, class, desc)
+	e.cause = cause
+	return e
 }
 
 // Error implements error.
@@ -115,7 +127,7 @@ func (e *Error) disabled() bool {
 }
 
 // Unwrap returns the transport error the agent error was decoded from, if
-// any (for LibvirtPool, the libvirt error).
+// any (for libvirthost.Pool, the libvirt error).
 func (e *Error) Unwrap() error { return e.cause }
 
 // wrapSentinel returns an error that matches both sentinel and cause with

@@ -43,9 +43,10 @@ func ReplyLimit(command string) int {
 	return smallReplyLimit
 }
 
-// checkReplySize fails with ErrReplyTooLarge when a reply of n bytes is
-// over command's limit.
-func checkReplySize(command string, n int) error {
+// CheckReplySize fails with ErrReplyTooLarge when a reply of n bytes is
+// over command's limit (ReplyLimit). Client checks every reply; a
+// Transport may check earlier, before it copies the reply.
+func CheckReplySize(command string, n int) error {
 	if max := ReplyLimit(command); n > max {
 		return wrapSentinel(ErrReplyTooLarge, nil, fmt.Sprintf("%d bytes, more than the %d accepted for %s", n, max, command))
 	}

@@ -10,7 +10,7 @@ import "context"
 // virDomainQemuAgentCommand returns exactly that (libvirt serialises the
 // reply object it parsed; src/qemu/qemu_agent.c, qemuAgentArbitraryCommand),
 // except that libvirt turns an agent error into a libvirt error, which
-// LibvirtPool maps back to *Error.
+// libvirthost.Pool maps back to *Error (NewError).
 //
 // Command must return promptly once ctx is done, with an error wrapping
 // ErrUnresponsive and ctx.Err(). Transport errors should wrap the

@@ -212,7 +212,7 @@ func (g *Guest) Calls() int {
 var _ guestagent.Transport = (*Guest)(nil)
 
 // Command answers one agent request after the simulated latency. It
-// honours ctx like guestagent.LibvirtPool does: when ctx ends first it
+// honours ctx like libvirthost.Pool does: when ctx ends first it
 // returns an error wrapping guestagent.ErrUnresponsive and ctx.Err().
 func (g *Guest) Command(ctx context.Context, request []byte) ([]byte, error) {
 	if err := g.daemon.acquire(ctx); err != nil {
@@ -322,7 +322,7 @@ func (g *Guest) answer(cmd string, args json.RawMessage) ([]byte, error) {
 	return agentError(cmd, "CommandNotFound", fmt.Sprintf("The command %s has not been found", cmd))
 }
 
-// agentError returns what LibvirtPool returns for an agent error: libvirt
+// agentError returns what libvirthost.Pool returns for an agent error: libvirt
 // keeps only the description.
 func agentError(cmd, class, desc string) ([]byte, error) {
 	b, _ := json.Marshal(map[string]any{"error": map[string]string{"class": class, "desc": desc}})

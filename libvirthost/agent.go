@@ -1,6 +1,6 @@
 //go:build cgo
 
-package guestagent
+package libvirthost
 
 import (
 	"context"
@@ -13,17 +13,19 @@ import (
 	"time"
 
 	"libvirt.org/go/libvirt"
+
+	"github.com/vmcheck/vmcheck/guestagent"
 )
 
-// LibvirtPool hands each agent call its own read-write connection to one
+// Pool is the guest agent Transport of libvirt hosts: it hands each agent call its own read-write connection to one
 // libvirt URI. libvirtd serves at most max_client_requests (default 5)
 // calls of one client at a time, and an agent that does not answer holds
 // its call for the whole timeout, so calls must not queue behind each other
 // on one shared connection. Finished calls return their connection to the
 // pool, which keeps at most maxIdle of them open.
 //
-// A LibvirtPool is safe for concurrent use.
-type LibvirtPool struct {
+// A Pool is safe for concurrent use.
+type Pool struct {
 	uri     string
 	maxIdle int
 
@@ -32,11 +34,11 @@ type LibvirtPool struct {
 	closed bool
 }
 
-// NewLibvirtPool returns a pool of connections to uri (e.g.
+// NewPool returns a pool of connections to uri (e.g.
 // "qemu:///system") that keeps up to maxIdle idle connections open.
 // Connections are opened on demand.
-func NewLibvirtPool(uri string, maxIdle int) *LibvirtPool {
-	return &LibvirtPool{uri: uri, maxIdle: max(maxIdle, 0)}
+func NewPool(uri string, maxIdle int) *Pool {
+	return &Pool{uri: uri, maxIdle: max(maxIdle, 0)}
 }
 
 // Transport returns the Transport to the agent of the domain with the given
@@ -48,18 +50,18 @@ func NewLibvirtPool(uri string, maxIdle int) *LibvirtPool {
 // its own guest-sync with a limit of 5 s, so an agent that is not there
 // costs up to 5 s more than the timeout; Command therefore also watches ctx
 // and, when ctx ends first, returns at once with an error wrapping
-// ErrUnresponsive and ctx.Err(). The libvirt call cannot be cancelled: it
+// guestagent.ErrUnresponsive and ctx.Err(). The libvirt call cannot be cancelled: it
 // finishes in the background, and only then is its connection returned to
 // the pool.
-func (p *LibvirtPool) Transport(uuid string) Transport {
-	return TransportFunc(func(ctx context.Context, request []byte) ([]byte, error) {
+func (p *Pool) Transport(uuid string) guestagent.Transport {
+	return guestagent.TransportFunc(func(ctx context.Context, request []byte) ([]byte, error) {
 		return p.command(ctx, uuid, request)
 	})
 }
 
 // Close closes the idle connections. Calls still running close their
 // connection when they finish; later calls fail.
-func (p *LibvirtPool) Close() error {
+func (p *Pool) Close() error {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle, p.closed = nil, true
@@ -81,9 +83,9 @@ type agentResult struct {
 	err   error
 }
 
-func (p *LibvirtPool) command(ctx context.Context, uuid string, request []byte) ([]byte, error) {
+func (p *Pool) command(ctx context.Context, uuid string, request []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, wrapSentinel(ErrUnresponsive, err, "not sent: "+err.Error())
+		return nil, fmt.Errorf("%w: not sent: %w", guestagent.ErrUnresponsive, err)
 	}
 	timeout := agentTimeout(ctx, time.Now())
 	done := make(chan agentResult, 1) // buffered: the goroutine never blocks
@@ -95,7 +97,7 @@ func (p *LibvirtPool) command(ctx context.Context, uuid string, request []byte) 
 	case r := <-done:
 		return r.reply, r.err
 	case <-ctx.Done():
-		return nil, wrapSentinel(ErrUnresponsive, ctx.Err(), "no reply in time: "+ctx.Err().Error())
+		return nil, fmt.Errorf("%w: no reply in time: %w", guestagent.ErrUnresponsive, ctx.Err())
 	}
 }
 
@@ -118,7 +120,7 @@ func agentTimeout(ctx context.Context, now time.Time) libvirt.DomainQemuAgentCom
 }
 
 // run performs one agent command on a pooled connection.
-func (p *LibvirtPool) run(uuid, request string, timeout libvirt.DomainQemuAgentCommandTimeout) ([]byte, error) {
+func (p *Pool) run(uuid, request string, timeout libvirt.DomainQemuAgentCommandTimeout) ([]byte, error) {
 	conn, reused, err := p.get()
 	if err != nil {
 		return nil, err
@@ -144,14 +146,14 @@ func (p *LibvirtPool) run(uuid, request string, timeout libvirt.DomainQemuAgentC
 		return nil, mapLibvirtError(err)
 	}
 	// Refuse an oversized reply before copying it once more.
-	if err := checkReplySize(CommandName([]byte(request)), len(reply)); err != nil {
+	if err := guestagent.CheckReplySize(guestagent.CommandName([]byte(request)), len(reply)); err != nil {
 		return nil, err
 	}
 	return []byte(reply), nil
 }
 
 // get takes a live idle connection or opens a new one.
-func (p *LibvirtPool) get() (conn *libvirt.Connect, reused bool, err error) {
+func (p *Pool) get() (conn *libvirt.Connect, reused bool, err error) {
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -175,7 +177,7 @@ func (p *LibvirtPool) get() (conn *libvirt.Connect, reused bool, err error) {
 	return conn, false, err
 }
 
-func (p *LibvirtPool) dial() (*libvirt.Connect, error) {
+func (p *Pool) dial() (*libvirt.Connect, error) {
 	conn, err := libvirt.NewConnect(p.uri)
 	if err != nil {
 		return nil, fmt.Errorf("connect to libvirt %q: %w", p.uri, mapLibvirtError(err))
@@ -185,7 +187,7 @@ func (p *LibvirtPool) dial() (*libvirt.Connect, error) {
 
 // put returns a connection to the pool, or closes it when it is broken,
 // the pool is closed or already holds maxIdle idle connections.
-func (p *LibvirtPool) put(conn *libvirt.Connect) {
+func (p *Pool) put(conn *libvirt.Connect) {
 	if alive(conn) {
 		p.mu.Lock()
 		if !p.closed && len(p.idle) < p.maxIdle {
@@ -215,21 +217,24 @@ func (e libvirtError) Unwrap() error { return e.err }
 // 'X': DESC", after the "internal error: " prefix of VIR_ERR_INTERNAL_ERROR.
 var agentCommandError = regexp.MustCompile(`(?s)unable to execute QEMU agent command '([^']*)'(?:: (.*))?$`)
 
-// mapLibvirtError turns a libvirt error from an agent call into this
-// package's errors, keeping the libvirt error in the chain:
+// mapLibvirtError turns a libvirt error from an agent call into
+// guestagent's errors, keeping the libvirt error in the chain:
 //
 //   - ERR_AGENT_UNRESPONSIVE ("not connected", "not responding", "not
 //     available due to an error"), and ERR_OPERATION_TIMEOUT (another call
-//     holds the domain's agent job): ErrUnresponsive
-//   - ERR_ARGUMENT_UNSUPPORTED, "guest agent is not configured": ErrNoChannel
+//     holds the domain's agent job): guestagent.ErrUnresponsive
+//   - ERR_ARGUMENT_UNSUPPORTED, "guest agent is not configured":
+//     guestagent.ErrNoChannel
 //   - ERR_NO_DOMAIN, ERR_OPERATION_INVALID "domain is not running":
-//     ErrDomainNotRunning
+//     guestagent.ErrDomainNotRunning
 //   - "No complete agent response found in 10485760 bytes" (libvirt's
 //     QEMU_AGENT_MAX_RESPONSE; libvirt also marks the agent broken until it
 //     reconnects) and "Unable to encode message payload" (the RPC layer's
-//     4 MiB string limit): ErrReplyTooLarge
+//     4 MiB string limit): guestagent.ErrReplyTooLarge
 //   - ERR_INTERNAL_ERROR "unable to execute QEMU agent command 'X': DESC":
-//     *Error{Command: X, Desc: DESC}
+//     *guestagent.Error{Command: X, Desc: DESC}
+//
+// A sentinel outcome reads "<sentinel>: libvirt: <message>".
 //
 // Anything else comes back as an error reading "libvirt: <message>".
 func mapLibvirtError(err error) error {
@@ -241,20 +246,18 @@ func mapLibvirtError(err error) error {
 	msg := lerr.Message
 	switch {
 	case lerr.Code == libvirt.ERR_AGENT_UNRESPONSIVE, lerr.Code == libvirt.ERR_OPERATION_TIMEOUT:
-		return wrapSentinel(ErrUnresponsive, cause, cause.Error())
+		return fmt.Errorf("%w: %w", guestagent.ErrUnresponsive, cause)
 	case lerr.Code == libvirt.ERR_ARGUMENT_UNSUPPORTED, strings.Contains(msg, "guest agent is not configured"):
-		return wrapSentinel(ErrNoChannel, cause, cause.Error())
+		return fmt.Errorf("%w: %w", guestagent.ErrNoChannel, cause)
 	case lerr.Code == libvirt.ERR_NO_DOMAIN,
 		lerr.Code == libvirt.ERR_OPERATION_INVALID && strings.Contains(msg, "not running"):
-		return wrapSentinel(ErrDomainNotRunning, cause, cause.Error())
+		return fmt.Errorf("%w: %w", guestagent.ErrDomainNotRunning, cause)
 	case strings.Contains(msg, "No complete agent response found"),
 		strings.Contains(msg, "Unable to encode message payload"):
-		return wrapSentinel(ErrReplyTooLarge, cause, cause.Error())
+		return fmt.Errorf("%w: %w", guestagent.ErrReplyTooLarge, cause)
 	case lerr.Code == libvirt.ERR_INTERNAL_ERROR:
 		if m := agentCommandError.FindStringSubmatch(msg); m != nil {
-			ae := newError(m[1], "", m[2])
-			ae.cause = cause
-			return ae
+			return guestagent.NewError(m[1], "", m[2], cause)
 		}
 	}
 	return cause

@@ -1,6 +1,6 @@
 //go:build cgo
 
-package guestagent
+package libvirthost
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"libvirt.org/go/libvirt"
+
+	"github.com/vmcheck/vmcheck/guestagent"
 )
 
 // The messages are libvirt's, as virsh prints them (the code's prefix,
@@ -24,23 +26,23 @@ func TestMapLibvirtError(t *testing.T) {
 		command  string // non-empty: want *Error for this command
 		desc     string
 	}{
-		{"not connected", lv(libvirt.ERR_AGENT_UNRESPONSIVE, "Guest agent is not responding: QEMU guest agent is not connected"), ErrUnresponsive, "", ""},
-		{"timeout", lv(libvirt.ERR_AGENT_UNRESPONSIVE, "Guest agent is not responding: Guest agent not available for now"), ErrUnresponsive, "", ""},
-		{"broken after big reply", lv(libvirt.ERR_AGENT_UNRESPONSIVE, "Guest agent is not responding: QEMU guest agent is not available due to an error"), ErrUnresponsive, "", ""},
-		{"agent job busy", lv(libvirt.ERR_OPERATION_TIMEOUT, "Timed out during operation: cannot acquire state change lock (held by agent=remoteDispatchDomainQemuAgentCommand)"), ErrUnresponsive, "", ""},
-		{"no channel", lv(libvirt.ERR_ARGUMENT_UNSUPPORTED, "argument unsupported: QEMU guest agent is not configured"), ErrNoChannel, "", ""},
-		{"not running", lv(libvirt.ERR_OPERATION_INVALID, "Requested operation is not valid: domain is not running"), ErrDomainNotRunning, "", ""},
-		{"no domain", lv(libvirt.ERR_NO_DOMAIN, "Domain not found: no domain with matching uuid '6f1c5ab0-0000-0000-0000-000000000000'"), ErrDomainNotRunning, "", ""},
-		{"too large", lv(libvirt.ERR_SYSTEM_ERROR, "No complete agent response found in 10485760 bytes: Numerical result out of range"), ErrReplyTooLarge, "", ""},
-		{"rpc too large", libvirt.Error{Code: libvirt.ERR_RPC, Domain: libvirt.FROM_RPC, Message: "Unable to encode message payload"}, ErrReplyTooLarge, "", ""},
-		{"disabled", lv(libvirt.ERR_INTERNAL_ERROR, "internal error: unable to execute QEMU agent command 'guest-exec': Command guest-exec has been disabled"), ErrCommandDisabled, "guest-exec", "Command guest-exec has been disabled"},
-		{"not found", lv(libvirt.ERR_INTERNAL_ERROR, "internal error: unable to execute QEMU agent command 'guest-network-get-route': The command guest-network-get-route has not been found"), ErrCommandNotFound, "guest-network-get-route", "The command guest-network-get-route has not been found"},
+		{"not connected", lv(libvirt.ERR_AGENT_UNRESPONSIVE, "Guest agent is not responding: QEMU guest agent is not connected"), guestagent.ErrUnresponsive, "", ""},
+		{"timeout", lv(libvirt.ERR_AGENT_UNRESPONSIVE, "Guest agent is not responding: Guest agent not available for now"), guestagent.ErrUnresponsive, "", ""},
+		{"broken after big reply", lv(libvirt.ERR_AGENT_UNRESPONSIVE, "Guest agent is not responding: QEMU guest agent is not available due to an error"), guestagent.ErrUnresponsive, "", ""},
+		{"agent job busy", lv(libvirt.ERR_OPERATION_TIMEOUT, "Timed out during operation: cannot acquire state change lock (held by agent=remoteDispatchDomainQemuAgentCommand)"), guestagent.ErrUnresponsive, "", ""},
+		{"no channel", lv(libvirt.ERR_ARGUMENT_UNSUPPORTED, "argument unsupported: QEMU guest agent is not configured"), guestagent.ErrNoChannel, "", ""},
+		{"not running", lv(libvirt.ERR_OPERATION_INVALID, "Requested operation is not valid: domain is not running"), guestagent.ErrDomainNotRunning, "", ""},
+		{"no domain", lv(libvirt.ERR_NO_DOMAIN, "Domain not found: no domain with matching uuid '6f1c5ab0-0000-0000-0000-000000000000'"), guestagent.ErrDomainNotRunning, "", ""},
+		{"too large", lv(libvirt.ERR_SYSTEM_ERROR, "No complete agent response found in 10485760 bytes: Numerical result out of range"), guestagent.ErrReplyTooLarge, "", ""},
+		{"rpc too large", libvirt.Error{Code: libvirt.ERR_RPC, Domain: libvirt.FROM_RPC, Message: "Unable to encode message payload"}, guestagent.ErrReplyTooLarge, "", ""},
+		{"disabled", lv(libvirt.ERR_INTERNAL_ERROR, "internal error: unable to execute QEMU agent command 'guest-exec': Command guest-exec has been disabled"), guestagent.ErrCommandDisabled, "guest-exec", "Command guest-exec has been disabled"},
+		{"not found", lv(libvirt.ERR_INTERNAL_ERROR, "internal error: unable to execute QEMU agent command 'guest-network-get-route': The command guest-network-get-route has not been found"), guestagent.ErrCommandNotFound, "guest-network-get-route", "The command guest-network-get-route has not been found"},
 		{"spawn", lv(libvirt.ERR_INTERNAL_ERROR, "internal error: unable to execute QEMU agent command 'guest-exec': Guest agent command failed, error was 'Failed to execute child process “cmd.exe” (No such file or directory)'"), nil, "guest-exec", "Guest agent command failed, error was 'Failed to execute child process “cmd.exe” (No such file or directory)'"},
 		{"no desc", lv(libvirt.ERR_INTERNAL_ERROR, "internal error: unable to execute QEMU agent command 'guest-info'"), nil, "guest-info", ""},
 		{"other internal", lv(libvirt.ERR_INTERNAL_ERROR, "internal error: Missing agent reply object"), nil, "", ""},
 		{"connection", libvirt.Error{Code: libvirt.ERR_SYSTEM_ERROR, Domain: libvirt.FROM_RPC, Message: "Cannot recv data: Connection reset by peer"}, nil, "", ""},
 	}
-	sentinels := []error{ErrUnresponsive, ErrNoChannel, ErrDomainNotRunning, ErrReplyTooLarge, ErrCommandDisabled, ErrCommandNotFound}
+	sentinels := []error{guestagent.ErrUnresponsive, guestagent.ErrNoChannel, guestagent.ErrDomainNotRunning, guestagent.ErrReplyTooLarge, guestagent.ErrCommandDisabled, guestagent.ErrCommandNotFound}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := mapLibvirtError(tt.err)
@@ -53,7 +55,7 @@ func TestMapLibvirtError(t *testing.T) {
 			if !errors.As(got, &lerr) || lerr.Message != tt.err.(libvirt.Error).Message {
 				t.Errorf("mapLibvirtError(%v) = %v: the libvirt error is not in the chain", tt.err, got)
 			}
-			var ae *Error
+			var ae *guestagent.Error
 			if isAgent := errors.As(got, &ae); isAgent != (tt.command != "") {
 				t.Fatalf("mapLibvirtError(%v) = %#v: agent error %v, want %v", tt.err, got, isAgent, tt.command != "")
 			}
@@ -96,12 +98,12 @@ func TestAgentTimeout(t *testing.T) {
 // A pool without a reachable libvirt fails the call, and a context that is
 // already done is reported as unresponsive without dialling.
 func TestPoolContextDone(t *testing.T) {
-	p := NewLibvirtPool("test:///default", 2)
+	p := NewPool("test:///default", 2)
 	defer p.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := p.Transport("00000000-0000-0000-0000-000000000000").Command(ctx, []byte(`{"execute":"guest-ping"}`))
-	if !errors.Is(err, ErrUnresponsive) || !errors.Is(err, context.Canceled) {
+	if !errors.Is(err, guestagent.ErrUnresponsive) || !errors.Is(err, context.Canceled) {
 		t.Errorf("Command(cancelled ctx) error = %v, want ErrUnresponsive and Canceled", err)
 	}
 }
@@ -109,7 +111,7 @@ func TestPoolContextDone(t *testing.T) {
 // libvirt's test driver has no guest agent; it is enough to exercise the
 // pool's connection handling without libvirtd.
 func TestPoolTestDriver(t *testing.T) {
-	p := NewLibvirtPool("test:///default", 1)
+	p := NewPool("test:///default", 1)
 	tr := p.Transport("6695eb01-f6a4-8304-79aa-97f2502e193f") // the test driver's "test" domain
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
