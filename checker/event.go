@@ -29,6 +29,7 @@ type Event struct {
 	UUID string
 }
 
-// ErrConnectionClosed is returned by Watch when libvirt closes the
-// connection (libvirtd restarted, keepalive timeout, …).
+// ErrConnectionClosed is returned by a Source's Watch when the hypervisor
+// connection closes (libvirthost: libvirtd restarted, keepalive timeout, …).
+// Its text predates other backends and is kept as it is.
 var ErrConnectionClosed = errors.New("libvirt connection closed")

@@ -10,6 +10,7 @@ import (
 	"libvirt.org/go/libvirt"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/libvirthost"
 )
 
 // TestRunnerLibvirtEvents runs the Runner on libvirt's test driver, whose
@@ -17,13 +18,13 @@ import (
 // started elsewhere is checked at once (the round interval is an hour),
 // and one destroyed loses its entry.
 func TestRunnerLibvirtEvents(t *testing.T) {
-	if err := checker.StartEventLoop(); err != nil {
+	if err := libvirthost.StartEventLoop(); err != nil {
 		t.Fatal(err)
 	}
 	hist := NewHistory(3)
 	r := &Runner{
 		Connect: func(ctx context.Context) (Conn, error) {
-			src, err := checker.NewLibvirtSource(ctx, "test:///default", 2)
+			src, err := libvirthost.New(ctx, "test:///default", 2)
 			if err != nil {
 				return nil, err
 			}

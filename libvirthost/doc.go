@@ -1,8 +1,14 @@
 // Package libvirthost is vmcheck's backend for libvirt hosts: everything
-// that speaks libvirt lives here, so the engine and the guest agent
-// protocol (package guestagent) build and test without it.
+// that speaks libvirt lives here, so the engine (package checker) and the
+// guest agent protocol (package guestagent) build and test without it.
 //
-// Pool (agent.go) is the guestagent.Transport that reaches each guest
-// agent with virDomainQemuAgentCommand, a connection per call. It uses cgo
-// and is built only with it.
+// Source (source.go) is the checker.Source of a libvirt host: it lists the
+// running domains from their live XML and reports their lifecycle events
+// (Watch, events.go). Pool (agent.go) is the guestagent.Transport that
+// reaches each guest agent with virDomainQemuAgentCommand, on a connection
+// per call. These files use cgo and are built only with it. The parsers of
+// libvirt's XML — domain and network definitions (domainxml.go) and
+// vmcheck's and Nova's <metadata> elements (metadata.go) — are plain Go and
+// build everywhere; they fill checker's backend-neutral types (Domain,
+// NIC, Policy, Nova).
 package libvirthost

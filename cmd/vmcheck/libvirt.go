@@ -9,18 +9,19 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/libvirthost"
 )
 
-var _ exporter.Conn = (*checker.LibvirtSource)(nil)
+var _ exporter.Conn = (*libvirthost.Source)(nil)
 
 // openLibvirt connects to the libvirt URI of the config, within the
 // config's ListTimeout: a libvirtd that accepts but never answers fails the
 // command (exit 3) instead of hanging it.
 func openLibvirt(ctx context.Context, cfg checker.Config) (hostSource, error) {
-	uri := checker.ResolveURI(cfg.Connect)
+	uri := libvirthost.ResolveURI(cfg.Connect)
 	cctx, cancel := context.WithTimeout(ctx, cfg.ListTimeout())
 	defer cancel()
-	src, err := checker.NewLibvirtSource(cctx, uri, cfg.Concurrency)
+	src, err := libvirthost.New(cctx, uri, cfg.Concurrency)
 	if err != nil {
 		return nil, cli.Exit(err.Error(), checker.ExitError)
 	}
@@ -28,4 +29,4 @@ func openLibvirt(ctx context.Context, cfg checker.Config) (hostSource, error) {
 }
 
 // startEventLoop runs libvirt's event loop for lifecycle events.
-func startEventLoop() error { return checker.StartEventLoop() }
+func startEventLoop() error { return libvirthost.StartEventLoop() }

@@ -13,6 +13,7 @@ import (
 	"libvirt.org/go/libvirt"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/libvirthost"
 )
 
 // setTestMetadata sets vmcheck metadata on the test driver's domain, as an
@@ -31,13 +32,13 @@ func setTestMetadata(t *testing.T, xml string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, "", "", checker.MetadataNamespace, libvirt.DOMAIN_AFFECT_LIVE)
+		_ = dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, "", "", libvirthost.MetadataNamespace, libvirt.DOMAIN_AFFECT_LIVE)
 		_ = dom.Free()
 	})
 	if xml == "" {
 		return
 	}
-	if err := dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, xml, "vmcheck", checker.MetadataNamespace, libvirt.DOMAIN_AFFECT_LIVE); err != nil {
+	if err := dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, xml, "vmcheck", libvirthost.MetadataNamespace, libvirt.DOMAIN_AFFECT_LIVE); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 // Lab is a running lab, from its env file.
@@ -311,7 +313,7 @@ func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms 
 	case err != nil:
 		return VMRun{}, fmt.Errorf("vmcheck: %w", err)
 	}
-	if code == checker.ExitError || code < 0 {
+	if code == output.ExitError || code < 0 {
 		return VMRun{}, fmt.Errorf("vmcheck %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
 	}
 	var report checker.Report
@@ -365,7 +367,7 @@ func runBaseline(ctx context.Context, o options, lab *Lab, doms []string) (Basel
 // debianAgent returns a guest agent client of lab-debian over the same
 // libvirt binding vmcheck uses.
 func debianAgent(ctx context.Context, lab *Lab) (*guestagent.Client, func(), error) {
-	src, err := checker.NewLibvirtSource(ctx, lab.URI, 2)
+	src, err := libvirthost.New(ctx, lab.URI, 2)
 	if err != nil {
 		return nil, nil, err
 	}

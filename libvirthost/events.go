@@ -1,6 +1,6 @@
 //go:build cgo
 
-package checker
+package libvirthost
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"libvirt.org/go/libvirt"
+
+	"github.com/vmcheck/vmcheck/checker"
 )
 
 var (
@@ -25,7 +27,7 @@ const (
 
 // StartEventLoop registers libvirt's default event loop implementation and
 // runs it in a goroutine for the life of the process. Call it before the
-// first NewLibvirtSource whose events you want (libvirt binds a connection
+// first New whose events you want (libvirt binds a connection
 // to the event loop when the connection opens); later calls do nothing and
 // return the first call's error.
 func StartEventLoop() error {
@@ -87,13 +89,13 @@ const deregisterTimeout = 5 * time.Second
 
 // Watch calls fn for every domain lifecycle and agent lifecycle event on
 // the source's connection until ctx ends (it then returns nil) or the
-// connection closes (it returns an error wrapping ErrConnectionClosed).
+// connection closes (it returns an error wrapping checker.ErrConnectionClosed).
 // fn runs on libvirt's event loop goroutine and must not block.
 // StartEventLoop must have been called before the source was opened.
 // Deregistering its callbacks on return is bounded in time; when libvirt
 // does not answer in time, Watch returns an error wrapping
 // context.DeadlineExceeded and leaves the deregistration running.
-func (s *LibvirtSource) Watch(ctx context.Context, fn func(Event)) (err error) {
+func (s *Source) Watch(ctx context.Context, fn func(checker.Event)) (err error) {
 	if err := StartEventLoop(); err != nil {
 		return err
 	}
@@ -127,9 +129,9 @@ func (s *LibvirtSource) Watch(ctx context.Context, fn func(Event)) (err error) {
 	}
 	undo = append(undo, func() error { return s.conn.DomainEventDeregister(lid) })
 	aid, err := s.conn.DomainEventAgentLifecycleRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, e *libvirt.DomainEventAgentLifecycle) {
-		kind := EventAgentDisconnected
+		kind := checker.EventAgentDisconnected
 		if e.State == libvirt.CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED {
-			kind = EventAgentConnected
+			kind = checker.EventAgentConnected
 		}
 		if ev, ok := eventOf(d, kind); ok {
 			fn(ev)
@@ -144,7 +146,7 @@ func (s *LibvirtSource) Watch(ctx context.Context, fn func(Event)) (err error) {
 	case <-ctx.Done():
 		return nil
 	case reason := <-closed:
-		return fmt.Errorf("%w: %s", ErrConnectionClosed, closeReason(reason))
+		return fmt.Errorf("%w: %s", checker.ErrConnectionClosed, closeReason(reason))
 	}
 }
 
@@ -173,28 +175,28 @@ func undoBounded(undo []func() error, timeout time.Duration) error {
 	}
 }
 
-func eventOf(d *libvirt.Domain, kind EventKind) (Event, bool) {
+func eventOf(d *libvirt.Domain, kind checker.EventKind) (checker.Event, bool) {
 	name, err := d.GetName()
 	if err != nil {
-		return Event{}, false
+		return checker.Event{}, false
 	}
 	uuid, err := d.GetUUIDString()
 	if err != nil {
-		return Event{}, false
+		return checker.Event{}, false
 	}
-	return Event{Kind: kind, Name: name, UUID: uuid}, true
+	return checker.Event{Kind: kind, Name: name, UUID: uuid}, true
 }
 
-func lifecycleKind(t libvirt.DomainEventType) EventKind {
+func lifecycleKind(t libvirt.DomainEventType) checker.EventKind {
 	switch t {
 	case libvirt.DOMAIN_EVENT_STARTED, libvirt.DOMAIN_EVENT_RESUMED, libvirt.DOMAIN_EVENT_DEFINED:
-		return EventStarted
+		return checker.EventStarted
 	case libvirt.DOMAIN_EVENT_SUSPENDED, libvirt.DOMAIN_EVENT_PMSUSPENDED:
-		return EventSuspended
+		return checker.EventSuspended
 	case libvirt.DOMAIN_EVENT_STOPPED, libvirt.DOMAIN_EVENT_SHUTDOWN, libvirt.DOMAIN_EVENT_CRASHED, libvirt.DOMAIN_EVENT_UNDEFINED:
-		return EventStopped
+		return checker.EventStopped
 	}
-	return EventOther
+	return checker.EventOther
 }
 
 func closeReason(r libvirt.ConnectCloseReason) string {

@@ -1,6 +1,6 @@
 //go:build cgo
 
-package checker
+package libvirthost
 
 import (
 	"context"
@@ -11,36 +11,36 @@ import (
 
 	"libvirt.org/go/libvirt"
 
-	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/checker"
 )
 
-// LibvirtSource lists the running domains of one libvirt host and reaches
-// their guest agents through a pool of connections.
-type LibvirtSource struct {
+// Source is the checker.Source of a libvirt host: it lists the running
+// domains and reaches their guest agents through a Pool of connections.
+type Source struct {
 	uri  string
 	conn *libvirt.Connect
-	pool *libvirthost.Pool
+	pool *Pool
 }
 
-var _ Source = (*LibvirtSource)(nil)
+var _ checker.Source = (*Source)(nil)
 
-// NewLibvirtSource connects to uri (read-write: agent commands need it).
+// New connects to uri (read-write: agent commands need it).
 // poolSize bounds the idle agent connections kept between calls; use the
 // check concurrency. When ctx ends before libvirt answers it returns an
 // error at once, and closes the connection if it arrives later.
-func NewLibvirtSource(ctx context.Context, uri string, poolSize int) (*LibvirtSource, error) {
+func New(ctx context.Context, uri string, poolSize int) (*Source, error) {
 	conn, err := callCtx(ctx, func() (*libvirt.Connect, error) { return libvirt.NewConnect(uri) }, closeConn)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to libvirt at %q: %w", uri, err)
 	}
-	return &LibvirtSource{uri: uri, conn: conn, pool: libvirthost.NewPool(uri, poolSize)}, nil
+	return &Source{uri: uri, conn: conn, pool: NewPool(uri, poolSize)}, nil
 }
 
 // URI returns the libvirt URI of the source.
-func (s *LibvirtSource) URI() string { return s.uri }
+func (s *Source) URI() string { return s.uri }
 
 // Close closes the discovery connection and the agent pool.
-func (s *LibvirtSource) Close() error {
+func (s *Source) Close() error {
 	_, err := s.conn.Close()
 	return errors.Join(err, s.pool.Close())
 }
@@ -50,17 +50,17 @@ func (s *LibvirtSource) Close() error {
 // at once; the abandoned listing holds a reference of its own on the
 // connection, so a Close that follows frees the connection only once that
 // listing has finished with it.
-func (s *LibvirtSource) Domains(ctx context.Context) ([]Domain, error) {
+func (s *Source) Domains(ctx context.Context) ([]checker.Domain, error) {
 	if err := s.conn.Ref(); err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
 	}
-	return callCtx(ctx, func() ([]Domain, error) {
+	return callCtx(ctx, func() ([]checker.Domain, error) {
 		defer closeConn(s.conn)
 		return s.domains()
 	}, nil)
 }
 
-func (s *LibvirtSource) domains() ([]Domain, error) {
+func (s *Source) domains() ([]checker.Domain, error) {
 	doms, err := s.conn.ListAllDomains(libvirt.CONNECT_LIST_DOMAINS_ACTIVE)
 	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
@@ -71,7 +71,7 @@ func (s *LibvirtSource) domains() ([]Domain, error) {
 		}
 	}()
 	nets := map[string][]netip.Prefix{}
-	out := make([]Domain, 0, len(doms))
+	out := make([]checker.Domain, 0, len(doms))
 	for i := range doms {
 		d, err := s.domain(&doms[i], nets)
 		if err != nil {
@@ -86,40 +86,40 @@ func (s *LibvirtSource) domains() ([]Domain, error) {
 	return out, nil
 }
 
-func (s *LibvirtSource) domain(dom *libvirt.Domain, nets map[string][]netip.Prefix) (Domain, error) {
+func (s *Source) domain(dom *libvirt.Domain, nets map[string][]netip.Prefix) (checker.Domain, error) {
 	name, err := dom.GetName()
 	if err != nil {
-		return Domain{}, fmt.Errorf("domain name: %w", err)
+		return checker.Domain{}, fmt.Errorf("domain name: %w", err)
 	}
 	uuid, err := dom.GetUUIDString()
 	if err != nil {
-		return Domain{}, fmt.Errorf("domain %q uuid: %w", name, err)
+		return checker.Domain{}, fmt.Errorf("domain %q uuid: %w", name, err)
 	}
 	id, err := dom.GetID()
 	if err != nil {
-		return Domain{}, fmt.Errorf("domain %q id: %w", name, err)
+		return checker.Domain{}, fmt.Errorf("domain %q id: %w", name, err)
 	}
 	st, _, err := dom.GetState()
 	if err != nil {
-		return Domain{}, fmt.Errorf("domain %q state: %w", name, err)
+		return checker.Domain{}, fmt.Errorf("domain %q state: %w", name, err)
 	}
 	xml, err := dom.GetXMLDesc(0)
 	if err != nil {
-		return Domain{}, fmt.Errorf("domain %q xml: %w", name, err)
+		return checker.Domain{}, fmt.Errorf("domain %q xml: %w", name, err)
 	}
 	d, err := ParseDomainXML(xml)
 	if err != nil {
-		return Domain{}, fmt.Errorf("domain %q: %w", name, err)
+		return checker.Domain{}, fmt.Errorf("domain %q: %w", name, err)
 	}
 	d.Name, d.UUID = name, uuid
 	d.BootID = uuid + "/" + strconv.FormatUint(uint64(id), 10)
 	switch st {
 	case libvirt.DOMAIN_RUNNING:
-		d.State = Running
+		d.State = checker.Running
 	case libvirt.DOMAIN_PAUSED, libvirt.DOMAIN_PMSUSPENDED:
-		d.State = Paused
+		d.State = checker.Paused
 	default:
-		d.State = Other
+		d.State = checker.Other
 	}
 	for i := range d.NICs {
 		n := &d.NICs[i]
@@ -130,7 +130,7 @@ func (s *LibvirtSource) domain(dom *libvirt.Domain, nets map[string][]netip.Pref
 		if !ok {
 			addrs, err = s.networkAddrs(n.Source)
 			if err != nil {
-				return Domain{}, fmt.Errorf("domain %q nic %s: %w", name, n.MAC, err)
+				return checker.Domain{}, fmt.Errorf("domain %q nic %s: %w", name, n.MAC, err)
 			}
 			nets[n.Source] = addrs
 		}
@@ -141,7 +141,7 @@ func (s *LibvirtSource) domain(dom *libvirt.Domain, nets map[string][]netip.Pref
 }
 
 // networkAddrs returns the host-side addresses of a libvirt network.
-func (s *LibvirtSource) networkAddrs(name string) ([]netip.Prefix, error) {
+func (s *Source) networkAddrs(name string) ([]netip.Prefix, error) {
 	nw, err := s.conn.LookupNetworkByName(name)
 	if err != nil {
 		var lerr libvirt.Error

@@ -1,6 +1,6 @@
 //go:build cgo
 
-package checker
+package libvirthost
 
 import (
 	"context"
@@ -57,7 +57,7 @@ func TestCallCtxDiscardsLateConnection(t *testing.T) {
 // TestLibvirtSourceRefs checks that a listing gives back the reference it
 // takes on the connection, so Close frees it.
 func TestLibvirtSourceRefs(t *testing.T) {
-	src, err := NewLibvirtSource(context.Background(), "test:///default", 1)
+	src, err := New(context.Background(), "test:///default", 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package checker
+package libvirthost
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"libvirt.org/go/libvirtxml"
+
+	"github.com/vmcheck/vmcheck/checker"
 )
 
 // agentChannelName is the virtio-serial port name qemu-ga listens on.
@@ -26,12 +28,12 @@ func ResolveURI(uri string) string {
 
 // ParseDomainXML reads NICs and the agent channel state from a live domain
 // XML document. Name, UUID, state and agent are left to the caller.
-func ParseDomainXML(doc string) (Domain, error) {
+func ParseDomainXML(doc string) (checker.Domain, error) {
 	var x libvirtxml.Domain
 	if err := x.Unmarshal(doc); err != nil {
-		return Domain{}, fmt.Errorf("parsing domain XML: %w", err)
+		return checker.Domain{}, fmt.Errorf("parsing domain XML: %w", err)
 	}
-	d := Domain{Channel: ChannelNone}
+	d := checker.Domain{Channel: checker.ChannelNone}
 	if x.Metadata != nil {
 		d.Policy, d.Nova = ParseMetadata(x.Metadata.XML)
 	}
@@ -44,17 +46,17 @@ func ParseDomainXML(doc string) (Domain, error) {
 		}
 		switch ch.Target.VirtIO.State {
 		case "connected":
-			d.Channel = ChannelConnected
+			d.Channel = checker.ChannelConnected
 		case "disconnected":
-			d.Channel = ChannelDisconnected
+			d.Channel = checker.ChannelDisconnected
 		default:
-			d.Channel = ChannelUnknown
+			d.Channel = checker.ChannelUnknown
 		}
 	}
 	for i, iface := range x.Devices.Interfaces {
-		n := NIC{}
+		n := checker.NIC{}
 		if iface.MAC == nil || iface.MAC.Address == "" {
-			return Domain{}, fmt.Errorf("interface %d has no MAC address", i)
+			return checker.Domain{}, fmt.Errorf("interface %d has no MAC address", i)
 		}
 		n.MAC = strings.ToLower(iface.MAC.Address)
 		if iface.Target != nil {

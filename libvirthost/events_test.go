@@ -1,6 +1,6 @@
 //go:build cgo
 
-package checker
+package libvirthost
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"libvirt.org/go/libvirt"
+
+	"github.com/vmcheck/vmcheck/checker"
 )
 
 // testDomainXML is a minimal domain for libvirt's test driver.
@@ -30,14 +32,14 @@ func TestWatchTestDriver(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	src, err := NewLibvirtSource(ctx, "test:///default", 1)
+	src, err := New(ctx, "test:///default", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	events := make(chan Event, 32)
+	events := make(chan checker.Event, 32)
 	done := make(chan error, 1)
-	go func() { done <- src.Watch(ctx, func(e Event) { events <- e }) }()
+	go func() { done <- src.Watch(ctx, func(e checker.Event) { events <- e }) }()
 
 	admin, err := libvirt.NewConnect("test:///default")
 	if err != nil {
@@ -51,7 +53,7 @@ func TestWatchTestDriver(t *testing.T) {
 	}
 	defer dom.Free()
 
-	expect := func(kind EventKind) {
+	expect := func(kind checker.EventKind) {
 		t.Helper()
 		deadline := time.After(5 * time.Second)
 		for {
@@ -68,19 +70,19 @@ func TestWatchTestDriver(t *testing.T) {
 			}
 		}
 	}
-	expect(EventStarted)
+	expect(checker.EventStarted)
 	if err := dom.Suspend(); err != nil {
 		t.Fatal(err)
 	}
-	expect(EventSuspended)
+	expect(checker.EventSuspended)
 	if err := dom.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	expect(EventStarted)
+	expect(checker.EventStarted)
 	if err := dom.Destroy(); err != nil {
 		t.Fatal(err)
 	}
-	expect(EventStopped)
+	expect(checker.EventStopped)
 
 	cancel()
 	select {
