@@ -1,9 +1,7 @@
 package checker_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -61,35 +59,6 @@ func BenchmarkCheckAll(b *testing.B) {
 		rs := c.CheckAll(ctx, doms)
 		if len(rs) != len(doms) || rs[0].State != checker.StateOK {
 			b.Fatalf("%d results, first %s: %s", len(rs), rs[0].State, rs[0].Reason)
-		}
-	}
-}
-
-// BenchmarkWriteJSON renders the JSON report of 1000 domains.
-func BenchmarkWriteJSON(b *testing.B) {
-	doms, _ := sim.Fleet(sim.FleetConfig{N: 1000, External: benchExternal, Latency: zeroLatency})
-	rs := benchChecker(0).CheckAll(context.Background(), doms)
-	var buf bytes.Buffer
-	b.ReportAllocs()
-	for b.Loop() {
-		buf.Reset()
-		if err := checker.WriteJSON(&buf, rs); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(buf.Len()), "bytes")
-}
-
-// BenchmarkWriteTable renders the table of 1000 domains.
-func BenchmarkWriteTable(b *testing.B) {
-	doms, _ := sim.Fleet(sim.FleetConfig{N: 1000, External: benchExternal, Latency: zeroLatency})
-	rs := benchChecker(0).CheckAll(context.Background(), doms)
-	var buf bytes.Buffer
-	b.ReportAllocs()
-	for b.Loop() {
-		buf.Reset()
-		if err := checker.WriteTable(&buf, rs, false); err != nil {
-			b.Fatal(fmt.Errorf("table: %w", err))
 		}
 	}
 }

@@ -73,14 +73,18 @@ type Config struct {
 	OptIn bool
 }
 
-// QEMUVM names the sockets of one VM run by QEMU without libvirt.
+// QEMUVM names the sockets of one VM run by QEMU without libvirt: an entry
+// of the config file's qemu_vms. It is the one type for such a VM — package
+// qemuhost names it qemuhost.VM (an alias: qemuhost imports checker, so
+// the type is declared here, where the config file is decoded).
 type QEMUVM struct {
-	// ID is the VM's name of last resort and the name of its Proxmox VE
-	// config (<id>.conf).
+	// ID identifies the VM on the host: the file name of its sockets and of
+	// its Proxmox VE config (<ID>.conf), e.g. the vmid "101". It is the
+	// VM's name when neither QEMU nor the config gives one.
 	ID string `yaml:"id"`
-	// QMP is the path of its QMP socket.
+	// QMP is the path of the VM's QMP socket.
 	QMP string `yaml:"qmp"`
-	// Agent is the path of its guest agent socket; empty if it has none.
+	// Agent is the path of the VM's guest agent socket; "" if it has none.
 	Agent string `yaml:"agent"`
 }
 

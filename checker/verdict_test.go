@@ -34,25 +34,3 @@ func TestVerdict(t *testing.T) {
 		})
 	}
 }
-
-func TestExitCode(t *testing.T) {
-	tests := []struct {
-		states []State
-		want   int
-	}{
-		{nil, ExitOK},
-		{[]State{StateOK, StatePaused}, ExitOK},
-		{[]State{StateOK, StateUnknown}, ExitUnknownVM},
-		{[]State{StateUnknown, StateDegraded}, ExitProbeFailed},
-		{[]State{StateDown, StateOK}, ExitProbeFailed},
-	}
-	for _, tt := range tests {
-		var rs []Result
-		for _, s := range tt.states {
-			rs = append(rs, Result{State: s})
-		}
-		if got := ExitCode(rs); got != tt.want {
-			t.Errorf("ExitCode(%v) = %d, want %d", tt.states, got, tt.want)
-		}
-	}
-}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 //go:embed templates/*.html templates/vmcheck.js
@@ -170,17 +171,11 @@ func rowOf(e Entry) statusRow {
 		Name: clean(r.Name), UUID: r.UUID, State: e.State, Pending: e.Pending,
 		Nova:     checker.Nova{Instance: clean(e.Nova.Instance), Project: clean(e.Nova.Project)},
 		Failures: e.ConsecutiveFailures, Since: e.Since, Checked: r.CheckedAt,
-		Duration: fmt.Sprintf("%.1fs", r.Duration), Agent: clean(string(r.Agent.State)), OS: r.OS.Family, Reason: clean(r.Reason),
+		Duration: fmt.Sprintf("%.1fs", r.Duration), Agent: clean(string(r.Agent.State)), OS: clean(output.OSTextVersion(r.OS)),
+		Reason: clean(r.Reason),
 	}
-	if r.OS.ID != "" {
-		row.OS += "/" + r.OS.ID
-	}
-	if r.OS.Version != "" {
-		row.OS += " " + r.OS.Version
-	}
-	row.OS = clean(row.OS)
 	for _, pr := range r.Probes {
-		c := probeCell{Status: pr.Status, Text: clean(probeText(pr))}
+		c := probeCell{Status: pr.Status, Text: clean(output.ProbeSummary(pr, output.Spaced))}
 		if pr.Kind == checker.ProbeGateway {
 			row.Gateways = append(row.Gateways, c)
 		} else {
@@ -188,19 +183,6 @@ func rowOf(e Entry) statusRow {
 		}
 	}
 	return row
-}
-
-func probeText(p checker.ProbeResult) string {
-	switch p.Status {
-	case checker.ProbePassed:
-		if p.RTT > 0 {
-			return fmt.Sprintf("%s ok %.1f ms", p.Target, p.RTT*1000)
-		}
-		return p.Target + " ok"
-	case checker.ProbeNotConfigured:
-		return "not configured"
-	}
-	return fmt.Sprintf("%s %s", p.Target, p.Status)
 }
 
 func policyText(p checker.Policy) string {
@@ -245,7 +227,7 @@ func (s *site) results(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = checker.WriteJSON(w, rs)
+	_ = output.WriteJSON(w, rs)
 }
 
 func (s *site) result(w http.ResponseWriter, r *http.Request) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -97,12 +96,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.Connect == nil || r.Engine == nil || r.History == nil {
 		return errors.New("runner: Connect, Engine and History are required")
 	}
-	log := r.Log
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log := orDiscard(r.Log)
 	r.next = make(map[string]time.Time)
 	minB, maxB := or(r.MinBackoff, defaultMinBackoff), or(r.MaxBackoff, defaultMaxBackoff)
 	backoff := minB

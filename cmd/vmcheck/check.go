@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 func checkCommand() *cli.Command {
@@ -26,39 +27,30 @@ func checkCommand() *cli.Command {
 					return exitError(err)
 				}
 				for _, r := range results {
-					log.WithFields(resultFields(r)).Debug("domain checked")
+					log.WithFields(output.LogFields(r)).Debug("domain checked")
 				}
 				if err := write(c.String("output"), results); err != nil {
 					return exitError(err)
 				}
-				if code := checker.ExitCode(results); code != 0 {
-					return cli.Exit("", code)
-				}
-				return nil
+				return exitCode(results)
 			})
 		},
 	}
 }
 
+// write prints the report in the --output format: JSON, or the table,
+// coloured on a terminal.
 func write(format string, results []checker.Result) error {
 	if format == "json" {
-		return checker.WriteJSON(os.Stdout, results)
+		return output.WriteJSON(os.Stdout, results)
 	}
-	return checker.WriteTable(os.Stdout, results, term.IsTerminal(int(os.Stdout.Fd())))
+	return output.WriteTable(os.Stdout, results, term.IsTerminal(int(os.Stdout.Fd())))
 }
 
-// resultFields is the structured form of one result for logrus.
-func resultFields(r checker.Result) map[string]any {
-	f := map[string]any{
-		"domain":   r.Name,
-		"uuid":     r.UUID,
-		"state":    string(r.State),
-		"agent":    string(r.Agent.State),
-		"os":       r.OS.Family,
-		"duration": r.Duration,
+// exitCode turns the results into the Nagios exit code, without a message.
+func exitCode(results []checker.Result) error {
+	if code := output.ExitCode(results); code != output.ExitOK {
+		return cli.Exit("", code)
 	}
-	if r.Reason != "" {
-		f["reason"] = r.Reason
-	}
-	return f
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 func domainsCommand() *cli.Command {
@@ -27,9 +28,9 @@ func domainsCommand() *cli.Command {
 				}
 				results := chk.DiscoverAll(ctx, doms)
 				if c.String("output") == "json" {
-					err = checker.WriteJSON(os.Stdout, results)
+					err = output.WriteJSON(os.Stdout, results)
 				} else {
-					err = checker.WriteDomainsTable(os.Stdout, results)
+					err = output.WriteDomainsTable(os.Stdout, results)
 				}
 				writeSkipped(os.Stderr, cfg.QEMU(), skipped)
 				return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/output"
 	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
@@ -39,26 +40,15 @@ func commonFlags() []cli.Flag {
 
 // usageError is a bad flag or config value: exit 3 with one line.
 func usageError(format string, a ...any) error {
-	return cli.Exit(fmt.Sprintf(format, a...), checker.ExitError)
+	return cli.Exit(fmt.Sprintf(format, a...), output.ExitError)
 }
 
 // setup builds the logger and the effective config from the config file and
 // flags.
 func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
-	log := logrus.New()
-	log.SetOutput(os.Stderr)
-	lvl, err := logrus.ParseLevel(c.String("log-level"))
+	log, err := newLogger(c)
 	if err != nil {
-		return nil, checker.Config{}, usageError("--log-level: %v", err)
-	}
-	log.SetLevel(lvl)
-	switch c.String("log-format") {
-	case "text":
-		log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: false, FullTimestamp: true})
-	case "json":
-		log.SetFormatter(&logrus.JSONFormatter{})
-	default:
-		return nil, checker.Config{}, usageError("--log-format: %q is not text or json", c.String("log-format"))
+		return nil, checker.Config{}, err
 	}
 	switch c.String("output") {
 	case "table", "json":
@@ -68,16 +58,49 @@ func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
 	if c.Args().Present() {
 		return nil, checker.Config{}, usageError("unexpected argument %q (flags go before nothing else; see --help)", c.Args().First())
 	}
-
 	var cfg checker.Config
 	if f := c.String("config"); f != "" {
-		cfg, err = checker.LoadConfig(f)
-		if err != nil {
+		if cfg, err = checker.LoadConfig(f); err != nil {
 			return nil, checker.Config{}, usageError("%v", err)
 		}
 	}
+	for _, apply := range []func(*cli.Context, *checker.Config) error{backendFlags, selectionFlags, limitFlags} {
+		if err := apply(c, &cfg); err != nil {
+			return nil, checker.Config{}, err
+		}
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, checker.Config{}, usageError("%v", err)
+	}
+	return log, cfg, nil
+}
+
+// newLogger is the logger of --log-level and --log-format, on stderr.
+func newLogger(c *cli.Context) (*logrus.Logger, error) {
+	log := logrus.New()
+	log.SetOutput(os.Stderr)
+	lvl, err := logrus.ParseLevel(c.String("log-level"))
+	if err != nil {
+		return nil, usageError("--log-level: %v", err)
+	}
+	log.SetLevel(lvl)
+	switch c.String("log-format") {
+	case "text":
+		log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: false, FullTimestamp: true})
+	case "json":
+		log.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		return nil, usageError("--log-format: %q is not text or json", c.String("log-format"))
+	}
+	return log, nil
+}
+
+// backendFlags lays --connect, --qemu-dir and --pve-config-dir over cfg:
+// a flag picks its backend over the config file's.
+func backendFlags(c *cli.Context, cfg *checker.Config) error {
 	if c.IsSet("connect") && c.IsSet("qemu-dir") {
-		return nil, checker.Config{}, usageError("--connect (libvirt) and --qemu-dir (QEMU without libvirt) select different backends; give one")
+		return usageError("--connect (libvirt) and --qemu-dir (QEMU without libvirt) select different backends; give one")
 	}
 	if c.IsSet("connect") {
 		cfg.Connect = c.String("connect")
@@ -85,13 +108,19 @@ func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
 	}
 	if c.IsSet("qemu-dir") {
 		if c.String("qemu-dir") == "" {
-			return nil, checker.Config{}, usageError("--qemu-dir: empty directory")
+			return usageError("--qemu-dir: empty directory")
 		}
 		cfg.QEMUDir, cfg.Connect = c.String("qemu-dir"), ""
 	}
 	if c.IsSet("pve-config-dir") {
 		cfg.PVEConfigDir = c.String("pve-config-dir")
 	}
+	return nil
+}
+
+// selectionFlags lays --domain, --exclude, --opt-in and --external over
+// cfg.
+func selectionFlags(c *cli.Context, cfg *checker.Config) error {
 	if c.IsSet("domain") {
 		cfg.Domains = c.StringSlice("domain")
 	}
@@ -106,34 +135,61 @@ func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
 		for _, s := range c.StringSlice("external") {
 			a, err := netip.ParseAddr(s)
 			if err != nil {
-				return nil, checker.Config{}, usageError("--external %q: not an IP address", s)
+				return usageError("--external %q: not an IP address", s)
 			}
 			cfg.External = append(cfg.External, a)
 		}
 	}
-	if c.IsSet("timeout") {
-		if c.Duration("timeout") <= 0 {
-			return nil, checker.Config{}, usageError("--timeout: must be positive, got %s", c.Duration("timeout"))
+	return nil
+}
+
+// limitFlags lays --timeout, --ping-timeout and --concurrency over cfg.
+func limitFlags(c *cli.Context, cfg *checker.Config) error {
+	for _, d := range []struct {
+		flag string
+		dst  *checker.Duration
+	}{{"timeout", &cfg.Timeout}, {"ping-timeout", &cfg.PingTimeout}} {
+		if !c.IsSet(d.flag) {
+			continue
 		}
-		cfg.Timeout = checker.Duration(c.Duration("timeout"))
-	}
-	if c.IsSet("ping-timeout") {
-		if c.Duration("ping-timeout") <= 0 {
-			return nil, checker.Config{}, usageError("--ping-timeout: must be positive, got %s", c.Duration("ping-timeout"))
+		if c.Duration(d.flag) <= 0 {
+			return usageError("--%s: must be positive, got %s", d.flag, c.Duration(d.flag))
 		}
-		cfg.PingTimeout = checker.Duration(c.Duration("ping-timeout"))
+		*d.dst = checker.Duration(c.Duration(d.flag))
 	}
 	if c.IsSet("concurrency") {
 		if c.Int("concurrency") < 1 {
-			return nil, checker.Config{}, usageError("--concurrency: must be at least 1, got %d", c.Int("concurrency"))
+			return usageError("--concurrency: must be at least 1, got %d", c.Int("concurrency"))
 		}
 		cfg.Concurrency = c.Int("concurrency")
 	}
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, checker.Config{}, usageError("%v", err)
+	return nil
+}
+
+// checkDownAfter rejects a --down-after below 1.
+func checkDownAfter(c *cli.Context) error {
+	if c.Int("down-after") < 1 {
+		return usageError("--down-after: must be at least 1, got %d", c.Int("down-after"))
 	}
-	return log, cfg, nil
+	return nil
+}
+
+// withFlagDefaults changes the default value of named string flags and
+// hides --output, which the long-running and cron commands do not use.
+func withFlagDefaults(flags []cli.Flag, defaults map[string]string) []cli.Flag {
+	for _, f := range flags {
+		sf, ok := f.(*cli.StringFlag)
+		if !ok {
+			continue
+		}
+		if v, ok := defaults[sf.Name]; ok {
+			sf.Value = v
+		}
+		if sf.Name == "output" {
+			sf.Hidden = true
+		}
+	}
+	return flags
 }
 
 // hostSource is a Source holding connections to close.
@@ -174,7 +230,7 @@ func openQEMU(cfg checker.Config) (*qemuhost.Source, error) {
 	}
 	src, err := qemuhost.New(qemuhost.Options{Dir: cfg.QEMUDir, VMs: vms, PVEConfigDir: cfg.PVEConfigDir, Concurrency: cfg.Concurrency})
 	if err != nil {
-		return nil, cli.Exit(err.Error(), checker.ExitError)
+		return nil, cli.Exit(err.Error(), output.ExitError)
 	}
 	return src, nil
 }
@@ -185,5 +241,5 @@ func exitError(err error) error {
 	if errors.As(err, &ec) {
 		return err
 	}
-	return cli.Exit(err.Error(), checker.ExitError)
+	return cli.Exit(err.Error(), output.ExitError)
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 // version is set by the linker (-X main.version=…).
@@ -41,12 +41,12 @@ func main() {
 		if errors.As(err, &ec) {
 			os.Exit(ec.ExitCode())
 		}
-		os.Exit(checker.ExitError)
+		os.Exit(output.ExitError)
 	}
 }
 
 // onUsageError turns a flag parsing error into one line and exit code 3,
 // instead of urfave/cli's help screen.
 func onUsageError(_ *cli.Context, err error, _ bool) error {
-	return cli.Exit(fmt.Sprintf("%v (see --help)", err), checker.ExitError)
+	return cli.Exit(fmt.Sprintf("%v (see --help)", err), output.ExitError)
 }

@@ -54,8 +54,8 @@ func runServe(c *cli.Context) error {
 	if interval < time.Second {
 		return usageError("--interval: must be at least 1s, got %s", interval)
 	}
-	if c.Int("down-after") < 1 {
-		return usageError("--down-after: must be at least 1, got %d", c.Int("down-after"))
+	if err := checkDownAfter(c); err != nil {
+		return err
 	}
 	webConfig := c.String("web.config.file")
 	if err := web.Validate(webConfig); err != nil {

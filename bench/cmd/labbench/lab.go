@@ -16,6 +16,7 @@ import (
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/output"
 	"github.com/vmcheck/vmcheck/libvirthost"
 )
 
@@ -312,7 +313,7 @@ func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms 
 	case err != nil:
 		return VMRun{}, fmt.Errorf("vmcheck: %w", err)
 	}
-	if code == checker.ExitError || code < 0 {
+	if code == output.ExitError || code < 0 {
 		return VMRun{}, fmt.Errorf("vmcheck %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
 	}
 	var report checker.Report

@@ -1,0 +1,185 @@
+package exporter
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+
+	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/output"
+)
+
+// ErrInterrupted is what Cron.Run returns when its context ends during
+// the checks: the previous textfile stays, and goes stale.
+var ErrInterrupted = errors.New("interrupted; textfile not updated")
+
+// RoundEngine is what Cron needs of *checker.Checker: the domains the
+// config selects, and all of them checked with bounded concurrency.
+type RoundEngine interface {
+	Select(ctx context.Context, src checker.Source) ([]checker.Domain, error)
+	CheckAll(ctx context.Context, doms []checker.Domain) []checker.Result
+}
+
+var _ RoundEngine = (*checker.Checker)(nil)
+
+// Cron is one run of `vmcheck cron`: connect, list and check the domains,
+// record them in the History (carried between runs by the state file),
+// write the node_exporter textfile from the Collector, as `vmcheck serve`
+// serves it, and log one line per VM.
+type Cron struct {
+	// Open connects to the host; the connection is closed after the run.
+	Open func(ctx context.Context) (Conn, error)
+	// Engine selects and checks the domains.
+	Engine RoundEngine
+	// History receives the checks; it is loaded from StateFile first.
+	History *History
+	// TextfileDir and TextfileName name the metrics file, which must end
+	// in .prom.
+	TextfileDir, TextfileName string
+	// StateFile keeps the History between runs; empty: every run starts
+	// afresh.
+	StateFile string
+	// Version is vmcheck's version, for vmcheck_build_info.
+	Version string
+	// Log receives one line per VM (info when ok or paused, else
+	// warning) and state-file problems. Nil discards.
+	Log logrus.FieldLogger
+	// Now returns the current time (time.Now if nil); tests fix it.
+	Now func() time.Time
+}
+
+// Run runs one round and returns its results, sorted by name. When the
+// host cannot be reached or listed it writes a textfile saying so
+// (vmcheck_libvirt_up 0, no VM series) and returns the error; when ctx
+// ends during the checks it writes nothing and returns ErrInterrupted. A
+// state file that cannot be read or saved is logged, not returned.
+func (c *Cron) Run(ctx context.Context) ([]checker.Result, error) {
+	log := orDiscard(c.Log)
+	now := c.Now
+	if now == nil {
+		now = time.Now
+	}
+	if c.StateFile != "" {
+		loadState(log, c.History, c.StateFile)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(c.History, c.Version))
+
+	start := now()
+	conn, err := c.Open(ctx)
+	if err != nil {
+		return nil, c.failed(log, reg, err)
+	}
+	defer conn.Close()
+	doms, err := c.Engine.Select(ctx, conn)
+	if err != nil {
+		return nil, c.failed(log, reg, err)
+	}
+	c.History.SetLibvirtUp(true)
+	results := c.Engine.CheckAll(ctx, doms)
+	if ctx.Err() != nil {
+		return nil, ErrInterrupted
+	}
+	c.History.SetRound(Round{Start: start, Duration: now().Sub(start), Domains: len(results)})
+	c.History.Retain(uuidSet(doms))
+	byUUID := make(map[string]checker.Domain, len(doms))
+	for _, d := range doms {
+		byUUID[d.UUID] = d
+	}
+	for _, r := range results {
+		_, e := c.History.Record(byUUID[r.UUID], r, nil)
+		logVM(log, e)
+	}
+	if err := WriteTextfile(c.TextfileDir, c.TextfileName, reg); err != nil {
+		return nil, err
+	}
+	if c.StateFile != "" {
+		saveState(log, c.History, c.StateFile)
+	}
+	return results, nil
+}
+
+// failed writes a textfile with vmcheck_libvirt_up 0 (and no VM series),
+// then returns err.
+func (c *Cron) failed(log logrus.FieldLogger, g prometheus.Gatherer, err error) error {
+	c.History.SetLibvirtUp(false)
+	if werr := WriteTextfile(c.TextfileDir, c.TextfileName, g); werr != nil {
+		log.WithError(werr).Error("cannot write the textfile")
+	}
+	return err
+}
+
+// uuidSet is the set of the domains' UUIDs.
+func uuidSet(doms []checker.Domain) map[string]bool {
+	set := make(map[string]bool, len(doms))
+	for _, d := range doms {
+		set[d.UUID] = true
+	}
+	return set
+}
+
+// logVM writes the one structured line per VM that cron mode promises:
+// info when the VM is ok or paused, warning otherwise.
+func logVM(log logrus.FieldLogger, e Entry) {
+	f := output.LogFields(e.Result)
+	f["verdict"] = f["state"]
+	f["state"] = string(e.State)
+	f["since"] = e.Since.UTC().Format(time.RFC3339)
+	f["consecutive_failures"] = e.ConsecutiveFailures
+	output.ProbeFields(f, e.Result.Probes)
+	entry := log.WithFields(f)
+	switch e.State {
+	case checker.StateOK, checker.StatePaused:
+		entry.Info("vm checked")
+	default:
+		entry.Warn("vm checked")
+	}
+}
+
+// loadState loads the state file into h; a missing file is a first run,
+// any other problem a warning.
+func loadState(log logrus.FieldLogger, h *History, file string) {
+	f, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		log.WithError(err).Warn("cannot read the state file; starting without history")
+		return
+	}
+	defer f.Close()
+	if err := h.Load(f); err != nil {
+		log.WithError(err).WithField("file", file).Warn("ignoring the state file; starting without history")
+	}
+}
+
+// saveState writes h to the state file, atomically and with mode 0600; a
+// failure is a warning.
+func saveState(log logrus.FieldLogger, h *History, file string) {
+	var buf bytes.Buffer
+	if err := h.Save(&buf); err != nil {
+		log.WithError(err).Warn("cannot save the state file")
+		return
+	}
+	if err := WriteFileAtomic(file, buf.Bytes()); err != nil {
+		log.WithError(err).Warn("cannot save the state file")
+	}
+}
+
+// orDiscard returns log, or a logger that discards everything if it is
+// nil.
+func orDiscard(log logrus.FieldLogger) logrus.FieldLogger {
+	if log != nil {
+		return log
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
+}

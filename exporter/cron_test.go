@@ -1,0 +1,235 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+// cronEngine checks every domain with the verdict the test gives it, at
+// the time of a fake clock; selecting fails with selectErr.
+type cronEngine struct {
+	verdict   map[string]checker.State
+	selectErr error
+	clock     *fakeClock
+	// cancel, if set, is called during the checks (SIGTERM mid-round).
+	cancel func()
+}
+
+func (e *cronEngine) Select(ctx context.Context, src checker.Source) ([]checker.Domain, error) {
+	if e.selectErr != nil {
+		return nil, e.selectErr
+	}
+	return src.Domains(ctx)
+}
+
+func (e *cronEngine) CheckAll(_ context.Context, doms []checker.Domain) []checker.Result {
+	if e.cancel != nil {
+		e.cancel()
+	}
+	var rs []checker.Result
+	for _, d := range doms {
+		v := e.verdict[d.Name]
+		if v == "" {
+			v = checker.StateOK
+		}
+		rs = append(rs, checker.Result{Name: d.Name, UUID: d.UUID, State: v, CheckedAt: e.clock.now(),
+			Probes: []checker.ProbeResult{{Kind: checker.ProbeExternal, Target: "203.0.113.10", Status: checker.ProbePassed, RTT: 0.0012}}})
+	}
+	e.clock.advance(1500 * time.Millisecond) // the round takes 1.5 s
+	return rs
+}
+
+// fakeClock is a clock that moves only when told.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+// cronRun is one `vmcheck cron` run's parts, in a temporary directory.
+type cronRun struct {
+	dir   string
+	state string // the state file
+	host  *fakeHost
+	eng   *cronEngine
+	clock *fakeClock
+	log   *logtest.Hook
+}
+
+func newCronRun(t *testing.T, names ...string) *cronRun {
+	clock := &fakeClock{t: t0}
+	dir := t.TempDir()
+	return &cronRun{dir: dir, state: filepath.Join(dir, "state"), host: newFakeHost(names...), clock: clock,
+		eng: &cronEngine{verdict: map[string]checker.State{}, clock: clock}}
+}
+
+// run runs Cron once with a fresh History, as every cron run does, and
+// returns the results, the error and the textfile ("" if absent).
+func (c *cronRun) run(ctx context.Context, t *testing.T, downAfter int) ([]checker.Result, error, string) {
+	t.Helper()
+	log, hook := logtest.NewNullLogger()
+	c.log = hook
+	cron := &Cron{
+		Open: c.host.connect, Engine: c.eng, History: NewHistory(downAfter),
+		TextfileDir: c.dir, TextfileName: "vmcheck.prom", StateFile: c.state,
+		Version: "1.2.3", Log: log, Now: c.clock.now,
+	}
+	rs, err := cron.Run(ctx)
+	b, rerr := os.ReadFile(filepath.Join(c.dir, "vmcheck.prom"))
+	if rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		t.Fatal(rerr)
+	}
+	return rs, err, string(b)
+}
+
+func TestCronRounds(t *testing.T) {
+	c := newCronRun(t, "web", "db")
+	c.eng.verdict["db"] = checker.StateDown
+	tests := []struct {
+		name string
+		want []string // lines of the textfile
+	}{
+		{"first run: db's failure is pending", []string{
+			`vmcheck_domain_state{domain="db",state="unknown",uuid="` + uuidOf("db") + `"} 1`,
+			`vmcheck_consecutive_failures{domain="db",uuid="` + uuidOf("db") + `"} 1`,
+			`vmcheck_domain_state{domain="web",state="ok",uuid="` + uuidOf("web") + `"} 1`,
+			"vmcheck_libvirt_up 1", "vmcheck_round_domains 2", "vmcheck_round_duration_seconds 1.5",
+		}},
+		{"second run: the state file carries the streak, db is down", []string{
+			`vmcheck_domain_state{domain="db",state="down",uuid="` + uuidOf("db") + `"} 1`,
+			`vmcheck_consecutive_failures{domain="db",uuid="` + uuidOf("db") + `"} 2`,
+		}},
+	}
+	for _, tt := range tests {
+		rs, err, text := c.run(context.Background(), t, 2)
+		if err != nil || len(rs) != 2 {
+			t.Fatalf("%s: Run = %d results, %v", tt.name, len(rs), err)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(text, w+"\n") {
+				t.Errorf("%s: textfile lacks %q:\n%s", tt.name, w, text)
+			}
+		}
+		c.clock.advance(5 * time.Minute)
+	}
+	if st, err := os.Stat(filepath.Join(c.dir, "state")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("state file: %v, %v; want mode 0600", st, err)
+	}
+}
+
+func TestCronLogLines(t *testing.T) {
+	c := newCronRun(t, "web", "db")
+	c.eng.verdict["db"] = checker.StateDown
+	if _, err, _ := c.run(context.Background(), t, 1); err != nil {
+		t.Fatal(err)
+	}
+	byDomain := map[string]*logrus.Entry{}
+	for _, e := range c.log.AllEntries() {
+		if e.Message == "vm checked" {
+			byDomain[e.Data["domain"].(string)] = e
+		}
+	}
+	tests := []struct {
+		domain string
+		level  logrus.Level
+		fields map[string]any
+	}{
+		{"web", logrus.InfoLevel, map[string]any{"state": "ok", "verdict": "ok", "consecutive_failures": 0,
+			"since": t0.UTC().Format(time.RFC3339), "probe_external_203.0.113.10": "ok 1.2ms"}},
+		{"db", logrus.WarnLevel, map[string]any{"state": "down", "verdict": "down", "consecutive_failures": 1}},
+	}
+	for _, tt := range tests {
+		e := byDomain[tt.domain]
+		if e == nil {
+			t.Errorf("no log line for %s", tt.domain)
+			continue
+		}
+		if e.Level != tt.level {
+			t.Errorf("%s: level %s, want %s", tt.domain, e.Level, tt.level)
+		}
+		for k, v := range tt.fields {
+			if e.Data[k] != v {
+				t.Errorf("%s: %s = %v, want %v", tt.domain, k, e.Data[k], v)
+			}
+		}
+	}
+}
+
+func TestCronHostUnreachable(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(c *cronRun)
+	}{
+		{"connect fails", func(c *cronRun) { c.host.refuse = true }},
+		{"listing fails", func(c *cronRun) { c.eng.selectErr = errors.New("listing domains: hung") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCronRun(t, "web")
+			tt.setup(c)
+			_, err, text := c.run(context.Background(), t, 3)
+			if err == nil {
+				t.Errorf("Run = nil error, want the host's")
+			}
+			if !strings.Contains(text, "vmcheck_libvirt_up 0") || strings.Contains(text, "vmcheck_domain_state") {
+				t.Errorf("with the host unreachable the textfile must say vmcheck_libvirt_up 0 and hold no VM:\n%s", text)
+			}
+		})
+	}
+}
+
+func TestCronInterrupted(t *testing.T) {
+	c := newCronRun(t, "web")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.eng.cancel = cancel
+	if _, err, text := c.run(ctx, t, 3); !errors.Is(err, ErrInterrupted) || text != "" {
+		t.Errorf("Run interrupted = %v with textfile %q, want ErrInterrupted and no textfile", err, text)
+	}
+}
+
+func TestCronBadStateFile(t *testing.T) {
+	tests := []struct {
+		name     string
+		content  string // of the state file; "" puts it under a regular file
+		warnings []string
+	}{
+		{"not JSON", "{", []string{"ignoring the state file; starting without history"}},
+		{"unreachable", "", []string{"cannot read the state file; starting without history", "cannot save the state file"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCronRun(t, "web")
+			if tt.content == "" {
+				c.state = filepath.Join(c.dir, "vmcheck.prom", "state") // ENOTDIR once the textfile exists
+				if err := os.WriteFile(filepath.Join(c.dir, "vmcheck.prom"), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.WriteFile(c.state, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			rs, err, _ := c.run(context.Background(), t, 3)
+			if err != nil || len(rs) != 1 {
+				t.Fatalf("Run = %d results, %v; a bad state file must not fail the run", len(rs), err)
+			}
+			warned := map[string]bool{}
+			for _, e := range c.log.AllEntries() {
+				warned[e.Message] = e.Level == logrus.WarnLevel
+			}
+			for _, w := range tt.warnings {
+				if !warned[w] {
+					t.Errorf("no warning %q", w)
+				}
+			}
+		})
+	}
+}

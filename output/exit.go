@@ -1,0 +1,29 @@
+package output
+
+import "github.com/vmcheck/vmcheck/checker"
+
+// Exit codes, following the Nagios plugin convention.
+const (
+	// ExitOK: every VM is ok (paused VMs count as ok: they are not probed).
+	ExitOK = 0
+	// ExitUnknownVM: some VM could not be checked and no probe failed.
+	ExitUnknownVM = 1
+	// ExitProbeFailed: some probe failed.
+	ExitProbeFailed = 2
+	// ExitError: vmcheck itself could not run.
+	ExitError = 3
+)
+
+// ExitCode summarises results as a process exit code.
+func ExitCode(results []checker.Result) int {
+	code := ExitOK
+	for _, r := range results {
+		switch r.State {
+		case checker.StateDegraded, checker.StateDown:
+			return ExitProbeFailed
+		case checker.StateUnknown:
+			code = ExitUnknownVM
+		}
+	}
+	return code
+}

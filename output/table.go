@@ -1,0 +1,95 @@
+package output
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+// ANSI colours for the table's STATE column.
+const (
+	colorReset  = "\x1b[0m"
+	colorGreen  = "\x1b[32m"
+	colorYellow = "\x1b[33m"
+	colorRed    = "\x1b[31m"
+	colorGrey   = "\x1b[90m"
+)
+
+func stateColor(s checker.State) string {
+	switch s {
+	case checker.StateOK:
+		return colorGreen
+	case checker.StateDegraded:
+		return colorYellow
+	case checker.StateDown:
+		return colorRed
+	default:
+		return colorGrey
+	}
+}
+
+// WriteTable writes one line per domain, readable in a terminal. color adds
+// ANSI colours to the state column; use it only on a TTY.
+func WriteTable(w io.Writer, results []checker.Result, color bool) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DOMAIN\tSTATE\tAGENT\tOS\tEXTERNAL\tGATEWAYS\tREASON")
+	for _, r := range results {
+		state := string(r.State)
+		if color {
+			// Pad before colouring so tabwriter's widths stay right.
+			state = stateColor(r.State) + fmt.Sprintf("%-8s", state) + colorReset
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			r.Name, state, orDash(string(r.Agent.State)), OSText(r.OS),
+			probeCell(r.Probes, checker.ProbeExternal), probeCell(r.Probes, checker.ProbeGateway), orDash(r.Reason))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing table: %w", err)
+	}
+	return nil
+}
+
+// probeCell renders probes of one kind as "target ok 1.2ms" items.
+func probeCell(ps []checker.ProbeResult, kind checker.ProbeKind) string {
+	var parts []string
+	for _, p := range ps {
+		if p.Kind == kind {
+			parts = append(parts, ProbeSummary(p, Tight))
+		}
+	}
+	return orDash(strings.Join(parts, ", "))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// WriteDomainsTable writes the discovery view: one line per NIC, with its
+// addresses, gateway and where the gateway came from.
+func WriteDomainsTable(w io.Writer, results []checker.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DOMAIN\tAGENT\tOS\tMAC\tDEVICE\tSOURCE\tIPS\tGATEWAY\tGATEWAY SOURCE\tTYPE")
+	for _, r := range results {
+		agent := string(r.Agent.State)
+		if r.State == checker.StatePaused {
+			agent = "paused"
+		}
+		if len(r.NICs) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", r.Name, orDash(agent), OSText(r.OS))
+		}
+		for _, n := range r.NICs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, orDash(agent), OSText(r.OS), n.MAC, orDash(n.Device),
+				orDash(strings.Trim(n.SourceType+":"+n.Source, ":")), orDash(strings.Join(n.IPs, ",")), orDash(n.Gateway), orDash(n.GatewaySource), n.NetworkType)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing table: %w", err)
+	}
+	return nil
+}

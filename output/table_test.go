@@ -1,0 +1,127 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+// results are three domains as the table shows them: ok with both probe
+// kinds, down without an external target, and paused.
+var results = []checker.Result{
+	{Name: "web-1", UUID: "u1", State: checker.StateOK, OS: checker.OSResult{Family: "linux", ID: "debian"},
+		Agent: checker.AgentResult{State: checker.AgentOK},
+		NICs: []checker.NICResult{{MAC: "52:54:00:00:00:01", Device: "vnet0", SourceType: "bridge", Source: "br0",
+			IPs: []string{"192.0.2.11", "fe80::1"}, Gateway: "192.0.2.1", GatewaySource: "guest-proc-route", NetworkType: "external"}},
+		Probes: []checker.ProbeResult{
+			{Kind: checker.ProbeExternal, Target: "203.0.113.10", Status: checker.ProbePassed, RTT: 0.0007},
+			{Kind: checker.ProbeGateway, Target: "192.0.2.1", NIC: "52:54:00:00:00:01", Status: checker.ProbePassed},
+		}},
+	{Name: "db-2", UUID: "u2", State: checker.StateDown, OS: checker.OSResult{Family: "windows", ID: "mswindows"},
+		Agent: checker.AgentResult{State: checker.AgentOK}, Reason: "gateway 192.0.2.254: no reply",
+		NICs: []checker.NICResult{{MAC: "52:54:00:00:00:02", NetworkType: "internal"}},
+		Probes: []checker.ProbeResult{
+			{Kind: checker.ProbeExternal, Status: checker.ProbeNotConfigured},
+			{Kind: checker.ProbeGateway, Target: "192.0.2.254", Status: checker.ProbeFailed},
+		}},
+	{Name: "idle", UUID: "u3", State: checker.StatePaused, OS: checker.OSResult{Family: "unknown"},
+		Agent: checker.AgentResult{State: checker.AgentOK}, Reason: "paused"},
+}
+
+func TestWriteTable(t *testing.T) {
+	tests := []struct {
+		name  string
+		color bool
+		want  string
+	}{
+		{"plain", false, `DOMAIN  STATE   AGENT  OS                 EXTERNAL               GATEWAYS            REASON
+web-1   ok      ok     linux/debian       203.0.113.10 ok 0.7ms  192.0.2.1 ok        -
+db-2    down    ok     windows/mswindows  not configured         192.0.2.254 failed  gateway 192.0.2.254: no reply
+idle    paused  ok     unknown            -                      -                   paused
+`},
+		{"colour", true, "DOMAIN  STATE              AGENT  OS                 EXTERNAL               GATEWAYS            REASON\n" +
+			"web-1   \x1b[32mok      \x1b[0m  ok     linux/debian       203.0.113.10 ok 0.7ms  192.0.2.1 ok        -\n" +
+			"db-2    \x1b[31mdown    \x1b[0m  ok     windows/mswindows  not configured         192.0.2.254 failed  gateway 192.0.2.254: no reply\n" +
+			"idle    \x1b[90mpaused  \x1b[0m  ok     unknown            -                      -                   paused\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteTable(&b, results, tt.color); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != tt.want {
+				t.Errorf("WriteTable =\n%q\nwant\n%q", b.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestWriteDomainsTable(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteDomainsTable(&b, results); err != nil {
+		t.Fatal(err)
+	}
+	want := `DOMAIN  AGENT   OS                 MAC                DEVICE  SOURCE      IPS                 GATEWAY    GATEWAY SOURCE    TYPE
+web-1   ok      linux/debian       52:54:00:00:00:01  vnet0   bridge:br0  192.0.2.11,fe80::1  192.0.2.1  guest-proc-route  external
+db-2    ok      windows/mswindows  52:54:00:00:00:02  -       -           -                   -          -                 internal
+idle    paused  unknown            -                  -       -           -                   -          -                 -
+`
+	if b.String() != want {
+		t.Errorf("WriteDomainsTable =\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	tests := []struct {
+		name    string
+		results []checker.Result
+		domains int
+	}{
+		{"none", nil, 0},
+		{"three", results, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteJSON(&b, tt.results); err != nil {
+				t.Fatal(err)
+			}
+			if tt.results == nil && !strings.Contains(b.String(), `"domains": []`) {
+				t.Errorf("WriteJSON(nil) = %s, want an empty domains list", b.String())
+			}
+			var rep checker.Report
+			if err := json.Unmarshal(b.Bytes(), &rep); err != nil || len(rep.Domains) != tt.domains {
+				t.Errorf("WriteJSON: %d domains (%v), want %d", len(rep.Domains), err, tt.domains)
+			}
+		})
+	}
+}
+
+func TestLogFields(t *testing.T) {
+	f := LogFields(results[1])
+	ProbeFields(f, results[1].Probes)
+	want := map[string]any{
+		"domain": "db-2", "uuid": "u2", "state": "down", "agent": "ok", "os": "windows", "duration": 0.0,
+		"reason": "gateway 192.0.2.254: no reply", "probe_external_": "not_configured", "probe_gateway_192.0.2.254": "failed",
+	}
+	if len(f) != len(want) {
+		t.Errorf("LogFields+ProbeFields = %v, want %v", f, want)
+	}
+	for k, v := range want {
+		if f[k] != v {
+			t.Errorf("field %s = %v, want %v", k, f[k], v)
+		}
+	}
+	f = map[string]any{}
+	ProbeFields(f, results[0].Probes)
+	if f["probe_external_203.0.113.10"] != "ok 0.7ms" || f["probe_gateway_192.0.2.1_52:54:00:00:00:01"] != "ok" {
+		t.Errorf("ProbeFields = %v", f)
+	}
+	if _, ok := LogFields(results[0])["reason"]; ok {
+		t.Errorf("LogFields without a reason has a reason field")
+	}
+}

@@ -1,0 +1,55 @@
+package output
+
+import (
+	"testing"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+func TestProbeText(t *testing.T) {
+	tests := []struct {
+		name          string
+		p             checker.ProbeResult
+		unit          RTTUnit
+		outcome, summ string
+	}{
+		{"reply with rtt", checker.ProbeResult{Target: "203.0.113.10", Status: checker.ProbePassed, RTT: 0.00123},
+			Tight, "ok 1.2ms", "203.0.113.10 ok 1.2ms"},
+		{"reply with rtt, spaced", checker.ProbeResult{Target: "203.0.113.10", Status: checker.ProbePassed, RTT: 0.00123},
+			Spaced, "ok 1.2 ms", "203.0.113.10 ok 1.2 ms"},
+		{"reply without rtt", checker.ProbeResult{Target: "192.0.2.1", Status: checker.ProbePassed}, Tight, "ok", "192.0.2.1 ok"},
+		{"failed", checker.ProbeResult{Target: "192.0.2.1", Status: checker.ProbeFailed}, Tight, "failed", "192.0.2.1 failed"},
+		{"error", checker.ProbeResult{Target: "2001:db8::1", Status: checker.ProbeError}, Spaced, "error", "2001:db8::1 error"},
+		{"not configured", checker.ProbeResult{Status: checker.ProbeNotConfigured}, Tight, "not_configured", "not configured"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ProbeOutcome(tt.p, tt.unit); got != tt.outcome {
+				t.Errorf("ProbeOutcome(%+v, %q) = %q, want %q", tt.p, tt.unit, got, tt.outcome)
+			}
+			if got := ProbeSummary(tt.p, tt.unit); got != tt.summ {
+				t.Errorf("ProbeSummary(%+v, %q) = %q, want %q", tt.p, tt.unit, got, tt.summ)
+			}
+		})
+	}
+}
+
+func TestOSText(t *testing.T) {
+	tests := []struct {
+		os            checker.OSResult
+		text, version string
+	}{
+		{checker.OSResult{Family: "linux", ID: "debian", Version: "12"}, "linux/debian", "linux/debian 12"},
+		{checker.OSResult{Family: "windows", ID: "mswindows"}, "windows/mswindows", "windows/mswindows"},
+		{checker.OSResult{Family: "linux", Version: "5"}, "linux", "linux 5"},
+		{checker.OSResult{Family: "unknown"}, "unknown", "unknown"},
+	}
+	for _, tt := range tests {
+		if got := OSText(tt.os); got != tt.text {
+			t.Errorf("OSText(%+v) = %q, want %q", tt.os, got, tt.text)
+		}
+		if got := OSTextVersion(tt.os); got != tt.version {
+			t.Errorf("OSTextVersion(%+v) = %q, want %q", tt.os, got, tt.version)
+		}
+	}
+}
