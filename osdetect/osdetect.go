@@ -7,20 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/vmcheck/vmcheck/guestagent"
-)
-
-// Family is a guest operating system family.
-type Family string
-
-// The families osdetect knows.
-const (
-	Linux   Family = "linux"
-	Windows Family = "windows"
-	Unknown Family = "unknown"
 )
 
 // Sources of an Info.
@@ -41,20 +30,17 @@ type Info struct {
 
 const maxInfoRunes = 128
 
-// verVersion finds the version in cmd.exe's ver output, "Microsoft Windows
-// [Version 10.0.19045.5011]" (the word "Version" is localised).
-var verVersion = regexp.MustCompile(`Microsoft Windows \[[^\]\d]{0,32}(\d+(?:\.\d+){1,3})\]`)
-
 // Detect finds out the guest's OS family.
 //
-// It asks guest-get-osinfo first: id "mswindows" means Windows, any other
-// id Linux. Without an id (no /etc/os-release in the guest, or an agent
-// older than QEMU 2.10) it probes: it runs "cmd.exe /c ver", which prints
-// "Microsoft Windows [Version …]" on Windows and which the Linux agent
-// cannot spawn. If guest-exec is disabled the error wraps
-// guestagent.ErrCommandDisabled. Any other outcome yields Family Unknown
-// and an error. Transport failures (guestagent.ErrUnresponsive and the
-// like) are returned as they are, without probing.
+// It asks guest-get-osinfo first: an id a family claims ("mswindows":
+// Windows) names that family, any other id Linux. Without an id (no
+// /etc/os-release in the guest, or an agent older than QEMU 2.10) it
+// probes: it runs "cmd.exe /c ver", which prints "Microsoft Windows
+// [Version …]" on Windows and which the Linux agent cannot spawn. If
+// guest-exec is disabled the error wraps guestagent.ErrCommandDisabled. Any
+// other outcome yields Family Unknown and an error. Transport failures
+// (guestagent.ErrUnresponsive and the like) are returned as they are,
+// without probing.
 func Detect(ctx context.Context, c *guestagent.Client) (Info, error) {
 	oi, err := c.OSInfo(ctx)
 	switch {
@@ -65,19 +51,16 @@ func Detect(ctx context.Context, c *guestagent.Client) (Info, error) {
 	}
 
 	info := Info{Family: Unknown, Source: SourceProbe}
-	st, err := c.Run(ctx, guestagent.Command{Path: "cmd.exe", Args: []string{"/c", "ver"}, CaptureOutput: true}, 4096)
+	st, err := c.Run(ctx, windowsProbe, 4096)
 	switch {
 	case err == nil:
-		out := string(st.Stdout)
-		if st.ExitCode != nil && *st.ExitCode == 0 && strings.Contains(out, "Microsoft Windows") {
-			info.Family, info.ID, info.Name = Windows, "mswindows", "Microsoft Windows"
-			if m := verVersion.FindStringSubmatch(out); m != nil {
-				info.Version = m[1]
+		if st.ExitCode != nil && *st.ExitCode == 0 {
+			if win, ok := windowsVer(st.Stdout); ok {
+				return win, nil
 			}
-			return info, nil
 		}
 		return info, fmt.Errorf("detect OS: cmd.exe /c ver ran but did not identify Windows (%s): %q",
-			exitText(st), guestagent.Sanitize(out, 80))
+			exitText(st), guestagent.Sanitize(string(st.Stdout), 80))
 	case errors.Is(err, guestagent.ErrCommandDisabled):
 		return info, fmt.Errorf("detect OS: guest-get-osinfo gave no id and the cmd.exe probe cannot run: %w", err)
 	case IsSpawnFailure(err):
@@ -87,17 +70,18 @@ func Detect(ctx context.Context, c *guestagent.Client) (Info, error) {
 	return info, fmt.Errorf("detect OS: cmd.exe probe: %w", err)
 }
 
-// fromOSInfo maps a guest-get-osinfo reply with an id to Info.
+// fromOSInfo maps a guest-get-osinfo reply with an id to Info: the family
+// that claims the id, else Linux.
 func fromOSInfo(oi guestagent.OSInfo) Info {
 	info := Info{Family: Linux, ID: oi.ID, Source: SourceOSInfo}
-	if strings.EqualFold(oi.ID, "mswindows") {
-		info.Family = Windows
+	fam := families[Linux]
+	if name, f, ok := familyOfID(oi.ID); ok {
+		info.Family, fam = name, f
 	}
 	info.Name = firstKnown(oi.PrettyName, oi.Name)
 	info.Version = firstKnown(oi.VersionID, oi.Version)
-	if info.Version == "" && info.Family == Windows && oi.KernelVersion != "" && oi.KernelRelease != "" {
-		// The Windows agent answers "N/A" for builds it has no name for.
-		info.Version = oi.KernelVersion + "." + oi.KernelRelease
+	if info.Version == "" && fam.osinfoVersion != nil {
+		info.Version = fam.osinfoVersion(oi)
 	}
 	info.ID = guestagent.Sanitize(info.ID, maxInfoRunes)
 	info.Name = guestagent.Sanitize(info.Name, maxInfoRunes)

@@ -1,0 +1,320 @@
+package osdetect
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vmcheck/vmcheck/guestagent"
+)
+
+// Linux is the family of Linux guests: any guest whose guest-get-osinfo
+// has an id no other family claims, or whose agent cannot spawn cmd.exe.
+const Linux Family = "linux"
+
+// SourceGuestProcRoute is the DefaultRoutes source of Linux guests without
+// guest-network-get-route: /proc/net/route and /proc/net/ipv6_route.
+const SourceGuestProcRoute = "guest-proc-route"
+
+func init() {
+	register(Linux, family{
+		ping:        linuxPing,
+		parsePing:   parseLinuxPing,
+		agentRoutes: true, // guest-network-get-route exists only in Linux agents
+		routes:      linuxRoutes,
+		routeSource: SourceGuestProcRoute,
+	})
+}
+
+// linuxPing is iputils' and busybox's "ping -c 1 -W <seconds, rounded up,
+// ≥ 1> [-6] ADDR".
+func linuxPing(target netip.Addr, timeout time.Duration) guestagent.Command {
+	secs := max(int64(math.Ceil(timeout.Seconds())), 1)
+	cmd := guestagent.Command{Path: "ping", Args: []string{"-c", "1", "-W", strconv.FormatInt(secs, 10)}}
+	if target.Is6() {
+		cmd.Args = append(cmd.Args, "-6")
+	}
+	cmd.Args = append(cmd.Args, target.String())
+	return cmd
+}
+
+var (
+	// linuxRTT matches the reply line of iputils ("64 bytes from
+	// 192.0.2.13: icmp_seq=1 ttl=64 time=0.050 ms") and busybox ("… seq=0
+	// ttl=64 time=0.035 ms").
+	linuxRTT = regexp.MustCompile(`bytes from .*\btime[=<]\s*([0-9]{1,9}(?:\.[0-9]{1,9})?)\s*ms`)
+
+	// linuxICMPError matches iputils' report of an ICMP error: "From
+	// 192.0.2.13 icmp_seq=1 Destination Host Unreachable", or with a
+	// resolved name "From gw.example (192.0.2.1) icmp_seq=1 …".
+	linuxICMPError = regexp.MustCompile(`^From (\S+)(?: \(([^)]*)\))?:? icmp_seq=\d+ (.+)$`)
+)
+
+// parseLinuxPing reads iputils' and busybox's ping: exit code 0 means a
+// reply came (RTT from "time=0.123 ms"), 1 no reply (or an ICMP error such
+// as "From 192.0.2.13 icmp_seq=1 Destination Host Unreachable", or
+// busybox's error on stderr), anything else an error described by the
+// first line of stderr. A process killed by a signal is a failure.
+func parseLinuxPing(_ netip.Addr, st guestagent.ExecStatus) PingResult {
+	if st.Signal != nil {
+		return failed("ping was killed by signal %d", *st.Signal)
+	}
+	if st.ExitCode == nil {
+		return failed("ping ended without an exit code")
+	}
+	switch code := *st.ExitCode; code {
+	case 0:
+		res := PingResult{OK: true}
+		if m := linuxRTT.FindSubmatch(st.Stdout); m != nil {
+			if ms, err := strconv.ParseFloat(string(m[1]), 64); err == nil && ms < 1e7 {
+				res.RTT = time.Duration(ms * float64(time.Millisecond))
+			}
+		}
+		return res
+	case 1:
+		for _, line := range lines(st.Stdout) {
+			if m := linuxICMPError.FindStringSubmatch(line); m != nil {
+				from := m[1]
+				if m[2] != "" {
+					from = m[2]
+				}
+				return failed("%s (reported by %s)", strings.ToLower(strings.TrimSpace(m[3])), reporter(from))
+			}
+		}
+		if l := firstLine(st.Stderr); l != "" {
+			return failed("exit code 1: %s", l)
+		}
+		return failed("no reply")
+	default:
+		if l := firstLine(st.Stderr); l != "" {
+			return failed("exit code %d: %s", code, l)
+		}
+		return failed("exit code %d", code)
+	}
+}
+
+// reporter formats the address of whoever sent an ICMP error.
+func reporter(s string) string {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.String()
+	}
+	return guestagent.Sanitize(s, 64)
+}
+
+// Route flags from <linux/route.h>.
+const (
+	rtfUp      = 0x0001
+	rtfGateway = 0x0002
+	rtfReject  = 0x0200
+)
+
+const (
+	procRoute     = "/proc/net/route"
+	procIPv6Route = "/proc/net/ipv6_route"
+)
+
+// linuxRoutes reads /proc/net/route and /proc/net/ipv6_route with
+// guest-file-*, or with "cat" when those commands are disabled.
+func linuxRoutes(ctx context.Context, c *guestagent.Client, info guestagent.Info) ([]DefaultRoute, error) {
+	if usable(info, "guest-file-open") && usable(info, "guest-file-read") {
+		v4, err := c.ReadFile(ctx, procRoute, routeOutputLimit)
+		if err == nil {
+			// /proc/net/ipv6_route is missing when IPv6 is disabled.
+			v6, err6 := c.ReadFile(ctx, procIPv6Route, routeOutputLimit)
+			if err6 != nil && !isAgentError(err6) {
+				return nil, fmt.Errorf("default routes: %w", err6)
+			}
+			return withCut(parseLinuxTables(v4, v6))(tooLong(v4) || tooLong(v6))
+		}
+		if !errors.Is(err, guestagent.ErrCommandDisabled) && !errors.Is(err, guestagent.ErrCommandNotFound) {
+			return nil, fmt.Errorf("default routes: %w", err)
+		}
+	}
+	return catLinuxRoutes(ctx, c)
+}
+
+// catLinuxRoutes reads the route tables with "cat".
+func catLinuxRoutes(ctx context.Context, c *guestagent.Client) ([]DefaultRoute, error) {
+	st, err := c.Run(ctx, guestagent.Command{Path: "cat", Args: []string{procRoute}, CaptureOutput: true}, routeOutputLimit)
+	if err != nil {
+		return nil, fmt.Errorf("default routes: cat %s: %w", procRoute, err)
+	}
+	if st.ExitCode == nil || *st.ExitCode != 0 {
+		return nil, fmt.Errorf("default routes: cat %s: %s: %s", procRoute, exitText(st), firstLine(st.Stderr))
+	}
+	v4, cut := st.Stdout, st.StdoutTruncated || tooLong(st.Stdout)
+	var v6 []byte
+	st, err = c.Run(ctx, guestagent.Command{Path: "cat", Args: []string{procIPv6Route}, CaptureOutput: true}, routeOutputLimit)
+	if err != nil {
+		return nil, fmt.Errorf("default routes: cat %s: %w", procIPv6Route, err)
+	}
+	if st.ExitCode != nil && *st.ExitCode == 0 {
+		v6, cut = st.Stdout, cut || st.StdoutTruncated || tooLong(st.Stdout)
+	}
+	return withCut(parseLinuxTables(v4, v6))(cut)
+}
+
+func parseLinuxTables(v4, v6 []byte) ([]DefaultRoute, error) {
+	routes, err := ParseProcNetRoute(v4)
+	if err != nil {
+		return nil, fmt.Errorf("default routes: %s: %w", procRoute, err)
+	}
+	if len(bytes.TrimSpace(v6)) > 0 {
+		r6, err := ParseProcNetIPv6Route(v6)
+		if err != nil {
+			return nil, fmt.Errorf("default routes: %s: %w", procIPv6Route, err)
+		}
+		routes = append(routes, r6...)
+	}
+	return routes, nil
+}
+
+// ParseProcNetRoute returns the default routes in the text of Linux's
+// /proc/net/route: rows with destination and mask 0, a non-zero gateway,
+// and flags that say up and not rejecting.
+//
+// Addresses there are the kernel's 32-bit values printed as hex in the
+// guest's byte order; the order is taken from the masks of the table
+// (little-endian unless a mask only reads as contiguous big-endian).
+// Malformed rows are skipped; a missing header is an error.
+func ParseProcNetRoute(data []byte) ([]DefaultRoute, error) {
+	ls := splitLines(data, maxRouteLines)
+	if len(ls) == 0 || !strings.HasPrefix(strings.TrimSpace(ls[0]), "Iface") {
+		return nil, errors.New("not /proc/net/route: no Iface header")
+	}
+	col := map[string]int{}
+	for i, name := range strings.Fields(ls[0]) {
+		col[name] = i
+	}
+	width := 0 // fields a row needs
+	for _, name := range []string{"Iface", "Destination", "Gateway", "Flags", "Metric", "Mask"} {
+		i, ok := col[name]
+		if !ok {
+			return nil, fmt.Errorf("not /proc/net/route: no %s column", name)
+		}
+		width = max(width, i+1)
+	}
+	type row struct {
+		iface         string
+		dst, gw, mask uint32
+		flags         uint64
+		metric        int
+	}
+	var rows []row
+	for _, line := range ls[1:] {
+		f := strings.Fields(line)
+		if len(f) < width {
+			continue
+		}
+		var r row
+		var err1, err2, err3, err4, err5 error
+		r.iface = f[col["Iface"]]
+		r.dst, err1 = hex32(f[col["Destination"]])
+		r.gw, err2 = hex32(f[col["Gateway"]])
+		r.mask, err3 = hex32(f[col["Mask"]])
+		r.flags, err4 = strconv.ParseUint(f[col["Flags"]], 16, 32)
+		r.metric, err5 = strconv.Atoi(f[col["Metric"]])
+		if errors.Join(err1, err2, err3, err4, err5) != nil || r.metric < 0 {
+			continue
+		}
+		rows = append(rows, r)
+	}
+	bigEndian := false
+	for _, r := range rows {
+		if contiguous(r.mask) != contiguous(bits.ReverseBytes32(r.mask)) {
+			bigEndian = contiguous(r.mask)
+			break
+		}
+	}
+	var routes []DefaultRoute
+	for _, r := range rows {
+		if r.dst != 0 || r.mask != 0 || r.gw == 0 || r.flags&rtfUp == 0 || r.flags&rtfReject != 0 {
+			continue
+		}
+		gw := r.gw
+		if !bigEndian {
+			gw = bits.ReverseBytes32(gw)
+		}
+		routes = append(routes, DefaultRoute{
+			Interface: guestagent.Sanitize(r.iface, maxIfaceRunes),
+			Gateway:   netip.AddrFrom4([4]byte{byte(gw >> 24), byte(gw >> 16), byte(gw >> 8), byte(gw)}),
+			Metric:    r.metric,
+		})
+	}
+	return routes, nil
+}
+
+func hex32(s string) (uint32, error) {
+	if len(s) != 8 {
+		return 0, errors.New("not 8 hex digits")
+	}
+	v, err := strconv.ParseUint(s, 16, 32)
+	return uint32(v), err
+}
+
+// contiguous reports whether m, read most significant bit first, is a
+// netmask: ones followed by zeros.
+func contiguous(m uint32) bool {
+	return bits.OnesCount32(m) == bits.LeadingZeros32(^m)
+}
+
+// ParseProcNetIPv6Route returns the default routes in the text of Linux's
+// /proc/net/ipv6_route: rows with destination ::/0, no source prefix, a
+// next hop other than ::, and flags that say up and not rejecting. A
+// link-local gateway gets the interface name as its zone. Malformed rows
+// are skipped; text with no valid row at all is an error.
+func ParseProcNetIPv6Route(data []byte) ([]DefaultRoute, error) {
+	var routes []DefaultRoute
+	valid := 0
+	ls := splitLines(data, maxRouteLines)
+	for _, line := range ls {
+		f := strings.Fields(line)
+		if len(f) != 10 {
+			continue
+		}
+		dst, err1 := hex16(f[0])
+		dlen, err2 := strconv.ParseUint(f[1], 16, 8)
+		slen, err3 := strconv.ParseUint(f[3], 16, 8)
+		nh, err4 := hex16(f[4])
+		metric, err5 := strconv.ParseUint(f[5], 16, 32)
+		flags, err6 := strconv.ParseUint(f[8], 16, 32)
+		_, err7 := hex16(f[2])
+		if errors.Join(err1, err2, err3, err4, err5, err6, err7) != nil || dlen > 128 || slen > 128 {
+			continue
+		}
+		valid++
+		if dlen != 0 || !dst.IsUnspecified() || slen != 0 || nh.IsUnspecified() ||
+			flags&rtfUp == 0 || flags&rtfReject != 0 {
+			continue
+		}
+		iface := guestagent.Sanitize(f[9], maxIfaceRunes)
+		if nh.IsLinkLocalUnicast() && iface != "" {
+			nh = nh.WithZone(iface)
+		}
+		routes = append(routes, DefaultRoute{Interface: iface, Gateway: nh, Metric: int(metric)})
+	}
+	if valid == 0 && len(bytes.TrimSpace(data)) > 0 {
+		return nil, errors.New("not /proc/net/ipv6_route: no valid row")
+	}
+	return routes, nil
+}
+
+func hex16(s string) (netip.Addr, error) {
+	if len(s) != 32 {
+		return netip.Addr{}, errors.New("not 32 hex digits")
+	}
+	var b [16]byte
+	if _, err := hex.Decode(b[:], []byte(s)); err != nil {
+		return netip.Addr{}, err
+	}
+	return netip.AddrFrom16(b), nil
+}
