@@ -112,12 +112,20 @@ bench: build
 	bin/labbench -vmcheck bin/vmcheck -simbench bin/simbench -out $(BENCH_OUT) \
 		-reps $(BENCH_REPS) -gobench $(BENCH_OUT)/go-benchstat.txt
 
-## fuzz: run every fuzz target for FUZZTIME each (default 20s)
+## fuzz: run every fuzz target of every package that has one (FUZZ_PKGS) for FUZZTIME each
+## (default 20s), with FUZZPARALLEL workers (default 1: the machine is shared). Seeds of
+## 1-4 MiB make minimising each new input slow; FUZZMINIMIZETIME (default 1s, Go's is 60s)
+## keeps that from eating a whole run (a crasher is saved either way).
 FUZZTIME ?= 20s
+FUZZPARALLEL ?= 1
+FUZZMINIMIZETIME ?= 1s
+FUZZ_PKGS ?= $(patsubst %/,%,$(sort $(dir $(shell grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/null))))
 fuzz: deps
-	@for pkg in ./guestagent ./osdetect; do \
+	@for pkg in $(FUZZ_PKGS); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) \
+				-fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg || exit 1; \
 		done; \
 	done
 
