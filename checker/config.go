@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vmcheck/vmcheck/osdetect"
 )
 
 // Defaults for Config fields left unset.
@@ -287,19 +289,15 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// ValidateTarget rejects addresses that must never be put into a ping argv:
-// invalid, unspecified, multicast, or zoned ones.
+// ValidateTarget rejects addresses that must never be put into a ping argv
+// (osdetect.ValidateTarget: invalid, unspecified, multicast, broadcast),
+// and any zone: an address the operator writes cannot know the guest's
+// interface.
 func ValidateTarget(a netip.Addr) error {
-	switch {
-	case !a.IsValid():
-		return errors.New("not a valid IP address")
-	case a.IsUnspecified():
-		return fmt.Errorf("%s is the unspecified address", a)
-	case a.IsMulticast():
-		return fmt.Errorf("%s is a multicast address", a)
-	case a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return fmt.Errorf("%s is the broadcast address", a)
-	case a.Zone() != "":
+	if err := osdetect.ValidateTarget(a); err != nil {
+		return err
+	}
+	if a.Zone() != "" {
 		return fmt.Errorf("%s has a zone; use an address without %%zone", a)
 	}
 	return nil
