@@ -1,167 +1,88 @@
 package checker
 
 import (
-	"bufio"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/guestagent/agenttest"
 )
 
-// recorded returns the raw reply of the first entry for execute in a
-// transcript captured from a real agent (testdata/qga).
-func recorded(t *testing.T, file, execute string) string {
-	t.Helper()
-	f, err := os.Open(filepath.Join("..", "testdata", "qga", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
-			continue
-		}
-		var e struct {
-			Request struct {
-				Execute string `json:"execute"`
-			} `json:"request"`
-			Reply json.RawMessage `json:"reply"`
-		}
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		if e.Request.Execute == execute {
-			return string(e.Reply)
-		}
-	}
-	t.Fatalf("%s has no %s entry", file, execute)
-	return ""
-}
+// qga holds the transcripts captured from real agents.
+const qga = "../testdata/qga/"
 
-// pingStatus is a finished guest-exec-status reply carrying one of the real
-// ping outputs kept in testdata/ping.
-func pingStatus(t *testing.T, exit int, file string) string {
+// pingStatus is the status of a finished ping that printed one of the real
+// outputs kept in testdata/ping.
+func pingStatus(t *testing.T, exit int, file string) guestagent.ExecStatus {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "testdata", "ping", file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf(`{"return":{"exited":true,"exitcode":%d,"out-data":%q}}`, exit, base64.StdEncoding.EncodeToString(b))
+	return guestagent.ExecStatus{Exited: true, ExitCode: &exit, Stdout: b}
 }
 
-// fakeGuest is a closure-backed agent: fixed replies per command, files
-// served through guest-file-*, and an exec function deciding what each
-// guest-exec does.
+// routeFiles serves the captured Linux route tables (testdata/routes) as
+// /proc/net/route and /proc/net/ipv6_route.
+func routeFiles(t *testing.T) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for path, name := range map[string]string{
+		"/proc/net/route":      "linux-proc-net-route.txt",
+		"/proc/net/ipv6_route": "linux-proc-net-ipv6_route.txt",
+	} {
+		b, err := os.ReadFile(filepath.Join("..", "testdata", "routes", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[path] = b
+	}
+	return files
+}
+
+// fakeGuest is a guest agent recorded in a transcript, behind agenttest's
+// fake agent: answers overrides the recorded reply to a command, files
+// are served through guest-file-*, and spawn decides what each guest-exec
+// starts (agenttest.Guest keeps the processes and open files).
 type fakeGuest struct {
-	t     *testing.T
-	fixed map[string]string
-	files map[string]string // path → testdata/routes file
-	// exec returns the guest-exec-status reply for a spawned command, or
-	// an error reply for guest-exec itself.
-	exec func(path string, args []string) (status, execErr string)
-
-	mu      sync.Mutex
-	pids    map[int64]string
-	handles map[int64][]byte
-	next    int64
-	calls   []string
+	answers map[string]agenttest.Func
+	agent   *agenttest.Agent
 }
 
-func (g *fakeGuest) transport() guestagent.Transport {
-	return guestagent.TransportFunc(func(ctx context.Context, req []byte) ([]byte, error) {
-		var r struct {
-			Execute   string `json:"execute"`
-			Arguments struct {
-				Path   string   `json:"path"`
-				Arg    []string `json:"arg"`
-				PID    int64    `json:"pid"`
-				Handle int64    `json:"handle"`
-			} `json:"arguments"`
+func newFakeGuest(recorded *agenttest.Transcript, files map[string][]byte, spawn func(guestagent.Command) (agenttest.Process, error)) *fakeGuest {
+	g := &fakeGuest{answers: map[string]agenttest.Func{}}
+	guest := &agenttest.Guest{Files: files, Spawn: spawn, Next: func(cmd string, args json.RawMessage) (any, error) {
+		if answer, ok := g.answers[cmd]; ok {
+			return answer(cmd, args)
 		}
-		if err := json.Unmarshal(req, &r); err != nil {
-			g.t.Errorf("request is not JSON: %s", req)
-			return nil, err
-		}
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		g.calls = append(g.calls, r.Execute)
-		switch r.Execute {
-		case "guest-exec":
-			status, execErr := g.exec(r.Arguments.Path, r.Arguments.Arg)
-			if execErr != "" {
-				return []byte(execErr), nil
-			}
-			g.next++
-			g.pids[g.next] = status
-			return []byte(fmt.Sprintf(`{"return":{"pid":%d}}`, g.next)), nil
-		case "guest-exec-status":
-			st, ok := g.pids[r.Arguments.PID]
-			if !ok {
-				return []byte(`{"error":{"class":"GenericError","desc":"Invalid parameter 'pid'"}}`), nil
-			}
-			delete(g.pids, r.Arguments.PID) // a finished result is read once
-			return []byte(st), nil
-		case "guest-file-open":
-			src, ok := g.files[r.Arguments.Path]
-			if !ok {
-				return []byte(`{"error":{"class":"GenericError","desc":"failed to open file: No such file or directory"}}`), nil
-			}
-			b, err := os.ReadFile(filepath.Join("..", "testdata", "routes", src))
-			if err != nil {
-				g.t.Error(err)
-				return nil, err
-			}
-			g.next++
-			g.handles[g.next] = b
-			return []byte(fmt.Sprintf(`{"return":%d}`, g.next)), nil
-		case "guest-file-read":
-			b := g.handles[r.Arguments.Handle]
-			g.handles[r.Arguments.Handle] = nil
-			return []byte(fmt.Sprintf(`{"return":{"count":%d,"buf-b64":%q,"eof":%v}}`, len(b), base64.StdEncoding.EncodeToString(b), len(b) == 0)), nil
-		case "guest-file-close":
-			delete(g.handles, r.Arguments.Handle)
-			return []byte(`{"return":{}}`), nil
-		}
-		if rep, ok := g.fixed[r.Execute]; ok {
-			return []byte(rep), nil
-		}
-		return []byte(fmt.Sprintf(`{"error":{"class":"CommandNotFound","desc":"The command %s has not been found"}}`, r.Execute)), nil
-	})
-}
-
-func newLinuxGuest(t *testing.T, ping func(target string) string) *fakeGuest {
-	g := &fakeGuest{t: t, pids: map[int64]string{}, handles: map[int64][]byte{},
-		fixed: map[string]string{
-			"guest-ping":                   recorded(t, "linux-basic.jsonl", "guest-ping"),
-			"guest-info":                   recorded(t, "linux-basic.jsonl", "guest-info"),
-			"guest-get-osinfo":             recorded(t, "linux-basic.jsonl", "guest-get-osinfo"),
-			"guest-network-get-interfaces": recorded(t, "linux-basic.jsonl", "guest-network-get-interfaces"),
-		},
-		files: map[string]string{
-			"/proc/net/route":      "linux-proc-net-route.txt",
-			"/proc/net/ipv6_route": "linux-proc-net-ipv6_route.txt",
-		},
-	}
-	g.exec = func(path string, args []string) (string, string) {
-		if path != "ping" {
-			t.Errorf("unexpected guest-exec %s %v", path, args)
-			return "", `{"error":{"class":"GenericError","desc":"unexpected"}}`
-		}
-		return ping(args[len(args)-1]), ""
-	}
+		return recorded.Answer(cmd, args)
+	}}
+	g.agent = agenttest.New(guest.Answer)
 	return g
+}
+
+// unexpectedExec fails the test for a guest-exec it should not run.
+func unexpectedExec(t *testing.T, cmd guestagent.Command) (agenttest.Process, error) {
+	t.Errorf("unexpected guest-exec %s %v", cmd.Path, cmd.Args)
+	return nil, &guestagent.Error{Class: "GenericError", Desc: "unexpected"}
+}
+
+// newLinuxGuest is the captured Debian guest (testdata/qga/linux-basic.jsonl)
+// with its route tables; ping gives the status of the ping of each target.
+func newLinuxGuest(t *testing.T, ping func(target string) guestagent.ExecStatus) *fakeGuest {
+	return newFakeGuest(agenttest.Load(t, qga+"linux-basic.jsonl"), routeFiles(t), func(cmd guestagent.Command) (agenttest.Process, error) {
+		if cmd.Path != "ping" {
+			return unexpectedExec(t, cmd)
+		}
+		return agenttest.Exited(ping(cmd.Args[len(cmd.Args)-1])), nil
+	})
 }
 
 // The captured guest (testdata/qga/linux-basic.jsonl) has tap0 with MAC
@@ -170,7 +91,7 @@ var capturedNIC = NIC{MAC: "52:54:00:0c:00:13", Device: "vnet0", Model: "virtio"
 
 func runningDomain(g *fakeGuest, nics ...NIC) Domain {
 	return Domain{Name: "vm", UUID: "6f1c2a84-0000-4000-8000-000000000001", State: Running, BootID: "6f1c/1",
-		Channel: ChannelConnected, NICs: nics, Agent: g.transport()}
+		Channel: ChannelConnected, NICs: nics, Agent: g.agent}
 }
 
 func testConfig() Config {
@@ -179,7 +100,7 @@ func testConfig() Config {
 
 func TestCheckHealthyLinux(t *testing.T) {
 	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
-	g := newLinuxGuest(t, func(string) string { return reply })
+	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 	r := New(testConfig()).Check(context.Background(), runningDomain(g, capturedNIC))
 	if r.State != StateOK || r.Agent.State != AgentOK || r.Reason != "" {
 		t.Fatalf("state %q agent %q reason %q, want ok", r.State, r.Agent.State, r.Reason)
@@ -225,7 +146,7 @@ func TestCheckOutcomes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := newLinuxGuest(t, func(target string) string {
+			g := newLinuxGuest(t, func(target string) guestagent.ExecStatus {
 				p := tt.ping[target]
 				return pingStatus(t, p[0].(int), p[1].(string))
 			})
@@ -246,8 +167,11 @@ func TestCheckOutcomes(t *testing.T) {
 }
 
 func TestCheckExecDisabled(t *testing.T) {
-	g := newLinuxGuest(t, func(string) string { t.Error("ping run on an agent that blocks guest-exec"); return "" })
-	g.fixed["guest-info"] = recorded(t, "linux-exec-disabled.jsonl", "guest-info")
+	g := newLinuxGuest(t, func(string) guestagent.ExecStatus {
+		t.Error("ping run on an agent that blocks guest-exec")
+		return guestagent.ExecStatus{}
+	})
+	g.answers["guest-info"] = agenttest.Load(t, qga+"linux-exec-disabled.jsonl").Answer
 	r := New(testConfig()).Check(context.Background(), runningDomain(g, capturedNIC))
 	if r.State != StateUnknown || r.Agent.State != AgentExecDisabled {
 		t.Fatalf("state %q agent %q, want unknown/exec_disabled", r.State, r.Agent.State)
@@ -262,7 +186,7 @@ func TestCheckExecDisabled(t *testing.T) {
 
 func TestCheckNoExternalConfigured(t *testing.T) {
 	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
-	g := newLinuxGuest(t, func(string) string { return reply })
+	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 	cfg := testConfig()
 	cfg.External = nil
 	r := New(cfg).Check(context.Background(), runningDomain(g, capturedNIC))
@@ -284,7 +208,7 @@ func TestCheckGatewaySources(t *testing.T) {
 	}
 	internal := NIC{MAC: "52:54:00:0c:00:99", SourceType: "network", Source: "lab-internal",
 		NetworkAddrs: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}}
-	g := newLinuxGuest(t, func(string) string { return reply })
+	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 	r := New(cfg).Check(context.Background(), runningDomain(g, capturedNIC, internal))
 	if n := r.NICs[0]; n.Gateway != "192.0.2.254" || n.GatewaySource != "config" || n.NetworkType != NetworkExternal {
 		t.Errorf("public nic = %+v, want the config override, external by default route", n)
@@ -302,27 +226,20 @@ func TestCheckGatewaySources(t *testing.T) {
 }
 
 func TestCheckWindows(t *testing.T) {
-	g := &fakeGuest{t: t, pids: map[int64]string{}, handles: map[int64][]byte{},
-		fixed: map[string]string{
-			"guest-ping":                   `{"return":{}}`,
-			"guest-info":                   recorded(t, "linux-basic.jsonl", "guest-info"),
-			"guest-get-osinfo":             recorded(t, "windows-osinfo-server2022.jsonl", "guest-get-osinfo"),
-			"guest-network-get-interfaces": recorded(t, "linux-basic.jsonl", "guest-network-get-interfaces"),
-		}}
-	routePrint := recorded(t, "windows-route-print.jsonl", "guest-exec-status")
-	g.exec = func(path string, args []string) (string, string) {
-		switch {
-		case path == "route.exe":
-			return routePrint, ""
-		case path == "ping.exe" && args[len(args)-1] == "192.0.2.1":
-			return pingStatus(t, 0, "windows-reply-v4.txt"), ""
-		case path == "ping.exe" && args[len(args)-1] == "198.51.100.77":
+	routePrint := agenttest.Load(t, qga+"windows-route-print.jsonl").ExecStatus()
+	g := newFakeGuest(agenttest.Load(t, qga+"linux-basic.jsonl"), nil, func(cmd guestagent.Command) (agenttest.Process, error) {
+		switch target := cmd.Args[len(cmd.Args)-1]; {
+		case cmd.Path == "route.exe":
+			return agenttest.Exited(routePrint), nil
+		case cmd.Path == "ping.exe" && target == "192.0.2.1":
+			return agenttest.Exited(pingStatus(t, 0, "windows-reply-v4.txt")), nil
+		case cmd.Path == "ping.exe" && target == "198.51.100.77":
 			// ping.exe exits 0 on "Destination host unreachable".
-			return pingStatus(t, 0, "windows-host-unreachable-exit0.txt"), ""
+			return agenttest.Exited(pingStatus(t, 0, "windows-host-unreachable-exit0.txt")), nil
 		}
-		t.Errorf("unexpected guest-exec %s %v", path, args)
-		return "", `{"error":{"class":"GenericError","desc":"unexpected"}}`
-	}
+		return unexpectedExec(t, cmd)
+	})
+	g.answers["guest-get-osinfo"] = agenttest.Load(t, qga+"windows-osinfo-server2022.jsonl").Answer
 	cfg := testConfig()
 	cfg.External = []netip.Addr{netip.MustParseAddr("198.51.100.77")}
 	r := New(cfg).Check(context.Background(), runningDomain(g, capturedNIC))
@@ -343,15 +260,15 @@ func TestCheckWindows(t *testing.T) {
 }
 
 func TestCheckAgentProblems(t *testing.T) {
-	noCall := guestagent.TransportFunc(func(context.Context, []byte) ([]byte, error) {
-		t.Error("agent called for a domain whose channel state rules it out")
+	noCall := agenttest.New(func(cmd string, _ json.RawMessage) (any, error) {
+		t.Errorf("agent called (%s) for a domain whose channel state rules it out", cmd)
 		return nil, guestagent.ErrUnresponsive
 	})
-	frozen := guestagent.TransportFunc(func(ctx context.Context, _ []byte) ([]byte, error) {
+	frozen := agenttest.NewContext(func(ctx context.Context, _ string, _ json.RawMessage) (any, error) {
 		<-ctx.Done()
 		return nil, fmt.Errorf("agent call: %w: %w", guestagent.ErrUnresponsive, ctx.Err())
 	})
-	unresponsive := guestagent.TransportFunc(func(context.Context, []byte) ([]byte, error) {
+	unresponsive := agenttest.New(func(string, json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("libvirt: %w", guestagent.ErrUnresponsive)
 	})
 	tests := []struct {
@@ -383,7 +300,7 @@ func TestCheckAgentProblems(t *testing.T) {
 // and does not stop the other domains from being checked.
 func TestCheckAllIsolation(t *testing.T) {
 	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
-	frozen := guestagent.TransportFunc(func(ctx context.Context, _ []byte) ([]byte, error) {
+	frozen := agenttest.NewContext(func(ctx context.Context, _ string, _ json.RawMessage) (any, error) {
 		<-ctx.Done()
 		return nil, fmt.Errorf("%w: %w", guestagent.ErrUnresponsive, ctx.Err())
 	})
@@ -393,7 +310,7 @@ func TestCheckAllIsolation(t *testing.T) {
 	cfg.Concurrency = 2
 	var doms []Domain
 	for i := range 5 {
-		g := newLinuxGuest(t, func(string) string { return reply })
+		g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 		d := runningDomain(g, capturedNIC)
 		d.Name, d.UUID, d.BootID = fmt.Sprintf("vm-%d", i), fmt.Sprint(i), fmt.Sprint(i)
 		doms = append(doms, d)
@@ -416,23 +333,17 @@ func TestCheckAllIsolation(t *testing.T) {
 
 func TestCheckCachesOSPerBoot(t *testing.T) {
 	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
-	g := newLinuxGuest(t, func(string) string { return reply })
+	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 	c := New(testConfig())
 	d := runningDomain(g, capturedNIC)
 	c.Check(context.Background(), d)
 	c.Check(context.Background(), d)
-	n := 0
-	for _, call := range g.calls {
-		if call == "guest-get-osinfo" {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := g.agent.Calls("guest-get-osinfo"); n != 1 {
 		t.Errorf("guest-get-osinfo called %d times in two rounds of one boot, want 1", n)
 	}
 	d.BootID = "6f1c/2" // rebooted
 	c.Check(context.Background(), d)
-	if got := strings.Count(strings.Join(g.calls, " "), "guest-get-osinfo"); got != 2 {
+	if got := g.agent.Calls("guest-get-osinfo"); got != 2 {
 		t.Errorf("after a reboot guest-get-osinfo calls = %d, want 2", got)
 	}
 }

@@ -2,12 +2,14 @@ package checker
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/guestagent/agenttest"
 )
 
 // hostileText holds what a hostile agent puts in every string it can: a
@@ -24,21 +26,23 @@ func forbidden(r rune) bool {
 // sequences in every string and more interfaces than are kept, and finds
 // no forbidden character anywhere in the Result, and the truncation noted.
 func TestCheckHostileStrings(t *testing.T) {
-	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
-	var ifs []string
-	ifs = append(ifs, fmt.Sprintf(`{"name":%s,"hardware-address":"52:54:00:0c:00:13","ip-addresses":[{"ip-address-type":"ipv4","ip-address":"192.0.2.13","prefix":24}]}`, q("tap0"+hostileText)))
+	ifs := []any{map[string]any{
+		"name": "tap0" + hostileText, "hardware-address": "52:54:00:0c:00:13",
+		"ip-addresses": []map[string]any{{"ip-address-type": "ipv4", "ip-address": "192.0.2.13", "prefix": 24}},
+	}}
 	for range 300 {
-		ifs = append(ifs, `{"name":"x"}`)
+		ifs = append(ifs, map[string]string{"name": "x"})
 	}
-	out := base64.StdEncoding.EncodeToString([]byte(hostileText + "\n" + strings.Repeat(hostileText, 50)))
-	g := newLinuxGuest(t, func(string) string {
-		return fmt.Sprintf(`{"return":{"exited":true,"exitcode":1,"out-data":%q,"err-data":%q}}`, out, out)
+	out := []byte(hostileText + "\n" + strings.Repeat(hostileText, 50))
+	g := newLinuxGuest(t, func(string) guestagent.ExecStatus {
+		code := 1
+		return guestagent.ExecStatus{Exited: true, ExitCode: &code, Stdout: out, Stderr: out}
 	})
-	g.fixed["guest-get-osinfo"] = fmt.Sprintf(`{"return":{"id":%s,"name":%s,"version-id":%s,"pretty-name":%s}}`,
-		q("debian"+hostileText), q(hostileText), q(hostileText), q(hostileText))
-	g.fixed["guest-network-get-interfaces"] = `{"return":[` + strings.Join(ifs, ",") + `]}`
-	info := recorded(t, "linux-basic.jsonl", "guest-info")
-	g.fixed["guest-info"] = strings.Replace(info, `"version": "7.2.22"`, `"version": `+q("7.2.22"+hostileText), 1)
+	g.answers["guest-get-osinfo"] = agenttest.Returns(map[string]string{
+		"id": "debian" + hostileText, "name": hostileText, "version-id": hostileText, "pretty-name": hostileText,
+	})
+	g.answers["guest-network-get-interfaces"] = agenttest.Returns(ifs)
+	g.answers["guest-info"] = agenttest.Returns(hostileInfo(t))
 
 	// libvirt-side text (names, device and bridge names) passes the same
 	// choke point.
@@ -82,4 +86,20 @@ func TestCheckHostileStrings(t *testing.T) {
 	if len([]rune(r.Reason)) > maxReasonRunes {
 		t.Errorf("reason has %d runes, more than %d", len([]rune(r.Reason)), maxReasonRunes)
 	}
+}
+
+// hostileInfo is the captured guest-info (testdata/qga/linux-basic.jsonl)
+// with hostileText appended to the agent's version.
+func hostileInfo(t *testing.T) map[string]any {
+	t.Helper()
+	v, err := agenttest.Load(t, qga+"linux-basic.jsonl").Answer("guest-info", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info map[string]any
+	if err := json.Unmarshal(v.(json.RawMessage), &info); err != nil {
+		t.Fatal(err)
+	}
+	info["version"] = info["version"].(string) + hostileText
+	return info
 }

@@ -1,4 +1,3 @@
-// Package agenttest serves recorded guest agent replies to tests.
 package agenttest
 
 import (
@@ -57,10 +56,7 @@ type entry struct {
 // request, and Command returns an error.
 func Replay(tb testing.TB, path string) guestagent.Transport {
 	tb.Helper()
-	entries, err := load(path)
-	if err != nil {
-		tb.Fatalf("agenttest: %v", err)
-	}
+	entries := Load(tb, path).entries
 	var mu sync.Mutex
 	return guestagent.TransportFunc(func(ctx context.Context, request []byte) ([]byte, error) {
 		var req struct {
@@ -90,6 +86,78 @@ func Replay(tb testing.TB, path string) guestagent.Transport {
 		tb.Errorf("agenttest: %s: unexpected request %s", path, request)
 		return nil, fmt.Errorf("agenttest: unexpected request %s", request)
 	})
+}
+
+// Transcript is a transcript of a real agent, loaded for answering
+// commands the way that agent did (see Replay for the format).
+type Transcript struct {
+	tb      testing.TB
+	path    string
+	entries []entry
+}
+
+// Load reads the transcript at path. A transcript that cannot be read or
+// is malformed fails the test.
+func Load(tb testing.TB, path string) *Transcript {
+	tb.Helper()
+	entries, err := load(path)
+	if err != nil {
+		tb.Fatalf("agenttest: %v", err)
+	}
+	return &Transcript{tb: tb, path: path, entries: entries}
+}
+
+// Answer is a Func that answers as the recorded agent first answered each
+// command, whatever the arguments, as often as it is asked: the recorded
+// "return" member as it was captured, the recorded agent error as a
+// *guestagent.Error, or the recorded transport failure. A command the
+// transcript never recorded is unknown to the agent (NotFound).
+func (t *Transcript) Answer(cmd string, _ json.RawMessage) (any, error) {
+	for _, e := range t.entries {
+		if e.Request.Execute != cmd {
+			continue
+		}
+		if e.Error != "" {
+			return nil, fmt.Errorf("agenttest: %s:%d: %w", t.path, e.line, transcriptErrors[e.Error])
+		}
+		var r struct {
+			Return json.RawMessage `json:"return"`
+			Error  *struct {
+				Class string `json:"class"`
+				Desc  string `json:"desc"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(e.Reply, &r); err != nil || r.Return == nil && r.Error == nil {
+			t.tb.Errorf("agenttest: %s:%d: reply is neither a return nor an error: %v", t.path, e.line, err)
+			return nil, fmt.Errorf("agenttest: %s:%d: malformed reply", t.path, e.line)
+		}
+		if r.Error != nil {
+			return nil, &guestagent.Error{Command: cmd, Class: r.Error.Class, Desc: r.Error.Desc}
+		}
+		return r.Return, nil
+	}
+	return nil, NotFound(cmd)
+}
+
+// ExecStatus returns the first recorded guest-exec-status reply that says
+// the process exited, decoded by guestagent itself, for a Process that
+// ends as the recorded one did (see Exited). A transcript without one
+// fails the test.
+func (t *Transcript) ExecStatus() guestagent.ExecStatus {
+	t.tb.Helper()
+	for _, e := range t.entries {
+		if e.Request.Execute != "guest-exec-status" || e.Error != "" {
+			continue
+		}
+		reply := e.Reply
+		c := guestagent.New(guestagent.TransportFunc(func(context.Context, []byte) ([]byte, error) { return reply, nil }))
+		st, err := c.ExecStatus(context.Background(), 1)
+		if err == nil && st.Exited {
+			return st
+		}
+	}
+	t.tb.Fatalf("agenttest: %s: no guest-exec-status reply of an exited process", t.path)
+	return guestagent.ExecStatus{}
 }
 
 func load(path string) ([]entry, error) {

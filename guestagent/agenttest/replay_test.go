@@ -98,3 +98,33 @@ func TestTranscriptsLoad(t *testing.T) {
 		}
 	}
 }
+
+// A loaded transcript answers every command as the agent first did.
+func TestTranscriptAnswer(t *testing.T) {
+	basic := Load(t, "../../testdata/qga/linux-basic.jsonl")
+	c := guestagent.New(New(basic.Answer))
+	ctx := context.Background()
+	for range 2 {
+		oi, err := c.OSInfo(ctx)
+		if err != nil || oi.ID != "debian" {
+			t.Errorf("OSInfo() = %+v, %v; want debian", oi, err)
+		}
+	}
+	if _, err := c.NetworkRoutes(ctx); !errors.Is(err, guestagent.ErrCommandNotFound) {
+		t.Errorf("NetworkRoutes() error = %v, want the recorded CommandNotFound", err)
+	}
+	if _, err := c.ExecStatus(ctx, 1); !errors.Is(err, guestagent.ErrCommandNotFound) {
+		t.Errorf("ExecStatus() error = %v, want CommandNotFound for an unrecorded command", err)
+	}
+	p := writeTranscript(t, `{"request":{"execute":"guest-info"},"error":"unresponsive"}`+"\n")
+	if _, err := guestagent.New(New(Load(t, p).Answer)).Info(ctx); !errors.Is(err, guestagent.ErrUnresponsive) {
+		t.Errorf("Info() error = %v, want the recorded ErrUnresponsive", err)
+	}
+}
+
+func TestTranscriptExecStatus(t *testing.T) {
+	st := Load(t, "../../testdata/qga/windows-route-print.jsonl").ExecStatus()
+	if !st.Exited || st.ExitCode == nil || *st.ExitCode != 0 || !strings.Contains(string(st.Stdout), "IPv4 Route Table") {
+		t.Errorf("ExecStatus() = exited %v code %v, %d bytes of output; want route print's", st.Exited, st.ExitCode, len(st.Stdout))
+	}
+}
