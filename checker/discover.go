@@ -190,8 +190,9 @@ func (c *Checker) resolveGateways(ctx context.Context, f *facts) error {
 	}
 	f.routes = routes
 	carriers := map[int]bool{}
+	index := newIfaceIndex(f.ifaces)
 	for _, rt := range routes {
-		i := routeNIC(rt, f.nics, f.ifaces)
+		i := index.routeNIC(rt, f.nics)
 		if i < 0 {
 			continue
 		}
@@ -254,25 +255,46 @@ func networkGateway(netAddrs []netip.Prefix, guestIPs []netip.Addr) (netip.Addr,
 	return netip.Addr{}, false
 }
 
-// routeNIC finds the NIC a default route leaves through, by MAC, guest
-// interface name, or interface address.
-func routeNIC(rt osdetect.DefaultRoute, nics []nicFacts, ifaces []guestagent.Interface) int {
-	mac := rt.MAC
-	if mac == "" && rt.Interface != "" {
-		for _, gi := range ifaces {
-			if gi.Name == rt.Interface {
-				mac = gi.MAC
+// ifaceIndex finds a guest interface's MAC by its name or by one of its
+// addresses, in constant time: a guest may list thousands of routes and
+// addresses, and each route is looked up once. As in a scan of the list,
+// the last interface with a given name or address wins. The address map is
+// built on first use (only Windows routes name an interface by address).
+type ifaceIndex struct {
+	ifaces []guestagent.Interface
+	byName map[string]string
+	byAddr map[netip.Addr]string
+}
+
+func newIfaceIndex(ifaces []guestagent.Interface) *ifaceIndex {
+	x := &ifaceIndex{ifaces: ifaces, byName: make(map[string]string, len(ifaces))}
+	for _, gi := range ifaces {
+		x.byName[gi.Name] = gi.MAC
+	}
+	return x
+}
+
+func (x *ifaceIndex) macOfAddr(a netip.Addr) string {
+	if x.byAddr == nil {
+		x.byAddr = make(map[netip.Addr]string)
+		for _, gi := range x.ifaces {
+			for _, p := range gi.Addrs {
+				x.byAddr[p.Addr()] = gi.MAC
 			}
 		}
 	}
+	return x.byAddr[a]
+}
+
+// routeNIC finds the NIC a default route leaves through, by MAC, guest
+// interface name, or interface address.
+func (x *ifaceIndex) routeNIC(rt osdetect.DefaultRoute, nics []nicFacts) int {
+	mac := rt.MAC
+	if mac == "" && rt.Interface != "" {
+		mac = x.byName[rt.Interface]
+	}
 	if mac == "" && rt.InterfaceAddr.IsValid() {
-		for _, gi := range ifaces {
-			for _, p := range gi.Addrs {
-				if p.Addr() == rt.InterfaceAddr {
-					mac = gi.MAC
-				}
-			}
-		}
+		mac = x.macOfAddr(rt.InterfaceAddr)
 	}
 	if mac == "" {
 		return -1
