@@ -1,0 +1,243 @@
+package exporter
+
+import (
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+// job is one check the scheduler wants started.
+type job struct {
+	dom   checker.Domain
+	round int // 0 for an event-triggered check
+}
+
+// done is one finished check.
+type done struct {
+	dom   checker.Domain
+	res   checker.Result
+	ex    []Exchange
+	round int // 0 for an event-triggered check
+}
+
+// roundTrack counts the checks of one round still in flight.
+type roundTrack struct {
+	start     time.Time
+	domains   int
+	remaining int
+}
+
+// action is what the Runner's loop must do now.
+type action int
+
+const (
+	actWait   action = iota // nothing is due
+	actRound                // list the domains and start a round
+	actRelist               // list the domains for due events and new domains
+)
+
+// scheduler is the serve scheduler of one connection without its
+// goroutines, channels and clock: it decides when the domains are listed,
+// which of them are checked, and records what the checks found. Every
+// method takes the time as an argument, so tests drive it without real
+// time. It is not safe for concurrent use; the Runner's session loop owns
+// it.
+type scheduler struct {
+	interval time.Duration // between rounds; a domain's default interval
+	settle   time.Duration // an event's wait for its burst to end; least time between listings
+	history  *History
+	log      logrus.FieldLogger
+	events   *eventLimiter
+	// next is when each domain is due next. It outlives the connection:
+	// the Runner hands the same map to each session's scheduler.
+	next     map[string]time.Time
+	inflight map[string]bool
+	listed   map[string]bool
+	rounds   map[int]*roundTrack
+	roundID  int
+	// nextRound is when the next round starts; lastList, when the domains
+	// were last listed; pruneAt, when a domain stopped (zero if none did
+	// since).
+	nextRound, lastList, pruneAt time.Time
+}
+
+// newScheduler returns the scheduler of a connection opened at start; its
+// first round is due at once.
+func newScheduler(r *Runner, next map[string]time.Time, log logrus.FieldLogger, start time.Time) *scheduler {
+	return &scheduler{
+		interval:  or(r.Interval, DefaultInterval),
+		settle:    or(r.Settle, defaultSettle),
+		history:   r.History,
+		log:       log,
+		events:    newEventLimiter(or(r.EventInterval, DefaultEventInterval)),
+		next:      next,
+		inflight:  map[string]bool{},
+		listed:    map[string]bool{},
+		rounds:    map[int]*roundTrack{},
+		nextRound: start,
+	}
+}
+
+// due says what is due at now: a round, else a listing for events.
+func (s *scheduler) due(now time.Time) action {
+	if !now.Before(s.nextRound) {
+		return actRound
+	}
+	if at := s.relistAt(); !at.IsZero() && !now.Before(at) {
+		return actRelist
+	}
+	return actWait
+}
+
+// wait is how long from now until something is due (0 if it is already).
+func (s *scheduler) wait(now time.Time) time.Duration {
+	wait := s.nextRound.Sub(now)
+	if at := s.relistAt(); !at.IsZero() {
+		wait = min(wait, at.Sub(now))
+	}
+	return max(wait, 0)
+}
+
+// relistAt is when the domains must be listed again, or zero: Settle
+// after a domain stopped (to drop it) or after events made a check due.
+// Listings are at least Settle apart.
+func (s *scheduler) relistAt() time.Time {
+	due := s.events.next(func(u string) bool { return s.inflight[u] })
+	if !s.pruneAt.IsZero() && (due.IsZero() || s.pruneAt.Before(due)) {
+		due = s.pruneAt
+	}
+	if due.IsZero() {
+		return due
+	}
+	at := due.Add(s.settle)
+	if floor := s.lastList.Add(s.settle); at.Before(floor) {
+		at = floor
+	}
+	return at
+}
+
+// onEvent takes one domain or agent event: a stopped domain needs a
+// listing to be dropped, any other event a check, which the limiter
+// schedules.
+func (s *scheduler) onEvent(ev checker.Event, now time.Time) {
+	f := s.log.WithFields(logrus.Fields{"domain": ev.Name, "uuid": ev.UUID, "event": string(ev.Kind)})
+	if ev.Kind == checker.EventStopped {
+		if s.pruneAt.IsZero() {
+			s.pruneAt = now
+		}
+		f.Debug("libvirt event")
+		return
+	}
+	due := s.events.event(ev.UUID, now)
+	f.WithField("check_in", due.Sub(now).String()).Debug("libvirt event")
+}
+
+// onList takes the domains as listed at now: the ones that are gone are
+// forgotten (their schedule, events and History entry). It returns the
+// boot IDs of the listed domains, for the engine's per-boot cache.
+func (s *scheduler) onList(doms []checker.Domain, now time.Time) (boots map[string]bool) {
+	s.lastList, s.pruneAt = now, time.Time{}
+	s.listed = uuidSet(doms)
+	boots = make(map[string]bool, len(doms))
+	for _, d := range doms {
+		boots[d.BootID] = true
+		if d.Policy.Error != "" {
+			s.log.WithFields(logrus.Fields{"domain": d.Name, "uuid": d.UUID}).Warn(d.Policy.Error)
+		}
+	}
+	for u := range s.next {
+		if !s.listed[u] {
+			delete(s.next, u)
+		}
+	}
+	s.events.retain(s.listed)
+	s.history.Retain(s.listed)
+	return boots
+}
+
+// startRound starts the periodic round of now over the listed domains:
+// every domain whose interval has passed, or whose events made it due, is
+// to be checked. The next round is due an interval later.
+func (s *scheduler) startRound(doms []checker.Domain, now time.Time) []job {
+	s.nextRound = now.Add(s.interval)
+	s.roundID++
+	rt := &roundTrack{start: now}
+	var jobs []job
+	for _, d := range doms {
+		due, ok := s.next[d.UUID]
+		// A domain is due when its interval has passed, give or take a
+		// quarter round of timer jitter.
+		if s.inflight[d.UUID] || (ok && !s.events.due(d.UUID, now) && now.Add(s.interval/4).Before(due)) {
+			continue
+		}
+		jobs = append(jobs, s.started(d, s.roundID, now))
+		rt.domains++
+	}
+	rt.remaining = rt.domains
+	if rt.domains == 0 {
+		s.history.SetRound(Round{Start: now, Domains: 0})
+	} else {
+		s.rounds[s.roundID] = rt
+	}
+	return jobs
+}
+
+// relist takes a listing made for events: the domains whose events are
+// due, and any new domain, are to be checked now.
+func (s *scheduler) relist(doms []checker.Domain, now time.Time) []job {
+	var jobs []job
+	for _, d := range doms {
+		if s.inflight[d.UUID] {
+			continue
+		}
+		if _, seen := s.next[d.UUID]; s.events.due(d.UUID, now) || !seen {
+			jobs = append(jobs, s.started(d, 0, now))
+		}
+	}
+	return jobs
+}
+
+// started records that a check of d begins at now and returns its job.
+func (s *scheduler) started(d checker.Domain, round int, now time.Time) job {
+	s.inflight[d.UUID] = true
+	s.events.checked(d.UUID, now, round == 0)
+	s.next[d.UUID] = now.Add(or(d.Policy.Interval, s.interval))
+	return job{dom: d, round: round}
+}
+
+// finished takes a check that ended at now, recorded or not: its domain
+// is no longer in flight, and the last check of a round completes the
+// round.
+func (s *scheduler) finished(d done, now time.Time) {
+	delete(s.inflight, d.dom.UUID)
+	if rt := s.rounds[d.round]; rt != nil {
+		rt.remaining--
+		if rt.remaining == 0 {
+			delete(s.rounds, d.round)
+			s.history.SetRound(Round{Start: rt.start, Duration: now.Sub(rt.start), Domains: rt.domains})
+		}
+	}
+}
+
+// onResult takes a check that ended at now (finished) and records it in
+// the History, unless its domain is gone.
+func (s *scheduler) onResult(d done, now time.Time) {
+	s.finished(d, now)
+	if !s.listed[d.dom.UUID] {
+		return
+	}
+	prev, e := s.history.Record(d.dom, d.res, d.ex)
+	fields := logrus.Fields{"domain": d.res.Name, "uuid": d.res.UUID, "state": string(e.State),
+		"verdict": string(d.res.State), "consecutive_failures": e.ConsecutiveFailures}
+	if d.res.Reason != "" {
+		fields["reason"] = d.res.Reason
+	}
+	if prev != e.State {
+		fields["previous_state"] = string(prev)
+		s.log.WithFields(fields).Info("state changed")
+	} else {
+		s.log.WithFields(fields).Debug("domain checked")
+	}
+}

@@ -1,0 +1,241 @@
+package exporter
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+// schedHarness drives a scheduler through a fake host's domains, in
+// seconds after t0: no clock, no goroutine.
+type schedHarness struct {
+	t     *testing.T
+	s     *scheduler
+	hist  *History
+	hook  *logtest.Hook
+	doms  []checker.Domain
+	jobs  map[string]job // the checks in flight, by domain name
+	check map[string]checker.State
+}
+
+// newSchedHarness has a minute between rounds, a Settle of one second and
+// an event interval of 30 s. A domain named "slow" has a policy interval
+// of 5 minutes.
+func newSchedHarness(t *testing.T, names ...string) *schedHarness {
+	log, hook := logtest.NewNullLogger()
+	log.SetLevel(logrus.DebugLevel)
+	h := &schedHarness{t: t, hist: NewHistory(3), hook: hook, jobs: map[string]job{}, check: map[string]checker.State{}}
+	r := &Runner{History: h.hist, Interval: time.Minute, Settle: time.Second, EventInterval: 30 * time.Second}
+	h.s = newScheduler(r, map[string]time.Time{}, log, t0)
+	for _, n := range names {
+		h.add(n)
+	}
+	return h
+}
+
+func sec(n float64) time.Time { return t0.Add(time.Duration(n * float64(time.Second))) }
+
+func (h *schedHarness) add(name string) {
+	d := checker.Domain{Name: name, UUID: uuidOf(name), State: checker.Running, BootID: name}
+	if name == "slow" {
+		d.Policy.Interval = 5 * time.Minute
+	}
+	h.doms = append(h.doms, d)
+}
+
+func (h *schedHarness) remove(name string) {
+	h.doms = slices.DeleteFunc(h.doms, func(d checker.Domain) bool { return d.Name == name })
+}
+
+// start lists the host's domains at now, hands them to start (startRound
+// or relist) and returns the names of the domains to check.
+func (h *schedHarness) start(now time.Time, start func([]checker.Domain, time.Time) []job) string {
+	doms := slices.Clone(h.doms)
+	h.s.onList(doms, now)
+	var names []string
+	for _, j := range start(doms, now) {
+		if _, dup := h.jobs[j.dom.Name]; dup {
+			h.t.Errorf("%s: started while in flight", j.dom.Name)
+		}
+		h.jobs[j.dom.Name] = j
+		names = append(names, j.dom.Name)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ",")
+}
+
+// finish ends the check in flight of name at now; record false drops it
+// as an abandoned check.
+func (h *schedHarness) finish(name string, now time.Time, record bool) {
+	j, ok := h.jobs[name]
+	if !ok {
+		h.t.Fatalf("%s: no check in flight", name)
+	}
+	delete(h.jobs, name)
+	state := h.check[name]
+	if state == "" {
+		state = checker.StateOK
+	}
+	d := done{dom: j.dom, round: j.round, res: checker.Result{Name: name, UUID: j.dom.UUID, State: state, CheckedAt: now}}
+	if record {
+		h.s.onResult(d, now)
+	} else {
+		h.s.finished(d, now)
+	}
+}
+
+// known lists the domains the History has a result for.
+func (h *schedHarness) known() string {
+	var names []string
+	for _, e := range h.hist.Snapshot().Entries {
+		names = append(names, e.Result.Name)
+	}
+	return strings.Join(names, ",")
+}
+
+// round describes the History's last completed round.
+func (h *schedHarness) round() string {
+	r := h.hist.Snapshot().Round
+	if r.Start.IsZero() {
+		return "none"
+	}
+	return fmt.Sprintf("at %s: %d in %s", r.Start.Sub(t0), r.Domains, r.Duration)
+}
+
+var actions = map[action]string{actWait: "wait", actRound: "round", actRelist: "relist"}
+
+// schedOp is one step of a scheduler test, at seconds after t0.
+type schedOp struct {
+	at   float64
+	do   string // due, wait, round, relist, event KIND, result, abandon, add, remove, known, last-round
+	arg  string // a domain name
+	want string
+}
+
+func (h *schedHarness) apply(i int, o schedOp) {
+	now, got := sec(o.at), ""
+	switch kind, _ := strings.CutPrefix(o.do, "event "); {
+	case o.do == "due":
+		got = actions[h.s.due(now)]
+	case o.do == "wait":
+		got = h.s.wait(now).String()
+	case o.do == "round":
+		got = h.start(now, h.s.startRound)
+	case o.do == "relist":
+		got = h.start(now, h.s.relist)
+	case kind != o.do:
+		h.s.onEvent(checker.Event{Kind: checker.EventKind(kind), Name: o.arg, UUID: uuidOf(o.arg)}, now)
+	case o.do == "result", o.do == "abandon":
+		h.finish(o.arg, now, o.do == "result")
+	case o.do == "add":
+		h.add(o.arg)
+	case o.do == "remove":
+		h.remove(o.arg)
+	case o.do == "known":
+		got = h.known()
+	case o.do == "last-round":
+		got = h.round()
+	default:
+		h.t.Fatalf("op %d: unknown %q", i, o.do)
+	}
+	if got != o.want {
+		h.t.Errorf("op %d at %gs: %s %s = %q, want %q", i, o.at, o.do, o.arg, got, o.want)
+	}
+}
+
+func TestScheduler(t *testing.T) {
+	tests := []struct {
+		name    string
+		domains []string
+		ops     []schedOp
+	}{
+		{"the first round checks every domain and completes with its last check", []string{"a", "b"}, []schedOp{
+			{0, "due", "", "round"}, {0, "round", "", "a,b"}, {0, "due", "", "wait"}, {0, "wait", "", "1m0s"},
+			{2, "result", "a", ""}, {2, "last-round", "", "none"}, {2, "known", "", "a"},
+			{3, "result", "b", ""}, {3, "last-round", "", "at 0s: 2 in 3s"}, {3, "known", "", "a,b"},
+			{59, "due", "", "wait"}, {59, "wait", "", "1s"}, {60, "due", "", "round"},
+		}},
+		{"a round skips the domains in flight and those whose interval has not passed", []string{"a", "b", "slow"}, []schedOp{
+			{0, "round", "", "a,b,slow"}, {1, "result", "a", ""}, {1, "result", "slow", ""},
+			{60, "round", "", "a"}, {61, "result", "a", ""},
+			{240, "round", "", "a"}, {241, "result", "a", ""},
+			{300, "round", "", "a,slow"},
+		}},
+		{"a round with nothing to check completes at once", []string{"a"}, []schedOp{
+			{0, "round", "", "a"}, {60, "round", "", ""}, {60, "last-round", "", "at 1m0s: 0 in 0s"},
+		}},
+		{"an event is served a Settle later; the next one waits for the event interval", []string{"a", "b"}, []schedOp{
+			{0, "round", "", "a,b"}, {1, "result", "a", ""}, {1, "result", "b", ""},
+			{10, "event agent_connected", "a", ""}, {10, "due", "", "wait"}, {10, "wait", "", "1s"},
+			{11, "due", "", "relist"}, {11, "relist", "", "a"}, {12, "result", "a", ""},
+			{13, "event agent_connected", "a", ""}, {13, "wait", "", "29s"}, {41, "due", "", "wait"},
+			{42, "due", "", "relist"}, {42, "relist", "", "a"},
+		}},
+		{"an event for a domain in flight waits for its check to end", []string{"a"}, []schedOp{
+			{0, "round", "", "a"}, {5, "event agent_connected", "a", ""}, {10, "due", "", "wait"},
+			{10, "result", "a", ""}, {10, "due", "", "relist"}, {10, "relist", "", "a"},
+		}},
+		{"a new domain is checked at the listing after its event", []string{"a"}, []schedOp{
+			{0, "round", "", "a"}, {1, "result", "a", ""}, {5, "add", "c", ""},
+			{5, "event started", "c", ""}, {6, "due", "", "relist"}, {6, "relist", "", "c"},
+		}},
+		{"a stopped domain is forgotten at the next listing", []string{"a", "b"}, []schedOp{
+			{0, "round", "", "a,b"}, {1, "result", "a", ""}, {1, "result", "b", ""}, {1, "known", "", "a,b"},
+			{10, "remove", "b", ""}, {10, "event stopped", "b", ""}, {10, "due", "", "wait"},
+			{11, "due", "", "relist"}, {11, "relist", "", ""}, {11, "known", "", "a"}, {11, "due", "", "wait"},
+		}},
+		{"a gone domain's result and an abandoned check are not recorded, but end their round", []string{"a", "b"}, []schedOp{
+			{0, "round", "", "a,b"}, {1, "remove", "b", ""}, {1, "event stopped", "b", ""}, {2, "relist", "", ""},
+			{3, "result", "b", ""}, {4, "abandon", "a", ""}, {4, "known", "", ""}, {4, "last-round", "", "at 0s: 2 in 4s"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newSchedHarness(t, tt.domains...)
+			for i, o := range tt.ops {
+				h.apply(i, o)
+			}
+		})
+	}
+}
+
+func TestSchedulerLogs(t *testing.T) {
+	h := newSchedHarness(t, "a", "bad")
+	h.doms[1].Policy.Error = `vmcheck metadata ignored: interval: "soon" is not a duration`
+	h.check["a"] = checker.StateDown
+	h.start(sec(0), h.s.startRound)
+	h.finish("a", sec(1), true)
+	h.finish("bad", sec(1), true)
+	want := map[string]logrus.Level{
+		`vmcheck metadata ignored: interval: "soon" is not a duration`: logrus.WarnLevel,
+		"state changed":  logrus.InfoLevel, // both domains, first seen
+		"domain checked": logrus.DebugLevel,
+	}
+	seen := map[string]bool{}
+	for _, e := range h.hook.AllEntries() {
+		if lvl, ok := want[e.Message]; ok {
+			seen[e.Message] = true
+			if e.Level != lvl {
+				t.Errorf("%q logged at %s, want %s", e.Message, e.Level, lvl)
+			}
+		}
+	}
+	for msg := range want {
+		if !seen[msg] && msg != "domain checked" {
+			t.Errorf("no log line %q", msg)
+		}
+	}
+	// A second check with the same state is logged at debug only.
+	h.start(sec(60), h.s.startRound)
+	h.finish("bad", sec(61), true)
+	if e := h.hook.LastEntry(); e.Message != "domain checked" || e.Level != logrus.DebugLevel {
+		t.Errorf("a check without a state change logged %q at %s", e.Message, e.Level)
+	}
+}
