@@ -58,6 +58,11 @@ var (
 			"(%d gateway, %d external) or merged into the target=%q placeholder. Absent when 0.", maxGatewayProbes, maxExternalProbes, placeholder),
 		domainLabels, nil)
 
+	descSourceUp = prometheus.NewDesc(namespace+"_source_up",
+		"1 if vmcheck's connection to the hypervisor works, else 0; backend is libvirt or qemu.",
+		[]string{"backend"}, nil)
+	// descLibvirtUp is vmcheck_source_up under its first name, kept with
+	// the same value on every backend for existing alerts and dashboards.
 	descLibvirtUp = prometheus.NewDesc(namespace+"_libvirt_up",
 		"1 if vmcheck's connection to libvirt works, else 0.", nil, nil)
 	descRoundDuration = prometheus.NewDesc(namespace+"_round_duration_seconds",
@@ -106,7 +111,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descDomainState, descDomainInfo, descAgentUp, descConsecutiveFailures, descStateSince,
 		descLastCheck, descCheckDuration, descProbeSuccess, descProbeRTT, descProbesOmitted,
-		descLibvirtUp, descRoundDuration, descLastRound, descRoundDomains, descDownAfter, descBuildInfo,
+		descSourceUp, descLibvirtUp, descRoundDuration, descLastRound, descRoundDomains, descDownAfter, descBuildInfo,
 	} {
 		ch <- d
 	}
@@ -119,6 +124,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	gauge(descBuildInfo, 1, c.version, c.goVersion)
+	if s.Backend != "" {
+		gauge(descSourceUp, boolValue(s.LibvirtUp), s.Backend)
+	}
 	gauge(descLibvirtUp, boolValue(s.LibvirtUp))
 	gauge(descDownAfter, float64(s.DownAfter))
 	if !s.Round.Start.IsZero() {

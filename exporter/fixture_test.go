@@ -95,7 +95,7 @@ func fixture(at time.Time) ([]checker.Domain, []checker.Result) {
 // apart, so that failures are confirmed.
 func fixtureHistory(downAfter int) *History {
 	h := NewHistory(downAfter)
-	h.SetLibvirtUp(true)
+	h.SetSourceUp(checker.BackendLibvirt, true)
 	var last time.Time
 	for i := range downAfter {
 		last = t0.Add(time.Duration(i) * time.Minute)

@@ -70,8 +70,14 @@ type Round struct {
 // Snapshot is an immutable view of the History: handlers and collectors
 // read it without locks. Entries are sorted by domain name, then UUID.
 type Snapshot struct {
-	Entries   []Entry
+	Entries []Entry
+	// LibvirtUp is whether the connection to the hypervisor works,
+	// whatever the backend: the name predates the QEMU backend.
+	// vmcheck_libvirt_up and vmcheck_source_up both report it.
 	LibvirtUp bool
+	// Backend names the backend LibvirtUp is about (checker.BackendLibvirt,
+	// checker.BackendQEMU); empty until SetSourceUp names one.
+	Backend   string
 	Round     Round
 	DownAfter int
 }
@@ -94,6 +100,7 @@ type History struct {
 	downAfter int
 	vms       map[string]*vmHistory
 	libvirtUp bool
+	backend   string
 	round     Round
 	snap      *Snapshot // nil when stale
 }
@@ -196,12 +203,26 @@ func (h *History) Retain(keep map[string]bool) {
 	}
 }
 
-// SetLibvirtUp records whether the libvirt connection works.
+// SetLibvirtUp records whether the connection to the hypervisor works,
+// keeping the backend SetSourceUp last named (none: vmcheck_source_up is
+// not emitted). Callers that know their backend use SetSourceUp.
 func (h *History) SetLibvirtUp(up bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.libvirtUp != up {
 		h.libvirtUp, h.snap = up, nil
+	}
+}
+
+// SetSourceUp records whether the connection to the hypervisor works and
+// which backend it is (checker.Config.Backend): vmcheck_source_up{backend}
+// reports it, and vmcheck_libvirt_up too, with the same value, for the
+// alerts and dashboards written before the QEMU backend.
+func (h *History) SetSourceUp(backend string, up bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.libvirtUp != up || h.backend != backend {
+		h.libvirtUp, h.backend, h.snap = up, backend, nil
 	}
 }
 
@@ -219,7 +240,7 @@ func (h *History) Snapshot() *Snapshot {
 	if h.snap != nil {
 		return h.snap
 	}
-	s := &Snapshot{Entries: make([]Entry, 0, len(h.vms)), LibvirtUp: h.libvirtUp, Round: h.round, DownAfter: h.downAfter}
+	s := &Snapshot{Entries: make([]Entry, 0, len(h.vms)), LibvirtUp: h.libvirtUp, Backend: h.backend, Round: h.round, DownAfter: h.downAfter}
 	for _, v := range h.vms {
 		s.Entries = append(s.Entries, v.entry)
 	}
