@@ -14,7 +14,7 @@ import (
 
 // Conn is one open connection to the hypervisor: it lists domains, reports
 // their lifecycle events, and is closed when it breaks.
-// *libvirthost.Source and *qemuhost.Source implement it.
+// *checker.LibvirtSource and *qemuhost.Source implement it.
 type Conn interface {
 	checker.Source
 	// Watch calls fn for each domain or agent lifecycle event until ctx
@@ -100,12 +100,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.next = make(map[string]time.Time)
 	minB, maxB := or(r.MinBackoff, defaultMinBackoff), or(r.MaxBackoff, defaultMaxBackoff)
 	backoff := minB
-	backend := r.Engine.Config().Backend()
 	for {
 		conn, err := r.Connect(ctx)
 		if err == nil {
-			r.History.SetSourceUp(backend, true)
-			log.WithField("backend", backend).Info("connected to " + backend)
+			r.History.SetLibvirtUp(true)
+			log.Info("connected to libvirt")
 			began := time.Now()
 			err = r.session(ctx, conn, log)
 			closeConn(conn, or(r.CloseTimeout, DefaultCloseTimeout), log)
@@ -116,9 +115,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		r.History.SetSourceUp(backend, false)
-		log.WithError(err).WithFields(logrus.Fields{"backend": backend, "retry_in": backoff.String()}).
-			Warn(backend + " unavailable; serving the last results until it is back")
+		r.History.SetLibvirtUp(false)
+		log.WithError(err).WithField("retry_in", backoff.String()).Warn("libvirt unavailable; serving the last results until it is back")
 		select {
 		case <-ctx.Done():
 			return nil
@@ -152,21 +150,6 @@ func or(d, def time.Duration) time.Duration {
 	return def
 }
 
-// done is one finished check.
-type done struct {
-	dom   checker.Domain
-	res   checker.Result
-	ex    []Exchange
-	round int // 0 for an event-triggered check
-}
-
-// roundTrack counts the checks of one round still in flight.
-type roundTrack struct {
-	start     time.Time
-	domains   int
-	remaining int
-}
-
 // eventQueue collects event UUIDs from libvirt's event loop without
 // blocking it.
 type eventQueue struct {
@@ -193,43 +176,30 @@ func (q *eventQueue) drain() map[string]checker.Event {
 	return out
 }
 
-// session is the state of the rounds on one connection. Only the session
-// loop touches it, apart from wg and the channels.
+// session is the I/O of the rounds on one connection: listing, the checks
+// in the background, events and the loop's timer. What to do when is the
+// scheduler's; only the session loop touches it.
 type session struct {
-	r        *Runner
-	conn     Conn
-	log      logrus.FieldLogger
-	cfg      checker.Config
-	interval time.Duration
-	settle   time.Duration
+	r     *Runner
+	conn  Conn
+	cfg   checker.Config
+	log   logrus.FieldLogger
+	sched *scheduler
 
-	wg       sync.WaitGroup
-	sem      chan struct{}
-	results  chan done
-	q        *eventQueue
-	events   *eventLimiter
-	inflight map[string]bool
-	listed   map[string]bool
-	rounds   map[int]*roundTrack
-	roundID  int
-	// lastList is when the domains were last listed; pruneAt, when a
-	// domain stopped (zero if none did since).
-	lastList, pruneAt time.Time
+	wg      sync.WaitGroup
+	sem     chan struct{}
+	results chan done
+	q       *eventQueue
 }
 
-func (r *Runner) newSession(conn Conn, log logrus.FieldLogger) *session {
+func (r *Runner) newSession(conn Conn, log logrus.FieldLogger, now time.Time) *session {
 	cfg := r.Engine.Config()
 	return &session{
-		r: r, conn: conn, log: log, cfg: cfg,
-		interval: or(r.Interval, DefaultInterval),
-		settle:   or(r.Settle, defaultSettle),
-		sem:      make(chan struct{}, max(cfg.Concurrency, 1)),
-		results:  make(chan done),
-		q:        &eventQueue{uuids: make(map[string]checker.Event), wake: make(chan struct{}, 1)},
-		events:   newEventLimiter(or(r.EventInterval, DefaultEventInterval)),
-		inflight: map[string]bool{},
-		listed:   map[string]bool{},
-		rounds:   map[int]*roundTrack{},
+		r: r, conn: conn, cfg: cfg, log: log,
+		sched:   newScheduler(r, r.next, log, now),
+		sem:     make(chan struct{}, max(cfg.Concurrency, 1)),
+		results: make(chan done),
+		q:       &eventQueue{uuids: make(map[string]checker.Event), wake: make(chan struct{}, 1)},
 	}
 }
 
@@ -237,31 +207,17 @@ func (r *Runner) newSession(conn Conn, log logrus.FieldLogger) *session {
 // connection breaks (an error).
 func (r *Runner) session(ctx context.Context, conn Conn, log logrus.FieldLogger) error {
 	sctx, cancel := context.WithCancel(ctx)
-	s := r.newSession(conn, log)
+	s := r.newSession(conn, log, time.Now())
 	defer func() {
 		cancel()
 		waitTimeout(&s.wg, drainTimeout)
 	}()
 	watchErr := s.watch(sctx)
-	nextRound := time.Now()
 	for {
-		now := time.Now()
-		if !now.Before(nextRound) {
-			if err := s.round(sctx, now); err != nil {
-				return err
-			}
-			nextRound = now.Add(s.interval)
-		} else if at := s.relistAt(); !at.IsZero() && !now.Before(at) {
-			if err := s.relist(sctx, now); err != nil {
-				return err
-			}
+		if err := s.due(sctx, time.Now()); err != nil {
+			return err
 		}
-
-		wait := time.Until(nextRound)
-		if at := s.relistAt(); !at.IsZero() {
-			wait = min(wait, time.Until(at))
-		}
-		timer := time.NewTimer(max(wait, 0))
+		timer := time.NewTimer(s.sched.wait(time.Now()))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -276,13 +232,40 @@ func (r *Runner) session(ctx context.Context, conn Conn, log logrus.FieldLogger)
 			log.WithError(err).Warn("no libvirt events; new VMs wait for the next round")
 			watchErr = nil
 		case <-s.q.wake:
-			s.onEvents(time.Now())
+			now := time.Now()
+			for _, ev := range s.q.drain() {
+				s.sched.onEvent(ev, now)
+			}
 		case d := <-s.results:
-			s.onResult(sctx, d)
+			if sctx.Err() != nil {
+				s.sched.finished(d, time.Now()) // abandoned: not recorded
+			} else {
+				s.sched.onResult(d, time.Now())
+			}
 		case <-timer.C:
 		}
 		timer.Stop()
 	}
+}
+
+// due lists the domains and starts their checks if a round, or a listing
+// for events, is due at now.
+func (s *session) due(ctx context.Context, now time.Time) error {
+	next := s.sched.startRound
+	switch s.sched.due(now) {
+	case actWait:
+		return nil
+	case actRelist:
+		next = s.sched.relist
+	}
+	doms, err := s.list(ctx, now)
+	if err != nil {
+		return err
+	}
+	for _, j := range next(doms, now) {
+		s.start(ctx, j)
+	}
+	return nil
 }
 
 // watch subscribes to the connection's events until ctx ends. The error
@@ -302,47 +285,23 @@ func (s *session) watch(ctx context.Context) <-chan error {
 	return watchErr
 }
 
-// relistAt is when the domains must be listed again, or zero: Settle
-// after a domain stopped (to drop it) or after events made a check due.
-// Listings are at least Settle apart.
-func (s *session) relistAt() time.Time {
-	due := s.events.next(func(u string) bool { return s.inflight[u] })
-	if !s.pruneAt.IsZero() && (due.IsZero() || s.pruneAt.Before(due)) {
-		due = s.pruneAt
+// list lists the domains, within listTimeout, and hands them to the
+// scheduler, which forgets those that are gone.
+func (s *session) list(ctx context.Context, now time.Time) ([]checker.Domain, error) {
+	lctx, lcancel := context.WithTimeout(ctx, listTimeout)
+	defer lcancel()
+	doms, err := s.r.Engine.Select(lctx, s.conn)
+	if err != nil {
+		return nil, fmt.Errorf("listing domains: %w", err)
 	}
-	if due.IsZero() {
-		return due
-	}
-	at := due.Add(s.settle)
-	if floor := s.lastList.Add(s.settle); at.Before(floor) {
-		at = floor
-	}
-	return at
+	s.r.Engine.Forget(s.sched.onList(doms, now))
+	return doms, nil
 }
 
-// onEvents takes the queued events: a stopped domain needs a listing to
-// be dropped, any other event a check, which the limiter schedules.
-func (s *session) onEvents(now time.Time) {
-	for u, ev := range s.q.drain() {
-		f := s.log.WithFields(logrus.Fields{"domain": ev.Name, "uuid": u, "event": string(ev.Kind)})
-		if ev.Kind == checker.EventStopped {
-			if s.pruneAt.IsZero() {
-				s.pruneAt = now
-			}
-			f.Debug("libvirt event")
-			continue
-		}
-		due := s.events.event(u, now)
-		f.WithField("check_in", due.Sub(now).String()).Debug("libvirt event")
-	}
-}
-
-// dispatch starts checking d in the background. round is 0 for an
-// event-triggered check.
-func (s *session) dispatch(ctx context.Context, d checker.Domain, round int, at time.Time) {
-	s.inflight[d.UUID] = true
-	s.events.checked(d.UUID, at, round == 0)
-	s.r.next[d.UUID] = at.Add(or(d.Policy.Interval, s.interval))
+// start checks j's domain in the background, at most Concurrency at a
+// time, each under the per-domain deadline; the result goes to the
+// session loop.
+func (s *session) start(ctx context.Context, j job) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -353,6 +312,7 @@ func (s *session) dispatch(ctx context.Context, d checker.Domain, round int, at 
 		}
 		defer func() { <-s.sem }()
 		cctx, ccancel := context.WithTimeout(ctx, time.Duration(s.cfg.Timeout))
+		d := j.dom
 		var rec *Recorder
 		if s.r.RecordExchange {
 			rec = NewRecorder()
@@ -360,7 +320,7 @@ func (s *session) dispatch(ctx context.Context, d checker.Domain, round int, at 
 		}
 		res := s.r.Engine.Check(cctx, d)
 		ccancel()
-		out := done{dom: d, res: res, round: round}
+		out := done{dom: d, res: res, round: j.round}
 		if rec != nil {
 			out.ex = rec.Exchanges()
 		}
@@ -369,109 +329,6 @@ func (s *session) dispatch(ctx context.Context, d checker.Domain, round int, at 
 		case <-ctx.Done():
 		}
 	}()
-}
-
-// list lists the domains and forgets those that are gone.
-func (s *session) list(ctx context.Context, now time.Time) ([]checker.Domain, error) {
-	s.lastList, s.pruneAt = now, time.Time{}
-	lctx, lcancel := context.WithTimeout(ctx, listTimeout)
-	defer lcancel()
-	doms, err := s.r.Engine.Select(lctx, s.conn)
-	if err != nil {
-		return nil, fmt.Errorf("listing domains: %w", err)
-	}
-	s.listed = make(map[string]bool, len(doms))
-	boots := make(map[string]bool, len(doms))
-	for _, d := range doms {
-		s.listed[d.UUID] = true
-		boots[d.BootID] = true
-		if d.Policy.Error != "" {
-			s.log.WithFields(logrus.Fields{"domain": d.Name, "uuid": d.UUID}).Warn(d.Policy.Error)
-		}
-	}
-	for u := range s.r.next {
-		if !s.listed[u] {
-			delete(s.r.next, u)
-		}
-	}
-	s.events.retain(s.listed)
-	s.r.History.Retain(s.listed)
-	s.r.Engine.Forget(boots)
-	return doms, nil
-}
-
-// round starts a periodic round: every domain whose interval has passed,
-// or whose events made it due, is checked.
-func (s *session) round(ctx context.Context, now time.Time) error {
-	doms, err := s.list(ctx, now)
-	if err != nil {
-		return err
-	}
-	s.roundID++
-	rt := &roundTrack{start: now}
-	for _, d := range doms {
-		due, ok := s.r.next[d.UUID]
-		// A domain is due when its interval has passed, give or take a
-		// quarter round of timer jitter.
-		if s.inflight[d.UUID] || (ok && !s.events.due(d.UUID, now) && now.Add(s.interval/4).Before(due)) {
-			continue
-		}
-		s.dispatch(ctx, d, s.roundID, now)
-		rt.domains++
-	}
-	rt.remaining = rt.domains
-	if rt.domains == 0 {
-		s.r.History.SetRound(Round{Start: now, Domains: 0})
-	} else {
-		s.rounds[s.roundID] = rt
-	}
-	return nil
-}
-
-// relist lists the domains for the events that are due and checks their
-// domains, and any new domain, now.
-func (s *session) relist(ctx context.Context, now time.Time) error {
-	doms, err := s.list(ctx, now)
-	if err != nil {
-		return err
-	}
-	for _, d := range doms {
-		if s.inflight[d.UUID] {
-			continue
-		}
-		if _, seen := s.r.next[d.UUID]; s.events.due(d.UUID, now) || !seen {
-			s.dispatch(ctx, d, 0, now)
-		}
-	}
-	return nil
-}
-
-// onResult records a finished check, unless it was abandoned or its
-// domain is gone.
-func (s *session) onResult(ctx context.Context, d done) {
-	delete(s.inflight, d.dom.UUID)
-	if rt := s.rounds[d.round]; rt != nil {
-		rt.remaining--
-		if rt.remaining == 0 {
-			delete(s.rounds, d.round)
-			s.r.History.SetRound(Round{Start: rt.start, Duration: time.Since(rt.start), Domains: rt.domains})
-		}
-	}
-	if ctx.Err() != nil || !s.listed[d.dom.UUID] {
-		return
-	}
-	prev, e := s.r.History.Record(d.dom, d.res, d.ex)
-	fields := logrus.Fields{"domain": d.res.Name, "uuid": d.res.UUID, "state": string(e.State),
-		"verdict": string(d.res.State), "consecutive_failures": e.ConsecutiveFailures}
-	if d.res.Reason != "" {
-		fields["reason"] = d.res.Reason
-	}
-	if prev != e.State {
-		fields["previous_state"] = string(prev)
-		s.log.WithFields(fields).Info("state changed")
-	} else {
-		s.log.WithFields(fields).Debug("domain checked")
-	}
 }
 
 // waitTimeout waits for wg, or gives up after d.
