@@ -396,25 +396,26 @@ func runState(st qemu.Status) checker.RunState {
 func nics(vm VM, conf PVEConfig, hasConf bool, rx []raw.RxFilterInfo) []checker.NIC {
 	out := []checker.NIC{}
 	have := map[string]bool{}
+	rxMAC := make(map[string]string, len(rx)) // QEMU's MAC by NIC name; the last entry wins
+	for _, r := range rx {
+		rxMAC[r.Name] = r.MainMac
+	}
 	if hasConf {
 		for _, n := range conf.NICs {
 			nic := checker.NIC{MAC: n.MAC, Model: n.Model, Device: fmt.Sprintf("tap%si%d", vm.ID, n.Index)}
 			if n.Bridge != "" {
 				nic.SourceType, nic.Source, nic.Bridge = "bridge", n.Bridge, n.Bridge
 			}
+			name := "net" + strconv.Itoa(n.Index)
 			if nic.MAC == "" {
 				// A config without the MAC: take QEMU's for that NIC.
-				for _, r := range rx {
-					if r.Name == fmt.Sprintf("net%d", n.Index) {
-						nic.MAC = normalMAC(r.MainMac)
-					}
-				}
+				nic.MAC = normalMAC(rxMAC[name])
 			}
 			if nic.MAC == "" {
 				continue
 			}
 			have[nic.MAC] = true
-			have[fmt.Sprintf("net%d", n.Index)] = true
+			have[name] = true
 			out = append(out, nic)
 		}
 	}
