@@ -14,7 +14,7 @@ import (
 
 // Conn is one open connection to the hypervisor: it lists domains, reports
 // their lifecycle events, and is closed when it breaks.
-// *checker.LibvirtSource and *qemuhost.Source implement it.
+// *libvirthost.Source and *qemuhost.Source implement it.
 type Conn interface {
 	checker.Source
 	// Watch calls fn for each domain or agent lifecycle event until ctx
@@ -100,11 +100,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.next = make(map[string]time.Time)
 	minB, maxB := or(r.MinBackoff, defaultMinBackoff), or(r.MaxBackoff, defaultMaxBackoff)
 	backoff := minB
+	backend := r.Engine.Config().Backend()
 	for {
 		conn, err := r.Connect(ctx)
 		if err == nil {
-			r.History.SetLibvirtUp(true)
-			log.Info("connected to libvirt")
+			r.History.SetSourceUp(backend, true)
+			log.WithField("backend", backend).Info("connected to " + backend)
 			began := time.Now()
 			err = r.session(ctx, conn, log)
 			closeConn(conn, or(r.CloseTimeout, DefaultCloseTimeout), log)
@@ -115,8 +116,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		r.History.SetLibvirtUp(false)
-		log.WithError(err).WithField("retry_in", backoff.String()).Warn("libvirt unavailable; serving the last results until it is back")
+		r.History.SetSourceUp(backend, false)
+		log.WithError(err).WithFields(logrus.Fields{"backend": backend, "retry_in": backoff.String()}).
+			Warn(backend + " unavailable; serving the last results until it is back")
 		select {
 		case <-ctx.Done():
 			return nil
