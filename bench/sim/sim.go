@@ -9,13 +9,14 @@
 // and /proc/net/ipv6_route, guest-exec starts a simulated iputils ping (or
 // fails to spawn anything else, as a Linux agent does for cmd.exe), and
 // guest-exec-status reports it running until its runtime has passed, then
-// exited, exactly once. Like libvirt, a Guest runs one agent command at a
-// time: a second caller waits for the first.
+// exited, exactly once. The guest-exec and guest-file-* semantics are
+// agenttest.Guest's, the ones the checker's unit tests run against. Like
+// libvirt, a Guest runs one agent command at a time: a second caller waits
+// for the first.
 package sim
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/guestagent/agenttest"
 )
 
 // Latency is how long a simulated agent takes. The defaults (DefaultLatency)
@@ -84,25 +86,12 @@ type Guest struct {
 
 	job sync.Mutex // libvirt runs one agent job per domain at a time
 
-	mu      sync.Mutex
-	rng     *rand.Rand
-	nextPID int64
-	procs   map[int64]*process
-	files   map[int64]*openFile
-	nextFD  int64
-	calls   int
-}
+	agent *agenttest.Agent // decodes requests, encodes replies
+	exec  *agenttest.Guest // guest-exec and guest-file-* state
 
-type process struct {
-	exits  time.Time
-	code   int
-	stdout []byte
-	stderr []byte
-}
-
-type openFile struct {
-	data []byte
-	off  int
+	mu    sync.Mutex
+	rng   *rand.Rand
+	calls int
 }
 
 // GuestConfig describes a Guest.
@@ -182,10 +171,6 @@ func NewGuest(cfg GuestConfig) *Guest {
 		frozen:   cfg.Frozen,
 		daemon:   cfg.Daemon,
 		rng:      rand.New(rand.NewPCG(uint64(cfg.Index), 0x766d636865636b)),
-		nextPID:  1000,
-		nextFD:   1000,
-		procs:    make(map[int64]*process),
-		files:    make(map[int64]*openFile),
 	}
 	for _, a := range cfg.Answering {
 		g.external[a] = true
@@ -193,6 +178,12 @@ func NewGuest(cfg GuestConfig) *Guest {
 	if !cfg.DeadGateway {
 		g.external[g.gateway] = true
 	}
+	g.exec = &agenttest.Guest{
+		Files: map[string][]byte{"/proc/net/route": g.routeFile(), "/proc/net/ipv6_route": g.ipv6RouteFile()},
+		Spawn: g.spawn,
+		Next:  g.answer,
+	}
+	g.agent = agenttest.NewContext(g.command)
 	return g
 }
 
@@ -215,6 +206,11 @@ var _ guestagent.Transport = (*Guest)(nil)
 // honours ctx like libvirthost.Pool does: when ctx ends first it
 // returns an error wrapping guestagent.ErrUnresponsive and ctx.Err().
 func (g *Guest) Command(ctx context.Context, request []byte) ([]byte, error) {
+	return g.agent.Command(ctx, request)
+}
+
+// command waits its turn and the simulated latency, then answers.
+func (g *Guest) command(ctx context.Context, cmd string, args json.RawMessage) (any, error) {
 	if err := g.daemon.acquire(ctx); err != nil {
 		return nil, unresponsive(err)
 	}
@@ -227,15 +223,8 @@ func (g *Guest) Command(ctx context.Context, request []byte) ([]byte, error) {
 		<-ctx.Done()
 		return nil, unresponsive(ctx.Err())
 	}
-	var req struct {
-		Execute   string          `json:"execute"`
-		Arguments json.RawMessage `json:"arguments"`
-	}
-	if err := json.Unmarshal(request, &req); err != nil {
-		return nil, fmt.Errorf("sim: request is not JSON: %w", err)
-	}
 	lat := g.lat.RoundTrip
-	if req.Execute == "guest-exec" {
+	if cmd == "guest-exec" {
 		lat = g.lat.Exec
 	}
 	if err := sleep(ctx, g.jitter(lat)); err != nil {
@@ -244,7 +233,7 @@ func (g *Guest) Command(ctx context.Context, request []byte) ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.calls++
-	return g.answer(req.Execute, req.Arguments)
+	return g.exec.Answer(cmd, args)
 }
 
 // acquire locks mu unless ctx ends first.
@@ -294,43 +283,33 @@ func (g *Guest) jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * f)
 }
 
-// answer builds the reply to one command. g.mu is held.
-func (g *Guest) answer(cmd string, args json.RawMessage) ([]byte, error) {
+// Replies of the simulated Debian 12 agent (testdata/qga/linux-basic.jsonl).
+var (
+	debianOSInfo  = json.RawMessage(`{"name": "Debian GNU/Linux", "kernel-release": "6.1.0-37-amd64", "version": "12 (bookworm)", "pretty-name": "Debian GNU/Linux 12 (bookworm)", "version-id": "12", "kernel-version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.140-1 (2025-05-22)", "machine": "x86_64", "id": "debian"}`)
+	busyboxOSInfo = json.RawMessage(`{"kernel-release": "6.1.0-37-amd64", "kernel-version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.140-1 (2025-05-22)", "machine": "x86_64"}`)
+)
+
+// answer answers the commands agenttest.Guest leaves to it. g.mu is held.
+func (g *Guest) answer(cmd string, _ json.RawMessage) (any, error) {
 	switch cmd {
 	case "guest-ping", "guest-sync":
-		return []byte(`{"return": {}}`), nil
+		return nil, nil
 	case "guest-info":
-		return guestInfoReply, nil
+		return guestInfo, nil
 	case "guest-get-osinfo":
 		if g.pers == Busybox {
-			return []byte(`{"return": {"kernel-release": "6.1.0-37-amd64", "kernel-version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.140-1 (2025-05-22)", "machine": "x86_64"}}`), nil
+			return busyboxOSInfo, nil
 		}
-		return []byte(`{"return": {"name": "Debian GNU/Linux", "kernel-release": "6.1.0-37-amd64", "version": "12 (bookworm)", "pretty-name": "Debian GNU/Linux 12 (bookworm)", "version-id": "12", "kernel-version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.140-1 (2025-05-22)", "machine": "x86_64", "id": "debian"}}`), nil
+		return debianOSInfo, nil
 	case "guest-network-get-interfaces":
-		return g.interfacesReply(), nil
-	case "guest-file-open":
-		return g.fileOpen(args)
-	case "guest-file-read":
-		return g.fileRead(args)
-	case "guest-file-close":
-		return g.fileClose(args)
-	case "guest-exec":
-		return g.exec(args)
-	case "guest-exec-status":
-		return g.execStatus(args)
+		return g.interfaces(), nil
 	}
-	return agentError(cmd, "CommandNotFound", fmt.Sprintf("The command %s has not been found", cmd))
+	return nil, agenttest.NotFound(cmd)
 }
 
-// agentError returns what libvirthost.Pool returns for an agent error: libvirt
-// keeps only the description.
-func agentError(cmd, class, desc string) ([]byte, error) {
-	b, _ := json.Marshal(map[string]any{"error": map[string]string{"class": class, "desc": desc}})
-	return b, nil
-}
-
-func (g *Guest) interfacesReply() []byte {
-	return fmt.Appendf(nil, `{"return": [{"name": "lo", "ip-addresses": [{"ip-address-type": "ipv4", "ip-address": "127.0.0.1", "prefix": 8}, {"ip-address-type": "ipv6", "ip-address": "::1", "prefix": 128}], "statistics": {"tx-packets": 0, "tx-errs": 0, "rx-bytes": 0, "rx-dropped": 0, "rx-packets": 0, "rx-errs": 0, "tx-bytes": 0, "tx-dropped": 0}, "hardware-address": "00:00:00:00:00:00"}, {"name": "eth0", "ip-addresses": [{"ip-address-type": "ipv4", "ip-address": "%s", "prefix": %d}, {"ip-address-type": "ipv6", "ip-address": "fe80::5054:ff:fe%s:%s%s", "prefix": 64}], "statistics": {"tx-packets": 1734, "tx-errs": 0, "rx-bytes": 181322, "rx-dropped": 0, "rx-packets": 1802, "rx-errs": 0, "tx-bytes": 160744, "tx-dropped": 0}, "hardware-address": "%s"}]}`,
+// interfaces is guest-network-get-interfaces: lo and eth0.
+func (g *Guest) interfaces() json.RawMessage {
+	return fmt.Appendf(nil, `[{"name": "lo", "ip-addresses": [{"ip-address-type": "ipv4", "ip-address": "127.0.0.1", "prefix": 8}, {"ip-address-type": "ipv6", "ip-address": "::1", "prefix": 128}], "statistics": {"tx-packets": 0, "tx-errs": 0, "rx-bytes": 0, "rx-dropped": 0, "rx-packets": 0, "rx-errs": 0, "tx-bytes": 0, "tx-dropped": 0}, "hardware-address": "00:00:00:00:00:00"}, {"name": "eth0", "ip-addresses": [{"ip-address-type": "ipv4", "ip-address": "%s", "prefix": %d}, {"ip-address-type": "ipv6", "ip-address": "fe80::5054:ff:fe%s:%s%s", "prefix": 64}], "statistics": {"tx-packets": 1734, "tx-errs": 0, "rx-bytes": 181322, "rx-dropped": 0, "rx-packets": 1802, "rx-errs": 0, "tx-bytes": 160744, "tx-dropped": 0}, "hardware-address": "%s"}]`,
 		g.addr.Addr(), g.addr.Bits(), g.mac[9:11], g.mac[12:14], g.mac[15:17], g.mac)
 }
 
@@ -356,91 +335,21 @@ func (g *Guest) ipv6RouteFile() []byte {
 		"%s 00 %s 00 %s ffffffff 00000001 00000000 00200200       lo\n", z, z, z, z, z)
 }
 
-func (g *Guest) fileOpen(args json.RawMessage) ([]byte, error) {
-	var a struct {
-		Path string `json:"path"`
+// spawn starts a simulated ping; a Linux agent cannot spawn anything
+// else the checker runs (cmd.exe, route.exe). g.mu is held.
+func (g *Guest) spawn(cmd guestagent.Command) (agenttest.Process, error) {
+	if cmd.Path != "ping" {
+		return nil, agenttest.SpawnFailure(cmd.Path)
 	}
-	if err := json.Unmarshal(args, &a); err != nil {
-		return agentError("guest-file-open", "GenericError", "Invalid parameter type")
-	}
-	var data []byte
-	switch a.Path {
-	case "/proc/net/route":
-		data = g.routeFile()
-	case "/proc/net/ipv6_route":
-		data = g.ipv6RouteFile()
-	default:
-		return agentError("guest-file-open", "GenericError", fmt.Sprintf("failed to open file '%s' (mode: 'r'): No such file or directory", a.Path))
-	}
-	fd := g.nextFD
-	g.nextFD++
-	g.files[fd] = &openFile{data: data}
-	return fmt.Appendf(nil, `{"return": %d}`, fd), nil
-}
-
-func (g *Guest) fileRead(args json.RawMessage) ([]byte, error) {
-	var a struct {
-		Handle int64 `json:"handle"`
-		Count  int   `json:"count"`
-	}
-	if err := json.Unmarshal(args, &a); err != nil {
-		return agentError("guest-file-read", "GenericError", "Invalid parameter type")
-	}
-	f, ok := g.files[a.Handle]
-	if !ok {
-		return agentError("guest-file-read", "GenericError", fmt.Sprintf("handle '%d' has not been found", a.Handle))
-	}
-	if a.Count <= 0 {
-		a.Count = 4096
-	}
-	// qemu-ga reports eof as soon as fread came up short, so a small
-	// /proc file is read in one call.
-	chunk := f.data[f.off:min(f.off+a.Count, len(f.data))]
-	f.off += len(chunk)
-	b, _ := json.Marshal(map[string]any{"return": map[string]any{
-		"count": len(chunk), "buf-b64": base64.StdEncoding.EncodeToString(chunk), "eof": f.off == len(f.data),
-	}})
-	return b, nil
-}
-
-func (g *Guest) fileClose(args json.RawMessage) ([]byte, error) {
-	var a struct {
-		Handle int64 `json:"handle"`
-	}
-	if err := json.Unmarshal(args, &a); err != nil {
-		return agentError("guest-file-close", "GenericError", "Invalid parameter type")
-	}
-	if _, ok := g.files[a.Handle]; !ok {
-		return agentError("guest-file-close", "GenericError", fmt.Sprintf("handle '%d' has not been found", a.Handle))
-	}
-	delete(g.files, a.Handle)
-	return []byte(`{"return": {}}`), nil
-}
-
-func (g *Guest) exec(args json.RawMessage) ([]byte, error) {
-	var a struct {
-		Path string   `json:"path"`
-		Arg  []string `json:"arg"`
-	}
-	if err := json.Unmarshal(args, &a); err != nil {
-		return agentError("guest-exec", "GenericError", "Invalid parameter type")
-	}
-	if a.Path != "ping" {
-		return agentError("guest-exec", "GenericError",
-			fmt.Sprintf("Guest agent command failed, error was 'Failed to execute child process “%s” (No such file or directory)'", a.Path))
-	}
-	p, err := g.ping(a.Arg)
+	p, err := g.ping(cmd.Args)
 	if err != nil {
-		return agentError("guest-exec", "GenericError", err.Error())
+		return nil, &guestagent.Error{Class: "GenericError", Desc: err.Error()}
 	}
-	pid := g.nextPID
-	g.nextPID++
-	g.procs[pid] = p
-	return fmt.Appendf(nil, `{"return": {"pid": %d}}`, pid), nil
+	return p, nil
 }
 
 // ping simulates "ping -c 1 -W SECS [-6] ADDR" of iputils.
-func (g *Guest) ping(args []string) (*process, error) {
+func (g *Guest) ping(args []string) (agenttest.Process, error) {
 	wait := 10 * time.Second
 	var target netip.Addr
 	for i := 0; i < len(args); i++ {
@@ -468,10 +377,22 @@ func (g *Guest) ping(args []string) (*process, error) {
 	if g.external[target] {
 		rtt := 0.2 + 0.3*g.rng.Float64()
 		out := fmt.Sprintf("PING %[1]s (%[1]s) 56(84) bytes of data.\n64 bytes from %[1]s: icmp_seq=1 ttl=64 time=%.3[2]f ms\n\n--- %[1]s ping statistics ---\n1 packets transmitted, 1 received, 0%% packet loss, time 0ms\nrtt min/avg/max/mdev = %.3[2]f/%.3[2]f/%.3[2]f/0.000 ms\n", target, rtt)
-		return &process{exits: now.Add(g.jitterLocked(g.lat.PingReply)), stdout: []byte(out)}, nil
+		return exitsAt(now.Add(g.jitterLocked(g.lat.PingReply)), 0, out), nil
 	}
 	out := fmt.Sprintf("PING %[1]s (%[1]s) 56(84) bytes of data.\n\n--- %[1]s ping statistics ---\n1 packets transmitted, 0 received, 100%% packet loss, time 0ms\n\n", target)
-	return &process{exits: now.Add(wait + g.lat.PingReply/2), code: 1, stdout: []byte(out)}, nil
+	return exitsAt(now.Add(wait+g.lat.PingReply/2), 1, out), nil
+}
+
+// exitsAt is a process that runs until t, then exits with code, having
+// printed stdout.
+func exitsAt(t time.Time, code int, stdout string) agenttest.Process {
+	done := guestagent.ExecStatus{Exited: true, ExitCode: &code, Stdout: []byte(stdout)}
+	return func() guestagent.ExecStatus {
+		if time.Now().Before(t) {
+			return guestagent.ExecStatus{}
+		}
+		return done
+	}
 }
 
 // jitterLocked is jitter with g.mu held.
@@ -482,35 +403,9 @@ func (g *Guest) jitterLocked(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (1 + g.lat.Jitter*(2*g.rng.Float64()-1)))
 }
 
-func (g *Guest) execStatus(args json.RawMessage) ([]byte, error) {
-	var a struct {
-		PID int64 `json:"pid"`
-	}
-	if err := json.Unmarshal(args, &a); err != nil {
-		return agentError("guest-exec-status", "GenericError", "Invalid parameter type")
-	}
-	p, ok := g.procs[a.PID]
-	if !ok {
-		return agentError("guest-exec-status", "GenericError", "Invalid parameter 'pid'")
-	}
-	if time.Now().Before(p.exits) {
-		return []byte(`{"return": {"exited": false}}`), nil
-	}
-	delete(g.procs, a.PID)
-	r := map[string]any{"exited": true, "exitcode": p.code}
-	if len(p.stdout) > 0 {
-		r["out-data"] = base64.StdEncoding.EncodeToString(p.stdout)
-	}
-	if len(p.stderr) > 0 {
-		r["err-data"] = base64.StdEncoding.EncodeToString(p.stderr)
-	}
-	b, _ := json.Marshal(map[string]any{"return": r})
-	return b, nil
-}
-
-// guestInfoReply is qemu-ga 7.2.22's guest-info, as captured in
+// guestInfo is qemu-ga 7.2.22's guest-info, as captured in
 // testdata/qga/linux-basic.jsonl.
-var guestInfoReply = func() []byte {
+var guestInfo = func() json.RawMessage {
 	const cmds = "guest-get-cpustats guest-get-diskstats guest-ssh-remove-authorized-keys guest-ssh-add-authorized-keys " +
 		"guest-ssh-get-authorized-keys !guest-get-devices guest-get-osinfo guest-get-timezone guest-get-users " +
 		"guest-get-host-name guest-exec guest-exec-status guest-get-memory-block-info guest-set-memory-blocks " +
@@ -520,7 +415,7 @@ var guestInfoReply = func() []byte {
 		"guest-file-flush guest-file-seek guest-file-write guest-file-read guest-file-close guest-file-open " +
 		"guest-shutdown~ guest-info guest-set-time guest-get-time guest-ping guest-sync guest-sync-delimited"
 	var b strings.Builder
-	b.WriteString(`{"return": {"version": "7.2.22", "supported_commands": [`)
+	b.WriteString(`{"version": "7.2.22", "supported_commands": [`)
 	for i, c := range strings.Fields(cmds) {
 		if i > 0 {
 			b.WriteString(", ")
@@ -529,6 +424,6 @@ var guestInfoReply = func() []byte {
 		c = strings.Trim(c, "!~")
 		fmt.Fprintf(&b, `{"enabled": %t, "name": %q, "success-response": %t}`, enabled, c, sr)
 	}
-	b.WriteString("]}}")
-	return []byte(b.String())
+	b.WriteString("]}")
+	return json.RawMessage(b.String())
 }()

@@ -1,14 +1,15 @@
 package sim_test
 
 import (
-	"bytes"
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/guestagent"
 )
 
 var ext = netip.MustParseAddr("203.0.113.10")
@@ -56,18 +57,17 @@ func TestFleetChecks(t *testing.T) {
 
 // TestExecStatusOnce checks the one-read rule of a finished process.
 func TestExecStatusOnce(t *testing.T) {
-	g := sim.NewGuest(sim.GuestConfig{Latency: fast()})
+	c := guestagent.New(sim.NewGuest(sim.GuestConfig{Latency: fast()}))
 	ctx := context.Background()
-	reply, err := g.Command(ctx, []byte(`{"execute":"guest-exec","arguments":{"path":"ping","arg":["-c","1","-W","1","10.0.0.1"],"capture-output":true}}`))
-	if err != nil || string(reply) != `{"return": {"pid": 1000}}` {
-		t.Fatalf("guest-exec = %s, %v", reply, err)
+	pid, err := c.Exec(ctx, guestagent.Command{Path: "ping", Args: []string{"-c", "1", "-W", "1", "10.0.0.1"}, CaptureOutput: true})
+	if err != nil || pid != 1000 {
+		t.Fatalf("guest-exec = pid %d, %v; want pid 1000", pid, err)
 	}
 	time.Sleep(5 * time.Millisecond)
-	status := []byte(`{"execute":"guest-exec-status","arguments":{"pid":1000}}`)
-	if reply, _ := g.Command(ctx, status); !bytes.Contains(reply, []byte(`"exited":true`)) {
-		t.Errorf("first status = %s, want exited", reply)
+	if st, err := c.ExecStatus(ctx, pid); err != nil || !st.Exited {
+		t.Errorf("first status = %+v, %v; want exited", st, err)
 	}
-	if reply, _ := g.Command(ctx, status); !bytes.Contains(reply, []byte(`Invalid parameter 'pid'`)) {
-		t.Errorf("second status = %s, want the agent's error", reply)
+	if _, err := c.ExecStatus(ctx, pid); err == nil || !strings.Contains(err.Error(), "Invalid parameter 'pid'") {
+		t.Errorf("second status error = %v, want the agent's Invalid parameter 'pid'", err)
 	}
 }
