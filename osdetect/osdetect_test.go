@@ -2,6 +2,7 @@ package osdetect_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -73,9 +74,9 @@ func TestDetect(t *testing.T) {
 		{
 			name: "agent unresponsive: no probe",
 			transport: func(t *testing.T) guestagent.Transport {
-				return guestagent.TransportFunc(func(ctx context.Context, req []byte) ([]byte, error) {
-					if !strings.Contains(string(req), "guest-get-osinfo") {
-						t.Errorf("unexpected request %s", req)
+				return agenttest.New(func(cmd string, _ json.RawMessage) (any, error) {
+					if cmd != "guest-get-osinfo" {
+						t.Errorf("unexpected command %s", cmd)
 					}
 					return nil, guestagent.ErrUnresponsive
 				})
@@ -86,16 +87,8 @@ func TestDetect(t *testing.T) {
 		{
 			name: "cmd.exe runs but is not Windows",
 			transport: func(t *testing.T) guestagent.Transport {
-				return guestagent.TransportFunc(func(ctx context.Context, req []byte) ([]byte, error) {
-					s := string(req)
-					switch {
-					case strings.Contains(s, "guest-get-osinfo"):
-						return []byte(`{"return":{}}`), nil
-					case strings.Contains(s, `"guest-exec"`):
-						return []byte(`{"return":{"pid":9}}`), nil
-					}
-					return []byte(`{"return":{"exited":true,"exitcode":0,"out-data":"d2luZQo="}}`), nil
-				})
+				wine := agenttest.Exited(guestagent.ExecStatus{ExitCode: intp(0), Stdout: []byte("wine\n")})
+				return probeGuest(func(guestagent.Command) agenttest.Process { return wine })
 			},
 			want:    osdetect.Info{Family: osdetect.Unknown, Source: "probe"},
 			wantErr: errAny,
@@ -122,6 +115,18 @@ func TestDetect(t *testing.T) {
 
 var errAny = errors.New("any error")
 
+// probeGuest is an agent whose guest-get-osinfo has no id and whose
+// guest-exec starts what start returns.
+func probeGuest(start func(guestagent.Command) agenttest.Process) guestagent.Transport {
+	g := &agenttest.Guest{
+		Next: agenttest.Returns(nil),
+		Spawn: func(cmd guestagent.Command) (agenttest.Process, error) {
+			return start(cmd), nil
+		},
+	}
+	return agenttest.New(g.Answer)
+}
+
 func TestIsSpawnFailure(t *testing.T) {
 	tests := []struct {
 		err  error
@@ -143,16 +148,8 @@ func TestIsSpawnFailure(t *testing.T) {
 
 // Detect must not take longer than its context allows when the probe hangs.
 func TestDetectProbeDeadline(t *testing.T) {
-	c := guestagent.New(guestagent.TransportFunc(func(ctx context.Context, req []byte) ([]byte, error) {
-		s := string(req)
-		switch {
-		case strings.Contains(s, "guest-get-osinfo"):
-			return []byte(`{"return":{}}`), nil
-		case strings.Contains(s, `"guest-exec"`):
-			return []byte(`{"return":{"pid":9}}`), nil
-		}
-		return []byte(`{"return":{"exited":false}}`), nil
-	}))
+	running := func() guestagent.ExecStatus { return guestagent.ExecStatus{} }
+	c := guestagent.New(probeGuest(func(guestagent.Command) agenttest.Process { return running }))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	info, err := osdetect.Detect(ctx, c)

@@ -2,6 +2,7 @@ package osdetect_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -206,8 +207,8 @@ func TestDefaultRoutes(t *testing.T) {
 	}
 
 	// An unknown family has no method.
-	c := guestagent.New(guestagent.TransportFunc(func(context.Context, []byte) ([]byte, error) {
-		return []byte(`{"error":{"class":"CommandNotFound","desc":"The command guest-network-get-route has not been found"}}`), nil
+	c := guestagent.New(agenttest.New(func(cmd string, _ json.RawMessage) (any, error) {
+		return nil, agenttest.NotFound(cmd)
 	}))
 	if _, _, err := osdetect.DefaultRoutes(context.Background(), c, osdetect.Unknown, guestagent.Info{}); err == nil {
 		t.Errorf("DefaultRoutes(Unknown): no error")
