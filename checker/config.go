@@ -111,11 +111,11 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&s); err != nil {
 		return fmt.Errorf("line %d: want a duration such as \"30s\": %w", n.Line, err)
 	}
-	v, err := time.ParseDuration(s)
+	v, err := parseDuration(fmt.Sprintf("line %d", n.Line), s)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration such as \"30s\"", n.Line, s)
+		return err
 	}
-	*d = Duration(v)
+	*d = v
 	return nil
 }
 
@@ -137,13 +137,12 @@ type rawConfig struct {
 	OptIn        bool                     `yaml:"opt_in"`
 }
 
-func parseDuration(key, s string) (Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
+// parseDuration parses a Go duration such as "30s" for the config file;
+// where names the value in the error: its key, or its line.
+func parseDuration(where, s string) (Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %q is not a duration such as \"30s\"", key, s)
+		return 0, fmt.Errorf("%s: %q is not a duration such as \"30s\"", where, s)
 	}
 	return Duration(d), nil
 }
@@ -174,11 +173,15 @@ func ParseConfig(b []byte) (Config, error) {
 		Domains: raw.Domains, Exclude: raw.Exclude, Networks: raw.Networks, Policies: raw.Policies,
 		QEMUDir: raw.QEMUDir, QEMUVMs: raw.QEMUVMs, PVEConfigDir: raw.PVEConfigDir, OptIn: raw.OptIn}
 	var err error
-	if cfg.Timeout, err = parseDuration("timeout", raw.Timeout); err != nil {
-		return Config{}, err
+	if raw.Timeout != "" {
+		if cfg.Timeout, err = parseDuration("timeout", raw.Timeout); err != nil {
+			return Config{}, err
+		}
 	}
-	if cfg.PingTimeout, err = parseDuration("ping_timeout", raw.PingTimeout); err != nil {
-		return Config{}, err
+	if raw.PingTimeout != "" {
+		if cfg.PingTimeout, err = parseDuration("ping_timeout", raw.PingTimeout); err != nil {
+			return Config{}, err
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err

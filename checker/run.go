@@ -69,6 +69,15 @@ func (c *Checker) DiscoverAll(ctx context.Context, doms []Domain) []Result {
 	return c.each(ctx, doms, c.Discover)
 }
 
+// CheckContext returns ctx bounded by the deadline for checking one
+// domain, Timeout: CheckAll, DiscoverAll and the serve scheduler put every
+// check under it.
+func (c Config) CheckContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, time.Duration(c.Timeout))
+}
+
+// each runs f on doms, at most Concurrency at a time and each under
+// CheckContext, and returns the results sorted by name, then UUID.
 func (c *Checker) each(ctx context.Context, doms []Domain, f func(context.Context, Domain) Result) []Result {
 	results := make([]Result, len(doms))
 	jobs := make(chan int)
@@ -79,7 +88,7 @@ func (c *Checker) each(ctx context.Context, doms []Domain, f func(context.Contex
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				dctx, cancel := context.WithTimeout(ctx, time.Duration(c.cfg.Timeout))
+				dctx, cancel := c.cfg.CheckContext(ctx)
 				results[i] = f(dctx, doms[i])
 				cancel()
 			}

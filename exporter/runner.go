@@ -313,7 +313,7 @@ func (s *session) start(ctx context.Context, j job) {
 			return
 		}
 		defer func() { <-s.sem }()
-		cctx, ccancel := context.WithTimeout(ctx, time.Duration(s.cfg.Timeout))
+		cctx, ccancel := s.cfg.CheckContext(ctx)
 		d := j.dom
 		var rec *Recorder
 		if s.r.RecordExchange {
