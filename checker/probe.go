@@ -113,13 +113,11 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 	return out, agentLost
 }
 
-// validateGateway is ValidateTarget, except that a link-local IPv6
-// gateway keeps the zone (guest interface) it was learned with: ping needs it.
+// validateGateway is osdetect's ValidateTarget: unlike an operator's
+// address (ValidateTarget), a link-local IPv6 gateway keeps the zone (guest
+// interface) it was learned with: ping needs it.
 func validateGateway(a netip.Addr) error {
-	if a.Zone() != "" && a.WithZone("").IsLinkLocalUnicast() {
-		return ValidateTarget(a.WithZone(""))
-	}
-	return ValidateTarget(a)
+	return osdetect.ValidateTarget(a)
 }
 
 func execError(path string, err error) string {

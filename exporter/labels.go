@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -67,14 +66,8 @@ func addrLabel(s string) string {
 // macLabel formats a MAC address canonically (lower case, colons), or
 // returns "" when s is not one.
 func macLabel(s string) string {
-	if s == "" {
-		return ""
-	}
-	hw, err := net.ParseMAC(s)
-	if err != nil || len(hw) != 6 {
-		return ""
-	}
-	return hw.String()
+	mac, _ := guestagent.NormalMAC(s)
+	return mac
 }
 
 // uuidLabel returns a domain UUID in canonical lower-case form, or "" when s

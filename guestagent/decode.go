@@ -167,7 +167,7 @@ func decodeInterface(s *stream, cut *truncations) (Interface, error) {
 			if err := s.value(key, &v); err != nil {
 				return err
 			}
-			ifc.MAC = canonicalMAC(v)
+			ifc.MAC, _ = NormalMAC(v)
 			return nil
 		case "ip-addresses":
 			truncated, err := s.array(maxAddrs, func(int) error {
@@ -191,19 +191,6 @@ func decodeInterface(s *stream, cut *truncations) (Interface, error) {
 		return s.skip()
 	})
 	return ifc, err
-}
-
-// canonicalMAC returns s as a lower-case colon-separated hardware address,
-// or "" if it is not one.
-func canonicalMAC(s string) string {
-	if s == "" || len(s) > 64 {
-		return ""
-	}
-	hw, err := net.ParseMAC(s)
-	if err != nil {
-		return ""
-	}
-	return hw.String()
 }
 
 // interfacePrefix parses an interface address and its prefix length. The

@@ -11,6 +11,9 @@ import "net"
 //
 // Two MACs name the same NIC exactly when their normal forms are equal.
 func NormalMAC(s string) (string, bool) {
+	if len(s) > 64 { // no MAC is longer; a guest's string may be
+		return "", false
+	}
 	hw, err := net.ParseMAC(s)
 	if err != nil || len(hw) != 6 {
 		return "", false

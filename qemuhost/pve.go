@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/vmcheck/vmcheck/guestagent"
 )
 
 // maxPVEConfig caps what is read of one VM config (pmxcfs itself refuses
@@ -155,9 +156,6 @@ func parseAgent(value string) *bool {
 
 // normalMAC returns an Ethernet MAC in lower-case colon form, or "".
 func normalMAC(s string) string {
-	hw, err := net.ParseMAC(strings.TrimSpace(s))
-	if err != nil || len(hw) != 6 {
-		return ""
-	}
-	return hw.String()
+	mac, _ := guestagent.NormalMAC(strings.TrimSpace(s))
+	return mac
 }
