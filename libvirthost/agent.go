@@ -209,12 +209,22 @@ func alive(conn *libvirt.Connect) bool {
 // error chain.
 type libvirtError struct{ err libvirt.Error }
 
-func (e libvirtError) Error() string { return "libvirt: " + e.err.Message }
+// Error reads "libvirt: <message>", the message sanitised and capped: libvirt
+// quotes the guest agent in it.
+func (e libvirtError) Error() string {
+	return "libvirt: " + guestagent.Sanitize(e.err.Message, maxMessageRunes)
+}
 func (e libvirtError) Unwrap() error { return e.err }
 
 // agentCommandError matches libvirt's report of an error the agent
 // returned (qemuAgentCheckError): "unable to execute QEMU agent command
 // 'X': DESC", after the "internal error: " prefix of VIR_ERR_INTERNAL_ERROR.
+// Bounds on what is made of a libvirt error message.
+const (
+	maxMatchedMessage = 8 << 10 // bytes searched for an agent error
+	maxMessageRunes   = 1000    // runes of the message kept in an error text
+)
+
 var agentCommandError = regexp.MustCompile(`(?s)unable to execute QEMU agent command '([^']*)'(?:: (.*))?$`)
 
 // mapLibvirtError turns a libvirt error from an agent call into
@@ -234,7 +244,9 @@ var agentCommandError = regexp.MustCompile(`(?s)unable to execute QEMU agent com
 //   - ERR_INTERNAL_ERROR "unable to execute QEMU agent command 'X': DESC":
 //     *guestagent.Error{Command: X, Desc: DESC}
 //
-// A sentinel outcome reads "<sentinel>: libvirt: <message>".
+// A sentinel outcome reads "<sentinel>: libvirt: <message>", the message
+// sanitised and capped. An agent error is recognised before libvirt's own
+// phrases are looked for: the guest writes its description.
 //
 // Anything else comes back as an error reading "libvirt: <message>".
 func mapLibvirtError(err error) error {
@@ -247,18 +259,27 @@ func mapLibvirtError(err error) error {
 	switch {
 	case lerr.Code == libvirt.ERR_AGENT_UNRESPONSIVE, lerr.Code == libvirt.ERR_OPERATION_TIMEOUT:
 		return fmt.Errorf("%w: %w", guestagent.ErrUnresponsive, cause)
-	case lerr.Code == libvirt.ERR_ARGUMENT_UNSUPPORTED, strings.Contains(msg, "guest agent is not configured"):
+	case lerr.Code == libvirt.ERR_ARGUMENT_UNSUPPORTED:
 		return fmt.Errorf("%w: %w", guestagent.ErrNoChannel, cause)
 	case lerr.Code == libvirt.ERR_NO_DOMAIN,
 		lerr.Code == libvirt.ERR_OPERATION_INVALID && strings.Contains(msg, "not running"):
 		return fmt.Errorf("%w: %w", guestagent.ErrDomainNotRunning, cause)
+	}
+	// An agent error embeds the guest's own description: recognise it
+	// before looking for libvirt's phrases, which the guest could write
+	// into that description. Only a bounded head is searched: the
+	// description is cut to guestagent.MaxDescRunes anyway.
+	if lerr.Code == libvirt.ERR_INTERNAL_ERROR {
+		if m := agentCommandError.FindStringSubmatch(msg[:min(len(msg), maxMatchedMessage)]); m != nil {
+			return guestagent.NewError(m[1], "", m[2], cause)
+		}
+	}
+	switch {
+	case strings.Contains(msg, "guest agent is not configured"):
+		return fmt.Errorf("%w: %w", guestagent.ErrNoChannel, cause)
 	case strings.Contains(msg, "No complete agent response found"),
 		strings.Contains(msg, "Unable to encode message payload"):
 		return fmt.Errorf("%w: %w", guestagent.ErrReplyTooLarge, cause)
-	case lerr.Code == libvirt.ERR_INTERNAL_ERROR:
-		if m := agentCommandError.FindStringSubmatch(msg); m != nil {
-			return guestagent.NewError(m[1], "", m[2], cause)
-		}
 	}
 	return cause
 }
