@@ -125,3 +125,32 @@ func TestLogFields(t *testing.T) {
 		t.Errorf("LogFields without a reason has a reason field")
 	}
 }
+
+func TestFormat(t *testing.T) {
+	tests := []struct {
+		format      Format
+		err         string
+		check, doms string // how each report starts
+	}{
+		{Table, "", "DOMAIN  STATE", "DOMAIN  AGENT"},
+		{JSON, "", "{\n  \"domains\"", "{\n  \"domains\""},
+		{"xml", `"xml" is not table or json`, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.format), func(t *testing.T) {
+			if err := tt.format.Valid(); (err == nil) != (tt.err == "") || (err != nil && err.Error() != tt.err) {
+				t.Fatalf("Format(%q).Valid() = %v, want %q", tt.format, err, tt.err)
+			}
+			if tt.err != "" {
+				return
+			}
+			var c, d bytes.Buffer
+			if err := tt.format.WriteCheck(&c, results, false); err != nil || !strings.HasPrefix(c.String(), tt.check) {
+				t.Errorf("WriteCheck = %v, %.40q; want it to start with %q", err, c.String(), tt.check)
+			}
+			if err := tt.format.WriteDomains(&d, results); err != nil || !strings.HasPrefix(d.String(), tt.doms) {
+				t.Errorf("WriteDomains = %v, %.40q; want it to start with %q", err, d.String(), tt.doms)
+			}
+		})
+	}
+}

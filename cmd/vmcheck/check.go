@@ -16,12 +16,10 @@ func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "ping the external target and every gateway from inside each running VM, one round",
-		Flags: commonFlags(),
+		Flags: commonFlags("warn", "text", true),
 		Action: func(c *cli.Context) error {
 			return withSource(c, func(ctx context.Context, log *logrus.Logger, cfg checker.Config, src hostSource) error {
-				if len(cfg.External) == 0 {
-					log.Warn("no external target configured (--external or external: in the config); external probes are reported as not_configured")
-				}
+				warnNoExternal(log, cfg)
 				results, err := checker.New(cfg).Run(ctx, src)
 				if err != nil {
 					return exitError(err)
@@ -29,7 +27,8 @@ func checkCommand() *cli.Command {
 				for _, r := range results {
 					log.WithFields(output.LogFields(r)).Debug("domain checked")
 				}
-				if err := write(c.String("output"), results); err != nil {
+				color := term.IsTerminal(int(os.Stdout.Fd()))
+				if err := output.Format(c.String("output")).WriteCheck(os.Stdout, results, color); err != nil {
 					return exitError(err)
 				}
 				return exitCode(results)
@@ -38,13 +37,11 @@ func checkCommand() *cli.Command {
 	}
 }
 
-// write prints the report in the --output format: JSON, or the table,
-// coloured on a terminal.
-func write(format string, results []checker.Result) error {
-	if format == "json" {
-		return output.WriteJSON(os.Stdout, results)
+// warnNoExternal logs, once, that the external probes have no target.
+func warnNoExternal(log *logrus.Logger, cfg checker.Config) {
+	if len(cfg.External) == 0 {
+		log.Warn("no external target configured (--external or external: in the config); external probes are reported as not_configured")
 	}
-	return output.WriteTable(os.Stdout, results, term.IsTerminal(int(os.Stdout.Fd())))
 }
 
 // exitCode turns the results into the Nagios exit code, without a message.

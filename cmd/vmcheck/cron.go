@@ -14,7 +14,7 @@ import (
 )
 
 func cronCommand() *cli.Command {
-	flags := withFlagDefaults(commonFlags(), map[string]string{"log-level": "info", "log-format": "json"})
+	flags := commonFlags("info", "json", false)
 	flags = append(flags,
 		&cli.StringFlag{Name: "textfile-dir", Required: true, Usage: "node_exporter textfile collector `DIR` to write the metrics file into"},
 		&cli.StringFlag{Name: "textfile-name", Value: "vmcheck.prom", Usage: "metrics file `NAME` inside --textfile-dir (must end in .prom)"},

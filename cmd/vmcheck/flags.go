@@ -18,8 +18,10 @@ import (
 	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
-// commonFlags are the flags every command that talks to a host accepts.
-func commonFlags() []cli.Flag {
+// commonFlags are the flags every command that talks to a host accepts,
+// with the command's default log level and format. output false hides
+// --output, which the long-running and cron commands do not use.
+func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "connect", Aliases: []string{"c"}, Usage: "libvirt `URI` (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)"},
 		&cli.StringFlag{Name: "qemu-dir", Usage: "no libvirt: check the QEMU VMs whose <id>.qmp and <id>.qga sockets are in `DIR` (Proxmox VE: " + qemuhost.DefaultDir + ")"},
@@ -32,9 +34,9 @@ func commonFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Usage: "`DURATION` allowed for checking one domain", DefaultText: "30s"},
 		&cli.DurationFlag{Name: "ping-timeout", Usage: "`DURATION` the in-guest ping waits for a reply", DefaultText: "2s"},
 		&cli.IntFlag{Name: "concurrency", Usage: "`N` domains checked at once", DefaultText: "8"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json"},
-		&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "log level: debug, info, warn, error"},
-		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json", Hidden: !output},
+		&cli.StringFlag{Name: "log-level", Value: logLevel, Usage: "log level: debug, info, warn, error"},
+		&cli.StringFlag{Name: "log-format", Value: logFormat, Usage: "log format on stderr: text or json"},
 	}
 }
 
@@ -50,10 +52,8 @@ func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
 	if err != nil {
 		return nil, checker.Config{}, err
 	}
-	switch c.String("output") {
-	case "table", "json":
-	default:
-		return nil, checker.Config{}, usageError("--output: %q is not table or json", c.String("output"))
+	if err := output.Format(c.String("output")).Valid(); err != nil {
+		return nil, checker.Config{}, usageError("--output: %v", err)
 	}
 	if c.Args().Present() {
 		return nil, checker.Config{}, usageError("unexpected argument %q (flags go before nothing else; see --help)", c.Args().First())
@@ -174,24 +174,6 @@ func checkDownAfter(c *cli.Context) error {
 	return nil
 }
 
-// withFlagDefaults changes the default value of named string flags and
-// hides --output, which the long-running and cron commands do not use.
-func withFlagDefaults(flags []cli.Flag, defaults map[string]string) []cli.Flag {
-	for _, f := range flags {
-		sf, ok := f.(*cli.StringFlag)
-		if !ok {
-			continue
-		}
-		if v, ok := defaults[sf.Name]; ok {
-			sf.Value = v
-		}
-		if sf.Name == "output" {
-			sf.Hidden = true
-		}
-	}
-	return flags
-}
-
 // hostSource is a Source holding connections to close.
 type hostSource = exporter.Conn
 
@@ -213,22 +195,13 @@ func withSource(c *cli.Context, run func(ctx context.Context, log *logrus.Logger
 }
 
 // openSource connects to the host named by the config: libvirt, or QEMU
-// without libvirt (qemu_dir, qemu_vms, --qemu-dir).
-func openSource(ctx context.Context, cfg checker.Config) (hostSource, error) {
-	if cfg.QEMU() {
-		return openQEMU(cfg)
-	}
-	return openLibvirt(ctx, cfg)
-}
-
-// openQEMU opens the source for hosts without libvirt. It connects to
+// without libvirt (qemu_dir, qemu_vms, --qemu-dir), which connects to
 // nothing before the first listing.
-func openQEMU(cfg checker.Config) (*qemuhost.Source, error) {
-	vms := make([]qemuhost.VM, len(cfg.QEMUVMs))
-	for i, vm := range cfg.QEMUVMs {
-		vms[i] = qemuhost.VM{ID: vm.ID, QMP: vm.QMP, Agent: vm.Agent}
+func openSource(ctx context.Context, cfg checker.Config) (hostSource, error) {
+	if !cfg.QEMU() {
+		return openLibvirt(ctx, cfg)
 	}
-	src, err := qemuhost.New(qemuhost.Options{Dir: cfg.QEMUDir, VMs: vms, PVEConfigDir: cfg.PVEConfigDir, Concurrency: cfg.Concurrency})
+	src, err := qemuhost.New(qemuhost.Options{Dir: cfg.QEMUDir, VMs: cfg.QEMUVMs, PVEConfigDir: cfg.PVEConfigDir, Concurrency: cfg.Concurrency})
 	if err != nil {
 		return nil, cli.Exit(err.Error(), output.ExitError)
 	}

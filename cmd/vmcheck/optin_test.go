@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 
 	"libvirt.org/go/libvirt"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/libvirthost"
 )
 
@@ -83,34 +81,6 @@ func TestCronOptIn(t *testing.T) {
 			}
 			if code != wantCode {
 				t.Errorf("vmcheck cron %v: exit %d, want %d", tt.args, code, wantCode)
-			}
-		})
-	}
-}
-
-func TestWriteSkipped(t *testing.T) {
-	doms := []checker.Domain{
-		{Name: "web-1", UUID: "u1"},
-		{Name: "bad\x1b[2J", UUID: "u2", Policy: checker.Policy{Error: `vmcheck metadata ignored: enabled: "yes" is not true or false`}},
-	}
-	tests := []struct {
-		name string
-		qemu bool
-		want string
-	}{
-		{"libvirt", false, `skipped web-1 (u1): not opted in: its metadata has no <vmcheck:check enabled="true"/>
-skipped bad [2J (u2): not opted in: vmcheck metadata ignored: enabled: "yes" is not true or false
-`},
-		{"qemu", true, `skipped web-1 (u1): not opted in: no config policy with enabled: true matches it
-skipped bad [2J (u2): not opted in: no config policy with enabled: true matches it
-`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var b bytes.Buffer
-			writeSkipped(&b, tt.qemu, doms)
-			if b.String() != tt.want {
-				t.Errorf("writeSkipped =\n%s\nwant\n%s", b.String(), tt.want)
 			}
 		})
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
-	"github.com/vmcheck/vmcheck/output"
 	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 // Lab is a running lab, from its env file.

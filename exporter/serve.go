@@ -1,0 +1,157 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/sirupsen/logrus"
+)
+
+// DefaultShutdownTimeout bounds how long a stopping Server waits for open
+// HTTP requests and, at the same time, for its Runner: the abandoned
+// checks and the closing of the connection (itself bounded by the
+// Runner's CloseTimeout), so a hung libvirtd cannot hang the exit.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// Server is `vmcheck serve`: its Runner keeps the History fresh in the
+// background while the status page and /metrics are served from it.
+type Server struct {
+	// Runner does the rounds; its History is what the pages show.
+	Runner *Runner
+	// Listen are the addresses to listen on; WebConfigFile, if set, is an
+	// exporter-toolkit web config enabling TLS and/or basic auth.
+	Listen        []string
+	WebConfigFile string
+	// Node names the host on the status page; Version is vmcheck's.
+	Node, Version string
+	// Log receives the web server's messages and the stopping ones.
+	Log *logrus.Logger
+	// ShutdownTimeout is DefaultShutdownTimeout if zero.
+	ShutdownTimeout time.Duration
+}
+
+// Run serves until ctx ends (nil) or the web server fails (its error);
+// either way it stops the Runner and the web server, waiting for them at
+// most ShutdownTimeout.
+func (s *Server) Run(ctx context.Context) error {
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	srv := s.httpServer()
+	webErr := make(chan error, 1)
+	go func() {
+		listen := s.Listen
+		webErr <- web.ListenAndServe(srv, &web.FlagConfig{
+			WebListenAddresses: &listen, WebSystemdSocket: new(bool), WebConfigFile: &s.WebConfigFile,
+		}, slog.New(&slogToLogrus{log: s.Log}))
+	}()
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		if err := s.Runner.Run(rctx); err != nil {
+			s.Log.WithError(err).Error("runner stopped")
+		}
+	}()
+
+	var failure error
+	select {
+	case <-ctx.Done():
+		s.Log.Info("stopping: abandoning the checks in flight")
+	case failure = <-webErr:
+		stop()
+	}
+	s.shutdown(srv, runDone)
+	return failure
+}
+
+// httpServer returns the HTTP server of the status page and /metrics.
+func (s *Server) httpServer() *http.Server {
+	// vmcheck's own metrics go to the handler apart, which encodes them
+	// once per change instead of once per scrape.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	h := s.Runner.History
+	return &http.Server{
+		Handler: NewHandler(h, HandlerOpts{
+			Collector: NewCollector(h, s.Version), Gatherer: reg, Node: s.Node, Version: s.Version,
+			Refresh: max(or(s.Runner.Interval, DefaultInterval), 10*time.Second),
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+}
+
+// shutdown stops the web server and waits for the runner (whose context
+// has ended) to return, both at once and for at most ShutdownTimeout.
+func (s *Server) shutdown(srv *http.Server, runDone <-chan struct{}) {
+	timeout := or(s.ShutdownTimeout, DefaultShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	webDone := make(chan struct{})
+	go func() {
+		defer close(webDone)
+		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Log.WithError(err).Warn("stopping the web server")
+		}
+	}()
+	select {
+	case <-runDone:
+	case <-sctx.Done():
+		s.Log.WithField("timeout", timeout.String()).Warn("the checks or the libvirt connection did not stop in time (libvirtd hung?); exiting without them")
+	}
+	<-webDone
+}
+
+// slogToLogrus lets exporter-toolkit's slog messages reach the logrus
+// logger configured by the command.
+type slogToLogrus struct {
+	log   *logrus.Logger
+	attrs []slog.Attr
+}
+
+// Enabled reports whether the logger logs at l's level.
+func (h *slogToLogrus) Enabled(_ context.Context, l slog.Level) bool {
+	return h.log.IsLevelEnabled(logrusLevel(l))
+}
+
+// Handle logs r with its attributes as fields.
+func (h *slogToLogrus) Handle(_ context.Context, r slog.Record) error {
+	f := logrus.Fields{}
+	for _, a := range h.attrs {
+		f[a.Key] = a.Value.Any()
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		f[a.Key] = a.Value.Any()
+		return true
+	})
+	h.log.WithFields(f).Log(logrusLevel(r.Level), r.Message)
+	return nil
+}
+
+// WithAttrs returns a handler adding attrs to every record.
+func (h *slogToLogrus) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &slogToLogrus{log: h.log, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
+}
+
+// WithGroup ignores groups: logrus fields are flat.
+func (h *slogToLogrus) WithGroup(string) slog.Handler { return h }
+
+// logrusLevel maps a slog level to logrus's.
+func logrusLevel(l slog.Level) logrus.Level {
+	switch {
+	case l >= slog.LevelError:
+		return logrus.ErrorLevel
+	case l >= slog.LevelWarn:
+		return logrus.WarnLevel
+	case l >= slog.LevelInfo:
+		return logrus.InfoLevel
+	}
+	return logrus.DebugLevel
+}
