@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# lab/lab.sh — a real, disposable libvirt/QEMU lab for vmcheck: 13 tiny TCG guests with
-# a real qemu-ga, on bridges inside network namespaces that the lab creates itself.
+# lab/lab.sh — a real, disposable libvirt/QEMU lab for vmcheck: 15 tiny TCG guests with
+# a real qemu-ga (two with a hostile agent built from lab/hostile), on bridges inside
+# network namespaces that the lab creates itself.
 #
 #   lab/lab.sh up [--guests demo|full|name1,name2,...]   (default: full)
 #       Idempotent: starts only what is missing, restores the network faults, re-suspends
@@ -31,6 +32,10 @@ LAB_DIR=${LAB_DIR%/}
 BOOT_TIMEOUT=${VMCHECK_LAB_BOOT_TIMEOUT:-300}
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 GUEST_SRC=$(dirname "$SELF")/guest
+HOSTILE_SRC=$(dirname "$SELF")/hostile
+REPO=$(dirname "$(dirname "$SELF")")
+# The Go toolchain that builds the hostile agent (static, no cgo).
+GO=${GO:-/usr/local/go/bin/go}
 
 NS_LAB=vmcheck-lab
 NS_OUT=vmcheck-out
@@ -73,37 +78,41 @@ MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
 IMAGE_FORMAT=1
 KERNEL_ARGS="console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off tsc=reliable no_timer_check i8042.noaux i8042.nokbd i8042.nopnp"
 
-# The guests. Columns: name number role agent channel nic0 nic1 gw4 gw6 rename post
-#   role    debian|busybox|windows|noping|flood (the image's personality, see guest/init)
-#   agent   on|off|noexec (qemu-ga started / not / with guest-exec blocked)
+# The guests. Columns: name number role agent channel nic0 nic1 gw4 gw6 rename post hostile
+#   role    debian|busybox|windows|noping|flood|hostile (the image's personality, see guest/init)
+#   agent   on|off|noexec (qemu-ga started / not / with guest-exec blocked; role hostile:
+#           the hostile agent instead of qemu-ga)
 #   channel yes|no (org.qemu.guest_agent.0 channel in the domain XML)
 #   nic0    addresses on the public bridge; nic1: addresses on the internal network
 #   rename  OLD,NEW interface rename in the guest; post: post-boot state
+#   hostile bombs|slow: the hostile agent's mode (role hostile; see lab/hostile)
 GUEST_TABLE='
-lab-debian    11 debian  on     yes 192.0.2.11/24                 -                192.0.2.1   -             -             -
-lab-busybox   12 busybox on     yes 192.0.2.12/24                 -                192.0.2.1   -             -             -
-lab-windows   13 windows on     yes 192.0.2.13/24                 -                192.0.2.1   -             eth0,Ethernet -
-lab-twonic    14 debian  on     yes 192.0.2.14/24                 198.51.100.14/24 192.0.2.1   -             -             -
-lab-ipv6      15 debian  on     yes 192.0.2.15/24,2001:db8:1::15/64 -              -           2001:db8:1::1 -             -
-lab-nochannel 16 debian  on     no  192.0.2.16/24                 -                192.0.2.1   -             -             -
-lab-noagent   17 debian  off    yes 192.0.2.17/24                 -                192.0.2.1   -             -             -
-lab-noexec    18 debian  noexec yes 192.0.2.18/24                 -                192.0.2.1   -             -             -
-lab-freeze    19 debian  on     yes 192.0.2.19/24                 -                192.0.2.1   -             -             -
-lab-noping    20 noping  on     yes 192.0.2.20/24                 -                192.0.2.1   -             -             -
-lab-badgw     21 debian  on     yes 192.0.2.21/24                 -                192.0.2.254 -             -             -
-lab-paused    22 debian  on     yes 192.0.2.22/24                 -                192.0.2.1   -             -             suspend
-lab-flood     23 flood   on     yes 192.0.2.23/24                 -                192.0.2.1   -             -             -
+lab-debian       11 debian  on     yes 192.0.2.11/24                 -                192.0.2.1   -             -             -       -
+lab-busybox      12 busybox on     yes 192.0.2.12/24                 -                192.0.2.1   -             -             -       -
+lab-windows      13 windows on     yes 192.0.2.13/24                 -                192.0.2.1   -             eth0,Ethernet -       -
+lab-twonic       14 debian  on     yes 192.0.2.14/24                 198.51.100.14/24 192.0.2.1   -             -             -       -
+lab-ipv6         15 debian  on     yes 192.0.2.15/24,2001:db8:1::15/64 -              -           2001:db8:1::1 -             -       -
+lab-nochannel    16 debian  on     no  192.0.2.16/24                 -                192.0.2.1   -             -             -       -
+lab-noagent      17 debian  off    yes 192.0.2.17/24                 -                192.0.2.1   -             -             -       -
+lab-noexec       18 debian  noexec yes 192.0.2.18/24                 -                192.0.2.1   -             -             -       -
+lab-freeze       19 debian  on     yes 192.0.2.19/24                 -                192.0.2.1   -             -             -       -
+lab-noping       20 noping  on     yes 192.0.2.20/24                 -                192.0.2.1   -             -             -       -
+lab-badgw        21 debian  on     yes 192.0.2.21/24                 -                192.0.2.254 -             -             -       -
+lab-paused       22 debian  on     yes 192.0.2.22/24                 -                192.0.2.1   -             -             suspend -
+lab-flood        23 flood   on     yes 192.0.2.23/24                 -                192.0.2.1   -             -             -       -
+lab-hostile      24 hostile on     yes 192.0.2.24/24                 -                192.0.2.1   -             -             -       bombs
+lab-hostile-slow 25 hostile on     yes 192.0.2.25/24                 -                192.0.2.1   -             -             -       slow
 '
 DEMO_GUESTS=(lab-debian lab-windows lab-badgw lab-noexec)
 
 ALL_GUESTS=()
-declare -A G_NUM G_ROLE G_AGENT G_CHAN G_NIC0 G_NIC1 G_GW4 G_GW6 G_RENAME G_POST
-while read -r n num role agent chan nic0 nic1 gw4 gw6 rename post; do
+declare -A G_NUM G_ROLE G_AGENT G_CHAN G_NIC0 G_NIC1 G_GW4 G_GW6 G_RENAME G_POST G_HOSTILE
+while read -r n num role agent chan nic0 nic1 gw4 gw6 rename post hostile; do
 	[ -n "${n:-}" ] || continue
 	ALL_GUESTS+=("$n")
 	G_NUM[$n]=$num G_ROLE[$n]=$role G_AGENT[$n]=$agent G_CHAN[$n]=$chan
 	G_NIC0[$n]=$nic0 G_NIC1[$n]=$nic1 G_GW4[$n]=$gw4 G_GW6[$n]=$gw6
-	G_RENAME[$n]=$rename G_POST[$n]=$post
+	G_RENAME[$n]=$rename G_POST[$n]=$post G_HOSTILE[$n]=$hostile
 done <<<"$GUEST_TABLE"
 
 say() { printf '[lab] %s\n' "$*" >&2; }
@@ -268,16 +277,26 @@ libs_of() {
 	ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
 }
 
-# Sets INITRD. Rebuilds only when the hash of all inputs changed.
+# Builds the hostile guest agent (lab/hostile, pure Go) as a static binary at $1.
+build_hostile() {
+	[ -x "$GO" ] || GO=$(command -v go) || die "no Go toolchain (set GO=/path/to/go) to build lab/hostile"
+	(cd "$REPO" && env HOME="${HOME:-/root}" CGO_ENABLED=0 GOOS=linux GOARCH=amd64 \
+		"$GO" build -trimpath -buildvcs=false -ldflags=-s -o "$1" ./lab/hostile) >&2 ||
+		die "building lab/hostile failed"
+}
+
+# Sets INITRD. Rebuilds only when the hash of all inputs changed (the hostile agent's
+# sources and the Go version included).
 ensure_image() {
-	local idir=$CACHE/image st hash f a inputs=()
+	local idir=$CACHE/image st hash f a goversion inputs=()
 	mkdir -p "$idir"
 	INITRD=$idir/initrd.gz
-	inputs=(/bin/busybox /usr/sbin/qemu-ga /usr/bin/ping "$SELF" "$GUEST_SRC"/*)
+	inputs=(/bin/busybox /usr/sbin/qemu-ga /usr/bin/ping "$SELF" "$GUEST_SRC"/* "$HOSTILE_SRC"/*.go "$REPO/go.mod")
 	mapfile -t -O ${#inputs[@]} inputs < <(libs_of /usr/sbin/qemu-ga; libs_of /usr/bin/ping)
 	inputs+=("$KMODS"/*.ko)
+	goversion=$({ [ -x "$GO" ] && "$GO" version; } || go version 2>/dev/null || echo none)
 	hash=$({
-		echo "format=$IMAGE_FORMAT kernel=$KPKG"
+		echo "format=$IMAGE_FORMAT kernel=$KPKG go=$goversion"
 		sha256sum "${inputs[@]}" | awk '{ print $1 }'
 	} | sha256sum | cut -c1-32)
 	if [ -s "$INITRD" ] && [ "$(cat "$idir/initrd.hash" 2>/dev/null)" = "$hash" ]; then
@@ -306,6 +325,7 @@ ensure_image() {
 	install -m 0644 "$GUEST_SRC/os-release.debian" "$GUEST_SRC/os-release.windows" "$st/opt/vmcheck/"
 	install -m 0755 "$GUEST_SRC/cmd.exe" "$GUEST_SRC/ping.exe" "$GUEST_SRC/route.exe" "$st/opt/vmcheck/windows/"
 	install -m 0755 "$GUEST_SRC/flood-ping" "$st/opt/vmcheck/flood-ping"
+	build_hostile "$st/opt/vmcheck/hostile"
 	echo 'root:x:0:0:root:/root:/bin/sh' >"$st/etc/passwd"
 	echo 'root:x:0:' >"$st/etc/group"
 	printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$st/etc/hosts"
@@ -564,6 +584,7 @@ guest_cmdline() {
 	[ "${G_NIC1[$n]}" = - ] || c+=" vmcheck.net=eth1,${G_NIC1[$n]}"
 	[ "${G_GW4[$n]}" = - ] || c+=" vmcheck.gw4=${G_GW4[$n]}"
 	[ "${G_GW6[$n]}" = - ] || c+=" vmcheck.gw6=${G_GW6[$n]}"
+	[ "${G_HOSTILE[$n]}" = - ] || c+=" vmcheck.hostile=${G_HOSTILE[$n]}"
 	echo "$c"
 }
 

@@ -47,23 +47,27 @@ CONSOLE=$QDIR/console
 STATE=$QDIR/state
 KERNEL_ARGS="console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off tsc=reliable no_timer_check i8042.noaux i8042.nokbd i8042.nopnp"
 
-# The guests. Columns: vmid name role agent address gw4 conf post
-#   agent  on|off   qemu-ga started in the guest or not (the agent socket exists either way)
+# The guests. Columns: vmid name role agent address gw4 conf post hostile
+#   role   a guest personality of lab/guest/init (hostile: lab/hostile is the agent)
+#   agent  on|off   qemu-ga (or the hostile agent) started in the guest or not (the agent
+#                   socket exists either way)
 #   conf   yes|no   a Proxmox VE config in pve/ (no: vmcheck learns NICs from QMP alone)
 #   post   -|stop   paused with QMP "stop" once booted
+#   hostile -|bombs|slow  the hostile agent's mode (role hostile)
 GUEST_TABLE='
-9001 qemu-healthy debian on  192.0.2.91/24 192.0.2.1   yes -
-9002 qemu-badgw   debian on  192.0.2.92/24 192.0.2.254 no  -
-9003 qemu-paused  debian on  192.0.2.93/24 192.0.2.1   yes stop
-9004 qemu-noagent debian off 192.0.2.94/24 192.0.2.1   yes -
+9001 qemu-healthy debian  on  192.0.2.91/24 192.0.2.1   yes -    -
+9002 qemu-badgw   debian  on  192.0.2.92/24 192.0.2.254 no  -    -
+9003 qemu-paused  debian  on  192.0.2.93/24 192.0.2.1   yes stop -
+9004 qemu-noagent debian  off 192.0.2.94/24 192.0.2.1   yes -    -
+9005 qemu-hostile hostile on  192.0.2.95/24 192.0.2.1   yes -    bombs
 '
 ALL=()
-declare -A G_NAME G_ROLE G_AGENT G_ADDR G_GW4 G_CONF G_POST
-while read -r id name role agent addr gw conf post; do
+declare -A G_NAME G_ROLE G_AGENT G_ADDR G_GW4 G_CONF G_POST G_HOSTILE
+while read -r id name role agent addr gw conf post hostile; do
 	[ -n "${id:-}" ] || continue
 	ALL+=("$id")
 	G_NAME[$id]=$name G_ROLE[$id]=$role G_AGENT[$id]=$agent G_ADDR[$id]=$addr
-	G_GW4[$id]=$gw G_CONF[$id]=$conf G_POST[$id]=$post
+	G_GW4[$id]=$gw G_CONF[$id]=$conf G_POST[$id]=$post G_HOSTILE[$id]=$hostile
 done <<<"$GUEST_TABLE"
 
 say() { printf '[qemu-lab] %s\n' "$*" >&2; }
@@ -190,6 +194,7 @@ start_guest() {
 	write_conf "$id"
 	cmdline="$KERNEL_ARGS vmcheck.host=${G_NAME[$id]} vmcheck.role=${G_ROLE[$id]} vmcheck.agent=${G_AGENT[$id]}"
 	cmdline+=" vmcheck.net=eth0,${G_ADDR[$id]} vmcheck.gw4=${G_GW4[$id]}"
+	[ "${G_HOSTILE[$id]}" = - ] || cmdline+=" vmcheck.hostile=${G_HOSTILE[$id]}"
 	# Inside the lab's network namespace, so that the tap device lands there.
 	nsenter --net="/run/netns/$NS_LAB" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		qemu-system-x86_64 -name "${G_NAME[$id]},debug-threads=on" \
