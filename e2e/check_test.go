@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 const (
@@ -145,8 +146,8 @@ func assertWant(t *testing.T, d checker.Result, w want) {
 func TestFullRound(t *testing.T) {
 	const timeout = 20 * time.Second
 	r := check(t, roundCap, "--external", external4, "--external", external6, "--timeout", timeout.String())
-	if r.code != checker.ExitProbeFailed {
-		t.Errorf("exit code = %d, want %d (lab-badgw is down)", r.code, checker.ExitProbeFailed)
+	if r.code != output.ExitProbeFailed {
+		t.Errorf("exit code = %d, want %d (lab-badgw is down)", r.code, output.ExitProbeFailed)
 	}
 	if len(r.report.Domains) != len(fullLab) {
 		t.Errorf("got %d domains, want %d", len(r.report.Domains), len(fullLab))

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 // expMetrics is a parsed exposition: metric name → series.
@@ -132,8 +133,8 @@ func TestExporterCronTextfile(t *testing.T) {
 	}
 	r := vmcheckRun(t, roundCap, "cron", "-c", labURI, "--external", external4, "--external", external6,
 		"--timeout", "20s", "--textfile-dir", dir, "--state-file", state, "--down-after", "1")
-	if r.code != checker.ExitProbeFailed {
-		t.Errorf("vmcheck cron exit = %d, want %d like check (lab-badgw is down); stderr:\n%s", r.code, checker.ExitProbeFailed, r.stderr)
+	if r.code != output.ExitProbeFailed {
+		t.Errorf("vmcheck cron exit = %d, want %d like check (lab-badgw is down); stderr:\n%s", r.code, output.ExitProbeFailed, r.stderr)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "vmcheck.prom"))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 // healthy are guests whose checks are ok in a healthy lab.
@@ -28,8 +29,8 @@ func TestOutsideLinkCut(t *testing.T) {
 	lab(t, "fault", "cut-outside")
 	t.Cleanup(func() { lab(t, "fault", "restore-outside") })
 	r := check(t, roundCap, append(domainArgs("lab-debian", "lab-windows"), "--external", external4, "--ping-timeout", "1s", "--timeout", "15s")...)
-	if r.code != checker.ExitProbeFailed {
-		t.Errorf("exit code = %d, want %d", r.code, checker.ExitProbeFailed)
+	if r.code != output.ExitProbeFailed {
+		t.Errorf("exit code = %d, want %d", r.code, output.ExitProbeFailed)
 	}
 	for _, name := range []string{"lab-debian", "lab-windows"} {
 		d := domain(t, r, name)
@@ -52,7 +53,7 @@ func TestOutsideLinkCut(t *testing.T) {
 
 	lab(t, "fault", "restore-outside")
 	r = check(t, roundCap, append(domainArgs("lab-debian"), "--external", external4)...)
-	if d := domain(t, r, "lab-debian"); d.State != checker.StateOK || r.code != checker.ExitOK {
+	if d := domain(t, r, "lab-debian"); d.State != checker.StateOK || r.code != output.ExitOK {
 		t.Errorf("after restore: lab-debian %q (%s), exit %d; want ok, 0", d.State, d.Reason, r.code)
 	}
 }
@@ -149,14 +150,14 @@ func TestDomainDestroyedMidRound(t *testing.T) {
 			t.Errorf("%s: %q (%s) while a neighbour was destroyed", d.Name, d.State, d.Reason)
 		}
 	}
-	if r.code == checker.ExitError {
+	if r.code == output.ExitError {
 		t.Errorf("round exited 3: %s", r.stderr)
 	}
 }
 
 func TestLibvirtdRestartBetweenRounds(t *testing.T) {
 	args := append(domainArgs("lab-debian", "lab-windows"), "--external", external4)
-	if r := check(t, roundCap, args...); r.code != checker.ExitOK {
+	if r := check(t, roundCap, args...); r.code != output.ExitOK {
 		t.Fatalf("before restart: exit %d: %s", r.code, r.stdout)
 	}
 	lab(t, "fault", "restart-libvirtd")
@@ -165,7 +166,7 @@ func TestLibvirtdRestartBetweenRounds(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		r := check(t, roundCap, args...)
-		if r.code == checker.ExitOK {
+		if r.code == output.ExitOK {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -203,7 +204,7 @@ func TestBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := vmcheckRun(t, 30*time.Second, tt.args...)
-			if r.code != checker.ExitError {
+			if r.code != output.ExitError {
 				t.Errorf("exit code = %d, want 3", r.code)
 			}
 			mustContain(t, "stderr", r.stderr, tt.want)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 var (
@@ -122,7 +123,7 @@ func checkExec(limit time.Duration, args ...string) (run, error) {
 	if err != nil {
 		return r, err
 	}
-	if r.code == checker.ExitError {
+	if r.code == output.ExitError {
 		return r, fmt.Errorf("vmcheck %v exited 3: %s", full, r.stderr)
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &r.report); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 // The plain-QEMU lab (lab/qemu.sh): QEMU without libvirt, Proxmox VE
@@ -83,7 +84,7 @@ func qemuCheck(t *testing.T, runDir, pveDir string, args ...string) run {
 	t.Helper()
 	full := append([]string{"check", "--qemu-dir", runDir, "--pve-config-dir", pveDir, "--output", "json", "--external", external4}, args...)
 	r := vmcheckRun(t, roundCap, full...)
-	if r.code == checker.ExitError {
+	if r.code == output.ExitError {
 		t.Fatalf("vmcheck %v exited 3: %s", full, r.stderr)
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &r.report); err != nil {
@@ -118,8 +119,8 @@ func TestQEMUHost(t *testing.T) {
 	t.Run("contract", func(t *testing.T) {
 		r := qemuCheck(t, runDir, pveDir)
 		t.Logf("vmcheck check --qemu-dir: %d domains in %v, exit %d", len(r.report.Domains), r.duration.Round(time.Millisecond), r.code)
-		if r.code != checker.ExitProbeFailed {
-			t.Errorf("exit %d, want %d (qemu-badgw is down)", r.code, checker.ExitProbeFailed)
+		if r.code != output.ExitProbeFailed {
+			t.Errorf("exit %d, want %d (qemu-badgw is down)", r.code, output.ExitProbeFailed)
 		}
 		if len(r.report.Domains) != len(qemuLabWants) {
 			t.Errorf("%d domains, want %d: %s", len(r.report.Domains), len(qemuLabWants), r.stdout)
@@ -191,7 +192,7 @@ func TestQEMUHost(t *testing.T) {
 
 	t.Run("connect and qemu-dir", func(t *testing.T) {
 		r := vmcheckRun(t, roundCap, "check", "--connect", labURI, "--qemu-dir", runDir)
-		if r.code != checker.ExitError || !strings.Contains(r.stderr, "--qemu-dir") {
+		if r.code != output.ExitError || !strings.Contains(r.stderr, "--qemu-dir") {
 			t.Errorf("check --connect --qemu-dir = exit %d, %q; want exit 3 naming the conflict", r.code, r.stderr)
 		}
 	})
@@ -256,7 +257,7 @@ func TestQEMUHost(t *testing.T) {
 		defer cancel()
 		out, err := exec.CommandContext(ctx, static, full...).Output()
 		var ee *exec.ExitError
-		if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == checker.ExitProbeFailed) {
+		if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == output.ExitProbeFailed) {
 			t.Fatalf("vmcheck-nolibvirt %v: %v", full, err)
 		}
 		var rep checker.Report

@@ -27,16 +27,3 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
-
-// TestExitCodesAgree keeps checker's deprecated exit codes equal to these
-// while code outside cmd still names them.
-func TestExitCodesAgree(t *testing.T) {
-	for _, c := range []struct{ old, now int }{
-		{checker.ExitOK, ExitOK}, {checker.ExitUnknownVM, ExitUnknownVM},
-		{checker.ExitProbeFailed, ExitProbeFailed}, {checker.ExitError, ExitError},
-	} {
-		if c.old != c.now {
-			t.Errorf("checker exit code %d, output %d", c.old, c.now)
-		}
-	}
-}

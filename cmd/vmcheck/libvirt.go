@@ -10,6 +10,7 @@ import (
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter"
 	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 var _ exporter.Conn = (*libvirthost.Source)(nil)
@@ -23,7 +24,7 @@ func openLibvirt(ctx context.Context, cfg checker.Config) (hostSource, error) {
 	defer cancel()
 	src, err := libvirthost.New(cctx, uri, cfg.Concurrency)
 	if err != nil {
-		return nil, cli.Exit(err.Error(), checker.ExitError)
+		return nil, cli.Exit(err.Error(), output.ExitError)
 	}
 	return src, nil
 }
