@@ -3,8 +3,18 @@
 
 SHELL := /bin/bash
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# The release is the VERSION file. In a git checkout that is not exactly at tag v$(RELEASE),
+# the version is $(RELEASE)+git<commits>.<commit>[.dirty] (a Debian and RPM version that sorts
+# by commit count); COMMIT is the full commit. `vmcheck --version` prints both.
+RELEASE := $(shell cat VERSION)
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell r='$(RELEASE)'; c=$$(git rev-parse --short=12 HEAD 2>/dev/null) || { echo "$$r"; exit 0; }; \
+	d=$$(git diff --quiet HEAD 2>/dev/null || echo .dirty); \
+	if [ -z "$$d" ] && git describe --tags --exact-match --match "v$$r" >/dev/null 2>&1; then echo "$$r"; \
+	else echo "$$r+git$$(git rev-list --count HEAD).$$c$$d"; fi)
+endif
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 LAB := lab/lab.sh
 LAB_DIR ?= $(or $(VMCHECK_LAB_DIR),/var/tmp/vmcheck-lab)
 STATICCHECK_VERSION := v0.7.0
@@ -14,13 +24,32 @@ BUILD_DEPS := libvirt-dev pkg-config gcc
 # promtool for the alert rules, a real Prometheus for the alert e2e test, headless Chromium
 # for the status page, shellcheck for the lab scripts, qemu-ga with ping, ip and unshare for the
 # agent-socket tests.
-TEST_DEPS := prometheus chromium shellcheck qemu-guest-agent iputils-ping iproute2 util-linux
+TEST_DEPS := prometheus chromium shellcheck qemu-guest-agent iputils-ping iproute2 util-linux \
+	zsh groff-base
+# Packaging: nfpm (pinned, run through the Go module proxy), and what checks the packages:
+# lintian, systemd-analyze (package systemd; it verifies units without systemd running).
+# dpkg-shlibdeps (dpkg-dev) computes the .deb's library dependencies.
+NFPM_VERSION := v2.45.2
+NFPM := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+PACKAGE_BUILD_DEPS := dpkg-dev
+PACKAGE_CHECK_DEPS := lintian systemd
+PKG_MAINTAINER ?= vmcheck maintainers <maintainers@vmcheck.dev>
+DIST ?= dist
 
 export VMCHECK_LAB_DIR := $(LAB_DIR)
 
-.PHONY: all deps test-deps build build-nolibvirt test unit e2e lint demo lab-up lab-down bench fuzz clean
+.PHONY: all deps test-deps build build-nolibvirt package package-check test unit e2e lint demo lab-up lab-down bench fuzz clean
 
 all: build
+
+# apt-install-missing: install those of the Debian packages $(1) that are missing.
+define apt-install-missing
+@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+	echo "installing: $$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+fi
+endef
 
 ## deps: install the Debian packages the build needs (skipped when present)
 deps:
@@ -47,11 +76,36 @@ build: deps
 build-nolibvirt:
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o bin/vmcheck-nolibvirt ./cmd/vmcheck
 
+## package: $(DIST)/vmcheck_*.deb and .rpm (the libvirt build: cgo, PIE, full RELRO) and
+## $(DIST)/vmcheck-nolibvirt_*.deb and .rpm (the static build of build-nolibvirt), with nfpm;
+## both binaries stripped. See docs/packaging.md.
+PKG_LDFLAGS := $(LDFLAGS) -s -w
+package: deps
+	$(call apt-install-missing,$(PACKAGE_BUILD_DEPS))
+	$(GO) build -buildmode=pie -ldflags '$(PKG_LDFLAGS) -extldflags "-Wl,-z,relro,-z,now"' \
+		-o bin/vmcheck-package ./cmd/vmcheck
+	CGO_ENABLED=0 $(GO) build -ldflags '$(PKG_LDFLAGS)' -o bin/vmcheck-nolibvirt-package ./cmd/vmcheck
+	rm -rf $(DIST)
+	@set -e; export VERSION='$(VERSION)' COMMIT='$(COMMIT)' MAINTAINER='$(PKG_MAINTAINER)' NFPM='$(NFPM)'; \
+	export SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s); \
+	timeout 15m deploy/package/build.sh libvirt bin/vmcheck-package $(DIST); \
+	timeout 15m deploy/package/build.sh nolibvirt bin/vmcheck-nolibvirt-package $(DIST)
+	@ls -l $(DIST)
+
+## package-check: lintian on both .debs (fails on errors; warnings are printed), then
+## systemd-analyze verify on the units as each .deb installs them
+package-check: package
+	$(call apt-install-missing,$(PACKAGE_CHECK_DEPS))
+	timeout 10m lintian --fail-on error --tag-display-limit 0 $(DIST)/*.deb
+	timeout 5m deploy/package/verify-units.sh $(DIST)/*.deb
+
 # In `make test` nothing may skip for a missing tool: these make such tests fail instead.
+# VMCHECK_PACKAGE_DIR makes the e2e suite install, run and purge the .deb of package-check.
 test: export VMCHECK_REQUIRE_PROMTOOL=1
 test: export VMCHECK_REQUIRE_CHROMIUM=1
 test: export VMCHECK_REQUIRE_QGA=1
-test: build unit e2e
+test: export VMCHECK_PACKAGE_DIR=$(abspath $(DIST))
+test: build unit package-check e2e
 
 unit: test-deps
 	$(GO) vet ./...
@@ -72,7 +126,8 @@ lint: deps
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; }
-	shellcheck lab/*.sh .ci/run
+	shellcheck lab/*.sh .ci/run deploy/package/*.sh
+	shellcheck -s sh deploy/package/deb/* deploy/package/rpm/*
 
 ## demo: bring up a four-guest lab and run vmcheck check against it
 demo: build
@@ -130,4 +185,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)

@@ -84,9 +84,13 @@ func writeAtomic(path string, data []byte, perm os.FileMode) (err error) {
 // WriteFileAtomic writes data to path through a temporary file and a
 // rename, with mode 0600 throughout: cron mode keeps its history state
 // with it, which names every VM of the node and is nobody else's business.
+// A missing directory is created with mode 0700 (EnsureStateDir).
 func WriteFileAtomic(path string, data []byte) error {
 	if path == "" {
 		return errors.New("writing file: empty path")
+	}
+	if err := EnsureStateDir(path); err != nil {
+		return err
 	}
 	return writeAtomic(path, data, 0o600)
 }

@@ -26,6 +26,7 @@ func main() {
 			domainsCommand(),
 			cronCommand(),
 			serveCommand(),
+			generateCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsageError,

@@ -1,0 +1,101 @@
+package checker
+
+import (
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// conffile is the commented /etc/vmcheck/vmcheck.yml the packages ship.
+const conffile = "../deploy/vmcheck.yml"
+
+// conffileBlocks returns the commented-out settings of the conffile by key:
+// a "#key: …" line and the "#  …" lines below it, uncommented.
+func conffileBlocks(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(conffile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyRE := regexp.MustCompile(`^#([a-z_]+):`)
+	blocks := map[string]string{}
+	key := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		switch m := keyRE.FindStringSubmatch(line); {
+		case m != nil:
+			key = m[1]
+			if _, dup := blocks[key]; dup {
+				t.Errorf("%s: key %s shown twice", conffile, key)
+			}
+			blocks[key] = line[1:] + "\n"
+		case key != "" && strings.HasPrefix(line, "#  "):
+			blocks[key] += line[1:] + "\n"
+		default:
+			key = ""
+		}
+	}
+	return blocks
+}
+
+// TestConffileParses: the shipped file, all commented out, is a valid
+// (empty) config, so the units' --config works right after installation.
+func TestConffileParses(t *testing.T) {
+	b, err := os.ReadFile(conffile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(b)
+	if err != nil {
+		t.Fatalf("%s: %v", conffile, err)
+	}
+	if !reflect.DeepEqual(cfg, Config{}) {
+		t.Errorf("%s sets %+v, want nothing set", conffile, cfg)
+	}
+}
+
+// TestConffileShowsEveryKey: every top-level config key is in the conffile,
+// commented out, and each one uncommented on its own is a valid config;
+// the defaults it shows are the real ones.
+func TestConffileShowsEveryKey(t *testing.T) {
+	blocks := conffileBlocks(t)
+	var want []string
+	rt := reflect.TypeOf(rawConfig{})
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
+		want = append(want, name)
+	}
+	var got []string
+	for k := range blocks {
+		got = append(got, k)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s shows keys %v, want %v", conffile, got, want)
+	}
+	for key, block := range blocks {
+		cfg, err := ParseConfig([]byte(block))
+		if err != nil {
+			t.Errorf("%s: %s uncommented does not parse: %v\n%s", conffile, key, err, block)
+			continue
+		}
+		switch key {
+		case "timeout":
+			if time.Duration(cfg.Timeout) != DefaultTimeout {
+				t.Errorf("%s shows timeout %v, default is %v", conffile, time.Duration(cfg.Timeout), DefaultTimeout)
+			}
+		case "ping_timeout":
+			if time.Duration(cfg.PingTimeout) != DefaultPingTimeout {
+				t.Errorf("%s shows ping_timeout %v, default is %v", conffile, time.Duration(cfg.PingTimeout), DefaultPingTimeout)
+			}
+		case "concurrency":
+			if cfg.Concurrency != DefaultConcurrency {
+				t.Errorf("%s shows concurrency %d, default is %d", conffile, cfg.Concurrency, DefaultConcurrency)
+			}
+		}
+	}
+}
