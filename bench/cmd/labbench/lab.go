@@ -107,6 +107,8 @@ type VMRun struct {
 	HostBusy float64 `json:"host_busy"`
 	// CPU is the CPU time used during the run.
 	CPU CPUUse `json:"cpu"`
+	// PeakRSS is vmcheck's peak resident set size in bytes.
+	PeakRSS float64 `json:"peak_rss_bytes"`
 }
 
 // CPUUse is the CPU time (user + system, seconds) the parts of a lab round
@@ -171,6 +173,9 @@ type Results struct {
 	// IsoWithout the same rounds without lab-freeze.
 	IsoWith    []VMRun `json:"isolation_with_frozen"`
 	IsoWithout []VMRun `json:"isolation_without_frozen"`
+
+	// Hostile are the hostile-guest runs and their honest counterparts.
+	Hostile []HostileRun `json:"hostile"`
 
 	Sim []SimRun `json:"sim"`
 }
@@ -323,7 +328,8 @@ func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms 
 	if len(report.Domains) != len(doms) {
 		return VMRun{}, fmt.Errorf("vmcheck checked %d domains, want %d (%s)", len(report.Domains), len(doms), strings.Join(doms, " "))
 	}
-	v := VMRun{N: len(doms), Wall: wall.Seconds(), Code: code, Checks: map[string]float64{}, States: map[string]string{}, HostBusy: busy, CPU: use}
+	v := VMRun{N: len(doms), Wall: wall.Seconds(), Code: code, Checks: map[string]float64{}, States: map[string]string{}, HostBusy: busy, CPU: use,
+		PeakRSS: childPeakRSS(cmd)}
 	for _, d := range report.Domains {
 		v.Checks[d.Name] = d.Duration
 		v.States[d.Name] = string(d.State)

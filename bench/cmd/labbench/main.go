@@ -44,19 +44,20 @@ const freezeGuest = "lab-freeze"
 
 // options are labbench's flags.
 type options struct {
-	repo     string
-	out      string
-	vmcheck  string
-	reps     int
-	keepLab  bool
-	skipLab  bool
-	skipSim  bool
-	simN     int
-	labDir   string
-	goBench  string
-	simReps  int
-	baseline string
-	simbench string
+	repo        string
+	out         string
+	vmcheck     string
+	reps        int
+	keepLab     bool
+	skipLab     bool
+	skipSim     bool
+	hostileOnly bool
+	simN        int
+	labDir      string
+	goBench     string
+	simReps     int
+	baseline    string
+	simbench    string
 }
 
 func main() {
@@ -75,6 +76,7 @@ func run() error {
 	flag.BoolVar(&o.keepLab, "keep-lab", false, "leave a lab this run brought up running")
 	flag.BoolVar(&o.skipLab, "skip-lab", false, "skip the lab benchmarks (simulator only)")
 	flag.BoolVar(&o.skipSim, "skip-sim", false, "skip the simulator benchmarks")
+	flag.BoolVar(&o.hostileOnly, "hostile-only", false, "of the lab benchmarks, run only the hostile-guest ones")
 	flag.IntVar(&o.simN, "sim-domains", 1000, "simulated domains")
 	flag.IntVar(&o.simReps, "sim-rounds", 5, "rounds per simulator run")
 	flag.StringVar(&o.goBench, "gobench", "", "benchstat output of the Go benchmarks to include")
@@ -107,7 +109,12 @@ func run() error {
 		if down != nil && !o.keepLab {
 			cleanups = append(cleanups, down)
 		}
-		if err := labBenchmarks(ctx, o, lab, rep, &cleanups); err != nil {
+		if !o.hostileOnly {
+			if err := labBenchmarks(ctx, o, lab, rep, &cleanups); err != nil {
+				return err
+			}
+		}
+		if err := hostileBenchmarks(ctx, o, lab, rep); err != nil {
 			return err
 		}
 	}

@@ -228,6 +228,7 @@ func renderTable(o options, rep *Results) string {
 		t.row("6", "peak RSS, cron: one cold round, then the textfile", cmd,
 			fmt.Sprintf("**%.0f MB** (max of %d), of which %.0f MB file-backed", slices.Max(rss)/1e6, len(rss), sim.Median(file)/1e6), "< 60 MB", met(slices.Max(rss) < 60e6))
 	}
+	hostileRows(&t, rep)
 	out.WriteString(t.String())
 	return out.String()
 }
