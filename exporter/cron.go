@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +55,26 @@ type Cron struct {
 	Log logrus.FieldLogger
 	// Now returns the current time (time.Now if nil); tests fix it.
 	Now func() time.Time
+}
+
+// Prepare checks the round's files before anything is checked, so that a
+// misconfigured cron job fails at once instead of after a round: the
+// textfile directory exists, the name is a plain file name ending in
+// .prom, and the state file's directory exists (EnsureStateDir creates it
+// when missing). Its errors name the cron command's flags.
+func (c *Cron) Prepare() error {
+	if st, err := os.Stat(c.TextfileDir); err != nil || !st.IsDir() {
+		return fmt.Errorf("--textfile-dir %q: not a directory", c.TextfileDir)
+	}
+	if filepath.Ext(c.TextfileName) != ".prom" || filepath.Base(c.TextfileName) != c.TextfileName {
+		return fmt.Errorf("--textfile-name %q: must be a file name ending in .prom", c.TextfileName)
+	}
+	if c.StateFile != "" {
+		if err := EnsureStateDir(c.StateFile); err != nil {
+			return fmt.Errorf("--state-file: %w", err)
+		}
+	}
+	return nil
 }
 
 // Run runs one round and returns its results, sorted by name. When the

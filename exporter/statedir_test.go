@@ -63,3 +63,34 @@ func TestEnsureStateDirNamesThePath(t *testing.T) {
 		}
 	}
 }
+
+// TestCronPrepare: Prepare refuses a missing textfile directory, a textfile
+// name that is not a .prom file name, and a state file whose directory
+// cannot be made, and creates a missing state directory 0700.
+func TestCronPrepare(t *testing.T) {
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "plain")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cron Cron
+		want string // part of the error; "" for none
+	}{
+		{"ok", Cron{TextfileDir: tmp, TextfileName: "vmcheck.prom", StateFile: filepath.Join(tmp, "new", "state.json")}, ""},
+		{"no dir", Cron{TextfileDir: filepath.Join(tmp, "nope"), TextfileName: "vmcheck.prom"}, "--textfile-dir"},
+		{"bad name", Cron{TextfileDir: tmp, TextfileName: "x/vmcheck.prom"}, "--textfile-name"},
+		{"state under a file", Cron{TextfileDir: tmp, TextfileName: "vmcheck.prom", StateFile: filepath.Join(file, "state.json")}, "--state-file"},
+	}
+	for _, tt := range tests {
+		err := tt.cron.Prepare()
+		if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: Prepare() = %v, want an error naming %q", tt.name, err, tt.want)
+		}
+	}
+	st, err := os.Stat(filepath.Join(tmp, "new"))
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("state directory: %v, mode %v; want created 0700", err, st)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -36,28 +35,24 @@ func runCron(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	dir, name := c.String("textfile-dir"), c.String("textfile-name")
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return usageError("--textfile-dir %q: not a directory", dir)
-	}
-	if filepath.Ext(name) != ".prom" || filepath.Base(name) != name {
-		return usageError("--textfile-name %q: must be a file name ending in .prom", name)
-	}
 	if err := checkDownAfter(c); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	round := &exporter.Cron{
 		Open:         func(ctx context.Context) (exporter.Conn, error) { return openSource(ctx, cfg) },
 		Engine:       checker.New(cfg),
 		History:      exporter.NewHistory(c.Int("down-after")),
-		TextfileDir:  dir,
-		TextfileName: name,
+		TextfileDir:  c.String("textfile-dir"),
+		TextfileName: c.String("textfile-name"),
 		StateFile:    c.String("state-file"),
 		Version:      version,
 		Log:          log,
 	}
+	if err := round.Prepare(); err != nil {
+		return usageError("%v", err)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	results, err := round.Run(ctx)
 	if err != nil {
 		return exitError(err)

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/vmcheck/vmcheck/clidoc"
 )
 
 // generated runs `vmcheck __generate what` in-process on an app with every
@@ -19,7 +21,7 @@ func generated(t *testing.T, what string) string {
 	var out bytes.Buffer
 	app := &cli.App{
 		Name: "vmcheck", Usage: "check VMs", Version: "1.2.3", Writer: &out,
-		Commands:       []*cli.Command{checkCommand(), domainsCommand(), cronCommand(), serveCommand(), generateCommand()},
+		Commands:       []*cli.Command{checkCommand(), domainsCommand(), cronCommand(), serveCommand(), clidoc.Command()},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 	if err := app.Run([]string{"vmcheck", "__generate", what}); err != nil {
@@ -29,7 +31,7 @@ func generated(t *testing.T, what string) string {
 }
 
 func TestGenerateUnknown(t *testing.T) {
-	app := &cli.App{Name: "vmcheck", Commands: []*cli.Command{generateCommand()}, ExitErrHandler: func(*cli.Context, error) {}}
+	app := &cli.App{Name: "vmcheck", Commands: []*cli.Command{clidoc.Command()}, ExitErrHandler: func(*cli.Context, error) {}}
 	err := app.Run([]string{"vmcheck", "__generate", "pdf"})
 	if ec, ok := err.(cli.ExitCoder); !ok || ec.ExitCode() != 3 {
 		t.Errorf("__generate pdf: %v, want exit 3", err)
@@ -48,7 +50,8 @@ func TestManPage(t *testing.T) {
 			if df, ok := f.(cli.VisibleFlag); ok && !df.IsVisible() {
 				continue
 			}
-			if name := `\fB` + roffText("--"+f.Names()[0]) + `\fR`; !strings.Contains(page, name) {
+			// In roff a flag's dashes are \- (clidoc's roffText).
+			if name := `\fB` + strings.ReplaceAll("--"+f.Names()[0], "-", `\-`) + `\fR`; !strings.Contains(page, name) {
 				t.Errorf("man page does not document %s --%s", c.Name, f.Names()[0])
 			}
 		}
@@ -151,11 +154,8 @@ func TestFishCompletion(t *testing.T) {
 }
 
 func TestVersionLine(t *testing.T) {
-	saved := commit
-	defer func() { commit = saved }()
-	commit = "0123456789ab"
-	got := versionLine("0.2.0")
+	got := clidoc.VersionLine("0.2.0", "0123456789ab")
 	if !strings.HasPrefix(got, "vmcheck version 0.2.0 (commit 0123456789ab, go1.") {
-		t.Errorf("versionLine = %q", got)
+		t.Errorf("VersionLine = %q", got)
 	}
 }

@@ -10,13 +10,16 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vmcheck/vmcheck/clidoc"
 	"github.com/vmcheck/vmcheck/output"
 )
 
-// version is set by the linker (-X main.version=…).
-var version = "dev"
+// version and commit are set by the linker (-X main.version=… -X
+// main.commit=…, see the Makefile).
+var version, commit = "dev", ""
 
 func main() {
+	cli.VersionPrinter = clidoc.VersionPrinter(commit)
 	app := &cli.App{
 		Name:    "vmcheck",
 		Usage:   "check every running VM's gateway and external reachability from inside the guest",
@@ -26,7 +29,7 @@ func main() {
 			domainsCommand(),
 			cronCommand(),
 			serveCommand(),
-			generateCommand(),
+			clidoc.Command(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsageError,

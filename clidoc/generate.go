@@ -1,18 +1,23 @@
-package main
+// Package clidoc writes vmcheck(1) and the bash, zsh and fish completion
+// scripts from the CLI definition itself (the hidden __generate command).
+package clidoc
 
 import (
+	"fmt"
 	"io"
 	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/vmcheck/vmcheck/output"
 )
 
-// generateCommand is the hidden `vmcheck __generate man|bash|zsh|fish`: the
-// man page and the shell completions, written from this binary's own
-// commands and flags, so they never drift from the CLI. `make package`
-// runs it.
-func generateCommand() *cli.Command {
+// Command is the hidden `vmcheck __generate man|bash|zsh|fish`: the man
+// page and the shell completions, written from this binary's own commands
+// and flags, so they never drift from the CLI. `make package` runs it.
+// Usage errors exit with output.ExitError.
+func Command() *cli.Command {
 	return &cli.Command{
 		Name:      "__generate",
 		Hidden:    true,
@@ -34,6 +39,10 @@ func generateCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+func usageError(format string, a ...any) error {
+	return cli.Exit(fmt.Sprintf(format, a...), output.ExitError)
 }
 
 // generators are the outputs of __generate.
