@@ -13,6 +13,7 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/output"
 )
 
 // cronEngine checks every domain with the verdict the test gives it, at
@@ -144,7 +145,7 @@ func TestCronLogLines(t *testing.T) {
 		fields map[string]any
 	}{
 		{"web", logrus.InfoLevel, map[string]any{"state": "ok", "verdict": "ok", "consecutive_failures": 0,
-			"since": t0.UTC().Format(time.RFC3339), "probe_external_203.0.113.10": "ok 1.2ms"}},
+			"since": t0.UTC().Format(time.RFC3339)}},
 		{"db", logrus.WarnLevel, map[string]any{"state": "down", "verdict": "down", "consecutive_failures": 1}},
 	}
 	for _, tt := range tests {
@@ -161,6 +162,10 @@ func TestCronLogLines(t *testing.T) {
 				t.Errorf("%s: %s = %v, want %v", tt.domain, k, e.Data[k], v)
 			}
 		}
+	}
+	// The probes are one field with stable keys, not one field per target.
+	if p, _ := byDomain["web"].Data["probes"].([]output.LogProbe); len(p) != 1 || p[0].Target != "203.0.113.10" || p[0].Outcome != "ok 1.2ms" {
+		t.Errorf("web: probes = %+v, want the external probe ok 1.2ms", byDomain["web"].Data["probes"])
 	}
 }
 

@@ -1,8 +1,6 @@
 package output
 
 import (
-	"fmt"
-
 	"github.com/vmcheck/vmcheck/checker"
 )
 
@@ -24,15 +22,26 @@ func LogFields(r checker.Result) map[string]any {
 	return f
 }
 
-// ProbeFields adds one field per probe to f: "probe_KIND_TARGET[_NIC]"
-// (the NIC only for a gateway probe that names one), valued with the
-// probe's outcome ("ok 1.2ms", "failed", …).
+// LogProbe is one probe in a log line: the same keys for every probe, so a
+// log index (Loki, Elasticsearch) keeps a fixed field mapping whatever the
+// targets are.
+type LogProbe struct {
+	Kind    string  `json:"kind"`
+	Target  string  `json:"target,omitempty"`
+	NIC     string  `json:"nic,omitempty"`
+	Status  string  `json:"status"`
+	RTT     float64 `json:"rtt_seconds,omitempty"`
+	Error   string  `json:"error,omitempty"`
+	Outcome string  `json:"outcome"` // as the table shows it: "ok 1.2ms", "failed", …
+}
+
+// ProbeFields adds the field "probes" to f: the probes as a list of
+// LogProbe.
 func ProbeFields(f map[string]any, probes []checker.ProbeResult) {
+	list := make([]LogProbe, 0, len(probes))
 	for _, p := range probes {
-		key := fmt.Sprintf("probe_%s_%s", p.Kind, p.Target)
-		if p.Kind == checker.ProbeGateway && p.NIC != "" {
-			key += "_" + p.NIC
-		}
-		f[key] = ProbeOutcome(p, Tight)
+		list = append(list, LogProbe{Kind: string(p.Kind), Target: p.Target, NIC: p.NIC, Status: string(p.Status),
+			RTT: p.RTT, Error: p.Error, Outcome: ProbeOutcome(p, Tight)})
 	}
+	f["probes"] = list
 }

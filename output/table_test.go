@@ -106,20 +106,28 @@ func TestLogFields(t *testing.T) {
 	ProbeFields(f, results[1].Probes)
 	want := map[string]any{
 		"domain": "db-2", "uuid": "u2", "state": "down", "agent": "ok", "os": "windows", "duration": 0.0,
-		"reason": "gateway 192.0.2.254: no reply", "probe_external_": "not_configured", "probe_gateway_192.0.2.254": "failed",
+		"reason": "gateway 192.0.2.254: no reply",
 	}
-	if len(f) != len(want) {
-		t.Errorf("LogFields+ProbeFields = %v, want %v", f, want)
+	if len(f) != len(want)+1 {
+		t.Errorf("LogFields+ProbeFields = %v, want %v and probes", f, want)
 	}
 	for k, v := range want {
 		if f[k] != v {
 			t.Errorf("field %s = %v, want %v", k, f[k], v)
 		}
 	}
+	// The probes are one field, a list with the same keys for every probe.
+	probes, _ := f["probes"].([]LogProbe)
+	if len(probes) != 2 || probes[0].Kind != "external" || probes[0].Outcome != "not_configured" ||
+		probes[1].Target != "192.0.2.254" || probes[1].Outcome != "failed" || probes[1].Status != "failed" {
+		t.Errorf("probes = %+v", probes)
+	}
 	f = map[string]any{}
 	ProbeFields(f, results[0].Probes)
-	if f["probe_external_203.0.113.10"] != "ok 0.7ms" || f["probe_gateway_192.0.2.1_52:54:00:00:00:01"] != "ok" {
-		t.Errorf("ProbeFields = %v", f)
+	probes, _ = f["probes"].([]LogProbe)
+	if len(probes) != 2 || probes[0].Target != "203.0.113.10" || probes[0].Outcome != "ok 0.7ms" ||
+		probes[1].NIC != "52:54:00:00:00:01" || probes[1].Outcome != "ok" {
+		t.Errorf("ProbeFields = %+v", probes)
 	}
 	if _, ok := LogFields(results[0])["reason"]; ok {
 		t.Errorf("LogFields without a reason has a reason field")
