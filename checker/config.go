@@ -160,14 +160,19 @@ func LoadConfig(file string) (Config, error) {
 	return cfg, nil
 }
 
-// ParseConfig decodes YAML config, rejecting unknown keys, and validates it.
+// ParseConfig decodes YAML config, rejecting unknown keys (each named with
+// its line and the nearest valid key), and validates it. Errors name lines
+// and keys, never Go types.
 // Defaults are not applied; see Config.WithDefaults.
 func ParseConfig(b []byte) (Config, error) {
+	if err := checkShape(b); err != nil {
+		return Config{}, err
+	}
 	var raw rawConfig
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, err
+		return Config{}, plainYAMLError(err)
 	}
 	cfg := Config{Connect: raw.Connect, External: raw.External, Concurrency: raw.Concurrency,
 		Domains: raw.Domains, Exclude: raw.Exclude, Networks: raw.Networks, Policies: raw.Policies,

@@ -34,7 +34,7 @@ func TestParseConfigQEMUErrors(t *testing.T) {
 		{"both backends, vms", "connect: qemu:///system\nqemu_vms: [{id: a, qmp: /a.qmp}]", "select different backends"},
 		{"vm without id", "qemu_vms: [{qmp: /a.qmp}]", "qemu_vms[0].id: missing"},
 		{"vm without qmp", "qemu_vms: [{id: a, agent: /a.qga}]", "qemu_vms[0].qmp: missing"},
-		{"unknown vm key", "qemu_vms: [{id: a, qmp: /a.qmp, qga: /a.qga}]", "field qga not found"},
+		{"unknown vm key", "qemu_vms: [{id: a, qmp: /a.qmp, qga: /a.qga}]", `line 1: unknown key "qemu_vms[0].qga"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,7 +44,11 @@ func TestParseConfigErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown key", "externals: [203.0.113.10]", "field externals not found"},
+		{"unknown key", "externals: [203.0.113.10]", `line 1: unknown key "externals" (did you mean "external"?)`},
+		{"unknown nested key", "timeout: 5s\npolicies:\n  - match: web\n    intervall: 5m", `line 4: unknown key "policies[0].intervall" (did you mean "interval"?)`},
+		{"address with its line", "timeout: 5s\nexternal: [192.0.2.1, 203.0.113.300]", `line 2: external[1]: "203.0.113.300" is not an IP address`},
+		{"no Go types", "concurrency: many", `line 1: "many" is not a whole number`},
+		{"a mapping for a list", "policies: {a: 1}", "line 1: a mapping where a list is expected"},
 		{"bad address", "external: [203.0.113.300]", "203.0.113.300"},
 		{"hostname", "external: [example.com]", "example.com"},
 		{"unspecified", "external: [0.0.0.0]", "external[0]: 0.0.0.0 is the unspecified address"},
@@ -56,7 +60,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"concurrency", "concurrency: 100000", "concurrency: must be between 1 and 256"},
 		{"network type", "networks:\n  br0: {type: public}", `networks.br0.type: "public" is not`},
 		{"network gateway", "networks:\n  br0: {gateway: 224.0.0.1}", "networks.br0.gateway: 224.0.0.1 is a multicast address"},
-		{"unknown network key", "networks:\n  br0: {gw: 192.0.2.1}", "field gw not found"},
+		{"unknown network key", "networks:\n  br0: {gw: 192.0.2.1}", `line 2: unknown key "networks.br0.gw"`},
 		{"bad glob", "exclude: [\"[\"]", "exclude: pattern"},
 	}
 	for _, tt := range tests {
@@ -98,5 +102,19 @@ func TestSelected(t *testing.T) {
 	ex := Config{Exclude: []string{"test-*"}}
 	if ex.Selected("test-a", "") || !ex.Selected("prod-a", "") {
 		t.Errorf("exclude glob test-* misapplied")
+	}
+}
+
+// TestConfigErrorsPlain: no config error names a Go type or spans lines.
+func TestConfigErrorsPlain(t *testing.T) {
+	for _, y := range []string{"concurrency: [1]", "opt_in: 3", "networks: [a]", "qemu_vms: {a: b}", "external: {a: 1}", "policies: [{targets: x}]"} {
+		_, err := ParseConfig([]byte(y))
+		if err == nil {
+			t.Errorf("ParseConfig(%q) = nil error", y)
+			continue
+		}
+		if msg := err.Error(); strings.ContainsAny(msg, "\n") || strings.Contains(msg, "checker.") || strings.Contains(msg, "netip") || strings.Contains(msg, "[]") {
+			t.Errorf("ParseConfig(%q) error = %q: Go types or several lines", y, msg)
+		}
 	}
 }

@@ -1,0 +1,178 @@
+package checker
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// checkShape walks a YAML document against the config's shape and reports
+// every key the config does not have, with its line and the nearest valid
+// key ("line 3: unknown key "policies[0].intervall" (did you mean
+// "interval"?)"), and every address that does not parse, with its line and
+// key. Other values are left to the decoder. The errors are joined on one
+// line.
+func checkShape(b []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Content) == 0 {
+		return nil // the decoder reports syntax errors
+	}
+	var errs []string
+	walkKeys(doc.Content[0], reflect.TypeFor[rawConfig](), "", &errs)
+	if len(errs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(errs, "; "))
+}
+
+var addrType = reflect.TypeFor[netip.Addr]()
+
+// walkKeys checks the keys of n, a value of Go type t at path.
+func walkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == addrType && n.Kind == yaml.ScalarNode:
+		if _, err := netip.ParseAddr(n.Value); err != nil {
+			*errs = append(*errs, fmt.Sprintf("line %d: %s: %q is not an IP address", n.Line, path, n.Value))
+		}
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode && t.PkgPath() == reflect.TypeFor[rawConfig]().PkgPath():
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			ft, ok := fields[key.Value]
+			if !ok {
+				*errs = append(*errs, fmt.Sprintf("line %d: unknown key %q%s", key.Line, join(path, key.Value), suggest(key.Value, fields)))
+				continue
+			}
+			walkKeys(val, ft, join(path, key.Value), errs)
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, e := range n.Content {
+			walkKeys(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			walkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), errs)
+		}
+	}
+}
+
+// yamlFields maps the YAML keys of struct type t to their field types.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
+			fields[name] = f.Type
+		}
+	}
+	return fields
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// suggest names the valid key nearest to key, when one is near enough to be
+// a typo.
+func suggest(key string, fields map[string]reflect.Type) string {
+	best, dist := "", len(key)/3+2
+	for name := range fields {
+		if d := editDistance(key, name); d < dist || d == dist && name < best {
+			best, dist = name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the Levenshtein distance of two short keys.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// yamlTypeError matches one error of a yaml.TypeError:
+// "line 3: cannot unmarshal !!str `abc` into int", or without a value for
+// a mapping or a list.
+var yamlTypeError = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+
+// yamlKinds names YAML's tags in words.
+var yamlKinds = map[string]string{"map": "a mapping", "seq": "a list", "str": "text", "int": "a number",
+	"float": "a number", "bool": "a boolean", "null": "nothing"}
+
+// plainYAMLError rewrites the decoder's errors for people: no Go type names,
+// the line first, on one line.
+func plainYAMLError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return errors.New(strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n", "; "))
+	}
+	errs := make([]string, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		m := yamlTypeError.FindStringSubmatch(e)
+		switch {
+		case m == nil:
+			errs = append(errs, e)
+		case m[3] != "":
+			errs = append(errs, fmt.Sprintf("line %s: %q is not %s", m[1], m[3], kindOf(m[4])))
+		default:
+			kind := yamlKinds[m[2]]
+			if kind == "" {
+				kind = "a value"
+			}
+			errs = append(errs, fmt.Sprintf("line %s: %s where %s is expected", m[1], kind, kindOf(m[4])))
+		}
+	}
+	return errors.New(strings.Join(errs, "; "))
+}
+
+// kindOf names what a Go type expects, in words.
+func kindOf(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping of names to values"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string":
+		return "text"
+	case goType == "netip.Addr":
+		return "an IP address"
+	case strings.HasPrefix(goType, "checker."):
+		return "a mapping of keys to values"
+	}
+	return "a value of the right kind"
+}
