@@ -31,7 +31,7 @@ var _ checker.Source = (*Source)(nil)
 func New(ctx context.Context, uri string, poolSize int) (*Source, error) {
 	conn, err := callCtx(ctx, func() (*libvirt.Connect, error) { return libvirt.NewConnect(uri) }, closeConn)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to libvirt at %q: %w", uri, err)
+		return nil, plainFailure("connecting to", uri, err)
 	}
 	return &Source{uri: uri, conn: conn, pool: NewPool(uri, poolSize)}, nil
 }
@@ -52,12 +52,16 @@ func (s *Source) Close() error {
 // listing has finished with it.
 func (s *Source) Domains(ctx context.Context) ([]checker.Domain, error) {
 	if err := s.conn.Ref(); err != nil {
-		return nil, fmt.Errorf("list domains: %w", err)
+		return nil, plainFailure("listing the domains of", s.uri, err)
 	}
-	return callCtx(ctx, func() ([]checker.Domain, error) {
+	doms, err := callCtx(ctx, func() ([]checker.Domain, error) {
 		defer closeConn(s.conn)
 		return s.domains()
 	}, nil)
+	if err != nil {
+		return nil, plainFailure("listing the domains of", s.uri, err)
+	}
+	return doms, nil
 }
 
 func (s *Source) domains() ([]checker.Domain, error) {
