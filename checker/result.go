@@ -47,6 +47,9 @@ const (
 	ProbeExternal ProbeKind = "external"
 	// ProbeGateway is a ping to one NIC's gateway.
 	ProbeGateway ProbeKind = "gateway"
+	// ProbeAddress checks that the guest holds, on one NIC, the address
+	// the platform assigned to it (no ping: the guest's interface list).
+	ProbeAddress ProbeKind = "address"
 )
 
 // ProbeStatus is the outcome of one probe.
@@ -74,16 +77,19 @@ type Report struct {
 // Result is everything one round learned about one domain. It is plain data:
 // every output format and metric is built from it.
 type Result struct {
-	Name      string        `json:"name"`
-	UUID      string        `json:"uuid"`
-	State     State         `json:"state,omitempty"`
-	OS        OSResult      `json:"os"`
-	Agent     AgentResult   `json:"agent"`
-	NICs      []NICResult   `json:"nics"`
-	Probes    []ProbeResult `json:"probes"`
-	Reason    string        `json:"reason,omitempty"`
-	CheckedAt time.Time     `json:"checked_at"`
-	Duration  float64       `json:"duration_seconds"`
+	Name   string        `json:"name"`
+	UUID   string        `json:"uuid"`
+	State  State         `json:"state,omitempty"`
+	OS     OSResult      `json:"os"`
+	Agent  AgentResult   `json:"agent"`
+	NICs   []NICResult   `json:"nics"`
+	Probes []ProbeResult `json:"probes"`
+	Reason string        `json:"reason,omitempty"`
+	// Diagnosis lists the causes of a result that is not ok, most
+	// fundamental first; a healthy VM has none.
+	Diagnosis []Diagnosis `json:"diagnosis,omitempty"`
+	CheckedAt time.Time   `json:"checked_at"`
+	Duration  float64     `json:"duration_seconds"`
 }
 
 // OSResult is the guest operating system as detected through the agent.

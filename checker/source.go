@@ -75,4 +75,24 @@ type NIC struct {
 	// NetworkAddrs are the host-side addresses of the libvirt network the
 	// NIC is attached to (its <ip address=…>), which act as its gateway.
 	NetworkAddrs []netip.Prefix
+	// LinkDown means the host set the NIC's link down (libvirt <link
+	// state='down'/>, QEMU set_link).
+	LinkDown bool
+	// Expected are the addresses the platform assigned to the NIC, each
+	// with where vmcheck learned it.
+	Expected []ExpectedAddr
+	// Gateways are gateways the platform knows for the NIC (Proxmox
+	// ipconfigN gw=, vmcheck's metadata, the config by MAC), with their
+	// source; the libvirt network's are in NetworkAddrs.
+	Gateways []ExpectedAddr
+}
+
+// ExpectedAddr is an address the platform assigned to a NIC.
+type ExpectedAddr struct {
+	Addr netip.Addr
+	// Source is where it was learned: "nova" (Nova's port metadata),
+	// "libvirt-dhcp" (a DHCP host entry or lease of the libvirt network),
+	// "metadata" (vmcheck's own domain metadata), "config" (the config
+	// file, by MAC), "proxmox" (the VM's ipconfigN).
+	Source string
 }

@@ -1,0 +1,74 @@
+package checker
+
+// Code names one cause of a failed check: a closed set, each with its layer,
+// evidence and remedy (docs/diagnosis.md lists them all).
+type Code string
+
+// Layer says whose the fault is: the host's (the operator's), the guest's
+// (the tenant's) or the network's between the VM and the outside.
+type Layer string
+
+// Layers.
+const (
+	LayerHost    Layer = "host"
+	LayerGuest   Layer = "guest"
+	LayerNetwork Layer = "network"
+)
+
+// Diagnosis codes.
+const (
+	// CodeHostLinkDown: the host set the NIC's link down (libvirt <link
+	// state='down'/>, QEMU set_link).
+	CodeHostLinkDown Code = "host_link_down"
+	// CodeHostTapDown: the NIC's tap on the host is down or not in its
+	// bridge.
+	CodeHostTapDown Code = "host_tap_down"
+	// CodeGuestNICMissing: no guest interface carries the NIC's MAC.
+	CodeGuestNICMissing Code = "guest_nic_missing"
+	// CodeGuestLinkDown: the guest interface is down or has no carrier.
+	CodeGuestLinkDown Code = "guest_link_down"
+	// CodeGuestNoAddress: the guest interface has no address of the
+	// family the NIC needs.
+	CodeGuestNoAddress Code = "guest_no_address"
+	// CodeGuestAddressMismatch: the guest holds an address, but not the one
+	// the platform assigned.
+	CodeGuestAddressMismatch Code = "guest_address_mismatch"
+	// CodeGuestNoDefaultRoute: the guest has no default route through the
+	// NIC although a gateway is known for it.
+	CodeGuestNoDefaultRoute Code = "guest_no_default_route"
+	// CodeGatewayUnresolved: after a failed gateway ping the guest's
+	// neighbour table has no resolved entry for the gateway: layer 2
+	// between the VM and its gateway is broken.
+	CodeGatewayUnresolved Code = "gateway_unresolved"
+	// CodeGatewayICMPFiltered: the gateway answers ARP/ND but not echo
+	// requests (security group, firewall).
+	CodeGatewayICMPFiltered Code = "gateway_icmp_filtered"
+	// CodeUpstreamUnreachable: the gateway answers, the external target
+	// does not: the fault is beyond the gateway.
+	CodeUpstreamUnreachable Code = "upstream_unreachable"
+)
+
+// Codes maps every diagnosis code to its layer: the closed set a metric
+// label or an alert may name.
+var Codes = map[Code]Layer{
+	CodeHostLinkDown:         LayerHost,
+	CodeHostTapDown:          LayerHost,
+	CodeGuestNICMissing:      LayerGuest,
+	CodeGuestLinkDown:        LayerGuest,
+	CodeGuestNoAddress:       LayerGuest,
+	CodeGuestAddressMismatch: LayerGuest,
+	CodeGuestNoDefaultRoute:  LayerGuest,
+	CodeGatewayUnresolved:    LayerNetwork,
+	CodeGatewayICMPFiltered:  LayerNetwork,
+	CodeUpstreamUnreachable:  LayerNetwork,
+}
+
+// Diagnosis is one cause of a check that was not ok: its code and layer,
+// the NIC it concerns (its MAC; empty for the VM as a whole) and one
+// sentence with the evidence and what to do.
+type Diagnosis struct {
+	Code   Code   `json:"code"`
+	Layer  Layer  `json:"layer"`
+	NIC    string `json:"nic,omitempty"`
+	Detail string `json:"detail"`
+}
