@@ -22,8 +22,9 @@ import (
 type Checker struct {
 	cfg Config
 
-	mu      sync.Mutex
-	osCache map[string]osdetect.Info
+	mu       sync.Mutex
+	osCache  map[string]osdetect.Info
+	gateways gatewayMemory
 }
 
 // New returns a Checker for cfg, with defaults applied.
@@ -142,4 +143,5 @@ func (c *Checker) Forget(keep map[string]bool) {
 			delete(c.osCache, id)
 		}
 	}
+	c.gateways.forget(keep)
 }

@@ -22,12 +22,13 @@ type facts struct {
 	os      osdetect.Info // what OS detection found, even when it failed
 	osErr   error
 
-	nics     []nicFacts // one per NIC of the domain definition, in order
-	ifaces   []guestagent.Interface
-	ifErr    error
-	routes   []osdetect.DefaultRoute // the guest's default routes, if read
-	routeSrc string
-	routeErr error
+	nics       []nicFacts // one per NIC of the domain definition, in order
+	ifaces     []guestagent.Interface
+	ifErr      error
+	routes     []osdetect.DefaultRoute // the guest's default routes, if read
+	routesRead bool                    // the guest's routes were read (none may be default)
+	routeSrc   string
+	routeErr   error
 
 	notes []string // what decoders cut from the guest's replies
 }
@@ -40,12 +41,14 @@ type nicFacts struct {
 	gateway       netip.Addr   // invalid when none is known
 	gatewaySource string
 	networkType   string
+	expected      []ExpectedAddr // what the platform assigned to it
+	defaultRoute  bool           // the guest has a default route through it
 }
 
 func newFacts(d Domain) *facts {
 	f := &facts{d: d, os: osdetect.Info{Family: osdetect.Unknown}, nics: make([]nicFacts, len(d.NICs))}
 	for i, n := range d.NICs {
-		f.nics[i].mac = n.MAC
+		f.nics[i].mac, f.nics[i].expected = n.MAC, n.Expected
 	}
 	return f
 }
@@ -171,6 +174,9 @@ func (c *Checker) resolveGateways(ctx context.Context, f *facts) error {
 				nf.gateway, nf.gatewaySource = gw, "libvirt-network"
 			}
 		}
+		if !nf.gateway.IsValid() {
+			nf.gateway, nf.gatewaySource = platformGateway(n.Gateways)
+		}
 		needRoutes = needRoutes || !nf.gateway.IsValid()
 		if hasCfg && nc.Type != "" {
 			nf.networkType = nc.Type
@@ -180,15 +186,17 @@ func (c *Checker) resolveGateways(ctx context.Context, f *facts) error {
 	}
 	if !needRoutes || f.os.Family == osdetect.Unknown {
 		defaultNetworkTypes(f.nics, nil)
+		c.recallGateways(f)
 		return nil
 	}
 	routes, source, err := osdetect.DefaultRoutes(ctx, f.agent, f.os.Family, f.info)
 	f.routeSrc = source
 	if err != nil && !errors.Is(err, guestagent.ErrTruncated) {
 		defaultNetworkTypes(f.nics, nil)
+		c.recallGateways(f)
 		return err
 	}
-	f.routes = routes
+	f.routes, f.routesRead = routes, true
 	carriers := map[int]bool{}
 	index := newIfaceIndex(f.ifaces)
 	for _, rt := range routes {
@@ -198,6 +206,7 @@ func (c *Checker) resolveGateways(ctx context.Context, f *facts) error {
 		}
 		carriers[i] = true
 		nf := &f.nics[i]
+		nf.defaultRoute = true
 		// Prefer an IPv4 gateway when a NIC has both; a config or libvirt
 		// network answer always wins.
 		if !nf.gateway.IsValid() || (nf.gatewaySource == source && rt.Gateway.Is4() && !nf.gateway.Is4()) {
@@ -205,7 +214,21 @@ func (c *Checker) resolveGateways(ctx context.Context, f *facts) error {
 		}
 	}
 	defaultNetworkTypes(f.nics, carriers)
+	c.recallGateways(f)
 	return err
+}
+
+// platformGateway picks a gateway the platform knows for a NIC, IPv4
+// first.
+func platformGateway(gws []ExpectedAddr) (netip.Addr, string) {
+	for _, v4 := range []bool{true, false} {
+		for _, g := range gws {
+			if g.Addr.IsValid() && g.Addr.Is4() == v4 {
+				return g.Addr, g.Source
+			}
+		}
+	}
+	return netip.Addr{}, ""
 }
 
 func (c *Checker) networkConfig(n NIC) (NetworkConfig, bool) {

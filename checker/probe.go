@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
@@ -60,7 +61,43 @@ func (c *Checker) planProbes(nics []nicFacts, routes []osdetect.DefaultRoute, ex
 		}
 		plan = append(plan, p)
 	}
+	return append(plan, addressProbes(nics)...)
+}
+
+// addressProbes checks, for each NIC the platform assigned addresses to,
+// that the guest holds each of them on that NIC. They need no guest
+// command: the interface list says it.
+func addressProbes(nics []nicFacts) []plannedProbe {
+	var plan []plannedProbe
+	for _, n := range nics {
+		for _, e := range n.expected {
+			res := ProbeResult{Kind: ProbeAddress, Target: e.Addr.String(), NIC: n.mac}
+			switch {
+			case slices.Contains(n.addrs, e.Addr):
+				res.OK, res.Status = true, ProbePassed
+			case n.guestName == "":
+				res.Status, res.Error = ProbeFailed, fmt.Sprintf("assigned by %s; no guest interface has this NIC's MAC", e.Source)
+			default:
+				res.Status, res.Error = ProbeFailed, fmt.Sprintf("assigned by %s; %s holds %s", e.Source, n.guestName, addrList(n.addrs, e.Addr.Is4()))
+			}
+			plan = append(plan, plannedProbe{res: res})
+		}
+	}
 	return plan
+}
+
+// addrList names the addresses of one family, or says there are none.
+func addrList(addrs []netip.Addr, v4 bool) string {
+	var out []string
+	for _, a := range addrs {
+		if a.Is4() == v4 {
+			out = append(out, a.String())
+		}
+	}
+	if len(out) == 0 {
+		return "no address of that family"
+	}
+	return strings.Join(out, ", ")
 }
 
 // probe starts every ping of the plan, then collects each result. The
