@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path"
+	"slices"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
@@ -73,6 +76,48 @@ type Config struct {
 	// OptIn checks only the domains that consent to it (see
 	// Config.Consents); the others are skipped, not reported.
 	OptIn bool
+	// NICs is the operator's word on single NICs, keyed by MAC in
+	// guestagent.NormalMAC form: the addresses assigned to each and its
+	// gateways (see Config.NICFacts).
+	NICs map[string]NICConfig
+}
+
+// NICConfig is the operator's word on one NIC: the config file's
+// nics.<mac> entry.
+type NICConfig struct {
+	// Addresses are the addresses assigned to the NIC, at most
+	// MaxExpectedAddrs.
+	Addresses []netip.Addr `yaml:"addresses"`
+	// Gateways are the NIC's gateways, at most MaxExpectedAddrs.
+	Gateways []netip.Addr `yaml:"gateways"`
+}
+
+// macKey is a MAC address as a key of the config file's nics mapping; its
+// own type lets checkShape report a key that is not a MAC with its line.
+type macKey string
+
+// NICFacts returns what the config file says of the NIC whose MAC is mac
+// (in any spelling guestagent.NormalMAC accepts): the addresses assigned
+// to it and its gateways, each with Source "config", valid and at most
+// MaxExpectedAddrs of each (AppendExpected). Both are nil when the file
+// says nothing of that MAC or mac is not a MAC. The slices are the
+// caller's to keep or append to.
+func (c Config) NICFacts(mac string) (expected, gateways []ExpectedAddr) {
+	m, ok := guestagent.NormalMAC(mac)
+	if !ok {
+		return nil, nil
+	}
+	n, ok := c.NICs[m]
+	if !ok {
+		return nil, nil
+	}
+	for _, a := range n.Addresses {
+		expected = AppendExpected(expected, a, "config")
+	}
+	for _, a := range n.Gateways {
+		gateways = AppendExpected(gateways, a, "config")
+	}
+	return expected, gateways
 }
 
 // QEMUVM names the sockets of one VM run by QEMU without libvirt: an entry
@@ -135,6 +180,7 @@ type rawConfig struct {
 	QEMUVMs      []QEMUVM                 `yaml:"qemu_vms"`
 	PVEConfigDir string                   `yaml:"pve_config_dir"`
 	OptIn        bool                     `yaml:"opt_in"`
+	NICs         map[macKey]NICConfig     `yaml:"nics"`
 }
 
 // parseDuration parses a Go duration such as "30s" for the config file;
@@ -178,6 +224,9 @@ func ParseConfig(b []byte) (Config, error) {
 		Domains: raw.Domains, Exclude: raw.Exclude, Networks: raw.Networks, Policies: raw.Policies,
 		QEMUDir: raw.QEMUDir, QEMUVMs: raw.QEMUVMs, PVEConfigDir: raw.PVEConfigDir, OptIn: raw.OptIn}
 	var err error
+	if cfg.NICs, err = normalNICs(raw.NICs); err != nil {
+		return Config{}, err
+	}
 	if raw.Timeout != "" {
 		if cfg.Timeout, err = parseDuration("timeout", raw.Timeout); err != nil {
 			return Config{}, err
@@ -282,6 +331,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("qemu_vms[%d].qmp: missing (the path of the VM's QMP socket)", i)
 		}
 	}
+	if err := validateNICs(c.NICs); err != nil {
+		return err
+	}
 	for name, n := range c.Networks {
 		switch n.Type {
 		case "", NetworkExternal, NetworkInternal:
@@ -291,6 +343,54 @@ func (c Config) Validate() error {
 		if n.Gateway != nil {
 			if err := ValidateTarget(*n.Gateway); err != nil {
 				return fmt.Errorf("networks.%s.gateway: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// normalNICs keys the config file's nics by normalised MAC; a key that is
+// not a MAC, or a MAC written twice, is an error (checkShape names their
+// lines first).
+func normalNICs(raw map[macKey]NICConfig) (map[string]NICConfig, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]NICConfig, len(raw))
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		m, ok := guestagent.NormalMAC(string(k))
+		if !ok {
+			return nil, fmt.Errorf("nics: %q is not a MAC address", string(k))
+		}
+		if _, dup := out[m]; dup {
+			return nil, fmt.Errorf("nics: %s is listed twice", m)
+		}
+		out[m] = raw[k]
+	}
+	return out, nil
+}
+
+// validateNICs reports the first invalid entry of Config.NICs, in MAC
+// order: a key not in NormalMAC form, more than MaxExpectedAddrs addresses
+// or gateways, or one ValidateExpected rejects.
+func validateNICs(nics map[string]NICConfig) error {
+	for _, mac := range slices.Sorted(maps.Keys(nics)) {
+		if m, ok := guestagent.NormalMAC(mac); !ok || m != mac {
+			return fmt.Errorf("nics: %q is not a MAC address in lower-case colon form", mac)
+		}
+		n := nics[mac]
+		for _, kl := range []struct {
+			key  string
+			list []netip.Addr
+		}{{"addresses", n.Addresses}, {"gateways", n.Gateways}} {
+			key, list := kl.key, kl.list
+			if len(list) > MaxExpectedAddrs {
+				return fmt.Errorf("nics.%s.%s: %d addresses, at most %d allowed", mac, key, len(list), MaxExpectedAddrs)
+			}
+			for i, a := range list {
+				if err := ValidateExpected(a); err != nil {
+					return fmt.Errorf("nics.%s.%s[%d]: %w", mac, key, i, err)
+				}
 			}
 		}
 	}

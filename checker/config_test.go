@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -116,5 +117,101 @@ func TestConfigErrorsPlain(t *testing.T) {
 		if msg := err.Error(); strings.ContainsAny(msg, "\n") || strings.Contains(msg, "checker.") || strings.Contains(msg, "netip") || strings.Contains(msg, "[]") {
 			t.Errorf("ParseConfig(%q) error = %q: Go types or several lines", y, msg)
 		}
+	}
+}
+
+func TestParseConfigNICs(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`
+nics:
+  "52:54:00:0C:00:11":
+    addresses: [192.0.2.11, "2001:db8::11"]
+    gateways: [192.0.2.1]
+  52-54-00-0c-00-12: {gateways: ["2001:db8::1"]}
+`))
+	if err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	tests := []struct {
+		mac           string
+		wantExpected  string
+		wantGateways  string
+		wantNoEntries bool
+	}{
+		{"52:54:00:0c:00:11", "[{192.0.2.11 config} {2001:db8::11 config}]", "[{192.0.2.1 config}]", false},
+		{"52:54:00:0C:00:11", "[{192.0.2.11 config} {2001:db8::11 config}]", "[{192.0.2.1 config}]", false},
+		{"52:54:00:0c:00:12", "[]", "[{2001:db8::1 config}]", false},
+		{"52:54:00:0c:00:13", "[]", "[]", true},
+		{"not a mac", "[]", "[]", true},
+	}
+	for _, tt := range tests {
+		exp, gws := cfg.NICFacts(tt.mac)
+		if got := fmt.Sprint(exp); got != tt.wantExpected {
+			t.Errorf("NICFacts(%q) expected = %s, want %s", tt.mac, got, tt.wantExpected)
+		}
+		if got := fmt.Sprint(gws); got != tt.wantGateways {
+			t.Errorf("NICFacts(%q) gateways = %s, want %s", tt.mac, got, tt.wantGateways)
+		}
+		if tt.wantNoEntries && (exp != nil || gws != nil) {
+			t.Errorf("NICFacts(%q) = %v, %v, want nil, nil", tt.mac, exp, gws)
+		}
+	}
+	if _, ok := cfg.NICs["52:54:00:0c:00:12"]; !ok || len(cfg.NICs) != 2 {
+		t.Errorf("NICs keys = %v, want normalised MACs", cfg.NICs)
+	}
+}
+
+func TestParseConfigNICsErrors(t *testing.T) {
+	many := "nics:\n  52:54:00:0c:00:11:\n    addresses: [" + strings.TrimSuffix(strings.Repeat("192.0.2.7, ", 17), ", ") + "]"
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"not a MAC", "timeout: 5s\nnics:\n  eth0: {addresses: [192.0.2.11]}", `line 3: nics: "eth0" is not a MAC address`},
+		{"MAC twice", "nics:\n  52:54:00:0c:00:11: {}\n  52:54:00:0C:00:11: {}", "line 3: nics: 52:54:00:0c:00:11 is already listed on line 2"},
+		{"bad address with its line", "nics:\n  52:54:00:0c:00:11:\n    addresses: [192.0.2.300]", `line 3: nics.52:54:00:0c:00:11.addresses[0]: "192.0.2.300" is not an IP address`},
+		{"gateway, not gateways", "nics:\n  52:54:00:0c:00:11: {gateway: 192.0.2.1}", `unknown key "nics.52:54:00:0c:00:11.gateway" (did you mean "gateways"?)`},
+		{"multicast", "nics:\n  52:54:00:0c:00:11: {addresses: [224.0.0.1]}", "nics.52:54:00:0c:00:11.addresses[0]: 224.0.0.1 is a multicast address"},
+		{"loopback gateway", "nics:\n  52:54:00:0c:00:11: {gateways: [127.0.0.1]}", "nics.52:54:00:0c:00:11.gateways[0]: 127.0.0.1 is a loopback address"},
+		{"zone", "nics:\n  52:54:00:0c:00:11: {gateways: [\"fe80::1%eth0\"]}", "has a zone"},
+		{"too many", many, "nics.52:54:00:0c:00:11.addresses: 17 addresses, at most 16 allowed"},
+		{"a list for the mapping", "nics: [52:54:00:0c:00:11]", "line 1: a list where a mapping of names to values is expected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseConfig(%q) error = %v, want it to contain %q", tt.yaml, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateNICs(t *testing.T) {
+	good := Config{NICs: map[string]NICConfig{"52:54:00:0c:00:11": {Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.11")}}}}
+	if err := good.Validate(); err != nil {
+		t.Errorf("Validate(%v) = %v", good.NICs, err)
+	}
+	bad := Config{NICs: map[string]NICConfig{"52:54:00:0C:00:11": {}}}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "lower-case colon form") {
+		t.Errorf("Validate(%v) = %v, want a MAC form error", bad.NICs, err)
+	}
+}
+
+func TestAppendExpected(t *testing.T) {
+	var list []ExpectedAddr
+	for _, s := range []string{"192.0.2.1", "192.0.2.1", "0.0.0.0", "224.0.0.1", "127.0.0.1", "::ffff:192.0.2.9", "fe80::1%eth0", "2001:db8::1"} {
+		list = AppendExpected(list, netip.MustParseAddr(s), "nova")
+	}
+	if got, want := fmt.Sprint(list), "[{192.0.2.1 nova} {2001:db8::1 nova}]"; got != want {
+		t.Errorf("AppendExpected = %s, want %s", got, want)
+	}
+	list = AppendExpected(list, netip.MustParseAddr("192.0.2.1"), "config")
+	if list[0].Source != "nova" {
+		t.Errorf("AppendExpected: a later source replaced the first: %v", list)
+	}
+	for i := range 40 {
+		list = AppendExpected(list, netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)}), "config")
+	}
+	if len(list) != MaxExpectedAddrs {
+		t.Errorf("AppendExpected kept %d addresses, want %d", len(list), MaxExpectedAddrs)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vmcheck/vmcheck/guestagent"
 )
 
 // checkShape walks a YAML document against the config's shape and reports
@@ -58,10 +60,41 @@ func walkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]string) {
 			walkKeys(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
 		}
 	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		if t.Key() == macKeyType {
+			checkMACKeys(n, path, errs)
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			walkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), errs)
 		}
 	}
+}
+
+var macKeyType = reflect.TypeFor[macKey]()
+
+// checkMACKeys reports, with its line, each key of the mapping n that is
+// not a MAC address or repeats one (in any spelling).
+func checkMACKeys(n *yaml.Node, path string, errs *[]string) {
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := n.Content[i]
+		m, ok := guestagent.NormalMAC(key.Value)
+		switch {
+		case !ok:
+			*errs = append(*errs, fmt.Sprintf("line %d: %s: %q is not a MAC address such as 52:54:00:0c:00:11", key.Line, path, truncateKey(key.Value)))
+		case seen[m] != 0:
+			*errs = append(*errs, fmt.Sprintf("line %d: %s: %s is already listed on line %d", key.Line, path, m, seen[m]))
+		default:
+			seen[m] = key.Line
+		}
+	}
+}
+
+// truncateKey shortens a key quoted in an error.
+func truncateKey(s string) string {
+	if r := []rune(s); len(r) > 64 {
+		return string(r[:64]) + "…"
+	}
+	return s
 }
 
 // yamlFields maps the YAML keys of struct type t to their field types.
