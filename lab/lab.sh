@@ -14,6 +14,18 @@
 #   lab/lab.sh fault NAME [DOMAIN]
 #       cut-outside | restore-outside | drop-gateway | restore-gateway |
 #       freeze-agent DOM | restart-libvirtd | destroy DOM | start DOM | reset DOM
+#     faults by diagnosis cause (each with its undo; IFACE: eth0 by default, or eth1):
+#       link-down | link-up DOM [IFACE]             host_link_down (virsh domif-setlink)
+#       tap-unplug | tap-plug DOM [IFACE]           host_tap_down (tap out of its bridge)
+#       guest-ifdown | guest-ifup DOM [IFACE]       guest_link_down (ip link set down)
+#       guest-no-address DOM [IFACE]                guest_no_address (IPv4 addresses flushed)
+#       guest-wrong-address DOM [IFACE]             guest_address_mismatch (.N -> .N+100)
+#       guest-no-route DOM                          guest_no_default_route (IPv4 default route)
+#       guest-restore DOM                           undo of every guest-* fault (aliases:
+#                                                   guest-restore-address, guest-restore-route)
+#       gateway-drop-icmp | gateway-allow-icmp      gateway_icmp_filtered (echo to the gateways dropped)
+#       gateway-absent | gateway-present            gateway_unresolved (= drop-/restore-gateway)
+#       upstream-cut | upstream-restore             upstream_unreachable (= cut-/restore-outside)
 #   (lab/capture.sh [DIR] records raw agent replies as test fixtures; see lab/README.md)
 #
 # Isolation: libvirtd and virtlogd run inside the network namespace "vmcheck-lab" and a
@@ -70,7 +82,7 @@ CACHE=$LAB_DIR/cache
 RUNTIME_DIRS=(run var etc pid console xml state ns)
 
 PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-guest-agent qemu-utils
-	busybox-static cpio iputils-ping iproute2 iptables dnsmasq-base)
+	busybox-static cpio iputils-ping iproute2 iptables dnsmasq-base jq)
 # Load order of the guest kernel's modules (virtio is modular in Debian's kernel).
 MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 	virtio_console failover net_failover virtio_net virtio-rng)
@@ -104,6 +116,10 @@ lab-hostile      24 hostile on     yes 192.0.2.24/24                 -          
 lab-hostile-slow 25 hostile on     yes 192.0.2.25/24                 -                192.0.2.1   -             -             -       slow
 '
 DEMO_GUESTS=(lab-debian lab-windows lab-badgw lab-noexec)
+# Guests that OpenStack Nova "created": <nova:instance> metadata with its ports (the port
+# uuid below, the NIC's fixed addresses) and the tap named as Nova names it, "tap" + the
+# first 11 characters of the port uuid.
+declare -A NOVA_PORT=([lab-busybox]=5c0c0012-0a0b-4c0d-8e0f-000000000012)
 
 ALL_GUESTS=()
 declare -A G_NUM G_ROLE G_AGENT G_CHAN G_NIC0 G_NIC1 G_GW4 G_GW6 G_RENAME G_POST G_HOSTILE
@@ -382,6 +398,23 @@ ensure_network() {
 	in_out ip6tables -w -C INPUT -d "$SILENT6" -p ipv6-icmp --icmpv6-type echo-request -j DROP 2>/dev/null ||
 		in_out ip6tables -w -A INPUT -d "$SILENT6" -p ipv6-icmp --icmpv6-type echo-request -j DROP ||
 		say "warning: ip6tables in $NS_OUT failed: $SILENT6 will answer pings"
+	gateway_icmp allow
+}
+
+# gateway_icmp drop|allow: echo requests to the public gateway addresses dropped in the lab
+# namespace (ARP/ND untouched): the gateway resolves but does not answer pings.
+gateway_icmp() {
+	local ipt gw proto typ args
+	for ipt in iptables ip6tables; do
+		gw=$GW4 proto=icmp typ=--icmp-type
+		[ "$ipt" = iptables ] || gw=$GW6 proto=ipv6-icmp typ=--icmpv6-type
+		args=(INPUT -d "$gw" -p "$proto" "$typ" echo-request -j DROP)
+		if [ "$1" = drop ]; then
+			in_lab "$ipt" -w -C "${args[@]}" 2>/dev/null || in_lab "$ipt" -w -I "${args[@]}"
+		else
+			while in_lab "$ipt" -w -D "${args[@]}" 2>/dev/null; do :; done
+		fi
+	done
 }
 
 # Fallback when libvirt's network driver cannot run lab-internal: a plain bridge.
@@ -393,6 +426,24 @@ ensure_plain_internal_bridge() {
 	lab_ip addr replace "$INT_GW4/24" dev "$BR_INT"
 	lab_ip link set "$BR_INT" up
 	echo bridge >"$STATE/internal-mode"
+}
+
+# DHCP host entries of the internal network: each guest's second NIC and its address (the
+# platform's assignment vmcheck reads; the guests themselves configure it statically).
+internal_dhcp_hosts() {
+	local n
+	for n in "${ALL_GUESTS[@]}"; do
+		[ "${G_NIC1[$n]}" != - ] || continue
+		echo "      <host mac='52:54:00:0c:01:${G_NUM[$n]}' ip='$(first_addr4 "${G_NIC1[$n]}")'/>"
+	done
+}
+
+# The first IPv4 address (without its length) of a comma-separated address list.
+first_addr4() {
+	local a
+	for a in ${1//,/ }; do
+		case $a in *:*) ;; *) echo "${a%/*}" && return 0 ;; esac
+	done
 }
 
 ensure_internal_net() {
@@ -408,7 +459,11 @@ ensure_internal_net() {
   <bridge name='$BR_INT' stp='off' delay='0'/>
   <mac address='52:54:00:0c:ff:02'/>
   <dns enable='no'/>
-  <ip address='$INT_GW4' prefix='24'/>
+  <ip address='$INT_GW4' prefix='24'>
+    <dhcp>
+$(internal_dhcp_hosts)
+    </dhcp>
+  </ip>
 </network>
 EOF
 	# (no "virsh | grep -q" under pipefail: grep's early exit would fail the pipeline)
@@ -596,6 +651,7 @@ guest_xml() {
   <uuid>5c0c0000-0000-4000-8000-0000000000$num</uuid>
   <title>vmcheck lab guest #$num</title>
   <description>vmcheck lab: role=${G_ROLE[$n]} agent=${G_AGENT[$n]} channel=${G_CHAN[$n]}</description>
+$(nova_metadata "$n")
   <memory unit='MiB'>128</memory>
   <vcpu>1</vcpu>
   <os>
@@ -615,6 +671,10 @@ guest_xml() {
     <interface type='bridge'>
       <mac address='52:54:00:0c:00:$num'/>
       <source bridge='$BR_PUB'/>
+EOF
+	# (libvirt's bridge NIC takes no virtualport parameters: Nova's port is its tap name)
+	[ -z "${NOVA_PORT[$n]:-}" ] || echo "      <target dev='tap${NOVA_PORT[$n]:0:11}'/>"
+	cat <<EOF
       <model type='virtio'/>
       <rom enabled='no'/>
     </interface>
@@ -654,6 +714,35 @@ EOF
     <memballoon model='none'/>
   </devices>
 </domain>
+EOF
+}
+
+# <metadata> as Nova writes it (namespace 1.1, with ports) for the guests of NOVA_PORT.
+nova_metadata() {
+	local n=$1 port=${NOVA_PORT[$1]:-} a v
+	[ -n "$port" ] || return 0
+	cat <<EOF
+  <metadata>
+    <nova:instance xmlns:nova='http://openstack.org/xmlns/libvirt/nova/1.1'>
+      <nova:package version='27.1.0'/>
+      <nova:name>$n</nova:name>
+      <nova:owner>
+        <nova:user uuid='5c0c0000-0000-4000-8000-00000000a001'>lab-user</nova:user>
+        <nova:project uuid='5c0c0000-0000-4000-8000-00000000b001'>lab-project</nova:project>
+      </nova:owner>
+      <nova:ports>
+        <nova:port uuid='$port'>
+EOF
+	for a in ${G_NIC0[$n]//,/ }; do
+		v=4
+		case $a in *:*) v=6 ;; esac
+		echo "          <nova:ip type='fixed' address='${a%/*}' ipVersion='$v'/>"
+	done
+	cat <<EOF
+        </nova:port>
+      </nova:ports>
+    </nova:instance>
+  </metadata>
 EOF
 }
 
@@ -975,25 +1064,122 @@ fault_start() {
 	post_boot "$n"
 }
 
+# The MAC of a guest's NIC: eth0 (or its renamed name, or empty) is the first, eth1 the second.
+nic_mac() {
+	local n=$1 dev0=eth0
+	[ "${G_RENAME[$n]}" = - ] || dev0=${G_RENAME[$n]#*,}
+	case ${2:-$dev0} in
+	"$dev0") echo "52:54:00:0c:00:${G_NUM[$n]}" ;;
+	eth1)
+		[ "${G_NIC1[$n]}" != - ] || die "$n has no second NIC"
+		echo "52:54:00:0c:01:${G_NUM[$n]}"
+		;;
+	*) die "$n has no interface '$2' (use $dev0 or eth1)" ;;
+	esac
+}
+
+# Runs a busybox sh script in a guest through guest-exec and waits for it; prints its
+# output and fails when it fails.
+guest_sh() {
+	local n=$1 req reply pid st out
+	req=$(jq -cn --arg s "$2" '{execute: "guest-exec", arguments: {path: "/bin/busybox", arg: ["sh", "-c", $s], "capture-output": true}}')
+	reply=$(V qemu-agent-command "$n" "$req" --timeout 10) || die "guest-exec in $n failed"
+	pid=$(jq -r '.return.pid' <<<"$reply")
+	for _ in $(seq 1 100); do
+		st=$(V qemu-agent-command "$n" "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":$pid}}" --timeout 10) ||
+			die "guest-exec-status in $n failed"
+		if [ "$(jq -r '.return.exited' <<<"$st")" = true ]; then
+			out=$(jq -r '[.return["out-data"], .return["err-data"]] | map(select(.) | @base64d) | join("")' <<<"$st")
+			[ -z "$out" ] || printf '%s\n' "$out" >&2
+			[ "$(jq -r '.return.exitcode // 0' <<<"$st")" = 0 ] || die "command in $n failed: $2"
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "command in $n did not finish: $2"
+}
+
+# A guest's network configuration as /init made it (addresses, default routes), as a script
+# that puts it back from any fault of guest_fault (idempotent).
+guest_net_script() {
+	local n=$1 dev0=eth0 dev addrs a s=''
+	[ "${G_RENAME[$n]}" = - ] || dev0=${G_RENAME[$n]#*,}
+	for dev in "$dev0" eth1; do
+		addrs=${G_NIC0[$n]}
+		[ "$dev" = "$dev0" ] || addrs=${G_NIC1[$n]}
+		[ "$addrs" != - ] || continue
+		s+="ip link set dev $dev up; ip -4 addr flush dev $dev; "
+		for a in ${addrs//,/ }; do
+			case $a in
+			*:*) s+="ip -6 addr add $a dev $dev 2>/dev/null; " ;;
+			*) s+="ip addr add $a dev $dev; " ;;
+			esac
+		done
+	done
+	# (routes need the link up: retried briefly)
+	[ "${G_GW4[$n]}" = - ] || s+="for i in 1 2 3 4 5 6 7 8 9 10; do ip route replace default via ${G_GW4[$n]} && break; sleep 0.2; done; "
+	[ "${G_GW6[$n]}" = - ] || s+="for i in 1 2 3 4 5 6 7 8 9 10; do ip -6 route replace default via ${G_GW6[$n]} && break; sleep 0.2; done; "
+	echo "${s}true"
+}
+
+# guest_fault FAULT DOM [IFACE]: a fault inside the guest, through its agent and /bin/ip.
+guest_fault() {
+	local f=$1 n=$2 dev0=eth0 dev addrs a wrong=''
+	if [ "${G_ROLE[$n]}" = hostile ] || ! wants_agent "$n"; then die "$n has no qemu-ga to run /bin/ip"; fi
+	[ "${G_RENAME[$n]}" = - ] || dev0=${G_RENAME[$n]#*,}
+	dev=${3:-$dev0}
+	nic_mac "$n" "$dev" >/dev/null
+	addrs=${G_NIC0[$n]}
+	[ "$dev" = "$dev0" ] || addrs=${G_NIC1[$n]}
+	case $f in
+	guest-ifdown)
+		guest_sh "$n" "ip link set dev $dev down"
+		say "$n: $dev down in the guest"
+		;;
+	guest-no-address)
+		guest_sh "$n" "ip -4 addr flush dev $dev"
+		say "$n: IPv4 addresses of $dev flushed in the guest"
+		;;
+	guest-wrong-address)
+		for a in ${addrs//,/ }; do
+			case $a in *:*) ;; *) wrong+="ip addr add ${a%.*}.$((${a##*.} + 100))/${a#*/} dev $dev; " ;; esac
+		done
+		a=${G_GW4[$n]}
+		[ "$a" = - ] || [ "$dev" != "$dev0" ] || wrong+="ip route replace default via $a; "
+		guest_sh "$n" "ip -4 addr flush dev $dev; ${wrong}true"
+		say "$n: $dev holds $(echo "$wrong" | grep -o 'add [^ ]*' | cut -d' ' -f2 | tr '\n' ' ')instead of ${addrs}"
+		;;
+	guest-no-route)
+		[ "${G_GW4[$n]}" != - ] || die "$n has no IPv4 default route"
+		guest_sh "$n" "ip route del default via ${G_GW4[$n]}"
+		say "$n: default route via ${G_GW4[$n]} deleted in the guest"
+		;;
+	*)
+		guest_sh "$n" "$(guest_net_script "$n")"
+		say "$n: network configuration restored in the guest"
+		;;
+	esac
+}
+
 cmd_fault() {
 	local f=${1:-} n=${2:-} pid out
 	[ -n "$f" ] || die "usage: lab/lab.sh fault NAME [DOMAIN]"
 	need_lab
 	lock
 	case $f in
-	cut-outside)
+	cut-outside | upstream-cut)
 		lab_ip link set "$UPLINK" down
 		say "uplink $UPLINK down: $EXT4 / $EXT6 unreachable, gateways still answer"
 		;;
-	restore-outside)
+	restore-outside | upstream-restore)
 		ensure_network
 		say "uplink $UPLINK up"
 		;;
-	drop-gateway)
+	drop-gateway | gateway-absent)
 		lab_ip addr del "$GW4/$GW4_LEN" dev "$BR_PUB" 2>/dev/null || true
 		say "$GW4 removed from $BR_PUB"
 		;;
-	restore-gateway)
+	restore-gateway | gateway-present)
 		lab_ip addr replace "$GW4/$GW4_LEN" dev "$BR_PUB"
 		say "$GW4 back on $BR_PUB"
 		;;
@@ -1048,7 +1234,41 @@ cmd_fault() {
 		done
 		fault_start "$n"
 		;;
-	*) die "unknown fault '$f' (cut-outside restore-outside drop-gateway restore-gateway freeze-agent restart-libvirtd destroy start reset)" ;;
+	link-down | link-up)
+		need_dom "$n" "$f"
+		local mac
+		mac=$(nic_mac "$n" "${3:-}")
+		V domif-setlink "$n" "$mac" "${f#link-}" >/dev/null
+		say "host link of $n's NIC $mac ${f#link-}"
+		;;
+	tap-unplug | tap-plug)
+		need_dom "$n" "$f"
+		local mac tap br
+		mac=$(nic_mac "$n" "${3:-}")
+		read -r tap br < <(V domiflist "$n" | awk -v m="$mac" 'tolower($5) == m { print $1, $3 }')
+		if [ -z "${tap:-}" ] || [ -z "${br:-}" ]; then die "no tap of $n with MAC $mac"; fi
+		if [ "$f" = tap-unplug ]; then
+			lab_ip link set "$tap" nomaster
+			say "tap $tap of $n out of $br"
+		else
+			lab_ip link set "$tap" master "$br"
+			lab_ip link set "$tap" up
+			say "tap $tap of $n back in $br"
+		fi
+		;;
+	guest-ifdown | guest-ifup | guest-no-address | guest-wrong-address | guest-no-route | guest-restore | guest-restore-address | guest-restore-route)
+		need_dom "$n" "$f"
+		guest_fault "$f" "$n" "${3:-}"
+		;;
+	gateway-drop-icmp)
+		gateway_icmp drop
+		say "echo requests to $GW4 / $GW6 dropped in $NS_LAB (ARP/ND still answered)"
+		;;
+	gateway-allow-icmp)
+		gateway_icmp allow
+		say "echo requests to $GW4 / $GW6 answered again"
+		;;
+	*) die "unknown fault '$f' (cut-outside|upstream-cut restore-outside|upstream-restore drop-gateway|gateway-absent restore-gateway|gateway-present freeze-agent restart-libvirtd destroy start reset link-down link-up tap-unplug tap-plug guest-ifdown guest-ifup guest-no-address guest-wrong-address guest-no-route guest-restore gateway-drop-icmp gateway-allow-icmp)" ;;
 	esac
 }
 
