@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/guestagent"
 )
 
 // agentChannelName is the virtio-serial port name qemu-ga listens on.
@@ -27,15 +29,20 @@ func ResolveURI(uri string) string {
 }
 
 // ParseDomainXML reads NICs and the agent channel state from a live domain
-// XML document. Name, UUID, state and agent are left to the caller.
+// XML document, with what the domain's metadata says of each NIC: Nova's
+// fixed addresses of the NIC's port and vmcheck's <vmcheck:nic> facts (see
+// nicFacts). Name, UUID, state, agent and the libvirt network's facts are
+// left to the caller.
 func ParseDomainXML(doc string) (checker.Domain, error) {
 	var x libvirtxml.Domain
 	if err := x.Unmarshal(doc); err != nil {
 		return checker.Domain{}, fmt.Errorf("parsing domain XML: %w", err)
 	}
 	d := checker.Domain{Channel: checker.ChannelNone}
+	var md Metadata
 	if x.Metadata != nil {
-		d.Policy, d.Nova = ParseMetadata(x.Metadata.XML)
+		md = ParseMetadata(x.Metadata.XML)
+		d.Policy, d.Nova = md.Policy, md.Nova
 	}
 	if x.Devices == nil {
 		return d, nil
@@ -65,6 +72,7 @@ func ParseDomainXML(doc string) (checker.Domain, error) {
 		if iface.Model != nil {
 			n.Model = iface.Model.Type
 		}
+		n.LinkDown = iface.Link != nil && iface.Link.State == "down"
 		if src := iface.Source; src != nil {
 			switch {
 			case src.Network != nil:
@@ -83,45 +91,205 @@ func ParseDomainXML(doc string) (checker.Domain, error) {
 				n.SourceType = "hostdev"
 			}
 		}
+		nicFacts(&n, interfaceID(iface.VirtualPort), md)
 		d.NICs = append(d.NICs, n)
 	}
 	return d, nil
 }
 
+// nicFacts fills a NIC's expected addresses and gateways from the domain's
+// metadata: first the fixed addresses of the Nova port whose id is the
+// NIC's virtualport interfaceid, or whose tap device is "tap" + the first
+// 11 characters of the id (Nova's NIC_NAME_LEN of 14); then vmcheck's
+// <vmcheck:nic> facts for its MAC.
+func nicFacts(n *checker.NIC, ifaceID string, md Metadata) {
+	for _, p := range md.Ports {
+		if (ifaceID != "" && p.ID == ifaceID) || (len(p.ID) >= 11 && n.Device == "tap"+p.ID[:11]) {
+			for _, a := range p.Fixed {
+				n.Expected = checker.AppendExpected(n.Expected, a, "nova")
+			}
+			break
+		}
+	}
+	mac, _ := guestagent.NormalMAC(n.MAC)
+	for _, f := range md.NICs {
+		if f.MAC != mac {
+			continue
+		}
+		if f.Address.IsValid() {
+			n.Expected = checker.AppendExpected(n.Expected, f.Address, "metadata")
+		}
+		if f.Gateway.IsValid() {
+			n.Gateways = checker.AppendExpected(n.Gateways, f.Gateway, "metadata")
+		}
+	}
+}
+
+// interfaceID is the <virtualport><parameters interfaceid=…/> of an
+// interface (Open vSwitch, MidoNet, or a virtualport of no type), lower-case;
+// "" if it has none.
+func interfaceID(vp *libvirtxml.DomainInterfaceVirtualPort) string {
+	if vp == nil || vp.Params == nil {
+		return ""
+	}
+	var id string
+	switch p := vp.Params; {
+	case p.OpenVSwitch != nil:
+		id = p.OpenVSwitch.InterfaceID
+	case p.MidoNet != nil:
+		id = p.MidoNet.InterfaceID
+	case p.Any != nil:
+		id = p.Any.InterfaceID
+	}
+	return strings.ToLower(strings.TrimSpace(id))
+}
+
+// maxDHCPEntries bounds the DHCP host entries, and separately the leases,
+// read of one libvirt network.
+const maxDHCPEntries = 4096
+
+// Network is what vmcheck reads of a libvirt network: its host-side
+// addresses, which act as its NICs' gateway, and the addresses its DHCP
+// server gives each MAC.
+type Network struct {
+	// Addrs are the network's <ip address=… prefix|netmask=…>.
+	Addrs []netip.Prefix
+	// Hosts are its <ip><dhcp><host mac=… ip=…/> entries by MAC
+	// (guestagent.NormalMAC form).
+	Hosts map[string][]netip.Addr
+	// Leases are its DHCP leases by MAC (see AddLeases).
+	Leases map[string][]netip.Addr
+}
+
+// Lease is one DHCP lease of a libvirt network (virNetworkGetDHCPLeases).
+type Lease struct {
+	MAC  string
+	Addr string
+}
+
 // ParseNetworkXML returns the addresses a libvirt network gives its host
 // side (its <ip address=… prefix|netmask=…>).
 func ParseNetworkXML(doc string) ([]netip.Prefix, error) {
+	n, err := ParseNetwork(doc)
+	return n.Addrs, err
+}
+
+// ParseNetwork reads a libvirt network's XML: its host-side addresses and
+// its DHCP host entries. Host entries without a MAC (IPv6 ones name a DUID)
+// or with an invalid MAC or address are skipped; at most maxDHCPEntries
+// are kept, and at most checker.MaxExpectedAddrs per MAC.
+func ParseNetwork(doc string) (Network, error) {
 	var x libvirtxml.Network
 	if err := x.Unmarshal(doc); err != nil {
-		return nil, fmt.Errorf("parsing network XML: %w", err)
+		return Network{}, fmt.Errorf("parsing network XML: %w", err)
 	}
-	var out []netip.Prefix
+	var out Network
+	kept := 0
 	for _, ip := range x.IPs {
-		a, err := netip.ParseAddr(ip.Address)
+		p, err := networkPrefix(x.Name, ip)
 		if err != nil {
-			return nil, fmt.Errorf("network %q: ip address %q: %w", x.Name, ip.Address, err)
+			return Network{}, err
 		}
-		bits := int(ip.Prefix)
-		if ip.Netmask != "" {
-			m, err := netip.ParseAddr(ip.Netmask)
-			if err != nil || !m.Is4() {
-				return nil, fmt.Errorf("network %q: netmask %q is not an IPv4 mask", x.Name, ip.Netmask)
+		out.Addrs = append(out.Addrs, p)
+		if ip.DHCP == nil {
+			continue
+		}
+		for _, h := range ip.DHCP.Hosts {
+			if kept >= maxDHCPEntries {
+				break
 			}
-			bits = maskBits(m.As4())
-			if bits < 0 {
-				return nil, fmt.Errorf("network %q: netmask %q is not contiguous", x.Name, ip.Netmask)
+			if out.Hosts == nil {
+				out.Hosts = map[string][]netip.Addr{}
+			}
+			if addToMAC(out.Hosts, h.MAC, h.IP) {
+				kept++
 			}
 		}
-		if bits == 0 {
-			bits = a.BitLen()
-		}
-		p, err := a.Prefix(bits)
-		if err != nil {
-			return nil, fmt.Errorf("network %q: prefix %d: %w", x.Name, bits, err)
-		}
-		out = append(out, netip.PrefixFrom(a, p.Bits()))
 	}
 	return out, nil
+}
+
+// networkPrefix reads one <ip address=… prefix|netmask=…> of network name.
+func networkPrefix(name string, ip libvirtxml.NetworkIP) (netip.Prefix, error) {
+	a, err := netip.ParseAddr(ip.Address)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("network %q: ip address %q: %w", name, ip.Address, err)
+	}
+	bits := int(ip.Prefix)
+	if ip.Netmask != "" {
+		m, err := netip.ParseAddr(ip.Netmask)
+		if err != nil || !m.Is4() {
+			return netip.Prefix{}, fmt.Errorf("network %q: netmask %q is not an IPv4 mask", name, ip.Netmask)
+		}
+		bits = maskBits(m.As4())
+		if bits < 0 {
+			return netip.Prefix{}, fmt.Errorf("network %q: netmask %q is not contiguous", name, ip.Netmask)
+		}
+	}
+	if bits == 0 {
+		bits = a.BitLen()
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("network %q: prefix %d: %w", name, bits, err)
+	}
+	return netip.PrefixFrom(a, p.Bits()), nil
+}
+
+// AddLeases records the network's DHCP leases, at most maxDHCPEntries;
+// leases with an invalid MAC or address are skipped.
+func (n *Network) AddLeases(leases []Lease) {
+	kept := 0
+	for _, l := range leases {
+		if kept >= maxDHCPEntries {
+			return
+		}
+		if n.Leases == nil {
+			n.Leases = map[string][]netip.Addr{}
+		}
+		if addToMAC(n.Leases, l.MAC, l.Addr) {
+			kept++
+		}
+	}
+}
+
+// addToMAC adds addr to m[mac] when both are valid, the address is new and
+// the MAC has fewer than checker.MaxExpectedAddrs; it reports whether it
+// did.
+func addToMAC(m map[string][]netip.Addr, mac, addr string) bool {
+	key, ok := guestagent.NormalMAC(strings.TrimSpace(mac))
+	if !ok {
+		return false
+	}
+	a, err := netip.ParseAddr(strings.TrimSpace(addr))
+	if err != nil || checker.ValidateExpected(a) != nil || len(m[key]) >= checker.MaxExpectedAddrs || slices.Contains(m[key], a) {
+		return false
+	}
+	m[key] = append(m[key], a)
+	return true
+}
+
+// Expected returns the addresses the network's DHCP server gives the NIC
+// with MAC mac, with Source "libvirt-dhcp": its host entries, then its
+// leases of an address family no host entry names (a host entry wins over
+// a lease).
+func (n Network) Expected(mac string) []checker.ExpectedAddr {
+	key, ok := guestagent.NormalMAC(mac)
+	if !ok {
+		return nil
+	}
+	var out []checker.ExpectedAddr
+	has4, has6 := false, false
+	for _, a := range n.Hosts[key] {
+		out = checker.AppendExpected(out, a, "libvirt-dhcp")
+		has4, has6 = has4 || a.Is4(), has6 || a.Is6()
+	}
+	for _, a := range n.Leases[key] {
+		if (a.Is4() && !has4) || (a.Is6() && !has6) {
+			out = checker.AppendExpected(out, a, "libvirt-dhcp")
+		}
+	}
+	return out
 }
 
 func maskBits(m [4]byte) int {

@@ -1,8 +1,10 @@
 package libvirthost
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,7 +72,10 @@ func FuzzParseDomainXML(f *testing.F) {
 		b, _ := os.ReadFile(filepath.Join("..", "testdata", "metadata", name))
 		f.Add(string(b))
 	}
+	b, _ := os.ReadFile(filepath.Join("..", "testdata", "metadata", "nova-ports.xml"))
+	f.Add(string(b))
 	f.Add(`<domain><devices><interface type='network'/></devices></domain>`)
+	f.Add(`<domain><devices><interface type='bridge'><mac address='fa:16:3e:00:00:01'/><virtualport><parameters interfaceid='x'/></virtualport><target dev='tap'/><link state='down'/></interface></devices></domain>`)
 	f.Add(`<domain><devices><channel><target type='virtio' name='org.qemu.guest_agent.0'/></channel></devices></domain>`)
 	for _, s := range xmlFloods(1 << 20) {
 		f.Add(s)
@@ -97,31 +102,63 @@ func FuzzParseDomainXML(f *testing.F) {
 			if !sourceTypes[n.SourceType] {
 				t.Errorf("checker.NIC %d: source type %q", i, n.SourceType)
 			}
+			checkExpected(t, n.Expected, "nova", "metadata")
+			checkExpected(t, n.Gateways, "metadata")
 		}
 		checkPolicy(t, d.Policy)
 	})
 }
 
-// FuzzParseNetworkXML checks ParseNetworkXML: no panic, and each prefix
-// valid, with the network's own address (not masked) and no more bits than
-// the address has.
+// checkExpected reports a NIC's expected addresses or gateways outside
+// their bounds: more than checker.MaxExpectedAddrs, an address
+// checker.ValidateExpected rejects, one listed twice, or a source not in
+// sources.
+func checkExpected(t *testing.T, list []checker.ExpectedAddr, sources ...string) {
+	t.Helper()
+	if len(list) > checker.MaxExpectedAddrs {
+		t.Errorf("%d expected addresses", len(list))
+	}
+	seen := map[netip.Addr]bool{}
+	for _, e := range list {
+		if checker.ValidateExpected(e.Addr) != nil || seen[e.Addr] || !slices.Contains(sources, e.Source) {
+			t.Errorf("expected address %+v invalid, repeated or of an unknown source", e)
+		}
+		seen[e.Addr] = true
+	}
+}
+
+// FuzzParseNetworkXML checks ParseNetwork: no panic; each prefix valid,
+// with the network's own address (not masked) and no more bits than the
+// address has; at most maxDHCPEntries DHCP host entries, and what each
+// MAC gets within checkExpected's bounds.
 func FuzzParseNetworkXML(f *testing.F) {
 	f.Add(`<network><name>default</name><ip address='192.168.122.1' netmask='255.255.255.0'/><ip family='ipv6' address='2001:db8:ca2:2::1' prefix='64'/></network>`)
 	f.Add(`<network><name>n</name><ip address='10.0.0.1' netmask='255.0.255.0'/></network>`)
 	f.Add(`<network><name>n</name><ip address='fe80::1%eth0' prefix='200'/></network>`)
+	b, _ := os.ReadFile(filepath.Join("..", "testdata", "network", "dhcp-hosts.xml"))
+	f.Add(string(b))
+	f.Add("<network><ip address='10.0.0.1' prefix='8'><dhcp>" + strings.Repeat("<host mac='52:54:00:00:00:01' ip='10.0.0.2'/><host mac='52:54:00:00:00:0X' ip='10.0.0.3'/>", (1<<20)/90) + "</dhcp></ip></network>")
 	for _, name := range []string{"newlines", "nesting", "longtext", "attrs"} {
 		f.Add(xmlFloods(1 << 20)[name])
 	}
 	f.Add("<network>" + strings.Repeat("<ip address='10.0.0.1' prefix='8'/>", (1<<20)/36) + "</network>")
 	f.Fuzz(func(t *testing.T, doc string) {
-		ps, err := ParseNetworkXML(doc)
+		n, err := ParseNetwork(doc)
 		if err != nil {
 			return
 		}
-		for _, p := range ps {
+		for _, p := range n.Addrs {
 			if !p.IsValid() || p.Bits() < 0 || p.Bits() > p.Addr().BitLen() {
-				t.Errorf("ParseNetworkXML() prefix %v", p)
+				t.Errorf("ParseNetwork() prefix %v", p)
 			}
+		}
+		total := 0
+		for mac, as := range n.Hosts {
+			total += len(as)
+			checkExpected(t, n.Expected(mac), "libvirt-dhcp")
+		}
+		if total > maxDHCPEntries {
+			t.Errorf("ParseNetwork() kept %d DHCP host entries", total)
 		}
 	})
 }

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/guestagent"
 )
 
 // MetadataNamespace is the XML namespace of vmcheck's per-domain policy in
@@ -25,13 +27,31 @@ const MetadataNamespace = "https://vmcheck.dev/xmlns/1"
 // metadata namespace (…/nova/1.0, 1.1, 1.2).
 const novaNamespacePrefix = "http://openstack.org/xmlns/libvirt/nova/"
 
-// xmlCheck is <vmcheck:check enabled=… interval=…><vmcheck:target>…</…>.
-// Targets match in any namespace: `virsh metadata --set` puts only the root
-// element in the vmcheck namespace, leaving <target> children in none.
+// Bounds on what one domain's metadata may list.
+const (
+	// maxNovaPorts bounds the Nova ports read; a VM has one per NIC.
+	maxNovaPorts = 64
+	// maxMetadataNICs bounds the <vmcheck:nic> elements of <vmcheck:check>.
+	maxMetadataNICs = 32
+)
+
+// xmlCheck is <vmcheck:check enabled=… interval=…><vmcheck:target>…</…>
+// <vmcheck:nic mac=… address=… gateway=…/></…>. Children match in any
+// namespace: `virsh metadata --set` puts only the root element in the
+// vmcheck namespace, leaving its children in none.
 type xmlCheck struct {
 	Enabled  string   `xml:"enabled,attr"`
 	Interval string   `xml:"interval,attr"`
 	Targets  []string `xml:"target"`
+	NICs     []xmlNIC `xml:"nic"`
+}
+
+// xmlNIC is <vmcheck:nic mac=… address=… gateway=…/>: an address assigned
+// to the NIC with that MAC, or its gateway, or both.
+type xmlNIC struct {
+	MAC     string `xml:"mac,attr"`
+	Address string `xml:"address,attr"`
+	Gateway string `xml:"gateway,attr"`
 }
 
 // xmlNova is the part of <nova:instance> vmcheck reads.
@@ -40,17 +60,60 @@ type xmlNova struct {
 	Owner struct {
 		Project string `xml:"project"`
 	} `xml:"owner"`
+	Ports []xmlNovaPort `xml:"ports>port"`
 }
 
-// ParseMetadata reads vmcheck's policy and Nova's instance facts from the
-// inner XML of a domain's <metadata> element. Other namespaces are
-// ignored. An invalid vmcheck element is not an error: the policy comes back
-// empty with Policy.Error saying why, so that a typo in one domain's
-// metadata never stops the others from being checked.
-func ParseMetadata(inner string) (checker.Policy, checker.Nova) {
+// xmlNovaPort is <nova:port uuid=…><nova:ip type=… address=… ipVersion=…/>,
+// as Nova's LibvirtConfigGuestMetaNovaPort writes it (nova/1.1 and later).
+type xmlNovaPort struct {
+	UUID string `xml:"uuid,attr"`
+	IPs  []struct {
+		Type      string `xml:"type,attr"`
+		Address   string `xml:"address,attr"`
+		IPVersion string `xml:"ipVersion,attr"`
+	} `xml:"ip"`
+}
+
+// Metadata is what vmcheck reads from a domain's <metadata>.
+type Metadata struct {
+	// Policy is vmcheck's own policy (<vmcheck:check>).
+	Policy checker.Policy
+	// Nova is the instance's name and project from <nova:instance>.
+	Nova checker.Nova
+	// Ports are Nova's ports (<nova:ports>) with their fixed addresses.
+	Ports []NovaPort
+	// NICs are the per-NIC facts of <vmcheck:nic> elements; empty when
+	// Policy.Error says the vmcheck metadata was ignored.
+	NICs []NICFact
+}
+
+// NovaPort is one Neutron port of a Nova instance: its id, which names the
+// NIC (virtualport interfaceid, tap device "tap" + the first 11 characters
+// of the id), and its fixed addresses (floating ones are NATed outside the
+// guest and left out).
+type NovaPort struct {
+	ID    string // lower-case
+	Fixed []netip.Addr
+}
+
+// NICFact is one <vmcheck:nic>: an address and/or a gateway of the NIC with
+// MAC (guestagent.NormalMAC form). An unset one is the zero Addr.
+type NICFact struct {
+	MAC     string
+	Address netip.Addr
+	Gateway netip.Addr
+}
+
+// ParseMetadata reads vmcheck's policy and NIC facts and Nova's instance
+// facts and ports from the inner XML of a domain's <metadata> element.
+// Other namespaces are ignored. An invalid vmcheck element is not an
+// error: the policy comes back empty, without NIC facts, with
+// Policy.Error saying why, so that a typo in one domain's metadata never
+// stops the others from being checked. Invalid Nova ports or addresses are
+// skipped.
+func ParseMetadata(inner string) Metadata {
 	var (
-		pol    checker.Policy
-		nova   checker.Nova
+		md     Metadata
 		seenVM bool
 	)
 	dec := xml.NewDecoder(strings.NewReader(inner))
@@ -58,9 +121,9 @@ func ParseMetadata(inner string) (checker.Policy, checker.Nova) {
 		tok, err := dec.Token()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				pol = checker.Policy{Error: fmt.Sprintf("metadata is not well-formed XML: %v", err)}
+				md.Policy, md.NICs = checker.Policy{Error: fmt.Sprintf("metadata is not well-formed XML: %v", err)}, nil
 			}
-			return pol, nova
+			return md
 		}
 		se, ok := tok.(xml.StartElement)
 		if !ok {
@@ -69,29 +132,115 @@ func ParseMetadata(inner string) (checker.Policy, checker.Nova) {
 		switch {
 		case se.Name.Space == MetadataNamespace && se.Name.Local == "check" && !seenVM:
 			seenVM = true
-			var x xmlCheck
-			if err := dec.DecodeElement(&x, &se); err != nil {
-				pol = checker.Policy{Error: fmt.Sprintf("vmcheck metadata: %v", err)}
-				continue
-			}
-			p, err := x.policy()
-			if err != nil {
-				pol = checker.Policy{Error: fmt.Sprintf("vmcheck metadata ignored: %v", err)}
-				continue
-			}
-			pol = p
+			md.Policy, md.NICs = decodeCheck(dec, &se)
 		case strings.HasPrefix(se.Name.Space, novaNamespacePrefix) && se.Name.Local == "instance":
 			var x xmlNova
 			if err := dec.DecodeElement(&x, &se); err != nil {
 				continue
 			}
-			nova = checker.Nova{Instance: strings.TrimSpace(x.Name), Project: strings.TrimSpace(x.Owner.Project)}
+			md.Nova = checker.Nova{Instance: strings.TrimSpace(x.Name), Project: strings.TrimSpace(x.Owner.Project)}
+			md.Ports = novaPorts(x.Ports)
 		default:
 			if err := dec.Skip(); err != nil {
-				return pol, nova
+				return md
 			}
 		}
 	}
+}
+
+// decodeCheck decodes <vmcheck:check> into a policy and NIC facts, or an
+// empty policy whose Error says why it was ignored.
+func decodeCheck(dec *xml.Decoder, se *xml.StartElement) (checker.Policy, []NICFact) {
+	var x xmlCheck
+	if err := dec.DecodeElement(&x, se); err != nil {
+		return checker.Policy{Error: fmt.Sprintf("vmcheck metadata: %v", err)}, nil
+	}
+	p, err := x.policy()
+	if err == nil {
+		var nics []NICFact
+		if nics, err = x.nicFacts(); err == nil {
+			return p, nics
+		}
+	}
+	return checker.Policy{Error: fmt.Sprintf("vmcheck metadata ignored: %v", err)}, nil
+}
+
+// nicFacts validates the <vmcheck:nic> elements: a MAC, and an address or
+// a gateway that checker.ValidateExpected accepts.
+func (x xmlCheck) nicFacts() ([]NICFact, error) {
+	if len(x.NICs) > maxMetadataNICs {
+		return nil, fmt.Errorf("nic: %d elements, at most %d allowed", len(x.NICs), maxMetadataNICs)
+	}
+	var out []NICFact
+	for i, n := range x.NICs {
+		mac, ok := guestagent.NormalMAC(strings.TrimSpace(n.MAC))
+		if !ok {
+			return nil, fmt.Errorf("nic[%d]: mac %q is not a MAC address", i, truncate(n.MAC, 64))
+		}
+		f := NICFact{MAC: mac}
+		for _, a := range []struct {
+			name, value string
+			dst         *netip.Addr
+		}{{"address", n.Address, &f.Address}, {"gateway", n.Gateway, &f.Gateway}} {
+			if a.value == "" {
+				continue
+			}
+			addr, err := netip.ParseAddr(strings.TrimSpace(a.value))
+			if err != nil {
+				return nil, fmt.Errorf("nic[%d]: %s %q is not an IP address", i, a.name, truncate(a.value, 64))
+			}
+			if err := checker.ValidateExpected(addr); err != nil {
+				return nil, fmt.Errorf("nic[%d]: %s: %w", i, a.name, err)
+			}
+			*a.dst = addr
+		}
+		if !f.Address.IsValid() && !f.Gateway.IsValid() {
+			return nil, fmt.Errorf("nic[%d]: neither address nor gateway", i)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// novaPorts keeps the ports with an id and their valid fixed addresses,
+// at most maxNovaPorts ports of checker.MaxExpectedAddrs addresses each.
+func novaPorts(ports []xmlNovaPort) []NovaPort {
+	var out []NovaPort
+	for _, p := range ports {
+		id := strings.ToLower(strings.TrimSpace(p.UUID))
+		if len(out) >= maxNovaPorts {
+			break
+		}
+		if len(id) < 11 || len(id) > 64 {
+			continue
+		}
+		port := NovaPort{ID: id}
+		for _, ip := range p.IPs {
+			a, err := netip.ParseAddr(strings.TrimSpace(ip.Address))
+			if err != nil || ip.Type != "fixed" || !versionMatches(a, ip.IPVersion) || checker.ValidateExpected(a) != nil {
+				continue
+			}
+			if len(port.Fixed) < checker.MaxExpectedAddrs && !slices.Contains(port.Fixed, a) {
+				port.Fixed = append(port.Fixed, a)
+			}
+		}
+		out = append(out, port)
+	}
+	return out
+}
+
+// versionMatches reports whether Nova's ipVersion ("4", "6", or absent)
+// agrees with the address.
+func versionMatches(a netip.Addr, v string) bool {
+	switch strings.TrimSpace(v) {
+	case "":
+		return true
+	case "4":
+		return a.Is4()
+	case "6":
+		return a.Is6()
+	}
+	return false
 }
 
 func (x xmlCheck) policy() (checker.Policy, error) {

@@ -1,12 +1,15 @@
 package libvirthost
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/guestagent"
 )
 
 // checkPolicy reports a metadata policy outside its documented bounds: at
@@ -28,6 +31,48 @@ func checkPolicy(t *testing.T, p checker.Policy) {
 	}
 	if p.Error != "" && (p.Enabled != nil || p.Interval != 0 || len(p.Targets) > 0) {
 		t.Errorf("policy %+v set although ignored", p)
+	}
+}
+
+// checkMetadataFacts reports Nova ports or vmcheck NIC facts outside their
+// bounds: at most maxNovaPorts ports with a lower-case id of 11 to 64
+// bytes and at most checker.MaxExpectedAddrs valid, distinct fixed
+// addresses each; at most maxMetadataNICs NIC facts, each with a
+// normalised MAC and a valid address or gateway, and none when the
+// metadata was ignored.
+func checkMetadataFacts(t *testing.T, md Metadata) {
+	t.Helper()
+	if len(md.Ports) > maxNovaPorts {
+		t.Errorf("%d Nova ports", len(md.Ports))
+	}
+	for _, p := range md.Ports {
+		if len(p.ID) < 11 || len(p.ID) > 64 || p.ID != strings.ToLower(p.ID) {
+			t.Errorf("Nova port id %.80q", p.ID)
+		}
+		if len(p.Fixed) > checker.MaxExpectedAddrs {
+			t.Errorf("Nova port with %d addresses", len(p.Fixed))
+		}
+		for i, a := range p.Fixed {
+			if checker.ValidateExpected(a) != nil || slices.Contains(p.Fixed[:i], a) {
+				t.Errorf("Nova port address %v invalid or repeated", a)
+			}
+		}
+	}
+	if len(md.NICs) > maxMetadataNICs || (md.Policy.Error != "" && len(md.NICs) > 0) {
+		t.Errorf("%d NIC facts (policy error %q)", len(md.NICs), md.Policy.Error)
+	}
+	for _, f := range md.NICs {
+		if m, ok := guestagent.NormalMAC(f.MAC); !ok || m != f.MAC {
+			t.Errorf("NIC fact MAC %.80q", f.MAC)
+		}
+		if !f.Address.IsValid() && !f.Gateway.IsValid() {
+			t.Errorf("NIC fact %+v with neither address nor gateway", f)
+		}
+		for _, a := range []netip.Addr{f.Address, f.Gateway} {
+			if a.IsValid() && checker.ValidateExpected(a) != nil {
+				t.Errorf("NIC fact address %v", a)
+			}
+		}
 	}
 }
 
@@ -62,12 +107,20 @@ func FuzzParseMetadata(f *testing.F) {
 	f.Add(rep(check+"/>", n))
 	f.Add(`<nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1"><nova:name>` + rep("a", n) + `</nova:name></nova:instance>`)
 	f.Add(rep("<a/>", n))
+	f.Add(metadataInner("nova-ports.xml"))
+	f.Add(metadataInner("virsh-set-nic.xml"))
+	f.Add(check + `><nic mac="52:54:00:0c:00:11" address="::ffff:192.0.2.1" gateway="fe80::1%eth0"/><nic mac="x"/></vmcheck:check>`)
+	f.Add(check + ">" + rep(`<nic mac="52:54:00:0c:00:11" address="192.0.2.1"/>`, n) + "</vmcheck:check>")
+	f.Add(`<nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1"><nova:ports>` +
+		rep(`<nova:port uuid="567a4527-b0e4-4d0a-bcc2-71fda37897f7"><nova:ip type="fixed" address="10.0.0.1" ipVersion="4"/></nova:port>`, n) + `</nova:ports></nova:instance>`)
 	f.Fuzz(func(t *testing.T, inner string) {
-		p, nova := ParseMetadata(inner)
-		checkPolicy(t, p)
+		md := ParseMetadata(inner)
+		checkPolicy(t, md.Policy)
+		nova := md.Nova
 		if nova.Instance != strings.TrimSpace(nova.Instance) || nova.Project != strings.TrimSpace(nova.Project) {
 			t.Errorf("checker.Nova %+v not trimmed", nova)
 		}
+		checkMetadataFacts(t, md)
 	})
 }
 

@@ -1,6 +1,7 @@
 package libvirthost
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -38,6 +39,7 @@ func TestParseDomainXMLMetadata(t *testing.T) {
 	}{
 		{"virsh-set.xml", checker.Policy{Enabled: &f, Interval: 90 * time.Second, Targets: addrs("203.0.113.20", "2001:db8::20")}, checker.Nova{}},
 		{"nova.xml", checker.Policy{Interval: 2 * time.Minute, Targets: addrs("198.51.100.7")}, checker.Nova{Instance: "web-01 (shop)", Project: "shop"}},
+		{"virsh-set-nic.xml", checker.Policy{Interval: time.Minute}, checker.Nova{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -81,10 +83,15 @@ func TestParseMetadata(t *testing.T) {
 		{"multicast target", `<vmcheck:check ` + ns + `><vmcheck:target>224.0.0.1</vmcheck:target></vmcheck:check>`, checker.Policy{}, "multicast"},
 		{"too many targets", `<vmcheck:check ` + ns + `>` + strings.Repeat(`<vmcheck:target>192.0.2.1</vmcheck:target>`, 9) + `</vmcheck:check>`, checker.Policy{}, "at most"},
 		{"not well formed", `<vmcheck:check ` + ns + `>`, checker.Policy{}, "XML"},
+		{"nic without mac", `<vmcheck:check ` + ns + ` enabled="true"><nic address="192.0.2.7"/></vmcheck:check>`, checker.Policy{}, "nic[0]: mac"},
+		{"nic bad address", `<vmcheck:check ` + ns + ` enabled="true"><nic mac="52:54:00:0c:00:11" address="192.0.2.300"/></vmcheck:check>`, checker.Policy{}, "not an IP address"},
+		{"nic loopback gateway", `<vmcheck:check ` + ns + `><nic mac="52:54:00:0c:00:11" gateway="127.0.0.1"/></vmcheck:check>`, checker.Policy{}, "loopback"},
+		{"nic with nothing", `<vmcheck:check ` + ns + `><nic mac="52:54:00:0c:00:11"/></vmcheck:check>`, checker.Policy{}, "neither address nor gateway"},
+		{"too many nics", `<vmcheck:check ` + ns + `>` + strings.Repeat(`<nic mac="52:54:00:0c:00:11" address="192.0.2.7"/>`, 33) + `</vmcheck:check>`, checker.Policy{}, "at most 32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _ := ParseMetadata(tt.xml)
+			got := ParseMetadata(tt.xml).Policy
 			if tt.wantError != "" {
 				if !strings.Contains(got.Error, tt.wantError) || got.Enabled != nil || len(got.Targets) != 0 {
 					t.Errorf("ParseMetadata(%q) = %+v, want only an error containing %q", tt.xml, got, tt.wantError)
@@ -102,9 +109,144 @@ func TestParseMetadataNovaVersions(t *testing.T) {
 	for _, v := range []string{"1.0", "1.1", "1.2"} {
 		x := `<nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/` + v + `"><nova:name>db</nova:name>` +
 			`<nova:owner><nova:user uuid="u">alice</nova:user><nova:project uuid="p">payments</nova:project></nova:owner></nova:instance>`
-		_, got := ParseMetadata(x)
+		got := ParseMetadata(x).Nova
 		if want := (checker.Nova{Instance: "db", Project: "payments"}); got != want {
 			t.Errorf("nova %s: ParseMetadata = %+v, want %+v", v, got, want)
 		}
+	}
+}
+
+// nicsOf formats the platform facts of a domain's NICs for comparison.
+func nicsOf(d checker.Domain) []string {
+	var out []string
+	for _, n := range d.NICs {
+		out = append(out, fmt.Sprintf("%s %s link_down=%v expected=%v gateways=%v", n.MAC, n.Device, n.LinkDown, n.Expected, n.Gateways))
+	}
+	return out
+}
+
+func TestParseDomainXMLNICFacts(t *testing.T) {
+	tests := []struct {
+		file string
+		want []string
+	}{
+		{"nova-ports.xml", []string{
+			// matched by its OVS interfaceid; the floating address is not the guest's
+			"fa:16:3e:5c:1f:01 tap567a4527-b0 link_down=false expected=[{192.168.1.1 nova} {fe80::f95c:b030:7094 nova}] gateways=[]",
+			// matched by its tap name only; link set down on the host
+			"fa:16:3e:5c:1f:02 tapa3ca97e2-0c link_down=true expected=[{10.0.0.1 nova} {fdf8:f53b:82e4::52 nova}] gateways=[]",
+		}},
+		{"virsh-set-nic.xml", []string{
+			"aa:bb:cc:dd:ee:ff testnet0 link_down=false expected=[{192.168.122.50 metadata} {2001:db8:ca2:2::50 metadata}] gateways=[{192.168.122.1 metadata}]",
+		}},
+		{"nova.xml", []string{ // a port no NIC of the domain carries
+			"aa:bb:cc:dd:ee:ff testnet0 link_down=false expected=[] gateways=[]",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			d, err := ParseDomainXML(readTestdata(t, tt.file))
+			if err != nil {
+				t.Fatalf("ParseDomainXML: %v", err)
+			}
+			if got := nicsOf(d); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ParseDomainXML(%s) NICs =\n%s\nwant\n%s", tt.file, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestParseMetadataNovaPorts(t *testing.T) {
+	const nova = `<nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1"><nova:ports>`
+	tests := []struct {
+		name, ports string
+		want        string
+	}{
+		{"fixed only", `<nova:port uuid="567A4527-B0E4-4D0A-BCC2-71FDA37897F7"><nova:ip type="fixed" address="10.0.0.5" ipVersion="4"/><nova:ip type="floating" address="203.0.113.5" ipVersion="4"/></nova:port>`,
+			"[{567a4527-b0e4-4d0a-bcc2-71fda37897f7 [10.0.0.5]}]"},
+		{"version mismatch and bad addresses", `<nova:port uuid="567a4527-b0e4-4d0a-bcc2-71fda37897f7"><nova:ip type="fixed" address="10.0.0.5" ipVersion="6"/><nova:ip type="fixed" address="x"/><nova:ip type="fixed" address="0.0.0.0"/><nova:ip type="fixed" address="2001:db8::5"/></nova:port>`,
+			"[{567a4527-b0e4-4d0a-bcc2-71fda37897f7 [2001:db8::5]}]"},
+		{"short id", `<nova:port uuid="abc"><nova:ip type="fixed" address="10.0.0.5"/></nova:port>`, "[]"},
+		{"too many addresses", `<nova:port uuid="567a4527-b0e4-4d0a-bcc2-71fda37897f7">` + manyIPs(40) + `</nova:port>`, "16 addresses"},
+		{"too many ports", strings.Repeat(`<nova:port uuid="567a4527-b0e4-4d0a-bcc2-71fda37897f7"/>`, 100), "64 ports"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ports := ParseMetadata(nova + tt.ports + `</nova:ports></nova:instance>`).Ports
+			got := fmt.Sprint(ports)
+			switch {
+			case strings.HasSuffix(tt.want, " addresses"):
+				if len(ports) != 1 || fmt.Sprintf("%d addresses", len(ports[0].Fixed)) != tt.want {
+					t.Errorf("ports = %s, want one with %s", got, tt.want)
+				}
+			case strings.HasSuffix(tt.want, " ports"):
+				if fmt.Sprintf("%d ports", len(ports)) != tt.want {
+					t.Errorf("%d ports, want %s", len(ports), tt.want)
+				}
+			case got != tt.want:
+				t.Errorf("ports = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func manyIPs(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `<nova:ip type="fixed" address="10.0.1.%d" ipVersion="4"/>`, i+1)
+	}
+	return b.String()
+}
+
+func TestParseNetworkDHCP(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "network", "dhcp-hosts.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := ParseNetwork(string(b))
+	if err != nil {
+		t.Fatalf("ParseNetwork: %v", err)
+	}
+	if got, want := fmt.Sprint(n.Addrs), "[192.168.122.1/24 2001:db8:ca2:2::1/64]"; got != want {
+		t.Errorf("Addrs = %s, want %s", got, want)
+	}
+	n.AddLeases([]Lease{
+		{MAC: "52:54:00:0c:00:12", Addr: "192.168.122.140"},     // the host entry wins
+		{MAC: "52:54:00:0c:00:12", Addr: "2001:db8:ca2:2::1a2"}, // no IPv6 host entry
+		{MAC: "52:54:00:0c:00:14", Addr: "192.168.122.141"},
+		{MAC: "52:54:00:0c:00:14", Addr: "192.168.122.141"}, // twice
+		{MAC: "bogus", Addr: "192.168.122.142"},
+		{MAC: "52:54:00:0c:00:15", Addr: "192.168.122.300"},
+	})
+	tests := []struct{ mac, want string }{
+		{"aa:bb:cc:dd:ee:ff", "[{192.168.122.50 libvirt-dhcp}]"}, // the IPv6 host entry has a DUID, not a MAC
+		{"52:54:00:0c:00:12", "[{192.168.122.12 libvirt-dhcp} {2001:db8:ca2:2::1a2 libvirt-dhcp}]"},
+		{"52:54:00:0C:00:14", "[{192.168.122.141 libvirt-dhcp}]"},
+		{"52:54:00:0c:00:15", "[]"},
+		{"", "[]"},
+	}
+	for _, tt := range tests {
+		if got := fmt.Sprint(n.Expected(tt.mac)); got != tt.want {
+			t.Errorf("Expected(%q) = %s, want %s", tt.mac, got, tt.want)
+		}
+	}
+}
+
+func TestNetworkLeasesBounded(t *testing.T) {
+	var n Network
+	var leases []Lease
+	for i := range 2 * maxDHCPEntries {
+		leases = append(leases, Lease{MAC: fmt.Sprintf("52:54:00:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff), Addr: fmt.Sprintf("10.%d.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff+1)})
+	}
+	for i := range 40 {
+		leases = append([]Lease{{MAC: "52:54:00:ff:ff:ff", Addr: fmt.Sprintf("10.255.0.%d", i+1)}}, leases...)
+	}
+	n.AddLeases(leases)
+	total := 0
+	for _, as := range n.Leases {
+		total += len(as)
+	}
+	if total != maxDHCPEntries || len(n.Leases["52:54:00:ff:ff:ff"]) != checker.MaxExpectedAddrs {
+		t.Errorf("kept %d leases, %d for one MAC; want %d, %d", total, len(n.Leases["52:54:00:ff:ff:ff"]), maxDHCPEntries, checker.MaxExpectedAddrs)
 	}
 }

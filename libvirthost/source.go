@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 
 	"libvirt.org/go/libvirt"
@@ -74,7 +73,7 @@ func (s *Source) domains() ([]checker.Domain, error) {
 			_ = doms[i].Free()
 		}
 	}()
-	nets := map[string][]netip.Prefix{}
+	nets := map[string]Network{}
 	out := make([]checker.Domain, 0, len(doms))
 	for i := range doms {
 		d, err := s.domain(&doms[i], nets)
@@ -90,7 +89,7 @@ func (s *Source) domains() ([]checker.Domain, error) {
 	return out, nil
 }
 
-func (s *Source) domain(dom *libvirt.Domain, nets map[string][]netip.Prefix) (checker.Domain, error) {
+func (s *Source) domain(dom *libvirt.Domain, nets map[string]Network) (checker.Domain, error) {
 	name, err := dom.GetName()
 	if err != nil {
 		return checker.Domain{}, fmt.Errorf("domain name: %w", err)
@@ -130,36 +129,53 @@ func (s *Source) domain(dom *libvirt.Domain, nets map[string][]netip.Prefix) (ch
 		if n.SourceType != "network" || n.Source == "" {
 			continue
 		}
-		addrs, ok := nets[n.Source]
+		nw, ok := nets[n.Source]
 		if !ok {
-			addrs, err = s.networkAddrs(n.Source)
+			nw, err = s.network(n.Source)
 			if err != nil {
 				return checker.Domain{}, fmt.Errorf("domain %q nic %s: %w", name, n.MAC, err)
 			}
-			nets[n.Source] = addrs
+			nets[n.Source] = nw
 		}
-		n.NetworkAddrs = addrs
+		n.NetworkAddrs = nw.Addrs
+		for _, a := range nw.Expected(n.MAC) {
+			n.Expected = checker.AppendExpected(n.Expected, a.Addr, a.Source)
+		}
 	}
 	d.Agent = s.pool.Transport(uuid)
 	return d, nil
 }
 
-// networkAddrs returns the host-side addresses of a libvirt network.
-func (s *Source) networkAddrs(name string) ([]netip.Prefix, error) {
+// network reads a libvirt network: its host-side addresses, its DHCP host
+// entries and its DHCP leases. A network that does not exist is the zero
+// Network; leases that cannot be read are left out (they only add
+// expected addresses).
+func (s *Source) network(name string) (Network, error) {
 	nw, err := s.conn.LookupNetworkByName(name)
 	if err != nil {
 		var lerr libvirt.Error
 		if errors.As(err, &lerr) && lerr.Code == libvirt.ERR_NO_NETWORK {
-			return nil, nil
+			return Network{}, nil
 		}
-		return nil, fmt.Errorf("network %q: %w", name, err)
+		return Network{}, fmt.Errorf("network %q: %w", name, err)
 	}
 	defer func() { _ = nw.Free() }()
 	xml, err := nw.GetXMLDesc(0)
 	if err != nil {
-		return nil, fmt.Errorf("network %q xml: %w", name, err)
+		return Network{}, fmt.Errorf("network %q xml: %w", name, err)
 	}
-	return ParseNetworkXML(xml)
+	out, err := ParseNetwork(xml)
+	if err != nil {
+		return Network{}, err
+	}
+	if leases, err := nw.GetDHCPLeases(); err == nil {
+		ls := make([]Lease, 0, min(len(leases), maxDHCPEntries))
+		for _, l := range leases[:min(len(leases), maxDHCPEntries)] {
+			ls = append(ls, Lease{MAC: l.Mac, Addr: l.IPaddr})
+		}
+		out.AddLeases(ls)
+	}
+	return out, nil
 }
 
 // callCtx runs a blocking libvirt call and returns early when ctx ends; the
