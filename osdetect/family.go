@@ -48,6 +48,13 @@ type family struct {
 	// way in DefaultRoutes' result.
 	routes      func(ctx context.Context, c *guestagent.Client, info guestagent.Info) ([]DefaultRoute, error)
 	routeSource string
+
+	// evidence, if set, returns the one guest command that reads the
+	// link state of interface iface and the neighbour table entry of
+	// gateway gw (valid, unmapped); parseEvidence reads its exited
+	// status. EvidenceCommand and ParseEvidence use them.
+	evidence      func(iface string, gw netip.Addr) (guestagent.Command, error)
+	parseEvidence func(iface string, gw netip.Addr, st guestagent.ExecStatus) (Evidence, error)
 }
 
 // families holds every known family; each family's file adds itself.

@@ -32,6 +32,9 @@ func init() {
 		agentRoutes: true, // guest-network-get-route exists only in Linux agents
 		routes:      linuxRoutes,
 		routeSource: SourceGuestProcRoute,
+
+		evidence:      linuxEvidence,
+		parseEvidence: parseLinuxEvidence,
 	})
 }
 

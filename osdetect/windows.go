@@ -30,6 +30,8 @@ func init() {
 		parsePing:     parseWindowsPing,
 		routes:        windowsRoutes,
 		routeSource:   SourceGuestRoutePrint,
+		evidence:      windowsEvidence,
+		parseEvidence: parseWindowsEvidence,
 	})
 }
 
