@@ -58,6 +58,11 @@ var (
 			"(%d gateway, %d external) or merged into the target=%q placeholder. Absent when 0.", maxGatewayProbes, maxExternalProbes, placeholder),
 		domainLabels, nil)
 
+	descDiagnosis = prometheus.NewDesc(namespace+"_diagnosis",
+		"1 for each cause vmcheck diagnosed in the VM's last check: code from a closed set, layer host (the operator's), "+
+			"guest (the tenant's) or network, nic the MAC of the NIC concerned (empty for the whole VM). Absent when the VM is ok.",
+		append(domainLabels[:2:2], "code", "layer", "nic"), nil)
+
 	descSourceUp = prometheus.NewDesc(namespace+"_source_up",
 		"1 if vmcheck's connection to the hypervisor works, else 0; backend is libvirt or qemu.",
 		[]string{"backend"}, nil)
@@ -110,7 +115,7 @@ func NewCollector(h *History, version string) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descDomainState, descDomainInfo, descAgentUp, descConsecutiveFailures, descStateSince,
-		descLastCheck, descCheckDuration, descProbeSuccess, descProbeRTT, descProbesOmitted,
+		descLastCheck, descCheckDuration, descProbeSuccess, descProbeRTT, descProbesOmitted, descDiagnosis,
 		descSourceUp, descLibvirtUp, descRoundDuration, descLastRound, descRoundDomains, descDownAfter, descBuildInfo,
 	} {
 		ch <- d
@@ -166,7 +171,7 @@ func entryMetrics(e *Entry) []prometheus.Metric {
 	if uuid == "" {
 		return nil
 	}
-	out := make([]prometheus.Metric, 0, 13+2*len(e.labels.probes))
+	out := make([]prometheus.Metric, 0, 13+2*len(e.labels.probes)+len(e.labels.diagnoses))
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		out = append(out, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
 	}
@@ -188,6 +193,9 @@ func entryMetrics(e *Entry) []prometheus.Metric {
 	}
 	if l.omitted > 0 {
 		gauge(descProbesOmitted, float64(l.omitted), dom, uuid)
+	}
+	for _, d := range l.diagnoses {
+		gauge(descDiagnosis, 1, dom, uuid, d.code, d.layer, d.nic)
 	}
 	return out
 }

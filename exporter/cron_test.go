@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,9 @@ import (
 // cronEngine checks every domain with the verdict the test gives it, at
 // the time of a fake clock; selecting fails with selectErr.
 type cronEngine struct {
-	verdict   map[string]checker.State
+	verdict map[string]checker.State
+	// diagnosis, if set, is the diagnosis of a domain's results.
+	diagnosis map[string][]checker.Diagnosis
 	selectErr error
 	clock     *fakeClock
 	// cancel, if set, is called during the checks (SIGTERM mid-round).
@@ -44,7 +47,8 @@ func (e *cronEngine) CheckAll(_ context.Context, doms []checker.Domain) []checke
 			v = checker.StateOK
 		}
 		rs = append(rs, checker.Result{Name: d.Name, UUID: d.UUID, State: v, CheckedAt: e.clock.now(),
-			Probes: []checker.ProbeResult{{Kind: checker.ProbeExternal, Target: "203.0.113.10", Status: checker.ProbePassed, RTT: 0.0012}}})
+			Probes:    []checker.ProbeResult{{Kind: checker.ProbeExternal, Target: "203.0.113.10", Status: checker.ProbePassed, RTT: 0.0012}},
+			Diagnosis: e.diagnosis[d.Name]})
 	}
 	e.clock.advance(1500 * time.Millisecond) // the round takes 1.5 s
 	return rs
@@ -130,6 +134,10 @@ func TestCronRounds(t *testing.T) {
 func TestCronLogLines(t *testing.T) {
 	c := newCronRun(t, "web", "db")
 	c.eng.verdict["db"] = checker.StateDown
+	c.eng.diagnosis = map[string][]checker.Diagnosis{"db": {
+		{Code: checker.CodeHostLinkDown, Layer: checker.LayerHost, NIC: "52:54:00:00:00:01", Detail: "link set down on the host"},
+		{Code: checker.CodeUpstreamUnreachable, Layer: checker.LayerNetwork, Detail: "beyond the gateway"},
+	}}
 	if _, err, _ := c.run(context.Background(), t, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +174,14 @@ func TestCronLogLines(t *testing.T) {
 	// The probes are one field with stable keys, not one field per target.
 	if p, _ := byDomain["web"].Data["probes"].([]output.LogProbe); len(p) != 1 || p[0].Target != "203.0.113.10" || p[0].Outcome != "ok 1.2ms" {
 		t.Errorf("web: probes = %+v, want the external probe ok 1.2ms", byDomain["web"].Data["probes"])
+	}
+	// So is the diagnosis: {code, layer, nic} per cause, empty when ok.
+	wantDiag := []output.LogDiagnosis{{Code: "host_link_down", Layer: "host", NIC: "52:54:00:00:00:01"}, {Code: "upstream_unreachable", Layer: "network"}}
+	if d, _ := byDomain["db"].Data["diagnosis"].([]output.LogDiagnosis); !slices.Equal(d, wantDiag) {
+		t.Errorf("db: diagnosis = %+v, want %+v", byDomain["db"].Data["diagnosis"], wantDiag)
+	}
+	if d, ok := byDomain["web"].Data["diagnosis"].([]output.LogDiagnosis); !ok || len(d) != 0 {
+		t.Errorf("web: diagnosis = %#v, want an empty list", byDomain["web"].Data["diagnosis"])
 	}
 }
 

@@ -88,7 +88,8 @@ func TestDashboardProblems(t *testing.T) {
 		}, "undefined variable $node"},
 		{"empty query", func(_ map[string]any, ps []any) { target(ps, 1, 0)["expr"] = "" }, "empty query"},
 		{"duplicate refId", func(_ map[string]any, ps []any) {
-			target(ps, 11, 1)["refId"] = target(ps, 11, 0)["refId"]
+			i := panelIndex(ps, "VMs now")
+			target(ps, i, 1)["refId"] = target(ps, i, 0)["refId"]
 		}, "duplicate refId"},
 		{"no query", func(_ map[string]any, ps []any) { delete(panel(ps, 1), "targets") }, "no query"},
 		{"not in __requires", func(d map[string]any, _ []any) {
@@ -121,6 +122,11 @@ func TestDashboardProblems(t *testing.T) {
 }
 
 func panel(ps []any, i int) map[string]any { return ps[i].(map[string]any) }
+
+// panelIndex returns the index of the panel with this title, or -1.
+func panelIndex(ps []any, title string) int {
+	return slices.IndexFunc(ps, func(p any) bool { return p.(map[string]any)["title"] == title })
+}
 
 func gridPos(ps []any, i int) map[string]any {
 	return panel(ps, i)["gridPos"].(map[string]any)

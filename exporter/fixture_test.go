@@ -44,8 +44,11 @@ func fixture(at time.Time) ([]checker.Domain, []checker.Result) {
 			Probes: []checker.ProbeResult{
 				{Kind: checker.ProbeExternal, Target: "203.0.113.10", OK: true, Status: checker.ProbePassed, RTT: 0.002},
 				{Kind: checker.ProbeGateway, Target: "192.168.122.254", NIC: "52:54:00:AA:00:02", Status: checker.ProbeFailed, Error: "no reply"},
+				{Kind: checker.ProbeAddress, Target: "192.168.122.20", NIC: "52:54:00:aa:00:02", OK: true, Status: checker.ProbePassed},
 			},
 			Reason: "gateway 192.168.122.254: no reply",
+			Diagnosis: []checker.Diagnosis{{Code: checker.CodeGatewayUnresolved, Layer: checker.LayerNetwork, NIC: "52:54:00:AA:00:02",
+				Detail: "the guest has no resolved neighbour entry for its gateway 192.168.122.254 after a failed ping: layer 2 is broken"}},
 		},
 		{
 			Name: "lab-noagent", UUID: uuidNoAgent, State: checker.StateUnknown,
@@ -76,8 +79,19 @@ func fixture(at time.Time) ([]checker.Domain, []checker.Result) {
 				{Kind: checker.ProbeGateway, Target: "fe80::1%eth0", NIC: "not-a-mac", Status: checker.ProbeFailed, Error: "<b>no</b> reply"},
 				{Kind: checker.ProbeGateway, Target: "not-an-ip", Status: checker.ProbeFailed, Error: "x"},
 				{Kind: checker.ProbeExternal, Target: "198.51.100.1", Status: checker.ProbeError, Error: "timed out"},
+				{Kind: checker.ProbeAddress, Target: "192.0.2.99", NIC: "52:54:00:aa:00:05", Status: checker.ProbeFailed},
+				{Kind: checker.ProbeAddress, Target: "<b>not-an-ip</b>", NIC: "52:54:00:aa:00:05", Status: checker.ProbeFailed},
 			},
 			Reason: "<img src=x onerror=alert(1)> every probe failed",
+			// Codes outside the closed set are dropped from the metrics, a
+			// wrong layer is replaced by the code's own, a NIC that is not a
+			// MAC becomes the placeholder; the page escapes the detail.
+			Diagnosis: []checker.Diagnosis{
+				{Code: checker.CodeHostLinkDown, Layer: "tenant", NIC: "52:54:00:aa:00:05", Detail: "<script>alert(2)</script> link down"},
+				{Code: "evil\"} 1\nfake", Layer: checker.LayerHost, NIC: "52:54:00:aa:00:05", Detail: "x"},
+				{Code: checker.CodeGuestAddressMismatch, Layer: checker.LayerGuest, NIC: "not-a-mac", Detail: "holds 10.0.0.9, assigned 192.0.2.99"},
+				{Code: checker.CodeUpstreamUnreachable, Layer: checker.LayerNetwork, Detail: "the gateway answers, 203.0.113.10 does not"},
+			},
 		},
 	}
 	doms := make([]checker.Domain, len(res))

@@ -107,6 +107,8 @@ type page struct {
 	Counts    []stateCount
 	Rows      []statusRow
 	Entry     *Entry
+	// Diagnosis is the VM page's list of causes.
+	Diagnosis []diagnosisItem
 }
 
 type stateCount struct {
@@ -128,6 +130,8 @@ type statusRow struct {
 	OS         string
 	External   []probeCell
 	Gateways   []probeCell
+	Addresses  []probeCell
+	Diagnosis  []diagnosisItem
 	Reason     string
 }
 
@@ -176,13 +180,72 @@ func rowOf(e Entry) statusRow {
 	}
 	for _, pr := range r.Probes {
 		c := probeCell{Status: pr.Status, Text: clean(output.ProbeSummary(pr, output.Spaced))}
-		if pr.Kind == checker.ProbeGateway {
+		switch pr.Kind {
+		case checker.ProbeGateway:
 			row.Gateways = append(row.Gateways, c)
-		} else {
+		case checker.ProbeAddress:
+			row.Addresses = append(row.Addresses, c)
+		default:
 			row.External = append(row.External, c)
 		}
 	}
+	row.Diagnosis = diagnosisItems(r)
 	return row
+}
+
+// diagnosisItem is one cause of a failed check as the pages show it: whose
+// fault (the layer), on which NIC, in plain language with the remedy, and
+// the engine's evidence. Every string is sanitised; Layer is the code's
+// layer in checker.Codes, or "unknown" for a code outside the closed set,
+// so it is safe as a class name.
+type diagnosisItem struct {
+	Layer     checker.Layer
+	LayerName string // "Host", "Guest", "Network"
+	Owner     string // "the operator's", …
+	Code      string
+	NIC       string // the MAC, with the NIC's host device and guest name when known
+	Text      string
+	Detail    string
+}
+
+// diagnosisItems renders r's diagnoses, most fundamental first.
+func diagnosisItems(r checker.Result) []diagnosisItem {
+	var out []diagnosisItem
+	for _, d := range r.Diagnosis {
+		layer, ok := checker.Codes[d.Code] // the code's own layer
+		if !ok {
+			layer = "unknown"
+		}
+		out = append(out, diagnosisItem{
+			Layer: layer, LayerName: output.LayerName(layer), Owner: output.LayerOwner(layer),
+			Code: clean(string(d.Code)), NIC: clean(nicText(d.NIC, r.NICs)),
+			Text: clean(output.DiagnosisPlain(d, r)), Detail: clean(d.Detail),
+		})
+	}
+	return out
+}
+
+// nicText names a NIC by its MAC and, when known, its host device and
+// guest interface name: "52:54:00:aa:00:01 (vnet0, eth0)".
+func nicText(mac string, nics []checker.NICResult) string {
+	if mac == "" {
+		return ""
+	}
+	for _, n := range nics {
+		if !strings.EqualFold(n.MAC, mac) {
+			continue
+		}
+		var names []string
+		for _, s := range []string{n.Device, n.GuestName} {
+			if s != "" {
+				names = append(names, s)
+			}
+		}
+		if len(names) > 0 {
+			return mac + " (" + strings.Join(names, ", ") + ")"
+		}
+	}
+	return mac
 }
 
 func policyText(p checker.Policy) string {
@@ -214,7 +277,7 @@ func (s *site) vm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Title, p.Base = "vmcheck — "+clean(e.Result.Name), "../"
-	p.Entry = &e
+	p.Entry, p.Diagnosis = &e, diagnosisItems(e.Result)
 	render(w, "vm.html", p)
 }
 

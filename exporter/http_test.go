@@ -91,6 +91,14 @@ func TestStatusPage(t *testing.T) {
 		`after 3 consecutive failed rounds`, // the threshold
 		`<script src="static/vmcheck.js">`,  // relative times in the browser
 		`href="vm/0b4ec1c4-5d3a-4c5e-9b1e-2f4a6c8e0a01"`,
+		`192.168.122.20 ok`, // an assigned address the guest holds
+		`192.0.2.99 missing`,
+		// The causes, layer first, in plain language, per NIC.
+		`data-code="gateway_unresolved" data-layer="network"`,
+		`<span class="layer l-network" title="the network&#39;s fault">Network</span>: the gateway does not answer ARP/ND`,
+		`NIC 52:54:00:AA:00:02`,
+		`<span class="layer l-host" title="the operator&#39;s fault">Host</span>: the NIC&#39;s link is set down on the host (virsh domif-setlink zz-hostile 52:54:00:aa:00:05 up`,
+		`data-layer="unknown"`, // a code outside the closed set
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("status page lacks %q", want)
@@ -135,7 +143,17 @@ func TestVMPage(t *testing.T) {
 		}
 	}
 	_, body, _ = get(t, srv.URL+"/vm/"+uuidEvil)
-	for _, bad := range []string{"<script>alert", "<b>no</b>", "\x1b", "\u202e"} {
+	for _, want := range []string{
+		`<table id="diagnosis">`,
+		`<td><span class="layer l-host">Host</span></td><td><code>host_link_down</code></td><td>52:54:00:aa:00:05</td>`,
+		`&lt;script&gt;alert(2)&lt;/script&gt; link down`, // the evidence, escaped
+		`<td><span class="muted">the VM</span></td>`,      // upstream_unreachable concerns the whole VM
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("VM page lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"<script>alert", "<b>no</b>", "\x1b", "\u202e", "evil\"", "\nfake"} {
 		if strings.Contains(body, bad) {
 			t.Errorf("VM page contains unescaped guest text %q", bad)
 		}

@@ -125,17 +125,33 @@ const (
 	// maxExternalProbes caps the external probes of one check that get
 	// series (their targets come from the host: config and metadata).
 	maxExternalProbes = 16
+	// maxAddressProbes caps the address probes of one check that get
+	// series: an IPv4 and an IPv6 address for each of maxGatewayProbes
+	// NICs.
+	maxAddressProbes = 32
+	// maxAddressSets bounds the distinct (target, nic) pairs of address
+	// probes per domain: every address of a full domain may change once.
+	maxAddressSets = 64
+	// maxDiagnoses caps the vmcheck_diagnosis series of one check.
+	maxDiagnoses = 32
+	// maxDiagnosisNICs bounds the distinct nic values of vmcheck_diagnosis
+	// per domain (a MAC each; the VM-wide "" is not counted).
+	maxDiagnosisNICs = 32
 )
 
 // Label groups, the keys of a labelBudget, with their size and budget.
 const (
-	groupInfo    = "domain_info"
-	groupGateway = "gateway_probe"
+	groupInfo      = "domain_info"
+	groupGateway   = "gateway_probe"
+	groupAddress   = "address_probe"
+	groupDiagnosis = "diagnosis"
 )
 
 var groupLimits = map[string]struct{ arity, limit int }{
-	groupInfo:    {5, maxInfoSets},
-	groupGateway: {2, maxGatewaySets},
+	groupInfo:      {5, maxInfoSets},
+	groupGateway:   {2, maxGatewaySets},
+	groupAddress:   {2, maxAddressSets},
+	groupDiagnosis: {1, maxDiagnosisNICs},
 }
 
 // labelSep joins the values of a label set; no label value contains it
@@ -210,8 +226,10 @@ func validSet(group string, set []string) bool {
 	case groupInfo:
 		return osFamilyLabel(set[0]) == set[0] && guestLabel(set[1]) == set[1] && guestLabel(set[2]) == set[2] &&
 			hostLabel(set[3], maxLabelRunes) == set[3] && hostLabel(set[4], maxLabelRunes) == set[4]
-	case groupGateway:
+	case groupGateway, groupAddress:
 		return set[0] != "" && addrLabel(set[0]) == set[0] && macLabel(set[1]) == set[1]
+	case groupDiagnosis:
+		return set[0] != "" && macLabel(set[0]) == set[0]
 	}
 	return false
 }
@@ -234,6 +252,13 @@ type seriesLabels struct {
 	probes []probeSeries
 	// omitted counts the probes that ran but got no series of their own.
 	omitted int
+	// diagnoses are the diagnoses that get vmcheck_diagnosis series.
+	diagnoses []diagnosisSeries
+}
+
+// diagnosisSeries is one vmcheck_diagnosis series' labels.
+type diagnosisSeries struct {
+	code, layer, nic string
 }
 
 // probeSeries is one probe's series labels and values.
@@ -253,44 +278,79 @@ func (b labelBudget) labels(r *checker.Result, nova checker.Nova) seriesLabels {
 		}
 	}
 	probes, omitted := b.probeLabels(r.Probes)
-	return seriesLabels{info: info, probes: probes, omitted: omitted}
+	return seriesLabels{info: info, probes: probes, omitted: omitted, diagnoses: b.diagnosisLabels(r.Diagnosis)}
+}
+
+// diagnosisLabels returns the diagnoses that get series: codes of the
+// closed set checker.Codes only (anything else is dropped), with the
+// code's own layer, each (code, nic) once, at most maxDiagnoses. nic is
+// the MAC within the domain's budget, "" for a diagnosis of the whole VM,
+// the placeholder for a MAC beyond the budget or one that does not parse.
+func (b labelBudget) diagnosisLabels(ds []checker.Diagnosis) []diagnosisSeries {
+	var out []diagnosisSeries
+	seen := make(map[[2]string]bool, len(ds))
+	for _, d := range ds {
+		layer, ok := checker.Codes[d.Code]
+		if !ok || len(out) >= maxDiagnoses {
+			continue
+		}
+		nic := macLabel(d.NIC)
+		switch {
+		case d.NIC != "" && nic == "":
+			nic = placeholder
+		case nic != "" && !b.admit(groupDiagnosis, nic):
+			nic = placeholder
+		}
+		key := [2]string{string(d.Code), nic}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, diagnosisSeries{code: string(d.Code), layer: string(layer), nic: nic})
+	}
+	return out
+}
+
+// probeKinds are the probe kinds that get series, each with its per-check
+// cap and the label group that budgets its (target, nic) pairs ("" for
+// none: external targets come from the host).
+var probeKinds = map[checker.ProbeKind]struct {
+	cap   int
+	group string
+}{
+	checker.ProbeExternal: {maxExternalProbes, ""},
+	checker.ProbeGateway:  {maxGatewayProbes, groupGateway},
+	checker.ProbeAddress:  {maxAddressProbes, groupAddress},
 }
 
 // probeLabels returns the probes that get series: those that ran (passed
-// or failed) with a valid target, each label set once, at most
-// maxExternalProbes external and maxGatewayProbes gateway probes, gateway
-// labels within the budget. It also returns how many probes that ran got
-// no series of their own (an exact duplicate of another is not counted).
+// or failed) with a valid target and a kind of probeKinds, each label set
+// once, at most the kind's cap per check, gateway and address labels
+// within the budget. It also returns how many probes that ran got no
+// series of their own (an exact duplicate of another is not counted).
 func (b labelBudget) probeLabels(probes []checker.ProbeResult) ([]probeSeries, int) {
 	var out []probeSeries
-	omitted, gateways, externals := 0, 0, 0
+	omitted := 0
+	counts := make(map[checker.ProbeKind]int, len(probeKinds))
 	reported := make(map[[3]string]bool, len(probes)) // label sets as reported
 	emitted := make(map[[3]string]bool, len(probes))  // label sets as emitted
 	for _, p := range probes {
-		if p.Status != checker.ProbePassed && p.Status != checker.ProbeFailed {
+		k, known := probeKinds[p.Kind]
+		if !known || (p.Status != checker.ProbePassed && p.Status != checker.ProbeFailed) {
 			continue
 		}
-		kind := enumLabel(string(p.Kind), string(checker.ProbeExternal), string(checker.ProbeGateway))
-		target, nic := addrLabel(p.Target), macLabel(p.NIC)
+		kind, target, nic := string(p.Kind), addrLabel(p.Target), macLabel(p.NIC)
 		if target == "" || reported[[3]string{kind, target, nic}] {
 			continue
 		}
 		reported[[3]string{kind, target, nic}] = true
-		if kind == string(checker.ProbeGateway) {
-			if gateways >= maxGatewayProbes {
-				omitted = saturatingInc(omitted)
-				continue
-			}
-			gateways++
-			if !b.admit(groupGateway, target, nic) {
-				target, nic = placeholder, placeholder
-			}
-		} else {
-			if externals >= maxExternalProbes {
-				omitted = saturatingInc(omitted)
-				continue
-			}
-			externals++
+		if counts[p.Kind] >= k.cap {
+			omitted = saturatingInc(omitted)
+			continue
+		}
+		counts[p.Kind]++
+		if k.group != "" && !b.admit(k.group, target, nic) {
+			target, nic = placeholder, placeholder
 		}
 		key := [3]string{kind, target, nic}
 		if emitted[key] {

@@ -116,7 +116,9 @@ func seriesOf(t *testing.T, c prometheus.Collector) []string {
 }
 
 // hostileRound is round i of a guest that reports a new gateway, OS id and
-// OS version every round, and a host whose Nova name changes too.
+// OS version every round, and a host whose Nova name, assigned address and
+// NIC (diagnosed with its link down, and with a code outside the closed
+// set) change too.
 func hostileRound(i int) (checker.Domain, checker.Result) {
 	gw := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()
 	r := checker.Result{
@@ -124,7 +126,12 @@ func hostileRound(i int) (checker.Domain, checker.Result) {
 		OS:    checker.OSResult{Family: "linux", ID: fmt.Sprintf("os%d", i%3), Version: fmt.Sprintf("v%d", i)},
 		Agent: checker.AgentResult{State: checker.AgentOK},
 		Probes: append(okProbes(gw, "52:54:00:aa:00:01", 0.001),
-			checker.ProbeResult{Kind: checker.ProbeGateway, Target: gw, NIC: fmt.Sprintf("52:54:00:bb:%02x:%02x", byte(i>>8), byte(i)), Status: checker.ProbeFailed}),
+			checker.ProbeResult{Kind: checker.ProbeGateway, Target: gw, NIC: fmt.Sprintf("52:54:00:bb:%02x:%02x", byte(i>>8), byte(i)), Status: checker.ProbeFailed},
+			checker.ProbeResult{Kind: checker.ProbeAddress, Target: gw, NIC: fmt.Sprintf("52:54:00:cc:%02x:%02x", byte(i>>8), byte(i)), Status: checker.ProbeFailed}),
+		Diagnosis: []checker.Diagnosis{
+			{Code: checker.CodeHostLinkDown, Layer: checker.LayerHost, NIC: fmt.Sprintf("52:54:00:dd:%02x:%02x", byte(i>>8), byte(i))},
+			{Code: checker.Code(fmt.Sprintf("code%d", i)), Layer: checker.LayerHost},
+		},
 	}
 	d := checker.Domain{Name: "vm", UUID: uuidDebian, Nova: checker.Nova{Instance: fmt.Sprintf("inst-%d", i), Project: "p"}}
 	return d, r
@@ -134,8 +141,11 @@ func TestLabelBudgetBoundsSeries(t *testing.T) {
 	// Per VM over its life: 5 domain_state, 5 other per-VM gauges,
 	// domain_info within its budget plus the placeholder set, one external
 	// probe (success and rtt), gateway probes (success and rtt) within their
-	// budget plus the placeholder, and vmcheck_probes_omitted.
-	const bound = 5 + 5 + (maxInfoSets + 1) + 2 + 2*(maxGatewaySets+1) + 1
+	// budget plus the placeholder, vmcheck_probes_omitted, address probes
+	// (success only) within their budget plus the placeholder, and
+	// vmcheck_diagnosis for one code on NICs within their budget plus the
+	// placeholder (the other code is outside the closed set: no series).
+	const bound = 5 + 5 + (maxInfoSets + 1) + 2 + 2*(maxGatewaySets+1) + 1 + (maxAddressSets + 1) + (maxDiagnosisNICs + 1)
 	h := NewHistory(3)
 	c := testCollector(h)
 	all := map[string]bool{}
@@ -157,6 +167,8 @@ func TestLabelBudgetBoundsSeries(t *testing.T) {
 		`vmcheck_probe_success,domain="vm",kind="gateway",nic="other",target="other",uuid="` + uuidDebian + `"`,
 		`vmcheck_probe_success,domain="vm",kind="external",nic="",target="203.0.113.10",uuid="` + uuidDebian + `"`,
 		`vmcheck_probes_omitted,domain="vm",uuid="` + uuidDebian + `"`,
+		`vmcheck_probe_success,domain="vm",kind="address",nic="other",target="other",uuid="` + uuidDebian + `"`,
+		`vmcheck_diagnosis,code="host_link_down",domain="vm",layer="host",nic="other",uuid="` + uuidDebian + `"`,
 	} {
 		if !slices.Contains(last, want) {
 			t.Errorf("the last round lacks %s; it has:\n%s", want, strings.Join(last, "\n"))
@@ -190,6 +202,13 @@ func TestProbeLabelCaps(t *testing.T) {
 		}
 		return out
 	}
+	addrs := func(n, net int) []checker.ProbeResult {
+		out := gws(n, net)
+		for i := range out {
+			out[i].Kind, out[i].RTT = checker.ProbeAddress, 0
+		}
+		return out
+	}
 	tests := []struct {
 		name          string
 		rounds        [][]checker.ProbeResult
@@ -199,6 +218,13 @@ func TestProbeLabelCaps(t *testing.T) {
 	}{
 		{"1000 NICs", [][]checker.ProbeResult{gws(1000, 1)}, maxGatewayProbes, 1000 - maxGatewayProbes, 0},
 		{"100 external targets", [][]checker.ProbeResult{exts(100)}, maxExternalProbes, 100 - maxExternalProbes, 0},
+		{"100 assigned addresses", [][]checker.ProbeResult{addrs(100, 1)}, maxAddressProbes, 100 - maxAddressProbes, 0},
+		{"new addresses beyond the budget merge into one placeholder", [][]checker.ProbeResult{
+			addrs(maxAddressProbes, 1), addrs(maxAddressProbes, 2), addrs(maxAddressProbes, 3),
+		}, 1, maxAddressProbes - 1, 1},
+		{"a kind outside the set gets no series", [][]checker.ProbeResult{{
+			{Kind: "dns", Target: "192.0.2.53", Status: checker.ProbeFailed},
+		}}, 0, 0, 0},
 		{"an exact duplicate is not an omission", [][]checker.ProbeResult{append(exts(1), exts(1)...)}, 1, 0, 0},
 		{"errors and not-configured get no series", [][]checker.ProbeResult{{
 			{Kind: checker.ProbeExternal, Target: "203.0.113.1", Status: checker.ProbeError},
@@ -236,6 +262,65 @@ func TestProbeLabelCaps(t *testing.T) {
 			if n := len(b[groupGateway]); n > maxGatewaySets {
 				t.Errorf("budget holds %d gateway sets, want at most %d", n, maxGatewaySets)
 			}
+			if n := len(b[groupAddress]); n > maxAddressSets {
+				t.Errorf("budget holds %d address sets, want at most %d", n, maxAddressSets)
+			}
+		})
+	}
+}
+
+func TestDiagnosisLabels(t *testing.T) {
+	mac := func(i int) string { return fmt.Sprintf("52:54:00:00:%02x:%02x", byte(i>>8), byte(i)) }
+	linkDown := func(from, n int) []checker.Diagnosis {
+		var out []checker.Diagnosis
+		for i := from; i < from+n; i++ {
+			out = append(out, checker.Diagnosis{Code: checker.CodeHostLinkDown, Layer: checker.LayerHost, NIC: mac(i)})
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		rounds [][]checker.Diagnosis
+		want   []diagnosisSeries // of the last round
+	}{
+		{"healthy", [][]checker.Diagnosis{nil}, nil},
+		{"codes and layers of the closed set only", [][]checker.Diagnosis{{
+			{Code: "made_up", Layer: checker.LayerHost, NIC: mac(1)},
+			{Code: checker.CodeGuestNoAddress, Layer: checker.LayerHost, NIC: "52:54:00:00:00:01"},
+			{Code: checker.CodeUpstreamUnreachable, Layer: "evil"},
+		}}, []diagnosisSeries{{"guest_no_address", "guest", mac(1)}, {"upstream_unreachable", "network", ""}}},
+		{"a NIC that is not a MAC", [][]checker.Diagnosis{{{Code: checker.CodeGuestNICMissing, NIC: "<b>"}}},
+			[]diagnosisSeries{{"guest_nic_missing", "guest", placeholder}}},
+		{"canonical MAC, duplicates once", [][]checker.Diagnosis{{
+			{Code: checker.CodeGuestLinkDown, NIC: "52:54:00:00:00:0A"}, {Code: checker.CodeGuestLinkDown, NIC: mac(10)},
+		}}, []diagnosisSeries{{"guest_link_down", "guest", mac(10)}}},
+		{"at most maxDiagnoses a check", [][]checker.Diagnosis{linkDown(0, 100)}, nil},
+		{"new NICs beyond the budget share the placeholder", [][]checker.Diagnosis{
+			linkDown(0, maxDiagnosisNICs), linkDown(maxDiagnosisNICs, 3),
+		}, []diagnosisSeries{{"host_link_down", "host", placeholder}}},
+		{"known NICs keep their label once the budget is spent", [][]checker.Diagnosis{
+			linkDown(0, maxDiagnosisNICs), linkDown(maxDiagnosisNICs, 3), linkDown(5, 1),
+		}, []diagnosisSeries{{"host_link_down", "host", mac(5)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := labelBudget{}
+			var got []diagnosisSeries
+			for _, ds := range tt.rounds {
+				got = b.diagnosisLabels(ds)
+			}
+			if tt.name == "at most maxDiagnoses a check" {
+				if len(got) != maxDiagnoses {
+					t.Errorf("diagnosisLabels(100 NICs) = %d series, want %d", len(got), maxDiagnoses)
+				}
+				return
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("diagnosisLabels = %v, want %v", got, tt.want)
+			}
+			if n := len(b[groupDiagnosis]); n > maxDiagnosisNICs {
+				t.Errorf("budget holds %d NICs, want at most %d", n, maxDiagnosisNICs)
+			}
 		})
 	}
 }
@@ -252,9 +337,14 @@ func TestBudgetFromSets(t *testing.T) {
 	}{
 		{"none", nil, true},
 		{"what Record saves", map[string][][]string{
-			groupInfo:    {{"linux", "debian", "12", "web-01 (shop)", "shop"}},
-			groupGateway: {{"192.0.2.1", "52:54:00:aa:00:01"}, {"2001:db8::1", ""}},
+			groupInfo:      {{"linux", "debian", "12", "web-01 (shop)", "shop"}},
+			groupGateway:   {{"192.0.2.1", "52:54:00:aa:00:01"}, {"2001:db8::1", ""}},
+			groupAddress:   {{"192.0.2.11", "52:54:00:aa:00:01"}},
+			groupDiagnosis: {{"52:54:00:aa:00:01"}},
 		}, true},
+		{"address not an address", map[string][][]string{groupAddress: {{"x", "52:54:00:aa:00:01"}}}, false},
+		{"diagnosis nic empty", map[string][][]string{groupDiagnosis: {{""}}}, false},
+		{"diagnosis nic not canonical", map[string][][]string{groupDiagnosis: {{"52:54:00:AA:00:01"}}}, false},
 		{"unknown group", map[string][][]string{"hostname": {{"x"}}}, false},
 		{"wrong size", map[string][][]string{groupGateway: {{"192.0.2.1"}}}, false},
 		{"unsanitised os_id", map[string][][]string{groupInfo: {{"linux", "deb ian", "12", "", ""}}}, false},

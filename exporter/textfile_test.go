@@ -48,7 +48,7 @@ func TestWriteTextfile(t *testing.T) {
 	}
 	counts := parseTextfile(t, b)
 	want := map[string]int{
-		"vmcheck_domain_state": 30, "vmcheck_domain_info": 6, "vmcheck_agent_up": 6, "vmcheck_probe_success": 8,
+		"vmcheck_domain_state": 30, "vmcheck_domain_info": 6, "vmcheck_agent_up": 6, "vmcheck_probe_success": 10, "vmcheck_diagnosis": 4,
 		"vmcheck_libvirt_up": 1, "vmcheck_last_round_timestamp_seconds": 1, "vmcheck_build_info": 1,
 	}
 	for name, n := range want {

@@ -5,16 +5,18 @@ import (
 )
 
 // LogFields is the structured form of one result for a log line: domain,
-// uuid, state (the verdict), agent, os (the family), duration, and reason
-// when there is one.
+// uuid, state (the verdict), agent, os (the family), duration, reason
+// when there is one, and diagnosis: the causes as a list of LogDiagnosis
+// (empty for a healthy VM).
 func LogFields(r checker.Result) map[string]any {
 	f := map[string]any{
-		"domain":   r.Name,
-		"uuid":     r.UUID,
-		"state":    string(r.State),
-		"agent":    string(r.Agent.State),
-		"os":       r.OS.Family,
-		"duration": r.Duration,
+		"domain":    r.Name,
+		"uuid":      r.UUID,
+		"state":     string(r.State),
+		"agent":     string(r.Agent.State),
+		"os":        r.OS.Family,
+		"duration":  r.Duration,
+		"diagnosis": diagnosisFields(r.Diagnosis),
 	}
 	if r.Reason != "" {
 		f["reason"] = r.Reason

@@ -31,20 +31,23 @@ func stateColor(s checker.State) string {
 	}
 }
 
-// WriteTable writes one line per domain, readable in a terminal. color adds
-// ANSI colours to the state column; use it only on a TTY.
+// WriteTable writes one line per domain, readable in a terminal: its
+// probes by kind (ADDRESSES: whether the guest holds the addresses the
+// platform assigned) and a REASON that leads with the first diagnosis.
+// color adds ANSI colours to the state column; use it only on a TTY.
 func WriteTable(w io.Writer, results []checker.Result, color bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DOMAIN\tSTATE\tAGENT\tOS\tEXTERNAL\tGATEWAYS\tREASON")
+	fmt.Fprintln(tw, "DOMAIN\tSTATE\tAGENT\tOS\tEXTERNAL\tGATEWAYS\tADDRESSES\tREASON")
 	for _, r := range results {
 		state := string(r.State)
 		if color {
 			// Pad before colouring so tabwriter's widths stay right.
 			state = stateColor(r.State) + fmt.Sprintf("%-8s", state) + colorReset
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.Name, state, orDash(string(r.Agent.State)), OSText(r.OS),
-			probeCell(r.Probes, checker.ProbeExternal), probeCell(r.Probes, checker.ProbeGateway), orDash(r.Reason))
+			probeCell(r.Probes, checker.ProbeExternal), probeCell(r.Probes, checker.ProbeGateway),
+			probeCell(r.Probes, checker.ProbeAddress), orDash(ReasonText(r)))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing table: %w", err)

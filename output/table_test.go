@@ -3,6 +3,7 @@ package output
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,7 +11,8 @@ import (
 )
 
 // results are three domains as the table shows them: ok with both probe
-// kinds, down without an external target, and paused.
+// kinds, down without an external target (its assigned address missing,
+// two diagnoses), and paused.
 var results = []checker.Result{
 	{Name: "web-1", UUID: "u1", State: checker.StateOK, OS: checker.OSResult{Family: "linux", ID: "debian"},
 		Agent: checker.AgentResult{State: checker.AgentOK},
@@ -26,6 +28,12 @@ var results = []checker.Result{
 		Probes: []checker.ProbeResult{
 			{Kind: checker.ProbeExternal, Status: checker.ProbeNotConfigured},
 			{Kind: checker.ProbeGateway, Target: "192.0.2.254", Status: checker.ProbeFailed},
+			{Kind: checker.ProbeAddress, Target: "192.0.2.12", NIC: "52:54:00:00:00:02", Status: checker.ProbeFailed},
+		},
+		Diagnosis: []checker.Diagnosis{
+			{Code: checker.CodeGuestNoAddress, Layer: checker.LayerGuest, NIC: "52:54:00:00:00:02",
+				Detail: "eth0 has no IPv4 address, the platform assigned 192.0.2.12. Check the guest's DHCP client."},
+			{Code: checker.CodeGatewayUnresolved, Layer: checker.LayerNetwork, NIC: "52:54:00:00:00:02", Detail: "no ARP entry for 192.0.2.254"},
 		}},
 	{Name: "idle", UUID: "u3", State: checker.StatePaused, OS: checker.OSResult{Family: "unknown"},
 		Agent: checker.AgentResult{State: checker.AgentOK}, Reason: "paused"},
@@ -37,15 +45,16 @@ func TestWriteTable(t *testing.T) {
 		color bool
 		want  string
 	}{
-		{"plain", false, `DOMAIN  STATE   AGENT  OS                 EXTERNAL               GATEWAYS            REASON
-web-1   ok      ok     linux/debian       203.0.113.10 ok 0.7ms  192.0.2.1 ok        -
-db-2    down    ok     windows/mswindows  not configured         192.0.2.254 failed  gateway 192.0.2.254: no reply
-idle    paused  ok     unknown            -                      -                   paused
+		{"plain", false, `DOMAIN  STATE   AGENT  OS                 EXTERNAL               GATEWAYS            ADDRESSES           REASON
+web-1   ok      ok     linux/debian       203.0.113.10 ok 0.7ms  192.0.2.1 ok        -                   -
+db-2    down    ok     windows/mswindows  not configured         192.0.2.254 failed  192.0.2.12 missing  guest_no_address: eth0 has no IPv4 address, the platform assigned 192.0.2.12 (+1 more cause); gateway 192.0.2.254: no reply
+idle    paused  ok     unknown            -                      -                   -                   paused
 `},
-		{"colour", true, "DOMAIN  STATE              AGENT  OS                 EXTERNAL               GATEWAYS            REASON\n" +
-			"web-1   \x1b[32mok      \x1b[0m  ok     linux/debian       203.0.113.10 ok 0.7ms  192.0.2.1 ok        -\n" +
-			"db-2    \x1b[31mdown    \x1b[0m  ok     windows/mswindows  not configured         192.0.2.254 failed  gateway 192.0.2.254: no reply\n" +
-			"idle    \x1b[90mpaused  \x1b[0m  ok     unknown            -                      -                   paused\n"},
+		{"colour", true, "DOMAIN  STATE              AGENT  OS                 EXTERNAL               GATEWAYS            ADDRESSES           REASON\n" +
+			"web-1   \x1b[32mok      \x1b[0m  ok     linux/debian       203.0.113.10 ok 0.7ms  192.0.2.1 ok        -                   -\n" +
+			"db-2    \x1b[31mdown    \x1b[0m  ok     windows/mswindows  not configured         192.0.2.254 failed  192.0.2.12 missing  " +
+			"guest_no_address: eth0 has no IPv4 address, the platform assigned 192.0.2.12 (+1 more cause); gateway 192.0.2.254: no reply\n" +
+			"idle    \x1b[90mpaused  \x1b[0m  ok     unknown            -                      -                   -                   paused\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,8 +117,17 @@ func TestLogFields(t *testing.T) {
 		"domain": "db-2", "uuid": "u2", "state": "down", "agent": "ok", "os": "windows", "duration": 0.0,
 		"reason": "gateway 192.0.2.254: no reply",
 	}
-	if len(f) != len(want)+1 {
-		t.Errorf("LogFields+ProbeFields = %v, want %v and probes", f, want)
+	if len(f) != len(want)+2 {
+		t.Errorf("LogFields+ProbeFields = %v, want %v, diagnosis and probes", f, want)
+	}
+	// The diagnoses are one field too, with the same keys for each.
+	diag, _ := f["diagnosis"].([]LogDiagnosis)
+	wantDiag := []LogDiagnosis{{"guest_no_address", "guest", "52:54:00:00:00:02"}, {"gateway_unresolved", "network", "52:54:00:00:00:02"}}
+	if !slices.Equal(diag, wantDiag) {
+		t.Errorf("diagnosis = %+v, want %+v", diag, wantDiag)
+	}
+	if d, ok := LogFields(results[0])["diagnosis"].([]LogDiagnosis); !ok || d == nil || len(d) != 0 {
+		t.Errorf("diagnosis of a healthy VM = %#v, want an empty list", d)
 	}
 	for k, v := range want {
 		if f[k] != v {
@@ -118,8 +136,9 @@ func TestLogFields(t *testing.T) {
 	}
 	// The probes are one field, a list with the same keys for every probe.
 	probes, _ := f["probes"].([]LogProbe)
-	if len(probes) != 2 || probes[0].Kind != "external" || probes[0].Outcome != "not_configured" ||
-		probes[1].Target != "192.0.2.254" || probes[1].Outcome != "failed" || probes[1].Status != "failed" {
+	if len(probes) != 3 || probes[0].Kind != "external" || probes[0].Outcome != "not_configured" ||
+		probes[1].Target != "192.0.2.254" || probes[1].Outcome != "failed" || probes[1].Status != "failed" ||
+		probes[2].Kind != "address" || probes[2].Outcome != "missing" || probes[2].Status != "failed" {
 		t.Errorf("probes = %+v", probes)
 	}
 	f = map[string]any{}

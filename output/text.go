@@ -19,11 +19,15 @@ const (
 )
 
 // ProbeOutcome is what became of one probe, as people read it: "ok 1.2ms"
-// for a reply with its round-trip time, else the probe's status ("ok",
+// for a reply with its round-trip time, "missing" for an address probe
+// whose address the guest does not hold, else the probe's status ("ok",
 // "failed", "error", "not_configured").
 func ProbeOutcome(p checker.ProbeResult, unit RTTUnit) string {
 	if p.Status == checker.ProbePassed && p.RTT > 0 {
 		return fmt.Sprintf("ok %.1f%s", p.RTT*1000, unit)
+	}
+	if p.Kind == checker.ProbeAddress && p.Status == checker.ProbeFailed {
+		return "missing"
 	}
 	return string(p.Status)
 }

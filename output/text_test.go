@@ -21,6 +21,8 @@ func TestProbeText(t *testing.T) {
 		{"failed", checker.ProbeResult{Target: "192.0.2.1", Status: checker.ProbeFailed}, Tight, "failed", "192.0.2.1 failed"},
 		{"error", checker.ProbeResult{Target: "2001:db8::1", Status: checker.ProbeError}, Spaced, "error", "2001:db8::1 error"},
 		{"not configured", checker.ProbeResult{Status: checker.ProbeNotConfigured}, Tight, "not_configured", "not configured"},
+		{"address held", checker.ProbeResult{Kind: checker.ProbeAddress, Target: "192.0.2.11", Status: checker.ProbePassed}, Tight, "ok", "192.0.2.11 ok"},
+		{"address missing", checker.ProbeResult{Kind: checker.ProbeAddress, Target: "192.0.2.11", Status: checker.ProbeFailed}, Tight, "missing", "192.0.2.11 missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

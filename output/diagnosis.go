@@ -1,0 +1,167 @@
+package output
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+// maxShortDetail caps the short form of a diagnosis detail in the table.
+const maxShortDetail = 80
+
+// LayerName is a diagnosis layer as a person reads it: "Host", "Guest" or
+// "Network"; anything outside the closed set is "Unknown".
+func LayerName(l checker.Layer) string {
+	switch l {
+	case checker.LayerHost:
+		return "Host"
+	case checker.LayerGuest:
+		return "Guest"
+	case checker.LayerNetwork:
+		return "Network"
+	}
+	return "Unknown"
+}
+
+// LayerOwner says whose fault a layer is: "the operator's" (host), "the
+// tenant's" (guest), "the network's" (between the VM and the outside).
+func LayerOwner(l checker.Layer) string {
+	switch l {
+	case checker.LayerHost:
+		return "the operator's"
+	case checker.LayerGuest:
+		return "the tenant's"
+	case checker.LayerNetwork:
+		return "the network's"
+	}
+	return "unknown"
+}
+
+// nicContext is what a remedy names about the NIC a diagnosis concerns.
+type nicContext struct {
+	domain, mac, device, bridge, guestName string
+}
+
+// contextOf finds the NIC of d in r by MAC; the names it cannot find are
+// placeholders in capitals, as in a manual.
+func contextOf(d checker.Diagnosis, r checker.Result) nicContext {
+	c := nicContext{domain: shellWord(r.Name), mac: "MAC", device: "TAP", bridge: "BRIDGE", guestName: "the interface"}
+	if d.NIC != "" {
+		c.mac = shellWord(d.NIC)
+	}
+	for _, n := range r.NICs {
+		if !strings.EqualFold(n.MAC, d.NIC) {
+			continue
+		}
+		if n.Device != "" {
+			c.device = shellWord(n.Device)
+		}
+		if n.SourceType == "bridge" && n.Source != "" {
+			c.bridge = shellWord(n.Source)
+		}
+		if n.GuestName != "" {
+			c.guestName = n.GuestName
+		}
+	}
+	return c
+}
+
+// DiagnosisPlain is one diagnosis in plain language, with what to do: "the
+// NIC's link is set down on the host (virsh domif-setlink web-1
+// 52:54:00:00:00:01 up)". r gives the domain and the NIC's names for the
+// remedy. A code outside checker.Codes is shown by its detail alone.
+func DiagnosisPlain(d checker.Diagnosis, r checker.Result) string {
+	c := contextOf(d, r)
+	switch d.Code {
+	case checker.CodeHostLinkDown:
+		return fmt.Sprintf("the NIC's link is set down on the host (virsh domif-setlink %s %s up; without libvirt: QMP set_link up=true)", c.domain, c.mac)
+	case checker.CodeHostTapDown:
+		return fmt.Sprintf("the NIC's tap device on the host is down or not in its bridge (ip link set %s master %s up)", c.device, c.bridge)
+	case checker.CodeGuestNICMissing:
+		return "no interface inside the guest carries the NIC's MAC (driver missing, or the interface was removed in the guest)"
+	case checker.CodeGuestLinkDown:
+		return fmt.Sprintf("%s is down inside the guest or has no carrier (the guest's network configuration: bring it up)", c.guestName)
+	case checker.CodeGuestNoAddress:
+		return fmt.Sprintf("%s has no address inside the guest (the guest's DHCP client or network configuration)", c.guestName)
+	case checker.CodeGuestAddressMismatch:
+		return "the guest holds another address than the one the platform assigned (the guest's network configuration)"
+	case checker.CodeGuestNoDefaultRoute:
+		return "the guest has no default route through this NIC although its gateway is known (the guest's network configuration)"
+	case checker.CodeGatewayUnresolved:
+		return "the gateway does not answer ARP/ND from the guest: layer 2 between the VM and its gateway is broken (bridge, VLAN, port security, or the gateway is gone)"
+	case checker.CodeGatewayICMPFiltered:
+		return "the gateway answers ARP/ND but not ping: a security group or firewall drops ICMP echo"
+	case checker.CodeUpstreamUnreachable:
+		return "the gateway answers, the external target does not: the fault is beyond the gateway (router, uplink, upstream firewall)"
+	}
+	return d.Detail
+}
+
+// shellSafe matches words a shell takes literally.
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9._:@%+=,/-]+$`)
+
+// shellWord quotes s for a command line an operator may paste.
+func shellWord(s string) string {
+	if shellSafe.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ShortDetail is the first sentence of a diagnosis detail, at most 80
+// characters (cut with "…"): the table's short form.
+func ShortDetail(detail string) string {
+	s := detail
+	if i := strings.Index(s, ". "); i >= 0 {
+		s = s[:i]
+	}
+	s = strings.TrimSuffix(strings.TrimSpace(s), ".")
+	if utf8.RuneCountInString(s) <= maxShortDetail {
+		return s
+	}
+	r := []rune(s)
+	return strings.TrimSpace(string(r[:maxShortDetail-1])) + "…"
+}
+
+// ReasonText is the table's REASON: the first diagnosis (its code and the
+// short form of its detail, and how many more causes there are), then the
+// result's reason; the reason alone when there is no diagnosis.
+func ReasonText(r checker.Result) string {
+	if len(r.Diagnosis) == 0 {
+		return r.Reason
+	}
+	d := r.Diagnosis[0]
+	s := string(d.Code)
+	if sd := ShortDetail(d.Detail); sd != "" {
+		s += ": " + sd
+	}
+	if n := len(r.Diagnosis) - 1; n == 1 {
+		s += " (+1 more cause)"
+	} else if n > 1 {
+		s += fmt.Sprintf(" (+%d more causes)", n)
+	}
+	if r.Reason != "" {
+		s += "; " + r.Reason
+	}
+	return s
+}
+
+// LogDiagnosis is one diagnosis in a log line: the same keys for every
+// diagnosis, as LogProbe for probes.
+type LogDiagnosis struct {
+	Code  string `json:"code"`
+	Layer string `json:"layer"`
+	NIC   string `json:"nic,omitempty"`
+}
+
+// diagnosisFields lists r's diagnoses as LogDiagnosis, never nil.
+func diagnosisFields(ds []checker.Diagnosis) []LogDiagnosis {
+	list := make([]LogDiagnosis, 0, len(ds))
+	for _, d := range ds {
+		list = append(list, LogDiagnosis{Code: string(d.Code), Layer: string(d.Layer), NIC: d.NIC})
+	}
+	return list
+}
