@@ -78,11 +78,33 @@ func unexpectedExec(t *testing.T, cmd guestagent.Command) (agenttest.Process, er
 // with its route tables; ping gives the status of the ping of each target.
 func newLinuxGuest(t *testing.T, ping func(target string) guestagent.ExecStatus) *fakeGuest {
 	return newFakeGuest(agenttest.Load(t, qga+"linux-basic.jsonl"), routeFiles(t), func(cmd guestagent.Command) (agenttest.Process, error) {
-		if cmd.Path != "ping" {
-			return unexpectedExec(t, cmd)
+		switch cmd.Path {
+		case "ping":
+			return agenttest.Exited(ping(cmd.Args[len(cmd.Args)-1])), nil
+		case "cat":
+			// After a failed gateway ping: the link and ARP table of a
+			// captured guest whose gateway is resolved.
+			return agenttest.Exited(evidenceStatus(t, "linux-arp-up-cat.txt")), nil
 		}
-		return agenttest.Exited(ping(cmd.Args[len(cmd.Args)-1])), nil
+		return unexpectedExec(t, cmd)
 	})
+}
+
+// evidenceStatus is the status of the evidence command (osdetect) that
+// printed a captured output of testdata/neighbours, its device renamed to
+// the captured guest's tap0.
+func evidenceStatus(t *testing.T, file string) guestagent.ExecStatus {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "neighbours", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := 0
+	if errb, err := os.ReadFile(filepath.Join("..", "testdata", "neighbours", strings.TrimSuffix(file, ".txt")+".stderr.txt")); err == nil {
+		code = 1
+		return guestagent.ExecStatus{Exited: true, ExitCode: &code, Stdout: []byte(strings.ReplaceAll(string(b), "eth0", "tap0")), Stderr: errb}
+	}
+	return guestagent.ExecStatus{Exited: true, ExitCode: &code, Stdout: []byte(strings.ReplaceAll(string(b), "eth0", "tap0"))}
 }
 
 // The captured guest (testdata/qga/linux-basic.jsonl) has tap0 with MAC

@@ -29,6 +29,11 @@ func clean(r Result) Result {
 	for i := range r.NICs {
 		r.NICs[i] = cleanNIC(r.NICs[i])
 	}
+	for i := range r.Diagnosis {
+		d := &r.Diagnosis[i]
+		d.Code, d.Layer = Code(s(string(d.Code), maxTokenRunes)), Layer(s(string(d.Layer), maxTokenRunes))
+		d.NIC, d.Detail = s(d.NIC, maxTokenRunes), s(d.Detail, maxReasonRunes)
+	}
 	for i := range r.Probes {
 		p := &r.Probes[i]
 		p.Kind, p.Status = ProbeKind(s(string(p.Kind), maxTokenRunes)), ProbeStatus(s(string(p.Status), maxTokenRunes))

@@ -1,0 +1,209 @@
+package checker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/vmcheck/vmcheck/osdetect"
+)
+
+// diagnose names the causes of a check that was not ok, most fundamental
+// first: the host's, then the guest's, then the network's. It works from
+// what discovery and the probes learned; only when a gateway ping failed
+// without a cause on the host or in the guest's configuration does it ask
+// the guest once more (one guest command, see evidence).
+func (c *Checker) diagnose(ctx context.Context, f *facts, probes []ProbeResult) []Diagnosis {
+	var host, guest, network []Diagnosis
+	explained := map[string]bool{} // NICs whose failure a host or guest cause explains
+	for i, n := range f.d.NICs {
+		nf := &f.nics[i]
+		if n.LinkDown {
+			host = append(host, diag(CodeHostLinkDown, nf.mac, "the host has set this NIC's link down (libvirt <link state='down'/>); bring it up: virsh domif-setlink %s %s up", f.d.Name, nicName(n)))
+			explained[nf.mac] = true
+			continue
+		}
+		if g := guestCause(f, nf); g != nil {
+			guest = append(guest, *g)
+			explained[nf.mac] = true
+		}
+	}
+	if nf, gw := failedGateway(f, probes, explained); nf != nil {
+		network = append(network, c.gatewayCause(ctx, f, nf, gw)...)
+	}
+	if d := upstreamCause(f, probes); d != nil {
+		network = append(network, *d)
+	}
+	return slices.Concat(host, guest, network)
+}
+
+// diag builds a Diagnosis, its layer from the code.
+func diag(code Code, mac, format string, a ...any) Diagnosis {
+	return Diagnosis{Code: code, Layer: Codes[code], NIC: mac, Detail: fmt.Sprintf(format, a...)}
+}
+
+// nicName names a NIC for virsh: its host device, else its MAC.
+func nicName(n NIC) string {
+	if n.Device != "" {
+		return n.Device
+	}
+	return n.MAC
+}
+
+// guestCause finds what in the guest's own configuration keeps a NIC off
+// its network, from the interface list and the routes alone.
+func guestCause(f *facts, nf *nicFacts) *Diagnosis {
+	if f.ifErr != nil || (!nf.gateway.IsValid() && len(nf.expected) == 0) {
+		return nil // nothing to compare with
+	}
+	if nf.guestName == "" {
+		d := diag(CodeGuestNICMissing, nf.mac, "no interface in the guest carries this NIC's MAC %s: the guest has no driver for it, renamed or removed it; check `ip link` in the guest", nf.mac)
+		return &d
+	}
+	v4 := nf.gateway.Is4()
+	if !nf.gateway.IsValid() {
+		v4 = nf.expected[0].Addr.Is4()
+	}
+	held := familyAddrs(nf.addrs, v4)
+	for _, e := range nf.expected {
+		if e.Addr.Is4() != v4 || slices.Contains(nf.addrs, e.Addr) {
+			continue
+		}
+		if len(held) == 0 {
+			break // no address at all: guest_no_address below
+		}
+		d := diag(CodeGuestAddressMismatch, nf.mac, "%s holds %s, but %s assigned %s: the guest's network configuration (DHCP client, cloud-init, static file) does not match the platform's", nf.guestName, addrList(nf.addrs, v4), e.Source, e.Addr)
+		return &d
+	}
+	if len(held) == 0 {
+		d := diag(CodeGuestNoAddress, nf.mac, "%s has no %s address%s: the guest's DHCP client or network configuration did not bring it up", nf.guestName, family(v4), expectedText(nf.expected, v4))
+		return &d
+	}
+	if f.routesRead && !nf.defaultRoute && nf.gateway.IsValid() && nf.gatewaySource != f.routeSrc {
+		d := diag(CodeGuestNoDefaultRoute, nf.mac, "the guest has no default route through %s although its gateway is %s (from %s): add the route or fix the guest's network configuration", nf.guestName, nf.gateway, nf.gatewaySource)
+		return &d
+	}
+	return nil
+}
+
+// familyAddrs returns the addresses of one family, leaving out IPv6
+// link-local ones (every IPv6 interface has one).
+func familyAddrs(addrs []netip.Addr, v4 bool) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range addrs {
+		if a.Is4() == v4 && !a.IsLinkLocalUnicast() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func family(v4 bool) string {
+	if v4 {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// expectedText names what the platform assigned, if anything.
+func expectedText(exp []ExpectedAddr, v4 bool) string {
+	for _, e := range exp {
+		if e.Addr.Is4() == v4 {
+			return fmt.Sprintf(" (%s assigned %s)", e.Source, e.Addr)
+		}
+	}
+	return ""
+}
+
+// failedGateway returns the first NIC whose gateway ping failed and that no
+// host or guest cause explains.
+func failedGateway(f *facts, probes []ProbeResult, explained map[string]bool) (*nicFacts, netip.Addr) {
+	for _, p := range probes {
+		if p.Kind != ProbeGateway || p.Status != ProbeFailed || explained[p.NIC] {
+			continue
+		}
+		for i := range f.nics {
+			if f.nics[i].mac == p.NIC && f.nics[i].gateway.IsValid() {
+				return &f.nics[i], f.nics[i].gateway
+			}
+		}
+	}
+	return nil, netip.Addr{}
+}
+
+// upstreamCause: a gateway answered, an external target did not.
+func upstreamCause(f *facts, probes []ProbeResult) *Diagnosis {
+	var gw *ProbeResult
+	for i, p := range probes {
+		if p.Kind == ProbeGateway && p.Status == ProbePassed {
+			gw = &probes[i]
+			break
+		}
+	}
+	if gw == nil {
+		return nil
+	}
+	for _, p := range probes {
+		if p.Kind == ProbeExternal && p.Status == ProbeFailed {
+			d := diag(CodeUpstreamUnreachable, gw.NIC, "the gateway %s answers but the external target %s does not (%s): the fault is beyond the gateway — its uplink, routing or an upstream firewall", gw.Target, p.Target, p.Error)
+			return &d
+		}
+	}
+	return nil
+}
+
+// gatewayCause asks the guest once (one guest command, see
+// osdetect.EvidenceCommand) why the gateway of nf did not answer: its
+// interface may be down or without carrier (guest_link_down), the gateway
+// may be missing from its neighbour table (gateway_unresolved: layer 2
+// between the VM and the gateway is broken) or present (the gateway
+// answers ARP/ND but not echo: gateway_icmp_filtered).
+func (c *Checker) gatewayCause(ctx context.Context, f *facts, nf *nicFacts, gw netip.Addr) []Diagnosis {
+	iface := evidenceIface(f.os.Family, nf, gw)
+	cmd, err := osdetect.EvidenceCommand(f.os.Family, iface, gw)
+	if err != nil || ctx.Err() != nil {
+		return nil
+	}
+	st, err := f.agent.Run(ctx, cmd, osdetect.EvidenceOutputLimit)
+	if err != nil {
+		return nil
+	}
+	ev, err := osdetect.ParseEvidence(f.os.Family, iface, gw, st)
+	switch {
+	case errors.Is(err, osdetect.ErrNoInterface):
+		return []Diagnosis{diag(CodeGuestNICMissing, nf.mac, "the guest says it has no interface %s for this NIC (%s)", iface, ev.Raw)}
+	case ev.Link == osdetect.LinkDown || ev.Link == osdetect.LinkNoCarrier:
+		return []Diagnosis{diag(CodeGuestLinkDown, nf.mac, "%s is %s in the guest (%s): bring it up in the guest (`ip link set %s up`, or its network configuration)", nf.guestName, linkText(ev.Link), ev.Raw, nf.guestName)}
+	case ev.Neighbour == osdetect.NeighbourResolved:
+		return []Diagnosis{diag(CodeGatewayICMPFiltered, nf.mac, "the gateway %s answers ARP/ND (at %s) but not echo requests: a security group or firewall drops ICMP to or from the gateway", gw, ev.LLAddr)}
+	case ev.Neighbour == osdetect.NeighbourUnresolved:
+		return []Diagnosis{diag(CodeGatewayUnresolved, nf.mac, "the gateway %s has no resolved neighbour entry in the guest after the ping (%s): layer 2 between the VM and its gateway is broken — check the bridge, the VLAN and that the gateway holds %s", gw, ev.Raw, gw)}
+	}
+	return nil
+}
+
+// evidenceIface is what osdetect.EvidenceCommand needs to name the NIC:
+// the guest interface's name on Linux; on Windows its IPv4 address for an
+// IPv4 gateway, else "" (the zone of a link-local gateway names it).
+func evidenceIface(fam osdetect.Family, nf *nicFacts, gw netip.Addr) string {
+	if fam != osdetect.Windows {
+		return nf.guestName
+	}
+	if gw.Is4() {
+		for _, a := range nf.addrs {
+			if a.Is4() {
+				return a.String()
+			}
+		}
+	}
+	return ""
+}
+
+func linkText(l osdetect.LinkState) string {
+	if l == osdetect.LinkNoCarrier {
+		return "without carrier"
+	}
+	return "down"
+}

@@ -1,0 +1,102 @@
+package checker
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+)
+
+// TestDiagnose runs whole checks of the captured Linux guest (tap0,
+// 192.0.2.13/24, default route via 192.0.2.1) with faults of each layer and
+// checks the first cause, its layer and NIC, and how many evidence commands
+// the guest had to run (at most one, none when nothing failed).
+func TestDiagnose(t *testing.T) {
+	reply := "linux-iputils-reply-v4.txt"
+	tests := []struct {
+		name     string
+		nic      func(*NIC)
+		gwExit   int    // the gateway ping's exit code
+		extExit  int    // the external ping's
+		evidence string // testdata/neighbours file the evidence command prints
+		want     Code   // "" for none
+		execs    int    // evidence commands run
+		noRoutes bool   // the guest has no default route
+		detail   string // part of the first detail
+	}{
+		{name: "healthy", want: "", execs: 0},
+		{name: "host link down", nic: func(n *NIC) { n.LinkDown = true }, gwExit: 1, extExit: 1,
+			want: CodeHostLinkDown, detail: "virsh domif-setlink vm vnet0 up"},
+		{name: "gateway not resolved", gwExit: 1, extExit: 1, evidence: "linux-arp-incomplete-cat.txt",
+			nic: func(n *NIC) {
+				n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.254"), Source: "config"}}
+			},
+			want: CodeGatewayUnresolved, execs: 1, detail: "192.0.2.254"},
+		{name: "no default route", gwExit: 1, extExit: 1, noRoutes: true,
+			nic:  func(n *NIC) { n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.1"), Source: "proxmox"}} },
+			want: CodeGuestNoDefaultRoute, execs: 0, detail: "192.0.2.1 (from proxmox)"},
+		{name: "gateway resolved, echo dropped", gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt",
+			want: CodeGatewayICMPFiltered, execs: 1, detail: "fe:b0:4d:94:c5:68"},
+		{name: "guest interface down", gwExit: 1, extExit: 1, evidence: "linux-arp-down-cat.txt",
+			want: CodeGuestLinkDown, execs: 1},
+		{name: "upstream", gwExit: 0, extExit: 1, want: CodeUpstreamUnreachable, execs: 0, detail: "beyond the gateway"},
+		{name: "address mismatch", gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt",
+			nic:  func(n *NIC) { n.Expected = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.99"), Source: "nova"}} },
+			want: CodeGuestAddressMismatch, detail: "nova assigned 192.0.2.99"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nic := capturedNIC
+			if tt.nic != nil {
+				tt.nic(&nic)
+			}
+			execs := 0
+			files := routeFiles(t)
+			if tt.noRoutes {
+				files["/proc/net/route"] = []byte("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n")
+				files["/proc/net/ipv6_route"] = nil
+			}
+			g := newFakeGuest(agenttest.Load(t, qga+"linux-basic.jsonl"), files, func(cmd guestagent.Command) (agenttest.Process, error) {
+				switch {
+				case cmd.Path == "cat":
+					execs++
+					return agenttest.Exited(evidenceStatus(t, tt.evidence)), nil
+				case cmd.Path != "ping":
+					return unexpectedExec(t, cmd)
+				case cmd.Args[len(cmd.Args)-1] == "203.0.113.10":
+					return agenttest.Exited(pingExit(t, tt.extExit, reply)), nil
+				}
+				return agenttest.Exited(pingExit(t, tt.gwExit, reply)), nil
+			})
+			r := New(testConfig()).Check(context.Background(), runningDomain(g, nic))
+			if tt.want == "" {
+				if r.State != StateOK || len(r.Diagnosis) != 0 || execs != 0 {
+					t.Errorf("state %s, diagnosis %+v, %d evidence commands; want ok, none, none", r.State, r.Diagnosis, execs)
+				}
+				return
+			}
+			if len(r.Diagnosis) == 0 {
+				t.Fatalf("state %s (%s): no diagnosis, want %s", r.State, r.Reason, tt.want)
+			}
+			d := r.Diagnosis[0]
+			if d.Code != tt.want || d.Layer != Codes[tt.want] || d.NIC != nic.MAC || !strings.Contains(d.Detail, tt.detail) {
+				t.Errorf("first cause %+v, want %s (%s) on %s with %q in the detail; all: %+v", d, tt.want, Codes[tt.want], nic.MAC, tt.detail, r.Diagnosis)
+			}
+			if execs > 1 || (tt.execs == 0 && execs != 0) {
+				t.Errorf("%d evidence commands, want %d", execs, tt.execs)
+			}
+		})
+	}
+}
+
+// pingExit is a finished ping with the given exit code; its output is the
+// reply file for 0 and the captured "no reply" output otherwise.
+func pingExit(t *testing.T, exit int, reply string) guestagent.ExecStatus {
+	if exit == 0 {
+		return pingStatus(t, 0, reply)
+	}
+	return pingStatus(t, exit, "linux-iputils-noreply-v4.txt")
+}
