@@ -1,6 +1,9 @@
 package qemuhost
 
 import (
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/digitalocean/go-qemu/qemu"
@@ -91,4 +94,32 @@ func index(s []string, v string) int {
 		}
 	}
 	return -1
+}
+
+func TestNICsPlatformFacts(t *testing.T) {
+	conf, ok, err := ReadPVEConfig("testdata/pve", "104")
+	if err != nil || !ok {
+		t.Fatalf("ReadPVEConfig(104) = %v, %v", ok, err)
+	}
+	vm := VM{ID: "104", QMP: "/nonexistent/104.qmp"}
+	want := []string{
+		"bc:24:11:5e:7a:01 tap104i0 link_down=false expected=[{192.0.2.5 proxmox} {2001:db8::5 proxmox}] gateways=[{192.0.2.1 proxmox} {2001:db8::1 proxmox}]",
+		"bc:24:11:5e:7a:02 tap104i1 link_down=true expected=[] gateways=[]",
+		"bc:24:11:5e:7a:03 tap104i2 link_down=false expected=[] gateways=[]", // ipconfig2 is invalid
+	}
+	if got := nicFacts(nics(vm, conf, true, nil)); !reflect.DeepEqual(got, want) {
+		t.Errorf("nics(104) =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	conf.CloudInit = false // ipconfigN without a cloud-init drive configures nothing
+	if got := nicFacts(nics(vm, conf, true, nil)); strings.Contains(strings.Join(got, ""), "proxmox") {
+		t.Errorf("nics(104 without cloud-init drive) = %s, want no expected addresses", got)
+	}
+}
+
+func nicFacts(ns []checker.NIC) []string {
+	var out []string
+	for _, n := range ns {
+		out = append(out, fmt.Sprintf("%s %s link_down=%v expected=%v gateways=%v", n.MAC, n.Device, n.LinkDown, n.Expected, n.Gateways))
+	}
+	return out
 }

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
 )
 
@@ -27,6 +30,19 @@ var pveModels = map[string]bool{
 	"pcnet": true, "rtl8139": true, "virtio": true, "vmxnet3": true,
 }
 
+// maxPVEIPConfigs bounds the ipconfigN entries kept: Proxmox VE allows
+// net0 to net31.
+const maxPVEIPConfigs = 32
+
+// cloudInitVolume is how Proxmox VE recognises its cloud-init drive
+// (PVE::QemuServer::Drive::drive_is_cloudinit): a volume named
+// [vm-<vmid>-]cloudinit[.<format>].
+var cloudInitVolume = regexp.MustCompile(`[:/](?:vm-\d+-)?cloudinit(?:\.[a-z0-9]+)?$`)
+
+// diskKey matches the config keys of drives that can hold the cloud-init
+// drive.
+var diskKey = regexp.MustCompile(`^(?:ide|sata|scsi|virtio)\d+$`)
+
 // PVEConfig is what vmcheck reads from a Proxmox VE VM config,
 // /etc/pve/qemu-server/<vmid>.conf.
 type PVEConfig struct {
@@ -34,6 +50,12 @@ type PVEConfig struct {
 	UUID  string   // smbios1 uuid=, lower-case; "" if absent
 	Agent *bool    // agent: enabled flag; nil if absent
 	NICs  []PVENIC // netN entries, by N
+	// CloudInit is whether the VM has a cloud-init drive, without which
+	// its ipconfigN entries configure nothing.
+	CloudInit bool
+	// IPConfigs are the valid ipconfigN entries by N (at most
+	// maxPVEIPConfigs); nil if none.
+	IPConfigs map[int]PVEIPConfig
 }
 
 // PVENIC is one netN entry: "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,…".
@@ -42,6 +64,18 @@ type PVENIC struct {
 	Model  string // "virtio", "e1000", …
 	MAC    string // lower-case; "" if absent or invalid
 	Bridge string // "" for NAT (user-mode) networking
+	// LinkDown is link_down=1: Proxmox VE keeps the NIC's link down
+	// (QMP set_link at start and whenever the option changes).
+	LinkDown bool
+}
+
+// PVEIPConfig is one cloud-init ipconfigN entry,
+// "ip=192.0.2.5/24,gw=192.0.2.1,ip6=2001:db8::5/64,gw6=2001:db8::1":
+// the static addresses (not "dhcp" or "auto", which say nothing of the
+// address) and gateways.
+type PVEIPConfig struct {
+	Addrs    []netip.Addr
+	Gateways []netip.Addr
 }
 
 // ReadPVEConfig reads dir/<id>.conf. A missing file is no error: it
@@ -94,6 +128,20 @@ func ParsePVEConfig(r io.Reader) (PVEConfig, error) {
 			}
 		case key == "agent":
 			cfg.Agent = parseAgent(value)
+		case diskKey.MatchString(key):
+			file, _, _ := strings.Cut(value, ",")
+			cfg.CloudInit = cfg.CloudInit || cloudInitVolume.MatchString(file)
+		case strings.HasPrefix(key, "ipconfig"):
+			n, err := strconv.Atoi(key[len("ipconfig"):])
+			ic, ok := parseIPConfig(value)
+			_, seen := cfg.IPConfigs[n]
+			if err != nil || n < 0 || !ok || (len(cfg.IPConfigs) >= maxPVEIPConfigs && !seen) {
+				continue
+			}
+			if cfg.IPConfigs == nil {
+				cfg.IPConfigs = map[int]PVEIPConfig{}
+			}
+			cfg.IPConfigs[n] = ic
 		case strings.HasPrefix(key, "net"):
 			n, err := strconv.Atoi(key[3:])
 			if err != nil || n < 0 {
@@ -120,6 +168,8 @@ func parseNIC(n int, value string) PVENIC {
 			nic.MAC = v
 		case k == "bridge":
 			nic.Bridge = v
+		case k == "link_down":
+			nic.LinkDown = parseBool(v) == 1
 		case pveModels[k]:
 			nic.Model, nic.MAC = k, v
 		}
@@ -128,6 +178,63 @@ func parseNIC(n int, value string) PVENIC {
 		nic.MAC = normalMAC(nic.MAC)
 	}
 	return nic
+}
+
+// parseIPConfig reads an ipconfigN value as Proxmox VE's parse_ipconfig
+// does: a gateway needs a static address of its family, else the whole
+// entry is invalid (ok false), as are unknown keys and bad values.
+func parseIPConfig(value string) (ic PVEIPConfig, ok bool) {
+	var ip, gw [2]string // IPv4, IPv6
+	for _, kv := range strings.Split(value, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		switch k {
+		case "ip":
+			ip[0] = v
+		case "ip6":
+			ip[1] = v
+		case "gw":
+			gw[0] = v
+		case "gw6":
+			gw[1] = v
+		default:
+			return PVEIPConfig{}, false
+		}
+	}
+	for fam := range 2 {
+		var addr netip.Addr
+		if ip[fam] != "" && ip[fam] != "dhcp" && (fam == 0 || ip[fam] != "auto") {
+			p, err := netip.ParsePrefix(ip[fam])
+			if err != nil || p.Addr().Is4() != (fam == 0) {
+				return PVEIPConfig{}, false
+			}
+			addr = p.Addr()
+		}
+		if addr.IsValid() && checker.ValidateExpected(addr) == nil {
+			ic.Addrs = append(ic.Addrs, addr)
+		}
+		if gw[fam] == "" {
+			continue
+		}
+		g, err := netip.ParseAddr(gw[fam])
+		if !addr.IsValid() || err != nil || g.Is4() != (fam == 0) {
+			return PVEIPConfig{}, false
+		}
+		if checker.ValidateExpected(g) == nil {
+			ic.Gateways = append(ic.Gateways, g)
+		}
+	}
+	return ic, true
+}
+
+// parseBool reads a Proxmox VE boolean: 1 true, 0 false, -1 neither.
+func parseBool(v string) int {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "on", "yes", "true":
+		return 1
+	case "0", "off", "no", "false":
+		return 0
+	}
+	return -1
 }
 
 // parseAgent reads the enabled flag of "agent: 1", "agent: enabled=0,…" or
@@ -141,14 +248,11 @@ func parseAgent(value string) *bool {
 		if k != "enabled" {
 			continue
 		}
-		var on bool
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "1", "on", "yes", "true":
-			on = true
-		case "0", "off", "no", "false":
-		default:
+		b := parseBool(v)
+		if b < 0 {
 			return nil
 		}
+		on := b == 1
 		return &on
 	}
 	return nil

@@ -10,12 +10,15 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/digitalocean/go-qemu/qmp/raw"
+
+	"github.com/vmcheck/vmcheck/checker"
 )
 
 var canonicalMAC = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
@@ -46,6 +49,13 @@ func pveFloods(n int) map[string][]byte {
 	fl["agent"] = append([]byte("agent: "), rep("enabled=1,")...)
 	fl["smbios"] = append([]byte("smbios1: "), rep("uuid=8F6B7C1E,")...)
 	fl["longname"] = append([]byte("name: "), rep("x")...)
+	fl["ipconfigs"] = rep("ipconfig7: ip=192.0.2.5/24,gw=192.0.2.1,ip6=2001:db8::5/64,gw6=2001:db8::1\n")
+	var many bytes.Buffer
+	for i := 0; many.Len() < n; i++ {
+		fmt.Fprintf(&many, "ipconfig%d: ip=10.%d.%d.1/24\n", i, i>>8&0xff, i&0xff)
+	}
+	fl["manyipconfigs"] = many.Bytes()
+
 	fl["toolong"] = append([]byte("name: "), rep("x")[:min(n, maxPVEConfig)]...)
 	return fl
 }
@@ -64,6 +74,7 @@ func FuzzParsePVEConfig(f *testing.F) {
 	}
 	f.Add([]byte("net+5: virtio=bc:24:11:00:00:05\nnet-1: e1000=bc:24:11:00:00:01\nnet99999999999999999999: virtio\n"))
 	f.Add([]byte("agent: enabled=yes,fstrim_cloned_disks=1\nname:\u202Eevil\x1b[2J\nsmbios1: uuid=ÄBC\n"))
+	f.Add([]byte("ipconfig0: ip=::ffff:192.0.2.1/24,gw=127.0.0.1\nipconfig1: ip6=fe80::1%eth0/64,gw6=ff02::1\nipconfig99999999999999999999: ip=dhcp\nnet0: virtio=bc:24:11:00:00:01,link_down=maybe\n"))
 	for _, b := range pveFloods(1 << 20) {
 		f.Add(b)
 	}
@@ -93,6 +104,7 @@ func FuzzParsePVEConfig(f *testing.F) {
 			checkPVEValue(t, "model", n.Model)
 			checkPVEValue(t, "bridge", n.Bridge)
 		}
+		checkIPConfigs(t, cfg.IPConfigs)
 		if cfg.UUID != strings.ToLower(cfg.UUID) {
 			t.Errorf("UUID %.80q not lower-case", cfg.UUID)
 		}
@@ -113,6 +125,26 @@ func FuzzParsePVEConfig(f *testing.F) {
 	})
 }
 
+// checkIPConfigs reports ipconfigN entries outside their bounds: more than
+// maxPVEIPConfigs, a negative N, more than one address and one gateway per
+// family, or an address checker.ValidateExpected rejects.
+func checkIPConfigs(t *testing.T, ics map[int]PVEIPConfig) {
+	t.Helper()
+	if len(ics) > maxPVEIPConfigs {
+		t.Errorf("%d ipconfig entries", len(ics))
+	}
+	for n, ic := range ics {
+		if n < 0 || len(ic.Addrs) > 2 || len(ic.Gateways) > 2 {
+			t.Errorf("ipconfig%d: %+v", n, ic)
+		}
+		for _, a := range slices.Concat(ic.Addrs, ic.Gateways) {
+			if checker.ValidateExpected(a) != nil {
+				t.Errorf("ipconfig%d: address %v", n, a)
+			}
+		}
+	}
+}
+
 // checkPVEValue reports a config value with a line break in it: values are
 // cut from one line.
 func checkPVEValue(t *testing.T, what, s string) {
@@ -125,10 +157,14 @@ func checkPVEValue(t *testing.T, what, s string) {
 // FuzzPVENICs checks nics, the merge of a Proxmox VE config's NICs with
 // QEMU's query-rx-filter list (both fuzzed): no panic; every NIC listed has
 // a canonical MAC; no more NICs than the two sources hold; a NIC from the
-// config keeps its tap device name; the QMP-only NICs do not repeat a MAC.
+// config keeps its tap device name; the QMP-only NICs do not repeat a MAC
+// and carry no config facts; expected addresses and gateways are valid,
+// from "proxmox", at most checker.MaxExpectedAddrs.
 func FuzzPVENICs(f *testing.F) {
 	conf, _ := os.ReadFile("testdata/pve/101.conf")
 	f.Add(conf, []byte(`[{"name":"net0","main-mac":"bc:24:11:2e:c8:9b"},{"name":"net2","main-mac":"52:54:00:12:34:56"}]`))
+	conf4, _ := os.ReadFile("testdata/pve/104.conf")
+	f.Add(conf4, []byte(`[{"name":"net0","main-mac":"bc:24:11:5e:7a:01"},{"name":"net5","main-mac":"52:54:00:12:34:56"}]`))
 	conf2, _ := os.ReadFile("testdata/pve/102.conf")
 	f.Add(conf2, []byte(`[{"name":"net0","main-mac":"BC:24:11:00:00:00"},{"name":"net1","main-mac":"not a mac"}]`))
 	f.Add([]byte("net0: virtio\nnet0: virtio\n"), []byte(`[{"name":"net0","main-mac":"bc:24:11:00:00:01"},{"name":"net0","main-mac":"bc:24:11:00:00:02"}]`))
@@ -163,6 +199,16 @@ func FuzzPVENICs(f *testing.F) {
 		for i, n := range out {
 			if !canonicalMAC.MatchString(n.MAC) {
 				t.Errorf("NIC %d %+v: MAC not canonical", i, n)
+			}
+			for _, list := range [][]checker.ExpectedAddr{n.Expected, n.Gateways} {
+				if len(list) > checker.MaxExpectedAddrs || slices.ContainsFunc(list, func(e checker.ExpectedAddr) bool {
+					return e.Source != "proxmox" || checker.ValidateExpected(e.Addr) != nil
+				}) {
+					t.Errorf("NIC %d: platform addresses %v", i, list)
+				}
+			}
+			if n.Device == "" && (n.LinkDown || n.Expected != nil || n.Gateways != nil) {
+				t.Errorf("QMP-only NIC %d with config facts: %+v", i, n)
 			}
 			if n.Device == "" {
 				if fromQMP[n.MAC] {

@@ -1,6 +1,7 @@
 package qemuhost_test
 
 import (
+	"net/netip"
 	"reflect"
 	"testing"
 
@@ -35,6 +36,22 @@ func TestReadPVEConfig(t *testing.T) {
 			},
 		}},
 		{"103", true, qemuhost.PVEConfig{}},
+		{"104", true, qemuhost.PVEConfig{
+			Name:      "ci-1",
+			UUID:      "5a0c9d2e-8b1f-4e6a-9c3d-7f2e1b0a4c5d",
+			Agent:     ptr(true),
+			CloudInit: true,
+			NICs: []qemuhost.PVENIC{
+				{Index: 0, Model: "virtio", MAC: "bc:24:11:5e:7a:01", Bridge: "vmbr0"},
+				{Index: 1, Model: "virtio", MAC: "bc:24:11:5e:7a:02", Bridge: "vmbr1", LinkDown: true},
+				{Index: 2, Model: "virtio", MAC: "bc:24:11:5e:7a:03", Bridge: "vmbr2"},
+			},
+			IPConfigs: map[int]qemuhost.PVEIPConfig{
+				0: {Addrs: addrs("192.0.2.5", "2001:db8::5"), Gateways: addrs("192.0.2.1", "2001:db8::1")},
+				1: {}, // dhcp, auto: nothing known
+				3: {Addrs: addrs("198.51.100.9")},
+			},
+		}},
 		{"999", false, qemuhost.PVEConfig{}},
 	}
 	for _, tc := range tests {
@@ -78,4 +95,62 @@ func show(b *bool) any {
 		return nil
 	}
 	return *b
+}
+
+func addrs(ss ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
+}
+
+func TestPVEIPConfig(t *testing.T) {
+	tests := []struct {
+		line string
+		want *qemuhost.PVEIPConfig // nil: the entry is rejected
+	}{
+		{"ipconfig0: ip=192.0.2.5/24,gw=192.0.2.1", &qemuhost.PVEIPConfig{Addrs: addrs("192.0.2.5"), Gateways: addrs("192.0.2.1")}},
+		{"ipconfig0: ip6=2001:db8::5/64,gw6=2001:db8::1", &qemuhost.PVEIPConfig{Addrs: addrs("2001:db8::5"), Gateways: addrs("2001:db8::1")}},
+		{"ipconfig0: ip=dhcp", &qemuhost.PVEIPConfig{}},
+		{"ipconfig0: ip6=auto,ip=192.0.2.5/24", &qemuhost.PVEIPConfig{Addrs: addrs("192.0.2.5")}},
+		{"ipconfig0: ip=192.0.2.5", nil},                                  // not CIDR
+		{"ipconfig0: ip=2001:db8::5/64", nil},                             // wrong family
+		{"ipconfig0: gw=192.0.2.1", nil},                                  // gateway without address
+		{"ipconfig0: ip=dhcp,gw=192.0.2.1", nil},                          // gateway with DHCP
+		{"ipconfig0: ip6=auto,gw6=2001:db8::1", nil},                      // gateway with SLAAC
+		{"ipconfig0: ip=192.0.2.5/24,gw=2001:db8::1", nil},                // gateway of the other family
+		{"ipconfig0: ip=192.0.2.5/24,dns=192.0.2.53", nil},                // unknown key
+		{"ipconfig0: ip=0.0.0.0/0,gw=224.0.0.1", &qemuhost.PVEIPConfig{}}, // parsed, but nothing probe-able
+		{"ipconfig-1: ip=192.0.2.5/24", nil},
+	}
+	for _, tc := range tests {
+		cfg, err := qemuhost.ParsePVEConfig(stringsReader(tc.line + "\n"))
+		if err != nil {
+			t.Fatalf("ParsePVEConfig(%q): %v", tc.line, err)
+		}
+		got, ok := cfg.IPConfigs[0]
+		switch {
+		case tc.want == nil && ok:
+			t.Errorf("ParsePVEConfig(%q).IPConfigs[0] = %+v, want none", tc.line, got)
+		case tc.want != nil && !reflect.DeepEqual(got, *tc.want):
+			t.Errorf("ParsePVEConfig(%q).IPConfigs[0] = %+v, want %+v", tc.line, got, *tc.want)
+		}
+	}
+}
+
+func TestPVECloudInitDrive(t *testing.T) {
+	for line, want := range map[string]bool{
+		"ide2: local-lvm:vm-104-cloudinit,media=cdrom":        true,
+		"scsi1: local:104/vm-104-cloudinit.qcow2,media=cdrom": true,
+		"sata0: ceph:cloudinit":                               true,
+		"ide2: local:iso/debian-12.iso,media=cdrom":           false,
+		"ide2: none,media=cdrom":                              false,
+		"net0: virtio=bc:24:11:00:00:01,bridge=cloudinit":     false,
+	} {
+		cfg, err := qemuhost.ParsePVEConfig(stringsReader(line + "\n"))
+		if err != nil || cfg.CloudInit != want {
+			t.Errorf("ParsePVEConfig(%q).CloudInit = %v, %v; want %v", line, cfg.CloudInit, err, want)
+		}
+	}
 }

@@ -391,8 +391,10 @@ func runState(st qemu.Status) checker.RunState {
 }
 
 // nics lists the VM's NICs: those of its Proxmox VE config (model, MAC,
-// bridge; the tap device is tap<vmid>i<N>), then any further NIC QMP
-// reports (query-rx-filter: MAC only).
+// bridge, link_down; the tap device is tap<vmid>i<N>; with a cloud-init
+// drive, the static addresses and gateways of ipconfigN as expected ones,
+// source "proxmox"), then any further NIC QMP reports (query-rx-filter:
+// MAC only).
 func nics(vm VM, conf PVEConfig, hasConf bool, rx []raw.RxFilterInfo) []checker.NIC {
 	out := []checker.NIC{}
 	have := map[string]bool{}
@@ -402,7 +404,15 @@ func nics(vm VM, conf PVEConfig, hasConf bool, rx []raw.RxFilterInfo) []checker.
 	}
 	if hasConf {
 		for _, n := range conf.NICs {
-			nic := checker.NIC{MAC: n.MAC, Model: n.Model, Device: fmt.Sprintf("tap%si%d", vm.ID, n.Index)}
+			nic := checker.NIC{MAC: n.MAC, Model: n.Model, Device: fmt.Sprintf("tap%si%d", vm.ID, n.Index), LinkDown: n.LinkDown}
+			if ic, ok := conf.IPConfigs[n.Index]; ok && conf.CloudInit {
+				for _, a := range ic.Addrs {
+					nic.Expected = checker.AppendExpected(nic.Expected, a, "proxmox")
+				}
+				for _, a := range ic.Gateways {
+					nic.Gateways = checker.AppendExpected(nic.Gateways, a, "proxmox")
+				}
+			}
 			if n.Bridge != "" {
 				nic.SourceType, nic.Source, nic.Bridge = "bridge", n.Bridge, n.Bridge
 			}
