@@ -42,6 +42,7 @@ type nicFacts struct {
 	gatewaySource string
 	networkType   string
 	expected      []ExpectedAddr // what the platform assigned to it
+	gateways      []ExpectedAddr // gateways the platform or the config knows for it
 	defaultRoute  bool           // the guest has a default route through it
 }
 
@@ -85,6 +86,7 @@ func (f *facts) result(state State, agent AgentState, reason string) Result {
 // (paused, no agent, agent failing its first calls).
 func (c *Checker) discover(ctx context.Context, d Domain) (*facts, *Result) {
 	f := newFacts(d)
+	c.platformFacts(f)
 	if r, stop := gate(f); stop {
 		return nil, &r
 	}
@@ -109,6 +111,22 @@ func (c *Checker) discover(ctx context.Context, d Domain) (*facts, *Result) {
 	}
 	f.routeErr = f.truncated(c.resolveGateways(ctx, f))
 	return f, nil
+}
+
+// platformFacts adds to each NIC what the config file says of its MAC
+// (nics:), ahead of what the source reported: the operator's word first.
+func (c *Checker) platformFacts(f *facts) {
+	for i, n := range f.d.NICs {
+		nf := &f.nics[i]
+		exp, gws := c.cfg.NICFacts(n.MAC)
+		for _, e := range n.Expected {
+			exp = AppendExpected(exp, e.Addr, e.Source)
+		}
+		for _, g := range n.Gateways {
+			gws = AppendExpected(gws, g.Addr, g.Source)
+		}
+		nf.expected, nf.gateways = exp, gws
+	}
 }
 
 // gate returns the Result of a domain that is not probed: not running, or
@@ -175,7 +193,7 @@ func (c *Checker) resolveGateways(ctx context.Context, f *facts) error {
 			}
 		}
 		if !nf.gateway.IsValid() {
-			nf.gateway, nf.gatewaySource = platformGateway(n.Gateways)
+			nf.gateway, nf.gatewaySource = platformGateway(nf.gateways)
 		}
 		needRoutes = needRoutes || !nf.gateway.IsValid()
 		if hasCfg && nc.Type != "" {

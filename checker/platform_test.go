@@ -69,3 +69,27 @@ func TestGatewayRemembered(t *testing.T) {
 		t.Errorf("after Forget: nic %+v, want no gateway", r.NICs[0])
 	}
 }
+
+// TestConfigNICFacts: the config's nics: section gives a NIC its expected
+// addresses (address probes) and its gateway (source config).
+func TestConfigNICFacts(t *testing.T) {
+	cfg, err := ParseConfig([]byte("external: [203.0.113.10]\nnics:\n  \"52:54:00:0C:00:13\": {addresses: [192.0.2.13], gateways: [192.0.2.254]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
+	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
+	r := New(cfg).Check(context.Background(), runningDomain(g, capturedNIC))
+	if n := r.NICs[0]; n.Gateway != "192.0.2.254" || n.GatewaySource != "config" {
+		t.Errorf("nic %+v, want gateway 192.0.2.254 from config", n)
+	}
+	found := false
+	for _, p := range r.Probes {
+		if p.Kind == ProbeAddress && p.Target == "192.0.2.13" && p.OK {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("probes %+v, want an ok address probe of 192.0.2.13", r.Probes)
+	}
+}
