@@ -25,6 +25,11 @@ func (c *Checker) diagnose(ctx context.Context, f *facts, probes []ProbeResult) 
 			explained[nf.mac] = true
 			continue
 		}
+		if n.TapProblem != "" {
+			host = append(host, diag(CodeHostTapDown, nf.mac, "%s: bring it up in its bridge (ip link set %s master %s up), and look at what took it out", n.TapProblem, n.Device, n.Bridge))
+			explained[nf.mac] = true
+			continue
+		}
 		if g := guestCause(f, nf); g != nil {
 			guest = append(guest, *g)
 			explained[nf.mac] = true

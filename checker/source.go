@@ -78,6 +78,10 @@ type NIC struct {
 	// LinkDown means the host set the NIC's link down (libvirt <link
 	// state='down'/>, QEMU set_link).
 	LinkDown bool
+	// TapProblem says what is wrong with the NIC's tap on the node (down,
+	// not in its bridge), when vmcheck runs where it can see it; "" when
+	// all is well or it cannot tell.
+	TapProblem string
 	// Expected are the addresses the platform assigned to the NIC, each
 	// with where vmcheck learned it.
 	Expected []ExpectedAddr

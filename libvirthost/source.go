@@ -126,6 +126,7 @@ func (s *Source) domain(dom *libvirt.Domain, nets map[string]Network) (checker.D
 	}
 	for i := range d.NICs {
 		n := &d.NICs[i]
+		n.TapProblem = tapProblem(sysClassNet, *n)
 		if n.SourceType != "network" || n.Source == "" {
 			continue
 		}
