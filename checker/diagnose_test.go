@@ -102,3 +102,33 @@ func pingExit(t *testing.T, exit int, reply string) guestagent.ExecStatus {
 	}
 	return pingStatus(t, exit, "linux-iputils-noreply-v4.txt")
 }
+
+// TestDiagnoseAgentCalls: a failing check that needs the evidence command
+// makes at most three agent calls more than a healthy one (guest-exec and
+// its status reads), and a healthy one makes none for the diagnosis.
+func TestDiagnoseAgentCalls(t *testing.T) {
+	cmds := []string{"guest-ping", "guest-info", "guest-get-osinfo", "guest-network-get-interfaces", "guest-network-get-route",
+		"guest-file-open", "guest-file-read", "guest-file-close", "guest-exec", "guest-exec-status"}
+	calls := func(exit int) int {
+		g := newFakeGuest(agenttest.Load(t, qga+"linux-basic.jsonl"), routeFiles(t), func(cmd guestagent.Command) (agenttest.Process, error) {
+			if cmd.Path == "cat" {
+				return agenttest.Exited(evidenceStatus(t, "linux-arp-incomplete-cat.txt")), nil
+			}
+			return agenttest.Exited(pingExit(t, exit, "linux-iputils-reply-v4.txt")), nil
+		})
+		r := New(testConfig()).Check(context.Background(), runningDomain(g, capturedNIC))
+		if (exit == 0) != (len(r.Diagnosis) == 0) {
+			t.Errorf("exit %d: diagnosis %+v", exit, r.Diagnosis)
+		}
+		n := 0
+		for _, c := range cmds {
+			n += g.agent.Calls(c)
+		}
+		return n
+	}
+	healthy, failing := calls(0), calls(1)
+	if failing-healthy > 3 || failing <= healthy {
+		t.Errorf("agent calls: healthy %d, failing %d; want at most 3 more and at least one", healthy, failing)
+	}
+	t.Logf("agent calls: healthy check %d, failing check with evidence %d", healthy, failing)
+}
