@@ -288,7 +288,7 @@ func TestDiagnosisQEMU(t *testing.T) {
 	runDir, pveDir := qemuLab(t)
 	cases := []struct {
 		diagCase
-		qmp, unqmp string // a QMP command on VMID 9001 as fault / undo
+		hostLink bool // fault: qemu-healthy's NIC link down, as Proxmox VE sets it
 	}{
 		{diagCase: diagCase{name: "gateway_unresolved/qemu-badgw", code: checker.CodeGatewayUnresolved, layer: checker.LayerNetwork,
 			dom: "qemu-badgw", nic: macQEMUBadGW, state: checker.StateDown}},
@@ -300,8 +300,8 @@ func TestDiagnosisQEMU(t *testing.T) {
 			dom: "qemu-healthy", nic: macQEMUHealthy, state: checker.StateDegraded, fault: []string{"upstream-cut"}, undo: []string{"upstream-restore"}}},
 		{diagCase: diagCase{name: "host_link_down", code: checker.CodeHostLinkDown, layer: checker.LayerHost,
 			dom: "qemu-healthy", nic: macQEMUHealthy, state: checker.StateDown,
-			missing: "host_link_down is not reported on plain QEMU: the QMP backend does not read the NIC's link (set_link) yet"},
-			qmp: `{"execute":"set_link","arguments":{"name":"net0","up":false}}`, unqmp: `{"execute":"set_link","arguments":{"name":"net0","up":true}}`},
+			missing: "host_link_down is not reported on plain QEMU: the backend does not read net0's link_down=1 in the Proxmox VE config yet"},
+			hostLink: true},
 	}
 	qcheck := func(t *testing.T, dom string) checker.Result {
 		t.Helper()
@@ -314,9 +314,9 @@ func TestDiagnosisQEMU(t *testing.T) {
 			case len(c.fault) > 0:
 				lab(t, append([]string{"fault"}, c.fault...)...)
 				undo = func() { lab(t, append([]string{"fault"}, c.undo...)...) }
-			case c.qmp != "":
-				qemuScript(t, time.Minute, "qmp", "9001", c.qmp)
-				undo = func() { qemuScript(t, time.Minute, "qmp", "9001", c.unqmp) }
+			case c.hostLink:
+				qemuHostLink(t, pveDir, false)
+				undo = func() { qemuHostLink(t, pveDir, true) }
 			}
 			t.Cleanup(undo)
 			d := qcheck(t, c.dom)
@@ -328,11 +328,36 @@ func TestDiagnosisQEMU(t *testing.T) {
 				}
 				t.Errorf("%s: no %s in diagnosis %s (state %q, reason %q)", c.dom, c.code, diagJSON(d), d.State, d.Reason)
 			}
-			if len(c.fault) == 0 && c.qmp == "" {
+			if len(c.fault) == 0 && !c.hostLink {
 				return
 			}
 			undo()
 			assertHealthy(t, qcheck(t, c.dom), "after the undo")
 		})
+	}
+}
+
+// qemuHostLink sets qemu-healthy's (VMID 9001) NIC link as Proxmox VE does
+// for link_down=1: QMP set_link on net0, and link_down=1 on the net0 line of
+// its config (the main section's, not a snapshot's).
+func qemuHostLink(t *testing.T, pveDir string, up bool) {
+	t.Helper()
+	qemuScript(t, time.Minute, "qmp", "9001", fmt.Sprintf(`{"execute":"set_link","arguments":{"name":"net0","up":%t}}`, up))
+	f := filepath.Join(pveDir, "9001.conf")
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	loc := regexp.MustCompile(`(?m)^net0: .*$`).FindStringIndex(conf)
+	if loc == nil {
+		t.Fatalf("%s has no net0 line:\n%s", f, conf)
+	}
+	line := strings.ReplaceAll(conf[loc[0]:loc[1]], ",link_down=1", "")
+	if !up {
+		line += ",link_down=1"
+	}
+	if err := os.WriteFile(f, []byte(conf[:loc[0]]+line+conf[loc[1]:]), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
