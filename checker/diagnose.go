@@ -21,7 +21,7 @@ func (c *Checker) diagnose(ctx context.Context, f *facts, probes []ProbeResult) 
 	for i, n := range f.d.NICs {
 		nf := &f.nics[i]
 		if n.LinkDown {
-			host = append(host, diag(CodeHostLinkDown, nf.mac, "the host has set this NIC's link down (libvirt <link state='down'/>); bring it up: virsh domif-setlink %s %s up", f.d.Name, nicName(n)))
+			host = append(host, c.linkDown(f.d, n))
 			explained[nf.mac] = true
 			continue
 		}
@@ -35,13 +35,32 @@ func (c *Checker) diagnose(ctx context.Context, f *facts, probes []ProbeResult) 
 			explained[nf.mac] = true
 		}
 	}
-	if nf, gw := failedGateway(f, probes, explained); nf != nil {
-		network = append(network, c.gatewayCause(ctx, f, nf, gw)...)
+	if nf, gw := failedGateway(f, probes, explained, guest); nf != nil {
+		found := c.gatewayCause(ctx, f, nf, gw)
+		if len(found) > 0 && found[0].Code == CodeGuestLinkDown {
+			// The interface is down: its lost route is a symptom.
+			guest = slices.DeleteFunc(guest, func(d Diagnosis) bool { return d.NIC == nf.mac })
+			guest = append(found, guest...)
+		} else {
+			network = append(network, found...)
+		}
 	}
-	if d := upstreamCause(f, probes); d != nil {
-		network = append(network, *d)
+	// A guest cause explains a failed external ping too: a guest without
+	// its route or address fails it locally, nothing upstream is known.
+	if len(guest) == 0 && len(host) == 0 {
+		if d := upstreamCause(probes); d != nil {
+			network = append(network, *d)
+		}
 	}
 	return slices.Concat(host, guest, network)
+}
+
+// linkDown is host_link_down, with the remedy of the backend.
+func (c *Checker) linkDown(d Domain, n NIC) Diagnosis {
+	if c.cfg.Backend() == BackendQEMU {
+		return diag(CodeHostLinkDown, n.MAC, "the host has set this NIC's link down (Proxmox VE link_down=1, or QMP set_link); bring it up: qm set VMID --netN …,link_down=0 on Proxmox VE, or QMP set_link with up=true for %s", nicName(n))
+	}
+	return diag(CodeHostLinkDown, n.MAC, "the host has set this NIC's link down (libvirt <link state='down'/>); bring it up: virsh domif-setlink %s %s up", d.Name, nicName(n))
 }
 
 // diag builds a Diagnosis, its layer from the code.
@@ -123,10 +142,15 @@ func expectedText(exp []ExpectedAddr, v4 bool) string {
 }
 
 // failedGateway returns the first NIC whose gateway ping failed and that no
-// host or guest cause explains.
-func failedGateway(f *facts, probes []ProbeResult, explained map[string]bool) (*nicFacts, netip.Addr) {
+// host cause explains, nor a guest cause other than a missing default
+// route (which a downed interface causes: the evidence tells).
+func failedGateway(f *facts, probes []ProbeResult, explained map[string]bool, guest []Diagnosis) (*nicFacts, netip.Addr) {
+	routeOnly := map[string]bool{}
+	for _, d := range guest {
+		routeOnly[d.NIC] = d.Code == CodeGuestNoDefaultRoute
+	}
 	for _, p := range probes {
-		if p.Kind != ProbeGateway || p.Status != ProbeFailed || explained[p.NIC] {
+		if p.Kind != ProbeGateway || p.Status != ProbeFailed || (explained[p.NIC] && !routeOnly[p.NIC]) {
 			continue
 		}
 		for i := range f.nics {
@@ -139,7 +163,7 @@ func failedGateway(f *facts, probes []ProbeResult, explained map[string]bool) (*
 }
 
 // upstreamCause: a gateway answered, an external target did not.
-func upstreamCause(f *facts, probes []ProbeResult) *Diagnosis {
+func upstreamCause(probes []ProbeResult) *Diagnosis {
 	var gw *ProbeResult
 	for i, p := range probes {
 		if p.Kind == ProbeGateway && p.Status == ProbePassed {

@@ -25,6 +25,7 @@ func TestDiagnose(t *testing.T) {
 		want     Code   // "" for none
 		execs    int    // evidence commands run
 		noRoutes bool   // the guest has no default route
+		only     bool   // the first cause is the only one
 		detail   string // part of the first detail
 	}{
 		{name: "healthy", want: "", execs: 0},
@@ -37,9 +38,15 @@ func TestDiagnose(t *testing.T) {
 				n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.254"), Source: "config"}}
 			},
 			want: CodeGatewayUnresolved, execs: 1, detail: "192.0.2.254"},
-		{name: "no default route", gwExit: 1, extExit: 1, noRoutes: true,
+		{name: "no default route", gwExit: 1, extExit: 1, noRoutes: true, evidence: "linux-arp-up-cat.txt",
 			nic:  func(n *NIC) { n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.1"), Source: "proxmox"}} },
-			want: CodeGuestNoDefaultRoute, execs: 0, detail: "192.0.2.1 (from proxmox)"},
+			want: CodeGuestNoDefaultRoute, execs: 1, detail: "192.0.2.1 (from proxmox)"},
+		{name: "no route: the external fails locally, not upstream", gwExit: 0, extExit: 1, noRoutes: true,
+			nic:  func(n *NIC) { n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.1"), Source: "proxmox"}} },
+			want: CodeGuestNoDefaultRoute, execs: 0, only: true},
+		{name: "interface down, so no route", gwExit: 1, extExit: 1, noRoutes: true, evidence: "linux-arp-down-cat.txt",
+			nic:  func(n *NIC) { n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.1"), Source: "proxmox"}} },
+			want: CodeGuestLinkDown, execs: 1, only: true},
 		{name: "gateway resolved, echo dropped", gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt",
 			want: CodeGatewayICMPFiltered, execs: 1, detail: "fe:b0:4d:94:c5:68"},
 		{name: "guest interface down", gwExit: 1, extExit: 1, evidence: "linux-arp-down-cat.txt",
@@ -86,6 +93,9 @@ func TestDiagnose(t *testing.T) {
 			d := r.Diagnosis[0]
 			if d.Code != tt.want || d.Layer != Codes[tt.want] || d.NIC != nic.MAC || !strings.Contains(d.Detail, tt.detail) {
 				t.Errorf("first cause %+v, want %s (%s) on %s with %q in the detail; all: %+v", d, tt.want, Codes[tt.want], nic.MAC, tt.detail, r.Diagnosis)
+			}
+			if tt.only && len(r.Diagnosis) != 1 {
+				t.Errorf("diagnosis %+v, want only %s", r.Diagnosis, tt.want)
 			}
 			if execs > 1 || (tt.execs == 0 && execs != 0) {
 				t.Errorf("%d evidence commands, want %d", execs, tt.execs)

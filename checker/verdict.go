@@ -18,7 +18,11 @@ func verdict(probes []ProbeResult) (State, string) {
 	for _, p := range probes {
 		switch p.Status {
 		case ProbePassed:
-			passed++
+			// An address the guest holds says nothing about its
+			// reachability: only pings make a VM degraded rather than down.
+			if p.Kind != ProbeAddress {
+				passed++
+			}
 			continue
 		case ProbeFailed:
 			failed++
