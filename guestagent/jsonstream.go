@@ -3,7 +3,6 @@ package guestagent
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 )
 
@@ -119,6 +118,3 @@ func describe(tok json.Token) string {
 	}
 	return "a number"
 }
-
-// errNull is returned for a null where a value is required.
-var errNull = errors.New("malformed return value: null")
