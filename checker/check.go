@@ -24,12 +24,23 @@ type Checker struct {
 
 	mu       sync.Mutex
 	osCache  map[string]osdetect.Info
+	boots    map[string]*bootFacts
 	gateways gatewayMemory
+}
+
+// bootFacts is what a Checker remembers of one domain boot besides its OS:
+// the agent's guest-info (its commands change only when the agent
+// restarts; dropped on any agent error) and how long a ping there takes,
+// from guest-exec to a status that says it exited.
+type bootFacts struct {
+	info     guestagent.Info
+	infoOK   bool
+	pingTime time.Duration
 }
 
 // New returns a Checker for cfg, with defaults applied.
 func New(cfg Config) *Checker {
-	return &Checker{cfg: cfg.WithDefaults(), osCache: make(map[string]osdetect.Info)}
+	return &Checker{cfg: cfg.WithDefaults(), osCache: make(map[string]osdetect.Info), boots: make(map[string]*bootFacts)}
 }
 
 // Config returns the configuration in force, with defaults applied.
@@ -146,5 +157,76 @@ func (c *Checker) Forget(keep map[string]bool) {
 			delete(c.osCache, id)
 		}
 	}
+	for id := range c.boots {
+		if !keep[id] {
+			delete(c.boots, id)
+		}
+	}
 	c.gateways.forget(keep)
+}
+
+// cachedInfo returns the guest-info remembered for this boot, if any, and
+// whether the OS is cached too: only then may a check skip guest-ping.
+func (c *Checker) cachedInfo(bootID string) (guestagent.Info, bool) {
+	if bootID == "" {
+		return guestagent.Info{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.boots[bootID]
+	_, osOK := c.osCache[bootID]
+	if !ok || !b.infoOK || !osOK {
+		return guestagent.Info{}, false
+	}
+	return b.info, true
+}
+
+// boot returns the facts of one boot, creating them; call with c.mu held.
+func (c *Checker) boot(bootID string) *bootFacts {
+	b, ok := c.boots[bootID]
+	if !ok {
+		b = &bootFacts{}
+		c.boots[bootID] = b
+	}
+	return b
+}
+
+// rememberInfo keeps (ok) or drops (!ok) the guest-info of a boot.
+func (c *Checker) rememberInfo(bootID string, info guestagent.Info, ok bool) {
+	if bootID == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.boot(bootID)
+	b.info, b.infoOK = info, ok
+}
+
+// pingTime is how long pings of this boot took, zero when unknown.
+func (c *Checker) pingTime(bootID string) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.boots[bootID]; ok {
+		return b.pingTime
+	}
+	return 0
+}
+
+// learnPingTime updates the expected ping time of a boot from one ping
+// that passed: found after reads status reads, elapsed after its
+// guest-exec returned. A ping found at the first read may have ended
+// earlier, so the estimate creeps down (1/16 a check) until a read comes
+// too early; then it is what that ping took.
+func (c *Checker) learnPingTime(bootID string, elapsed time.Duration, reads int) {
+	if bootID == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.boot(bootID)
+	if reads <= 1 && b.pingTime > 0 {
+		b.pingTime -= b.pingTime / 16
+		return
+	}
+	b.pingTime = elapsed
 }

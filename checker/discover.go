@@ -91,26 +91,57 @@ func (c *Checker) discover(ctx context.Context, d Domain) (*facts, *Result) {
 		return nil, &r
 	}
 	f.agent = guestagent.New(d.Agent)
-	if err := f.agent.Ping(ctx); err != nil {
-		r := agentFailure(f.result("", "", ""), "guest-ping", err)
-		return nil, &r
-	}
-	info, err := f.agent.Info(ctx)
-	if err = f.truncated(err); err != nil {
-		r := agentFailure(f.result("", "", ""), "guest-info", err)
-		return nil, &r
+	info, cached := c.cachedInfo(d.BootID)
+	if !cached {
+		var r *Result
+		if info, r = c.agentInfo(ctx, f); r != nil {
+			return nil, r
+		}
 	}
 	f.info, f.version = info, info.Version
 	f.execOK = info.Enabled("guest-exec") && info.Enabled("guest-exec-status")
 	f.os, f.osErr = c.detectOS(ctx, f.agent, d)
 
+	// With guest-info and the OS cached, this is the check's first agent
+	// call: it stands for guest-ping, and fails as guest-ping would.
 	ifaces, err := f.agent.NetworkInterfaces(ctx)
+	if err != nil && !errors.Is(err, guestagent.ErrTruncated) {
+		c.rememberInfo(d.BootID, info, false)
+		if cached && !isAgentReply(err) {
+			r := agentFailure(f.result("", "", ""), "guest-ping", err)
+			return nil, &r
+		}
+	}
 	if f.ifErr = f.truncated(err); f.ifErr == nil {
 		f.ifaces = ifaces
 		attachGuestInterfaces(f.nics, ifaces)
 	}
 	f.routeErr = f.truncated(c.resolveGateways(ctx, f))
 	return f, nil
+}
+
+// agentInfo makes the first agent calls of a boot: guest-ping, then
+// guest-info, which it remembers for the boot. A failure of either is the
+// check's final Result.
+func (c *Checker) agentInfo(ctx context.Context, f *facts) (guestagent.Info, *Result) {
+	if err := f.agent.Ping(ctx); err != nil {
+		r := agentFailure(f.result("", "", ""), "guest-ping", err)
+		return guestagent.Info{}, &r
+	}
+	info, err := f.agent.Info(ctx)
+	if err = f.truncated(err); err != nil {
+		r := agentFailure(f.result("", "", ""), "guest-info", err)
+		return guestagent.Info{}, &r
+	}
+	c.rememberInfo(f.d.BootID, info, true)
+	return info, nil
+}
+
+// isAgentReply reports whether err is an error the agent itself answered
+// with: the agent is there, only the command failed.
+func isAgentReply(err error) bool {
+	var ae *guestagent.Error
+	return errors.As(err, &ae)
 }
 
 // platformFacts adds to each NIC what the config file says of its MAC
@@ -207,7 +238,7 @@ func (c *Checker) resolveGateways(ctx context.Context, f *facts) error {
 		c.recallGateways(f)
 		return nil
 	}
-	routes, source, err := osdetect.DefaultRoutes(ctx, f.agent, f.os.Family, f.info)
+	routes, source, err := osdetect.DefaultRoutesFewCalls(ctx, f.agent, f.os.Family, f.info)
 	f.routeSrc = source
 	if err != nil && !errors.Is(err, guestagent.ErrTruncated) {
 		defaultNetworkTypes(f.nics, nil)

@@ -109,6 +109,7 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 	ga, fam := f.agent, f.os.Family
 	plan := c.planProbes(f.nics, f.routes, extra)
 	pids := make([]int64, len(plan))
+	started := make([]time.Time, len(plan))
 	for i := range plan {
 		p := &plan[i]
 		if !p.target.IsValid() {
@@ -125,13 +126,14 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 			agentLost = agentLost || errors.Is(err, guestagent.ErrUnresponsive)
 			continue
 		}
-		pids[i] = pid
+		pids[i], started[i] = pid, time.Now()
 	}
+	expect := c.pingTime(f.d.BootID)
 	out = make([]ProbeResult, len(plan))
 	for i := range plan {
 		p := &plan[i]
 		if pids[i] != 0 {
-			st, err := ga.Wait(ctx, pids[i], outputLimit)
+			st, reads, err := ga.WaitAfter(ctx, pids[i], outputLimit, expect-time.Since(started[i]))
 			if err != nil {
 				p.res.Status, p.res.Error = ProbeError, waitError(err)
 				agentLost = agentLost || (errors.Is(err, guestagent.ErrUnresponsive) && !errors.Is(err, guestagent.ErrExecTimeout))
@@ -139,6 +141,7 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 				pr := osdetect.ParsePing(fam, p.target, st)
 				p.res.OK, p.res.RTT, p.res.Error = pr.OK, pr.RTT.Seconds(), pr.Error
 				if pr.OK {
+					c.learnPingTime(f.d.BootID, time.Since(started[i]), reads)
 					p.res.Status = ProbePassed
 				} else {
 					p.res.Status = ProbeFailed
@@ -146,6 +149,9 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 			}
 		}
 		out[i] = p.res
+	}
+	if agentLost {
+		c.rememberInfo(f.d.BootID, f.info, false)
 	}
 	return out, agentLost
 }

@@ -89,28 +89,51 @@ func (c *Client) execStatus(ctx context.Context, pid int64, limit int) (ExecStat
 // If ctx ends first, Wait returns an error wrapping both ErrExecTimeout and
 // ctx.Err(); the process may still be running in the guest.
 func (c *Client) Wait(ctx context.Context, pid int64, limit int) (ExecStatus, error) {
-	delay := c.pollMin
+	st, _, err := c.WaitAfter(ctx, pid, limit, 0)
+	return st, err
+}
+
+// WaitAfter is Wait with its first status read after first: where the
+// command is expected to have ended, so that one read usually finds it
+// done. It also returns how many guest-exec-status calls it made.
+func (c *Client) WaitAfter(ctx context.Context, pid int64, limit int, first time.Duration) (ExecStatus, int, error) {
+	delay, reads := c.pollMin, 0
+	if err := sleep(ctx, first); err != nil {
+		return ExecStatus{}, reads, fmt.Errorf("guest-exec pid %d: %w: %w", pid, ErrExecTimeout, err)
+	}
 	for {
 		st, err := c.execStatus(ctx, pid, limit)
+		reads++
 		if err != nil {
 			if ctx.Err() != nil {
-				return ExecStatus{}, fmt.Errorf("guest-exec pid %d: %w: %w", pid, ErrExecTimeout, ctx.Err())
+				return ExecStatus{}, reads, fmt.Errorf("guest-exec pid %d: %w: %w", pid, ErrExecTimeout, ctx.Err())
 			}
-			return ExecStatus{}, err
+			return ExecStatus{}, reads, err
 		}
 		// A finished result can be read only once: keep it even if ctx
 		// has just ended.
 		if st.Exited {
-			return st, nil
+			return st, reads, nil
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ExecStatus{}, fmt.Errorf("guest-exec pid %d: %w: %w", pid, ErrExecTimeout, ctx.Err())
-		case <-t.C:
+		if err := sleep(ctx, delay); err != nil {
+			return ExecStatus{}, reads, fmt.Errorf("guest-exec pid %d: %w: %w", pid, ErrExecTimeout, err)
 		}
 		delay = min(2*delay, c.pollMax)
+	}
+}
+
+// sleep waits d, or until ctx ends (then it returns ctx's error).
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

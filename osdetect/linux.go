@@ -166,6 +166,49 @@ func catLinuxRoutes(ctx context.Context, c *guestagent.Client) ([]DefaultRoute, 
 	return withCut(parseLinuxTables(v4, v6))(cut)
 }
 
+// errNoRouteTable is catLinuxTables' error when cat printed no
+// /proc/net/route: another method may still read it.
+var errNoRouteTable = errors.New("no route table")
+
+// catLinuxTables reads both route tables with one "cat": two agent calls.
+// cat prints /proc/net/route, then /proc/net/ipv6_route (missing, with a
+// non-zero exit, when IPv6 is disabled). Each table is held to the limits
+// of one read, and a cut is reported as the other methods report it.
+func catLinuxTables(ctx context.Context, c *guestagent.Client) ([]DefaultRoute, error) {
+	cmd := guestagent.Command{Path: "cat", Args: []string{procRoute, procIPv6Route}, CaptureOutput: true}
+	st, err := c.Run(ctx, cmd, 2*routeOutputLimit)
+	if err != nil {
+		return nil, fmt.Errorf("default routes: cat %s %s: %w", procRoute, procIPv6Route, err)
+	}
+	v4, v6 := splitLinuxTables(st.Stdout)
+	if !bytes.HasPrefix(bytes.TrimSpace(v4), []byte("Iface")) {
+		return nil, fmt.Errorf("default routes: cat %s: %w: %s: %s", procRoute, errNoRouteTable, exitText(st), firstLine(st.Stderr))
+	}
+	cut := st.StdoutTruncated || len(v4) > routeOutputLimit || len(v6) > routeOutputLimit
+	v4, v6 = v4[:min(len(v4), routeOutputLimit)], v6[:min(len(v6), routeOutputLimit)]
+	return withCut(parseLinuxTables(v4, v6))(cut || tooLong(v4) || tooLong(v6))
+}
+
+// splitLinuxTables splits cat's output of /proc/net/route and
+// /proc/net/ipv6_route where the first IPv6 row starts: its first field is
+// 32 hex digits, which no interface name (at most 15 bytes) is.
+func splitLinuxTables(out []byte) (v4, v6 []byte) {
+	for off := 0; off < len(out); {
+		end := bytes.IndexByte(out[off:], '\n')
+		if end < 0 {
+			end = len(out) - off
+		}
+		line := out[off : off+end]
+		if i := bytes.IndexAny(line, " \t"); i == 32 {
+			if _, err := hex16(string(line[:32])); err == nil {
+				return out[:off], out[off:]
+			}
+		}
+		off += end + 1
+	}
+	return out, nil
+}
+
 func parseLinuxTables(v4, v6 []byte) ([]DefaultRoute, error) {
 	routes, err := ParseProcNetRoute(v4)
 	if err != nil {

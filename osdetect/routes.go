@@ -110,3 +110,18 @@ func withCut(routes []DefaultRoute, err error) func(cut bool) ([]DefaultRoute, e
 		return routes, fmt.Errorf("default routes: %w: the route table is longer than the %d bytes or %d lines read", guestagent.ErrTruncated, routeOutputLimit, maxRouteLines)
 	}
 }
+
+// DefaultRoutesFewCalls is DefaultRoutes in fewer agent calls: a Linux
+// guest whose agent has guest-exec and guest-exec-status enabled (and no
+// guest-network-get-route) has both tables read by one "cat" — guest-exec
+// and its status, two calls, against at least six of guest-file-*. When
+// that cat cannot run or prints no table, DefaultRoutes' order follows.
+func DefaultRoutesFewCalls(ctx context.Context, c *guestagent.Client, f Family, info guestagent.Info) ([]DefaultRoute, string, error) {
+	if f == Linux && !info.Enabled("guest-network-get-route") && info.Enabled("guest-exec") && info.Enabled("guest-exec-status") {
+		routes, err := catLinuxTables(ctx, c)
+		if err == nil || !(isAgentError(err) || errors.Is(err, errNoRouteTable)) {
+			return sortRoutes(routes), SourceGuestProcRoute, err
+		}
+	}
+	return DefaultRoutes(ctx, c, f, info)
+}

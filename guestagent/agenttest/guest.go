@@ -36,7 +36,9 @@ func Exited(st guestagent.ExecStatus) Process {
 // Guest answers the commands whose effect lasts beyond one call, the way
 // qemu-ga does, and passes every other command to Next:
 //
-//   - guest-exec asks Spawn what it starts and returns a new pid;
+//   - guest-exec asks Spawn what it starts and returns a new pid; a
+//     "cat" of paths that are all in Files runs without Spawn and prints
+//     them, as a guest's cat would;
 //   - guest-exec-status reports that process's status, running
 //     ({"exited": false}) until it has exited; a finished status is
 //     reported once, after which the pid is unknown ("Invalid parameter
@@ -128,12 +130,15 @@ func (g *Guest) exec(args json.RawMessage) (any, error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.Spawn == nil {
-		return nil, SpawnFailure(a.Path)
-	}
-	p, err := g.Spawn(cmd)
-	if err != nil {
-		return nil, err
+	p, ok := g.catFiles(cmd)
+	if !ok {
+		if g.Spawn == nil {
+			return nil, SpawnFailure(a.Path)
+		}
+		var err error
+		if p, err = g.Spawn(cmd); err != nil {
+			return nil, err
+		}
 	}
 	if g.procs == nil {
 		g.procs, g.nextPID = make(map[int64]Process), firstPID
@@ -144,6 +149,24 @@ func (g *Guest) exec(args json.RawMessage) (any, error) {
 	return struct {
 		PID int64 `json:"pid"`
 	}{pid}, nil
+}
+
+// catFiles is a "cat" of paths that are all in Files: it exits 0 at once
+// with their contents, concatenated. ok is false for any other command.
+func (g *Guest) catFiles(cmd guestagent.Command) (p Process, ok bool) {
+	if cmd.Path != "cat" || len(cmd.Args) == 0 {
+		return nil, false
+	}
+	var out []byte
+	for _, path := range cmd.Args {
+		data, ok := g.Files[path]
+		if !ok {
+			return nil, false
+		}
+		out = append(out, data...)
+	}
+	code := 0
+	return Exited(guestagent.ExecStatus{ExitCode: &code, Stdout: out}), true
 }
 
 // execStatus is the return value of guest-exec-status.
