@@ -50,6 +50,10 @@ type Config struct {
 	Timeout Duration
 	// PingTimeout is how long the in-guest ping waits for its reply.
 	PingTimeout Duration
+	// RetryInterval is how soon serve and cron re-check a domain whose
+	// probes failed fewer than --down-after times in a row (zero: their
+	// default, --retry-interval).
+	RetryInterval Duration
 	// Concurrency is how many domains are checked at once.
 	Concurrency int
 	// Domains restricts the check to these names or UUIDs; empty means all
@@ -167,20 +171,21 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // rawConfig is the YAML shape of Config, with durations as strings so a bad
 // one is reported with its key.
 type rawConfig struct {
-	Connect      string                   `yaml:"connect"`
-	External     []netip.Addr             `yaml:"external"`
-	Timeout      string                   `yaml:"timeout"`
-	PingTimeout  string                   `yaml:"ping_timeout"`
-	Concurrency  int                      `yaml:"concurrency"`
-	Domains      []string                 `yaml:"domains"`
-	Exclude      []string                 `yaml:"exclude"`
-	Networks     map[string]NetworkConfig `yaml:"networks"`
-	Policies     []PolicyRule             `yaml:"policies"`
-	QEMUDir      string                   `yaml:"qemu_dir"`
-	QEMUVMs      []QEMUVM                 `yaml:"qemu_vms"`
-	PVEConfigDir string                   `yaml:"pve_config_dir"`
-	OptIn        bool                     `yaml:"opt_in"`
-	NICs         map[macKey]NICConfig     `yaml:"nics"`
+	Connect       string                   `yaml:"connect"`
+	External      []netip.Addr             `yaml:"external"`
+	Timeout       string                   `yaml:"timeout"`
+	PingTimeout   string                   `yaml:"ping_timeout"`
+	RetryInterval string                   `yaml:"retry_interval"`
+	Concurrency   int                      `yaml:"concurrency"`
+	Domains       []string                 `yaml:"domains"`
+	Exclude       []string                 `yaml:"exclude"`
+	Networks      map[string]NetworkConfig `yaml:"networks"`
+	Policies      []PolicyRule             `yaml:"policies"`
+	QEMUDir       string                   `yaml:"qemu_dir"`
+	QEMUVMs       []QEMUVM                 `yaml:"qemu_vms"`
+	PVEConfigDir  string                   `yaml:"pve_config_dir"`
+	OptIn         bool                     `yaml:"opt_in"`
+	NICs          map[macKey]NICConfig     `yaml:"nics"`
 }
 
 // parseDuration parses a Go duration such as "30s" for the config file;
@@ -234,6 +239,11 @@ func ParseConfig(b []byte) (Config, error) {
 	}
 	if raw.PingTimeout != "" {
 		if cfg.PingTimeout, err = parseDuration("ping_timeout", raw.PingTimeout); err != nil {
+			return Config{}, err
+		}
+	}
+	if raw.RetryInterval != "" {
+		if cfg.RetryInterval, err = parseDuration("retry_interval", raw.RetryInterval); err != nil {
 			return Config{}, err
 		}
 	}
@@ -296,6 +306,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("timeout: must be positive, got %s", time.Duration(c.Timeout))
+	}
+	if c.RetryInterval < 0 {
+		return fmt.Errorf("retry_interval: must be positive, got %s", time.Duration(c.RetryInterval))
 	}
 	if c.PingTimeout < 0 {
 		return fmt.Errorf("ping_timeout: must be positive, got %s", time.Duration(c.PingTimeout))

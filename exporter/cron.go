@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +57,16 @@ type Cron struct {
 	Log logrus.FieldLogger
 	// Now returns the current time (time.Now if nil); tests fix it.
 	Now func() time.Time
+	// RetryInterval is the wait before a domain in a soft state (its
+	// probes failed, fewer than DownAfter times in a row) is checked
+	// again within the run; zero: no retries. See retryFailing for the
+	// budget.
+	RetryInterval time.Duration
+	// Timeout is the deadline of one domain's check (checker.DefaultTimeout
+	// if zero); the retries' budget is DownAfter × Timeout.
+	Timeout time.Duration
+	// Sleep waits d or until ctx ends (a timer if nil); tests fake it.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Prepare checks the round's files before anything is checked, so that a
@@ -111,13 +123,13 @@ func (c *Cron) Run(ctx context.Context) ([]checker.Result, error) {
 	}
 	c.History.SetRound(Round{Start: start, Duration: now().Sub(start), Domains: len(results)})
 	c.History.Retain(uuidSet(doms))
-	byUUID := make(map[string]checker.Domain, len(doms))
-	for _, d := range doms {
-		byUUID[d.UUID] = d
+	entries := c.record(doms, results)
+	results = c.retryFailing(ctx, doms, results, entries, start)
+	if ctx.Err() != nil {
+		return nil, ErrInterrupted
 	}
 	for _, r := range results {
-		_, e := c.History.Record(byUUID[r.UUID], r, nil)
-		logVM(log, e)
+		logVM(log, entries[r.UUID])
 	}
 	if err := WriteTextfile(c.TextfileDir, c.TextfileName, reg); err != nil {
 		return nil, err
@@ -126,6 +138,76 @@ func (c *Cron) Run(ctx context.Context) ([]checker.Result, error) {
 		saveState(log, c.History, c.StateFile)
 	}
 	return results, nil
+}
+
+// record records results in the History and returns the domains'
+// entries by UUID.
+func (c *Cron) record(doms []checker.Domain, results []checker.Result) map[string]Entry {
+	byUUID := make(map[string]checker.Domain, len(doms))
+	for _, d := range doms {
+		byUUID[d.UUID] = d
+	}
+	entries := make(map[string]Entry, len(results))
+	for _, r := range results {
+		_, entries[r.UUID] = c.History.Record(byUUID[r.UUID], r, nil)
+	}
+	return entries
+}
+
+// retryFailing re-checks the domains in a soft state, every
+// RetryInterval, until each has recovered or its failure is confirmed
+// (DownAfter failures in a row, counting the state file's streak): at
+// most DownAfter-1 re-checks. Its budget is DownAfter × Timeout from the
+// run's start: a pass of retries starts only if it can end, after its
+// wait and a full Timeout, within it. It updates entries and returns the
+// results with each domain's last check.
+func (c *Cron) retryFailing(ctx context.Context, doms []checker.Domain, results []checker.Result,
+	entries map[string]Entry, start time.Time) []checker.Result {
+	if c.RetryInterval <= 0 {
+		return results
+	}
+	now, sleep := c.Now, c.Sleep
+	if now == nil {
+		now = time.Now
+	}
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	timeout := or(c.Timeout, checker.DefaultTimeout)
+	end := start.Add(time.Duration(c.History.DownAfter()) * timeout)
+	for {
+		var soft []checker.Domain
+		for _, d := range doms {
+			if entries[d.UUID].Pending {
+				soft = append(soft, d)
+			}
+		}
+		if len(soft) == 0 || now().Add(c.RetryInterval+timeout).After(end) || sleep(ctx, c.RetryInterval) != nil {
+			return results
+		}
+		retried := c.Engine.CheckAll(ctx, soft)
+		if ctx.Err() != nil {
+			return results
+		}
+		maps.Copy(entries, c.record(soft, retried))
+		for i, r := range results {
+			if j := slices.IndexFunc(retried, func(n checker.Result) bool { return n.UUID == r.UUID }); j >= 0 {
+				results[i] = retried[j]
+			}
+		}
+	}
+}
+
+// sleepCtx waits d, or until ctx ends (its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // failed writes a textfile with vmcheck_libvirt_up 0 (and no VM series),

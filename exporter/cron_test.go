@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,10 @@ type cronEngine struct {
 	clock     *fakeClock
 	// cancel, if set, is called during the checks (SIGTERM mid-round).
 	cancel func()
+	// sequence, if set for a domain, is its verdicts check after check
+	// (the last one repeats); calls counts its checks.
+	sequence map[string][]checker.State
+	calls    map[string]int
 }
 
 func (e *cronEngine) Select(ctx context.Context, src checker.Source) ([]checker.Domain, error) {
@@ -43,6 +48,12 @@ func (e *cronEngine) CheckAll(_ context.Context, doms []checker.Domain) []checke
 	var rs []checker.Result
 	for _, d := range doms {
 		v := e.verdict[d.Name]
+		if seq := e.sequence[d.Name]; len(seq) > 0 {
+			v = seq[min(e.calls[d.Name], len(seq)-1)]
+		}
+		if e.calls != nil {
+			e.calls[d.Name]++
+		}
 		if v == "" {
 			v = checker.StateOK
 		}
@@ -250,6 +261,70 @@ func TestCronBadStateFile(t *testing.T) {
 				if !warned[w] {
 					t.Errorf("no warning %q", w)
 				}
+			}
+		})
+	}
+}
+
+// TestCronRetries runs cron with --down-after 3, a 10 s retry interval and
+// a fake sleep: one run confirms an outage, a recovery ends the retries,
+// the budget (3 × --timeout) bounds them and the state file's streak
+// counts.
+func TestCronRetries(t *testing.T) {
+	down, ok := checker.StateDown, checker.StateOK
+	tests := []struct {
+		name    string
+		seq     []checker.State
+		timeout time.Duration
+		stateFC int // the state file's streak for db (0: no state file)
+		want    string
+		checks  int
+		slept   time.Duration
+	}{
+		{"a lasting failure is confirmed in one run", []checker.State{down}, 0, 0, "down 3", 3, 20 * time.Second},
+		{"a recovery ends the retries", []checker.State{down, ok}, 0, 0, "ok 0", 2, 10 * time.Second},
+		{"the budget stops the retries", []checker.State{down}, 5 * time.Second, 0, "unknown 1 pending", 1, 0},
+		{"the budget allows what fits", []checker.State{down}, 10 * time.Second, 0, "unknown 2 pending", 2, 10 * time.Second},
+		{"the state file's streak counts", []checker.State{down}, 0, 1, "down 3", 2, 10 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := &fakeClock{t: t0}
+			eng := &cronEngine{clock: clock, calls: map[string]int{}, sequence: map[string][]checker.State{"db": tt.seq}}
+			dir := t.TempDir()
+			h := NewHistory(3)
+			cron := &Cron{
+				Open: newFakeHost("web", "db").connect, Engine: eng, History: h,
+				TextfileDir: dir, TextfileName: "vmcheck.prom", Now: clock.now,
+				RetryInterval: 10 * time.Second, Timeout: tt.timeout,
+			}
+			if tt.stateFC > 0 {
+				cron.StateFile = filepath.Join(dir, "state")
+				prev := NewHistory(3)
+				prev.Record(checker.Domain{}, checker.Result{Name: "db", UUID: uuidOf("db"), State: down, CheckedAt: t0}, nil)
+				saveState(orDiscard(nil), prev, cron.StateFile)
+			}
+			var slept time.Duration
+			cron.Sleep = func(_ context.Context, d time.Duration) error {
+				slept += d
+				clock.advance(d)
+				return nil
+			}
+			rs, err := cron.Run(context.Background())
+			if err != nil || len(rs) != 2 {
+				t.Fatalf("Run = %d results, %v", len(rs), err)
+			}
+			e, _ := h.Snapshot().Lookup(uuidOf("db"))
+			got := fmt.Sprintf("%s %d", e.State, e.ConsecutiveFailures)
+			if e.Pending {
+				got += " pending"
+			}
+			if got != tt.want || eng.calls["db"] != tt.checks || slept != tt.slept || eng.calls["web"] != 1 {
+				t.Errorf("db = %q after %d checks, slept %s (web checked %d times); want %q, %d, %s, once",
+					got, eng.calls["db"], slept, eng.calls["web"], tt.want, tt.checks, tt.slept)
+			}
+			if i := slices.IndexFunc(rs, func(r checker.Result) bool { return r.Name == "db" }); rs[i].State != tt.seq[min(tt.checks, len(tt.seq))-1] {
+				t.Errorf("db's result = %s, want its last check's", rs[i].State)
 			}
 		})
 	}

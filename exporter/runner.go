@@ -39,6 +39,9 @@ const (
 	// DefaultEventInterval is the least time between two event-triggered
 	// checks of one domain.
 	DefaultEventInterval = 30 * time.Second
+	// DefaultRetryInterval is the time between the checks of a domain in
+	// a soft state.
+	DefaultRetryInterval = 10 * time.Second
 	// DefaultCloseTimeout bounds closing a libvirt connection.
 	DefaultCloseTimeout = 5 * time.Second
 	defaultMinBackoff   = time.Second
@@ -67,6 +70,14 @@ type Runner struct {
 	// overrides the latter; as rounds start every Interval, a shorter
 	// policy interval has no effect.
 	Interval time.Duration
+	// RetryInterval is the time between the checks of a domain in a soft
+	// state (DefaultRetryInterval if zero): its probes failed fewer than
+	// DownAfter times in a row. It is re-checked at this pace until it
+	// recovers or its failure is confirmed, so the hard state comes at
+	// most Interval + (DownAfter-1)×RetryInterval after the fault (plus
+	// the checks' own durations). A RetryInterval at least the domain's
+	// interval means no retries.
+	RetryInterval time.Duration
 	// RecordExchange keeps each check's agent exchange for the status page.
 	RecordExchange bool
 	// Log receives connection problems, state changes (info) and each
@@ -344,4 +355,27 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 	case <-ch:
 	case <-time.After(d):
 	}
+}
+
+// CheckTiming validates the timing flags of serve and cron and returns the
+// retry interval. interval is serve's --interval, at least 1 s (cron: zero,
+// not checked); downAfter, --down-after, at least 1. The retry interval is
+// flag (--retry-interval) if flagSet, else the config file's
+// retry_interval, else DefaultRetryInterval; it must be positive. Its
+// errors name the flags.
+func CheckTiming(interval time.Duration, downAfter int, flag time.Duration, flagSet bool, cfg checker.Config) (time.Duration, error) {
+	if interval != 0 && interval < time.Second {
+		return 0, fmt.Errorf("--interval: must be at least 1s, got %s", interval)
+	}
+	if downAfter < 1 {
+		return 0, fmt.Errorf("--down-after: must be at least 1, got %d", downAfter)
+	}
+	d := or(time.Duration(cfg.RetryInterval), DefaultRetryInterval)
+	if flagSet {
+		d = flag
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("--retry-interval: must be positive, got %s", d)
+	}
+	return d, nil
 }

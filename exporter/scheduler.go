@@ -47,6 +47,7 @@ const (
 type scheduler struct {
 	interval time.Duration // between rounds; a domain's default interval
 	settle   time.Duration // an event's wait for its burst to end; least time between listings
+	retry    time.Duration // between the checks of a domain in a soft state
 	history  *History
 	log      logrus.FieldLogger
 	events   *eventLimiter
@@ -57,6 +58,9 @@ type scheduler struct {
 	listed   map[string]bool
 	rounds   map[int]*roundTrack
 	roundID  int
+	// retryAt is when each domain in a soft state (failing, fewer than
+	// DownAfter failures in a row) is re-checked.
+	retryAt map[string]time.Time
 	// nextRound is when the next round starts; lastList, when the domains
 	// were last listed; pruneAt, when a domain stopped (zero if none did
 	// since).
@@ -69,6 +73,7 @@ func newScheduler(r *Runner, next map[string]time.Time, log logrus.FieldLogger, 
 	return &scheduler{
 		interval:  or(r.Interval, DefaultInterval),
 		settle:    or(r.Settle, defaultSettle),
+		retry:     or(r.RetryInterval, DefaultRetryInterval),
 		history:   r.History,
 		log:       log,
 		events:    newEventLimiter(or(r.EventInterval, DefaultEventInterval)),
@@ -76,6 +81,7 @@ func newScheduler(r *Runner, next map[string]time.Time, log logrus.FieldLogger, 
 		inflight:  map[string]bool{},
 		listed:    map[string]bool{},
 		rounds:    map[int]*roundTrack{},
+		retryAt:   map[string]time.Time{},
 		nextRound: start,
 	}
 }
@@ -101,21 +107,36 @@ func (s *scheduler) wait(now time.Time) time.Duration {
 }
 
 // relistAt is when the domains must be listed again, or zero: Settle
-// after a domain stopped (to drop it) or after events made a check due.
-// Listings are at least Settle apart.
+// after a domain stopped (to drop it) or after events made a check due,
+// and when a retry is due. Listings are at least Settle apart.
 func (s *scheduler) relistAt() time.Time {
 	due := s.events.next(func(u string) bool { return s.inflight[u] })
 	if !s.pruneAt.IsZero() && (due.IsZero() || s.pruneAt.Before(due)) {
 		due = s.pruneAt
 	}
-	if due.IsZero() {
-		return due
+	var at time.Time
+	if !due.IsZero() {
+		at = due.Add(s.settle)
 	}
-	at := due.Add(s.settle)
+	for _, r := range s.retryAt {
+		if at.IsZero() || r.Before(at) {
+			at = r
+		}
+	}
+	if at.IsZero() {
+		return at
+	}
 	if floor := s.lastList.Add(s.settle); at.Before(floor) {
 		at = floor
 	}
 	return at
+}
+
+// retryDue reports whether the domain is in a soft state and its retry is
+// due at now.
+func (s *scheduler) retryDue(uuid string, now time.Time) bool {
+	at, ok := s.retryAt[uuid]
+	return ok && !now.Before(at)
 }
 
 // onEvent takes one domain or agent event: a stopped domain needs a
@@ -152,6 +173,11 @@ func (s *scheduler) onList(doms []checker.Domain, now time.Time) (boots map[stri
 			delete(s.next, u)
 		}
 	}
+	for u := range s.retryAt {
+		if !s.listed[u] {
+			delete(s.retryAt, u)
+		}
+	}
 	s.events.retain(s.listed)
 	s.history.Retain(s.listed)
 	return boots
@@ -184,25 +210,35 @@ func (s *scheduler) startRound(doms []checker.Domain, now time.Time) []job {
 	return jobs
 }
 
-// relist takes a listing made for events: the domains whose events are
-// due, and any new domain, are to be checked now.
+// relist takes a listing made for events or retries: the domains whose
+// events or retries are due, and any new domain, are to be checked now.
 func (s *scheduler) relist(doms []checker.Domain, now time.Time) []job {
 	var jobs []job
 	for _, d := range doms {
 		if s.inflight[d.UUID] {
 			continue
 		}
-		if _, seen := s.next[d.UUID]; s.events.due(d.UUID, now) || !seen {
+		_, seen := s.next[d.UUID]
+		switch {
+		case s.events.due(d.UUID, now) || !seen:
 			jobs = append(jobs, s.started(d, 0, now))
+		case s.retryDue(d.UUID, now):
+			jobs = append(jobs, s.started(d, -1, now))
 		}
 	}
 	return jobs
 }
 
 // started records that a check of d begins at now and returns its job.
+// round is the periodic round's ID, 0 for an event-triggered check, -1 for
+// a retry (which neither serves events nor counts as one).
 func (s *scheduler) started(d checker.Domain, round int, now time.Time) job {
 	s.inflight[d.UUID] = true
-	s.events.checked(d.UUID, now, round == 0)
+	delete(s.retryAt, d.UUID)
+	if round >= 0 {
+		s.events.checked(d.UUID, now, round == 0)
+	}
+	round = max(round, 0)
 	s.next[d.UUID] = now.Add(or(d.Policy.Interval, s.interval))
 	return job{dom: d, round: round}
 }
@@ -229,6 +265,7 @@ func (s *scheduler) onResult(d done, now time.Time) {
 		return
 	}
 	prev, e := s.history.Record(d.dom, d.res, d.ex)
+	s.scheduleRetry(d.dom, e, now)
 	fields := logrus.Fields{"domain": d.res.Name, "uuid": d.res.UUID, "state": string(e.State),
 		"verdict": string(d.res.State), "consecutive_failures": e.ConsecutiveFailures}
 	if d.res.Reason != "" {
@@ -239,5 +276,14 @@ func (s *scheduler) onResult(d done, now time.Time) {
 		s.log.WithFields(fields).Info("state changed")
 	} else {
 		s.log.WithFields(fields).Debug("domain checked")
+	}
+}
+
+// scheduleRetry re-checks a domain in a soft state (its probes fail, but
+// fewer than DownAfter times in a row) a retry interval after the check
+// that ended at now, unless its own interval is as short.
+func (s *scheduler) scheduleRetry(d checker.Domain, e Entry, now time.Time) {
+	if e.Pending && s.retry < or(d.Policy.Interval, s.interval) {
+		s.retryAt[d.UUID] = now.Add(s.retry)
 	}
 }

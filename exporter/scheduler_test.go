@@ -109,12 +109,25 @@ func (h *schedHarness) round() string {
 	return fmt.Sprintf("at %s: %d in %s", r.Start.Sub(t0), r.Domains, r.Duration)
 }
 
+// state is the reported state of name, with "failing n/N" in a soft
+// state.
+func (h *schedHarness) state(name string) string {
+	e, ok := h.hist.Snapshot().Lookup(uuidOf(name))
+	if !ok {
+		return "none"
+	}
+	if e.Pending {
+		return fmt.Sprintf("%s failing %d/%d", e.State, e.ConsecutiveFailures, h.hist.DownAfter())
+	}
+	return string(e.State)
+}
+
 var actions = map[action]string{actWait: "wait", actRound: "round", actRelist: "relist"}
 
 // schedOp is one step of a scheduler test, at seconds after t0.
 type schedOp struct {
 	at   float64
-	do   string // due, wait, round, relist, event KIND, result, abandon, add, remove, known, last-round
+	do   string // due, wait, round, relist, event KIND, result, abandon, add, remove, known, last-round, verdict NAME=STATE, state
 	arg  string // a domain name
 	want string
 }
@@ -142,6 +155,11 @@ func (h *schedHarness) apply(i int, o schedOp) {
 		got = h.known()
 	case o.do == "last-round":
 		got = h.round()
+	case o.do == "verdict":
+		name, state, _ := strings.Cut(o.arg, "=")
+		h.check[name] = checker.State(state)
+	case o.do == "state":
+		got = h.state(o.arg)
 	default:
 		h.t.Fatalf("op %d: unknown %q", i, o.do)
 	}
@@ -199,6 +217,48 @@ func TestScheduler(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newSchedHarness(t, tt.domains...)
+			for i, o := range tt.ops {
+				h.apply(i, o)
+			}
+		})
+	}
+}
+
+// TestSchedulerRetries follows a domain through soft states with a 30 s
+// interval, a 5 s retry interval and --down-after 3.
+func TestSchedulerRetries(t *testing.T) {
+	tests := []struct {
+		name string
+		ops  []schedOp
+	}{
+		{"a failure is retried at the retry pace and confirmed at the third failure", []schedOp{
+			{0, "round", "", "a,b"}, {1, "result", "b", ""}, {1, "verdict", "a=down", ""}, {1, "result", "a", ""},
+			{1, "state", "a", "unknown failing 1/3"}, {1, "wait", "", "5s"}, {5, "due", "", "wait"},
+			{6, "due", "", "relist"}, {6, "relist", "", "a"}, {7, "result", "a", ""}, {7, "state", "a", "unknown failing 2/3"},
+			{12, "relist", "", "a"}, {12, "result", "a", ""}, {12, "state", "a", "down"},
+			// Confirmed: back to the interval, no more retries.
+			{12, "due", "", "wait"}, {12, "wait", "", "18s"}, {30, "round", "", "b"}, {31, "result", "b", ""}, {60, "round", "", "a,b"},
+		}},
+		{"a domain that recovers in a retry is not retried again", []schedOp{
+			{0, "round", "", "a,b"}, {0, "result", "b", ""}, {0, "result", "a", ""}, {0, "state", "a", "ok"},
+			{30, "round", "", "a,b"}, {30, "result", "b", ""}, {30, "verdict", "a=degraded", ""}, {30, "result", "a", ""},
+			{30, "state", "a", "ok failing 1/3"}, {35, "relist", "", "a"}, {35, "verdict", "a=ok", ""}, {35, "result", "a", ""},
+			{35, "state", "a", "ok"}, {35, "wait", "", "25s"},
+		}},
+		{"a round that checks a domain serves its retry", []schedOp{
+			{0, "round", "", "a,b"}, {0, "result", "b", ""}, {26, "verdict", "a=down", ""}, {26, "result", "a", ""},
+			{30, "round", "", "a,b"}, {30, "due", "", "wait"}, {30, "wait", "", "30s"},
+		}},
+		{"a domain gone in a soft state loses its retry", []schedOp{
+			{0, "round", "", "a,b"}, {0, "result", "b", ""}, {0, "verdict", "a=down", ""}, {0, "result", "a", ""},
+			{1, "remove", "a", ""}, {1, "event stopped", "a", ""}, {2, "relist", "", ""}, {2, "wait", "", "28s"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newSchedHarness(t, "a", "b")
+			h.s.interval, h.s.retry = 30*time.Second, 5*time.Second
+			h.s.nextRound = t0
 			for i, o := range tt.ops {
 				h.apply(i, o)
 			}

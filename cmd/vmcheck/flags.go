@@ -166,14 +166,6 @@ func limitFlags(c *cli.Context, cfg *checker.Config) error {
 	return nil
 }
 
-// checkDownAfter rejects a --down-after below 1.
-func checkDownAfter(c *cli.Context) error {
-	if c.Int("down-after") < 1 {
-		return usageError("--down-after: must be at least 1, got %d", c.Int("down-after"))
-	}
-	return nil
-}
-
 // hostSource is a Source holding connections to close.
 type hostSource = exporter.Conn
 

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/urfave/cli/v2"
@@ -18,6 +17,7 @@ func serveCommand() *cli.Command {
 	flags := commonFlags("info", "text", false)
 	flags = append(flags,
 		&cli.DurationFlag{Name: "interval", Value: exporter.DefaultInterval, Usage: "time between rounds (a VM's metadata may lengthen its own interval)"},
+		&cli.DurationFlag{Name: "retry-interval", Value: exporter.DefaultRetryInterval, Usage: "time between the checks of a VM whose probes failed fewer than --down-after times in a row"},
 		&cli.IntFlag{Name: "down-after", Value: exporter.DefaultDownAfter, Usage: "consecutive failed rounds before a VM is reported degraded or down (`N`)"},
 		&cli.StringSliceFlag{Name: "web.listen-address", Value: cli.NewStringSlice(":9921"), Usage: "`ADDRESS` to listen on for the status page and /metrics (repeatable)"},
 		&cli.StringFlag{Name: "web.config.file", Usage: "exporter-toolkit web config `FILE` enabling TLS and/or basic auth"},
@@ -40,11 +40,9 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	interval := c.Duration("interval")
-	if interval < time.Second {
-		return usageError("--interval: must be at least 1s, got %s", interval)
-	}
-	if err := checkDownAfter(c); err != nil {
-		return err
+	retry, err := exporter.CheckTiming(interval, c.Int("down-after"), c.Duration("retry-interval"), c.IsSet("retry-interval"), cfg)
+	if err != nil {
+		return usageError("%v", err)
 	}
 	webConfig := c.String("web.config.file")
 	if err := web.Validate(webConfig); err != nil {
@@ -63,6 +61,7 @@ func runServe(c *cli.Context) error {
 			Engine:         checker.New(cfg),
 			History:        exporter.NewHistory(c.Int("down-after")),
 			Interval:       interval,
+			RetryInterval:  retry,
 			RecordExchange: c.Bool("web.record-exchange"),
 			Log:            log,
 		},
