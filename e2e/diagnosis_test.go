@@ -218,14 +218,15 @@ func TestDiagnosis(t *testing.T) {
 	}
 }
 
-// healthyAgentCalls is the number of agent commands, guest-exec-status
-// polls aside (their number follows the guest's speed), of one healthy
-// check of lab-debian before the diagnosis engine, as serve's /vm/{uuid}
-// page showed it: guest-ping, guest-info, guest-get-osinfo,
+// maxHealthyAgentCalls is the most agent commands, guest-exec-status polls
+// aside (their number follows the guest's speed), that one healthy check of
+// lab-debian may make, as serve's /vm/{uuid} page shows it. Before the
+// diagnosis engine it was 12 (guest-ping, guest-info, guest-get-osinfo,
 // guest-network-get-interfaces, guest-file-open/read/close of two route
-// tables, one guest-exec per ping (external, gateway). Evidence is gathered
-// only when something failed, so a healthy check makes no more.
-const healthyAgentCalls = 12
+// tables, one guest-exec per ping); the route tables now come in one cat.
+// Evidence is gathered only when something failed, so a healthy check makes
+// no more.
+const maxHealthyAgentCalls = 8
 
 var exchangeRow = regexp.MustCompile(`(?s)<tr><td>\+[^<]*</td><td>[^<]*</td><td>([^<]*)</td><td><pre>(.*?)</pre>`)
 
@@ -277,8 +278,8 @@ func TestDiagnosisHealthyAgentCalls(t *testing.T) {
 	if len(rows) == 0 {
 		t.Fatalf("no exchange rows parsed from /vm/%s", uuid)
 	}
-	if calls != healthyAgentCalls {
-		t.Errorf("healthy check made %d agent calls besides guest-exec-status, want %d as before the diagnosis: %v", calls, healthyAgentCalls, cmds)
+	if calls > maxHealthyAgentCalls {
+		t.Errorf("healthy check made %d agent calls besides guest-exec-status, want at most %d: %v", calls, maxHealthyAgentCalls, cmds)
 	}
 }
 
