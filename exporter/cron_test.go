@@ -90,7 +90,7 @@ func newCronRun(t *testing.T, names ...string) *cronRun {
 
 // run runs Cron once with a fresh History, as every cron run does, and
 // returns the results, the error and the textfile ("" if absent).
-func (c *cronRun) run(ctx context.Context, t *testing.T, downAfter int) ([]checker.Result, error, string) {
+func (c *cronRun) run(ctx context.Context, t *testing.T, downAfter int) ([]checker.Result, string, error) {
 	t.Helper()
 	log, hook := logtest.NewNullLogger()
 	c.log = hook
@@ -104,7 +104,7 @@ func (c *cronRun) run(ctx context.Context, t *testing.T, downAfter int) ([]check
 	if rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 		t.Fatal(rerr)
 	}
-	return rs, err, string(b)
+	return rs, string(b), err
 }
 
 func TestCronRounds(t *testing.T) {
@@ -126,7 +126,7 @@ func TestCronRounds(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		rs, err, text := c.run(context.Background(), t, 2)
+		rs, text, err := c.run(context.Background(), t, 2)
 		if err != nil || len(rs) != 2 {
 			t.Fatalf("%s: Run = %d results, %v", tt.name, len(rs), err)
 		}
@@ -149,7 +149,7 @@ func TestCronLogLines(t *testing.T) {
 		{Code: checker.CodeHostLinkDown, Layer: checker.LayerHost, NIC: "52:54:00:00:00:01", Detail: "link set down on the host"},
 		{Code: checker.CodeUpstreamUnreachable, Layer: checker.LayerNetwork, Detail: "beyond the gateway"},
 	}}
-	if _, err, _ := c.run(context.Background(), t, 1); err != nil {
+	if _, _, err := c.run(context.Background(), t, 1); err != nil {
 		t.Fatal(err)
 	}
 	byDomain := map[string]*logrus.Entry{}
@@ -208,7 +208,7 @@ func TestCronHostUnreachable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newCronRun(t, "web")
 			tt.setup(c)
-			_, err, text := c.run(context.Background(), t, 3)
+			_, text, err := c.run(context.Background(), t, 3)
 			if err == nil {
 				t.Errorf("Run = nil error, want the host's")
 			}
@@ -224,7 +224,7 @@ func TestCronInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c.eng.cancel = cancel
-	if _, err, text := c.run(ctx, t, 3); !errors.Is(err, ErrInterrupted) || text != "" {
+	if _, text, err := c.run(ctx, t, 3); !errors.Is(err, ErrInterrupted) || text != "" {
 		t.Errorf("Run interrupted = %v with textfile %q, want ErrInterrupted and no textfile", err, text)
 	}
 }
@@ -249,7 +249,7 @@ func TestCronBadStateFile(t *testing.T) {
 			} else if err := os.WriteFile(c.state, []byte(tt.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			rs, err, _ := c.run(context.Background(), t, 3)
+			rs, _, err := c.run(context.Background(), t, 3)
 			if err != nil || len(rs) != 1 {
 				t.Fatalf("Run = %d results, %v; a bad state file must not fail the run", len(rs), err)
 			}
