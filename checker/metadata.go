@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Bounds on a per-domain check interval.
+// Bounds on a per-domain check interval and retry interval.
 const (
 	MinPolicyInterval = 5 * time.Second
 	MaxPolicyInterval = 24 * time.Hour
@@ -29,6 +29,10 @@ type Policy struct {
 	// Interval is how often `vmcheck serve` checks the domain; zero means
 	// the --interval flag.
 	Interval time.Duration
+	// RetryInterval is how soon serve and cron re-check the domain while
+	// it is in a soft state (its probes failed fewer than --down-after
+	// times in a row); zero means the --retry-interval flag.
+	RetryInterval time.Duration
 	// Targets are extra addresses pinged from inside this guest, on top of
 	// the configured external targets, reported as external probes.
 	Targets []netip.Addr
@@ -52,6 +56,9 @@ func (p Policy) Over(base Policy) Policy {
 	}
 	if p.Interval != 0 {
 		out.Interval = p.Interval
+	}
+	if p.RetryInterval != 0 {
+		out.RetryInterval = p.RetryInterval
 	}
 	out.Targets = nil
 	for _, a := range slices.Concat(base.Targets, p.Targets) {
@@ -78,15 +85,17 @@ type Nova struct {
 // own metadata overrides it.
 type PolicyRule struct {
 	// Match is a domain name glob (as for exclude) or a domain UUID.
-	Match    string       `yaml:"match"`
-	Enabled  *bool        `yaml:"enabled"`
-	Interval Duration     `yaml:"interval"`
-	Targets  []netip.Addr `yaml:"targets"`
+	Match         string       `yaml:"match"`
+	Enabled       *bool        `yaml:"enabled"`
+	Interval      Duration     `yaml:"interval"`
+	RetryInterval Duration     `yaml:"retry_interval"`
+	Targets       []netip.Addr `yaml:"targets"`
 }
 
 // Policy returns the rule's policy.
 func (r PolicyRule) Policy() Policy {
-	return Policy{Enabled: r.Enabled, Interval: time.Duration(r.Interval), Targets: r.Targets}
+	return Policy{Enabled: r.Enabled, Interval: time.Duration(r.Interval),
+		RetryInterval: time.Duration(r.RetryInterval), Targets: r.Targets}
 }
 
 // Matches reports whether the rule applies to the domain.
@@ -113,12 +122,18 @@ func (r PolicyRule) validate(i int) error {
 }
 
 // Validate reports the first value of p outside its bounds, naming its
-// key (interval, targets): an interval outside MinPolicyInterval and
-// MaxPolicyInterval, more than MaxPolicyTargets targets, or a target
-// ValidateTarget rejects. Error is not looked at.
+// key (interval, retry_interval, targets): an interval or retry interval
+// outside MinPolicyInterval and MaxPolicyInterval, more than
+// MaxPolicyTargets targets, or a target ValidateTarget rejects. Error is
+// not looked at.
 func (p Policy) Validate() error {
-	if p.Interval != 0 && (p.Interval < MinPolicyInterval || p.Interval > MaxPolicyInterval) {
-		return fmt.Errorf("interval: %s is not between %s and %s", p.Interval, MinPolicyInterval, MaxPolicyInterval)
+	for _, iv := range []struct {
+		key string
+		d   time.Duration
+	}{{"interval", p.Interval}, {"retry_interval", p.RetryInterval}} {
+		if iv.d != 0 && (iv.d < MinPolicyInterval || iv.d > MaxPolicyInterval) {
+			return fmt.Errorf("%s: %s is not between %s and %s", iv.key, iv.d, MinPolicyInterval, MaxPolicyInterval)
+		}
 	}
 	if len(p.Targets) > MaxPolicyTargets {
 		return fmt.Errorf("targets: %d targets, at most %d allowed", len(p.Targets), MaxPolicyTargets)

@@ -23,6 +23,7 @@ func TestPolicyFor(t *testing.T) {
 		{Match: "db-*", Enabled: &f},
 		{Match: "web-*", Interval: Duration(2 * time.Minute), Targets: addrs("192.0.2.1")},
 		{Match: "6695eb01-f6a4-8304-79aa-97f2502e193f", Interval: Duration(30 * time.Second)},
+		{Match: "batch-*", RetryInterval: Duration(time.Minute)},
 	}}
 	tests := []struct {
 		name, uuid string
@@ -35,6 +36,9 @@ func TestPolicyFor(t *testing.T) {
 		{"web-1", "x", Policy{Targets: addrs("192.0.2.2", "192.0.2.1")}, Policy{Interval: 2 * time.Minute, Targets: addrs("192.0.2.1", "192.0.2.2")}},
 		{"web-1", "x", Policy{Interval: time.Minute}, Policy{Interval: time.Minute, Targets: addrs("192.0.2.1")}},
 		{"test", "6695eb01-f6a4-8304-79aa-97f2502e193f", Policy{}, Policy{Interval: 30 * time.Second}},
+		{"batch-1", "x", Policy{}, Policy{RetryInterval: time.Minute}},
+		{"batch-1", "x", Policy{RetryInterval: 5 * time.Second}, Policy{RetryInterval: 5 * time.Second}},
+		{"web-1", "x", Policy{RetryInterval: 20 * time.Second}, Policy{Interval: 2 * time.Minute, RetryInterval: 20 * time.Second, Targets: addrs("192.0.2.1")}},
 	}
 	for _, tt := range tests {
 		got := cfg.PolicyFor(tt.name, tt.uuid, tt.meta)
@@ -57,6 +61,7 @@ func TestParseConfigPolicies(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"policies:\n  - enabled: false\n",
+		"policies:\n  - match: a\n    retry_interval: 1s\n",
 		"policies:\n  - match: \"[\"\n",
 		"policies:\n  - match: a\n    interval: 1s\n",
 		"policies:\n  - match: a\n    targets: [0.0.0.0]\n",
@@ -114,5 +119,39 @@ func TestPlanProbesPolicyTargets(t *testing.T) {
 	plan = New(Config{}).planProbes(nil, nil, addrs("198.51.100.7"))
 	if len(plan) != 1 || plan[0].res.Status == ProbeNotConfigured {
 		t.Errorf("planProbes with only a policy target = %+v", plan)
+	}
+}
+
+func TestParseConfigPolicyRetryInterval(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       time.Duration
+		wantErr    string
+	}{
+		{"set", "policies:\n  - match: db-*\n    retry_interval: 5s\n", 5 * time.Second, ""},
+		{"with an interval", "policies:\n  - match: db-*\n    interval: 5m\n    retry_interval: 30s\n", 30 * time.Second, ""},
+		{"unset", "policies:\n  - match: db-*\n", 0, ""},
+		{"too short", "policies:\n  - match: db-*\n    retry_interval: 1s\n", 0, "policies[0].retry_interval: 1s is not between 5s and 24h0m0s"},
+		{"too long", "policies:\n  - match: a\n  - match: db-*\n    retry_interval: 25h\n", 0, "policies[1].retry_interval: 25h0m0s is not between 5s and 24h0m0s"},
+		{"negative", "policies:\n  - match: db-*\n    retry_interval: -10s\n", 0, "policies[0].retry_interval: -10s is not between"},
+		{"not a duration", "policies:\n  - match: db-*\n    retry_interval: soon\n", 0, `line 3: "soon" is not a duration such as "30s"`},
+		{"misspelt", "policies:\n  - match: db-*\n    retry_intervall: 5s\n", 0, `line 3: unknown key "policies[0].retry_intervall" (did you mean "retry_interval"?)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(tt.yaml))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseConfig(%q) error = %v, want it to contain %q", tt.yaml, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseConfig(%q): %v", tt.yaml, err)
+			}
+			if got := cfg.PolicyFor("db-1", "", Policy{}).RetryInterval; got != tt.want {
+				t.Errorf("ParseConfig(%q): db-1's retry interval = %s, want %s", tt.yaml, got, tt.want)
+			}
+		})
 	}
 }

@@ -59,8 +59,9 @@ type Cron struct {
 	Now func() time.Time
 	// RetryInterval is the wait before a domain in a soft state (its
 	// probes failed, fewer than DownAfter times in a row) is checked
-	// again within the run; zero: no retries. See retryFailing for the
-	// budget.
+	// again within the run; a domain's policy retry interval overrides
+	// it. Zero, for a domain without one: no retries. See retryFailing
+	// for the budget.
 	RetryInterval time.Duration
 	// Timeout is the deadline of one domain's check (checker.DefaultTimeout
 	// if zero); the retries' budget is DownAfter × Timeout.
@@ -154,18 +155,17 @@ func (c *Cron) record(doms []checker.Domain, results []checker.Result) map[strin
 	return entries
 }
 
-// retryFailing re-checks the domains in a soft state, every
-// RetryInterval, until each has recovered or its failure is confirmed
-// (DownAfter failures in a row, counting the state file's streak): at
-// most DownAfter-1 re-checks. Its budget is DownAfter × Timeout from the
-// run's start: a pass of retries starts only if it can end, after its
-// wait and a full Timeout, within it. It updates entries and returns the
-// results with each domain's last check.
+// retryFailing re-checks the domains in a soft state, each after its
+// retry interval (its policy's, else RetryInterval) from its last check,
+// until each has recovered or its failure is confirmed (DownAfter
+// failures in a row, counting the state file's streak): at most
+// DownAfter-1 re-checks each. The domains due at the same time are
+// checked together. Its budget is DownAfter × Timeout from the run's
+// start: a re-check starts only if it can end, after its wait and a full
+// Timeout, within it. It updates entries and returns the results with
+// each domain's last check.
 func (c *Cron) retryFailing(ctx context.Context, doms []checker.Domain, results []checker.Result,
 	entries map[string]Entry, start time.Time) []checker.Result {
-	if c.RetryInterval <= 0 {
-		return results
-	}
 	now, sleep := c.Now, c.Sleep
 	if now == nil {
 		now = time.Now
@@ -175,27 +175,71 @@ func (c *Cron) retryFailing(ctx context.Context, doms []checker.Domain, results 
 	}
 	timeout := or(c.Timeout, checker.DefaultTimeout)
 	end := start.Add(time.Duration(c.History.DownAfter()) * timeout)
+	last := end.Add(-timeout) // the last start of a re-check that ends within the budget
+	retryAt := map[string]time.Time{}
+	c.scheduleRetries(retryAt, doms, entries, now())
 	for {
-		var soft []checker.Domain
-		for _, d := range doms {
-			if entries[d.UUID].Pending {
-				soft = append(soft, d)
-			}
-		}
-		if len(soft) == 0 || now().Add(c.RetryInterval+timeout).After(end) || sleep(ctx, c.RetryInterval) != nil {
+		next, ok := nextRetry(retryAt, last)
+		if !ok || sleep(ctx, max(next.Sub(now()), 0)) != nil {
 			return results
 		}
-		retried := c.Engine.CheckAll(ctx, soft)
+		// Those due by now join the pass, within the budget.
+		by := next
+		if t := now(); t.After(by) {
+			by = t
+		}
+		if by.After(last) {
+			by = last
+		}
+		due := takeDue(retryAt, doms, by)
+		retried := c.Engine.CheckAll(ctx, due)
 		if ctx.Err() != nil {
 			return results
 		}
-		maps.Copy(entries, c.record(soft, retried))
+		maps.Copy(entries, c.record(due, retried))
+		c.scheduleRetries(retryAt, due, entries, now())
 		for i, r := range results {
 			if j := slices.IndexFunc(retried, func(n checker.Result) bool { return n.UUID == r.UUID }); j >= 0 {
 				results[i] = retried[j]
 			}
 		}
 	}
+}
+
+// scheduleRetries sets, in retryAt, when each of doms still in a soft
+// state is to be re-checked: its retry interval (its policy's, else
+// RetryInterval) after now. A domain without a positive one is not.
+func (c *Cron) scheduleRetries(retryAt map[string]time.Time, doms []checker.Domain, entries map[string]Entry, now time.Time) {
+	for _, d := range doms {
+		if retry := or(d.Policy.RetryInterval, c.RetryInterval); entries[d.UUID].Pending && retry > 0 {
+			retryAt[d.UUID] = now.Add(retry)
+		}
+	}
+}
+
+// takeDue removes from retryAt, and returns, the domains whose re-check
+// is due by.
+func takeDue(retryAt map[string]time.Time, doms []checker.Domain, by time.Time) []checker.Domain {
+	var due []checker.Domain
+	for _, d := range doms {
+		if at, ok := retryAt[d.UUID]; ok && !at.After(by) {
+			due = append(due, d)
+			delete(retryAt, d.UUID)
+		}
+	}
+	return due
+}
+
+// nextRetry returns the earliest time in retryAt that is not after last,
+// and false if there is none.
+func nextRetry(retryAt map[string]time.Time, last time.Time) (time.Time, bool) {
+	var next time.Time
+	for _, at := range retryAt {
+		if !at.After(last) && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	return next, !next.IsZero()
 }
 
 // sleepCtx waits d, or until ctx ends (its error).

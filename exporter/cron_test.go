@@ -32,6 +32,8 @@ type cronEngine struct {
 	// (the last one repeats); calls counts its checks.
 	sequence map[string][]checker.State
 	calls    map[string]int
+	// passes lists the domains of each CheckAll, comma-separated.
+	passes []string
 }
 
 func (e *cronEngine) Select(ctx context.Context, src checker.Source) ([]checker.Domain, error) {
@@ -46,6 +48,11 @@ func (e *cronEngine) CheckAll(_ context.Context, doms []checker.Domain) []checke
 		e.cancel()
 	}
 	var rs []checker.Result
+	names := make([]string, len(doms))
+	for i, d := range doms {
+		names[i] = d.Name
+	}
+	e.passes = append(e.passes, strings.Join(names, ","))
 	for _, d := range doms {
 		v := e.verdict[d.Name]
 		if seq := e.sequence[d.Name]; len(seq) > 0 {
@@ -325,6 +332,63 @@ func TestCronRetries(t *testing.T) {
 			}
 			if i := slices.IndexFunc(rs, func(r checker.Result) bool { return r.Name == "db" }); rs[i].State != tt.seq[min(tt.checks, len(tt.seq))-1] {
 				t.Errorf("db's result = %s, want its last check's", rs[i].State)
+			}
+		})
+	}
+}
+
+// TestCronPolicyRetryInterval runs cron with --down-after 3, the default
+// timeout (a 90 s budget), a fake sleep and checks of 1.5 s, web and db
+// failing; db's policy sets its own retry interval: each is re-checked
+// at its own pace, the domains due together in one pass.
+func TestCronPolicyRetryInterval(t *testing.T) {
+	tests := []struct {
+		name          string
+		retry, dbWait time.Duration // the Cron's, db's policy's
+		want          string        // web's and db's states and streaks
+		passes        string
+		slept         time.Duration
+	}{
+		{"each at its own pace", 10 * time.Second, 20 * time.Second, "down 3, down 3",
+			// web's retries are due at 11.5 s and 23 s, db's at 21.5 s and 43 s.
+			"web,db web db web db", 37 * time.Second},
+		{"together when due together", 10 * time.Second, 10 * time.Second, "down 3, down 3", "web,db web,db web,db", 20 * time.Second},
+		{"a policy retry interval without the Cron's", 0, 10 * time.Second, "unknown 1 pending, down 3", "web,db db db", 20 * time.Second},
+		// db's first retry is at 51.5 s; its second, at 103 s, could not end within 90 s.
+		{"the budget bounds each", 10 * time.Second, 50 * time.Second, "down 3, unknown 2 pending", "web,db web web db", 47 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := &fakeClock{t: t0}
+			eng := &cronEngine{clock: clock, calls: map[string]int{}, verdict: map[string]checker.State{"web": checker.StateDown, "db": checker.StateDown}}
+			host := newFakeHost("web", "db")
+			host.doms[1].Policy.RetryInterval = tt.dbWait
+			h := NewHistory(3)
+			var slept time.Duration
+			cron := &Cron{
+				Open: host.connect, Engine: eng, History: h,
+				TextfileDir: t.TempDir(), TextfileName: "vmcheck.prom", Now: clock.now, RetryInterval: tt.retry,
+				Sleep: func(_ context.Context, d time.Duration) error {
+					slept += d
+					clock.advance(d)
+					return nil
+				},
+			}
+			if _, err := cron.Run(context.Background()); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			var states []string
+			for _, name := range []string{"web", "db"} {
+				e, _ := h.Snapshot().Lookup(uuidOf(name))
+				st := fmt.Sprintf("%s %d", e.State, e.ConsecutiveFailures)
+				if e.Pending {
+					st += " pending"
+				}
+				states = append(states, st)
+			}
+			got, passes := strings.Join(states, ", "), strings.Join(eng.passes, " ")
+			if got != tt.want || passes != tt.passes || slept != tt.slept {
+				t.Errorf("states %q after passes %q, slept %s; want %q, %q, %s", got, passes, slept, tt.want, tt.passes, tt.slept)
 			}
 		})
 	}

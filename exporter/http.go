@@ -256,6 +256,9 @@ func policyText(p checker.Policy) string {
 	if p.Interval != 0 {
 		parts = append(parts, "interval "+p.Interval.String())
 	}
+	if p.RetryInterval != 0 {
+		parts = append(parts, "retry interval "+p.RetryInterval.String())
+	}
 	if len(p.Targets) > 0 {
 		t := make([]string, len(p.Targets))
 		for i, a := range p.Targets {

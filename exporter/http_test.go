@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -230,5 +231,23 @@ func TestRecorderKeepsHeadOfLargeReply(t *testing.T) {
 	}
 	if ex[0].Output != "" {
 		t.Errorf("output of a reply over the head was decoded: %d bytes", len(ex[0].Output))
+	}
+}
+
+func TestPolicyText(t *testing.T) {
+	f := false
+	tests := []struct {
+		p    checker.Policy
+		want string
+	}{
+		{checker.Policy{}, "defaults"},
+		{checker.Policy{Enabled: &f, Interval: 5 * time.Minute, RetryInterval: 15 * time.Second, Targets: []netip.Addr{netip.MustParseAddr("192.0.2.7")}},
+			"enabled=false; interval 5m0s; retry interval 15s; extra targets 192.0.2.7"},
+		{checker.Policy{RetryInterval: 5 * time.Second}, "retry interval 5s"},
+	}
+	for _, tt := range tests {
+		if got := policyText(tt.p); got != tt.want {
+			t.Errorf("policyText(%+v) = %q, want %q", tt.p, got, tt.want)
+		}
 	}
 }

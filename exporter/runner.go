@@ -75,8 +75,9 @@ type Runner struct {
 	// DownAfter times in a row. It is re-checked at this pace until it
 	// recovers or its failure is confirmed, so the hard state comes at
 	// most Interval + (DownAfter-1)×RetryInterval after the fault (plus
-	// the checks' own durations). A RetryInterval at least the domain's
-	// interval means no retries.
+	// the checks' own durations). A domain's policy retry interval
+	// overrides it. A retry interval at least the domain's interval means
+	// no retries.
 	RetryInterval time.Duration
 	// RecordExchange keeps each check's agent exchange for the status page.
 	RecordExchange bool

@@ -47,7 +47,7 @@ const (
 type scheduler struct {
 	interval time.Duration // between rounds; a domain's default interval
 	settle   time.Duration // an event's wait for its burst to end; least time between listings
-	retry    time.Duration // between the checks of a domain in a soft state
+	retry    time.Duration // between the checks of a domain in a soft state; a domain's default retry interval
 	history  *History
 	log      logrus.FieldLogger
 	events   *eventLimiter
@@ -281,9 +281,11 @@ func (s *scheduler) onResult(d done, now time.Time) {
 
 // scheduleRetry re-checks a domain in a soft state (its probes fail, but
 // fewer than DownAfter times in a row) a retry interval after the check
-// that ended at now, unless its own interval is as short.
+// that ended at now, unless its own interval is as short. The retry
+// interval is the domain's policy's, else the Runner's.
 func (s *scheduler) scheduleRetry(d checker.Domain, e Entry, now time.Time) {
-	if e.Pending && s.retry < or(d.Policy.Interval, s.interval) {
-		s.retryAt[d.UUID] = now.Add(s.retry)
+	retry := or(d.Policy.RetryInterval, s.retry)
+	if e.Pending && retry < or(d.Policy.Interval, s.interval) {
+		s.retryAt[d.UUID] = now.Add(retry)
 	}
 }

@@ -266,6 +266,49 @@ func TestSchedulerRetries(t *testing.T) {
 	}
 }
 
+// TestSchedulerPolicyRetryInterval follows domains a and b through soft
+// states with a 30 s interval and --down-after 3, b with its own policy
+// retry interval: b is retried at its pace, a at the Runner's.
+func TestSchedulerPolicyRetryInterval(t *testing.T) {
+	tests := []struct {
+		name          string
+		retry, bRetry time.Duration // the Runner's, b's policy's
+		ops           []schedOp
+	}{
+		{"each domain is retried at its own pace", 5 * time.Second, 15 * time.Second, []schedOp{
+			{0, "round", "", "a,b"}, {1, "verdict", "a=down", ""}, {1, "verdict", "b=down", ""},
+			{1, "result", "a", ""}, {1, "result", "b", ""}, {1, "wait", "", "5s"},
+			{6, "relist", "", "a"}, {7, "result", "a", ""}, {7, "state", "a", "unknown failing 2/3"},
+			{12, "relist", "", "a"}, {12, "result", "a", ""}, {12, "state", "a", "down"},
+			{12, "wait", "", "4s"}, {15, "due", "", "wait"}, {16, "due", "", "relist"},
+			{16, "relist", "", "b"}, {16, "result", "b", ""}, {16, "state", "b", "unknown failing 2/3"},
+			{30, "round", "", ""}, {30, "wait", "", "1s"},
+			{31, "relist", "", "b"}, {31, "result", "b", ""}, {31, "state", "b", "down"},
+		}},
+		{"a policy retry interval as long as the interval means no retries", 5 * time.Second, 30 * time.Second, []schedOp{
+			{0, "round", "", "a,b"}, {1, "verdict", "b=down", ""}, {1, "result", "a", ""}, {1, "result", "b", ""},
+			{1, "state", "b", "unknown failing 1/3"}, {1, "wait", "", "29s"}, {30, "round", "", "a,b"},
+		}},
+		{"a policy retry interval retries where the Runner's would not", time.Minute, 5 * time.Second, []schedOp{
+			{0, "round", "", "a,b"}, {1, "verdict", "a=down", ""}, {1, "verdict", "b=down", ""},
+			{1, "result", "a", ""}, {1, "result", "b", ""}, {1, "wait", "", "5s"},
+			{6, "relist", "", "b"}, {7, "result", "b", ""}, {7, "state", "b", "unknown failing 2/3"},
+			{7, "state", "a", "unknown failing 1/3"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newSchedHarness(t, "a", "b")
+			h.doms[1].Policy.RetryInterval = tt.bRetry
+			h.s.interval, h.s.retry = 30*time.Second, tt.retry
+			h.s.nextRound = t0
+			for i, o := range tt.ops {
+				h.apply(i, o)
+			}
+		})
+	}
+}
+
 func TestSchedulerLogs(t *testing.T) {
 	h := newSchedHarness(t, "a", "bad")
 	h.doms[1].Policy.Error = `vmcheck metadata ignored: interval: "soon" is not a duration`

@@ -20,7 +20,7 @@ import (
 // a libvirt domain's <metadata>. Set it with
 //
 //	virsh metadata DOMAIN --uri https://vmcheck.dev/xmlns/1 --key vmcheck \
-//	  --set '<check enabled="true" interval="60s"><target>203.0.113.20</target></check>'
+//	  --set '<check enabled="true" interval="60s" retry_interval="15s"><target>203.0.113.20</target></check>'
 const MetadataNamespace = "https://vmcheck.dev/xmlns/1"
 
 // novaNamespacePrefix starts every version of OpenStack Nova's libvirt
@@ -35,15 +35,17 @@ const (
 	maxMetadataNICs = 32
 )
 
-// xmlCheck is <vmcheck:check enabled=… interval=…><vmcheck:target>…</…>
+// xmlCheck is <vmcheck:check enabled=… interval=… retry_interval=…>
+// <vmcheck:target>…</…>
 // <vmcheck:nic mac=… address=… gateway=…/></…>. Children match in any
 // namespace: `virsh metadata --set` puts only the root element in the
 // vmcheck namespace, leaving its children in none.
 type xmlCheck struct {
-	Enabled  string   `xml:"enabled,attr"`
-	Interval string   `xml:"interval,attr"`
-	Targets  []string `xml:"target"`
-	NICs     []xmlNIC `xml:"nic"`
+	Enabled       string   `xml:"enabled,attr"`
+	Interval      string   `xml:"interval,attr"`
+	RetryInterval string   `xml:"retry_interval,attr"`
+	Targets       []string `xml:"target"`
+	NICs          []xmlNIC `xml:"nic"`
 }
 
 // xmlNIC is <vmcheck:nic mac=… address=… gateway=…/>: an address assigned
@@ -243,6 +245,8 @@ func versionMatches(a netip.Addr, v string) bool {
 	return false
 }
 
+// policy validates the attributes and targets of <vmcheck:check> into a
+// policy; its errors name the attribute.
 func (x xmlCheck) policy() (checker.Policy, error) {
 	var p checker.Policy
 	if x.Enabled != "" {
@@ -252,12 +256,18 @@ func (x xmlCheck) policy() (checker.Policy, error) {
 		}
 		p.Enabled = &b
 	}
-	if x.Interval != "" {
-		d, err := time.ParseDuration(x.Interval)
-		if err != nil {
-			return checker.Policy{}, fmt.Errorf("interval: %w", err)
+	for _, iv := range []struct {
+		name, value string
+		dst         *time.Duration
+	}{{"interval", x.Interval, &p.Interval}, {"retry_interval", x.RetryInterval, &p.RetryInterval}} {
+		if iv.value == "" {
+			continue
 		}
-		p.Interval = d
+		d, err := time.ParseDuration(iv.value)
+		if err != nil {
+			return checker.Policy{}, fmt.Errorf("%s: %w", iv.name, err)
+		}
+		*iv.dst = d
 	}
 	for _, t := range x.Targets {
 		a, err := netip.ParseAddr(strings.TrimSpace(t))

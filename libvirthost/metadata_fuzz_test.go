@@ -7,15 +7,17 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
 )
 
 // checkPolicy reports a metadata policy outside its documented bounds: at
-// most checker.MaxPolicyTargets valid targets, an interval of zero or between
-// checker.MinPolicyInterval and checker.MaxPolicyInterval, and nothing set when Error
-// says the metadata was ignored.
+// most checker.MaxPolicyTargets valid targets, an interval and a retry
+// interval each of zero or between checker.MinPolicyInterval and
+// checker.MaxPolicyInterval, and nothing set when Error says the metadata
+// was ignored.
 func checkPolicy(t *testing.T, p checker.Policy) {
 	t.Helper()
 	if len(p.Targets) > checker.MaxPolicyTargets {
@@ -26,10 +28,12 @@ func checkPolicy(t *testing.T, p checker.Policy) {
 			t.Errorf("policy target %v: %v", a, err)
 		}
 	}
-	if p.Interval != 0 && (p.Interval < checker.MinPolicyInterval || p.Interval > checker.MaxPolicyInterval) {
-		t.Errorf("policy interval %v", p.Interval)
+	for _, d := range []time.Duration{p.Interval, p.RetryInterval} {
+		if d != 0 && (d < checker.MinPolicyInterval || d > checker.MaxPolicyInterval) {
+			t.Errorf("policy interval or retry interval %v", d)
+		}
 	}
-	if p.Error != "" && (p.Enabled != nil || p.Interval != 0 || len(p.Targets) > 0) {
+	if p.Error != "" && (p.Enabled != nil || p.Interval != 0 || p.RetryInterval != 0 || len(p.Targets) > 0) {
 		t.Errorf("policy %+v set although ignored", p)
 	}
 }
@@ -93,6 +97,8 @@ func FuzzParseMetadata(f *testing.F) {
 	f.Add(metadataInner("virsh-set.xml"))
 	f.Add(check + `enabled="false" interval="90s"><target>203.0.113.20</target><target>2001:db8::20</target></vmcheck:check>`)
 	f.Add(check + `interval="1ns"><target>0.0.0.0</target><target>fe80::1%eth0</target><target>224.0.0.1</target></vmcheck:check>`)
+	f.Add(check + `enabled="true" interval="2m" retry_interval="5s"/>`)
+	f.Add(check + `retry_interval="4.999s" interval="-5s"/>`)
 	f.Add(check + `enabled="maybe"/>` + check + `enabled="true"/>`)
 	f.Add(`<nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.2"><nova:name>  a` + "\u202e" + `b  </nova:name><nova:owner><nova:project>p</nova:project></nova:owner></nova:instance>`)
 	const n = 1 << 20
@@ -103,6 +109,7 @@ func FuzzParseMetadata(f *testing.F) {
 	f.Add(check + ">" + rep("<target>203.0.113.20</target>", n) + "</vmcheck:check>")
 	f.Add(check + ">" + rep("<x>", n) + "</vmcheck:check>")
 	f.Add(check + `interval="` + rep("9", n) + `h"/>`)
+	f.Add(check + `retry_interval="` + rep("9", n) + `h"/>`)
 	f.Add(check + "><target>" + rep("\u202e", n) + "</target></vmcheck:check>")
 	f.Add(rep(check+"/>", n))
 	f.Add(`<nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1"><nova:name>` + rep("a", n) + `</nova:name></nova:instance>`)

@@ -79,6 +79,14 @@ func TestParseMetadata(t *testing.T) {
 		{"bad enabled", `<vmcheck:check ` + ns + ` enabled="nope"/>`, checker.Policy{}, "enabled"},
 		{"bad interval", `<vmcheck:check ` + ns + ` interval="often"/>`, checker.Policy{}, "interval"},
 		{"interval too short", `<vmcheck:check ` + ns + ` interval="1s"/>`, checker.Policy{}, "interval"},
+		{"retry interval", `<vmcheck:check ` + ns + ` retry_interval="5s"/>`, checker.Policy{RetryInterval: 5 * time.Second}, ""},
+		{"retry interval with interval", `<vmcheck:check ` + ns + ` enabled="true" interval="2m" retry_interval="15s"/>`,
+			checker.Policy{Enabled: &tr, Interval: 2 * time.Minute, RetryInterval: 15 * time.Second}, ""},
+		{"bad retry interval", `<vmcheck:check ` + ns + ` retry_interval="often"/>`, checker.Policy{}, `vmcheck metadata ignored: retry_interval: time: invalid duration "often"`},
+		{"retry interval too short", `<vmcheck:check ` + ns + ` retry_interval="1s"/>`, checker.Policy{}, "vmcheck metadata ignored: retry_interval: 1s is not between 5s and 24h0m0s"},
+		{"retry interval too long", `<vmcheck:check ` + ns + ` retry_interval="48h"/>`, checker.Policy{}, "retry_interval: 48h0m0s is not between"},
+		{"bad retry interval drops the rest", `<vmcheck:check ` + ns + ` enabled="true" interval="1m" retry_interval="0.5s"><target>192.0.2.7</target></vmcheck:check>`,
+			checker.Policy{}, "retry_interval: 500ms is not between"},
 		{"bad target", `<vmcheck:check ` + ns + `><vmcheck:target>gw.example.com</vmcheck:target></vmcheck:check>`, checker.Policy{}, "not an IP address"},
 		{"multicast target", `<vmcheck:check ` + ns + `><vmcheck:target>224.0.0.1</vmcheck:target></vmcheck:check>`, checker.Policy{}, "multicast"},
 		{"too many targets", `<vmcheck:check ` + ns + `>` + strings.Repeat(`<vmcheck:target>192.0.2.1</vmcheck:target>`, 9) + `</vmcheck:check>`, checker.Policy{}, "at most"},
@@ -93,7 +101,7 @@ func TestParseMetadata(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := ParseMetadata(tt.xml).Policy
 			if tt.wantError != "" {
-				if !strings.Contains(got.Error, tt.wantError) || got.Enabled != nil || len(got.Targets) != 0 {
+				if !strings.Contains(got.Error, tt.wantError) || got.Enabled != nil || got.Interval != 0 || got.RetryInterval != 0 || len(got.Targets) != 0 {
 					t.Errorf("ParseMetadata(%q) = %+v, want only an error containing %q", tt.xml, got, tt.wantError)
 				}
 				return
