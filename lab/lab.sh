@@ -13,7 +13,8 @@
 #   lab/lab.sh virsh ARGS...       virsh -c <lab uri> ARGS...
 #   lab/lab.sh fault NAME [DOMAIN]
 #       cut-outside | restore-outside | drop-gateway | restore-gateway |
-#       freeze-agent DOM | restart-libvirtd | destroy DOM | start DOM | reset DOM
+#       freeze-agent DOM | thaw-agent DOM (a reset: the frozen agent cannot be reached) |
+#       pause DOM | resume DOM | restart-libvirtd | destroy DOM | start DOM | reset DOM
 #     faults by diagnosis cause (each with its undo; IFACE: eth0 by default, or eth1):
 #       link-down | link-up DOM [IFACE]             host_link_down (virsh domif-setlink)
 #       tap-unplug | tap-plug DOM [IFACE]           host_tap_down (tap out of its bridge)
@@ -1225,7 +1226,17 @@ cmd_fault() {
 		need_dom "$n" "$f"
 		fault_start "$n"
 		;;
-	reset)
+	pause)
+		need_dom "$n" "$f"
+		V suspend "$n" >/dev/null
+		say "paused $n"
+		;;
+	resume)
+		need_dom "$n" "$f"
+		V resume "$n" >/dev/null
+		say "resumed $n"
+		;;
+	reset | thaw-agent)
 		need_dom "$n" "$f"
 		case $(dom_state "$n") in running | paused) V destroy "$n" >/dev/null ;; esac
 		for _ in $(seq 1 50); do
@@ -1268,7 +1279,7 @@ cmd_fault() {
 		gateway_icmp allow
 		say "echo requests to $GW4 / $GW6 answered again"
 		;;
-	*) die "unknown fault '$f' (cut-outside|upstream-cut restore-outside|upstream-restore drop-gateway|gateway-absent restore-gateway|gateway-present freeze-agent restart-libvirtd destroy start reset link-down link-up tap-unplug tap-plug guest-ifdown guest-ifup guest-no-address guest-wrong-address guest-no-route guest-restore gateway-drop-icmp gateway-allow-icmp)" ;;
+	*) die "unknown fault '$f' (cut-outside|upstream-cut restore-outside|upstream-restore drop-gateway|gateway-absent restore-gateway|gateway-present freeze-agent thaw-agent pause resume restart-libvirtd destroy start reset link-down link-up tap-unplug tap-plug guest-ifdown guest-ifup guest-no-address guest-wrong-address guest-no-route guest-restore gateway-drop-icmp gateway-allow-icmp)" ;;
 	esac
 }
 
