@@ -72,10 +72,11 @@ type Runner struct {
 	Interval time.Duration
 	// RetryInterval is the time between the checks of a domain in a soft
 	// state (DefaultRetryInterval if zero): its probes failed fewer than
-	// DownAfter times in a row. It is re-checked at this pace until it
-	// recovers or its failure is confirmed, so the hard state comes at
-	// most Interval + (DownAfter-1)×RetryInterval after the fault (plus
-	// the checks' own durations). A domain's policy retry interval
+	// DownAfter times in a row. It is re-checked at this pace, counted
+	// from the start of the check that failed, until it recovers or its
+	// failure is confirmed, so the hard state comes at most Interval +
+	// (DownAfter-1)×RetryInterval after the fault (plus the last check's
+	// duration). A domain's policy retry interval
 	// overrides it. A retry interval at least the domain's interval means
 	// no retries.
 	RetryInterval time.Duration

@@ -265,7 +265,7 @@ func (s *scheduler) onResult(d done, now time.Time) {
 		return
 	}
 	prev, e := s.history.Record(d.dom, d.res, d.ex)
-	s.scheduleRetry(d.dom, e, now)
+	s.scheduleRetry(d.dom, d.res, e, now)
 	fields := logrus.Fields{"domain": d.res.Name, "uuid": d.res.UUID, "state": string(e.State),
 		"verdict": string(d.res.State), "consecutive_failures": e.ConsecutiveFailures}
 	if d.res.Reason != "" {
@@ -280,12 +280,23 @@ func (s *scheduler) onResult(d done, now time.Time) {
 }
 
 // scheduleRetry re-checks a domain in a soft state (its probes fail, but
-// fewer than DownAfter times in a row) a retry interval after the check
-// that ended at now, unless its own interval is as short. The retry
-// interval is the domain's policy's, else the Runner's.
-func (s *scheduler) scheduleRetry(d checker.Domain, e Entry, now time.Time) {
+// fewer than DownAfter times in a row) a retry interval after the start of
+// the check that failed (its CheckedAt), as Nagios counts retry_interval,
+// so the check's own duration does not add up over the retries; at once
+// when that check outlasted the retry interval. No retry when the
+// domain's own interval is as short. The retry interval is the domain's
+// policy's, else the Runner's.
+func (s *scheduler) scheduleRetry(d checker.Domain, res checker.Result, e Entry, now time.Time) {
 	retry := or(d.Policy.RetryInterval, s.retry)
-	if e.Pending && retry < or(d.Policy.Interval, s.interval) {
-		s.retryAt[d.UUID] = now.Add(retry)
+	if !e.Pending || retry >= or(d.Policy.Interval, s.interval) {
+		return
 	}
+	at := now.Add(retry)
+	if !res.CheckedAt.IsZero() && res.CheckedAt.Before(now) {
+		at = res.CheckedAt.Add(retry)
+	}
+	if at.Before(now) {
+		at = now
+	}
+	s.retryAt[d.UUID] = at
 }

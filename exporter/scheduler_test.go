@@ -21,7 +21,8 @@ type schedHarness struct {
 	hist  *History
 	hook  *logtest.Hook
 	doms  []checker.Domain
-	jobs  map[string]job // the checks in flight, by domain name
+	jobs  map[string]job       // the checks in flight, by domain name
+	began map[string]time.Time // when each check in flight started
 	check map[string]checker.State
 }
 
@@ -31,7 +32,7 @@ type schedHarness struct {
 func newSchedHarness(t *testing.T, names ...string) *schedHarness {
 	log, hook := logtest.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
-	h := &schedHarness{t: t, hist: NewHistory(3), hook: hook, jobs: map[string]job{}, check: map[string]checker.State{}}
+	h := &schedHarness{t: t, hist: NewHistory(3), hook: hook, jobs: map[string]job{}, began: map[string]time.Time{}, check: map[string]checker.State{}}
 	r := &Runner{History: h.hist, Interval: time.Minute, Settle: time.Second, EventInterval: 30 * time.Second}
 	h.s = newScheduler(r, map[string]time.Time{}, log, t0)
 	for _, n := range names {
@@ -65,6 +66,7 @@ func (h *schedHarness) start(now time.Time, start func([]checker.Domain, time.Ti
 			h.t.Errorf("%s: started while in flight", j.dom.Name)
 		}
 		h.jobs[j.dom.Name] = j
+		h.began[j.dom.Name] = now
 		names = append(names, j.dom.Name)
 	}
 	slices.Sort(names)
@@ -73,7 +75,7 @@ func (h *schedHarness) start(now time.Time, start func([]checker.Domain, time.Ti
 
 // finish ends the check in flight of name at now; record false drops it
 // as an abandoned check.
-func (h *schedHarness) finish(name string, now time.Time, record bool) {
+func (h *schedHarness) finish(name string, now, checkedAt time.Time, record bool) {
 	j, ok := h.jobs[name]
 	if !ok {
 		h.t.Fatalf("%s: no check in flight", name)
@@ -83,7 +85,7 @@ func (h *schedHarness) finish(name string, now time.Time, record bool) {
 	if state == "" {
 		state = checker.StateOK
 	}
-	d := done{dom: j.dom, round: j.round, res: checker.Result{Name: name, UUID: j.dom.UUID, State: state, CheckedAt: now}}
+	d := done{dom: j.dom, round: j.round, res: checker.Result{Name: name, UUID: j.dom.UUID, State: state, CheckedAt: checkedAt}}
 	if record {
 		h.s.onResult(d, now)
 	} else {
@@ -127,7 +129,7 @@ var actions = map[action]string{actWait: "wait", actRound: "round", actRelist: "
 // schedOp is one step of a scheduler test, at seconds after t0.
 type schedOp struct {
 	at   float64
-	do   string // due, wait, round, relist, event KIND, result, abandon, add, remove, known, last-round, verdict NAME=STATE, state
+	do   string // due, wait, round, relist, event KIND, result, timed result, abandon, add, remove, known, last-round, verdict NAME=STATE, state
 	arg  string // a domain name
 	want string
 }
@@ -146,7 +148,9 @@ func (h *schedHarness) apply(i int, o schedOp) {
 	case kind != o.do:
 		h.s.onEvent(checker.Event{Kind: checker.EventKind(kind), Name: o.arg, UUID: uuidOf(o.arg)}, now)
 	case o.do == "result", o.do == "abandon":
-		h.finish(o.arg, now, o.do == "result")
+		h.finish(o.arg, now, now, o.do == "result")
+	case o.do == "timed result":
+		h.finish(o.arg, now, h.began[o.arg], true)
 	case o.do == "add":
 		h.add(o.arg)
 	case o.do == "remove":
@@ -239,6 +243,13 @@ func TestSchedulerRetries(t *testing.T) {
 			// Confirmed: back to the interval, no more retries.
 			{12, "due", "", "wait"}, {12, "wait", "", "18s"}, {30, "round", "", "b"}, {31, "result", "b", ""}, {60, "round", "", "a,b"},
 		}},
+		{"a retry counts from the start of the failed check, not its end", []schedOp{
+			{0, "round", "", "a,b"}, {1, "result", "b", ""}, {3, "verdict", "a=down", ""}, {3, "timed result", "a", ""},
+			{3, "state", "a", "unknown failing 1/3"}, {3, "wait", "", "2s"}, {5, "relist", "", "a"},
+			// A check that outlasted the retry interval is retried at once.
+			{12, "timed result", "a", ""}, {12, "state", "a", "unknown failing 2/3"}, {12, "due", "", "relist"},
+			{12, "relist", "", "a"}, {13, "timed result", "a", ""}, {13, "state", "a", "down"}, {13, "due", "", "wait"},
+		}},
 		{"a domain that recovers in a retry is not retried again", []schedOp{
 			{0, "round", "", "a,b"}, {0, "result", "b", ""}, {0, "result", "a", ""}, {0, "state", "a", "ok"},
 			{30, "round", "", "a,b"}, {30, "result", "b", ""}, {30, "verdict", "a=degraded", ""}, {30, "result", "a", ""},
@@ -314,8 +325,8 @@ func TestSchedulerLogs(t *testing.T) {
 	h.doms[1].Policy.Error = `vmcheck metadata ignored: interval: "soon" is not a duration`
 	h.check["a"] = checker.StateDown
 	h.start(sec(0), h.s.startRound)
-	h.finish("a", sec(1), true)
-	h.finish("bad", sec(1), true)
+	h.finish("a", sec(1), sec(1), true)
+	h.finish("bad", sec(1), sec(1), true)
 	want := map[string]logrus.Level{
 		`vmcheck metadata ignored: interval: "soon" is not a duration`: logrus.WarnLevel,
 		"state changed":  logrus.InfoLevel, // both domains, first seen
@@ -337,7 +348,7 @@ func TestSchedulerLogs(t *testing.T) {
 	}
 	// A second check with the same state is logged at debug only.
 	h.start(sec(60), h.s.startRound)
-	h.finish("bad", sec(61), true)
+	h.finish("bad", sec(61), sec(61), true)
 	if e := h.hook.LastEntry(); e.Message != "domain checked" || e.Level != logrus.DebugLevel {
 		t.Errorf("a check without a state change logged %q at %s", e.Message, e.Level)
 	}
