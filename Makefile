@@ -169,13 +169,14 @@ lab-down:
 
 ## bench: the benchmarks of BENCHMARKS.md (not part of `make test`): Go benchmarks of the hot
 ## paths summarised by benchstat, then vmcheck against bench/baseline.sh in the lab (brought up
-## if none is, and taken down again), then 1000 simulated domains. Raw results and the table
+## if none is, and taken down again), the hostile guests, the time to detect a link cut (two
+## serves and Debian's Prometheus), then 1000 simulated domains. Raw results and the table
 ## go to $(BENCH_OUT); BENCH_REPS repetitions of every lab figure (at least 5).
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20250305200902-02a15fd477ba
 BENCH_OUT ?= bench/results/latest
 BENCH_REPS ?= 5
 BENCH_PKGS := ./guestagent ./osdetect ./checker ./exporter ./output ./libvirthost
-bench: build
+bench: build test-deps
 	@mkdir -p $(BENCH_OUT)
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 -benchtime 200ms $(BENCH_PKGS) > $(BENCH_OUT)/go.txt
 	$(GO) run $(BENCHSTAT) $(BENCH_OUT)/go.txt > $(BENCH_OUT)/go-benchstat.txt

@@ -176,6 +176,8 @@ type Results struct {
 
 	// Hostile are the hostile-guest runs and their honest counterparts.
 	Hostile []HostileRun `json:"hostile"`
+	// Detect are the link cuts of the time-to-detect benchmark.
+	Detect []DetectRun `json:"detect"`
 
 	Sim []SimRun `json:"sim"`
 }

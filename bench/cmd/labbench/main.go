@@ -7,7 +7,9 @@
 //
 // It brings the lab up when there is none (and takes it down again at the
 // end), starts the guests it needs when they are missing, and undoes the
-// one fault it injects (a frozen agent on lab-freeze). Runs of vmcheck and
+// faults it injects (a frozen agent on lab-freeze; the host link of
+// lab-debian, cut and put back for the time to detect, which also runs
+// Debian's Prometheus on loopback). Runs of vmcheck and
 // of the baseline script (bench/baseline.sh) are interleaved, repeated
 // -reps times, and reported as medians and ratios of medians: the lab's
 // guests are TCG VMs sharing the host's cores, so single runs are noisy.
@@ -52,6 +54,8 @@ type options struct {
 	skipLab     bool
 	skipSim     bool
 	hostileOnly bool
+	detectOnly  bool
+	detectReps  int
 	simN        int
 	labDir      string
 	goBench     string
@@ -77,6 +81,8 @@ func run() error {
 	flag.BoolVar(&o.skipLab, "skip-lab", false, "skip the lab benchmarks (simulator only)")
 	flag.BoolVar(&o.skipSim, "skip-sim", false, "skip the simulator benchmarks")
 	flag.BoolVar(&o.hostileOnly, "hostile-only", false, "of the lab benchmarks, run only the hostile-guest ones")
+	flag.IntVar(&o.detectReps, "detect-reps", 4, "link cuts of the time-to-detect benchmark (each takes about 3 minutes)")
+	flag.BoolVar(&o.detectOnly, "detect-only", false, "of the lab benchmarks, run only the time-to-detect one")
 	flag.IntVar(&o.simN, "sim-domains", 1000, "simulated domains")
 	flag.IntVar(&o.simReps, "sim-rounds", 5, "rounds per simulator run")
 	flag.StringVar(&o.goBench, "gobench", "", "benchstat output of the Go benchmarks to include")
@@ -109,13 +115,20 @@ func run() error {
 		if down != nil && !o.keepLab {
 			cleanups = append(cleanups, down)
 		}
-		if !o.hostileOnly {
+		if !o.hostileOnly && !o.detectOnly {
 			if err := labBenchmarks(ctx, o, lab, rep, &cleanups); err != nil {
 				return err
 			}
 		}
-		if err := hostileBenchmarks(ctx, o, lab, rep); err != nil {
-			return err
+		if !o.detectOnly {
+			if err := hostileBenchmarks(ctx, o, lab, rep); err != nil {
+				return err
+			}
+		}
+		if !o.hostileOnly {
+			if err := detectBenchmarks(ctx, o, lab, rep); err != nil {
+				return err
+			}
 		}
 	}
 	if !o.skipSim {

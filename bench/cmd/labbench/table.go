@@ -229,6 +229,7 @@ func renderTable(o options, rep *Results) string {
 			fmt.Sprintf("**%.0f MB** (max of %d), of which %.0f MB file-backed", slices.Max(rss)/1e6, len(rss), sim.Median(file)/1e6), "< 60 MB", met(slices.Max(rss) < 60e6))
 	}
 	hostileRows(&t, rep)
+	detectRows(&t, rep)
 	out.WriteString(t.String())
 	return out.String()
 }
