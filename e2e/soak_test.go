@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,9 +26,9 @@ import (
 // The chaos soak: one `vmcheck serve` against the full lab while faults
 // from the lab's list are injected at random, one at a time. After each
 // fault and after each undo, every VM's reported state must settle to the
-// lab's truth within soakSettle and hold for a round; at every return to
-// the healthy lab, serve's goroutines, open fds and RSS are sampled and
-// must stay flat. It runs for $VMCHECK_SOAK_DURATION (default 3m; `make
+// lab's truth within soakSettle and hold for a round. Serve's goroutines,
+// open fds and RSS are sampled at every scrape (about once a second) and
+// must stay flat: the last third of the run against its warm-up (soakLeaks). It runs for $VMCHECK_SOAK_DURATION (default 3m; `make
 // soak` gives 10m) with the fault order of $VMCHECK_SOAK_SEED (default: the
 // clock, printed), and writes soak.json to $VMCHECK_SOAK_REPORT (default:
 // a directory under $TMPDIR).
@@ -126,7 +127,7 @@ var soakFaults = []soakFault{
 		truth: same},
 }
 
-// soakSample is serve's resources at one return to the healthy lab.
+// soakSample is serve's resources at one scrape.
 type soakSample struct {
 	At         float64 `json:"at_seconds"`
 	Goroutines int     `json:"goroutines"`
@@ -151,18 +152,23 @@ type soakReport struct {
 	Faults   int          `json:"faults"`
 	Checks   int          `json:"checks"`
 	Wrong    int          `json:"wrong_verdicts"`
+	Warm     soakLevels   `json:"warm_up"`
+	Last     soakLevels   `json:"last_third"`
 	Leaks    []string     `json:"leaks,omitempty"`
 	Events   []soakEvent  `json:"events"`
 	Samples  []soakSample `json:"samples"`
 	Summary  string       `json:"summary"`
 }
 
-// soakServe is the serve under soak; its log goes to a file.
+// soakServe is the serve under soak; its log goes to a file, its
+// resources to samples.
 type soakServe struct {
-	cmd  *exec.Cmd
-	addr string
-	log  string
-	done chan error
+	cmd     *exec.Cmd
+	addr    string
+	log     string
+	done    chan error
+	start   time.Time
+	samples []soakSample
 }
 
 func TestSoak(t *testing.T) {
@@ -180,10 +186,9 @@ func TestSoak(t *testing.T) {
 		base[name] = w.state
 	}
 	rep := &soakReport{Seed: seed, Duration: dur.String()}
-	start := time.Now()
+	start := s.start
 	since := func() float64 { return time.Since(start).Seconds() }
 	rep.Events = append(rep.Events, soakSettleTo(t, s, "start", "", "settle", base, since))
-	rep.Samples = append(rep.Samples, soakMeasure(t, s, since()))
 
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	order := rng.Perm(len(soakFaults))
@@ -203,7 +208,6 @@ func TestSoak(t *testing.T) {
 			soakLab(t, f.undo, dom)
 		}
 		rep.Events = append(rep.Events, soakSettleTo(t, s, f.name, dom, "undo", base, since))
-		rep.Samples = append(rep.Samples, soakMeasure(t, s, since()))
 	}
 	soakFinish(t, s, rep, dir, time.Since(start))
 }
@@ -234,7 +238,7 @@ func soakParams(t *testing.T) (time.Duration, uint64) {
 // check to a file in dir.
 func soakStart(t *testing.T, dir string) *soakServe {
 	t.Helper()
-	s := &soakServe{addr: expFreeAddr(t), log: filepath.Join(dir, "serve.log"), done: make(chan error, 1)}
+	s := &soakServe{addr: expFreeAddr(t), log: filepath.Join(dir, "serve.log"), done: make(chan error, 1), start: time.Now()}
 	logf, err := os.Create(s.log)
 	if err != nil {
 		t.Fatal(err)
@@ -331,12 +335,13 @@ func soakSettleTo(t *testing.T, s *soakServe, fault, dom, step string, want soak
 	var matched time.Time
 	var wrong []string
 	for time.Now().Before(deadline) {
-		got, _, err := soakStates(s)
+		got, m, err := soakStates(s)
 		switch {
 		case err != nil:
 			wrong, matched = []string{err.Error()}, time.Time{}
 		default:
 			wrong = soakDiff(want, got)
+			s.measure(m)
 		}
 		if len(wrong) > 0 {
 			matched = time.Time{}
@@ -358,14 +363,11 @@ func soakSettleTo(t *testing.T, s *soakServe, fault, dom, step string, want soak
 	return ev
 }
 
-// soakMeasure samples serve's goroutines, open fds and RSS.
-func soakMeasure(t *testing.T, s *soakServe, at float64) soakSample {
-	t.Helper()
-	smp := soakSample{At: at}
-	if _, m, err := soakStates(s); err == nil {
-		v, _ := m.value("go_goroutines", nil)
-		smp.Goroutines = int(v)
-	}
+// measure samples serve's goroutines (from the scrape m), open fds and RSS.
+func (s *soakServe) measure(m expMetrics) {
+	smp := soakSample{At: time.Since(s.start).Seconds()}
+	v, _ := m.value("go_goroutines", nil)
+	smp.Goroutines = int(v)
 	pid := s.cmd.Process.Pid
 	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		smp.FDs = len(fds)
@@ -378,30 +380,51 @@ func soakMeasure(t *testing.T, s *soakServe, at float64) soakSample {
 			}
 		}
 	}
-	return smp
+	s.samples = append(s.samples, smp)
 }
 
-// soakLeaks compares the samples after the warm one (the first return to
-// the healthy lab after a fault) with it: goroutines within
-// max(10, 20 %), fds within 5, RSS within 25 %.
-func soakLeaks(samples []soakSample) []string {
-	if len(samples) < 3 {
-		return nil
+// soakLevels are the resource levels of one part of the run: the floor of
+// goroutines and fds (checks in flight come and go; a leak raises the
+// floor) and the peak RSS (the Go heap breathes between collections; a
+// leak raises the peaks).
+type soakLevels struct {
+	Goroutines int     `json:"min_goroutines"`
+	FDs        int     `json:"min_fds"`
+	RSSMiB     float64 `json:"max_rss_mib"`
+}
+
+func levels(samples []soakSample) soakLevels {
+	l := soakLevels{Goroutines: samples[0].Goroutines, FDs: samples[0].FDs}
+	for _, s := range samples {
+		l.Goroutines, l.FDs, l.RSSMiB = min(l.Goroutines, s.Goroutines), min(l.FDs, s.FDs), max(l.RSSMiB, s.RSSMiB)
 	}
-	warm := samples[1]
-	var leaks []string
-	for _, s := range samples[2:] {
-		if lim := max(warm.Goroutines+10, warm.Goroutines*6/5); s.Goroutines > lim {
-			leaks = append(leaks, fmt.Sprintf("goroutines %d at %.0fs, warm %d", s.Goroutines, s.At, warm.Goroutines))
-		}
-		if s.FDs > warm.FDs+5 {
-			leaks = append(leaks, fmt.Sprintf("open fds %d at %.0fs, warm %d", s.FDs, s.At, warm.FDs))
-		}
-		if s.RSSMiB > warm.RSSMiB*1.25 {
-			leaks = append(leaks, fmt.Sprintf("RSS %.1f MiB at %.0fs, warm %.1f MiB (+%.0f%%)", s.RSSMiB, s.At, warm.RSSMiB, 100*(s.RSSMiB/warm.RSSMiB-1)))
-		}
+	return l
+}
+
+// soakLeaks compares the last third of the run with its warm-up (the
+// first half, at most two minutes: the time serve takes to fill its
+// per-VM history and recorder and to meet every guest's worst reply): the
+// goroutine floor within max(5, 10 %), the fd floor within 3, the RSS peak
+// within 25 %.
+func soakLeaks(samples []soakSample) (warm, last soakLevels, leaks []string) {
+	if len(samples) < 6 {
+		return warm, last, []string{fmt.Sprintf("only %d resource samples: too short a soak to tell", len(samples))}
 	}
-	return leaks
+	end := samples[len(samples)-1].At
+	warmEnd := min(end/2, 120)
+	w := slices.IndexFunc(samples, func(s soakSample) bool { return s.At > warmEnd })
+	l := slices.IndexFunc(samples, func(s soakSample) bool { return s.At >= end*2/3 })
+	warm, last = levels(samples[:max(w, 1)]), levels(samples[l:])
+	if lim := max(warm.Goroutines+5, warm.Goroutines*11/10); last.Goroutines > lim {
+		leaks = append(leaks, fmt.Sprintf("goroutines never fell below %d in the last third, %d in the warm-up", last.Goroutines, warm.Goroutines))
+	}
+	if last.FDs > warm.FDs+3 {
+		leaks = append(leaks, fmt.Sprintf("open fds never fell below %d in the last third, %d in the warm-up", last.FDs, warm.FDs))
+	}
+	if last.RSSMiB > warm.RSSMiB*1.25 {
+		leaks = append(leaks, fmt.Sprintf("RSS peaked at %.1f MiB in the last third, %.1f MiB in the warm-up (+%.0f%%)", last.RSSMiB, warm.RSSMiB, 100*(last.RSSMiB/warm.RSSMiB-1)))
+	}
+	return warm, last, leaks
 }
 
 // soakFinish stops serve, counts its checks, writes soak.json and fails the
@@ -421,18 +444,16 @@ func soakFinish(t *testing.T, s *soakServe, rep *soakReport, dir string, took ti
 	for _, ev := range rep.Events {
 		rep.Wrong += len(ev.Wrong)
 	}
-	rep.Leaks = soakLeaks(rep.Samples)
-	warm, last := rep.Samples[0], rep.Samples[len(rep.Samples)-1]
-	if len(rep.Samples) > 1 {
-		warm = rep.Samples[1]
-	}
+	rep.Samples = s.samples
+	warm, last, leaks := soakLeaks(rep.Samples)
+	rep.Warm, rep.Last, rep.Leaks = warm, last, leaks
 	verdict := "PASS"
 	if rep.Wrong > 0 || len(rep.Leaks) > 0 {
 		verdict = "FAIL"
 	}
-	rep.Summary = fmt.Sprintf("soak %s: %d faults, %d checks, %d wrong verdicts, goroutines %d→%d, fds %d→%d, RSS %.0f→%.0f MiB (%+.0f%% of warm): %s",
+	rep.Summary = fmt.Sprintf("soak %s: %d faults, %d checks, %d wrong verdicts; warm-up → last third: goroutines (floor) %d→%d, fds (floor) %d→%d, RSS (peak) %.0f→%.0f MiB (%+.0f%%): %s",
 		took.Round(time.Second), rep.Faults, rep.Checks, rep.Wrong, warm.Goroutines, last.Goroutines, warm.FDs, last.FDs,
-		warm.RSSMiB, last.RSSMiB, 100*(last.RSSMiB/warm.RSSMiB-1), verdict)
+		warm.RSSMiB, last.RSSMiB, 100*(last.RSSMiB/max(warm.RSSMiB, 1)-1), verdict)
 	b, _ := json.MarshalIndent(rep, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, "soak.json"), append(b, '\n'), 0o644); err != nil {
 		t.Error(err)
