@@ -19,7 +19,7 @@ func cronCommand() *cli.Command {
 		&cli.StringFlag{Name: "textfile-dir", Required: true, Usage: "node_exporter textfile collector `DIR` to write the metrics file into"},
 		&cli.StringFlag{Name: "textfile-name", Value: "vmcheck.prom", Usage: "metrics file `NAME` inside --textfile-dir (must end in .prom)"},
 		&cli.StringFlag{Name: "state-file", Usage: "`FILE` keeping per-VM history (failure streaks, since when) between runs; empty: every run starts afresh"},
-		&cli.DurationFlag{Name: "retry-interval", Value: exporter.DefaultRetryInterval, Usage: "time between the checks of a VM whose probes failed fewer than --down-after times in a row"},
+		&cli.DurationFlag{Name: "retry-interval", Value: exporter.DefaultRetryInterval, Usage: "time between the checks of a VM whose probes failed fewer than --down-after times in a row (a VM's policy retry_interval overrides it)"},
 		&cli.IntFlag{Name: "down-after", Value: exporter.DefaultDownAfter, Usage: "consecutive failed runs before a VM is reported degraded or down (`N`)"},
 	)
 	return &cli.Command{

@@ -17,7 +17,7 @@ func serveCommand() *cli.Command {
 	flags := commonFlags("info", "text", false)
 	flags = append(flags,
 		&cli.DurationFlag{Name: "interval", Value: exporter.DefaultInterval, Usage: "time between rounds (a VM's metadata may lengthen its own interval)"},
-		&cli.DurationFlag{Name: "retry-interval", Value: exporter.DefaultRetryInterval, Usage: "time between the checks of a VM whose probes failed fewer than --down-after times in a row"},
+		&cli.DurationFlag{Name: "retry-interval", Value: exporter.DefaultRetryInterval, Usage: "time between the checks of a VM whose probes failed fewer than --down-after times in a row (a VM's policy retry_interval overrides it)"},
 		&cli.IntFlag{Name: "down-after", Value: exporter.DefaultDownAfter, Usage: "consecutive failed rounds before a VM is reported degraded or down (`N`)"},
 		&cli.StringSliceFlag{Name: "web.listen-address", Value: cli.NewStringSlice(":9921"), Usage: "`ADDRESS` to listen on for the status page and /metrics (repeatable)"},
 		&cli.StringFlag{Name: "web.config.file", Usage: "exporter-toolkit web config `FILE` enabling TLS and/or basic auth"},
