@@ -32,12 +32,17 @@ type expMetrics map[string]*dto.MetricFamily
 
 func expParse(t *testing.T, b []byte) expMetrics {
 	t.Helper()
-	var p expfmt.TextParser
-	mfs, err := p.TextToMetricFamilies(bytes.NewReader(b))
+	mfs, err := parseExposition(b)
 	if err != nil {
 		t.Fatalf("metrics do not parse with the Prometheus text parser: %v", err)
 	}
 	return mfs
+}
+
+// parseExposition parses a text exposition without failing the test.
+func parseExposition(b []byte) (expMetrics, error) {
+	var p expfmt.TextParser
+	return p.TextToMetricFamilies(bytes.NewReader(b))
 }
 
 // value returns the value of the series of name whose labels include

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -17,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/vmcheck/vmcheck/checker"
 )
@@ -280,7 +277,7 @@ func soakStates(s *soakServe) (map[string]checker.State, expMetrics, error) {
 		return nil, nil, err
 	}
 	var m expMetrics
-	if m, err = soakParse(b); err != nil {
+	if m, err = parseExposition(b); err != nil {
 		return nil, nil, err
 	}
 	got := map[string]checker.State{}
@@ -336,10 +333,9 @@ func soakSettleTo(t *testing.T, s *soakServe, fault, dom, step string, want soak
 	var wrong []string
 	for time.Now().Before(deadline) {
 		got, m, err := soakStates(s)
-		switch {
-		case err != nil:
-			wrong, matched = []string{err.Error()}, time.Time{}
-		default:
+		if err != nil {
+			wrong = []string{err.Error()}
+		} else {
 			wrong = soakDiff(want, got)
 			s.measure(m)
 		}
@@ -471,12 +467,6 @@ func soakFinish(t *testing.T, s *soakServe, rep *soakReport, dir string, took ti
 	if rep.Checks == 0 {
 		t.Errorf("serve logged no checks during the soak (%s)", s.log)
 	}
-}
-
-// soakParse parses an exposition without failing the test.
-func soakParse(b []byte) (expMetrics, error) {
-	var p expfmt.TextParser
-	return p.TextToMetricFamilies(bytes.NewReader(b))
 }
 
 func soakTail(s *soakServe) string {
