@@ -36,6 +36,8 @@ type bootFacts struct {
 	info     guestagent.Info
 	infoOK   bool
 	pingTime time.Duration
+	// memo is what probe methods remember of the boot (a NIC's MTU).
+	memo map[string]string
 }
 
 // New returns a Checker for cfg, with defaults applied.

@@ -51,8 +51,26 @@ func (c *Checker) diagnose(ctx context.Context, f *facts, probes []ProbeResult) 
 		if d := upstreamCause(probes); d != nil {
 			network = append(network, *d)
 		}
+		network = append(network, methodCauses(probes)...)
 	}
 	return slices.Concat(host, guest, network)
+}
+
+// methodCauses are the causes the policy's probe methods named, each once
+// per code and target, after the ones above: a host or guest cause
+// explains them, so they are named only when there is none.
+func methodCauses(probes []ProbeResult) []Diagnosis {
+	var out []Diagnosis
+	for _, p := range probes {
+		if p.cause == "" {
+			continue
+		}
+		if _, known := Codes[p.cause]; !known {
+			continue
+		}
+		out = append(out, diag(p.cause, p.NIC, "%s", p.detail))
+	}
+	return out
 }
 
 // linkDown is host_link_down, with the remedy of the backend.

@@ -46,6 +46,28 @@ const (
 	// CodeUpstreamUnreachable: the gateway answers, the external target
 	// does not: the fault is beyond the gateway.
 	CodeUpstreamUnreachable Code = "upstream_unreachable"
+
+	// The causes the probe methods of a policy name (package probe).
+
+	// CodePacketLoss: echo requests were lost over the icmp probe's
+	// max_loss.
+	CodePacketLoss Code = "packet_loss"
+	// CodeHighLatency: the round-trip (icmp), connect (tcp) or response
+	// (http) time was over the probe's max_rtt.
+	CodeHighLatency Code = "high_latency"
+	// CodePathMTUBlackhole: full-size packets with don't-fragment get no
+	// answer and no "fragmentation needed" while plain echoes pass.
+	CodePathMTUBlackhole Code = "path_mtu_blackhole"
+	// CodeDNSFailure: a name does not resolve through the guest's own
+	// resolver, or not to the expected address.
+	CodeDNSFailure Code = "dns_failure"
+	// CodeTCPRefused: the host answers ping but refuses the port.
+	CodeTCPRefused Code = "tcp_refused"
+	// CodeTCPFiltered: the host answers ping but the port never answers.
+	CodeTCPFiltered Code = "tcp_filtered"
+	// CodeHTTPFailure: the URL answers with an unexpected status, or the
+	// request fails after the connection is made.
+	CodeHTTPFailure Code = "http_failure"
 )
 
 // Codes maps every diagnosis code to its layer: the closed set a metric
@@ -61,6 +83,13 @@ var Codes = map[Code]Layer{
 	CodeGatewayUnresolved:    LayerNetwork,
 	CodeGatewayICMPFiltered:  LayerNetwork,
 	CodeUpstreamUnreachable:  LayerNetwork,
+	CodePacketLoss:           LayerNetwork,
+	CodeHighLatency:          LayerNetwork,
+	CodePathMTUBlackhole:     LayerNetwork,
+	CodeDNSFailure:           LayerNetwork,
+	CodeTCPRefused:           LayerNetwork,
+	CodeTCPFiltered:          LayerNetwork,
+	CodeHTTPFailure:          LayerNetwork,
 }
 
 // Diagnosis is one cause of a check that was not ok: its code and layer,

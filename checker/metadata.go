@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vmcheck/vmcheck/probe"
 )
 
 // Bounds on a per-domain check interval and retry interval.
@@ -36,6 +38,10 @@ type Policy struct {
 	// Targets are extra addresses pinged from inside this guest, on top of
 	// the configured external targets, reported as external probes.
 	Targets []netip.Addr
+	// Probes are the detection methods of this guest (package probe), at
+	// most probe.MaxProbes; empty means one icmp echo to each gateway and
+	// external target. An icmp spec replaces that default echo.
+	Probes []probe.Spec
 	// Error says why the domain's vmcheck metadata was ignored, when it was
 	// invalid. It is empty otherwise.
 	Error string
@@ -59,6 +65,9 @@ func (p Policy) Over(base Policy) Policy {
 	}
 	if p.RetryInterval != 0 {
 		out.RetryInterval = p.RetryInterval
+	}
+	if len(p.Probes) > 0 {
+		out.Probes = p.Probes
 	}
 	out.Targets = nil
 	for _, a := range slices.Concat(base.Targets, p.Targets) {
@@ -90,12 +99,15 @@ type PolicyRule struct {
 	Interval      Duration     `yaml:"interval"`
 	RetryInterval Duration     `yaml:"retry_interval"`
 	Targets       []netip.Addr `yaml:"targets"`
+	// Probes are the rule's detection methods; each spec is checked as it
+	// is decoded, its errors naming line and key.
+	Probes []probe.Spec `yaml:"probes"`
 }
 
 // Policy returns the rule's policy.
 func (r PolicyRule) Policy() Policy {
 	return Policy{Enabled: r.Enabled, Interval: time.Duration(r.Interval),
-		RetryInterval: time.Duration(r.RetryInterval), Targets: r.Targets}
+		RetryInterval: time.Duration(r.RetryInterval), Targets: r.Targets, Probes: r.Probes}
 }
 
 // Matches reports whether the rule applies to the domain.
@@ -143,7 +155,37 @@ func (p Policy) Validate() error {
 			return fmt.Errorf("targets[%d]: %w", i, err)
 		}
 	}
+	return validateProbes(p.Probes)
+}
+
+// validateProbes checks a policy's probes: at most probe.MaxProbes, each
+// valid, at most one icmp and one mtu (both cover every target).
+func validateProbes(specs []probe.Spec) error {
+	if len(specs) > probe.MaxProbes {
+		return fmt.Errorf("probes: %d probes, at most %d allowed", len(specs), probe.MaxProbes)
+	}
+	seen := map[string]bool{}
+	for i := range specs {
+		s := specs[i]
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("probes[%d].%w", i, err)
+		}
+		if (s.Method == "icmp" || s.Method == "mtu") && seen[s.Method] {
+			return fmt.Errorf("probes[%d].method: a second %s probe; one covers every gateway and external target", i, s.Method)
+		}
+		seen[s.Method] = true
+	}
 	return nil
+}
+
+// ICMP is the policy's icmp probe, or the default: one echo request.
+func (p Policy) ICMP() probe.Spec {
+	for _, s := range p.Probes {
+		if s.Method == "icmp" {
+			return s
+		}
+	}
+	return probe.Default
 }
 
 // PolicyFor returns the effective policy of a domain: the first matching

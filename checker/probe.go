@@ -11,11 +11,12 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/probe"
 )
 
 // outputLimit caps what vmcheck keeps of one guest command's stdout or
 // stderr. Ping prints a few hundred bytes; anything more is noise or abuse.
-const outputLimit = 64 << 10
+const outputLimit = probe.OutputLimit
 
 // plannedProbe is one ping to run.
 type plannedProbe struct {
@@ -108,6 +109,9 @@ func addrList(addrs []netip.Addr, v4 bool) string {
 func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out []ProbeResult, agentLost bool) {
 	ga, fam := f.agent, f.os.Family
 	plan := c.planProbes(f.nics, f.routes, extra)
+	icmp, _ := probe.Lookup("icmp")
+	spec := f.d.Policy.ICMP()
+	methods := c.startMethods(ctx, f, plan)
 	pids := make([]int64, len(plan))
 	started := make([]time.Time, len(plan))
 	for i := range plan {
@@ -115,7 +119,7 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 		if !p.target.IsValid() {
 			continue
 		}
-		cmd, err := osdetect.PingCommand(fam, p.target, time.Duration(c.cfg.PingTimeout))
+		cmd, err := icmp.Command(fam, p.target, time.Duration(c.cfg.PingTimeout), spec)
 		if err != nil {
 			p.res.Status, p.res.Error = ProbeError, err.Error()
 			continue
@@ -138,18 +142,15 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 				p.res.Status, p.res.Error = ProbeError, waitError(err)
 				agentLost = agentLost || (errors.Is(err, guestagent.ErrUnresponsive) && !errors.Is(err, guestagent.ErrExecTimeout))
 			} else {
-				pr := osdetect.ParsePing(fam, p.target, st)
-				p.res.OK, p.res.RTT, p.res.Error = pr.OK, pr.RTT.Seconds(), pr.Error
-				if pr.OK {
+				p.res = fromMethod(p.res, icmp.Parse(fam, p.target, st, spec))
+				if p.res.OK && spec.Count <= 1 {
 					c.learnPingTime(f.d.BootID, time.Since(started[i]), reads)
-					p.res.Status = ProbePassed
-				} else {
-					p.res.Status = ProbeFailed
 				}
 			}
 		}
 		out[i] = p.res
 	}
+	out = append(out, methods()...)
 	if agentLost {
 		c.rememberInfo(f.d.BootID, f.info, false)
 	}

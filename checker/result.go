@@ -50,6 +50,9 @@ const (
 	// ProbeAddress checks that the guest holds, on one NIC, the address
 	// the platform assigned to it (no ping: the guest's interface list).
 	ProbeAddress ProbeKind = "address"
+	// ProbeService is a probe of a policy method other than icmp (mtu,
+	// dns, tcp, http; see package probe): its Method says which.
+	ProbeService ProbeKind = "service"
 )
 
 // ProbeStatus is the outcome of one probe.
@@ -67,6 +70,12 @@ const (
 	// ProbeNotConfigured marks the external probe when no external target is
 	// configured.
 	ProbeNotConfigured ProbeStatus = "not_configured"
+	// ProbeDegraded means the probe passed but crossed a threshold of its
+	// policy (loss, round-trip time): the VM is degraded.
+	ProbeDegraded ProbeStatus = "degraded"
+	// ProbeUnavailable means the guest lacks the tool the method needs (or
+	// its OS family cannot do the method): no verdict on the network.
+	ProbeUnavailable ProbeStatus = "unavailable"
 )
 
 // Report is the document `vmcheck check --output json` prints.
@@ -122,13 +131,41 @@ type NICResult struct {
 	NetworkType   string   `json:"network_type"`
 }
 
-// ProbeResult is one ping run inside the guest.
+// ProbeResult is one probe run inside the guest: a ping (method icmp), a
+// check of an assigned address (kind address, no method), or a probe of
+// another method of the VM's policy (kind service). Measured values are
+// omitted when the method does not measure them.
 type ProbeResult struct {
-	Kind   ProbeKind   `json:"kind"`
-	Target string      `json:"target,omitempty"`
-	NIC    string      `json:"nic,omitempty"`
-	OK     bool        `json:"ok"`
+	Kind   ProbeKind `json:"kind"`
+	Method string    `json:"method,omitempty"`
+	Target string    `json:"target,omitempty"`
+	NIC    string    `json:"nic,omitempty"`
+	OK     bool      `json:"ok"`
+	// Status is ok, degraded, failed, error, unavailable or not_configured.
 	Status ProbeStatus `json:"status"`
-	RTT    float64     `json:"rtt_seconds,omitempty"`
-	Error  string      `json:"error,omitempty"`
+	// RTT is the round-trip time (icmp: the average), the connect time
+	// (tcp) or the response time (http).
+	RTT    float64 `json:"rtt_seconds,omitempty"`
+	RTTMin float64 `json:"rtt_min_seconds,omitempty"`
+	RTTMax float64 `json:"rtt_max_seconds,omitempty"`
+	// Sent and Received count echo requests and replies; Loss is the
+	// ratio without a reply (icmp with a count above 1, or thresholds).
+	Sent     int      `json:"sent,omitempty"`
+	Received int      `json:"received,omitempty"`
+	Loss     *float64 `json:"loss_ratio,omitempty"`
+	// NICMTU is the guest NIC's MTU and PathMTU the largest packet that
+	// passed with don't-fragment set (mtu).
+	NICMTU  int `json:"nic_mtu,omitempty"`
+	PathMTU int `json:"path_mtu,omitempty"`
+	// HTTPStatus is the status code an http probe got.
+	HTTPStatus int `json:"http_status,omitempty"`
+	// Addresses are what a dns probe's name resolved to.
+	Addresses []string `json:"addresses,omitempty"`
+	Error     string   `json:"error,omitempty"`
+	// Note is a warning (a value at the warn_at level of its threshold) or
+	// what else the probe noticed.
+	Note string `json:"note,omitempty"`
+	// cause and detail are the diagnosis the method named.
+	cause  Code
+	detail string
 }

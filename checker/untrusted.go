@@ -37,7 +37,11 @@ func clean(r Result) Result {
 	for i := range r.Probes {
 		p := &r.Probes[i]
 		p.Kind, p.Status = ProbeKind(s(string(p.Kind), maxTokenRunes)), ProbeStatus(s(string(p.Status), maxTokenRunes))
-		p.Target, p.NIC, p.Error = s(p.Target, maxTokenRunes), s(p.NIC, maxTokenRunes), s(p.Error, maxErrorRunes)
+		p.Target, p.NIC, p.Error = s(p.Target, maxNameRunes), s(p.NIC, maxTokenRunes), s(p.Error, maxErrorRunes)
+		p.Method, p.Note = s(p.Method, maxTokenRunes), s(p.Note, maxErrorRunes)
+		for j := range p.Addresses {
+			p.Addresses[j] = s(p.Addresses[j], maxTokenRunes)
+		}
 	}
 	return r
 }

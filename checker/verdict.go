@@ -13,10 +13,16 @@ import (
 // verdict turns probe outcomes into the domain state and a one-sentence
 // reason.
 func verdict(probes []ProbeResult) (State, string) {
-	var passed, failed, errs int
-	var bad []string
+	var passed, failed, errs, degraded int
+	var bad, notes []string
 	for _, p := range probes {
 		switch p.Status {
+		case ProbeUnavailable:
+			notes = append(notes, fmt.Sprintf("%s %s unavailable: %s", p.Method, p.Target, p.Error))
+			continue
+		case ProbeDegraded:
+			passed++
+			degraded++
 		case ProbePassed:
 			// An address the guest holds says nothing about its
 			// reachability: only pings make a VM degraded rather than down.
@@ -32,24 +38,30 @@ func verdict(probes []ProbeResult) (State, string) {
 			continue
 		}
 		what := string(p.Kind)
+		if p.Kind == ProbeService {
+			what = p.Method
+		}
 		if p.Target != "" {
 			what += " " + p.Target
 		}
 		bad = append(bad, fmt.Sprintf("%s: %s", what, p.Error))
 	}
 	sort.Strings(bad)
+	sort.Strings(notes)
 	reason := strings.Join(bad, "; ")
 	switch {
 	case passed+failed+errs == 0:
-		return StateUnknown, "nothing to probe: no external target is configured and no gateway was found"
+		return StateUnknown, withNotes("nothing to probe: no external target is configured and no gateway was found", notes)
+	case failed == 0 && errs == 0 && degraded > 0:
+		return StateDegraded, withNotes(reason, notes)
 	case failed == 0 && errs == 0:
-		return StateOK, ""
+		return StateOK, withNotes("", notes)
 	case failed == 0:
-		return StateUnknown, reason
+		return StateUnknown, withNotes(reason, notes)
 	case passed > 0:
-		return StateDegraded, reason
+		return StateDegraded, withNotes(reason, notes)
 	default:
-		return StateDown, reason
+		return StateDown, withNotes(reason, notes)
 	}
 }
 

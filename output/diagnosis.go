@@ -96,6 +96,20 @@ func DiagnosisPlain(d checker.Diagnosis, r checker.Result) string {
 		return "the gateway answers ARP/ND but not ping: a security group or firewall drops ICMP echo"
 	case checker.CodeUpstreamUnreachable:
 		return "the gateway answers, the external target does not: the fault is beyond the gateway (router, uplink, upstream firewall)"
+	case checker.CodePacketLoss:
+		return "echo requests are lost on the path, more than the policy's max_loss allows (a congested or faulty link, a rate limit)"
+	case checker.CodeHighLatency:
+		return "round trips take longer than the policy's max_rtt (a congested path, a distant route, an overloaded node)"
+	case checker.CodePathMTUBlackhole:
+		return "full-size packets vanish on the path and no \"fragmentation needed\" comes back: set the guest's MTU to the path's (overlay networks take 50 bytes)"
+	case checker.CodeDNSFailure:
+		return "a name does not resolve through the guest's own resolver (the resolvers the guest was given, or the DNS server)"
+	case checker.CodeTCPRefused:
+		return "the host answers ping but refuses the TCP port (the service is not listening, or a firewall rejects it)"
+	case checker.CodeTCPFiltered:
+		return "the host answers ping but the TCP port never answers: a security group or firewall drops it"
+	case checker.CodeHTTPFailure:
+		return "the URL answers with an unexpected status or the request fails after connecting (the service, a proxy or TLS)"
 	}
 	return d.Detail
 }

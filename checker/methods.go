@@ -1,0 +1,144 @@
+package checker
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/probe"
+)
+
+// startMethods starts, each in its own goroutine, the probes of the VM's
+// policy that run on their own (every method but icmp, which the pings of
+// plan are), and returns a function that waits for their results. They
+// run while the pings do, so a full policy costs about the longest probe.
+func (c *Checker) startMethods(ctx context.Context, f *facts, plan []plannedProbe) func() []ProbeResult {
+	var specs []probe.Spec
+	for _, s := range f.d.Policy.Probes {
+		if s.Method != "icmp" {
+			specs = append(specs, s)
+		}
+	}
+	if len(specs) == 0 {
+		return func() []ProbeResult { return nil }
+	}
+	env := c.methodEnv(f, plan)
+	results := make([][]probe.Result, len(specs))
+	var wg sync.WaitGroup
+	for i, s := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = probe.RunSpec(ctx, env, s)
+		}()
+	}
+	return func() []ProbeResult {
+		wg.Wait()
+		var out []ProbeResult
+		for _, rs := range results {
+			for _, r := range rs {
+				out = append(out, fromMethod(ProbeResult{Kind: ProbeService}, r))
+			}
+		}
+		return out
+	}
+}
+
+// methodEnv is what the methods may use of one VM: its agent, its
+// external targets (as planned) and gateways, and a memory for its boot.
+func (c *Checker) methodEnv(f *facts, plan []plannedProbe) *probe.Env {
+	env := &probe.Env{Family: f.os.Family, Timeout: time.Duration(c.cfg.PingTimeout)}
+	env.Run = func(ctx context.Context, cmd guestagent.Command) (guestagent.ExecStatus, error) {
+		return f.agent.Run(ctx, cmd, probe.OutputLimit)
+	}
+	for _, p := range plan {
+		if p.res.Kind == ProbeExternal && p.target.IsValid() {
+			env.External = append(env.External, p.target)
+		}
+	}
+	for _, n := range f.nics {
+		if n.gateway.IsValid() {
+			env.Gateways = append(env.Gateways, probe.Gateway{Addr: n.gateway, Iface: n.guestName})
+		}
+	}
+	boot := f.d.BootID
+	if boot != "" {
+		env.Memo = func(k, v string) { c.memo(boot, k, v) }
+		env.Recall = func(k string) (string, bool) { return c.recall(boot, k) }
+	}
+	return env
+}
+
+// memo keeps (v non-empty) or drops a method's value for a boot.
+func (c *Checker) memo(boot, k, v string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.boot(boot)
+	if b.memo == nil {
+		b.memo = map[string]string{}
+	}
+	if v == "" {
+		delete(b.memo, k)
+		return
+	}
+	if len(b.memo) < 64 {
+		b.memo[k] = v
+	}
+}
+
+// recall returns a method's value for a boot.
+func (c *Checker) recall(boot, k string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.boots[boot]; ok {
+		v, ok := b.memo[k]
+		return v, ok
+	}
+	return "", false
+}
+
+// fromMethod lays a method's result over base (kind, target and NIC of
+// the planned probe).
+func fromMethod(base ProbeResult, r probe.Result) ProbeResult {
+	p := base
+	p.Method = r.Method
+	if p.Target == "" {
+		p.Target = r.Target
+	}
+	switch r.Status {
+	case probe.Passed:
+		p.OK, p.Status = true, ProbePassed
+	case probe.Degraded:
+		p.OK, p.Status = true, ProbeDegraded
+	case probe.Failed:
+		p.Status = ProbeFailed
+	case probe.Unavailable:
+		p.Status = ProbeUnavailable
+	default:
+		p.Status = ProbeError
+	}
+	m := r.Measure
+	p.RTT, p.RTTMin, p.RTTMax = m.RTT.Seconds(), m.RTTMin.Seconds(), m.RTTMax.Seconds()
+	if m.Sent > 1 || (m.Loss != nil && r.Method == "icmp" && m.Sent > 1) {
+		p.Sent, p.Received, p.Loss = m.Sent, m.Received, m.Loss
+	}
+	if p.Sent == 0 {
+		p.RTTMin, p.RTTMax = 0, 0
+	}
+	p.NICMTU, p.PathMTU, p.HTTPStatus = m.NICMTU, m.PathMTU, m.HTTPStatus
+	for _, a := range m.Addrs {
+		p.Addresses = append(p.Addresses, netip.Addr.String(a))
+	}
+	p.Error = r.Error
+	if r.Cause != "" {
+		p.cause, p.detail = Code(r.Cause), r.Detail
+		if p.detail == "" {
+			p.detail = r.Target + ": " + r.Error
+		}
+	} else {
+		p.Note = r.Detail
+	}
+	return p
+}

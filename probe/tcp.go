@@ -1,0 +1,47 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/vmcheck/vmcheck/osdetect"
+)
+
+// The tcp method connects to host:port from inside the guest (curl, see
+// curl.go): ok with the connect time; tcp_refused when the host answers
+// ping but resets the connection; tcp_filtered when it answers ping but
+// the port never answers (a security group or firewall drops it). The
+// ping that tells them apart runs only after a failed connect.
+func init() {
+	register("tcp", Method{
+		Validate: validateTCP,
+		Families: []osdetect.Family{osdetect.Linux, osdetect.Windows},
+		Run:      runTCP,
+	})
+}
+
+func validateTCP(s *Spec) error {
+	if s.Target == "" {
+		return fmt.Errorf("target: missing (host:port, e.g. \"203.0.113.1:443\")")
+	}
+	if _, _, err := splitHostPort(s.Target); err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	return nil
+}
+
+func runTCP(ctx context.Context, env *Env, s Spec) []Result {
+	res := Result{Method: "tcp", Target: s.Target}
+	host, port, _ := splitHostPort(s.Target)
+	r, err := runCurl(ctx, env, s, "http://"+net.JoinHostPort(host, strconv.Itoa(port))+"/")
+	if err != nil {
+		return []Result{fail(res, err)}
+	}
+	if !r.connected {
+		return []Result{curlFailure(ctx, env, res, host, port, r)}
+	}
+	res.Status, res.Measure.RTT = Passed, r.connect
+	return []Result{judge(res, s)}
+}
