@@ -27,6 +27,23 @@
 #       gateway-drop-icmp | gateway-allow-icmp      gateway_icmp_filtered (echo to the gateways dropped)
 #       gateway-absent | gateway-present            gateway_unresolved (= drop-/restore-gateway)
 #       upstream-cut | upstream-restore             upstream_unreachable (= cut-/restore-outside)
+#     path faults for the in-guest probes (router vmcheck-lab <-> outside vmcheck-out; they
+#     hit lab/qemu.sh's guests too; up and restore-outside undo them all):
+#       mtu-blackhole | mtu-restore    uplink veth pair at MTU 1280 and the router's ICMP
+#                                      frag-needed / ICMPv6 packet-too-big dropped: a
+#                                      1500-byte DF packet to 203.0.113.10 vanishes, the
+#                                      gateway and small packets still pass
+#       dns-stop | dns-start           the guests' DNS server (dnsmasq, 203.0.113.53) stopped
+#                                      / started: getent hosts exits 2
+#       tcp-drop | tcp-allow           TCP to port 80 forwarded by the router dropped (curl
+#                                      times out, exit 28); ICMP still passes
+#       tcp-reject | tcp-allow         the same answered with a TCP reset (curl exit 7)
+#       loss | loss-restore            50 % of the echo requests forwarded toward the outside
+#                                      dropped at random (the gateways unaffected)
+#   Outside services (vmcheck-out, started by up): DNS 203.0.113.53 (dnsmasq: www.example.test
+#   -> 203.0.113.10 / 2001:db8:ff::10, NXDOMAIN for every other name), web server
+#   http://203.0.113.10/ (busybox httpd, "vmcheck lab"). Guests: /etc/resolv.conf names
+#   203.0.113.53; the debian role has glibc getent and curl, the busybox role neither.
 #   (lab/capture.sh [DIR] records raw agent replies as test fixtures; see lab/README.md)
 #
 # Isolation: libvirtd and virtlogd run inside the network namespace "vmcheck-lab" and a
@@ -68,6 +85,13 @@ EXT6=2001:db8:ff::10
 # (iptables inside vmcheck-out), so pinging it is a plain timeout, no ICMP error.
 SILENT4=203.0.113.20
 SILENT6=2001:db8:ff::20
+# Outside services in vmcheck-out: a DNS server (dnsmasq, the guests' only resolver, see
+# /etc/resolv.conf in the image) that knows www.example.test and answers NXDOMAIN for
+# every other name, and a web server (busybox httpd) on EXT4:80.
+DNS4=203.0.113.53
+WEB_NAME=www.example.test
+# The MTU of the uplink veth pair under the fault mtu-blackhole (the guests keep 1500).
+BLACKHOLE_MTU=1280
 INTERNAL_NET=lab-internal
 
 SOCK=$LAB_DIR/run/libvirt/libvirt-sock
@@ -80,10 +104,14 @@ XMLDIR=$LAB_DIR/xml
 STATE=$LAB_DIR/state
 CACHE=$LAB_DIR/cache
 # Runtime state removed by "down" ("cache" survives unless --purge).
-RUNTIME_DIRS=(run var etc pid console xml state ns)
+RUNTIME_DIRS=(run var etc pid console xml state ns www)
+WWW=$LAB_DIR/www
 
 PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-guest-agent qemu-utils
-	busybox-static cpio iputils-ping iproute2 iptables dnsmasq-base jq)
+	busybox-static cpio iputils-ping iproute2 iptables dnsmasq-base jq libc-bin curl)
+# Host binaries copied into the image with their ldd libraries (guest/init puts them in
+# place per role: glibc getent and curl only for the debian role).
+GUEST_BINS=(/usr/sbin/qemu-ga /usr/bin/ping /usr/bin/getent /usr/bin/curl)
 # Load order of the guest kernel's modules (virtio is modular in Debian's kernel).
 MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 	virtio_console failover net_failover virtio_net virtio-rng)
@@ -308,8 +336,9 @@ ensure_image() {
 	local idir=$CACHE/image st hash f a goversion inputs=()
 	mkdir -p "$idir"
 	INITRD=$idir/initrd.gz
-	inputs=(/bin/busybox /usr/sbin/qemu-ga /usr/bin/ping "$SELF" "$GUEST_SRC"/* "$HOSTILE_SRC"/*.go "$REPO/go.mod")
-	mapfile -t -O ${#inputs[@]} inputs < <(libs_of /usr/sbin/qemu-ga; libs_of /usr/bin/ping)
+	for f in "${GUEST_BINS[@]}"; do [ -x "$f" ] || die "$f missing on the host"; done
+	inputs=(/bin/busybox "${GUEST_BINS[@]}" "$SELF" "$GUEST_SRC"/* "$HOSTILE_SRC"/*.go "$REPO/go.mod")
+	mapfile -t -O ${#inputs[@]} inputs < <(for f in "${GUEST_BINS[@]}"; do libs_of "$f"; done)
 	inputs+=("$KMODS"/*.ko)
 	goversion=$({ [ -x "$GO" ] && "$GO" version; } || go version 2>/dev/null || echo none)
 	hash=$({
@@ -328,15 +357,25 @@ ensure_image() {
 	mkdir -p "$st/opt/vmcheck/windows"
 	cp /bin/busybox "$st/bin/busybox"
 	for a in $(/bin/busybox --list); do
-		case $a in busybox | ping | ping6) continue ;; esac
+		# (getent and curl: glibc's and the real curl, per role; no busybox applet may
+		# stand in for them, e.g. in the busybox role that lacks them)
+		case $a in busybox | ping | ping6 | getent | curl) continue ;; esac
 		ln -s busybox "$st/bin/$a"
 	done
 	cp /usr/sbin/qemu-ga "$st/usr/sbin/qemu-ga"
 	cp /usr/bin/ping "$st/opt/vmcheck/iputils-ping"
+	cp /usr/bin/getent "$st/opt/vmcheck/getent"
+	cp /usr/bin/curl "$st/opt/vmcheck/curl"
+	# Libraries only getent/curl need (~19 MB) wait under /opt/vmcheck/probe-libs: guest/init
+	# installs them with the tools and drops them otherwise (RAM of every guest).
+	local -A base=()
+	while read -r f; do base[$f]=1; done < <(libs_of /usr/sbin/qemu-ga; libs_of /usr/bin/ping)
 	while read -r f; do
-		mkdir -p "$st$(dirname "$f")"
-		cp -L "$f" "$st$f"
-	done < <({ libs_of /usr/sbin/qemu-ga; libs_of /usr/bin/ping; } | sort -u)
+		a=$st
+		[ -n "${base[$f]:-}" ] || a=$st/opt/vmcheck/probe-libs
+		mkdir -p "$a$(dirname "$f")"
+		cp -L "$f" "$a$f"
+	done < <(for f in "${GUEST_BINS[@]}"; do libs_of "$f"; done | sort -u)
 	cp "$KMODS"/*.ko "$st/lib/modules/vmcheck/"
 	install -m 0755 "$GUEST_SRC/init" "$st/init"
 	install -m 0644 "$GUEST_SRC/os-release.debian" "$GUEST_SRC/os-release.windows" "$st/opt/vmcheck/"
@@ -346,6 +385,10 @@ ensure_image() {
 	echo 'root:x:0:0:root:/root:/bin/sh' >"$st/etc/passwd"
 	echo 'root:x:0:' >"$st/etc/group"
 	printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$st/etc/hosts"
+	# glibc name resolution (getent, curl): files, then the lab's dnsmasq in vmcheck-out;
+	# one 1 s try, so a dead resolver fails within ~2 s.
+	printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$st/etc/nsswitch.conf"
+	printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$DNS4" >"$st/etc/resolv.conf"
 	mknod -m 600 "$st/dev/console" c 5 1
 	mknod -m 666 "$st/dev/null" c 1 3
 	(cd "$st" && find . -print | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -6 >"$INITRD.tmp"
@@ -400,6 +443,144 @@ ensure_network() {
 		in_out ip6tables -w -A INPUT -d "$SILENT6" -p ipv6-icmp --icmpv6-type echo-request -j DROP ||
 		say "warning: ip6tables in $NS_OUT failed: $SILENT6 will answer pings"
 	gateway_icmp allow
+	# The no-fault state of the path faults (mtu-blackhole, tcp-*, loss) and the outside
+	# services (dns-stop).
+	path_fault mtu-restore
+	path_fault tcp-allow
+	path_fault loss-restore
+	ensure_outside_services
+}
+
+# ip[6]tables rules in the lab namespace: rule_add / rule_del IPT ARGS... (idempotent;
+# rule_del removes every copy).
+rule_add() {
+	local ipt=$1
+	shift
+	in_lab "$ipt" -w -C "$@" 2>/dev/null || in_lab "$ipt" -w -I "$@"
+}
+rule_del() {
+	local ipt=$1
+	shift
+	while in_lab "$ipt" -w -D "$@" 2>/dev/null; do :; done
+}
+
+# path_fault NAME: the faults between the lab's router and the outside (all in the lab
+# namespace, so they apply to lab/qemu.sh's guests too); each undo is idempotent.
+#   mtu-blackhole  uplink veth pair at MTU $BLACKHOLE_MTU and the router's ICMP
+#                  "fragmentation needed" / ICMPv6 "packet too big" dropped (OUTPUT)
+#   tcp-drop       TCP to port 80 forwarded by the router dropped (a timeout)
+#   tcp-reject     the same answered with a TCP reset (connection refused)
+#   loss           50 % of the echo requests forwarded toward the outside dropped
+path_fault() {
+	local mtu=1500 a
+	local ptb4=(OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP)
+	local ptb6=(OUTPUT -p ipv6-icmp --icmpv6-type packet-too-big -j DROP)
+	local drop=(FORWARD -p tcp --dport 80 -j DROP)
+	local reject=(FORWARD -p tcp --dport 80 -j REJECT --reject-with tcp-reset)
+	local loss4=(FORWARD -p icmp --icmp-type echo-request -m statistic --mode random --probability 0.5 -j DROP)
+	local loss6=(FORWARD -p ipv6-icmp --icmpv6-type echo-request -m statistic --mode random --probability 0.5 -j DROP)
+	case $1 in
+	mtu-blackhole | mtu-restore)
+		[ "$1" = mtu-restore ] || mtu=$BLACKHOLE_MTU
+		lab_ip link set "$UPLINK" mtu "$mtu"
+		out_ip link set "$OUTLINK" mtu "$mtu"
+		if [ "$1" = mtu-blackhole ]; then
+			rule_add iptables "${ptb4[@]}"
+			rule_add ip6tables "${ptb6[@]}"
+		else
+			rule_del iptables "${ptb4[@]}"
+			rule_del ip6tables "${ptb6[@]}"
+		fi
+		;;
+	tcp-drop | tcp-reject | tcp-allow)
+		for a in iptables ip6tables; do
+			case $1 in
+			tcp-drop) rule_del "$a" "${reject[@]}" && rule_add "$a" "${drop[@]}" ;;
+			tcp-reject) rule_del "$a" "${drop[@]}" && rule_add "$a" "${reject[@]}" ;;
+			*) rule_del "$a" "${drop[@]}" && rule_del "$a" "${reject[@]}" ;;
+			esac
+		done
+		;;
+	loss)
+		rule_add iptables "${loss4[@]}"
+		rule_add ip6tables "${loss6[@]}"
+		;;
+	loss-restore)
+		rule_del iptables "${loss4[@]}"
+		rule_del ip6tables "${loss6[@]}"
+		;;
+	*) die "path_fault: unknown $1" ;;
+	esac
+}
+
+# The pid of an outside service (dnsmasq | httpd) if its pid file names a live process of
+# ours: its command name and a command line that carries this lab's pid file / folder.
+out_pid() {
+	local pid mark comm=$1
+	pid=$(cat "$PIDDIR/$1-out.pid" 2>/dev/null) || return 1
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	mark="--pid-file=$PIDDIR/dnsmasq-out.pid"
+	if [ "$1" = httpd ]; then comm=busybox mark="$WWW"; fi
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$mark" || return 1
+	echo "$pid"
+}
+
+# An outside service of ours that runs in the current vmcheck-out (one left in an older
+# namespace, after the namespace was recreated, is stopped).
+out_live() {
+	local pid
+	pid=$(out_pid "$1") || return 1
+	[ "$(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null)" = "$(stat -L -c %i "/run/netns/$NS_OUT" 2>/dev/null)" ] && return 0
+	say "stopping $1 ($pid): it runs in an older $NS_OUT"
+	stop_out_service "$1"
+	return 1
+}
+
+start_dnsmasq() {
+	local pid
+	out_live dnsmasq && return 0
+	rm -f "$PIDDIR/dnsmasq-out.pid"
+	# (daemon mode: dnsmasq returns once it listens; --user=root: no privilege drop,
+	# no dnsmasq user needed; --address=/#/: NXDOMAIN for every other name, at once)
+	in_out env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin dnsmasq --conf-file=/dev/null \
+		--no-resolv --no-hosts --no-poll --bind-interfaces --listen-address="$DNS4" \
+		--address="/$WEB_NAME/$EXT4" --address="/$WEB_NAME/$EXT6" --address=/#/ \
+		--user=root --group=root --pid-file="$PIDDIR/dnsmasq-out.pid" 9>&- </dev/null >&2 ||
+		die "dnsmasq in $NS_OUT did not start"
+	for _ in $(seq 1 50); do
+		pid=$(out_pid dnsmasq) && return 0
+		sleep 0.1
+	done
+	die "dnsmasq in $NS_OUT did not start (no live pid in $PIDDIR/dnsmasq-out.pid)"
+}
+
+stop_out_service() {
+	local pid
+	if pid=$(out_pid "$1"); then
+		stop_pid "$pid" "$1"
+	fi
+	rm -f "$PIDDIR/$1-out.pid"
+}
+
+# dnsmasq on $DNS4 and busybox httpd on $EXT4:80 in vmcheck-out (idempotent).
+ensure_outside_services() {
+	local pid
+	mkdir -p "$PIDDIR" "$WWW"
+	out_ip addr replace "$DNS4/24" dev "$OUTLINK"
+	start_dnsmasq
+	printf '<!doctype html>\n<title>vmcheck lab</title>\n<p>vmcheck lab</p>\n' >"$WWW/index.html"
+	out_live httpd && return 0
+	# (a simple command, not the in_out function: nsenter and setsid exec, so $! is
+	# httpd's pid)
+	nsenter --net="/run/netns/$NS_OUT" -- setsid /bin/busybox httpd -f -p "$EXT4:80" -h "$WWW" \
+		9>&- </dev/null >/dev/null 2>&1 &
+	echo "$!" >"$PIDDIR/httpd-out.pid"
+	for _ in $(seq 1 50); do
+		pid=$(out_pid httpd) && [ -n "$(in_out ss -Hltn "src $EXT4:80")" ] && return 0
+		sleep 0.1
+	done
+	die "busybox httpd on $EXT4:80 in $NS_OUT did not start"
 }
 
 # gateway_icmp drop|allow: echo requests to the public gateway addresses dropped in the lab
@@ -850,8 +1031,12 @@ VMCHECK_LAB_SILENT6=$SILENT6
 VMCHECK_LAB_GUESTS="$guests"
 VMCHECK_LAB_GATEWAY4=$GW4
 VMCHECK_LAB_GATEWAY6=$GW6
+VMCHECK_LAB_DNS4=$DNS4
+VMCHECK_LAB_WEB_NAME=$WEB_NAME
+VMCHECK_LAB_WEB_URL=http://$EXT4/
 VMCHECK_LAB_INTERNAL_GATEWAY4=$INT_GW4
 VMCHECK_LAB_DIR=$LAB_DIR
+export VMCHECK_LAB_DNS4 VMCHECK_LAB_WEB_NAME VMCHECK_LAB_WEB_URL
 export VMCHECK_LAB_URI VMCHECK_LAB_EXTERNAL4 VMCHECK_LAB_EXTERNAL6 VMCHECK_LAB_SILENT4 VMCHECK_LAB_SILENT6 VMCHECK_LAB_GUESTS VMCHECK_LAB_GATEWAY4 VMCHECK_LAB_GATEWAY6 VMCHECK_LAB_INTERNAL_GATEWAY4 VMCHECK_LAB_DIR
 EOF
 	mv "$LAB_DIR/env.tmp" "$LAB_DIR/env"
@@ -984,6 +1169,12 @@ cmd_down() {
 			stop_pid "$pid" "$n"
 		fi
 	done
+	for n in dnsmasq httpd; do
+		if pid=$(out_pid "$n"); then
+			say "stopping $n ($pid) of $NS_OUT"
+			stop_out_service "$n"
+		fi
+	done
 	if [ -n "$id" ]; then
 		for pid in $(lab_ns_pids "$id"); do
 			say "stopping leftover process $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) of the lab's mount namespace"
@@ -1027,6 +1218,9 @@ cmd_status() {
 		echo "uplink $UPLINK: $(lab_ip -br link show "$UPLINK" 2>/dev/null | awk '{ print $2 }')"
 		echo "$BR_PUB: $(lab_ip -br addr show "$BR_PUB" 2>/dev/null | cut -d' ' -f2- | tr -s ' ')"
 		echo "internal network: $(cat "$STATE/internal-mode" 2>/dev/null || echo '?') ($BR_INT)"
+		for n in dnsmasq httpd; do
+			if pid=$(out_pid "$n"); then echo "$n ($NS_OUT): running, pid $pid"; else echo "$n ($NS_OUT): not running"; fi
+		done
 	fi
 	daemon_pid libvirtd >/dev/null || return 0
 	printf '%-14s %-10s %-13s %s\n' DOMAIN STATE AGENT NOTE
@@ -1279,7 +1473,39 @@ cmd_fault() {
 		gateway_icmp allow
 		say "echo requests to $GW4 / $GW6 answered again"
 		;;
-	*) die "unknown fault '$f' (cut-outside|upstream-cut restore-outside|upstream-restore drop-gateway|gateway-absent restore-gateway|gateway-present freeze-agent thaw-agent pause resume restart-libvirtd destroy start reset link-down link-up tap-unplug tap-plug guest-ifdown guest-ifup guest-no-address guest-wrong-address guest-no-route guest-restore gateway-drop-icmp gateway-allow-icmp)" ;;
+	mtu-blackhole)
+		path_fault "$f"
+		say "$UPLINK/$OUTLINK at MTU $BLACKHOLE_MTU, the router's ICMP frag-needed/packet-too-big dropped: full-size DF packets to the outside vanish"
+		;;
+	mtu-restore)
+		path_fault "$f"
+		say "$UPLINK/$OUTLINK at MTU 1500, ICMP frag-needed/packet-too-big sent again"
+		;;
+	tcp-drop | tcp-reject | tcp-allow)
+		path_fault "$f"
+		case $f in
+		tcp-drop) say "TCP to port 80 through the router dropped (connections time out)" ;;
+		tcp-reject) say "TCP to port 80 through the router answered with a TCP reset" ;;
+		*) say "TCP to port 80 through the router passes again" ;;
+		esac
+		;;
+	loss)
+		path_fault "$f"
+		say "50 % of the echo requests forwarded toward the outside dropped (the gateways unaffected)"
+		;;
+	loss-restore)
+		path_fault "$f"
+		say "no echo requests dropped toward the outside any more"
+		;;
+	dns-stop)
+		stop_out_service dnsmasq
+		say "dnsmasq ($DNS4) stopped: name resolution in the guests fails"
+		;;
+	dns-start)
+		start_dnsmasq
+		say "dnsmasq ($DNS4) running, pid $(out_pid dnsmasq)"
+		;;
+	*) die "unknown fault '$f' (cut-outside|upstream-cut restore-outside|upstream-restore drop-gateway|gateway-absent restore-gateway|gateway-present freeze-agent thaw-agent pause resume restart-libvirtd destroy start reset link-down link-up tap-unplug tap-plug guest-ifdown guest-ifup guest-no-address guest-wrong-address guest-no-route guest-restore gateway-drop-icmp gateway-allow-icmp mtu-blackhole mtu-restore dns-stop dns-start tcp-drop tcp-reject tcp-allow loss loss-restore)" ;;
 	esac
 }
 

@@ -16,6 +16,16 @@
 #       release-agent                         end that client early
 #       freeze-agent VMID SECONDS             SIGSTOP the guest's qemu-ga for SECONDS (starts in 1 s)
 #       kill | start                          SIGKILL QEMU (its sockets stay behind) / start it again
+#   Network faults of lab/lab.sh act on these guests too (same bridge vcpub0, router and
+#   outside namespaces): lab/lab.sh fault cut-outside | restore-outside | upstream-cut |
+#   upstream-restore | drop-gateway | restore-gateway | gateway-absent | gateway-present |
+#   gateway-drop-icmp | gateway-allow-icmp | mtu-blackhole | mtu-restore | dns-stop |
+#   dns-start | tcp-drop | tcp-reject | tcp-allow | loss | loss-restore (lab/lab.sh up undoes
+#   them all). Its per-domain faults (link-*, tap-*, guest-*, pause, ...) need a libvirt
+#   domain: use the faults above, or QMP set_link for the host link.
+#   Guest tools: the same initramfs, so the role decides: "debian" (every guest here but
+#   qemu-hostile) has glibc getent and curl in /usr/bin, /etc/resolv.conf names lab.sh's
+#   dnsmasq (203.0.113.53: www.example.test -> 203.0.113.10), http://203.0.113.10/ answers.
 #
 # Layout ($QEMU_LAB_DIR, default /var/tmp/vmcheck-qemu-lab):
 #   run/<vmid>.qmp  QMP socket     (Proxmox VE: /var/run/qemu-server/<vmid>.qmp)

@@ -134,4 +134,3 @@ func curlFailure(ctx context.Context, env *Env, res Result, host string, port in
 	}
 	return res
 }
-
