@@ -264,9 +264,9 @@ var (
 	// badOption is busybox's (and others') answer to an option it lacks.
 	badOption = regexp.MustCompile(`(?i)(?:invalid|unrecognized|unknown) option|usage: ping`)
 	// windowsNeedsFrag is ping.exe's "Packet needs to be fragmented but DF
-	// set." (German: "Paket müsste fragmentiert werden, DF-Flag ist jedoch
+	// set." (German, code page 850: "Paket müsste fragmentiert werden, DF-Flag ist jedoch
 	// gesetzt.").
-	windowsNeedsFrag = regexp.MustCompile(`(?i)needs to be fragmented but DF set|müsste fragmentiert werden`)
+	windowsNeedsFrag = regexp.MustCompile(`(?i)needs to be fragmented but DF set|fragmentiert werden, DF-Flag`)
 )
 
 // parseDF reads a don't-fragment echo.
