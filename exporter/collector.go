@@ -22,7 +22,7 @@ var domainStates = []checker.State{
 
 var (
 	domainLabels = []string{"domain", "uuid"}
-	probeLabels  = []string{"domain", "uuid", "kind", "target", "nic"}
+	probeLabels  = []string{"domain", "uuid", "kind", "method", "target", "nic"}
 
 	descDomainState = prometheus.NewDesc(namespace+"_domain_state",
 		"Reported connectivity state of the VM, one series per state, 1 for the current one. "+
@@ -47,11 +47,19 @@ var (
 		"How long the last completed check of the VM took.",
 		domainLabels, nil)
 	descProbeSuccess = prometheus.NewDesc(namespace+"_probe_success",
-		"1 if the last ping from inside the VM to the target got a reply, 0 if it did not. "+
-			"Absent when the probe could not be run (see the status page for why).",
+		"1 if the last probe from inside the VM to the target passed (a ping got a reply; method says how it was probed: "+
+			"icmp, mtu, dns, tcp, http; kind service for methods other than icmp), 0 if it failed. "+
+			"Absent when the probe could not be run or its tool is missing (see the status page for why).",
 		probeLabels, nil)
 	descProbeRTT = prometheus.NewDesc(namespace+"_probe_rtt_seconds",
-		"Round-trip time of the last successful ping from inside the VM to the target.",
+		"Round-trip time of the last successful probe from inside the VM to the target: the average of an icmp probe's replies, "+
+			"a tcp probe's connect time, an http probe's response time.",
+		probeLabels, nil)
+	descProbeLoss = prometheus.NewDesc(namespace+"_probe_loss_ratio",
+		"Ratio of the echo requests of the last icmp probe (count above 1) that got no reply.",
+		probeLabels, nil)
+	descProbePathMTU = prometheus.NewDesc(namespace+"_probe_path_mtu_bytes",
+		"Largest packet the last mtu probe got through to the target with don't-fragment set (the guest NIC's MTU when it passed).",
 		probeLabels, nil)
 	descProbesOmitted = prometheus.NewDesc(namespace+"_probes_omitted",
 		fmt.Sprintf("Probes of the VM's last check that ran but got no series of their own: beyond the per-VM caps "+
@@ -115,7 +123,7 @@ func NewCollector(h *History, version string) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descDomainState, descDomainInfo, descAgentUp, descConsecutiveFailures, descStateSince,
-		descLastCheck, descCheckDuration, descProbeSuccess, descProbeRTT, descProbesOmitted, descDiagnosis,
+		descLastCheck, descCheckDuration, descProbeSuccess, descProbeRTT, descProbeLoss, descProbePathMTU, descProbesOmitted, descDiagnosis,
 		descSourceUp, descLibvirtUp, descRoundDuration, descLastRound, descRoundDomains, descDownAfter, descBuildInfo,
 	} {
 		ch <- d
@@ -171,7 +179,7 @@ func entryMetrics(e *Entry) []prometheus.Metric {
 	if uuid == "" {
 		return nil
 	}
-	out := make([]prometheus.Metric, 0, 13+2*len(e.labels.probes)+len(e.labels.diagnoses))
+	out := make([]prometheus.Metric, 0, 13+4*len(e.labels.probes)+len(e.labels.diagnoses))
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		out = append(out, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
 	}
@@ -186,9 +194,15 @@ func entryMetrics(e *Entry) []prometheus.Metric {
 	gauge(descLastCheck, unixSeconds(r.CheckedAt), dom, uuid)
 	gauge(descCheckDuration, r.Duration, dom, uuid)
 	for _, p := range l.probes {
-		gauge(descProbeSuccess, boolValue(p.passed), dom, uuid, p.kind, p.target, p.nic)
+		gauge(descProbeSuccess, boolValue(p.passed), dom, uuid, p.kind, p.method, p.target, p.nic)
 		if p.passed && p.rtt > 0 {
-			gauge(descProbeRTT, p.rtt, dom, uuid, p.kind, p.target, p.nic)
+			gauge(descProbeRTT, p.rtt, dom, uuid, p.kind, p.method, p.target, p.nic)
+		}
+		if p.loss != nil {
+			gauge(descProbeLoss, *p.loss, dom, uuid, p.kind, p.method, p.target, p.nic)
+		}
+		if p.pathMTU > 0 {
+			gauge(descProbePathMTU, float64(p.pathMTU), dom, uuid, p.kind, p.method, p.target, p.nic)
 		}
 	}
 	if l.omitted > 0 {

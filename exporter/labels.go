@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/probe"
 	"github.com/vmcheck/vmcheck/guestagent"
 )
 
@@ -263,9 +264,11 @@ type diagnosisSeries struct {
 
 // probeSeries is one probe's series labels and values.
 type probeSeries struct {
-	kind, target, nic string
-	passed            bool
-	rtt               float64
+	kind, method, target, nic string
+	passed                    bool
+	rtt                       float64
+	loss                      *float64
+	pathMTU                   int
 }
 
 // labels returns the series labels of result r, spending the budget.
@@ -321,6 +324,29 @@ var probeKinds = map[checker.ProbeKind]struct {
 	checker.ProbeExternal: {maxExternalProbes, ""},
 	checker.ProbeGateway:  {maxGatewayProbes, groupGateway},
 	checker.ProbeAddress:  {maxAddressProbes, groupAddress},
+	checker.ProbeService:  {probe.MaxProbes, ""},
+}
+
+// methodLabel is a probe's method as a label: one of the registered
+// methods; "" for an address probe, which has none; icmp for a ping whose
+// result predates methods (a fixture, an older state).
+func methodLabel(kind checker.ProbeKind, m string) string {
+	switch {
+	case kind == checker.ProbeAddress:
+		return ""
+	case m == "" && (kind == checker.ProbeGateway || kind == checker.ProbeExternal):
+		return "icmp"
+	}
+	return enumLabel(m, probe.Names()...)
+}
+
+// targetLabel is a probe's target as a label: an address, or for a probe
+// of kind service the name, host:port or URL of the operator's spec.
+func targetLabel(kind checker.ProbeKind, t string) string {
+	if kind == checker.ProbeService {
+		return hostLabel(t, maxLabelRunes)
+	}
+	return addrLabel(t)
 }
 
 // probeLabels returns the probes that get series: those that ran (passed
@@ -336,10 +362,13 @@ func (b labelBudget) probeLabels(probes []checker.ProbeResult) ([]probeSeries, i
 	emitted := make(map[[3]string]bool, len(probes))  // label sets as emitted
 	for _, p := range probes {
 		k, known := probeKinds[p.Kind]
-		if !known || (p.Status != checker.ProbePassed && p.Status != checker.ProbeFailed) {
+		if !known || (p.Status != checker.ProbePassed && p.Status != checker.ProbeFailed && p.Status != checker.ProbeDegraded) {
 			continue
 		}
-		kind, target, nic := string(p.Kind), addrLabel(p.Target), macLabel(p.NIC)
+		kind, target, nic := string(p.Kind), targetLabel(p.Kind, p.Target), macLabel(p.NIC)
+		if p.Kind == checker.ProbeService {
+			kind = kind + "/" + methodLabel(p.Kind, p.Method) // one series per method and target
+		}
 		if target == "" || reported[[3]string{kind, target, nic}] {
 			continue
 		}
@@ -358,8 +387,8 @@ func (b labelBudget) probeLabels(probes []checker.ProbeResult) ([]probeSeries, i
 			continue
 		}
 		emitted[key] = true
-		out = append(out, probeSeries{kind: kind, target: target, nic: nic,
-			passed: p.Status == checker.ProbePassed, rtt: p.RTT})
+		out = append(out, probeSeries{kind: string(p.Kind), method: methodLabel(p.Kind, p.Method), target: target, nic: nic,
+			passed: p.OK, rtt: p.RTT, loss: p.Loss, pathMTU: p.PathMTU})
 	}
 	return out, omitted
 }

@@ -164,10 +164,10 @@ func TestLabelBudgetBoundsSeries(t *testing.T) {
 	}
 	for _, want := range []string{
 		`vmcheck_domain_info,domain="vm",nova_instance="other",nova_project="other",os_family="other",os_id="other",os_version="other",uuid="` + uuidDebian + `"`,
-		`vmcheck_probe_success,domain="vm",kind="gateway",nic="other",target="other",uuid="` + uuidDebian + `"`,
-		`vmcheck_probe_success,domain="vm",kind="external",nic="",target="203.0.113.10",uuid="` + uuidDebian + `"`,
+		`vmcheck_probe_success,domain="vm",kind="gateway",method="icmp",nic="other",target="other",uuid="` + uuidDebian + `"`,
+		`vmcheck_probe_success,domain="vm",kind="external",method="icmp",nic="",target="203.0.113.10",uuid="` + uuidDebian + `"`,
 		`vmcheck_probes_omitted,domain="vm",uuid="` + uuidDebian + `"`,
-		`vmcheck_probe_success,domain="vm",kind="address",nic="other",target="other",uuid="` + uuidDebian + `"`,
+		`vmcheck_probe_success,domain="vm",kind="address",method="",nic="other",target="other",uuid="` + uuidDebian + `"`,
 		`vmcheck_diagnosis,code="host_link_down",domain="vm",layer="host",nic="other",uuid="` + uuidDebian + `"`,
 	} {
 		if !slices.Contains(last, want) {
@@ -382,5 +382,42 @@ func TestSaturatingInc(t *testing.T) {
 		if tt.got != tt.want {
 			t.Errorf("%s: saturatingInc = %d, want %d", tt.name, tt.got, tt.want)
 		}
+	}
+}
+
+// TestServiceProbeLabels: probes of policy methods get series labelled by
+// method and the operator's target, with their loss and path MTU; a
+// method outside the table is "other", and a tool the guest lacks
+// (unavailable) gets no series.
+func TestServiceProbeLabels(t *testing.T) {
+	loss := 0.35
+	probes := []checker.ProbeResult{
+		{Kind: checker.ProbeExternal, Method: "icmp", Target: "203.0.113.10", OK: true, Status: checker.ProbeDegraded, RTT: 0.02, Loss: &loss, Sent: 20, Received: 13},
+		{Kind: checker.ProbeService, Method: "mtu", Target: "203.0.113.10", Status: checker.ProbeFailed, NICMTU: 1500, PathMTU: 1280},
+		{Kind: checker.ProbeService, Method: "http", Target: "http://203.0.113.10/", OK: true, Status: checker.ProbePassed, RTT: 0.3, HTTPStatus: 200},
+		{Kind: checker.ProbeService, Method: "dns", Target: "www.example.test", Status: checker.ProbeUnavailable, Error: "getent not found in the guest"},
+		{Kind: checker.ProbeService, Method: "bogus", Target: "x", OK: true, Status: checker.ProbePassed},
+	}
+	got, omitted := labelBudget{}.probeLabels(probes)
+	if omitted != 0 || len(got) != 4 {
+		t.Fatalf("probeLabels = %+v, %d omitted; want 4 series", got, omitted)
+	}
+	want := []struct {
+		kind, method, target string
+		passed               bool
+	}{
+		{"external", "icmp", "203.0.113.10", true},
+		{"service", "mtu", "203.0.113.10", false},
+		{"service", "http", "http://203.0.113.10/", true},
+		{"service", "other", "x", true},
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.kind != w.kind || g.method != w.method || g.target != w.target || g.passed != w.passed {
+			t.Errorf("series %d = %+v, want %+v", i, g, w)
+		}
+	}
+	if got[0].loss == nil || *got[0].loss != 0.35 || got[1].pathMTU != 1280 {
+		t.Errorf("loss %v, path MTU %d: want 0.35 and 1280", got[0].loss, got[1].pathMTU)
 	}
 }
