@@ -8,8 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/vmcheck/vmcheck/checker"
-	"github.com/vmcheck/vmcheck/probe"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/probe"
 )
 
 // maxLabelRunes caps every free-form label value.
