@@ -30,6 +30,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"join":    strings.Join,
 	"policy":  policyText,
 	"clean":   func(v any) string { return clean(fmt.Sprint(v)) },
+	"outcome": func(p checker.ProbeResult) string { return clean(output.ProbeOutcome(p, output.Spaced)) },
 }).ParseFS(templateFS, "templates/*.html"))
 
 // HandlerOpts configures the HTTP handler of `vmcheck serve`.

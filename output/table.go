@@ -35,19 +35,35 @@ func stateColor(s checker.State) string {
 // probes by kind (ADDRESSES: whether the guest holds the addresses the
 // platform assigned) and a REASON that leads with the first diagnosis.
 // color adds ANSI colours to the state column; use it only on a TTY.
+//
+// A SERVICES column, before REASON, lists the probes of policy methods
+// other than icmp ("dns www.example.test ok"); it is there only when some
+// domain has such probes.
 func WriteTable(w io.Writer, results []checker.Result, color bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DOMAIN\tSTATE\tAGENT\tOS\tEXTERNAL\tGATEWAYS\tADDRESSES\tREASON")
+	services := false
+	for _, r := range results {
+		services = services || probeCell(r.Probes, checker.ProbeService) != "-"
+	}
+	head := "DOMAIN\tSTATE\tAGENT\tOS\tEXTERNAL\tGATEWAYS\tADDRESSES\t"
+	if services {
+		head += "SERVICES\t"
+	}
+	fmt.Fprintln(tw, head+"REASON")
 	for _, r := range results {
 		state := string(r.State)
 		if color {
 			// Pad before colouring so tabwriter's widths stay right.
 			state = stateColor(r.State) + fmt.Sprintf("%-8s", state) + colorReset
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t",
 			r.Name, state, orDash(string(r.Agent.State)), OSText(r.OS),
 			probeCell(r.Probes, checker.ProbeExternal), probeCell(r.Probes, checker.ProbeGateway),
-			probeCell(r.Probes, checker.ProbeAddress), orDash(ReasonText(r)))
+			probeCell(r.Probes, checker.ProbeAddress))
+		if services {
+			fmt.Fprintf(tw, "%s\t", probeCell(r.Probes, checker.ProbeService))
+		}
+		fmt.Fprintf(tw, "%s\n", orDash(ReasonText(r)))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing table: %w", err)

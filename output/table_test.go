@@ -181,3 +181,27 @@ func TestFormat(t *testing.T) {
 		})
 	}
 }
+
+// TestTableServices: the SERVICES column appears when a domain has probes
+// of policy methods, each with what it measured.
+func TestTableServices(t *testing.T) {
+	loss := 0.35
+	r := checker.Result{Name: "web-1", State: checker.StateDegraded, Agent: checker.AgentResult{State: checker.AgentOK},
+		OS: checker.OSResult{Family: "linux", ID: "debian"},
+		Probes: []checker.ProbeResult{
+			{Kind: checker.ProbeExternal, Method: "icmp", Target: "203.0.113.10", OK: true, Status: checker.ProbeDegraded, RTT: 0.0195, Loss: &loss, Sent: 20},
+			{Kind: checker.ProbeService, Method: "mtu", Target: "203.0.113.10", Status: checker.ProbeFailed, NICMTU: 1500, PathMTU: 1280},
+			{Kind: checker.ProbeService, Method: "http", Target: "http://203.0.113.10/", OK: true, Status: checker.ProbePassed, RTT: 0.0031, HTTPStatus: 200},
+			{Kind: checker.ProbeService, Method: "dns", Target: "www.example.test", Status: checker.ProbeUnavailable},
+		}}
+	var b strings.Builder
+	if err := WriteTable(&b, []checker.Result{r}, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"SERVICES", "203.0.113.10 degraded 19.5ms 35% loss",
+		"mtu 203.0.113.10 failed 1280 passed", "http http://203.0.113.10/ ok 200 3.1ms", "dns www.example.test unavailable"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}

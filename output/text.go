@@ -22,14 +22,32 @@ const (
 // for a reply with its round-trip time, "missing" for an address probe
 // whose address the guest does not hold, else the probe's status ("ok",
 // "failed", "error", "not_configured").
+//
+// What a probe measured follows its status: "ok 1.2ms 10% loss",
+// "degraded 35% loss", an http probe's "ok 200 3.1ms", an mtu probe's
+// "ok mtu 1500" or "failed 1280 passed".
 func ProbeOutcome(p checker.ProbeResult, unit RTTUnit) string {
-	if p.Status == checker.ProbePassed && p.RTT > 0 {
-		return fmt.Sprintf("ok %.1f%s", p.RTT*1000, unit)
-	}
 	if p.Kind == checker.ProbeAddress && p.Status == checker.ProbeFailed {
 		return "missing"
 	}
-	return string(p.Status)
+	out := string(p.Status)
+	if p.HTTPStatus > 0 {
+		out += fmt.Sprintf(" %d", p.HTTPStatus)
+	}
+	passed := p.Status == checker.ProbePassed || p.Status == checker.ProbeDegraded
+	if passed && p.RTT > 0 {
+		out += fmt.Sprintf(" %.1f%s", p.RTT*1000, unit)
+	}
+	if p.Loss != nil && p.Sent > 1 && (*p.Loss > 0 || p.Status != checker.ProbePassed) {
+		out += fmt.Sprintf(" %.0f%% loss", *p.Loss*100)
+	}
+	switch {
+	case p.Method == "mtu" && passed && p.PathMTU > 0:
+		out += fmt.Sprintf(" mtu %d", p.PathMTU)
+	case p.Method == "mtu" && p.PathMTU > 0:
+		out += fmt.Sprintf(" %d passed", p.PathMTU)
+	}
+	return out
 }
 
 // ProbeSummary is one probe as an item of a list: its target and outcome
@@ -38,6 +56,9 @@ func ProbeOutcome(p checker.ProbeResult, unit RTTUnit) string {
 func ProbeSummary(p checker.ProbeResult, unit RTTUnit) string {
 	if p.Status == checker.ProbeNotConfigured {
 		return "not configured"
+	}
+	if p.Kind == checker.ProbeService {
+		return p.Method + " " + p.Target + " " + ProbeOutcome(p, unit)
 	}
 	return p.Target + " " + ProbeOutcome(p, unit)
 }
