@@ -16,6 +16,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/probe"
 )
 
 // Defaults for Config fields left unset.
@@ -80,6 +81,9 @@ type Config struct {
 	// OptIn checks only the domains that consent to it (see
 	// Config.Consents); the others are skipped, not reported.
 	OptIn bool
+	// Probes, when set (the --probe flag), are every domain's probes,
+	// instead of its policy's; at most probe.MaxProbes.
+	Probes []probe.Spec
 	// NICs is the operator's word on single NICs, keyed by MAC in
 	// guestagent.NormalMAC form: the addresses assigned to each and its
 	// gateways (see Config.NICFacts).
@@ -343,6 +347,9 @@ func (c Config) Validate() error {
 		case vm.QMP == "":
 			return fmt.Errorf("qemu_vms[%d].qmp: missing (the path of the VM's QMP socket)", i)
 		}
+	}
+	if err := validateProbes(c.Probes); err != nil {
+		return fmt.Errorf("--probe: %w", err)
 	}
 	if err := validateNICs(c.NICs); err != nil {
 		return err

@@ -190,13 +190,20 @@ func (p Policy) ICMP() probe.Spec {
 
 // PolicyFor returns the effective policy of a domain: the first matching
 // config rule, with meta (the domain's own metadata policy) laid over it.
+//
+// The --probe flag's probes (Config.Probes) replace the policy's.
 func (c Config) PolicyFor(name, uuid string, meta Policy) Policy {
+	p := meta.Over(Policy{})
 	for _, r := range c.Policies {
 		if r.Matches(name, uuid) {
-			return meta.Over(r.Policy())
+			p = meta.Over(r.Policy())
+			break
 		}
 	}
-	return meta.Over(Policy{})
+	if len(c.Probes) > 0 {
+		p.Probes = c.Probes
+	}
+	return p
 }
 
 // MaxExpectedAddrs bounds the expected addresses, and separately the

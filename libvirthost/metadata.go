@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/probe"
 )
 
 // MetadataNamespace is the XML namespace of vmcheck's per-domain policy in
@@ -36,7 +37,7 @@ const (
 )
 
 // xmlCheck is <vmcheck:check enabled=… interval=… retry_interval=…>
-// <vmcheck:target>…</…>
+// <vmcheck:target>…</…> <vmcheck:probe method=… …/>
 // <vmcheck:nic mac=… address=… gateway=…/></…>. Children match in any
 // namespace: `virsh metadata --set` puts only the root element in the
 // vmcheck namespace, leaving its children in none.
@@ -44,8 +45,15 @@ type xmlCheck struct {
 	Enabled       string   `xml:"enabled,attr"`
 	Interval      string   `xml:"interval,attr"`
 	RetryInterval string   `xml:"retry_interval,attr"`
-	Targets       []string `xml:"target"`
-	NICs          []xmlNIC `xml:"nic"`
+	Targets       []string   `xml:"target"`
+	NICs          []xmlNIC   `xml:"nic"`
+	Probes        []xmlProbe `xml:"probe"`
+}
+
+// xmlProbe is <vmcheck:probe method=… KEY=…/>: one probe of the domain's
+// policy, its attributes the keys of the config file's probes.
+type xmlProbe struct {
+	Attrs []xml.Attr `xml:",any,attr"`
 }
 
 // xmlNIC is <vmcheck:nic mac=… address=… gateway=…/>: an address assigned
@@ -275,6 +283,20 @@ func (x xmlCheck) policy() (checker.Policy, error) {
 			return checker.Policy{}, fmt.Errorf("target %q: not an IP address", truncate(t, 64))
 		}
 		p.Targets = append(p.Targets, a)
+	}
+	if len(x.Probes) > probe.MaxProbes {
+		return checker.Policy{}, fmt.Errorf("probe: %d elements, at most %d allowed", len(x.Probes), probe.MaxProbes)
+	}
+	for i, xp := range x.Probes {
+		pairs := make([][2]string, 0, len(xp.Attrs))
+		for _, a := range xp.Attrs {
+			pairs = append(pairs, [2]string{a.Name.Local, truncate(a.Value, 300)})
+		}
+		s, err := probe.FromPairs(pairs)
+		if err != nil {
+			return checker.Policy{}, fmt.Errorf("probe[%d]: %w", i, err)
+		}
+		p.Probes = append(p.Probes, s)
 	}
 	if err := p.Validate(); err != nil {
 		return checker.Policy{}, err

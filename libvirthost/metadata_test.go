@@ -258,3 +258,43 @@ func TestNetworkLeasesBounded(t *testing.T) {
 		t.Errorf("kept %d leases, %d for one MAC; want %d, %d", total, len(n.Leases["52:54:00:ff:ff:ff"]), maxDHCPEntries, checker.MaxExpectedAddrs)
 	}
 }
+
+// TestParseMetadataProbes: <vmcheck:probe> elements are the domain's
+// probes, with the config file's keys, bounds and errors.
+func TestParseMetadataProbes(t *testing.T) {
+	const ns = `xmlns:vmcheck="https://vmcheck.dev/xmlns/1"`
+	got := ParseMetadata(`<vmcheck:check ` + ns + `><probe method="dns" name="www.example.test" expect="203.0.113.10"/>` +
+		`<probe method="icmp" count="10" max_loss="20%"/></vmcheck:check>`).Policy
+	if got.Error != "" || len(got.Probes) != 2 {
+		t.Fatalf("ParseMetadata = %+v, want two probes", got)
+	}
+	if d := got.Probes[0]; d.Method != "dns" || d.Name != "www.example.test" || d.Expect.String() != "203.0.113.10" {
+		t.Errorf("dns probe = %+v", d)
+	}
+	if i := got.Probes[1]; i.Count != 10 || *i.MaxLoss != 0.2 {
+		t.Errorf("icmp probe = %+v", i)
+	}
+	for xml, want := range map[string]string{
+		`<probe method="tcp" target="203.0.113.1:99999"/>`:           "probe[0]: target:",
+		`<probe method="dns" name="-x"/>`:                            "probe[0]: name:",
+		`<probe method="icmp" bogus="1"/>`:                           `unknown key "bogus"`,
+		`<probe name="x.test"/>`:                                     `method: "" is not one of`,
+		strings.Repeat(`<probe method="dns" name="a.test"/>`, 9):     "at most 8",
+		`<probe method="http" url="http://u:p@203.0.113.1/"/>`:       "credentials",
+		`<probe method="icmp"/><probe method="icmp" count="2"/>`:     "a second icmp probe",
+		`<probe method="icmp" count="3"/><target>192.0.2.1</target>`: "",
+		`<probe method="dns" name="a.test" name2="b"/>`:              `unknown key "name2"`,
+		`<probe method="icmp" count="1" count="2"/>`:                 "count: given twice",
+	} {
+		p := ParseMetadata(`<vmcheck:check ` + ns + `>` + xml + `</vmcheck:check>`).Policy
+		if want == "" {
+			if p.Error != "" {
+				t.Errorf("%s: error %q", xml, p.Error)
+			}
+			continue
+		}
+		if !strings.Contains(p.Error, want) || len(p.Probes) != 0 {
+			t.Errorf("%s: policy %+v, want only an error containing %q", xml, p, want)
+		}
+	}
+}

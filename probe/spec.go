@@ -86,16 +86,16 @@ func (s *Spec) UnmarshalYAML(n *yaml.Node) error {
 		return fmt.Errorf("line %d: method: %q is not one of %s", n.Line, method, strings.Join(Names(), ", "))
 	}
 	out.Method = method
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		users, known := specKeys[k.Value]
-		switch {
-		case !known:
-			return fmt.Errorf("line %d: unknown key %q in a probe (keys: %s)", k.Line, k.Value, strings.Join(sortedKeys(), ", "))
-		case users != nil && !slices.Contains(users, method):
-			return fmt.Errorf("line %d: %s: not a key of the %s method", k.Line, k.Value, method)
+		if err := checkKey(method, k.Value, seen); err != nil {
+			return fmt.Errorf("line %d: %w", k.Line, err)
 		}
-		if err := out.set(k.Value, v); err != nil {
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: %s: want a single value", v.Line, k.Value)
+		}
+		if err := out.set(k.Value, v.Value); err != nil {
 			return fmt.Errorf("line %d: %s: %w", v.Line, k.Value, err)
 		}
 	}
@@ -115,46 +115,105 @@ func sortedKeys() []string {
 	return out
 }
 
-// set decodes one key's value into s.
-func (s *Spec) set(key string, v *yaml.Node) error {
-	if v.Kind != yaml.ScalarNode {
-		return errors.New("want a single value")
+// checkKey rejects a key that is unknown, given twice, or not read by
+// the method; seen collects the keys.
+func checkKey(method, k string, seen map[string]bool) error {
+	users, known := specKeys[k]
+	switch {
+	case !known:
+		return fmt.Errorf("unknown key %q in a probe (keys: %s)", k, strings.Join(sortedKeys(), ", "))
+	case seen[k]:
+		return fmt.Errorf("%s: given twice", k)
+	case users != nil && !slices.Contains(users, method):
+		return fmt.Errorf("%s: not a key of the %s method", k, method)
 	}
+	seen[k] = true
+	return nil
+}
+
+// set decodes one key's value into s.
+func (s *Spec) set(key, v string) error {
 	var err error
 	switch key {
 	case "method":
 	case "count":
-		s.Count, err = strconv.Atoi(v.Value)
+		s.Count, err = strconv.Atoi(v)
 		if err != nil {
-			return fmt.Errorf("%q is not a whole number", v.Value)
+			return fmt.Errorf("%q is not a whole number", v)
 		}
 	case "max_loss":
-		f, err := parseRatio(v.Value)
+		f, err := parseRatio(v)
 		if err != nil {
 			return err
 		}
 		s.MaxLoss = &f
 	case "warn_at":
-		s.WarnAt, err = parseRatio(v.Value)
+		s.WarnAt, err = parseRatio(v)
 	case "max_rtt":
-		s.MaxRTT, err = parseWait(v.Value)
+		s.MaxRTT, err = parseWait(v)
 	case "timeout":
-		s.Timeout, err = parseWait(v.Value)
+		s.Timeout, err = parseWait(v)
 	case "expect":
-		s.Expect, err = netip.ParseAddr(v.Value)
+		s.Expect, err = netip.ParseAddr(v)
 		if err != nil {
-			return fmt.Errorf("%q is not an IP address", v.Value)
+			return fmt.Errorf("%q is not an IP address", v)
 		}
 	case "name":
-		s.Name = v.Value
+		s.Name = v
 	case "target":
-		s.Target = v.Value
+		s.Target = v
 	case "url":
-		s.URL = v.Value
+		s.URL = v
 	case "status":
-		s.Status = v.Value
+		s.Status = v
 	}
 	return err
+}
+
+// FromPairs builds and validates a spec from key=value pairs, as a
+// domain's metadata (<probe method="dns" name="…"/>) or the --probe flag
+// give it: the same keys, bounds and errors as the config file's.
+func FromPairs(pairs [][2]string) (Spec, error) {
+	var out Spec
+	for _, kv := range pairs {
+		if kv[0] == "method" {
+			out.Method = kv[1]
+		}
+	}
+	if _, ok := Lookup(out.Method); !ok {
+		return Spec{}, fmt.Errorf("method: %q is not one of %s", out.Method, strings.Join(Names(), ", "))
+	}
+	seen := map[string]bool{}
+	for _, kv := range pairs {
+		k, v := kv[0], kv[1]
+		if err := checkKey(out.Method, k, seen); err != nil {
+			return Spec{}, err
+		}
+		if err := out.set(k, v); err != nil {
+			return Spec{}, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	if err := out.Validate(); err != nil {
+		return Spec{}, err
+	}
+	return out, nil
+}
+
+// ParseFlag reads the --probe flag's form of a spec: the method, then
+// comma-separated key=value pairs ("dns,name=www.example.test",
+// "icmp,count=10,max_loss=20%"). A value cannot hold a comma: write such
+// a probe in the config file.
+func ParseFlag(v string) (Spec, error) {
+	parts := strings.Split(v, ",")
+	pairs := [][2]string{{"method", strings.TrimSpace(parts[0])}}
+	for _, p := range parts[1:] {
+		k, val, ok := strings.Cut(p, "=")
+		if !ok {
+			return Spec{}, fmt.Errorf("%q is not key=value", p)
+		}
+		pairs = append(pairs, [2]string{strings.TrimSpace(k), strings.TrimSpace(val)})
+	}
+	return FromPairs(pairs)
 }
 
 // parseRatio reads a fraction between 0 and 1 ("0.2") or a percentage

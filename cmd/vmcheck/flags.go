@@ -15,6 +15,7 @@ import (
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter"
 	"github.com/vmcheck/vmcheck/output"
+	"github.com/vmcheck/vmcheck/probe"
 	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
@@ -31,6 +32,7 @@ func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 		&cli.StringSliceFlag{Name: "exclude", Usage: "skip domains whose name matches `GLOB` (repeatable)"},
 		&cli.BoolFlag{Name: "opt-in", Usage: "check only domains whose own metadata says <vmcheck:check enabled=\"true\"/> (QEMU backend: a config policy with enabled: true); skip the others"},
 		&cli.StringSliceFlag{Name: "external", Usage: "external `ADDR` to ping from inside each guest (repeatable; IPv4 or IPv6)"},
+		&cli.StringSliceFlag{Name: "probe", Usage: "probe `METHOD[,KEY=VALUE...]` run from inside each guest instead of its policy's probes (repeatable; e.g. dns,name=www.example.com; docs/probes.md)"},
 		&cli.DurationFlag{Name: "timeout", Usage: "`DURATION` allowed for checking one domain", DefaultText: "30s"},
 		&cli.DurationFlag{Name: "ping-timeout", Usage: "`DURATION` the in-guest ping waits for a reply", DefaultText: "2s"},
 		&cli.IntFlag{Name: "concurrency", Usage: "`N` domains checked at once", DefaultText: "8"},
@@ -118,8 +120,8 @@ func backendFlags(c *cli.Context, cfg *checker.Config) error {
 	return nil
 }
 
-// selectionFlags lays --domain, --exclude, --opt-in and --external over
-// cfg.
+// selectionFlags lays --domain, --exclude, --opt-in, --external and
+// --probe over cfg.
 func selectionFlags(c *cli.Context, cfg *checker.Config) error {
 	if c.IsSet("domain") {
 		cfg.Domains = c.StringSlice("domain")
@@ -138,6 +140,16 @@ func selectionFlags(c *cli.Context, cfg *checker.Config) error {
 				return usageError("--external %q: not an IP address", s)
 			}
 			cfg.External = append(cfg.External, a)
+		}
+	}
+	if c.IsSet("probe") {
+		cfg.Probes = nil
+		for _, v := range c.StringSlice("probe") {
+			s, err := probe.ParseFlag(v)
+			if err != nil {
+				return usageError("--probe %q: %v", v, err)
+			}
+			cfg.Probes = append(cfg.Probes, s)
 		}
 	}
 	return nil
