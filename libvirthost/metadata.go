@@ -42,9 +42,9 @@ const (
 // namespace: `virsh metadata --set` puts only the root element in the
 // vmcheck namespace, leaving its children in none.
 type xmlCheck struct {
-	Enabled       string   `xml:"enabled,attr"`
-	Interval      string   `xml:"interval,attr"`
-	RetryInterval string   `xml:"retry_interval,attr"`
+	Enabled       string     `xml:"enabled,attr"`
+	Interval      string     `xml:"interval,attr"`
+	RetryInterval string     `xml:"retry_interval,attr"`
 	Targets       []string   `xml:"target"`
 	NICs          []xmlNIC   `xml:"nic"`
 	Probes        []xmlProbe `xml:"probe"`
