@@ -117,7 +117,7 @@ func TestICMPCommand(t *testing.T) {
 		t.Errorf("default icmp argv %q, want today's ping %q", one.Args, want.Args)
 	}
 	five, _ := icmpCommand(osdetect.Linux, a, 2*time.Second, Spec{Method: "icmp", Count: 5})
-	if got := strings.Join(five.Args, " "); got != "-c 5 -i 0.2 -W 2 203.0.113.1" {
+	if got := strings.Join(five.Args, " "); got != "-c 5 -A -i 0.2 -W 2 203.0.113.1" {
 		t.Errorf("count 5 argv %q", got)
 	}
 	win, _ := icmpCommand(osdetect.Windows, a, 2*time.Second, Spec{Method: "icmp", Count: 5})
