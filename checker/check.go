@@ -38,6 +38,8 @@ type bootFacts struct {
 	pingTime time.Duration
 	// memo is what probe methods remember of the boot (a NIC's MTU).
 	memo map[string]string
+	// took is how long each kind of method command took (see learnTime).
+	took map[string]time.Duration
 }
 
 // New returns a Checker for cfg, with defaults applied.
@@ -226,9 +228,45 @@ func (c *Checker) learnPingTime(bootID string, elapsed time.Duration, reads int)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.boot(bootID)
-	if reads <= 1 && b.pingTime > 0 {
-		b.pingTime -= b.pingTime / 16
+	b.pingTime = learned(b.pingTime, elapsed, reads)
+}
+
+// learned is the next estimate of a command's time after one run that
+// took elapsed and was found exited at status read reads.
+func learned(est, elapsed time.Duration, reads int) time.Duration {
+	if reads <= 1 && est > 0 {
+		return est - est/16
+	}
+	return elapsed
+}
+
+// tookTime is how long method commands of kind key took in this boot,
+// zero when unknown.
+func (c *Checker) tookTime(bootID, key string) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.boots[bootID]; ok {
+		return b.took[key]
+	}
+	return 0
+}
+
+// learnTime is learnPingTime for a kind of method command; at most
+// maxTook kinds are kept per boot.
+func (c *Checker) learnTime(bootID, key string, elapsed time.Duration, reads int) {
+	if bootID == "" {
 		return
 	}
-	b.pingTime = elapsed
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.boot(bootID)
+	if b.took == nil {
+		b.took = map[string]time.Duration{}
+	}
+	if _, ok := b.took[key]; ok || len(b.took) < maxTook {
+		b.took[key] = learned(b.took[key], elapsed, reads)
+	}
 }
+
+// maxTook bounds the kinds of method commands whose time a boot keeps.
+const maxTook = 32

@@ -51,7 +51,7 @@ func (c *Checker) startMethods(ctx context.Context, f *facts, plan []plannedProb
 func (c *Checker) methodEnv(f *facts, plan []plannedProbe) *probe.Env {
 	env := &probe.Env{Family: f.os.Family, Timeout: time.Duration(c.cfg.PingTimeout)}
 	env.Run = func(ctx context.Context, cmd guestagent.Command) (guestagent.ExecStatus, error) {
-		return f.agent.Run(ctx, cmd, probe.OutputLimit)
+		return c.runTimed(ctx, f, cmd)
 	}
 	for _, p := range plan {
 		if p.res.Kind == ProbeExternal && p.target.IsValid() {
@@ -69,6 +69,27 @@ func (c *Checker) methodEnv(f *facts, plan []plannedProbe) *probe.Env {
 		env.Recall = func(k string) (string, bool) { return c.recall(boot, k) }
 	}
 	return env
+}
+
+// runTimed runs a method's command and reads its status first when
+// commands of its kind (its program and its first argument) took to exit
+// before in this boot: a command that ends as expected costs two agent
+// calls, guest-exec and one guest-exec-status.
+func (c *Checker) runTimed(ctx context.Context, f *facts, cmd guestagent.Command) (guestagent.ExecStatus, error) {
+	key := cmd.Path
+	if len(cmd.Args) > 0 {
+		key += " " + cmd.Args[0]
+	}
+	pid, err := f.agent.Exec(ctx, cmd)
+	if err != nil {
+		return guestagent.ExecStatus{}, err
+	}
+	start := time.Now()
+	st, reads, err := f.agent.WaitAfter(ctx, pid, probe.OutputLimit, c.tookTime(f.d.BootID, key))
+	if err == nil {
+		c.learnTime(f.d.BootID, key, time.Since(start), reads)
+	}
+	return st, err
 }
 
 // memo keeps (v non-empty) or drops a method's value for a boot.

@@ -133,6 +133,10 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 		pids[i], started[i] = pid, time.Now()
 	}
 	expect := c.pingTime(f.d.BootID)
+	countKey := fmt.Sprintf("icmp %d", spec.Count) // a ping with a count takes its own time
+	if spec.Count > 1 {
+		expect = c.tookTime(f.d.BootID, countKey)
+	}
 	out = make([]ProbeResult, len(plan))
 	for i := range plan {
 		p := &plan[i]
@@ -143,8 +147,11 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 				agentLost = agentLost || (errors.Is(err, guestagent.ErrUnresponsive) && !errors.Is(err, guestagent.ErrExecTimeout))
 			} else {
 				p.res = fromMethod(p.res, icmp.Parse(fam, p.target, st, spec))
-				if p.res.OK && spec.Count <= 1 {
+				switch {
+				case p.res.OK && spec.Count <= 1:
 					c.learnPingTime(f.d.BootID, time.Since(started[i]), reads)
+				case p.res.OK:
+					c.learnTime(f.d.BootID, countKey, time.Since(started[i]), reads)
 				}
 			}
 		}
