@@ -56,11 +56,13 @@ func (c *Checker) Config() Config { return c.cfg }
 // Result is sanitised and capped (see clean).
 func (c *Checker) Check(ctx context.Context, d Domain) Result {
 	start := time.Now()
-	f, stop := c.discover(ctx, d)
+	f, stop := c.discover(ctx, d, true)
 	if stop != nil {
 		return finish(*stop, start)
 	}
-	return finish(c.judge(ctx, f), start)
+	r := c.judge(ctx, f)
+	f.waitEarly() // judge gave up before probing: nothing may outlive the check
+	return finish(r, start)
 }
 
 // Discover learns what Check learns before it pings: agent state, OS, NIC
@@ -69,7 +71,7 @@ func (c *Checker) Check(ctx context.Context, d Domain) Result {
 // the domain is paused or its agent cannot be used.
 func (c *Checker) Discover(ctx context.Context, d Domain) Result {
 	start := time.Now()
-	f, stop := c.discover(ctx, d)
+	f, stop := c.discover(ctx, d, false)
 	if stop != nil {
 		return finish(*stop, start)
 	}

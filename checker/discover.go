@@ -31,6 +31,21 @@ type facts struct {
 	routeErr   error
 
 	notes []string // what decoders cut from the guest's replies
+
+	// early waits for the standalone probe methods discovery started
+	// (nil: none); waitEarly collects them once.
+	early func() []ProbeResult
+}
+
+// waitEarly waits for the probes discovery started and returns them; a
+// second call returns none.
+func (f *facts) waitEarly() []ProbeResult {
+	if f.early == nil {
+		return nil
+	}
+	out := f.early()
+	f.early = nil
+	return out
 }
 
 // nicFacts is what discovery learned about one NIC.
@@ -84,7 +99,10 @@ func (f *facts) result(state State, agent AgentState, reason string) Result {
 // discover learns everything Check needs before it pings. It returns the
 // facts, or the final Result when the domain cannot be probed at all
 // (paused, no agent, agent failing its first calls).
-func (c *Checker) discover(ctx context.Context, d Domain) (*facts, *Result) {
+//
+// probing says the check will probe: the standalone probe methods of the
+// domain's policy then start as soon as the agent has answered.
+func (c *Checker) discover(ctx context.Context, d Domain, probing bool) (*facts, *Result) {
 	f := newFacts(d)
 	c.platformFacts(f)
 	if r, stop := gate(f); stop {
@@ -115,6 +133,9 @@ func (c *Checker) discover(ctx context.Context, d Domain) (*facts, *Result) {
 	if f.ifErr = f.truncated(err); f.ifErr == nil {
 		f.ifaces = ifaces
 		attachGuestInterfaces(f.nics, ifaces)
+	}
+	if probing && f.execOK && f.osErr == nil && err == nil {
+		f.early = c.startMethods(ctx, f, nil, true) // the agent answers: start what needs no routes
 	}
 	f.routeErr = f.truncated(c.resolveGateways(ctx, f))
 	return f, nil

@@ -12,19 +12,22 @@ import (
 
 // startMethods starts, each in its own goroutine, the probes of the VM's
 // policy that run on their own (every method but icmp, which the pings of
-// plan are), and returns a function that waits for their results. They
-// run while the pings do, so a full policy costs about the longest probe.
-func (c *Checker) startMethods(ctx context.Context, f *facts, plan []plannedProbe) func() []ProbeResult {
+// plan are): the standalone ones (dns, tcp, http: no gateway or target
+// needed) when standalone is true, the others when it is false. It
+// returns a function that waits for their results. They run while the
+// routes are read and the pings run, so a full policy costs about its
+// longest probe.
+func (c *Checker) startMethods(ctx context.Context, f *facts, plan []plannedProbe, standalone bool) func() []ProbeResult {
 	var specs []probe.Spec
 	for _, s := range f.d.Policy.Probes {
-		if s.Method != "icmp" {
+		if s.Method != "icmp" && s.IsStandalone() == standalone {
 			specs = append(specs, s)
 		}
 	}
 	if len(specs) == 0 {
 		return func() []ProbeResult { return nil }
 	}
-	env := c.methodEnv(f, plan)
+	env := c.methodEnv(f, plan, !standalone)
 	results := make([][]probe.Result, len(specs))
 	var wg sync.WaitGroup
 	for i, s := range specs {
@@ -46,9 +49,11 @@ func (c *Checker) startMethods(ctx context.Context, f *facts, plan []plannedProb
 	}
 }
 
-// methodEnv is what the methods may use of one VM: its agent, its
-// external targets (as planned) and gateways, and a memory for its boot.
-func (c *Checker) methodEnv(f *facts, plan []plannedProbe) *probe.Env {
+// methodEnv is what the methods may use of one VM: its agent, a memory
+// for its boot, and with targets its external targets (as planned) and
+// gateways — which standalone methods, started while discovery still
+// writes them, must not read.
+func (c *Checker) methodEnv(f *facts, plan []plannedProbe, targets bool) *probe.Env {
 	env := &probe.Env{Family: f.os.Family, Timeout: time.Duration(c.cfg.PingTimeout)}
 	env.Run = func(ctx context.Context, cmd guestagent.Command) (guestagent.ExecStatus, error) {
 		return c.runTimed(ctx, f, cmd)
@@ -59,7 +64,7 @@ func (c *Checker) methodEnv(f *facts, plan []plannedProbe) *probe.Env {
 		}
 	}
 	for _, n := range f.nics {
-		if n.gateway.IsValid() {
+		if targets && n.gateway.IsValid() {
 			env.Gateways = append(env.Gateways, probe.Gateway{Addr: n.gateway, Iface: n.guestName})
 		}
 	}

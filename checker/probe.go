@@ -111,7 +111,7 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 	plan := c.planProbes(f.nics, f.routes, extra)
 	icmp, _ := probe.Lookup("icmp")
 	spec := f.d.Policy.ICMP()
-	methods := c.startMethods(ctx, f, plan)
+	methods := c.startMethods(ctx, f, plan, false)
 	pids := make([]int64, len(plan))
 	started := make([]time.Time, len(plan))
 	for i := range plan {
@@ -158,6 +158,7 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 		out[i] = p.res
 	}
 	out = append(out, methods()...)
+	out = append(out, f.waitEarly()...)
 	if agentLost {
 		c.rememberInfo(f.d.BootID, f.info, false)
 	}

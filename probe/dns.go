@@ -27,7 +27,8 @@ func init() {
 	register("dns", Method{
 		Validate: validateDNS,
 		Families: []osdetect.Family{osdetect.Linux, osdetect.Windows},
-		Run:      runDNS,
+		Run:        runDNS,
+		Standalone: true,
 	})
 }
 

@@ -18,7 +18,8 @@ func init() {
 	register("http", Method{
 		Validate: validateHTTP,
 		Families: []osdetect.Family{osdetect.Linux, osdetect.Windows},
-		Run:      runHTTP,
+		Run:        runHTTP,
+		Standalone: true,
 	})
 }
 

@@ -142,6 +142,11 @@ type Method struct {
 	// Families are the OS families the method has commands for; on any
 	// other the probe is Unavailable.
 	Families []osdetect.Family
+	// Standalone methods use none of the VM's gateways, targets or
+	// routes (Env.External and Env.Gateways are empty for them), so the
+	// engine starts them as soon as the agent has answered, while it
+	// still reads the guest's routes.
+	Standalone bool
 	// Run runs the probe in the guest. Methods the engine fans out over
 	// the VM's gateways and external targets (icmp) leave it nil and set
 	// Command and Parse instead.
@@ -179,6 +184,12 @@ func Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// IsStandalone reports whether the spec's method is Standalone.
+func (s Spec) IsStandalone() bool {
+	m, ok := Lookup(s.Method)
+	return ok && m.Standalone
 }
 
 // Supports reports whether the method has commands for family f.

@@ -18,7 +18,8 @@ func init() {
 	register("tcp", Method{
 		Validate: validateTCP,
 		Families: []osdetect.Family{osdetect.Linux, osdetect.Windows},
-		Run:      runTCP,
+		Run:        runTCP,
+		Standalone: true,
 	})
 }
 

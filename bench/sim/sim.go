@@ -179,7 +179,8 @@ func NewGuest(cfg GuestConfig) *Guest {
 		g.external[g.gateway] = true
 	}
 	g.exec = &agenttest.Guest{
-		Files: map[string][]byte{"/proc/net/route": g.routeFile(), "/proc/net/ipv6_route": g.ipv6RouteFile()},
+		Files: map[string][]byte{"/proc/net/route": g.routeFile(), "/proc/net/ipv6_route": g.ipv6RouteFile(),
+			"/sys/class/net/eth0/mtu": []byte("1500\n")},
 		Spawn: g.spawn,
 		Next:  g.answer,
 	}
@@ -337,8 +338,19 @@ func (g *Guest) ipv6RouteFile() []byte {
 
 // spawn starts a simulated ping; a Linux agent cannot spawn anything
 // else the checker runs (cmd.exe, route.exe). g.mu is held.
+//
+// Debian guests also run the tools of the probe methods (getent, curl):
+// each answers after PingReply, as a command that waits on the network.
 func (g *Guest) spawn(cmd guestagent.Command) (agenttest.Process, error) {
-	if cmd.Path != "ping" {
+	now := time.Now()
+	switch {
+	case cmd.Path == "getent" && g.pers == Debian:
+		name := cmd.Args[len(cmd.Args)-1]
+		out := fmt.Sprintf("203.0.113.10    STREAM %s\n203.0.113.10    DGRAM\n203.0.113.10    RAW\n", name)
+		return exitsAt(now.Add(g.jitterLocked(g.lat.PingReply)), 0, out), nil
+	case cmd.Path == "curl" && g.pers == Debian:
+		return exitsAt(now.Add(g.jitterLocked(2*g.lat.PingReply)), 0, "200 0.001000 0.002000"), nil
+	case cmd.Path != "ping":
 		return nil, agenttest.SpawnFailure(cmd.Path)
 	}
 	p, err := g.ping(cmd.Args)
@@ -348,9 +360,12 @@ func (g *Guest) spawn(cmd guestagent.Command) (agenttest.Process, error) {
 	return p, nil
 }
 
-// ping simulates "ping -c 1 -W SECS [-6] ADDR" of iputils.
+// ping simulates "ping -c N [-A -i S] [-M do -s SIZE] -W SECS [-6] ADDR"
+// of iputils: N requests take PingReply and a millisecond more for each
+// after the first (adaptive).
 func (g *Guest) ping(args []string) (agenttest.Process, error) {
 	wait := 10 * time.Second
+	count := 1
 	var target netip.Addr
 	for i := 0; i < len(args); i++ {
 		switch args[i] {
@@ -363,8 +378,15 @@ func (g *Guest) ping(args []string) (agenttest.Process, error) {
 				i++
 			}
 		case "-c":
+			if i+1 < len(args) {
+				if n, err := strconv.Atoi(args[i+1]); err == nil && n > 0 {
+					count = n
+				}
+			}
 			i++
-		case "-6":
+		case "-i", "-M", "-s":
+			i++
+		case "-6", "-A":
 		default:
 			a, err := netip.ParseAddr(args[i])
 			if err != nil {
@@ -376,10 +398,10 @@ func (g *Guest) ping(args []string) (agenttest.Process, error) {
 	now := time.Now()
 	if g.external[target] {
 		rtt := 0.2 + 0.3*g.rng.Float64()
-		out := fmt.Sprintf("PING %[1]s (%[1]s) 56(84) bytes of data.\n64 bytes from %[1]s: icmp_seq=1 ttl=64 time=%.3[2]f ms\n\n--- %[1]s ping statistics ---\n1 packets transmitted, 1 received, 0%% packet loss, time 0ms\nrtt min/avg/max/mdev = %.3[2]f/%.3[2]f/%.3[2]f/0.000 ms\n", target, rtt)
-		return exitsAt(now.Add(g.jitterLocked(g.lat.PingReply)), 0, out), nil
+		out := fmt.Sprintf("PING %[1]s (%[1]s) 56(84) bytes of data.\n64 bytes from %[1]s: icmp_seq=1 ttl=64 time=%.3[2]f ms\n\n--- %[1]s ping statistics ---\n%[3]d packets transmitted, %[3]d received, 0%% packet loss, time 0ms\nrtt min/avg/max/mdev = %.3[2]f/%.3[2]f/%.3[2]f/0.000 ms\n", target, rtt, count)
+		return exitsAt(now.Add(g.jitterLocked(g.lat.PingReply)+time.Duration(count-1)*time.Millisecond), 0, out), nil
 	}
-	out := fmt.Sprintf("PING %[1]s (%[1]s) 56(84) bytes of data.\n\n--- %[1]s ping statistics ---\n1 packets transmitted, 0 received, 100%% packet loss, time 0ms\n\n", target)
+	out := fmt.Sprintf("PING %[1]s (%[1]s) 56(84) bytes of data.\n\n--- %[1]s ping statistics ---\n%[2]d packets transmitted, 0 received, 100%% packet loss, time 0ms\n\n", target, count)
 	return exitsAt(now.Add(wait+g.lat.PingReply/2), 1, out), nil
 }
 

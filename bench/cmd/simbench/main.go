@@ -30,6 +30,7 @@ import (
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/probe"
 )
 
 // Report is what simbench measured.
@@ -43,6 +44,7 @@ type Report struct {
 	PingTimeout float64     `json:"ping_timeout_seconds"`
 	Silent      bool        `json:"silent_external"`
 	GOMAXPROCS  int         `json:"gomaxprocs"`
+	Policy      string      `json:"policy"`
 
 	// Rounds: the first is cold (OS detection), the others warm (OS cached
 	// per boot, as in `vmcheck serve`).
@@ -118,6 +120,7 @@ func run(args []string, out io.Writer) error {
 	scrapes := fs.Int("scrapes", 10, "serve: scrapes between two rounds")
 	mode := fs.String("mode", "serve", "serve: rounds, each followed by scrapes; cron: one round, then the textfile")
 	metrics := fs.String("metrics", "cached", "serve: /metrics as `vmcheck serve` wires it (cached), or all behind promhttp (promhttp)")
+	policy := fs.String("policy", "default", "probes of every domain: default (one echo to each target) or full (icmp count 5, mtu, dns, tcp, http)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -133,6 +136,13 @@ func run(args []string, out io.Writer) error {
 	lat := sim.Latency{RoundTrip: *rtt, Exec: *execLat, PingReply: *ping, Jitter: *jitter}
 	ext := netip.MustParseAddr("203.0.113.10")
 	doms, guests := sim.Fleet(sim.FleetConfig{N: *n, Latency: &lat, External: ext, Silent: *silent, BusyboxEvery: 10, Workers: *workers})
+	probes, err := policyProbes(*policy)
+	if err != nil {
+		return err
+	}
+	for i := range doms {
+		doms[i].Policy.Probes = probes
+	}
 	cfg := checker.Config{
 		External:    []netip.Addr{ext},
 		Timeout:     checker.Duration(*timeout),
@@ -146,7 +156,7 @@ func run(args []string, out io.Writer) error {
 	rep := Report{
 		Mode: *mode, Metrics: *metrics, Domains: *n, Concurrency: c.Config().Concurrency, Workers: *workers,
 		Latency:     LatencyJSON{lat.RoundTrip.Seconds(), lat.Exec.Seconds(), lat.PingReply.Seconds(), lat.Jitter},
-		PingTimeout: pingTimeout.Seconds(), Silent: *silent, GOMAXPROCS: runtime.GOMAXPROCS(0),
+		PingTimeout: pingTimeout.Seconds(), Silent: *silent, GOMAXPROCS: runtime.GOMAXPROCS(0), Policy: *policy,
 	}
 
 	h := exporter.NewHistory(exporter.DefaultDownAfter)
@@ -364,4 +374,25 @@ func procStatus(field string) int64 {
 		}
 	}
 	return 0
+}
+
+// policyProbes are the probes of -policy: none (the default echo) or the
+// full policy of docs/probes.md, against the simulated external target.
+func policyProbes(name string) ([]probe.Spec, error) {
+	switch name {
+	case "default":
+		return nil, nil
+	case "full":
+	default:
+		return nil, fmt.Errorf("-policy %q: want default or full", name)
+	}
+	var out []probe.Spec
+	for _, f := range []string{"icmp,count=5", "mtu", "dns,name=www.example.test", "tcp,target=203.0.113.10:80", "http,url=http://203.0.113.10/"} {
+		s, err := probe.ParseFlag(f)
+		if err != nil {
+			return nil, fmt.Errorf("-policy full: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

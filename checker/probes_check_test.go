@@ -1,0 +1,141 @@
+package checker
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+	"github.com/vmcheck/vmcheck/probe"
+)
+
+// probeCapture is a real capture of testdata/probe/linux.
+func probeCapture(t *testing.T, name string) guestagent.ExecStatus {
+	t.Helper()
+	dir := filepath.Join("..", "testdata", "probe", "linux")
+	out, err := os.ReadFile(filepath.Join(dir, name+".txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errOut, _ := os.ReadFile(filepath.Join(dir, name+".stderr.txt"))
+	code, err := os.ReadFile(filepath.Join(dir, name+".exit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(code)))
+	return guestagent.ExecStatus{Exited: true, ExitCode: &n, Stdout: out, Stderr: errOut}
+}
+
+// newPolicyGuest is the captured Debian guest running the tools of the
+// probe methods: pings (plain, with a count, don't-fragment) as reply
+// answers them, getent and curl with the captures named.
+func newPolicyGuest(t *testing.T, reply func(args []string) guestagent.ExecStatus, getent, curl string) *fakeGuest {
+	files := routeFiles(t)
+	files["/sys/class/net/tap0/mtu"] = []byte("1500\n")
+	return newFakeGuest(agenttest.Load(t, qga+"linux-basic.jsonl"), files, func(cmd guestagent.Command) (agenttest.Process, error) {
+		switch cmd.Path {
+		case "ping":
+			return agenttest.Exited(reply(cmd.Args)), nil
+		case "getent":
+			return agenttest.Exited(probeCapture(t, getent)), nil
+		case "curl":
+			return agenttest.Exited(probeCapture(t, curl)), nil
+		}
+		return unexpectedExec(t, cmd)
+	})
+}
+
+func fullPolicy(t *testing.T) Policy {
+	t.Helper()
+	var specs []probe.Spec
+	for _, f := range []string{"icmp,count=5", "mtu", "dns,name=localhost", "tcp,target=203.0.113.10:80", "http,url=http://203.0.113.10/"} {
+		s, err := probe.ParseFlag(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		specs = append(specs, s)
+	}
+	return Policy{Probes: specs}
+}
+
+// TestCheckFullPolicy: a healthy guest with the full policy is ok with
+// every method's probe, and in the steady state its check makes at most
+// two agent calls per method added to the default check's.
+func TestCheckFullPolicy(t *testing.T) {
+	reply := func([]string) guestagent.ExecStatus { return probeCapture(t, "iputils-count5") }
+	steady := func(p Policy) (Result, int) {
+		g := newPolicyGuest(t, reply, "getent-ahosts-ok", "curl-200")
+		c := New(testConfig())
+		d := runningDomain(g, capturedNIC)
+		d.Policy = p
+		c.Check(context.Background(), d)
+		before := agentCalls(g)
+		r := c.Check(context.Background(), d)
+		return r, agentCalls(g) - before
+	}
+	def, defCalls := steady(Policy{})
+	full, fullCalls := steady(fullPolicy(t))
+	if def.State != StateOK || full.State != StateOK {
+		t.Fatalf("states %s (%s), %s (%s); want ok", def.State, def.Reason, full.State, full.Reason)
+	}
+	methods := map[string]bool{}
+	for _, p := range full.Probes {
+		methods[p.Method] = p.Status == ProbePassed
+		if p.Method == "icmp" && (p.Sent != 5 || p.Loss == nil) {
+			t.Errorf("icmp probe %+v: want 5 sent and a loss ratio", p)
+		}
+	}
+	for _, m := range []string{"icmp", "mtu", "dns", "tcp", "http"} {
+		if !methods[m] {
+			t.Errorf("no passed %s probe in %+v", m, full.Probes)
+		}
+	}
+	if fullCalls > defCalls+2*4 {
+		t.Errorf("steady state: full policy %d agent calls, default %d: over default + 2 per added method", fullCalls, defCalls)
+	}
+	t.Logf("steady-state agent calls: default %d, full policy %d", defCalls, fullCalls)
+}
+
+// TestCheckPolicyCauses: each method's cause reaches the diagnosis, the
+// VM stays degraded (the pings pass), and a missing tool is never down.
+func TestCheckPolicyCauses(t *testing.T) {
+	ok := func([]string) guestagent.ExecStatus { return probeCapture(t, "iputils-count5") }
+	tests := []struct {
+		name         string
+		reply        func([]string) guestagent.ExecStatus
+		getent, curl string
+		state        State
+		code         Code
+	}{
+		{"tcp filtered", ok, "getent-ahosts-ok", "curl-timeout", StateDegraded, CodeTCPFiltered},
+		{"tcp refused", ok, "getent-ahosts-ok", "curl-refused", StateDegraded, CodeTCPRefused},
+		{"http 404", ok, "getent-ahosts-ok", "curl-404", StateDegraded, CodeHTTPFailure},
+		{"dns", ok, "getent-ahosts-notfound", "curl-200", StateDegraded, CodeDNSFailure},
+		{"loss", func(args []string) guestagent.ExecStatus {
+			if strings.Contains(strings.Join(args, " "), "-c 5") {
+				return probeCapture(t, "iputils-count6-loss")
+			}
+			return probeCapture(t, "iputils-count5")
+		}, "getent-ahosts-ok", "curl-200", StateDegraded, CodePacketLoss},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newPolicyGuest(t, tt.reply, tt.getent, tt.curl)
+			d := runningDomain(g, capturedNIC)
+			d.Policy = fullPolicy(t)
+			loose := 0.2
+			d.Policy.Probes[0].MaxLoss = &loose
+			r := New(testConfig()).Check(context.Background(), d)
+			if r.State != tt.state || len(r.Diagnosis) == 0 || r.Diagnosis[0].Code != tt.code {
+				t.Fatalf("state %s, diagnosis %+v (%s); want %s with %s", r.State, r.Diagnosis, r.Reason, tt.state, tt.code)
+			}
+			if r.Diagnosis[0].Layer != LayerNetwork || r.Diagnosis[0].Detail == "" {
+				t.Errorf("diagnosis %+v: want the network layer and a detail", r.Diagnosis[0])
+			}
+		})
+	}
+}
