@@ -25,8 +25,8 @@ import (
 // resolver that does not answer.
 func init() {
 	register("dns", Method{
-		Validate: validateDNS,
-		Families: []osdetect.Family{osdetect.Linux, osdetect.Windows},
+		Validate:   validateDNS,
+		Families:   []osdetect.Family{osdetect.Linux, osdetect.Windows},
 		Run:        runDNS,
 		Standalone: true,
 	})

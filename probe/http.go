@@ -16,8 +16,8 @@ import (
 // applications would fail the same way.
 func init() {
 	register("http", Method{
-		Validate: validateHTTP,
-		Families: []osdetect.Family{osdetect.Linux, osdetect.Windows},
+		Validate:   validateHTTP,
+		Families:   []osdetect.Family{osdetect.Linux, osdetect.Windows},
 		Run:        runHTTP,
 		Standalone: true,
 	})

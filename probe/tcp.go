@@ -16,8 +16,8 @@ import (
 // ping that tells them apart runs only after a failed connect.
 func init() {
 	register("tcp", Method{
-		Validate: validateTCP,
-		Families: []osdetect.Family{osdetect.Linux, osdetect.Windows},
+		Validate:   validateTCP,
+		Families:   []osdetect.Family{osdetect.Linux, osdetect.Windows},
 		Run:        runTCP,
 		Standalone: true,
 	})
