@@ -179,6 +179,9 @@ type Results struct {
 	// Detect are the link cuts of the time-to-detect benchmark.
 	Detect []DetectRun `json:"detect"`
 
+	// Policy are the probe-method checks, default and full policy.
+	Policy []PolicyPair `json:"policy"`
+
 	Sim []SimRun `json:"sim"`
 }
 

@@ -55,6 +55,7 @@ type options struct {
 	skipSim     bool
 	hostileOnly bool
 	detectOnly  bool
+	policyOnly  bool
 	detectReps  int
 	simN        int
 	labDir      string
@@ -83,6 +84,7 @@ func run() error {
 	flag.BoolVar(&o.hostileOnly, "hostile-only", false, "of the lab benchmarks, run only the hostile-guest ones")
 	flag.IntVar(&o.detectReps, "detect-reps", 4, "link cuts of the time-to-detect benchmark (each takes about 3 minutes)")
 	flag.BoolVar(&o.detectOnly, "detect-only", false, "of the lab benchmarks, run only the time-to-detect one")
+	flag.BoolVar(&o.policyOnly, "policy-only", false, "of the lab benchmarks, run only the probe-method one")
 	flag.IntVar(&o.simN, "sim-domains", 1000, "simulated domains")
 	flag.IntVar(&o.simReps, "sim-rounds", 5, "rounds per simulator run")
 	flag.StringVar(&o.goBench, "gobench", "", "benchstat output of the Go benchmarks to include")
@@ -115,17 +117,23 @@ func run() error {
 		if down != nil && !o.keepLab {
 			cleanups = append(cleanups, down)
 		}
-		if !o.hostileOnly && !o.detectOnly {
+		only := o.hostileOnly || o.detectOnly || o.policyOnly
+		if !only {
 			if err := labBenchmarks(ctx, o, lab, rep, &cleanups); err != nil {
 				return err
 			}
 		}
-		if !o.detectOnly {
+		if !only || o.policyOnly {
+			if err := policyBenchmarks(ctx, o, lab, rep); err != nil {
+				return err
+			}
+		}
+		if !only || o.hostileOnly {
 			if err := hostileBenchmarks(ctx, o, lab, rep); err != nil {
 				return err
 			}
 		}
-		if !o.hostileOnly {
+		if !only || o.detectOnly {
 			if err := detectBenchmarks(ctx, o, lab, rep); err != nil {
 				return err
 			}

@@ -26,6 +26,7 @@ type SimReport struct {
 	Domains     int    `json:"domains"`
 	Concurrency int    `json:"concurrency"`
 	Workers     int    `json:"libvirtd_workers"`
+	Policy      string `json:"policy"`
 	Latency     struct {
 		RoundTrip float64 `json:"round_trip_seconds"`
 		Exec      float64 `json:"exec_seconds"`
@@ -93,6 +94,10 @@ var simConfigs = []struct {
 	{"cron, concurrency 128", 1, []string{"-mode", "cron", "-concurrency", "128"}},
 	{"cron, concurrency 128", 1, []string{"-mode", "cron", "-concurrency", "128"}},
 	{"cron, concurrency 128", 1, []string{"-mode", "cron", "-concurrency", "128"}},
+	{"serve, 1 domain, default probes", 7, []string{"-n", "1", "-policy", "default"}},
+	{"serve, 1 domain, full policy", 7, []string{"-n", "1", "-policy", "full"}},
+	{"serve, concurrency 8 (default), default probes", 3, []string{"-concurrency", "8", "-policy", "default"}},
+	{"serve, concurrency 8 (default), full policy", 3, []string{"-concurrency", "8", "-policy", "full"}},
 }
 
 func simBenchmarks(ctx context.Context, o options, rep *Results) error {

@@ -160,9 +160,11 @@ func renderTable(o options, rep *Results) string {
 				secs(sim.Median(walls(rep.IsoWith))), secs(sim.Median(walls(rep.IsoWithout)))),
 			"≤ 1.10×", met(iso <= 1.10))
 	}
-	var serve, cron, small []SimRun
+	var serve, cron, small, policySim []SimRun
 	for _, s := range rep.Sim {
 		switch {
+		case slices.Contains(s.Args, "-policy"):
+			policySim = append(policySim, s)
 		case s.Report.Mode == "cron":
 			cron = append(cron, s)
 		case s.Report.Domains < 100:
@@ -228,6 +230,7 @@ func renderTable(o options, rep *Results) string {
 		t.row("6", "peak RSS, cron: one cold round, then the textfile", cmd,
 			fmt.Sprintf("**%.0f MB** (max of %d), of which %.0f MB file-backed", slices.Max(rss)/1e6, len(rss), sim.Median(file)/1e6), "< 60 MB", met(slices.Max(rss) < 60e6))
 	}
+	policyRows(&t, rep, policySim)
 	hostileRows(&t, rep)
 	detectRows(&t, rep)
 	out.WriteString(t.String())
