@@ -103,7 +103,17 @@ type History struct {
 	backend   string
 	round     Round
 	snap      *Snapshot // nil when stale
+	// retired keeps the label budgets of domains Retain forgot, so that a
+	// VM that stops and starts again spends the budget it had, not a new
+	// one: at most maxRetired, the oldest dropped first (retiredOrder).
+	retired      map[string]labelBudget
+	retiredOrder []string
 }
+
+// maxRetired bounds the label budgets kept for domains that are gone: a
+// UUID comes back to its old budget unless maxRetired other domains went
+// away after it.
+const maxRetired = 4096
 
 // vmHistory is one domain's mutable record.
 type vmHistory struct {
@@ -143,7 +153,7 @@ func (h *History) Record(d checker.Domain, r checker.Result, ex []Exchange) (che
 	key := r.UUID
 	v, ok := h.vms[key]
 	if !ok {
-		v = &vmHistory{budget: labelBudget{}}
+		v = &vmHistory{budget: h.unretire(key)}
 		h.vms[key] = v
 	}
 	e := &v.entry
@@ -195,12 +205,42 @@ func (h *History) Record(d checker.Domain, r checker.Result, ex []Exchange) (che
 func (h *History) Retain(keep map[string]bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for k := range h.vms {
+	for k, v := range h.vms {
 		if !keep[k] {
+			h.retire(k, v.budget)
 			delete(h.vms, k)
 			h.snap = nil
 		}
 	}
+}
+
+// retire keeps the label budget of a domain that is gone; h.mu is held.
+func (h *History) retire(uuid string, b labelBudget) {
+	if h.retired == nil {
+		h.retired = make(map[string]labelBudget)
+	}
+	if _, ok := h.retired[uuid]; !ok {
+		h.retiredOrder = append(h.retiredOrder, uuid)
+	}
+	h.retired[uuid] = b
+	for len(h.retiredOrder) > maxRetired {
+		delete(h.retired, h.retiredOrder[0])
+		h.retiredOrder = h.retiredOrder[1:]
+	}
+}
+
+// unretire returns the budget a returning domain had, or a new one;
+// h.mu is held.
+func (h *History) unretire(uuid string) labelBudget {
+	b, ok := h.retired[uuid]
+	if !ok {
+		return labelBudget{}
+	}
+	delete(h.retired, uuid)
+	if i := slices.Index(h.retiredOrder, uuid); i >= 0 {
+		h.retiredOrder = slices.Delete(h.retiredOrder, i, i+1)
+	}
+	return b
 }
 
 // SetLibvirtUp records whether the connection to the hypervisor works,

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
@@ -36,22 +35,14 @@ func guestLabel(s string) string {
 
 // hostLabel makes a host-side string (a domain name, a Nova instance or
 // project name) safe as a label value without changing ordinary names:
-// valid UTF-8, no control or format characters, bounded length.
+// what guestagent.Sanitize makes of it — the one sanitiser of labels, logs,
+// JSON, the terminal and the pages — with a fast path for names it leaves
+// as they are.
 func hostLabel(s string, max int) string {
-	if utf8.ValidString(s) && len(s) <= max && printable(s) {
+	if len(s) <= max && guestagent.Unchanged(s) {
 		return s
 	}
 	return guestagent.Sanitize(s, max)
-}
-
-func printable(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u200e' || r == '\u200f' ||
-			(r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') || r == '\u2028' || r == '\u2029' {
-			return false
-		}
-	}
-	return true
 }
 
 // addrLabel formats an address through netip, so that a label holds only a
@@ -108,8 +99,9 @@ func enumLabel(s string, allowed ...string) string {
 // domain, each bounded group of labels may take at most a fixed number of
 // distinct value sets over the domain's life in vmcheck (the process for
 // serve, the state file for cron); a set beyond the budget is replaced by
-// the placeholder in every label of the group. Budgets are forgotten with
-// the domain (History.Retain).
+// the placeholder in every label of the group. When a domain goes away
+// (History.Retain), serve keeps its budget for when it comes back (a VM
+// stopped and started again), for the last maxRetired such domains.
 const (
 	// placeholder replaces every label of a group whose budget is spent.
 	placeholder = "other"

@@ -10,10 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/guestagent"
 )
 
 func TestGuestLabel(t *testing.T) {
@@ -175,12 +177,47 @@ func TestLabelBudgetBoundsSeries(t *testing.T) {
 		}
 	}
 
-	// A domain that disappears loses its budget: back, it starts afresh.
+	// A domain that stops and starts again (gone from one listing, back in
+	// the next) keeps its spent budget: its series do not grow per cycle.
 	h.Retain(map[string]bool{})
 	d, r := hostileRound(5000)
 	h.Record(d, r, nil)
-	if got := seriesOf(t, c); !slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, `os_version="v5000"`) }) {
-		t.Errorf("after the domain came back, domain_info is still the placeholder:\n%s", strings.Join(got, "\n"))
+	if got := seriesOf(t, c); slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, `os_version="v5000"`) }) {
+		t.Errorf("after the domain came back, domain_info got a new value set beyond its budget:\n%s", strings.Join(got, "\n"))
+	}
+	// Only after maxRetired other domains went away is it forgotten.
+	h.Retain(map[string]bool{})
+	for i := range maxRetired {
+		h.retire(fmt.Sprintf("0b4ec1c4-5d3a-4c5e-9b1e-%012x", i), labelBudget{})
+	}
+	if len(h.retired) != maxRetired {
+		t.Errorf("%d retired budgets kept, want at most %d", len(h.retired), maxRetired)
+	}
+	d, r = hostileRound(6000)
+	h.Record(d, r, nil)
+	if got := seriesOf(t, c); !slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, `os_version="v6000"`) }) {
+		t.Errorf("a domain back after %d others retired still has its old budget:\n%s", maxRetired, strings.Join(got, "\n"))
+	}
+}
+
+// TestHostLabelInvisible: Unicode format characters (Cf) never reach a
+// label, as they never reach the status page or a log.
+func TestHostLabelInvisible(t *testing.T) {
+	for _, in := range []string{"web\u200b1", "web\u061c1", "web\u00ad1", "\ufeffweb1", "web\u20601", "web\U000e0041 1", "web\u202e1"} {
+		got := hostLabel(in, maxLabelRunes)
+		for _, r := range got {
+			if unicode.Is(unicode.Cf, r) {
+				t.Errorf("hostLabel(%q) = %q: keeps the format character %U", in, got, r)
+			}
+		}
+		if got != guestagent.Sanitize(in, maxLabelRunes) {
+			t.Errorf("hostLabel(%q) = %q, Sanitize says %q: two sanitisers", in, got, guestagent.Sanitize(in, maxLabelRunes))
+		}
+	}
+	for _, in := range []string{"web-01", "Ünïcode name", "a b"} {
+		if got := hostLabel(in, maxLabelRunes); got != in {
+			t.Errorf("hostLabel(%q) = %q, want it unchanged", in, got)
+		}
 	}
 }
 

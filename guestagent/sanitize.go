@@ -24,8 +24,7 @@ func Sanitize(s string, max int) string {
 	// Reads only as far as the output needs: the cost follows max, not
 	// len(s). Invalid UTF-8 decodes as utf8.RuneError, U+FFFD.
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) ||
-			unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r) {
+		if blank(r) {
 			space = n > 0
 			continue
 		}
@@ -57,4 +56,37 @@ func Sanitize(s string, max int) string {
 	}
 	out = strings.TrimRight(out, " ")
 	return out + "…"
+}
+
+// blank reports whether Sanitize turns r into (part of) a space: control
+// and format characters (Unicode Cc and Cf: bidi controls, zero-width
+// characters, the soft hyphen, the byte order mark, tag characters), line
+// and paragraph separators and white space.
+func blank(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) ||
+		unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r)
+}
+
+// Unchanged reports whether Sanitize leaves s as it is (given a max of at
+// least its length): valid UTF-8 without a rune Sanitize rewrites, no
+// leading, trailing or repeated space.
+func Unchanged(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	prevSpace := true // a leading space is a change
+	for _, r := range s {
+		switch {
+		case r == ' ':
+			if prevSpace {
+				return false
+			}
+			prevSpace = true
+		case blank(r):
+			return false
+		default:
+			prevSpace = false
+		}
+	}
+	return !prevSpace || s == ""
 }
