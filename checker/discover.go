@@ -62,7 +62,7 @@ type nicFacts struct {
 }
 
 func newFacts(d Domain) *facts {
-	f := &facts{d: d, os: osdetect.Info{Family: osdetect.Unknown}, nics: make([]nicFacts, len(d.NICs))}
+	f := &facts{d: d, os: osdetect.Info{Family: osdetect.Unknown}, nics: make([]nicFacts, len(d.NICs)), notes: append([]string(nil), d.Warnings...)}
 	for i, n := range d.NICs {
 		f.nics[i].mac, f.nics[i].expected = n.MAC, n.Expected
 	}

@@ -139,3 +139,15 @@ func TestCheckPolicyCauses(t *testing.T) {
 		})
 	}
 }
+
+// TestDomainWarningsInReason: what the source warned of reaches the
+// result's reason as a note, for a healthy VM too.
+func TestDomainWarningsInReason(t *testing.T) {
+	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return pingStatus(t, 0, "linux-iputils-reply-v4.txt") })
+	d := runningDomain(g, capturedNIC)
+	d.Warnings = []string{"VM 201 reports UUID x, which VM 202 also reports"}
+	r := New(testConfig()).Check(context.Background(), d)
+	if r.State != StateOK || !strings.Contains(r.Reason, "note: VM 201 reports UUID x") {
+		t.Fatalf("state %s, reason %q: want ok with the warning as a note", r.State, r.Reason)
+	}
+}

@@ -59,6 +59,10 @@ type Domain struct {
 	Policy Policy
 	// Nova is what OpenStack Nova recorded about the instance, if anything.
 	Nova Nova
+	// Warnings are what the source noticed that the operator should know
+	// (a UUID another VM also claims); each check's reason carries them
+	// as notes.
+	Warnings []string
 }
 
 // NIC is one network interface from the domain definition.

@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,17 +190,19 @@ func (s *Source) Domains(ctx context.Context) ([]checker.Domain, error) {
 		return nil, fmt.Errorf("listing QEMU VMs: %w", err)
 	}
 	var out []checker.Domain
+	var outVMs []VM
 	var errs []error
 	live := map[string]bool{}
-	for _, r := range results {
+	for i, r := range results {
 		if r.err != nil {
 			errs = append(errs, r.err)
 			continue
 		}
 		if r.ok {
-			out = append(out, r.d)
+			out, outVMs = append(out, r.d), append(outVMs, vms[i])
 		}
 	}
+	distinctUUIDs(out, outVMs)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -511,6 +514,31 @@ func samePath(a, b string) bool {
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
+}
+
+// distinctUUIDs gives every VM that shares its UUID with another (QEMU's
+// -uuid and Proxmox VE's smbios1 are the VM owner's to set) the UUID
+// derived from its own QMP socket instead, and says so in its warnings:
+// vmcheck keys its schedule, history and series by UUID, and one VM must
+// never hide another. doms[i] runs as vms[i].
+func distinctUUIDs(doms []checker.Domain, vms []VM) {
+	ids := map[string][]string{}
+	for i, d := range doms {
+		ids[d.UUID] = append(ids[d.UUID], vms[i].ID)
+	}
+	for i := range doms {
+		d := &doms[i]
+		sharers := ids[d.UUID]
+		if len(sharers) < 2 {
+			continue
+		}
+		others := slices.DeleteFunc(slices.Clone(sharers), func(id string) bool { return id == vms[i].ID })
+		claimed := d.UUID
+		d.UUID = derivedUUID(vms[i].QMP)
+		d.BootID = bootID(d.UUID, vms[i].QMP)
+		d.Warnings = append(d.Warnings, fmt.Sprintf("VM %s reports UUID %s, which VM %s also reports: vmcheck keys it by %s, derived from its QMP socket; give each VM its own UUID (Proxmox VE: smbios1 uuid=)",
+			vms[i].ID, claimed, strings.Join(others, ", "), d.UUID))
+	}
 }
 
 // derivedUUID is a stable name-based (version 5 layout) UUID for a VM

@@ -390,3 +390,38 @@ func TestDomainsDirMissing(t *testing.T) {
 		t.Error("Domains with a missing socket directory succeeded")
 	}
 }
+
+// TestDomainsDuplicateUUID: a VM that claims another's UUID (QEMU -uuid,
+// Proxmox VE smbios1: the VM owner's to set) hides neither: both are
+// listed under distinct UUIDs, each with a warning naming the other.
+func TestDomainsDuplicateUUID(t *testing.T) {
+	run := t.TempDir()
+	sock := func(name string) string { return filepath.Join(run, name) }
+	const shared = "8f6b7c1e-2d3a-4b5c-9d8e-7f6a5b4c3d2e"
+	for i, id := range []string{"201", "202"} {
+		(&fakeQMP{replies: vmReplies("vm-"+id, "running", true, shared, sock(id+".qga"), true, fmt.Sprintf("52:54:00:00:02:0%d", i))}).serve(t, sock(id+".qmp"))
+		pongAgent(t, sock(id+".qga"))
+	}
+	(&fakeQMP{replies: vmReplies("vm-203", "running", true, "0b4ec1c4-5d3a-4c5e-9b1e-2f4a6c8e0a01", sock("203.qga"), true, "52:54:00:00:02:03")}).serve(t, sock("203.qmp"))
+	pongAgent(t, sock("203.qga"))
+	src, err := qemuhost.New(qemuhost.Options{Dir: run, PVEConfigDir: t.TempDir(), QMPTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	doms, err := src.Domains(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byName(doms)
+	a, b, c := got["vm-201"], got["vm-202"], got["vm-203"]
+	if len(doms) != 3 || a.UUID == b.UUID || a.UUID == shared || b.UUID == shared || !uuidRE.MatchString(a.UUID) {
+		t.Fatalf("UUIDs %q, %q of two VMs claiming %s: want two distinct derived UUIDs", a.UUID, b.UUID, shared)
+	}
+	if len(a.Warnings) != 1 || !strings.Contains(a.Warnings[0], "VM 202 also reports") || len(b.Warnings) != 1 || !strings.Contains(b.Warnings[0], "VM 201 also reports") {
+		t.Errorf("warnings %q, %q: want each to name the other VM", a.Warnings, b.Warnings)
+	}
+	if c.UUID != "0b4ec1c4-5d3a-4c5e-9b1e-2f4a6c8e0a01" || len(c.Warnings) != 0 {
+		t.Errorf("the VM with a UUID of its own: %q, warnings %q", c.UUID, c.Warnings)
+	}
+}
