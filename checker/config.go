@@ -180,7 +180,7 @@ type rawConfig struct {
 	Timeout       string                   `yaml:"timeout"`
 	PingTimeout   string                   `yaml:"ping_timeout"`
 	RetryInterval string                   `yaml:"retry_interval"`
-	Concurrency   int                      `yaml:"concurrency"`
+	Concurrency   *int                     `yaml:"concurrency"`
 	Domains       []string                 `yaml:"domains"`
 	Exclude       []string                 `yaml:"exclude"`
 	Networks      map[string]NetworkConfig `yaml:"networks"`
@@ -202,7 +202,12 @@ func parseDuration(where, s string) (Duration, error) {
 	return Duration(d), nil
 }
 
+// DefaultConfigFile is the config file the CLI reads when it is present
+// and --config is not given: the one the packages install.
+const DefaultConfigFile = "/etc/vmcheck/vmcheck.yml"
+
 // LoadConfig reads and validates a YAML config file. Unknown keys are errors.
+// Its errors name the file, and the line and key of a bad value.
 func LoadConfig(file string) (Config, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -227,34 +232,71 @@ func ParseConfig(b []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&raw); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, plainYAMLError(err)
+		return Config{}, plainYAMLError(b, err)
 	}
-	cfg := Config{Connect: raw.Connect, External: raw.External, Concurrency: raw.Concurrency,
+	cfg, err := raw.config()
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return Config{}, withLine(b, err)
+	}
+	return cfg, nil
+}
+
+// config converts the decoded file into a Config. A value written but
+// zero (timeout: 0s, concurrency: 0) is an error, not the default.
+func (raw rawConfig) config() (Config, error) {
+	cfg := Config{Connect: raw.Connect, External: raw.External,
 		Domains: raw.Domains, Exclude: raw.Exclude, Networks: raw.Networks, Policies: raw.Policies,
 		QEMUDir: raw.QEMUDir, QEMUVMs: raw.QEMUVMs, PVEConfigDir: raw.PVEConfigDir, OptIn: raw.OptIn}
 	var err error
 	if cfg.NICs, err = normalNICs(raw.NICs); err != nil {
 		return Config{}, err
 	}
-	if raw.Timeout != "" {
-		if cfg.Timeout, err = parseDuration("timeout", raw.Timeout); err != nil {
+	if raw.Concurrency != nil {
+		if *raw.Concurrency < 1 {
+			return Config{}, &FieldError{Key: "concurrency", Err: fmt.Errorf("must be between 1 and %d, got %d", MaxConcurrency, *raw.Concurrency)}
+		}
+		cfg.Concurrency = *raw.Concurrency
+	}
+	for _, d := range []struct {
+		key string
+		raw string
+		dst *Duration
+	}{{"timeout", raw.Timeout, &cfg.Timeout}, {"ping_timeout", raw.PingTimeout, &cfg.PingTimeout}, {"retry_interval", raw.RetryInterval, &cfg.RetryInterval}} {
+		if d.raw == "" {
+			continue
+		}
+		if *d.dst, err = parseDuration(d.key, d.raw); err != nil {
 			return Config{}, err
 		}
-	}
-	if raw.PingTimeout != "" {
-		if cfg.PingTimeout, err = parseDuration("ping_timeout", raw.PingTimeout); err != nil {
-			return Config{}, err
+		if *d.dst <= 0 {
+			return Config{}, &FieldError{Key: d.key, Err: fmt.Errorf("must be positive, got %s", d.raw)}
 		}
-	}
-	if raw.RetryInterval != "" {
-		if cfg.RetryInterval, err = parseDuration("retry_interval", raw.RetryInterval); err != nil {
-			return Config{}, err
-		}
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// FieldError is an invalid value of the config, named by its key as the
+// config file writes it ("timeout", "external[1]"). Related names another
+// key the value was judged against, if any ("timeout" for ping_timeout).
+// The CLI reports the value under its flag when a flag set it.
+type FieldError struct {
+	Key     string
+	Related string
+	Err     error
+}
+
+// Error implements error: "key: what is wrong".
+func (e *FieldError) Error() string { return e.Key + ": " + e.Err.Error() }
+
+// Unwrap returns the error without its key.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// fieldErr is a FieldError for key with a formatted message.
+func fieldErr(key, format string, a ...any) error {
+	return &FieldError{Key: key, Err: fmt.Errorf(format, a...)}
 }
 
 // WithDefaults returns cfg with unset fields filled in.
@@ -301,35 +343,36 @@ func (c Config) Consents(name, uuid string, meta Policy) bool {
 	return false
 }
 
-// Validate reports the first invalid value, naming its key.
+// Validate reports the first invalid value, naming its key (a
+// *FieldError for the top-level keys).
 func (c Config) Validate() error {
 	for i, a := range c.External {
 		if err := ValidateTarget(a); err != nil {
-			return fmt.Errorf("external[%d]: %w", i, err)
+			return &FieldError{Key: fmt.Sprintf("external[%d]", i), Err: err}
 		}
 	}
-	if c.Timeout < 0 {
-		return fmt.Errorf("timeout: must be positive, got %s", time.Duration(c.Timeout))
-	}
-	if c.RetryInterval < 0 {
-		return fmt.Errorf("retry_interval: must be positive, got %s", time.Duration(c.RetryInterval))
-	}
-	if c.PingTimeout < 0 {
-		return fmt.Errorf("ping_timeout: must be positive, got %s", time.Duration(c.PingTimeout))
+	for _, d := range []struct {
+		key string
+		d   Duration
+	}{{"timeout", c.Timeout}, {"retry_interval", c.RetryInterval}, {"ping_timeout", c.PingTimeout}} {
+		if d.d < 0 {
+			return fieldErr(d.key, "must be positive, got %s", time.Duration(d.d))
+		}
 	}
 	if c.PingTimeout > 0 && c.PingTimeout%Duration(time.Millisecond) != 0 {
-		return fmt.Errorf("ping_timeout: %s is finer than a millisecond", time.Duration(c.PingTimeout))
+		return fieldErr("ping_timeout", "%s is finer than a millisecond", time.Duration(c.PingTimeout))
 	}
 	if c.Timeout > 0 && c.PingTimeout > 0 && 2*c.PingTimeout > c.Timeout {
-		return fmt.Errorf("ping_timeout: %s must be at most half of timeout (%s), so the ping ends well inside the check's deadline",
-			time.Duration(c.PingTimeout), time.Duration(c.Timeout))
+		return &FieldError{Key: "ping_timeout", Related: "timeout", Err: fmt.Errorf(
+			"%s must be at most half of the timeout (%s), so the ping ends well inside the check's deadline",
+			time.Duration(c.PingTimeout), time.Duration(c.Timeout))}
 	}
 	if c.Concurrency < 0 || c.Concurrency > MaxConcurrency {
-		return fmt.Errorf("concurrency: must be between 1 and %d, got %d", MaxConcurrency, c.Concurrency)
+		return fieldErr("concurrency", "must be between 1 and %d, got %d", MaxConcurrency, c.Concurrency)
 	}
 	for _, g := range c.Exclude {
 		if _, err := path.Match(g, ""); err != nil {
-			return fmt.Errorf("exclude: pattern %q: %w", g, err)
+			return &FieldError{Key: "exclude", Err: fmt.Errorf("pattern %q: %w", g, err)}
 		}
 	}
 	for i, r := range c.Policies {
@@ -338,7 +381,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Connect != "" && c.QEMU() {
-		return errors.New("connect: a libvirt URI and qemu_dir/qemu_vms select different backends; set one of them")
+		return fieldErr("connect", "a libvirt URI and qemu_dir/qemu_vms select different backends; set one of them")
 	}
 	for i, vm := range c.QEMUVMs {
 		switch {
@@ -419,14 +462,18 @@ func validateNICs(nics map[string]NICConfig) error {
 
 // ValidateTarget rejects addresses that must never be put into a ping argv
 // (osdetect.ValidateTarget: invalid, unspecified, multicast, broadcast),
-// and any zone: an address the operator writes cannot know the guest's
-// interface.
+// any zone: an address the operator writes cannot know the guest's
+// interface, and loopback addresses: the guest itself always answers
+// them, so the probe would pass whatever the guest's network.
 func ValidateTarget(a netip.Addr) error {
 	if err := osdetect.ValidateTarget(a); err != nil {
 		return err
 	}
 	if a.Zone() != "" {
 		return fmt.Errorf("%s has a zone; use an address without %%zone", a)
+	}
+	if a.Unmap().IsLoopback() {
+		return fmt.Errorf("%s is a loopback address: the guest itself always answers it, so the probe would pass whatever its network", a)
 	}
 	return nil
 }

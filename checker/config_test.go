@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -57,7 +58,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"broadcast", "external: [255.255.255.255]", "broadcast"},
 		{"bad duration", "timeout: soon", "timeout"},
 		{"negative timeout", "timeout: -1s", "timeout: must be positive"},
-		{"ping not inside timeout", "timeout: 3s\nping_timeout: 2s", "ping_timeout: 2s must be at most half of timeout"},
+		{"ping not inside timeout", "timeout: 3s\nping_timeout: 2s", "line 2: ping_timeout: 2s must be at most half of the timeout"},
 		{"concurrency", "concurrency: 100000", "concurrency: must be between 1 and 256"},
 		{"network type", "networks:\n  br0: {type: public}", `networks.br0.type: "public" is not`},
 		{"network gateway", "networks:\n  br0: {gateway: 224.0.0.1}", "networks.br0.gateway: 224.0.0.1 is a multicast address"},
@@ -213,5 +214,59 @@ func TestAppendExpected(t *testing.T) {
 	}
 	if len(list) != MaxExpectedAddrs {
 		t.Errorf("AppendExpected kept %d addresses, want %d", len(list), MaxExpectedAddrs)
+	}
+}
+
+// TestConfigValueErrorsNameLine: a value the file writes but the config
+// rejects is reported with its line and key (issue 20: "timeout: must be
+// positive" came without a line, a tab without a word of why), and a value
+// written as zero is an error, not the default in disguise.
+func TestConfigValueErrorsNameLine(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"negative timeout", "concurrency: 4\ntimeout: -5s", "line 2: timeout: must be positive, got -5s"},
+		{"zero timeout", "timeout: 0s", "line 1: timeout: must be positive, got 0s"},
+		{"zero retry interval", "retry_interval: 0s", "line 1: retry_interval: must be positive"},
+		{"zero concurrency", "timeout: 5s\nconcurrency: 0", "line 2: concurrency: must be between 1 and 256, got 0"},
+		{"concurrency too high", "timeout: 5s\nconcurrency: 100000", "line 2: concurrency: must be between 1 and 256"},
+		{"network type", "timeout: 5s\nnetworks:\n  br0: {type: public}", `line 3: networks.br0.type: "public" is not`},
+		{"bad glob", "timeout: 5s\nexclude:\n  - \"[\"", "line 2: exclude: pattern"},
+		{"second external", "external:\n  - 192.0.2.1\n  - 0.0.0.0", "line 3: external[1]: 0.0.0.0 is the unspecified address"},
+		{"policy match", "policies:\n  - interval: 5m\n    match: \"\"", "line 3: policies[0].match: must name"},
+		{"tab", "timeout: 5s\nexternal:\n\t- 203.0.113.1\n", "line 3: indented with a tab; YAML indents with spaces only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseConfig(%q) error = %v, want it to contain %q", tt.yaml, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoopbackExternalRejected: a loopback address always answers inside
+// the guest, so as an external target or gateway it would be a false ok.
+func TestLoopbackExternalRejected(t *testing.T) {
+	for _, y := range []string{"external: [127.0.0.1]", "external: [\"::1\"]", "external: [\"::ffff:127.0.0.2\"]",
+		"networks:\n  br0: {gateway: 127.0.0.1}"} {
+		_, err := ParseConfig([]byte(y))
+		if err == nil || !strings.Contains(err.Error(), "is a loopback address: the guest itself always answers it") {
+			t.Errorf("ParseConfig(%q) error = %v, want a loopback error with its reason", y, err)
+		}
+	}
+	var fe *FieldError
+	if err := (Config{External: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}).Validate(); !errors.As(err, &fe) || fe.Key != "external[0]" {
+		t.Errorf("Validate(external 127.0.0.1) = %v, want a FieldError for external[0]", err)
+	}
+}
+
+func TestNearest(t *testing.T) {
+	cands := []string{"check", "domains", "cron", "serve"}
+	for word, want := range map[string]string{"chek": "check", "domain": "domains", "srve": "serve", "xyzzy": ""} {
+		if got := Nearest(word, cands); got != want {
+			t.Errorf("Nearest(%q) = %q, want %q", word, got, want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -119,16 +120,22 @@ func join(path, key string) string {
 // suggest names the valid key nearest to key, when one is near enough to be
 // a typo.
 func suggest(key string, fields map[string]reflect.Type) string {
+	best := nearest(key, fields)
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// nearest is Nearest over the keys of fields.
+func nearest(key string, fields map[string]reflect.Type) string {
 	best, dist := "", len(key)/3+2
 	for name := range fields {
 		if d := editDistance(key, name); d < dist || d == dist && name < best {
 			best, dist = name, d
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return best
 }
 
 // editDistance is the Levenshtein distance of two short keys.
@@ -161,12 +168,22 @@ var yamlTypeError = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(
 var yamlKinds = map[string]string{"map": "a mapping", "seq": "a list", "str": "text", "int": "a number",
 	"float": "a number", "bool": "a boolean", "null": "nothing"}
 
-// plainYAMLError rewrites the decoder's errors for people: no Go type names,
-// the line first, on one line.
-func plainYAMLError(err error) error {
+// yamlLine finds the line a YAML syntax error names.
+var yamlLine = regexp.MustCompile(`^line (\d+): `)
+
+// plainYAMLError rewrites the decoder's errors for people, b being the
+// document: no Go type names, the line first, on one line, and a tab that
+// indents a line named as such.
+func plainYAMLError(b []byte, err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return errors.New(strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n", "; "))
+		msg := strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n", "; ")
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			if n, _ := strconv.Atoi(m[1]); tabIndented(b, n) {
+				return fmt.Errorf("line %d: indented with a tab; YAML indents with spaces only", n)
+			}
+		}
+		return errors.New(msg)
 	}
 	errs := make([]string, 0, len(te.Errors))
 	for _, e := range te.Errors {
@@ -208,4 +225,71 @@ func kindOf(goType string) string {
 		return "a mapping of keys to values"
 	}
 	return "a value of the right kind"
+}
+
+// tabIndented reports whether line n (from 1) of b starts with a tab
+// among its indentation.
+func tabIndented(b []byte, n int) bool {
+	lines := strings.Split(string(b), "\n")
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	indent := lines[n-1][:len(lines[n-1])-len(strings.TrimLeft(lines[n-1], " \t"))]
+	return strings.Contains(indent, "\t")
+}
+
+// withLine prefixes err, an invalid value of the document b named by its
+// key ("timeout: must be positive"), with the line of that key: the
+// longest key path of the document the message starts with. An error
+// that already names its line, or whose key is not in the document, is
+// returned as it is.
+func withLine(b []byte, err error) error {
+	msg := err.Error()
+	if yamlLine.MatchString(msg) {
+		return err
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 {
+		return err
+	}
+	best, line := "", 0
+	keyLines(doc.Content[0], "", func(path string, l int) {
+		if len(path) > len(best) && strings.HasPrefix(msg, path) && len(msg) > len(path) && strings.ContainsRune(":.[", rune(msg[len(path)])) {
+			best, line = path, l
+		}
+	})
+	if line == 0 {
+		return err
+	}
+	return fmt.Errorf("line %d: %w", line, err)
+}
+
+// keyLines calls f with the path of every key and list item under n (in
+// the syntax of the config's errors: "policies[0].interval") and its line.
+func keyLines(n *yaml.Node, path string, f func(path string, line int)) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := join(path, n.Content[i].Value)
+			f(p, n.Content[i].Line)
+			keyLines(n.Content[i+1], p, f)
+		}
+	case yaml.SequenceNode:
+		for i, e := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			f(p, e.Line)
+			keyLines(e, p, f)
+		}
+	}
+}
+
+// Nearest returns the candidate nearest to word when one is near enough
+// to be a typo of it (an edit distance under a third of its length, plus
+// two), else "". Ties go to the first in sorted order.
+func Nearest(word string, candidates []string) string {
+	fields := make(map[string]reflect.Type, len(candidates))
+	for _, c := range candidates {
+		fields[c] = nil
+	}
+	return nearest(word, fields)
 }

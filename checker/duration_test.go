@@ -16,8 +16,8 @@ func TestConfigDurations(t *testing.T) {
 	}{
 		{"timeout", "timeout: 45s", "", 45 * time.Second},
 		{"empty timeout is unset", `timeout: ""`, "", 0},
-		{"bad timeout", "timeout: soon", `timeout: "soon" is not a duration such as "30s"`, 0},
-		{"bad ping_timeout", "ping_timeout: 2", `ping_timeout: "2" is not a duration such as "30s"`, 0},
+		{"bad timeout", "timeout: soon", `line 1: timeout: "soon" is not a duration such as "30s"`, 0},
+		{"bad ping_timeout", "ping_timeout: 2", `line 1: ping_timeout: "2" is not a duration such as "30s"`, 0},
 		{"policy interval", "policies:\n  - match: web-*\n    interval: 5m", "", 0},
 		{"bad policy interval", "policies:\n  - match: web-*\n    interval: soon", `line 3: "soon" is not a duration such as "30s"`, 0},
 		{"empty policy interval", "policies:\n  - match: web-*\n    interval: \"\"", `line 3: "" is not a duration such as "30s"`, 0},

@@ -3,7 +3,10 @@ package checker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -35,12 +38,65 @@ func (c *Checker) Select(ctx context.Context, src Source) ([]Domain, error) {
 // Config.ListTimeout, so a hung libvirtd or QMP socket fails it instead of
 // blocking for ever.
 func (c *Checker) SelectWithSkipped(ctx context.Context, src Source) (selected, skipped []Domain, err error) {
+	all, err := c.list(ctx, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	selected, skipped = c.filter(all)
+	return selected, skipped, nil
+}
+
+// SelectNamed is SelectWithSkipped that fails with a *NotFoundError when
+// an entry of Config.Domains names none of the running or paused domains
+// src lists: a check of a VM that is not there must not pass as ok.
+func (c *Checker) SelectNamed(ctx context.Context, src Source) (selected, skipped []Domain, err error) {
+	all, err := c.list(ctx, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	var missing []string
+	for _, n := range c.cfg.Domains {
+		if !slices.ContainsFunc(all, func(d Domain) bool { return d.Name == n || d.UUID == n }) {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, nil, &NotFoundError{Names: missing}
+	}
+	selected, skipped = c.filter(all)
+	return selected, skipped, nil
+}
+
+// NotFoundError names the entries of Config.Domains that match no running
+// or paused domain, by name or UUID.
+type NotFoundError struct {
+	Names []string
+}
+
+// Error implements error.
+func (e *NotFoundError) Error() string {
+	q := make([]string, len(e.Names))
+	for i, n := range e.Names {
+		q[i] = strconv.Quote(n)
+	}
+	return fmt.Sprintf("no running or paused domain has the name or UUID %s (a shut-off domain is not checked)", strings.Join(q, ", "))
+}
+
+// list lists the domains of src under Config.ListTimeout.
+func (c *Checker) list(ctx context.Context, src Source) ([]Domain, error) {
 	lctx, cancel := context.WithTimeout(ctx, c.cfg.ListTimeout())
 	defer cancel()
 	all, err := src.Domains(lctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("listing domains: %w", err)
+		return nil, fmt.Errorf("listing domains: %w", err)
 	}
+	return all, nil
+}
+
+// filter splits the listed domains into those the config selects and
+// their policy enables, with that policy in Domain.Policy, and those
+// opt-in mode skips.
+func (c *Checker) filter(all []Domain) (selected, skipped []Domain) {
 	for _, d := range all {
 		if !c.cfg.Selected(d.Name, d.UUID) {
 			continue
@@ -55,7 +111,7 @@ func (c *Checker) SelectWithSkipped(ctx context.Context, src Source) (selected, 
 			selected = append(selected, d)
 		}
 	}
-	return selected, skipped, nil
+	return selected, skipped
 }
 
 // CheckAll checks doms with bounded concurrency and returns their results

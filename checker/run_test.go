@@ -192,3 +192,36 @@ func TestParseConfigOptIn(t *testing.T) {
 		t.Error(`ParseConfig("opt_in: maybe") accepted a non-boolean`)
 	}
 }
+
+// TestSelectNamedMissing: a --domain that names no running or paused
+// domain is an error naming it (issue 20: `vmcheck check --domain
+// no-such-vm` printed an empty table and exited 0); a UUID names its
+// domain too, and an excluded domain that exists is no error.
+func TestSelectNamedMissing(t *testing.T) {
+	src := &deadlineSource{} // lists one domain: "a", UUID "u1"
+	tests := []struct {
+		name    string
+		cfg     Config
+		missing []string
+		n       int
+	}{
+		{"by name", Config{Domains: []string{"a"}}, nil, 1},
+		{"by UUID", Config{Domains: []string{"u1"}}, nil, 1},
+		{"missing", Config{Domains: []string{"a", "no-such-vm"}}, []string{"no-such-vm"}, 0},
+		{"excluded is no error", Config{Domains: []string{"a"}, Exclude: []string{"a"}}, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doms, _, err := New(tt.cfg).SelectNamed(context.Background(), src)
+			var nf *NotFoundError
+			switch {
+			case tt.missing != nil && (!errors.As(err, &nf) || !reflect.DeepEqual(nf.Names, tt.missing)):
+				t.Fatalf("SelectNamed = %v, want a NotFoundError naming %q", err, tt.missing)
+			case tt.missing == nil && err != nil:
+				t.Fatalf("SelectNamed: %v", err)
+			case len(doms) != tt.n:
+				t.Errorf("SelectNamed selected %d domains, want %d", len(doms), tt.n)
+			}
+		})
+	}
+}
