@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 
 	"github.com/sirupsen/logrus"
@@ -20,10 +22,12 @@ func checkCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			return withSource(c, func(ctx context.Context, log *logrus.Logger, cfg checker.Config, src hostSource) error {
 				warnNoExternal(log, cfg)
-				results, err := checker.New(cfg).Run(ctx, src)
+				chk := checker.New(cfg)
+				doms, _, err := selectDomains(ctx, c, chk, src)
 				if err != nil {
-					return exitError(err)
+					return err
 				}
+				results := chk.CheckAll(ctx, doms)
 				for _, r := range results {
 					log.WithFields(output.LogFields(r)).Debug("domain checked")
 				}
@@ -50,4 +54,33 @@ func exitCode(results []checker.Result) error {
 		return cli.Exit("", code)
 	}
 	return nil
+}
+
+// selectDomains lists the domains the round checks, and those opt-in
+// mode skipped. A domain named by --domain (or the config's domains:)
+// that is not running or not found is exit 3 naming it, and a round with
+// nothing to check says so on stderr.
+func selectDomains(ctx context.Context, c *cli.Context, chk *checker.Checker, src hostSource) (doms, skipped []checker.Domain, err error) {
+	doms, skipped, err = chk.SelectNamed(ctx, src)
+	var nf *checker.NotFoundError
+	switch {
+	case errors.As(err, &nf) && c.IsSet("domain"):
+		return nil, nil, usageError("--domain: %v", err)
+	case errors.As(err, &nf):
+		return nil, nil, usageError("config %s: domains: %v", configFile(c), err)
+	case err != nil:
+		return nil, nil, exitError(err)
+	}
+	if len(doms) == 0 {
+		cfg := chk.Config()
+		why := "no running or paused domain"
+		switch {
+		case len(skipped) > 0:
+			why = fmt.Sprintf("%d domain(s) skipped by opt-in, none consents", len(skipped))
+		case len(cfg.Domains) > 0 || len(cfg.Exclude) > 0 || len(cfg.Policies) > 0:
+			why = "no running or paused domain is selected (--domain, --exclude, a policy's enabled: false)"
+		}
+		fmt.Fprintf(stderr, "vmcheck: no VM checked: %s\n", why)
+	}
+	return doms, skipped, nil
 }

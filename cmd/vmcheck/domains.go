@@ -19,9 +19,9 @@ func domainsCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			return withSource(c, func(ctx context.Context, _ *logrus.Logger, cfg checker.Config, src hostSource) error {
 				chk := checker.New(cfg)
-				doms, skipped, err := chk.SelectWithSkipped(ctx, src)
+				doms, skipped, err := selectDomains(ctx, c, chk, src)
 				if err != nil {
-					return exitError(err)
+					return err
 				}
 				err = output.Format(c.String("output")).WriteDomains(os.Stdout, chk.DiscoverAll(ctx, doms))
 				output.WriteSkipped(os.Stderr, cfg.QEMU(), skipped)

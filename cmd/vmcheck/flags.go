@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -27,7 +29,7 @@ func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 		&cli.StringFlag{Name: "connect", Aliases: []string{"c"}, Usage: "libvirt `URI` (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)"},
 		&cli.StringFlag{Name: "qemu-dir", Usage: "no libvirt: check the QEMU VMs whose <id>.qmp and <id>.qga sockets are in `DIR` (Proxmox VE: " + qemuhost.DefaultDir + ")"},
 		&cli.StringFlag{Name: "pve-config-dir", Usage: "with --qemu-dir: Proxmox VE VM configs <id>.conf in `DIR` (default " + qemuhost.DefaultPVEConfigDir + ")"},
-		&cli.StringFlag{Name: "config", Usage: "YAML config `FILE`; flags override it"},
+		&cli.StringFlag{Name: "config", Usage: "YAML config `FILE`; flags override it; without --config, " + checker.DefaultConfigFile + " when it exists (--config '' reads none)"},
 		&cli.StringSliceFlag{Name: "domain", Usage: "check only this domain `NAME|UUID` (repeatable)"},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "skip domains whose name matches `GLOB` (repeatable)"},
 		&cli.BoolFlag{Name: "opt-in", Usage: "check only domains whose own metadata says <vmcheck:check enabled=\"true\"/> (QEMU backend: a config policy with enabled: true); skip the others"},
@@ -37,15 +39,18 @@ func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 		&cli.DurationFlag{Name: "ping-timeout", Usage: "`DURATION` the in-guest ping waits for a reply", DefaultText: "2s"},
 		&cli.IntFlag{Name: "concurrency", Usage: "`N` domains checked at once", DefaultText: "8"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json", Hidden: !output},
-		&cli.StringFlag{Name: "log-level", Value: logLevel, Usage: "log level: debug, info, warn, error"},
-		&cli.StringFlag{Name: "log-format", Value: logFormat, Usage: "log format on stderr: text or json"},
+		&cli.StringFlag{Name: "log-level", Aliases: []string{"log.level"}, Value: logLevel, Usage: "log `LEVEL`: debug, info, warn, error"},
+		&cli.StringFlag{Name: "log-format", Aliases: []string{"log.format"}, Value: logFormat, Usage: "log `FORMAT` on stderr: text (or logfmt) or json"},
 	}
 }
 
-// usageError is a bad flag or config value: exit 3 with one line.
-func usageError(format string, a ...any) error {
-	return cli.Exit(fmt.Sprintf(format, a...), output.ExitError)
-}
+// stderr receives the logs and what the commands say besides their
+// output; tests replace it.
+var stderr io.Writer = os.Stderr
+
+// defaultConfigFile is read when it exists and --config is not given;
+// tests point it elsewhere.
+var defaultConfigFile = checker.DefaultConfigFile
 
 // setup builds the logger and the effective config from the config file and
 // flags.
@@ -57,12 +62,16 @@ func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
 	if err := output.Format(c.String("output")).Valid(); err != nil {
 		return nil, checker.Config{}, usageError("--output: %v", err)
 	}
+	if err := flagValues(c); err != nil {
+		return nil, checker.Config{}, err
+	}
 	if c.Args().Present() {
 		return nil, checker.Config{}, usageError("unexpected argument %q (flags go before nothing else; see --help)", c.Args().First())
 	}
 	var cfg checker.Config
-	if f := c.String("config"); f != "" {
-		if cfg, err = checker.LoadConfig(f); err != nil {
+	file := configFile(c)
+	if file != "" {
+		if cfg, err = checker.LoadConfig(file); err != nil {
 			return nil, checker.Config{}, usageError("%v", err)
 		}
 	}
@@ -73,27 +82,97 @@ func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
 	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, checker.Config{}, usageError("%v", err)
+		return nil, checker.Config{}, invalid(c, file, err)
 	}
 	return log, cfg, nil
 }
 
-// newLogger is the logger of --log-level and --log-format, on stderr.
+// configFile is the config file to read: --config's, "" for none
+// (--config ”), or without --config defaultConfigFile when it exists.
+func configFile(c *cli.Context) string {
+	if c.IsSet("config") {
+		return c.String("config")
+	}
+	if _, err := os.Stat(defaultConfigFile); errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	return defaultConfigFile // read, or its error reported
+}
+
+// flagValues rejects, naming the flag, a value of a text flag that starts
+// with "-" (`--domain --qemu-dir X` took "--qemu-dir" as a domain) and a
+// duration that is not positive.
+func flagValues(c *cli.Context) error {
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if !c.IsSet(name) {
+			continue
+		}
+		var vals []string
+		switch f.(type) {
+		case *cli.StringFlag:
+			vals = []string{c.String(name)}
+		case *cli.StringSliceFlag:
+			vals = c.StringSlice(name)
+		case *cli.DurationFlag:
+			if d := c.Duration(name); d <= 0 {
+				return usageError("--%s %s: must be positive, use e.g. 30s", name, d)
+			}
+		}
+		for _, v := range vals {
+			if strings.HasPrefix(v, "-") {
+				return usageError("--%s %q: a value cannot start with \"-\"; is the value of --%s missing?", name, v, name)
+			}
+		}
+	}
+	return nil
+}
+
+// flagOfKey names the flag that sets each top-level config key.
+var flagOfKey = map[string]string{"timeout": "timeout", "ping_timeout": "ping-timeout", "concurrency": "concurrency",
+	"external": "external", "exclude": "exclude", "connect": "connect"}
+
+// invalid reports an invalid value of the effective config under its
+// flag when a flag set it (or the value it was judged against), else
+// under its key in the config file.
+func invalid(c *cli.Context, file string, err error) error {
+	var fe *checker.FieldError
+	if errors.As(err, &fe) {
+		key, _, _ := strings.Cut(fe.Key, "[")
+		if f := flagOfKey[key]; f != "" && c.IsSet(f) {
+			return usageError("--%s: %v", f, fe.Err)
+		}
+		if f := flagOfKey[fe.Related]; f != "" && c.IsSet(f) {
+			return usageError("--%s: %s %v", f, fe.Key, fe.Err)
+		}
+	}
+	if file != "" {
+		return usageError("config %s: %v", file, err)
+	}
+	return usageError("%v", err)
+}
+
+// logLevels are the values of --log-level.
+var logLevels = map[string]logrus.Level{"debug": logrus.DebugLevel, "info": logrus.InfoLevel,
+	"warn": logrus.WarnLevel, "warning": logrus.WarnLevel, "error": logrus.ErrorLevel}
+
+// newLogger is the logger of --log-level and --log-format (or
+// node_exporter's --log.level and --log.format), on stderr.
 func newLogger(c *cli.Context) (*logrus.Logger, error) {
 	log := logrus.New()
-	log.SetOutput(os.Stderr)
-	lvl, err := logrus.ParseLevel(c.String("log-level"))
-	if err != nil {
-		return nil, usageError("--log-level: %v", err)
+	log.SetOutput(stderr)
+	lvl, ok := logLevels[c.String("log-level")]
+	if !ok {
+		return nil, usageError("--log-level %q: want debug, info, warn or error", c.String("log-level"))
 	}
 	log.SetLevel(lvl)
 	switch c.String("log-format") {
-	case "text":
+	case "text", "logfmt":
 		log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: false, FullTimestamp: true})
 	case "json":
 		log.SetFormatter(&logrus.JSONFormatter{})
 	default:
-		return nil, usageError("--log-format: %q is not text or json", c.String("log-format"))
+		return nil, usageError("--log-format %q: want text (or logfmt) or json", c.String("log-format"))
 	}
 	return log, nil
 }
@@ -139,6 +218,9 @@ func selectionFlags(c *cli.Context, cfg *checker.Config) error {
 			if err != nil {
 				return usageError("--external %q: not an IP address", s)
 			}
+			if err := checker.ValidateTarget(a); err != nil {
+				return usageError("--external %q: %v", s, err)
+			}
 			cfg.External = append(cfg.External, a)
 		}
 	}
@@ -163,9 +245,6 @@ func limitFlags(c *cli.Context, cfg *checker.Config) error {
 	}{{"timeout", &cfg.Timeout}, {"ping-timeout", &cfg.PingTimeout}} {
 		if !c.IsSet(d.flag) {
 			continue
-		}
-		if c.Duration(d.flag) <= 0 {
-			return usageError("--%s: must be positive, got %s", d.flag, c.Duration(d.flag))
 		}
 		*d.dst = checker.Duration(c.Duration(d.flag))
 	}

@@ -20,24 +20,7 @@ var version, commit = "dev", ""
 
 func main() {
 	cli.VersionPrinter = clidoc.VersionPrinter(commit)
-	app := &cli.App{
-		Name:    "vmcheck",
-		Usage:   "check every running VM's gateway and external reachability from inside the guest",
-		Version: version,
-		Commands: []*cli.Command{
-			checkCommand(),
-			domainsCommand(),
-			cronCommand(),
-			serveCommand(),
-			clidoc.Command(),
-		},
-		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError:   onUsageError,
-	}
-	for _, c := range app.Commands {
-		c.OnUsageError = onUsageError
-	}
-	if err := app.Run(os.Args); err != nil {
+	if err := newApp().Run(os.Args); err != nil {
 		if msg := err.Error(); msg != "" {
 			fmt.Fprintf(os.Stderr, "vmcheck: %s\n", msg)
 		}
@@ -49,8 +32,27 @@ func main() {
 	}
 }
 
-// onUsageError turns a flag parsing error into one line and exit code 3,
-// instead of urfave/cli's help screen.
-func onUsageError(_ *cli.Context, err error, _ bool) error {
-	return cli.Exit(fmt.Sprintf("%v (see --help)", err), output.ExitError)
+// newApp is the vmcheck CLI: its commands, and one line with exit code 3
+// for an unknown command or flag or a value that does not parse.
+func newApp() *cli.App {
+	app := &cli.App{
+		Name:    "vmcheck",
+		Usage:   "check every running VM's gateway and external reachability from inside the guest",
+		Version: version,
+		Commands: []*cli.Command{
+			checkCommand(),
+			domainsCommand(),
+			cronCommand(),
+			serveCommand(),
+			clidoc.Command(),
+		},
+		Action:         unknownCommand,
+		ExitErrHandler: func(*cli.Context, error) {},
+		Suggest:        true, // `vmcheck help chek`
+	}
+	app.OnUsageError = onUsageError("vmcheck", func() []cli.Flag { return app.Flags })
+	for _, c := range app.Commands {
+		c.OnUsageError = onUsageError("vmcheck "+c.Name, func() []cli.Flag { return c.Flags })
+	}
+	return app
 }
