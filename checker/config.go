@@ -283,9 +283,12 @@ func (raw rawConfig) config() (Config, error) {
 // key the value was judged against, if any ("timeout" for ping_timeout).
 // The CLI reports the value under its flag when a flag set it.
 type FieldError struct {
-	Key     string
+	// Key is the value's key, as the config file writes it.
+	Key string
+	// Related is the key the value was judged against, or "".
 	Related string
-	Err     error
+	// Err says what is wrong with the value.
+	Err error
 }
 
 // Error implements error: "key: what is wrong".

@@ -70,6 +70,7 @@ func (c *Checker) SelectNamed(ctx context.Context, src Source) (selected, skippe
 // NotFoundError names the entries of Config.Domains that match no running
 // or paused domain, by name or UUID.
 type NotFoundError struct {
+	// Names are the entries of Config.Domains that matched no domain.
 	Names []string
 }
 

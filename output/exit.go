@@ -10,7 +10,9 @@ const (
 	ExitUnknownVM = 1
 	// ExitProbeFailed: some probe failed.
 	ExitProbeFailed = 2
-	// ExitError: vmcheck itself could not run.
+	// ExitError: vmcheck itself could not run (a bad flag or config,
+	// the host unreachable), or a domain named with --domain is not
+	// running or not found: UNKNOWN to Nagios, never an empty OK.
 	ExitError = 3
 )
 
