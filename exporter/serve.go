@@ -1,9 +1,11 @@
 package exporter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -28,6 +30,11 @@ type Server struct {
 	// exporter-toolkit web config enabling TLS and/or basic auth.
 	Listen        []string
 	WebConfigFile string
+	// Limits bound the web server's connections, over all listeners.
+	Limits Limits
+	// Access says who may read the pages and the JSON API; the node's
+	// name and the listen addresses' host names are allowed Hosts too.
+	Access PageAccess
 	// Node names the host on the status page; Version is vmcheck's.
 	Node, Version string
 	// Log receives the web server's messages and the stopping ones.
@@ -44,12 +51,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stop()
 	srv := s.httpServer()
 	webErr := make(chan error, 1)
-	go func() {
-		listen := s.Listen
-		webErr <- web.ListenAndServe(srv, &web.FlagConfig{
-			WebListenAddresses: &listen, WebSystemdSocket: new(bool), WebConfigFile: &s.WebConfigFile,
-		}, slog.New(&slogToLogrus{log: s.Log}))
-	}()
+	go func() { webErr <- s.serveWeb(srv) }()
 	runDone := make(chan struct{})
 	go func() {
 		defer close(runDone)
@@ -69,6 +71,41 @@ func (s *Server) Run(ctx context.Context) error {
 	return failure
 }
 
+// serveWeb listens on every address and serves srv there, with TLS and
+// basic auth from the web config, and the connection cap of s.Limits.
+func (s *Server) serveWeb(srv *http.Server) error {
+	ls, err := listen(s.Listen)
+	if err != nil {
+		return err
+	}
+	cl := newConnLimiter(s.Limits.withDefaults().MaxConnections)
+	for i, l := range ls {
+		ls[i] = cl.wrap(l)
+	}
+	srv.ConnState = cl.ConnState
+	s.Log.WithFields(logrus.Fields{"pages": string(cmp.Or(s.Access.Pages, PagesLocal)), "max_connections": cl.limit}).
+		Info("status pages and /api for " + pagesWho[cmp.Or(s.Access.Pages, PagesLocal)] + "; /metrics for every client")
+	listen := s.Listen
+	return web.ServeMultiple(ls, srv, &web.FlagConfig{
+		WebListenAddresses: &listen, WebSystemdSocket: new(bool), WebConfigFile: &s.WebConfigFile,
+	}, slog.New(&slogToLogrus{log: s.Log}))
+}
+
+// pagesWho says who may read the pages, for the log.
+var pagesWho = map[Pages]string{PagesLocal: "loopback clients only", PagesAll: "every client", PagesOff: "no client"}
+
+// allowedHosts returns the Hosts the pages may be asked for: the
+// operator's, the node's name and the host names of the listen addresses.
+func (s *Server) allowedHosts() []string {
+	hosts := append([]string{s.Node}, s.Access.Hosts...)
+	for _, a := range s.Listen {
+		if h, _, err := net.SplitHostPort(a); err == nil && h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
 // httpServer returns the HTTP server of the status page and /metrics.
 func (s *Server) httpServer() *http.Server {
 	// vmcheck's own metrics go to the handler apart, which encodes them
@@ -79,13 +116,16 @@ func (s *Server) httpServer() *http.Server {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	h := s.Runner.History
-	return &http.Server{
-		Handler: NewHandler(h, HandlerOpts{
+	access := s.Access
+	access.Hosts = s.allowedHosts()
+	srv := &http.Server{
+		Handler: access.Handler(NewHandler(h, HandlerOpts{
 			Collector: NewCollector(h, s.Version), Gatherer: reg, Node: s.Node, Version: s.Version,
 			Refresh: max(or(s.Runner.Interval, DefaultInterval), 10*time.Second),
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
+		})),
 	}
+	s.Limits.withDefaults().apply(srv)
+	return srv
 }
 
 // shutdown stops the web server and waits for the runner (whose context

@@ -22,6 +22,9 @@ func serveCommand() *cli.Command {
 		&cli.StringSliceFlag{Name: "web.listen-address", Value: cli.NewStringSlice(":9921"), Usage: "`ADDRESS` to listen on for the status page and /metrics (repeatable)"},
 		&cli.StringFlag{Name: "web.config.file", Usage: "exporter-toolkit web config `FILE` enabling TLS and/or basic auth"},
 		&cli.BoolFlag{Name: "web.record-exchange", Value: true, Usage: "keep each VM's last agent exchange (sanitised) for the status page"},
+		&cli.StringFlag{Name: "web.pages", DefaultText: "local, all with basic auth", Usage: "who may read the status pages and /api (they name every tenant's VMs): `local` (loopback clients), all, off; /metrics is always served"},
+		&cli.StringSliceFlag{Name: "web.allowed-host", Usage: "`HOST` name the pages may be asked for, besides the node's name, the listen addresses, localhost and IP literals (repeatable; against DNS rebinding)"},
+		&cli.IntFlag{Name: "web.max-connections", Value: exporter.DefaultMaxConnections, Usage: "connections open at once over all listeners (`N`); beyond it an idle one of the client address holding the most is closed"},
 	)
 	return &cli.Command{
 		Name:   "serve",
@@ -48,6 +51,13 @@ func runServe(c *cli.Context) error {
 	if err := web.Validate(webConfig); err != nil {
 		return usageError("--web.config.file %q: %v", webConfig, err)
 	}
+	access, err := pageAccess(c, webConfig)
+	if err != nil {
+		return err
+	}
+	if c.Int("web.max-connections") < 1 {
+		return usageError("--web.max-connections %d: must be at least 1", c.Int("web.max-connections"))
+	}
 	warnNoExternal(log, cfg)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -67,6 +77,8 @@ func runServe(c *cli.Context) error {
 		},
 		Listen:        c.StringSlice("web.listen-address"),
 		WebConfigFile: webConfig,
+		Limits:        exporter.Limits{MaxConnections: c.Int("web.max-connections")},
+		Access:        access,
 		Node:          node,
 		Version:       version,
 		Log:           log,
@@ -75,4 +87,27 @@ func runServe(c *cli.Context) error {
 		return exitError(err)
 	}
 	return nil
+}
+
+// pageAccess returns who may read the pages: --web.pages, else all when
+// the web config sets basic auth users (the operator has chosen who may
+// come in), else local.
+func pageAccess(c *cli.Context, webConfig string) (exporter.PageAccess, error) {
+	a := exporter.PageAccess{Pages: exporter.PagesLocal, Hosts: c.StringSlice("web.allowed-host")}
+	if c.IsSet("web.pages") {
+		p, err := exporter.ParsePages(c.String("web.pages"))
+		if err != nil {
+			return a, usageError("--web.pages: %v", err)
+		}
+		a.Pages = p
+		return a, nil
+	}
+	users, err := exporter.WebConfigHasUsers(webConfig)
+	if err != nil {
+		return a, usageError("--web.config.file: %v", err)
+	}
+	if users {
+		a.Pages = exporter.PagesAll
+	}
+	return a, nil
 }

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vmcheck/vmcheck/exporter"
+)
+
+// TestServePageAccess checks who may read serve's pages for each
+// combination of --web.pages and a web config with or without basic auth,
+// parsing serve's own flags.
+func TestServePageAccess(t *testing.T) {
+	dir := t.TempDir()
+	auth := filepath.Join(dir, "auth.yml")
+	tlsOnly := filepath.Join(dir, "tls.yml")
+	for p, body := range map[string]string{auth: "basic_auth_users:\n  prom: $2y$10$x\n", tlsOnly: "tls_server_config: {}\n"} {
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		args []string
+		want exporter.Pages
+		code int // exit code of a usage error; 0 if none
+	}{
+		{nil, exporter.PagesLocal, 0},
+		{[]string{"--web.config.file", tlsOnly}, exporter.PagesLocal, 0},
+		{[]string{"--web.config.file", auth}, exporter.PagesAll, 0},
+		{[]string{"--web.config.file", auth, "--web.pages", "local"}, exporter.PagesLocal, 0},
+		{[]string{"--web.pages", "all"}, exporter.PagesAll, 0},
+		{[]string{"--web.pages", "off"}, exporter.PagesOff, 0},
+		{[]string{"--web.pages", "public"}, "", 3},
+	}
+	for _, tt := range tests {
+		var got exporter.PageAccess
+		cmd := serveCommand()
+		cmd.Action = func(c *cli.Context) error {
+			var err error
+			got, err = pageAccess(c, c.String("web.config.file"))
+			return err
+		}
+		app := &cli.App{Name: "vmcheck", Commands: []*cli.Command{cmd}, ExitErrHandler: func(*cli.Context, error) {}}
+		err := app.RunContext(context.Background(), append([]string{"vmcheck", "serve", "--web.allowed-host", "node7.example.com"}, tt.args...))
+		var ec cli.ExitCoder
+		switch {
+		case tt.code != 0:
+			if !errors.As(err, &ec) || ec.ExitCode() != tt.code {
+				t.Errorf("serve %q: %v, want exit %d", tt.args, err, tt.code)
+			}
+		case err != nil:
+			t.Errorf("serve %q: %v", tt.args, err)
+		case got.Pages != tt.want || !slices.Equal(got.Hosts, []string{"node7.example.com"}):
+			t.Errorf("serve %q: pages %q, hosts %q; want %q, [node7.example.com]", tt.args, got.Pages, got.Hosts, tt.want)
+		}
+	}
+}
