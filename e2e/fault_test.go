@@ -199,7 +199,7 @@ func TestBadInput(t *testing.T) {
 		{"bad output", []string{"check", "-c", labURI, "--output", "xml"}, `--output: "xml" is not table or json`},
 		{"no libvirt", []string{"check", "-c", "qemu+unix:///system?socket=/nonexistent/sock"}, "connecting to libvirt"},
 		{"missing config", []string{"check", "-c", labURI, "--config", "/nonexistent.yaml"}, "config"},
-		{"ping timeout too long", []string{"check", "-c", labURI, "--timeout", "2s", "--ping-timeout", "2s"}, "ping_timeout"},
+		{"ping timeout too long", []string{"check", "-c", labURI, "--timeout", "2s", "--ping-timeout", "2s"}, "--ping-timeout: 2s must be at most half of the timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,7 +34,7 @@ func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 		&cli.StringSliceFlag{Name: "exclude", Usage: "skip domains whose name matches `GLOB` (repeatable)"},
 		&cli.BoolFlag{Name: "opt-in", Usage: "check only domains whose own metadata says <vmcheck:check enabled=\"true\"/> (QEMU backend: a config policy with enabled: true); skip the others"},
 		&cli.StringSliceFlag{Name: "external", Usage: "external `ADDR` to ping from inside each guest (repeatable; IPv4 or IPv6)"},
-		&cli.StringSliceFlag{Name: "probe", Usage: "probe `METHOD[,KEY=VALUE...]` run from inside each guest instead of its policy's probes (repeatable; e.g. dns,name=www.example.com; docs/probes.md)"},
+		&cli.GenericFlag{Name: "probe", Value: &probeList{}, Usage: "probe `METHOD[,KEY=VALUE...]` run from inside each guest instead of its policy's probes (repeatable; e.g. dns,name=www.example.com; docs/probes.md)"},
 		&cli.DurationFlag{Name: "timeout", Usage: "`DURATION` allowed for checking one domain", DefaultText: "30s"},
 		&cli.DurationFlag{Name: "ping-timeout", Usage: "`DURATION` the in-guest ping waits for a reply", DefaultText: "2s"},
 		&cli.IntFlag{Name: "concurrency", Usage: "`N` domains checked at once", DefaultText: "8"},
@@ -226,7 +226,8 @@ func selectionFlags(c *cli.Context, cfg *checker.Config) error {
 	}
 	if c.IsSet("probe") {
 		cfg.Probes = nil
-		for _, v := range c.StringSlice("probe") {
+		list, _ := c.Generic("probe").(*probeList)
+		for _, v := range list.values() {
 			s, err := probe.ParseFlag(v)
 			if err != nil {
 				return usageError("--probe %q: %v", v, err)
@@ -298,4 +299,29 @@ func exitError(err error) error {
 		return err
 	}
 	return cli.Exit(err.Error(), output.ExitError)
+}
+
+// probeList is the value of --probe: each occurrence whole, commas and
+// all (a StringSliceFlag would split "icmp,count=5" in two).
+type probeList struct{ specs []string }
+
+// Set adds one occurrence.
+func (p *probeList) Set(v string) error {
+	p.specs = append(p.specs, v)
+	return nil
+}
+
+// String lists the occurrences for --help.
+func (p *probeList) String() string {
+	if p == nil {
+		return ""
+	}
+	return strings.Join(p.specs, " ")
+}
+
+func (p *probeList) values() []string {
+	if p == nil {
+		return nil
+	}
+	return p.specs
 }

@@ -76,6 +76,10 @@ func TestUsageErrors(t *testing.T) {
 		{"cron without --textfile-dir", append([]string{"cron"}, q...), "--textfile-dir: required"},
 		{"missing domain", append([]string{"check", "--domain", "no-such-vm"}, q...), `--domain: no running or paused domain has the name or UUID "no-such-vm"`},
 		{"missing domain, domains", append([]string{"domains", "--domain", "no-such-vm"}, q...), `"no-such-vm"`},
+		{"probe with commas kept whole", append([]string{"check", "--probe", "icmp,count=50"}, q...), `--probe "icmp,count=50": count: 50 is not between 1 and 20`},
+		{"probe method unknown", append([]string{"check", "--probe", "ntp"}, q...), `--probe "ntp": method: "ntp" is not one of dns, http, icmp, mtu, tcp`},
+		{"probe twice", append([]string{"check", "--probe", "mtu", "--probe", "mtu"}, q...), "--probe: probes[1].method: a second mtu probe"},
+		{"probe bad url", append([]string{"check", "--probe", "http,url=ftp://203.0.113.1/"}, q...), "only http and https URLs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
