@@ -46,12 +46,11 @@ func curlCommand(f osdetect.Family, url string, wait time.Duration) guestagent.C
 func runCurl(ctx context.Context, env *Env, s Spec, url string) (curlResult, error) {
 	wait := s.Timeout
 	if wait == 0 {
-		wait = 2 * env.Timeout
+		wait = DefaultDNSTimeout
 	}
 	cmd := curlCommand(env.Family, url, wait)
-	cctx, cancel := context.WithTimeout(ctx, wait+5*time.Second)
-	defer cancel()
-	st, err := env.Run(cctx, cmd)
+	st, err := env.Run(ctx, cmd, wait+5*time.Second) // curl's -m ends it first
+
 	if err != nil {
 		return curlResult{}, &toolError{text: execText(cmd.Path, err), missing: osdetect.IsSpawnFailure(err)}
 	}
@@ -101,7 +100,7 @@ func hostAnswers(ctx context.Context, env *Env, host string) (answers, ok bool) 
 	if err != nil {
 		return false, false
 	}
-	e := plainEcho(ctx, env, a)
+	e := plainEcho(ctx, env, a, 3) // any of three replies: loss is not a dead host
 	return e.status == Passed, e.status == Passed || e.status == Failed
 }
 

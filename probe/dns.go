@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
@@ -31,6 +32,12 @@ func init() {
 		Standalone: true,
 	})
 }
+
+// DefaultDNSTimeout is how long a dns probe's lookup, or a tcp or http
+// probe's curl, may run in the guest by default: a resolver or a server
+// that has not answered by then fails the guest's applications too
+// (glibc waits 5 s per try).
+const DefaultDNSTimeout = 5 * time.Second
 
 // maxAddrs bounds the addresses a dns probe keeps.
 const maxAddrs = 8
@@ -64,12 +71,10 @@ func runDNS(ctx context.Context, env *Env, s Spec) []Result {
 	res := Result{Method: "dns", Target: s.Name}
 	wait := s.Timeout
 	if wait == 0 {
-		wait = 2 * env.Timeout
+		wait = DefaultDNSTimeout
 	}
-	cctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
 	cmd := dnsCommand(env.Family, s.Name)
-	st, err := env.Run(cctx, cmd)
+	st, err := env.Run(ctx, cmd, wait)
 	switch {
 	case err != nil && errors.Is(err, guestagent.ErrExecTimeout) && ctx.Err() == nil:
 		return []Result{dnsFailed(res, fmt.Sprintf("no resolver answered within %s", wait))}

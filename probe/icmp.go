@@ -117,7 +117,7 @@ func parseICMP(f osdetect.Family, target netip.Addr, st guestagent.ExecStatus, s
 		}
 		return res
 	}
-	loss := 1 - float64(recv)/float64(sent)
+	loss := float64(sent-recv) / float64(sent)
 	res.Measure.Sent, res.Measure.Received, res.Measure.Loss = sent, recv, &loss
 	res.Measure.RTTMin, res.Measure.RTT, res.Measure.RTTMax = icmpRTTs(f, st.Stdout)
 	if recv == 0 {
@@ -190,11 +190,11 @@ func judge(res Result, s Spec) Result {
 	if s.MaxLoss != nil && m.Loss != nil && m.Sent > 0 {
 		lost := m.Sent - m.Received
 		switch {
-		case *m.Loss > *s.MaxLoss:
+		case lost > int(math.Floor(*s.MaxLoss*float64(m.Sent)+1e-9)):
 			res.Status, res.Cause = Degraded, CausePacketLoss
 			res.Error = fmt.Sprintf("%s loss (%d of %d echo requests unanswered), over max_loss %s", pct(*m.Loss), lost, m.Sent, pct(*s.MaxLoss))
 			return res
-		case *m.Loss > 0 && *m.Loss >= s.WarnAt**s.MaxLoss:
+		case *m.Loss > 0 && *m.Loss+1e-9 >= s.WarnAt**s.MaxLoss:
 			res.Detail = fmt.Sprintf("warning: %s loss reaches %s of max_loss %s", pct(*m.Loss), pct(s.WarnAt), pct(*s.MaxLoss))
 		}
 	}
@@ -220,7 +220,8 @@ func rttWord(method string) string {
 	return "average round trip"
 }
 
-func pct(f float64) string { return strconv.FormatFloat(f*100, 'f', -1, 64) + "%" }
+// pct writes a ratio as a percentage with at most one decimal.
+func pct(f float64) string { return strconv.FormatFloat(math.Round(f*1000)/10, 'f', -1, 64) + "%" }
 
 func round(d time.Duration) time.Duration {
 	if d > 10*time.Millisecond {

@@ -16,19 +16,22 @@ import (
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
-// The mtu method: one echo request with don't-fragment set at the size
-// the guest NIC's own MTU allows, to each external target (to the
-// gateways when there is none). A full-size echo that gets no answer
-// while a plain one does, and no "fragmentation needed" came back, is a
-// path-MTU blackhole: the probe then tries a few common overlay sizes at
-// once and the gateway at full size, to name the largest size that passed
-// and where the blackhole is. A healthy check costs one guest command per
-// target; the NIC's MTU is read once per boot (again after a failure).
+// The mtu method: echo requests with don't-fragment set at the size the
+// guest NIC's own MTU allows (three in one command, any reply passes), to
+// each external target (to the gateways when there is none). When none is
+// answered and no "fragmentation needed" came back, the probe sends, at
+// once, the full-size echoes again, plain echoes, the common overlay sizes
+// and a full-size echo to the gateway: it names a path-MTU blackhole only
+// when the full-size echoes fail again while the plain ones get at least
+// half their replies (loss is not a blackhole), with the largest size that
+// passed and where the blackhole is. A healthy check costs one guest
+// command per target; the NIC's MTU is read once per boot (again after a
+// failure).
 //
-//	Linux (iputils; busybox ping has no -M):  ping -c 1 -W SECS -M do -s SIZE [-6] ADDR
+//	Linux (iputils; busybox ping has no -M):  ping -c 3 -A -i 0.2 -W SECS -M do -s SIZE [-6] ADDR
 //	                                          cat /sys/class/net/IFACE/mtu
-//	Windows:                                  ping.exe -n 1 -w MS -f -l SIZE ADDR (IPv6: no -f)
-//	                                          netsh.exe interface ipv4|ipv6 show subinterfaces
+//	Windows:                                  ping.exe -n 3 -w MS -f -l SIZE ADDR (IPv6: no -f)
+//	                                          netsh.exe interface ipv4 show subinterfaces
 func init() {
 	register("mtu", Method{
 		Validate: func(*Spec) error { return nil },
@@ -91,6 +94,15 @@ func gatewayFor(env *Env, a netip.Addr) (Gateway, bool) {
 	return Gateway{}, false
 }
 
+// Echo counts of the mtu method: each guest command sends several
+// requests (adaptive, like the icmp method) and passes on any reply, so
+// that a lossy path is not taken for a path-MTU blackhole.
+const (
+	dfCount    = 3 // each don't-fragment echo
+	plainCount = 5 // the plain echo after a full-size one failed
+	retryCount = 5 // the full-size echo sent again, beside the search
+)
+
 // mtuOne probes one target through iface.
 func mtuOne(ctx context.Context, env *Env, target netip.Addr, iface string) Result {
 	res := Result{Method: "mtu", Target: target.String()}
@@ -99,7 +111,7 @@ func mtuOne(ctx context.Context, env *Env, target netip.Addr, iface string) Resu
 		return fail(res, err)
 	}
 	res.Measure.NICMTU = mtu
-	full := dfEcho(ctx, env, target, mtu)
+	full := dfEcho(ctx, env, target, mtu, dfCount)
 	switch full.status {
 	case Passed:
 		res.Status, res.Measure.PathMTU = Passed, mtu
@@ -109,9 +121,7 @@ func mtuOne(ctx context.Context, env *Env, target netip.Addr, iface string) Resu
 		return res
 	}
 	if full.signalled > 0 {
-		res.Status, res.Measure.PathMTU = Passed, full.signalled
-		res.Detail = fmt.Sprintf("note: the path MTU to %s is %d, below the NIC's %d, and the network says so (fragmentation needed): TCP adapts", target, full.signalled, mtu)
-		return res
+		return signalled(res, target, full.signalled, mtu)
 	}
 	env.forget(iface)
 	if again, err := nicMTU(ctx, env, iface, false); err == nil && again != mtu {
@@ -120,38 +130,65 @@ func mtuOne(ctx context.Context, env *Env, target netip.Addr, iface string) Resu
 	return mtuSearch(ctx, env, res, target, iface, mtu)
 }
 
-// mtuSearch runs, at once, a plain echo to target, the common smaller
-// sizes, and a full-size echo to the gateway, and names the cause.
+// signalled is the result of a full-size echo that got a "fragmentation
+// needed" back: path-MTU discovery works, TCP adapts.
+func signalled(res Result, target netip.Addr, pmtu, mtu int) Result {
+	res.Status = Passed
+	if pmtu > 1 {
+		res.Measure.PathMTU = pmtu
+	}
+	res.Detail = fmt.Sprintf("note: the path to %s carries less than the NIC's MTU %d, and the network says so (fragmentation needed): TCP adapts", target, mtu)
+	return res
+}
+
+// mtuSearch runs, at once, a plain echo to target, the full-size echo
+// again, the common smaller sizes, and a full-size echo to the gateway,
+// and names the cause: only when the plain echo gets at least half its
+// replies and no full-size echo got one, so that loss is not taken for a
+// blackhole.
 func mtuSearch(ctx context.Context, env *Env, res Result, target netip.Addr, iface string, mtu int) Result {
 	sizes := slices.DeleteFunc(slices.Clone(mtuSteps), func(n int) bool { return n >= mtu })
 	gw, hasGW := gatewayFor(env, target)
 	hasGW = hasGW && gw.Addr != target && gw.Iface == iface
-	echoes := make([]echo, len(sizes)+2)
+	echoes := make([]echo, len(sizes)+3)
 	var wg sync.WaitGroup
 	run := func(i int, f func() echo) {
 		wg.Add(1)
 		go func() { defer wg.Done(); echoes[i] = f() }()
 	}
-	run(0, func() echo { return plainEcho(ctx, env, target) })
+	run(0, func() echo { return plainEcho(ctx, env, target, plainCount) })
+	run(1, func() echo { return dfEcho(ctx, env, target, mtu, retryCount) })
 	if hasGW {
-		run(1, func() echo { return dfEcho(ctx, env, gw.Addr, mtu) })
+		run(2, func() echo { return dfEcho(ctx, env, gw.Addr, mtu, dfCount) })
 	}
 	for i, n := range sizes {
-		run(i+2, func() echo { return dfEcho(ctx, env, target, n) })
+		run(i+3, func() echo { return dfEcho(ctx, env, target, n, dfCount) })
 	}
 	wg.Wait()
-	if echoes[0].status != Passed {
-		res.Status, res.Error = Error, fmt.Sprintf("no answer to a full-size echo, nor to a plain one (%s): not a path-MTU fault", echoes[0].text)
+	plain, again := echoes[0], echoes[1]
+	switch {
+	case plain.status != Passed:
+		res.Status, res.Error = Error, fmt.Sprintf("no answer to a full-size echo, nor to a plain one (%s): not a path-MTU fault", plain.text)
+		return res
+	case again.status == Passed:
+		res.Status, res.Measure.PathMTU = Passed, mtu
+		res.Detail = fmt.Sprintf("note: %d-byte echoes to %s were lost once and passed again: loss on the path, not its MTU", mtu, target)
+		return res
+	case again.signalled > 0:
+		return signalled(res, target, again.signalled, mtu)
+	case 2*plain.recv < plain.sent:
+		res.Status = Error
+		res.Error = fmt.Sprintf("the path loses packets (%d of %d plain echoes answered): cannot tell a path-MTU fault from loss", plain.recv, plain.sent)
 		return res
 	}
 	for i, n := range sizes {
-		if echoes[i+2].status == Passed {
+		if echoes[i+3].status == Passed {
 			res.Measure.PathMTU = n
 		}
 	}
 	res.Status, res.Cause = Failed, CausePathMTUBlackhole
-	res.Error = fmt.Sprintf("a plain echo passes, a %d-byte one with don't-fragment gets no answer and no \"fragmentation needed\"", mtu)
-	res.Detail = mtuDetail(res, target, mtu, sizes, hasGW, echoes[1])
+	res.Error = fmt.Sprintf("plain echoes pass, %d-byte ones with don't-fragment get no answer and no \"fragmentation needed\"", mtu)
+	res.Detail = mtuDetail(res, target, mtu, sizes, hasGW, echoes[2])
 	return res
 }
 
@@ -184,56 +221,61 @@ func joinInts(ns []int) string {
 	return strings.Join(s, ", ")
 }
 
-// echo is what one echo of the mtu method saw.
+// echo is what one echo command of the mtu method saw.
 type echo struct {
 	status Status
-	// signalled is the MTU a "fragmentation needed" named (0: none came,
-	// or it named none).
-	signalled int
-	text      string
+	// signalled is the MTU a "fragmentation needed" named (1: one came
+	// without a usable MTU; 0: none came).
+	signalled  int
+	text       string
+	sent, recv int
 }
 
-// plainEcho sends one ordinary echo request.
-func plainEcho(ctx context.Context, env *Env, target netip.Addr) echo {
-	cmd, err := osdetect.PingCommand(env.Family, target, env.Timeout)
+// plainEcho sends count ordinary echo requests in one command.
+func plainEcho(ctx context.Context, env *Env, target netip.Addr, count int) echo {
+	spec := Spec{Method: "icmp", Count: count}
+	cmd, err := icmpCommand(env.Family, target, env.Timeout, spec)
 	if err != nil {
 		return echo{status: Error, text: err.Error()}
 	}
-	st, err := env.Run(ctx, cmd)
+	st, err := env.Run(ctx, cmd, 0)
 	if err != nil {
 		return echo{status: Error, text: execText(cmd.Path, err)}
 	}
-	if pr := osdetect.ParsePing(env.Family, target, st); !pr.OK {
-		return echo{status: Failed, text: pr.Error}
+	r := parseICMP(env.Family, target, st, spec)
+	e := echo{status: r.Status, text: r.Error, sent: r.Measure.Sent, recv: r.Measure.Received}
+	if e.status == Degraded {
+		e.status = Passed
 	}
-	return echo{status: Passed}
+	return e
 }
 
-// dfEcho sends one echo request of mtu bytes (IP header included) with
-// don't-fragment set.
-func dfEcho(ctx context.Context, env *Env, target netip.Addr, mtu int) echo {
-	cmd, err := dfCommand(env.Family, target, mtu, env.Timeout)
+// dfEcho sends count echo requests of mtu bytes (IP header included)
+// with don't-fragment set, in one command; any reply passes.
+func dfEcho(ctx context.Context, env *Env, target netip.Addr, mtu, count int) echo {
+	cmd, err := dfCommand(env.Family, target, mtu, count, env.Timeout)
 	if err != nil {
 		return echo{status: Error, text: err.Error()}
 	}
-	st, err := env.Run(ctx, cmd)
+	st, err := env.Run(ctx, cmd, 0)
 	if err != nil {
 		if osdetect.IsSpawnFailure(err) {
 			return echo{status: Unavailable, text: execText(cmd.Path, err)}
 		}
 		return echo{status: Error, text: execText(cmd.Path, err)}
 	}
-	return parseDF(env.Family, target, mtu, st)
+	return parseDF(env.Family, target, mtu, count, st)
 }
 
-// dfCommand is the don't-fragment echo of mtu bytes to target.
-func dfCommand(f osdetect.Family, target netip.Addr, mtu int, timeout time.Duration) (guestagent.Command, error) {
+// dfCommand is the icmp method's command of count echo requests to
+// target, of mtu bytes with don't-fragment set.
+func dfCommand(f osdetect.Family, target netip.Addr, mtu, count int, timeout time.Duration) (guestagent.Command, error) {
 	hdr := 28
 	if target.Is6() {
 		hdr = 48
 	}
 	size := strconv.Itoa(mtu - hdr)
-	cmd, err := osdetect.PingCommand(f, target, timeout)
+	cmd, err := icmpCommand(f, target, timeout, Spec{Method: "icmp", Count: count})
 	if err != nil {
 		return cmd, err
 	}
@@ -269,8 +311,8 @@ var (
 	windowsNeedsFrag = regexp.MustCompile(`(?i)needs to be fragmented but DF set|fragmentiert werden, DF-Flag`)
 )
 
-// parseDF reads a don't-fragment echo.
-func parseDF(f osdetect.Family, target netip.Addr, mtu int, st guestagent.ExecStatus) echo {
+// parseDF reads a don't-fragment echo command of count requests.
+func parseDF(f osdetect.Family, target netip.Addr, mtu, count int, st guestagent.ExecStatus) echo {
 	out := append(slices.Clip(st.Stdout[:min(len(st.Stdout), OutputLimit)]), st.Stderr[:min(len(st.Stderr), OutputLimit)]...)
 	if f == osdetect.Linux {
 		if m := linuxFragNeeded.FindSubmatch(out); m != nil {
@@ -286,10 +328,12 @@ func parseDF(f osdetect.Family, target netip.Addr, mtu int, st guestagent.ExecSt
 	} else if windowsNeedsFrag.Match(out) {
 		return echo{status: Failed, signalled: 1, text: "packet needs to be fragmented but DF set"}
 	}
-	if pr := osdetect.ParsePing(f, target, st); !pr.OK {
-		return echo{status: Failed, text: pr.Error}
+	r := parseICMP(f, target, st, Spec{Method: "icmp", Count: count})
+	e := echo{status: r.Status, text: r.Error, sent: r.Measure.Sent, recv: r.Measure.Received}
+	if e.status == Degraded {
+		e.status = Passed
 	}
-	return echo{status: Passed}
+	return e
 }
 
 // nicMTU returns the MTU of the guest interface iface, remembered for the
@@ -307,7 +351,7 @@ func nicMTU(ctx context.Context, env *Env, iface string, cached bool) (int, erro
 	if err != nil {
 		return 0, err
 	}
-	st, err := env.Run(ctx, cmd)
+	st, err := env.Run(ctx, cmd, 0)
 	if err != nil {
 		return 0, &toolError{text: "reading the NIC's MTU: " + execText(cmd.Path, err), missing: osdetect.IsSpawnFailure(err)}
 	}

@@ -25,7 +25,7 @@ func FuzzParsers(f *testing.F) {
 			if r.Measure.Sent > 2*MaxCount || r.Measure.Received > r.Measure.Sent || r.Measure.Received < 0 {
 				t.Fatalf("parseICMP believed %d sent, %d received", r.Measure.Sent, r.Measure.Received)
 			}
-			if e := parseDF(fam, a, 1500, st); e.signalled >= 1500 {
+			if e := parseDF(fam, a, 1500, 3, st); e.signalled >= 1500 || e.recv > e.sent {
 				t.Fatalf("parseDF believed a path MTU of %d", e.signalled)
 			}
 			if n, err := parseMTU(fam, "eth0", st); err == nil && (n < minMTU || n > maxMTU) {

@@ -114,8 +114,12 @@ type Env struct {
 	// Family is the guest's OS family.
 	Family osdetect.Family
 	// Run starts a command in the guest and waits for it to exit, its
-	// output capped at OutputLimit, under ctx's deadline.
-	Run func(ctx context.Context, cmd guestagent.Command) (guestagent.ExecStatus, error)
+	// output capped at OutputLimit, under ctx's deadline; wait, when
+	// positive, also bounds the time from the command's start (the agent's
+	// guest-exec reply) to its exit, so a slow agent is not taken for a
+	// slow command. A command still running then is an error wrapping
+	// guestagent.ErrExecTimeout.
+	Run func(ctx context.Context, cmd guestagent.Command, wait time.Duration) (guestagent.ExecStatus, error)
 	// External are the VM's external targets; Gateways its gateways,
 	// each with the guest interface its default route leaves by.
 	External []netip.Addr

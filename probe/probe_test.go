@@ -147,7 +147,7 @@ func TestParseDF(t *testing.T) {
 			if tt.fam == osdetect.Windows && tt.status == Passed {
 				target = netip.MustParseAddr("104.26.10.240")
 			}
-			e := parseDF(tt.fam, target, 1500, tt.st)
+			e := parseDF(tt.fam, target, 1500, 1, tt.st)
 			if e.status != tt.status || e.signalled != tt.signalled {
 				t.Fatalf("parseDF = %s, signalled %d (%s), want %s, %d", e.status, e.signalled, e.text, tt.status, tt.signalled)
 			}
@@ -198,7 +198,7 @@ func fakeGuest(t *testing.T, rules [][2]string) *Env {
 	return &Env{Family: osdetect.Linux, Timeout: time.Second,
 		Gateways: []Gateway{{Addr: netip.MustParseAddr("192.0.2.1"), Iface: "eth0"}},
 		External: []netip.Addr{netip.MustParseAddr("203.0.113.10")},
-		Run: func(_ context.Context, cmd guestagent.Command) (guestagent.ExecStatus, error) {
+		Run: func(_ context.Context, cmd guestagent.Command, _ time.Duration) (guestagent.ExecStatus, error) {
 			argv := cmd.Path + " " + strings.Join(cmd.Args, " ")
 			for _, r := range rules {
 				if strings.Contains(argv, r[0]) {
@@ -221,8 +221,8 @@ func TestTCPCauses(t *testing.T) {
 		status Status
 		cause  Cause
 	}{
-		{"refused, host answers", [][2]string{{"curl", "curl-refused"}, {"ping", "iputils-df-ok"}}, Failed, CauseTCPRefused},
-		{"filtered, host answers", [][2]string{{"curl", "curl-timeout"}, {"ping", "iputils-df-ok"}}, Failed, CauseTCPFiltered},
+		{"refused, host answers", [][2]string{{"curl", "curl-refused"}, {"ping", "iputils-count5"}}, Failed, CauseTCPRefused},
+		{"filtered, host answers", [][2]string{{"curl", "curl-timeout"}, {"ping", "iputils-count5"}}, Failed, CauseTCPFiltered},
 		{"host down", [][2]string{{"curl", "curl-timeout"}, {"ping", "iputils-count3-alllost"}}, Failed, ""},
 		{"connected", [][2]string{{"curl", "curl-404"}}, Passed, ""},
 	}
@@ -258,11 +258,11 @@ func TestHTTPStatus(t *testing.T) {
 func TestMTUBlackhole(t *testing.T) {
 	env := fakeGuest(t, [][2]string{
 		{"cat /sys/class/net/eth0/mtu", "mtu1500"},
-		{"-s 1472 203.0.113.10", "iputils-count3-alllost"}, // full size: silence
+		{"-s 1472 203.0.113.10", "iputils-count3-alllost"}, // full size, twice: silence
 		{"-s 1472 192.0.2.1", "iputils-df-ok"},             // the gateway takes full size
 		{"-s 1252 203.0.113.10", "iputils-df-ok"},          // 1280 passes
 		{"-s ", "iputils-count3-alllost"},                  // 1400, 1442, 1450 do not
-		{"ping -c 1 -W 1 203.0.113.10", "iputils-df-ok"},   // a plain echo passes
+		{"-c 5 -A -i 0.2 -W 1 203.0.113.10", "iputils-count5"},
 	})
 	r := RunSpec(context.Background(), env, Spec{Method: "mtu"})
 	if len(r) != 1 {
@@ -274,6 +274,46 @@ func TestMTUBlackhole(t *testing.T) {
 	}
 	if !strings.Contains(got.Detail, "beyond it") {
 		t.Errorf("detail %q does not say the gateway passes full size", got.Detail)
+	}
+}
+
+// TestMTULossIsNotABlackhole: a lossy path is not taken for a path-MTU
+// blackhole: full-size echoes that pass when sent again, or plain echoes
+// that lose half their replies, name no cause.
+func TestMTULossIsNotABlackhole(t *testing.T) {
+	lostOnce := 0
+	env := fakeGuest(t, [][2]string{
+		{"cat /sys/class/net/eth0/mtu", "mtu1500"},
+		{"-c 5 -A -i 0.2 -W 1 203.0.113.10", "iputils-count5"},
+		{"-s 1472 192.0.2.1", "iputils-df-ok"},
+		{"-s ", "iputils-df-ok"},
+	})
+	run := env.Run
+	env.Run = func(ctx context.Context, cmd guestagent.Command, wait time.Duration) (guestagent.ExecStatus, error) {
+		if strings.Contains(strings.Join(cmd.Args, " "), "-c 3 -A -i 0.2 -W 1 -M do -s 1472 203.0.113.10") && lostOnce == 0 {
+			lostOnce++
+			return capture(t, "iputils-count3-alllost"), nil // the first full-size echoes are lost
+		}
+		return run(ctx, cmd, wait)
+	}
+	if got := RunSpec(context.Background(), env, Spec{Method: "mtu"})[0]; got.Status != Passed || got.Cause != "" || !strings.Contains(got.Detail, "loss on the path") {
+		t.Errorf("full size lost once, then passing: %+v", got)
+	}
+	lossy := fakeGuest(t, [][2]string{
+		{"cat /sys/class/net/eth0/mtu", "mtu1500"},
+		{"-c 5 -A -i 0.2 -W 1 203.0.113.10", "iputils-count6-loss"}, // 3 of 6: half
+		{"-M do", "iputils-count3-alllost"},
+	})
+	lossy.Run = func(ctx context.Context, cmd guestagent.Command, wait time.Duration) (guestagent.ExecStatus, error) {
+		if strings.Contains(strings.Join(cmd.Args, " "), "-c 5") && !strings.Contains(strings.Join(cmd.Args, " "), "-M") {
+			c := 0
+			out := "5 packets transmitted, 2 received, 60% packet loss, time 800ms\n"
+			return guestagent.ExecStatus{Exited: true, ExitCode: &c, Stdout: []byte(out)}, nil
+		}
+		return fakeGuest(t, [][2]string{{"cat", "mtu1500"}, {"-M do", "iputils-count3-alllost"}}).Run(ctx, cmd, wait)
+	}
+	if got := RunSpec(context.Background(), lossy, Spec{Method: "mtu"})[0]; got.Status != Error || got.Cause != "" || !strings.Contains(got.Error, "loses packets") {
+		t.Errorf("plain echoes losing more than half: %+v", got)
 	}
 }
 
@@ -315,6 +355,33 @@ func TestSpecValidation(t *testing.T) {
 	for _, s := range bad {
 		if err := s.Validate(); err == nil {
 			t.Errorf("Validate(%+v) = nil, want an error", s)
+		}
+	}
+}
+
+// TestLossAtThreshold: a loss exactly at max_loss passes (with a
+// warning): the ratio is compared in whole requests, never in floats
+// (3 of 20 is 0.15000000000000002 as 1 - 17/20), and percentages print
+// rounded.
+func TestLossAtThreshold(t *testing.T) {
+	for _, tt := range []struct {
+		lost, sent int
+		max        float64
+		degraded   bool
+	}{{3, 20, 0.15, false}, {6, 20, 0.3, false}, {4, 20, 0.2, false}, {11, 20, 0.5, true}, {7, 20, 0.3, true}} {
+		c := 0
+		out := strconv.Itoa(tt.sent) + " packets transmitted, " + strconv.Itoa(tt.sent-tt.lost) + " received\n"
+		st := guestagent.ExecStatus{Exited: true, ExitCode: &c, Stdout: []byte(out)}
+		s := Spec{Method: "icmp", Count: tt.sent, MaxLoss: ratio(tt.max)}
+		if err := s.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		r := parseICMP(osdetect.Linux, netip.MustParseAddr("203.0.113.10"), st, s)
+		if (r.Status == Degraded) != tt.degraded {
+			t.Errorf("%d of %d lost, max_loss %v: %s (%s)", tt.lost, tt.sent, tt.max, r.Status, r.Error)
+		}
+		if strings.Contains(r.Error+r.Detail, "0000") {
+			t.Errorf("unrounded percentage: %q %q", r.Error, r.Detail)
 		}
 	}
 }
