@@ -55,8 +55,8 @@ func (c *Checker) startMethods(ctx context.Context, f *facts, plan []plannedProb
 // writes them, must not read.
 func (c *Checker) methodEnv(f *facts, plan []plannedProbe, targets bool) *probe.Env {
 	env := &probe.Env{Family: f.os.Family, Timeout: time.Duration(c.cfg.PingTimeout)}
-	env.Run = func(ctx context.Context, cmd guestagent.Command) (guestagent.ExecStatus, error) {
-		return c.runTimed(ctx, f, cmd)
+	env.Run = func(ctx context.Context, cmd guestagent.Command, wait time.Duration) (guestagent.ExecStatus, error) {
+		return c.runTimed(ctx, f, cmd, wait)
 	}
 	for _, p := range plan {
 		if p.res.Kind == ProbeExternal && p.target.IsValid() {
@@ -80,7 +80,10 @@ func (c *Checker) methodEnv(f *facts, plan []plannedProbe, targets bool) *probe.
 // commands of its kind (its program and its first argument) took to exit
 // before in this boot: a command that ends as expected costs two agent
 // calls, guest-exec and one guest-exec-status.
-func (c *Checker) runTimed(ctx context.Context, f *facts, cmd guestagent.Command) (guestagent.ExecStatus, error) {
+//
+// wait, when positive, bounds the command's own run: from the guest-exec
+// reply to its exit (probe.Env.Run).
+func (c *Checker) runTimed(ctx context.Context, f *facts, cmd guestagent.Command, wait time.Duration) (guestagent.ExecStatus, error) {
 	key := cmd.Path
 	if len(cmd.Args) > 0 {
 		key += " " + cmd.Args[0]
@@ -90,6 +93,11 @@ func (c *Checker) runTimed(ctx context.Context, f *facts, cmd guestagent.Command
 		return guestagent.ExecStatus{}, err
 	}
 	start := time.Now()
+	if wait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
+	}
 	st, reads, err := f.agent.WaitAfter(ctx, pid, probe.OutputLimit, c.tookTime(f.d.BootID, key))
 	if err == nil {
 		c.learnTime(f.d.BootID, key, time.Since(start), reads)
