@@ -109,32 +109,7 @@ func TestFlood(t *testing.T) {
 	t.Logf("flood: %d connections dialled over %s", dials.Load(), floodFor)
 
 	for _, tg := range targets {
-		b, worst := before[tg.name], floodWorst(under[tg.name])
-		t.Logf("%s under the flood (worst of %d samples): %s, median %s", tg.name, len(under[tg.name]), worst, tg.median(nBefore))
-		// One fd per connection: the cap, plus the one being accepted,
-		// plus the libvirt connections of the agent calls in flight (one
-		// per VM checked at once: 2 here) and libvirt's event loop.
-		if limit := b.fds + floodCap + 1 + 4; worst.fds > limit {
-			t.Errorf("%s: %d fds under the flood, want at most %d (idle %d + cap %d + 5)", tg.name, worst.fds, limit, b.fds, floodCap)
-		}
-		if worst.fds < b.fds+floodCap/2 {
-			t.Errorf("%s: only %d fds under the flood (idle %d): the flood did not reach the cap", tg.name, worst.fds, b.fds)
-		}
-		// A connection costs at most its goroutine, buffers and 16 KiB of
-		// headers: 64 KiB is generous; plus 64 MiB of heap slack.
-		if limit := b.rssKiB + floodCap*64 + 64<<10; worst.rssKiB > limit {
-			t.Errorf("%s: RSS %d KiB under the flood, want at most %d KiB", tg.name, worst.rssKiB, limit)
-		}
-		// The flood's client shares the machine's CPUs with serve: a
-		// scrape waits for them, not for the flood's connections.
-		if worst.metrics > 2*time.Second || tg.median(nBefore) > 500*time.Millisecond {
-			t.Errorf("%s: /metrics took up to %s, median %s under the flood, want under 2s and 500ms (before: %s)", tg.name, worst.metrics, tg.median(nBefore), b.metrics)
-		}
-		after, err := tg.lastRound()
-		t.Logf("%s: rounds went on: the last one started %.0fs after the last before the flood", tg.name, after-rounds[tg.name])
-		if err != nil || after < rounds[tg.name]+2*5 {
-			t.Errorf("%s: the last round started at %.0f after the flood, %.0f before it: want rounds to go on every 5s (%v)", tg.name, after, rounds[tg.name], err)
-		}
+		tg.check(t, before[tg.name], under[tg.name], rounds[tg.name], nBefore)
 	}
 	// The flood's connections are closed: serve's fds return to idle.
 	for _, tg := range targets {
@@ -142,6 +117,38 @@ func TestFlood(t *testing.T) {
 			fds, _ := tg.s.resources()
 			return fds <= before[tg.name].fds+5, strconv.Itoa(fds)
 		})
+	}
+}
+
+// check compares tg's samples under the flood with those before it, and
+// its last round with the last before the flood (round0).
+func (tg *floodTarget) check(t *testing.T, b floodSample, under []floodSample, round0 float64, nBefore int) {
+	t.Helper()
+	worst := floodWorst(under)
+	t.Logf("%s under the flood (worst of %d samples): %s, median %s", tg.name, len(under), worst, tg.median(nBefore))
+	// One fd per connection: the cap, plus the one being accepted,
+	// plus the libvirt connections of the agent calls in flight (one
+	// per VM checked at once: 2 here) and libvirt's event loop.
+	if limit := b.fds + floodCap + 1 + 4; worst.fds > limit {
+		t.Errorf("%s: %d fds under the flood, want at most %d (idle %d + cap %d + 5)", tg.name, worst.fds, limit, b.fds, floodCap)
+	}
+	if worst.fds < b.fds+floodCap/2 {
+		t.Errorf("%s: only %d fds under the flood (idle %d): the flood did not reach the cap", tg.name, worst.fds, b.fds)
+	}
+	// A connection costs at most its goroutine, buffers and 16 KiB of
+	// headers: 64 KiB is generous; plus 64 MiB of heap slack.
+	if limit := b.rssKiB + floodCap*64 + 64<<10; worst.rssKiB > limit {
+		t.Errorf("%s: RSS %d KiB under the flood, want at most %d KiB", tg.name, worst.rssKiB, limit)
+	}
+	// The flood's client shares the machine's CPUs with serve: a
+	// scrape waits for them, not for the flood's connections.
+	if worst.metrics > 2*time.Second || tg.median(nBefore) > 500*time.Millisecond {
+		t.Errorf("%s: /metrics took up to %s, median %s under the flood, want under 2s and 500ms (before: %s)", tg.name, worst.metrics, tg.median(nBefore), b.metrics)
+	}
+	after, err := tg.lastRound()
+	t.Logf("%s: rounds went on: the last one started %.0fs after the last before the flood", tg.name, after-round0)
+	if err != nil || after < round0+2*5 {
+		t.Errorf("%s: the last round started at %.0f after the flood, %.0f before it: want rounds to go on every 5s (%v)", tg.name, after, round0, err)
 	}
 }
 
