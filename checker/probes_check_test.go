@@ -2,33 +2,17 @@ package checker
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
 	"github.com/vmcheck/vmcheck/probe"
+	"github.com/vmcheck/vmcheck/probe/probetest"
 )
 
 // probeCapture is a real capture of testdata/probe/linux.
-func probeCapture(t *testing.T, name string) guestagent.ExecStatus {
-	t.Helper()
-	dir := filepath.Join("..", "testdata", "probe", "linux")
-	out, err := os.ReadFile(filepath.Join(dir, name+".txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	errOut, _ := os.ReadFile(filepath.Join(dir, name+".stderr.txt"))
-	code, err := os.ReadFile(filepath.Join(dir, name+".exit"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(code)))
-	return guestagent.ExecStatus{Exited: true, ExitCode: &n, Stdout: out, Stderr: errOut}
-}
+func probeCapture(t *testing.T, name string) guestagent.ExecStatus { return probetest.Linux(t, name) }
 
 // newPolicyGuest is the captured Debian guest running the tools of the
 // probe methods: pings (plain, with a count, don't-fragment) as reply

@@ -12,28 +12,11 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/probe/probetest"
 )
 
-// capture loads a real capture of testdata/probe/linux: stdout, stderr
-// and exit code.
-func capture(t *testing.T, name string) guestagent.ExecStatus {
-	t.Helper()
-	dir := filepath.Join("..", "testdata", "probe", "linux")
-	out, err := os.ReadFile(filepath.Join(dir, name+".txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	errOut, _ := os.ReadFile(filepath.Join(dir, name+".stderr.txt"))
-	code, err := os.ReadFile(filepath.Join(dir, name+".exit"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(code)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return guestagent.ExecStatus{Exited: true, ExitCode: &n, Stdout: out, Stderr: errOut}
-}
+// capture loads a real capture of testdata/probe/linux.
+func capture(t *testing.T, name string) guestagent.ExecStatus { return probetest.Linux(t, name) }
 
 // windows loads a cited Windows transcript of testdata/probe, exit code
 // as ping.exe gives it.
