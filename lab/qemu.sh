@@ -7,8 +7,16 @@
 #   lab/qemu.sh up        start the guests that are not running (idempotent); waits until each
 #                         has booted and, where one should answer, its agent answers; writes
 #                         $QEMU_LAB_DIR/env; stdout gets "VMCHECK_QEMU_LAB_RUN=<socket dir>"
-#   lab/qemu.sh down      stop every QEMU (and socket holder) this script started, by pid
+#   lab/qemu.sh down      stop every QEMU (and socket holder) this script started, by pid,
+#                         the twin's included
 #   lab/qemu.sh status
+#   lab/qemu.sh twin up | down | status
+#       an extra guest on demand, 9006 qemu-twin (debian, agent on, 192.0.2.96/24 gw
+#       192.0.2.1, 52:54:00:0c:90:06, no Proxmox VE config) whose -smbios uuid is guest
+#       9001's: two running VMs that report one UUID. Its sockets are in $QEMU_LAB_DIR/twin,
+#       so a scan of run/ (--qemu-dir) never sees it; name it in qemu_vms. up is idempotent
+#       (needs lab/lab.sh's lab, not this script's other guests) and prints
+#       "VMCHECK_QEMU_LAB_TWIN=<socket dir>"; down stops it by pid
 #   lab/qemu.sh qmp VMID JSON                 one QMP command (after qmp_capabilities)
 #   lab/qemu.sh fault NAME VMID [SECONDS]
 #       pause | resume                        QMP stop / cont
@@ -33,6 +41,7 @@
 #   run/<vmid>.pid  QEMU's pid
 #   pve/<vmid>.conf Proxmox VE style config (Proxmox VE: /etc/pve/qemu-server/<vmid>.conf)
 #   console/<vmid>.log serial console
+#   twin/9006.qmp, .qga, .pid, .log   the twin's (lab/qemu.sh twin up)
 #
 # Isolation: QEMU runs in the network namespace vmcheck-lab (lab/lab.sh's), its tap device
 # tap<vmid>i0 on the bridge vcpub0 there; no user-mode networking; documentation addresses only.
@@ -55,6 +64,7 @@ RUN=$QDIR/run
 PVE=$QDIR/pve
 CONSOLE=$QDIR/console
 STATE=$QDIR/state
+TWIN=$QDIR/twin
 KERNEL_ARGS="console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off tsc=reliable no_timer_check i8042.noaux i8042.nokbd i8042.nopnp"
 
 # The guests. Columns: vmid name role agent address gw4 conf post hostile
@@ -80,14 +90,32 @@ while read -r id name role agent addr gw conf post hostile; do
 	G_GW4[$id]=$gw G_CONF[$id]=$conf G_POST[$id]=$post G_HOSTILE[$id]=$hostile
 done <<<"$GUEST_TABLE"
 
+# The twin (lab/qemu.sh twin up): not one of ALL, and not under $RUN; it reports the UUID
+# of TWIN_OF.
+TWIN_ID=9006
+TWIN_OF=9001
+G_NAME[$TWIN_ID]=qemu-twin G_ROLE[$TWIN_ID]=debian G_AGENT[$TWIN_ID]=on G_ADDR[$TWIN_ID]=192.0.2.96/24
+G_GW4[$TWIN_ID]=192.0.2.1 G_CONF[$TWIN_ID]=no G_POST[$TWIN_ID]=- G_HOSTILE[$TWIN_ID]=-
+
 say() { printf '[qemu-lab] %s\n' "$*" >&2; }
 die() {
 	printf '[qemu-lab] error: %s\n' "$*" >&2
 	exit 1
 }
-is_guest() { [ -n "${G_NAME[${1:-x}]:-}" ]; }
+is_guest() { [ -n "${G_NAME[${1:-x}]:-}" ] && [ "$1" != "$TWIN_ID" ]; }
 mac_of() { printf '52:54:00:0c:90:%02d' "$((10#${1: -2}))"; }
 uuid_of() { echo "5c0c0000-0000-4000-8000-00000000$1"; }
+# The UUID a guest's QEMU reports (-smbios type=1,uuid=): the twin claims TWIN_OF's.
+smbios_uuid_of() {
+	if [ "$1" = "$TWIN_ID" ]; then uuid_of "$TWIN_OF"; else uuid_of "$1"; fi
+}
+# Where a guest's sockets, pid file and (for the twin) console log are.
+dir_of() {
+	if [ "$1" = "$TWIN_ID" ]; then echo "$TWIN"; else echo "$RUN"; fi
+}
+console_of() {
+	if [ "$1" = "$TWIN_ID" ]; then echo "$TWIN/$1.log"; else echo "$CONSOLE/$1.log"; fi
+}
 
 check_dir() {
 	case $QDIR in
@@ -135,11 +163,12 @@ need_base_lab() {
 
 # Prints the pid of the QEMU of VMID if its pid file names a live QEMU started for this lab.
 qemu_pid() {
-	local pid
-	pid=$(cat "$RUN/$1.pid" 2>/dev/null) || return 1
+	local pid d
+	d=$(dir_of "$1")
+	pid=$(cat "$d/$1.pid" 2>/dev/null) || return 1
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
 	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = qemu-system-x86 ] || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$RUN/$1.qmp" || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d/$1.qmp" || return 1
 	echo "$pid"
 }
 
@@ -163,16 +192,16 @@ stop_pid() {
 qmp() {
 	local id=$1 cmd=$2
 	printf '{"execute":"qmp_capabilities"}\n%s\n' "$cmd" |
-		timeout 10 socat -t 1 - "UNIX-CONNECT:$RUN/$id.qmp,shut-none" | grep -v '"QMP"' | tail -n 1
+		timeout 10 socat -t 1 - "UNIX-CONNECT:$(dir_of "$id")/$id.qmp,shut-none" | grep -v '"QMP"' | tail -n 1
 }
 
 agent_ping() {
 	local id=$1 n=$RANDOM
 	printf '\xff{"execute":"guest-sync-delimited","arguments":{"id":%d}}\n' "$n" |
-		timeout 5 socat -t 1 - "UNIX-CONNECT:$RUN/$id.qga,shut-none" 2>/dev/null | grep -aq "\"return\": $n}"
+		timeout 5 socat -t 1 - "UNIX-CONNECT:$(dir_of "$id")/$id.qga,shut-none" 2>/dev/null | grep -aq "\"return\": $n}"
 }
 
-booted() { grep -q '\[vmcheck-init\] ready' "$CONSOLE/$1.log" 2>/dev/null; }
+booted() { grep -q '\[vmcheck-init\] ready' "$(console_of "$1")" 2>/dev/null; }
 
 write_conf() {
 	local id=$1
@@ -189,7 +218,7 @@ memory: 128
 name: ${G_NAME[$id]}
 net0: virtio=$(mac_of "$id" | tr 'a-f' 'A-F'),bridge=$BR_PUB,firewall=0
 ostype: l26
-smbios1: uuid=$(uuid_of "$id")
+smbios1: uuid=$(smbios_uuid_of "$id")
 
 [lab-snapshot]
 name: ${G_NAME[$id]}-old
@@ -198,9 +227,10 @@ EOF
 }
 
 start_guest() {
-	local id=$1 cmdline
-	rm -f "$RUN/$id.qmp" "$RUN/$id.qga" "$RUN/$id.pid"
-	: >"$CONSOLE/$id.log"
+	local id=$1 cmdline d log
+	d=$(dir_of "$id") log=$(console_of "$id")
+	rm -f "$d/$id.qmp" "$d/$id.qga" "$d/$id.pid"
+	: >"$log"
 	write_conf "$id"
 	cmdline="$KERNEL_ARGS vmcheck.host=${G_NAME[$id]} vmcheck.role=${G_ROLE[$id]} vmcheck.agent=${G_AGENT[$id]}"
 	cmdline+=" vmcheck.net=eth0,${G_ADDR[$id]} vmcheck.gw4=${G_GW4[$id]}"
@@ -208,17 +238,17 @@ start_guest() {
 	# Inside the lab's network namespace, so that the tap device lands there.
 	nsenter --net="/run/netns/$NS_LAB" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		qemu-system-x86_64 -name "${G_NAME[$id]},debug-threads=on" \
-		-smbios "type=1,uuid=$(uuid_of "$id")" \
+		-smbios "type=1,uuid=$(smbios_uuid_of "$id")" \
 		-machine pc -accel tcg -m 128 -smp 1 -nodefaults -no-user-config -display none \
 		-kernel "$KERNEL" -initrd "$INITRD" -append "$cmdline" \
-		-serial "file:$CONSOLE/$id.log" \
-		-chardev "socket,id=qmp,path=$RUN/$id.qmp,server=on,wait=off" -mon chardev=qmp,mode=control \
-		-chardev "socket,path=$RUN/$id.qga,server=on,wait=off,id=qga0" \
+		-serial "file:$log" \
+		-chardev "socket,id=qmp,path=$d/$id.qmp,server=on,wait=off" -mon chardev=qmp,mode=control \
+		-chardev "socket,path=$d/$id.qga,server=on,wait=off,id=qga0" \
 		-device virtio-serial,id=qga-ser -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0 \
 		-netdev "tap,id=net0,ifname=tap${id}i0,script=$STATE/ifup,downscript=no" \
 		-device "virtio-net-pci,mac=$(mac_of "$id"),netdev=net0,id=net0,romfile=" \
 		-device virtio-rng-pci \
-		-pidfile "$RUN/$id.pid" -daemonize 9>&- </dev/null >&2
+		-pidfile "$d/$id.pid" -daemonize 9>&- </dev/null >&2
 	qemu_pid "$id" >/dev/null || die "QEMU for $id did not start"
 }
 
@@ -228,7 +258,7 @@ wait_guests() {
 		left=()
 		for id in "${pending[@]}"; do
 			qemu_pid "$id" >/dev/null || {
-				tail -n 25 "$CONSOLE/$id.log" >&2 || true
+				tail -n 25 "$(console_of "$id")" >&2 || true
 				die "QEMU of $id exited while booting"
 			}
 			if booted "$id" && { [ "${G_AGENT[$id]}" != on ] || agent_ping "$id"; }; then continue; fi
@@ -243,7 +273,7 @@ wait_guests() {
 		if [ $SECONDS -ge $deadline ]; then
 			for id in "${pending[@]}"; do
 				say "guest $id never came up; console tail:"
-				tail -n 25 "$CONSOLE/$id.log" >&2 || true
+				tail -n 25 "$(console_of "$id")" >&2 || true
 			done
 			die "timeout after ${BOOT_TIMEOUT}s"
 		fi
@@ -275,26 +305,34 @@ EOF
 	mv "$QDIR/env.tmp" "$QDIR/env"
 }
 
+write_ifup() {
+	# shellcheck disable=SC2016 # $1 is the ifup script's own argument
+	printf '#!/bin/sh\n# QEMU tap ifup script (Proxmox VE: pve-bridge)\nip link set "$1" master %s && ip link set "$1" up\n' "$BR_PUB" >"$STATE/ifup"
+	chmod 0755 "$STATE/ifup"
+}
+
+# Succeeds if the guest runs in the current vmcheck-lab namespace. A guest left in an
+# older one (lab/lab.sh down + up meanwhile) has no network any more: it is stopped, to be
+# started again in the current one.
+running_here() {
+	local id=$1 pid
+	pid=$(qemu_pid "$id") || return 1
+	[ "$(readlink "/proc/$pid/ns/net")" != "net:[$(stat -L -c %i "/run/netns/$NS_LAB")]" ] || return 0
+	say "restarting $id: it runs in an older $NS_LAB namespace"
+	stop_pid "$pid"
+	return 1
+}
+
 cmd_up() {
-	local id pid netns starting=()
+	local id starting=()
 	[ $# -eq 0 ] || die "up takes no arguments"
 	prepare_dir
 	lock
 	need_base_lab
 	ensure_socat
-	# shellcheck disable=SC2016 # $1 is the ifup script's own argument
-	printf '#!/bin/sh\n# QEMU tap ifup script (Proxmox VE: pve-bridge)\nip link set "$1" master %s && ip link set "$1" up\n' "$BR_PUB" >"$STATE/ifup"
-	chmod 0755 "$STATE/ifup"
-	netns="net:[$(stat -L -c %i "/run/netns/$NS_LAB")]"
+	write_ifup
 	for id in "${ALL[@]}"; do
-		if pid=$(qemu_pid "$id"); then
-			# A guest left in an older vmcheck-lab (lab/lab.sh down + up meanwhile)
-			# has no network any more: restart it in the current one.
-			[ "$(readlink "/proc/$pid/ns/net")" != "$netns" ] || continue
-			say "restarting $id: it runs in an older $NS_LAB namespace"
-			stop_pid "$pid"
-		fi
-		starting+=("$id")
+		running_here "$id" || starting+=("$id")
 	done
 	if [ ${#starting[@]} -gt 0 ]; then
 		say "starting ${starting[*]}"
@@ -334,24 +372,73 @@ cmd_down() {
 			stop_pid "$pid"
 		fi
 	done
+	stop_twin
 	rm -rf "${RUN:?}" "${PVE:?}" "${CONSOLE:?}" "${STATE:?}" "$QDIR/env"
 	say "QEMU lab down"
 }
 
+# Stops the twin (by the pid it recorded, after checking it is ours) and removes its dir.
+stop_twin() {
+	local pid
+	if pid=$(qemu_pid "$TWIN_ID"); then
+		say "stopping QEMU $pid (twin $TWIN_ID)"
+		stop_pid "$pid"
+	fi
+	rm -rf "${TWIN:?}"
+}
+
+cmd_twin() {
+	local sub=${1:-}
+	[ $# -le 1 ] || die "usage: lab/qemu.sh twin up|down|status"
+	case $sub in
+	up)
+		prepare_dir
+		lock
+		need_base_lab
+		ensure_socat
+		write_ifup
+		mkdir -p "$TWIN"
+		if running_here "$TWIN_ID"; then
+			say "twin $TWIN_ID already running"
+		else
+			say "starting twin $TWIN_ID (UUID of $TWIN_OF: $(smbios_uuid_of "$TWIN_ID"))"
+			start_guest "$TWIN_ID"
+			wait_guests "$TWIN_ID"
+		fi
+		echo "VMCHECK_QEMU_LAB_TWIN=$TWIN"
+		;;
+	down)
+		if [ ! -e "$QDIR/.vmcheck-qemu-lab" ]; then
+			say "nothing to do"
+			return 0
+		fi
+		lock
+		stop_twin
+		say "twin down"
+		;;
+	status) status_line "$TWIN_ID" ;;
+	*) die "usage: lab/qemu.sh twin up|down|status" ;;
+	esac
+}
+
+status_line() {
+	local id=$1 pid st=- chr=-
+	if pid=$(qemu_pid "$id"); then
+		st=$(qmp "$id" '{"execute":"query-status"}' | sed -n 's/.*"status": "\([a-z-]*\)".*/\1/p')
+		chr=$(qmp "$id" '{"execute":"query-chardev"}' | grep -o '"frontend-open": [a-z]*, "filename": "[^"]*qga[^"]*"' || true)
+	else
+		pid=-
+	fi
+	printf '%-6s %-13s %-8s %-10s %s\n' "$id" "${G_NAME[$id]}" "$pid" "${st:--}" "${chr:--}"
+}
+
 cmd_status() {
-	local id pid st chr
+	local id
 	echo "lab dir: $QDIR"
 	printf '%-6s %-13s %-8s %-10s %s\n' VMID NAME PID STATUS AGENT-CHARDEV
-	for id in "${ALL[@]}"; do
-		st=- chr=-
-		if pid=$(qemu_pid "$id"); then
-			st=$(qmp "$id" '{"execute":"query-status"}' | sed -n 's/.*"status": "\([a-z-]*\)".*/\1/p')
-			chr=$(qmp "$id" '{"execute":"query-chardev"}' | grep -o '"frontend-open": [a-z]*, "filename": "[^"]*qga[^"]*"' || true)
-		else
-			pid=-
-		fi
-		printf '%-6s %-13s %-8s %-10s %s\n' "$id" "${G_NAME[$id]}" "$pid" "${st:--}" "${chr:--}"
-	done
+	for id in "${ALL[@]}"; do status_line "$id"; done
+	# The twin only when it runs (lab/qemu.sh twin up).
+	if qemu_pid "$TWIN_ID" >/dev/null; then status_line "$TWIN_ID"; fi
 }
 
 need_up() {
@@ -424,7 +511,7 @@ main() {
 	local cmd=${1:-}
 	[ $# -eq 0 ] || shift
 	case $cmd in
-	up | down | status | fault) check_dir ;;
+	up | down | status | fault | twin) check_dir ;;
 	esac
 	case $cmd in
 	up) cmd_up "$@" ;;
@@ -435,6 +522,7 @@ main() {
 		qmp "$1" "${2:?qmp needs JSON}"
 		;;
 	fault) cmd_fault "$@" ;;
+	twin) cmd_twin "$@" ;;
 	-h | --help | help) usage ;;
 	*)
 		usage >&2

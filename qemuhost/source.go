@@ -102,6 +102,9 @@ type Source struct {
 
 	mu     sync.Mutex
 	agents map[string]*guestagent.Socket // by agent socket path
+	// owners are the VMs (by id) that held their UUID alone in the last
+	// listing: one keeps it when another starts claiming it too.
+	owners map[string]string
 }
 
 var _ checker.Source = (*Source)(nil)
@@ -202,7 +205,9 @@ func (s *Source) Domains(ctx context.Context) ([]checker.Domain, error) {
 			out, outVMs = append(out, r.d), append(outVMs, vms[i])
 		}
 	}
-	distinctUUIDs(out, outVMs)
+	s.mu.Lock()
+	s.owners = distinctUUIDs(out, outVMs, s.owners)
+	s.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -516,29 +521,42 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// distinctUUIDs gives every VM that shares its UUID with another (QEMU's
-// -uuid and Proxmox VE's smbios1 are the VM owner's to set) the UUID
-// derived from its own QMP socket instead, and says so in its warnings:
-// vmcheck keys its schedule, history and series by UUID, and one VM must
-// never hide another. doms[i] runs as vms[i].
-func distinctUUIDs(doms []checker.Domain, vms []VM) {
+// distinctUUIDs keeps one VM from hiding another: of the VMs that share a
+// UUID (QEMU's -uuid and Proxmox VE's smbios1 are the VM owner's to set),
+// the one that held it alone in the last listing (owners, by UUID) keeps
+// it, and every other gets the UUID derived from its own QMP socket, with
+// a warning naming the VMs it shares it with — so a VM started with
+// another's UUID cannot reset that VM's series and history either. With no
+// such owner (a one-shot check, or both new) every sharer gets its derived
+// UUID. vmcheck keys its schedule, history and series by UUID. doms[i]
+// runs as vms[i]. It returns the owners for the next listing.
+func distinctUUIDs(doms []checker.Domain, vms []VM, owners map[string]string) map[string]string {
 	ids := map[string][]string{}
 	for i, d := range doms {
 		ids[d.UUID] = append(ids[d.UUID], vms[i].ID)
 	}
+	next := make(map[string]string, len(doms))
 	for i := range doms {
 		d := &doms[i]
 		sharers := ids[d.UUID]
 		if len(sharers) < 2 {
+			next[d.UUID] = vms[i].ID
 			continue
 		}
 		others := slices.DeleteFunc(slices.Clone(sharers), func(id string) bool { return id == vms[i].ID })
+		if owner, ok := owners[d.UUID]; ok && owner == vms[i].ID {
+			next[d.UUID] = owner // it keeps its UUID; the others get theirs
+			d.Warnings = append(d.Warnings, fmt.Sprintf("VM %s also reports this VM's UUID %s: this VM keeps it, having held it first; the other is keyed by a UUID of its own",
+				strings.Join(others, ", "), d.UUID))
+			continue
+		}
 		claimed := d.UUID
 		d.UUID = derivedUUID(vms[i].QMP)
 		d.BootID = bootID(d.UUID, vms[i].QMP)
 		d.Warnings = append(d.Warnings, fmt.Sprintf("VM %s reports UUID %s, which VM %s also reports: vmcheck keys it by %s, derived from its QMP socket; give each VM its own UUID (Proxmox VE: smbios1 uuid=)",
 			vms[i].ID, claimed, strings.Join(others, ", "), d.UUID))
 	}
+	return next
 }
 
 // derivedUUID is a stable name-based (version 5 layout) UUID for a VM

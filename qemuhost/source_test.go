@@ -425,3 +425,39 @@ func TestDomainsDuplicateUUID(t *testing.T) {
 		t.Errorf("the VM with a UUID of its own: %q, warnings %q", c.UUID, c.Warnings)
 	}
 }
+
+// TestDomainsDuplicateUUIDLater: a VM that starts with the UUID of one
+// already running cannot take it over: the first keeps its UUID (its
+// series and history stay), the newcomer gets one of its own.
+func TestDomainsDuplicateUUIDLater(t *testing.T) {
+	run := t.TempDir()
+	sock := func(name string) string { return filepath.Join(run, name) }
+	const shared = "8f6b7c1e-2d3a-4b5c-9d8e-7f6a5b4c3d2e"
+	start := func(id, mac string) {
+		(&fakeQMP{replies: vmReplies("vm-"+id, "running", true, shared, sock(id+".qga"), true, mac)}).serve(t, sock(id+".qmp"))
+		pongAgent(t, sock(id+".qga"))
+	}
+	start("301", "52:54:00:00:03:01")
+	src, err := qemuhost.New(qemuhost.Options{Dir: run, PVEConfigDir: t.TempDir(), QMPTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if doms, err := src.Domains(context.Background()); err != nil || len(doms) != 1 || doms[0].UUID != shared {
+		t.Fatalf("alone: %+v, %v", doms, err)
+	}
+	start("302", "52:54:00:00:03:02")
+	doms, err := src.Domains(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byName(doms)
+	first, later := got["vm-301"], got["vm-302"]
+	if first.UUID != shared || later.UUID == shared || !uuidRE.MatchString(later.UUID) {
+		t.Fatalf("UUIDs %q (held first), %q (came later): want the first to keep %s", first.UUID, later.UUID, shared)
+	}
+	if len(first.Warnings) != 1 || !strings.Contains(first.Warnings[0], "VM 302 also reports this VM's UUID") ||
+		len(later.Warnings) != 1 || !strings.Contains(later.Warnings[0], "which VM 301 also reports") {
+		t.Errorf("warnings %q, %q", first.Warnings, later.Warnings)
+	}
+}
