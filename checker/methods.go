@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -55,8 +56,9 @@ func (c *Checker) startMethods(ctx context.Context, f *facts, plan []plannedProb
 // writes them, must not read.
 func (c *Checker) methodEnv(f *facts, plan []plannedProbe, targets bool) *probe.Env {
 	env := &probe.Env{Family: f.os.Family, Timeout: time.Duration(c.cfg.PingTimeout)}
+	once := &sameCommand{calls: map[string]*commandCall{}}
 	env.Run = func(ctx context.Context, cmd guestagent.Command, wait time.Duration) (guestagent.ExecStatus, error) {
-		return c.runTimed(ctx, f, cmd, wait)
+		return once.do(cmd, wait, func() (guestagent.ExecStatus, error) { return c.runTimed(ctx, f, cmd, wait) })
 	}
 	for _, p := range plan {
 		if p.res.Kind == ProbeExternal && p.target.IsValid() {
@@ -103,6 +105,43 @@ func (c *Checker) runTimed(ctx context.Context, f *facts, cmd guestagent.Command
 		c.learnTime(f.d.BootID, key, time.Since(start), reads)
 	}
 	return st, err
+}
+
+// sameCommand runs a guest command once per group of probes started
+// together when several ask for the very same one (a tcp probe of
+// host:80 and an http probe of http://host/ both run the same curl): the
+// guest, often one vCPU, runs it once, and each probe reads the one
+// result.
+type sameCommand struct {
+	mu    sync.Mutex
+	calls map[string]*commandCall
+}
+
+// commandCall is one command's run, shared.
+type commandCall struct {
+	done chan struct{}
+	st   guestagent.ExecStatus
+	err  error
+}
+
+// do runs run for cmd and wait, or waits for the run already started.
+func (s *sameCommand) do(cmd guestagent.Command, wait time.Duration, run func() (guestagent.ExecStatus, error)) (guestagent.ExecStatus, error) {
+	key := fmt.Sprintf("%q %q %q %v %s", cmd.Path, cmd.Args, cmd.Env, cmd.CaptureOutput, wait)
+	if len(cmd.Input) > 0 {
+		return run()
+	}
+	s.mu.Lock()
+	if c, ok := s.calls[key]; ok {
+		s.mu.Unlock()
+		<-c.done
+		return c.st, c.err
+	}
+	c := &commandCall{done: make(chan struct{})}
+	s.calls[key] = c
+	s.mu.Unlock()
+	c.st, c.err = run()
+	close(c.done)
+	return c.st, c.err
 }
 
 // memo keeps (v non-empty) or drops a method's value for a boot.

@@ -3,6 +3,7 @@ package checker
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/vmcheck/vmcheck/guestagent"
@@ -13,6 +14,9 @@ import (
 
 // probeCapture is a real capture of testdata/probe/linux.
 func probeCapture(t *testing.T, name string) guestagent.ExecStatus { return probetest.Linux(t, name) }
+
+// curls counts the curl commands the policy guests ran.
+var curls atomic.Int64
 
 // newPolicyGuest is the captured Debian guest running the tools of the
 // probe methods: pings (plain, with a count, don't-fragment) as reply
@@ -27,6 +31,7 @@ func newPolicyGuest(t *testing.T, reply func(args []string) guestagent.ExecStatu
 		case "getent":
 			return agenttest.Exited(probeCapture(t, getent)), nil
 		case "curl":
+			curls.Add(1)
 			return agenttest.Exited(probeCapture(t, curl)), nil
 		}
 		return unexpectedExec(t, cmd)
@@ -62,6 +67,7 @@ func TestCheckFullPolicy(t *testing.T) {
 		return r, agentCalls(g) - before
 	}
 	def, defCalls := steady(Policy{})
+	curls.Store(0)
 	full, fullCalls := steady(fullPolicy(t))
 	if def.State != StateOK || full.State != StateOK {
 		t.Fatalf("states %s (%s), %s (%s); want ok", def.State, def.Reason, full.State, full.Reason)
@@ -77,6 +83,9 @@ func TestCheckFullPolicy(t *testing.T) {
 		if !methods[m] {
 			t.Errorf("no passed %s probe in %+v", m, full.Probes)
 		}
+	}
+	if n := curls.Load(); n != 2 {
+		t.Errorf("%d curl commands over two checks, want 2: the tcp probe of :80 and the http probe of the same host share one", n)
 	}
 	if fullCalls > defCalls+2*4 {
 		t.Errorf("steady state: full policy %d agent calls, default %d: over default + 2 per added method", fullCalls, defCalls)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 
 	"github.com/vmcheck/vmcheck/osdetect"
@@ -36,7 +37,7 @@ func validateTCP(s *Spec) error {
 func runTCP(ctx context.Context, env *Env, s Spec) []Result {
 	res := Result{Method: "tcp", Target: s.Target}
 	host, port, _ := splitHostPort(s.Target)
-	r, err := runCurl(ctx, env, s, "http://"+net.JoinHostPort(host, strconv.Itoa(port))+"/")
+	r, err := runCurl(ctx, env, s, tcpURL(host, port))
 	if err != nil {
 		return []Result{fail(res, err)}
 	}
@@ -45,4 +46,17 @@ func runTCP(ctx context.Context, env *Env, s Spec) []Result {
 	}
 	res.Status, res.Measure.RTT = Passed, r.connect
 	return []Result{judge(res, s)}
+}
+
+// tcpURL is the URL curl connects to for host:port: written as an http
+// probe of the same server writes it (no :80), so that the engine runs
+// one curl for both when a policy has the two.
+func tcpURL(host string, port int) string {
+	if port == 80 {
+		if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
+			return "http://[" + host + "]/"
+		}
+		return "http://" + host + "/"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/"
 }
