@@ -551,7 +551,7 @@ func TestProbesQEMU(t *testing.T) {
 	b := pmQEMU(runDir, pveDir)
 	for _, c := range pmCases {
 		switch c.name {
-		case "healthy", "path_mtu_blackhole", "dns_failure", "tcp_filtered", "packet_loss":
+		case "healthy", "path_mtu_blackhole", "dns_failure", "tcp_filtered", "tcp_refused", "http_failure", "high_latency", "packet_loss":
 			t.Run(c.name, func(t *testing.T) { pmRun(t, b, c) })
 		}
 	}
