@@ -146,7 +146,7 @@ func parseNslookup(res Result, st guestagent.ExecStatus) Result {
 			res.Status = Passed
 			return res
 		}
-	case strings.Contains(lower, "non-existent domain"):
+	case strings.Contains(lower, "non-existent domain"), strings.Contains(lower, "nonexistent domain"):
 		return dnsFailed(res, "the name does not exist (NXDOMAIN from the guest's resolver)")
 	case strings.Contains(lower, "timed out") || strings.Contains(lower, "timed-out") || strings.Contains(lower, "no response from server"):
 		return dnsFailed(res, "no resolver answered (nslookup timed out)")

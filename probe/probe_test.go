@@ -368,3 +368,42 @@ func TestLossAtThreshold(t *testing.T) {
 		}
 	}
 }
+
+// TestParseNslookup: nslookup.exe's answers. No real Windows transcript
+// could be cited (testdata/probe/README.md, "Wanted but NOT found"), so
+// these outputs are COMPOSED, not captured: the error texts Microsoft
+// documents for nslookup ("Timed out", "No response from server",
+// "Non-existent domain", spelt "Nonexistent domain" in the Windows 2000
+// help) in the layout the README notes from transcripts seen but not
+// citable (Server:/Address: header, "Name:", "Addresses:" with indented
+// continuation lines).
+func TestParseNslookup(t *testing.T) {
+	tests := []struct {
+		name, out string
+		status    Status
+		addrs     []string
+		why       string
+	}{
+		{"answer", "Server:  dns.example.test\r\nAddress:  192.0.2.53\r\n\r\nNon-authoritative answer:\r\nName:    www.example.test\r\nAddresses:  2001:db8:ff::10\r\n          203.0.113.10\r\n\r\n", Passed, []string{"2001:db8:ff::10", "203.0.113.10"}, ""},
+		{"one address", "Server:  UnKnown\r\nAddress:  192.0.2.53\r\n\r\nName:    www.example.test\r\nAddress:  203.0.113.10\r\n\r\n", Passed, []string{"203.0.113.10"}, ""},
+		{"nxdomain", "Server:  UnKnown\r\nAddress:  192.0.2.53\r\n\r\n*** UnKnown can't find nope.example.test: Non-existent domain\r\n", Failed, nil, "does not exist"},
+		{"nxdomain, older spelling", "*** dns.example.test can't find nope.example.test: Nonexistent domain\r\n", Failed, nil, "does not exist"},
+		{"timeout", "DNS request timed out.\r\n    timeout was 2 seconds.\r\nServer:  UnKnown\r\nAddress:  192.0.2.53\r\n\r\n*** Request to UnKnown timed-out\r\n", Failed, nil, "no resolver answered"},
+		{"no response", "*** Can't find server name for address 192.0.2.53: No response from server\r\n", Failed, nil, "no resolver answered"},
+		{"garbage", "\x1b[31mhello\r\n", Error, nil, "named no address"},
+	}
+	for _, tt := range tests {
+		c := 0
+		r := parseDNS(osdetect.Windows, Result{Target: "www.example.test"}, guestagent.ExecStatus{Exited: true, ExitCode: &c, Stdout: []byte(tt.out)})
+		var got []string
+		for _, a := range r.Measure.Addrs {
+			got = append(got, a.String())
+		}
+		if r.Status != tt.status || strings.Join(got, " ") != strings.Join(tt.addrs, " ") || !strings.Contains(r.Error, tt.why) {
+			t.Errorf("%s: %s %v %q; want %s %v %q", tt.name, r.Status, got, r.Error, tt.status, tt.addrs, tt.why)
+		}
+		if tt.status == Failed && r.Cause != CauseDNSFailure {
+			t.Errorf("%s: cause %q, want dns_failure", tt.name, r.Cause)
+		}
+	}
+}
