@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +49,14 @@ func (c *Checker) planProbes(nics []nicFacts, routes []osdetect.DefaultRoute, ex
 		if len(routes) > 0 && ((a.Is4() && !has4) || (a.Is6() && !has6)) {
 			continue
 		}
-		plan = append(plan, plannedProbe{res: ProbeResult{Kind: ProbeExternal, Target: a.String()}, target: a})
+		p := plannedProbe{res: ProbeResult{Kind: ProbeExternal, Target: a.String()}, target: a}
+		if n := holder(nics, a); n != "" {
+			// The guest answers its own address: the ping would pass
+			// whatever the network does.
+			p.res.Status, p.res.Error = ProbeError, fmt.Sprintf("not probed: the guest holds this address on %s, so it always answers; configure an address outside the VM", n)
+			p.target = netip.Addr{}
+		}
+		plan = append(plan, p)
 	}
 	for _, n := range nics {
 		a := n.gateway
@@ -63,6 +71,17 @@ func (c *Checker) planProbes(nics []nicFacts, routes []osdetect.DefaultRoute, ex
 		plan = append(plan, p)
 	}
 	return append(plan, addressProbes(nics)...)
+}
+
+// holder names the guest interface that holds address a, "" when none
+// does.
+func holder(nics []nicFacts, a netip.Addr) string {
+	for _, n := range nics {
+		if slices.Contains(n.addrs, a) {
+			return cmp.Or(n.guestName, n.mac)
+		}
+	}
+	return ""
 }
 
 // addressProbes checks, for each NIC the platform assigned addresses to,

@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -142,5 +143,36 @@ func TestDomainWarningsInReason(t *testing.T) {
 	r := New(testConfig()).Check(context.Background(), d)
 	if r.State != StateOK || !strings.Contains(r.Reason, "note: VM 201 reports UUID x") {
 		t.Fatalf("state %s, reason %q: want ok with the warning as a note", r.State, r.Reason)
+	}
+}
+
+// TestExternalIsGuestAddress: an external target the guest holds itself
+// is not pinged (it would always answer): the probe says why and the VM
+// is not ok on its strength.
+func TestExternalIsGuestAddress(t *testing.T) {
+	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return pingStatus(t, 0, "linux-iputils-reply-v4.txt") })
+	d := runningDomain(g, capturedNIC)
+	r := New(testConfig()).Check(context.Background(), d)
+	var own string
+	for _, n := range r.NICs {
+		for _, ip := range n.IPs {
+			if !strings.Contains(ip, ":") {
+				own = ip
+			}
+		}
+	}
+	if own == "" {
+		t.Fatal("the captured guest has no IPv4 address")
+	}
+	cfg := testConfig()
+	cfg.External = []netip.Addr{netip.MustParseAddr(own)}
+	r = New(cfg).Check(context.Background(), d)
+	for _, p := range r.Probes {
+		if p.Kind == ProbeExternal && (p.Status != ProbeError || !strings.Contains(p.Error, "the guest holds this address")) {
+			t.Errorf("external probe of the guest's own %s: %+v", own, p)
+		}
+	}
+	if r.State == StateOK {
+		t.Errorf("state ok with only the guest's own address as external target (%s)", r.Reason)
 	}
 }
