@@ -16,7 +16,6 @@ import (
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
-	"github.com/vmcheck/vmcheck/libvirthost"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -373,27 +372,6 @@ func runBaseline(ctx context.Context, o options, lab *Lab, doms []string) (Basel
 		return BaselineRun{}, fmt.Errorf("baseline reported %d domains, want %d: %q", len(lines), len(doms), out.String())
 	}
 	return BaselineRun{N: len(doms), Wall: wall.Seconds(), Lines: lines, HostBusy: busy, CPU: use}, nil
-}
-
-// debianAgent returns a guest agent client of lab-debian over the same
-// libvirt binding vmcheck uses.
-func debianAgent(ctx context.Context, lab *Lab) (*guestagent.Client, func(), error) {
-	src, err := libvirthost.New(ctx, lab.URI, 2)
-	if err != nil {
-		return nil, nil, err
-	}
-	doms, err := src.Domains(ctx)
-	if err != nil {
-		src.Close()
-		return nil, nil, err
-	}
-	for _, d := range doms {
-		if d.Name == guests8[0] {
-			return guestagent.New(d.Agent), func() { src.Close() }, nil
-		}
-	}
-	src.Close()
-	return nil, nil, fmt.Errorf("no domain %s in the lab", guests8[0])
 }
 
 // floorRun measures the floor of one check of lab-debian directly.
