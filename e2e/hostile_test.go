@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -160,24 +161,31 @@ func (l *leakScan) scanRefs(where, s string, re *regexp.Regexp, bases []int) {
 }
 
 // measuredExec runs vmcheck with args under limit, like vmcheckExec, and
-// returns its peak RSS in bytes (ru_maxrss of the child, from wait4).
+// returns its peak RSS in bytes, as busybox time reports it (%M: ru_maxrss
+// of its child, from wait4). Not this process's own wait4: Go starts a
+// child with vfork, and Linux records the parent's high-water RSS into the
+// child's ru_maxrss at its execve, so once the test process has grown
+// (TestFlood holds thousands of connections) every child would read as
+// large as it. busybox forks vmcheck from its own small image.
 func measuredExec(limit time.Duration, args ...string) (run, int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, vmcheck, args...)
+	rss := filepath.Join(os.TempDir(), fmt.Sprintf("vmcheck-e2e-rss-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	defer os.Remove(rss)
+	cmd := exec.CommandContext(ctx, "/bin/busybox", append([]string{"time", "-f", "%M", "-o", rss, vmcheck}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) } // vmcheck too
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
 	err := cmd.Run()
 	r := run{stdout: out.String(), stderr: errb.String(), duration: time.Since(start)}
-	var peak int64
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			peak = ru.Maxrss << 10 // KiB on Linux
-		}
-	}
+	peak, perr := timeRSS(rss)
 	if ctx.Err() != nil {
 		return r, peak, fmt.Errorf("vmcheck %v did not finish within %s", args, limit)
+	}
+	if perr != nil {
+		return r, peak, perr
 	}
 	var ee *exec.ExitError
 	switch {
@@ -190,6 +198,23 @@ func measuredExec(limit time.Duration, args ...string) (run, int64, error) {
 		return r, peak, fmt.Errorf("vmcheck %v exited 3: %s", args, r.stderr)
 	}
 	return r, peak, nil
+}
+
+// timeRSS reads busybox time's %M (KiB) from the last line of its file.
+func timeRSS(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("peak RSS: %w", err)
+	}
+	lines := strings.Fields(strings.TrimSpace(string(b)))
+	if len(lines) == 0 {
+		return 0, fmt.Errorf("peak RSS: busybox time wrote nothing")
+	}
+	kib, err := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("peak RSS: busybox time wrote %q: %w", b, err)
+	}
+	return kib << 10, nil
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
