@@ -23,8 +23,8 @@ BUILD_DEPS := libvirt-dev pkg-config gcc
 # Debian packages the tests need besides the lab's own (lab/lab.sh installs those):
 # promtool for the alert rules, a real Prometheus for the alert e2e test, headless Chromium
 # for the status page, shellcheck for the lab scripts, qemu-ga with ping, ip and unshare for the
-# agent-socket tests.
-TEST_DEPS := prometheus chromium shellcheck qemu-guest-agent iputils-ping iproute2 util-linux \
+# agent-socket tests, GNU time for the peak RSS of the hostile checks.
+TEST_DEPS := prometheus chromium shellcheck qemu-guest-agent iputils-ping iproute2 util-linux time \
 	zsh groff-base
 # Packaging: nfpm (pinned, run through the Go module proxy), and what checks the packages:
 # lintian, systemd-analyze (package systemd; it verifies units without systemd running).

@@ -161,18 +161,19 @@ func (l *leakScan) scanRefs(where, s string, re *regexp.Regexp, bases []int) {
 }
 
 // measuredExec runs vmcheck with args under limit, like vmcheckExec, and
-// returns its peak RSS in bytes, as busybox time reports it (%M: ru_maxrss
-// of its child, from wait4). Not this process's own wait4: Go starts a
-// child with vfork, and Linux records the parent's high-water RSS into the
-// child's ru_maxrss at its execve, so once the test process has grown
-// (TestFlood holds thousands of connections) every child would read as
-// large as it. busybox forks vmcheck from its own small image.
+// returns its peak RSS in bytes, as GNU time reports it (%M: ru_maxrss of
+// its child, from wait4, in KiB; busybox time's %M is 4 times too large).
+// Not this process's own wait4: Go starts a child with vfork, and Linux
+// records the parent's high-water RSS into the child's ru_maxrss at its
+// execve, so once the test process has grown (TestFlood holds thousands of
+// connections) every child would read as large as it. time forks vmcheck
+// from its own small image.
 func measuredExec(limit time.Duration, args ...string) (run, int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	rss := filepath.Join(os.TempDir(), fmt.Sprintf("vmcheck-e2e-rss-%d-%d", os.Getpid(), time.Now().UnixNano()))
 	defer os.Remove(rss)
-	cmd := exec.CommandContext(ctx, "/bin/busybox", append([]string{"time", "-f", "%M", "-o", rss, vmcheck}, args...)...)
+	cmd := exec.CommandContext(ctx, "/usr/bin/time", append([]string{"-f", "%M", "-o", rss, vmcheck}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) } // vmcheck too
 	var out, errb bytes.Buffer
@@ -200,7 +201,7 @@ func measuredExec(limit time.Duration, args ...string) (run, int64, error) {
 	return r, peak, nil
 }
 
-// timeRSS reads busybox time's %M (KiB) from the last line of its file.
+// timeRSS reads time's %M (KiB) from the last line of its file.
 func timeRSS(path string) (int64, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -208,11 +209,11 @@ func timeRSS(path string) (int64, error) {
 	}
 	lines := strings.Fields(strings.TrimSpace(string(b)))
 	if len(lines) == 0 {
-		return 0, fmt.Errorf("peak RSS: busybox time wrote nothing")
+		return 0, fmt.Errorf("peak RSS: time wrote nothing")
 	}
 	kib, err := strconv.ParseInt(lines[len(lines)-1], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("peak RSS: busybox time wrote %q: %w", b, err)
+		return 0, fmt.Errorf("peak RSS: time wrote %q: %w", b, err)
 	}
 	return kib << 10, nil
 }
