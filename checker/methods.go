@@ -194,7 +194,7 @@ func fromMethod(base ProbeResult, r probe.Result) ProbeResult {
 	}
 	m := r.Measure
 	p.RTT, p.RTTMin, p.RTTMax = m.RTT.Seconds(), m.RTTMin.Seconds(), m.RTTMax.Seconds()
-	if m.Sent > 1 || (m.Loss != nil && r.Method == "icmp" && m.Sent > 1) {
+	if m.Sent > 1 {
 		p.Sent, p.Received, p.Loss = m.Sent, m.Received, m.Loss
 	}
 	if p.Sent == 0 {

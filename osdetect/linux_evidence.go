@@ -26,8 +26,8 @@ const atfCom = 0x2
 // "ip -6 neigh show dev IF" (iproute2 or busybox; no link state: no
 // single program prints both, and /proc has no ND table).
 func linuxEvidence(iface string, gw netip.Addr) (guestagent.Command, error) {
-	if !linuxIfaceName.MatchString(iface) || iface[0] == '-' || strings.Trim(iface, ".") == "" {
-		return guestagent.Command{}, fmt.Errorf("%q is not a Linux interface name", guestagent.Sanitize(iface, 32))
+	if err := CheckLinuxIface(iface); err != nil {
+		return guestagent.Command{}, err
 	}
 	if gw.Is4() {
 		dir := "/sys/class/net/" + iface + "/"
@@ -197,4 +197,14 @@ func neighRow(f []string) (NeighbourState, string) {
 		return state, mac
 	}
 	return state, ""
+}
+
+// CheckLinuxIface accepts a Linux interface name read from a guest for a
+// path or an argument of a guest command: 1 to 15 of [A-Za-z0-9_.:@-],
+// not starting with "-" (an option) and not only dots (a path step).
+func CheckLinuxIface(iface string) error {
+	if !linuxIfaceName.MatchString(iface) || iface[0] == '-' || strings.Trim(iface, ".") == "" {
+		return fmt.Errorf("%q is not a Linux interface name", guestagent.Sanitize(iface, 32))
+	}
+	return nil
 }

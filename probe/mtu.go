@@ -372,14 +372,11 @@ func (env *Env) forget(iface string) {
 	}
 }
 
-// linuxIface is what may name a Linux interface in a path of an argv.
-var linuxIface = regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)
-
 func mtuCommand(f osdetect.Family, iface string) (guestagent.Command, error) {
 	switch f {
 	case osdetect.Linux:
-		if !linuxIface.MatchString(iface) || iface[0] == '-' || strings.Trim(iface, ".") == "" {
-			return guestagent.Command{}, fmt.Errorf("%q is not a Linux interface name", guestagent.Sanitize(iface, 32))
+		if err := osdetect.CheckLinuxIface(iface); err != nil {
+			return guestagent.Command{}, err
 		}
 		return guestagent.Command{Path: "cat", Args: []string{"/sys/class/net/" + iface + "/mtu"}, CaptureOutput: true}, nil
 	case osdetect.Windows:

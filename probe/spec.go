@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vmcheck/vmcheck/osdetect"
 )
 
 // Spec is one probe of a VM's policy, as the operator writes it in the
@@ -318,11 +320,14 @@ func validHost(h string) error {
 	return ValidHostname(h)
 }
 
-// validAddr rejects addresses that must not reach a guest's argv.
+// validAddr rejects addresses that must not reach a guest's argv
+// (osdetect.ValidateTarget), any zone (the operator cannot know the
+// guest's interface) and loopback.
 func validAddr(a netip.Addr) error {
+	if err := osdetect.ValidateTarget(a); err != nil {
+		return err
+	}
 	switch {
-	case !a.IsValid(), a.IsUnspecified(), a.IsMulticast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return fmt.Errorf("%s is not an address vmcheck probes (unspecified, multicast or broadcast)", a)
 	case a.Zone() != "":
 		return fmt.Errorf("%s has a zone; use an address without %%zone", a)
 	case a.IsLoopback():
