@@ -20,6 +20,7 @@ import (
 var packageFiles = []string{
 	"/usr/bin/vmcheck",
 	"/etc/vmcheck/vmcheck.yml",
+	"/etc/default/vmcheck",
 	"/lib/systemd/system/vmcheck.service",
 	"/lib/systemd/system/vmcheck-cron.service",
 	"/lib/systemd/system/vmcheck-cron.timer",
@@ -36,6 +37,7 @@ var packageFiles = []string{
 var packageLeftovers = []string{
 	"/usr/bin/vmcheck",
 	"/etc/vmcheck",
+	"/etc/default/vmcheck",
 	"/var/lib/vmcheck",
 	"/lib/systemd/system/vmcheck.service",
 	"/lib/systemd/system/vmcheck-cron.service",
@@ -112,8 +114,11 @@ func assertInstalled(t *testing.T) {
 			t.Errorf("installed package: %v", err)
 		}
 	}
-	if out, _ := pkgRun(t, time.Minute, "dpkg-query", "-W", "-f", "${Conffiles}", "vmcheck"); !strings.Contains(out, "/etc/vmcheck/vmcheck.yml") {
-		t.Errorf("/etc/vmcheck/vmcheck.yml is not a conffile: %q", out)
+	conffiles, _ := pkgRun(t, time.Minute, "dpkg-query", "-W", "-f", "${Conffiles}", "vmcheck")
+	for _, f := range []string{"/etc/vmcheck/vmcheck.yml", "/etc/default/vmcheck"} {
+		if !strings.Contains(conffiles, " "+f+" ") {
+			t.Errorf("%s is not a conffile: %q", f, conffiles)
+		}
 	}
 	if st, err := os.Stat("/var/lib/vmcheck"); err != nil || st.Mode().Perm() != 0o700 || !st.IsDir() {
 		t.Errorf("/var/lib/vmcheck: %v, want a directory with mode 0700 (err %v)", st, err)

@@ -106,6 +106,8 @@ if [ "$flavour" = nolibvirt ]; then
 else
 	cp deploy/vmcheck.yml "$stage/vmcheck.yml"
 fi
+# The units' EnvironmentFile, the other conffile.
+cp deploy/systemd/vmcheck.default "$stage/vmcheck.default"
 
 find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 mkdir -p "$out"
