@@ -42,6 +42,9 @@ type Policy struct {
 	// most probe.MaxProbes; empty means one icmp echo to each gateway and
 	// external target. An icmp spec replaces that default echo.
 	Probes []probe.Spec
+	// Alert is whom to tell when the domain fails, and how; its empty
+	// fields are unset (see EffectiveAlert for the defaults).
+	Alert AlertPolicy
 	// Error says why the domain's vmcheck metadata was ignored, when it was
 	// invalid. It is empty otherwise.
 	Error string
@@ -69,6 +72,7 @@ func (p Policy) Over(base Policy) Policy {
 	if len(p.Probes) > 0 {
 		out.Probes = p.Probes
 	}
+	out.Alert = p.Alert.Over(base.Alert)
 	out.Targets = nil
 	for _, a := range slices.Concat(base.Targets, p.Targets) {
 		if !slices.Contains(out.Targets, a) {
@@ -102,12 +106,14 @@ type PolicyRule struct {
 	// Probes are the rule's detection methods; each spec is checked as it
 	// is decoded, its errors naming line and key.
 	Probes []probe.Spec `yaml:"probes"`
+	// Alert is whom to tell about the matched domains, and how.
+	Alert AlertPolicy `yaml:"alert"`
 }
 
 // Policy returns the rule's policy.
 func (r PolicyRule) Policy() Policy {
 	return Policy{Enabled: r.Enabled, Interval: time.Duration(r.Interval),
-		RetryInterval: time.Duration(r.RetryInterval), Targets: r.Targets, Probes: r.Probes}
+		RetryInterval: time.Duration(r.RetryInterval), Targets: r.Targets, Probes: r.Probes, Alert: r.Alert}
 }
 
 // Matches reports whether the rule applies to the domain.
@@ -134,10 +140,11 @@ func (r PolicyRule) validate(i int) error {
 }
 
 // Validate reports the first value of p outside its bounds, naming its
-// key (interval, retry_interval, targets): an interval or retry interval
-// outside MinPolicyInterval and MaxPolicyInterval, more than
-// MaxPolicyTargets targets, or a target ValidateTarget rejects. Error is
-// not looked at.
+// key (interval, retry_interval, targets, alert.KEY, probes): an interval
+// or retry interval outside MinPolicyInterval and MaxPolicyInterval, more
+// than MaxPolicyTargets targets, a target ValidateTarget rejects, an alert
+// policy AlertPolicy.Validate rejects, or invalid probes. Error is not
+// looked at.
 func (p Policy) Validate() error {
 	for _, iv := range []struct {
 		key string
@@ -154,6 +161,9 @@ func (p Policy) Validate() error {
 		if err := ValidateTarget(a); err != nil {
 			return fmt.Errorf("targets[%d]: %w", i, err)
 		}
+	}
+	if err := p.Alert.Validate(); err != nil {
+		return fmt.Errorf("alert.%w", err)
 	}
 	return validateProbes(p.Probes)
 }

@@ -97,8 +97,11 @@ type Result struct {
 	// Diagnosis lists the causes of a result that is not ok, most
 	// fundamental first; a healthy VM has none.
 	Diagnosis []Diagnosis `json:"diagnosis,omitempty"`
-	CheckedAt time.Time   `json:"checked_at"`
-	Duration  float64     `json:"duration_seconds"`
+	// Alert is the domain's alert policy in force (Policy.EffectiveAlert):
+	// whom vmcheck's alerts about it go to. Check sets it.
+	Alert     *AlertPolicy `json:"alert,omitempty"`
+	CheckedAt time.Time    `json:"checked_at"`
+	Duration  float64      `json:"duration_seconds"`
 }
 
 // OSResult is the guest operating system as detected through the agent.

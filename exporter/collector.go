@@ -71,6 +71,20 @@ var (
 			"guest (the tenant's) or network, nic the MAC of the NIC concerned (empty for the whole VM). Absent when the VM is ok.",
 		append(domainLabels[:2:2], "code", "layer", "nic"), nil)
 
+	descDomainAlertInfo = prometheus.NewDesc(namespace+"_domain_alert_info",
+		"The VM's alert policy, from the operator's config and the domain's metadata, never from the guest: notify (operator, tenant, "+
+			"both, none), severity (info, warning, critical), receiver (an Alertmanager receiver name, or empty) and tenant "+
+			"(the Nova project, else the policy's tenant, else empty); always 1.",
+		append(domainLabels[:2:2], "notify", "severity", "receiver", "tenant"), nil)
+	descNICInfo = prometheus.NewDesc(namespace+"_nic_info",
+		"One series per NIC of the VM (nic: its MAC) naming the host network it is plugged into: the libvirt network, "+
+			"the bridge, or the direct device; empty when the host names none. Always 1.",
+		append(domainLabels[:2:2], "nic", "network"), nil)
+	descDomainCause = prometheus.NewDesc(namespace+"_domain_cause",
+		"1 for the primary (most fundamental) cause vmcheck diagnosed in the VM's last check: one series per VM at most, as "+
+			"vmcheck_diagnosis with the network of its NIC (empty for a cause of the whole VM). Absent when the VM is ok.",
+		append(domainLabels[:2:2], "code", "layer", "nic", "network"), nil)
+
 	descSourceUp = prometheus.NewDesc(namespace+"_source_up",
 		"1 if vmcheck's connection to the hypervisor works, else 0; backend is libvirt or qemu.",
 		[]string{"backend"}, nil)
@@ -124,6 +138,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descDomainState, descDomainInfo, descAgentUp, descConsecutiveFailures, descStateSince,
 		descLastCheck, descCheckDuration, descProbeSuccess, descProbeRTT, descProbeLoss, descProbePathMTU, descProbesOmitted, descDiagnosis,
+		descDomainAlertInfo, descNICInfo, descDomainCause,
 		descSourceUp, descLibvirtUp, descRoundDuration, descLastRound, descRoundDomains, descDownAfter, descBuildInfo,
 	} {
 		ch <- d
@@ -179,7 +194,7 @@ func entryMetrics(e *Entry) []prometheus.Metric {
 	if uuid == "" {
 		return nil
 	}
-	out := make([]prometheus.Metric, 0, 13+4*len(e.labels.probes)+len(e.labels.diagnoses))
+	out := make([]prometheus.Metric, 0, 15+4*len(e.labels.probes)+len(e.labels.diagnoses)+len(e.labels.nics))
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		out = append(out, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
 	}
@@ -210,6 +225,15 @@ func entryMetrics(e *Entry) []prometheus.Metric {
 	}
 	for _, d := range l.diagnoses {
 		gauge(descDiagnosis, 1, dom, uuid, d.code, d.layer, d.nic)
+	}
+	if c := l.cause; c != nil {
+		gauge(descDomainCause, 1, dom, uuid, c.code, c.layer, c.nic, c.network)
+	}
+	if len(l.alert) == 4 {
+		gauge(descDomainAlertInfo, 1, dom, uuid, l.alert[0], l.alert[1], l.alert[2], l.alert[3])
+	}
+	for _, n := range l.nics {
+		gauge(descNICInfo, 1, dom, uuid, n.nic, n.network)
 	}
 	return out
 }

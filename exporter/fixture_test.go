@@ -41,6 +41,9 @@ func fixture(at time.Time) ([]checker.Domain, []checker.Result) {
 			Name: "lab-badgw", UUID: uuidBadGW, State: checker.StateDegraded,
 			OS:    checker.OSResult{Family: "linux", ID: "alpine", Version: "3.19.1"},
 			Agent: checker.AgentResult{State: checker.AgentOK},
+			NICs: []checker.NICResult{{MAC: "52:54:00:aa:00:02", Device: "vnet1", SourceType: "bridge", Source: "br-tenant",
+				IPs: []string{"192.168.122.20"}, NetworkType: "external"}},
+			Alert: &checker.AlertPolicy{Notify: checker.NotifyBoth, Severity: "critical", Receiver: "acme-oncall", Tenant: "acme"},
 			Probes: []checker.ProbeResult{
 				{Kind: checker.ProbeExternal, Target: "203.0.113.10", OK: true, Status: checker.ProbePassed, RTT: 0.002},
 				{Kind: checker.ProbeGateway, Target: "192.168.122.254", NIC: "52:54:00:AA:00:02", Status: checker.ProbeFailed, Error: "no reply"},

@@ -130,6 +130,11 @@ const (
 	// maxDiagnosisNICs bounds the distinct nic values of vmcheck_diagnosis
 	// per domain (a MAC each; the VM-wide "" is not counted).
 	maxDiagnosisNICs = 32
+	// maxNICSeries caps the vmcheck_nic_info series of one check.
+	maxNICSeries = 32
+	// maxNICSets bounds the distinct (nic, network) pairs of
+	// vmcheck_nic_info per domain: a tenant may choose its ports' MACs.
+	maxNICSets = 32
 )
 
 // Label groups, the keys of a labelBudget, with their size and budget.
@@ -138,6 +143,7 @@ const (
 	groupGateway   = "gateway_probe"
 	groupAddress   = "address_probe"
 	groupDiagnosis = "diagnosis"
+	groupNIC       = "nic"
 )
 
 var groupLimits = map[string]struct{ arity, limit int }{
@@ -145,6 +151,7 @@ var groupLimits = map[string]struct{ arity, limit int }{
 	groupGateway:   {2, maxGatewaySets},
 	groupAddress:   {2, maxAddressSets},
 	groupDiagnosis: {1, maxDiagnosisNICs},
+	groupNIC:       {2, maxNICSets},
 }
 
 // labelSep joins the values of a label set; no label value contains it
@@ -223,6 +230,8 @@ func validSet(group string, set []string) bool {
 		return set[0] != "" && addrLabel(set[0]) == set[0] && macLabel(set[1]) == set[1]
 	case groupDiagnosis:
 		return set[0] != "" && macLabel(set[0]) == set[0]
+	case groupNIC:
+		return set[0] != "" && macLabel(set[0]) == set[0] && hostLabel(set[1], maxLabelRunes) == set[1]
 	}
 	return false
 }
@@ -247,6 +256,25 @@ type seriesLabels struct {
 	omitted int
 	// diagnoses are the diagnoses that get vmcheck_diagnosis series.
 	diagnoses []diagnosisSeries
+	// alert are vmcheck_domain_alert_info's notify, severity, receiver and
+	// tenant.
+	alert []string
+	// nics are the vmcheck_nic_info series: each NIC's MAC and network.
+	nics []nicSeries
+	// cause is the vmcheck_domain_cause series, the first of diagnoses
+	// with its NIC's network; nil when there is none.
+	cause *causeSeries
+}
+
+// nicSeries is one vmcheck_nic_info series' labels.
+type nicSeries struct {
+	nic, network string
+}
+
+// causeSeries is the vmcheck_domain_cause series' labels.
+type causeSeries struct {
+	diagnosisSeries
+	network string
 }
 
 // diagnosisSeries is one vmcheck_diagnosis series' labels.
@@ -273,7 +301,62 @@ func (b labelBudget) labels(r *checker.Result, nova checker.Nova) seriesLabels {
 		}
 	}
 	probes, omitted := b.probeLabels(r.Probes)
-	return seriesLabels{info: info, probes: probes, omitted: omitted, diagnoses: b.diagnosisLabels(r.Diagnosis)}
+	l := seriesLabels{info: info, probes: probes, omitted: omitted, diagnoses: b.diagnosisLabels(r.Diagnosis),
+		alert: alertLabels(r.Alert, nova), nics: b.nicLabels(r.NICs)}
+	if len(l.diagnoses) > 0 {
+		l.cause = &causeSeries{diagnosisSeries: l.diagnoses[0]}
+		for _, n := range l.nics {
+			if n.nic == l.cause.nic && n.nic != "" && n.nic != placeholder {
+				l.cause.network = n.network
+			}
+		}
+	}
+	return l
+}
+
+// alertLabels returns vmcheck_domain_alert_info's notify, severity,
+// receiver and tenant: the result's alert policy (checker.Check sets it;
+// the defaults for a result without one), notify and severity from their
+// closed sets, receiver and tenant names as the policy validated them or
+// the platform (Nova) named the tenant, sanitised and capped.
+func alertLabels(a *checker.AlertPolicy, nova checker.Nova) []string {
+	p := checker.Policy{}.EffectiveAlert(nova)
+	if a != nil {
+		p = *a
+	}
+	return []string{enumLabel(p.Notify, checker.NotifyValues...), enumLabel(p.Severity, checker.SeverityValues...),
+		hostLabel(p.Receiver, maxLabelRunes), hostLabel(p.Tenant, maxLabelRunes)}
+}
+
+// nicLabels returns the vmcheck_nic_info series: each NIC with a MAC,
+// once, at most maxNICSeries, with its network (networkLabel); a (nic,
+// network) pair beyond the domain's budget is the placeholder in both.
+func (b labelBudget) nicLabels(nics []checker.NICResult) []nicSeries {
+	var out []nicSeries
+	for _, n := range nics {
+		mac := macLabel(n.MAC)
+		if mac == "" || len(out) >= maxNICSeries || slices.ContainsFunc(out, func(s nicSeries) bool { return s.nic == mac }) {
+			continue
+		}
+		s := nicSeries{nic: mac, network: networkLabel(n)}
+		if !b.admit(groupNIC, s.nic, s.network) {
+			s = nicSeries{nic: placeholder, network: placeholder}
+			if slices.Contains(out, s) {
+				continue
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// networkLabel names the network a NIC is plugged into on the host, so
+// that rules can count a network's VMs: its libvirt source (the libvirt
+// network of a type network NIC, the bridge of a type bridge NIC, the host
+// device of a direct one), "" when the host names none. It comes from the
+// domain's definition on the host, never from the guest.
+func networkLabel(n checker.NICResult) string {
+	return hostLabel(n.Source, maxLabelRunes)
 }
 
 // diagnosisLabels returns the diagnoses that get series: codes of the

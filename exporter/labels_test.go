@@ -134,6 +134,7 @@ func hostileRound(i int) (checker.Domain, checker.Result) {
 			{Code: checker.CodeHostLinkDown, Layer: checker.LayerHost, NIC: fmt.Sprintf("52:54:00:dd:%02x:%02x", byte(i>>8), byte(i))},
 			{Code: checker.Code(fmt.Sprintf("code%d", i)), Layer: checker.LayerHost},
 		},
+		NICs: []checker.NICResult{{MAC: fmt.Sprintf("52:54:00:dd:%02x:%02x", byte(i>>8), byte(i)), SourceType: "bridge", Source: fmt.Sprintf("br%d", i)}},
 	}
 	d := checker.Domain{Name: "vm", UUID: uuidDebian, Nova: checker.Nova{Instance: fmt.Sprintf("inst-%d", i), Project: "p"}}
 	return d, r
@@ -146,8 +147,12 @@ func TestLabelBudgetBoundsSeries(t *testing.T) {
 	// budget plus the placeholder, vmcheck_probes_omitted, address probes
 	// (success only) within their budget plus the placeholder, and
 	// vmcheck_diagnosis for one code on NICs within their budget plus the
-	// placeholder (the other code is outside the closed set: no series).
-	const bound = 5 + 5 + (maxInfoSets + 1) + 2 + 2*(maxGatewaySets+1) + 1 + (maxAddressSets + 1) + (maxDiagnosisNICs + 1)
+	// placeholder (the other code is outside the closed set: no series);
+	// vmcheck_domain_alert_info; vmcheck_nic_info within its budget plus
+	// the placeholder; vmcheck_domain_cause for that code on those NICs
+	// with their network, plus the placeholder.
+	const bound = 5 + 5 + (maxInfoSets + 1) + 2 + 2*(maxGatewaySets+1) + 1 + (maxAddressSets + 1) + (maxDiagnosisNICs + 1) +
+		1 + (maxNICSets + 1) + (maxDiagnosisNICs + 1)
 	h := NewHistory(3)
 	c := testCollector(h)
 	all := map[string]bool{}
@@ -171,6 +176,9 @@ func TestLabelBudgetBoundsSeries(t *testing.T) {
 		`vmcheck_probes_omitted,domain="vm",uuid="` + uuidDebian + `"`,
 		`vmcheck_probe_success,domain="vm",kind="address",method="",nic="other",target="other",uuid="` + uuidDebian + `"`,
 		`vmcheck_diagnosis,code="host_link_down",domain="vm",layer="host",nic="other",uuid="` + uuidDebian + `"`,
+		`vmcheck_nic_info,domain="vm",network="other",nic="other",uuid="` + uuidDebian + `"`,
+		`vmcheck_domain_cause,code="host_link_down",domain="vm",layer="host",network="",nic="other",uuid="` + uuidDebian + `"`,
+		`vmcheck_domain_alert_info,domain="vm",notify="operator",receiver="",severity="warning",tenant="p",uuid="` + uuidDebian + `"`,
 	} {
 		if !slices.Contains(last, want) {
 			t.Errorf("the last round lacks %s; it has:\n%s", want, strings.Join(last, "\n"))

@@ -38,7 +38,7 @@ const (
 
 // xmlCheck is <vmcheck:check enabled=… interval=… retry_interval=…>
 // <vmcheck:target>…</…> <vmcheck:probe method=… …/>
-// <vmcheck:nic mac=… address=… gateway=…/></…>. Children match in any
+// <vmcheck:nic mac=… address=… gateway=…/> <vmcheck:alert …/></…>. Children match in any
 // namespace: `virsh metadata --set` puts only the root element in the
 // vmcheck namespace, leaving its children in none.
 type xmlCheck struct {
@@ -48,6 +48,16 @@ type xmlCheck struct {
 	Targets       []string   `xml:"target"`
 	NICs          []xmlNIC   `xml:"nic"`
 	Probes        []xmlProbe `xml:"probe"`
+	Alerts        []xmlAlert `xml:"alert"`
+}
+
+// xmlAlert is <vmcheck:alert notify=… severity=… receiver=… tenant=…/>:
+// whom vmcheck's alerts about the domain go to (checker.AlertPolicy).
+type xmlAlert struct {
+	Notify   string `xml:"notify,attr"`
+	Severity string `xml:"severity,attr"`
+	Receiver string `xml:"receiver,attr"`
+	Tenant   string `xml:"tenant,attr"`
 }
 
 // xmlProbe is <vmcheck:probe method=… KEY=…/>: one probe of the domain's
@@ -297,6 +307,15 @@ func (x xmlCheck) policy() (checker.Policy, error) {
 			return checker.Policy{}, fmt.Errorf("probe[%d]: %w", i, err)
 		}
 		p.Probes = append(p.Probes, s)
+	}
+	switch len(x.Alerts) {
+	case 0:
+	case 1:
+		a := x.Alerts[0]
+		p.Alert = checker.AlertPolicy{Notify: strings.TrimSpace(a.Notify), Severity: strings.TrimSpace(a.Severity),
+			Receiver: strings.TrimSpace(a.Receiver), Tenant: strings.TrimSpace(a.Tenant)}
+	default:
+		return checker.Policy{}, fmt.Errorf("alert: %d elements, at most one allowed", len(x.Alerts))
 	}
 	if err := p.Validate(); err != nil {
 		return checker.Policy{}, err

@@ -40,6 +40,8 @@ func TestParseDomainXMLMetadata(t *testing.T) {
 		{"virsh-set.xml", checker.Policy{Enabled: &f, Interval: 90 * time.Second, Targets: addrs("203.0.113.20", "2001:db8::20")}, checker.Nova{}},
 		{"nova.xml", checker.Policy{Interval: 2 * time.Minute, Targets: addrs("198.51.100.7")}, checker.Nova{Instance: "web-01 (shop)", Project: "shop"}},
 		{"virsh-set-nic.xml", checker.Policy{Interval: time.Minute}, checker.Nova{}},
+		{"virsh-set-alert.xml", checker.Policy{Interval: time.Minute,
+			Alert: checker.AlertPolicy{Notify: "both", Severity: "critical", Receiver: "acme-oncall", Tenant: "acme"}}, checker.Nova{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -95,13 +97,23 @@ func TestParseMetadata(t *testing.T) {
 		{"nic bad address", `<vmcheck:check ` + ns + ` enabled="true"><nic mac="52:54:00:0c:00:11" address="192.0.2.300"/></vmcheck:check>`, checker.Policy{}, "not an IP address"},
 		{"nic loopback gateway", `<vmcheck:check ` + ns + `><nic mac="52:54:00:0c:00:11" gateway="127.0.0.1"/></vmcheck:check>`, checker.Policy{}, "loopback"},
 		{"nic with nothing", `<vmcheck:check ` + ns + `><nic mac="52:54:00:0c:00:11"/></vmcheck:check>`, checker.Policy{}, "neither address nor gateway"},
+		{"alert", `<vmcheck:check ` + ns + `><alert notify="tenant" severity="info" receiver="t1.hooks" tenant="acme_2"/></vmcheck:check>`,
+			checker.Policy{Alert: checker.AlertPolicy{Notify: "tenant", Severity: "info", Receiver: "t1.hooks", Tenant: "acme_2"}}, ""},
+		{"alert notify only", `<vmcheck:check ` + ns + `><vmcheck:alert notify="none"/></vmcheck:check>`,
+			checker.Policy{Alert: checker.AlertPolicy{Notify: "none"}}, ""},
+		{"alert bad notify", `<vmcheck:check ` + ns + ` interval="1m"><alert notify="everyone"/></vmcheck:check>`, checker.Policy{}, `vmcheck metadata ignored: alert.notify: "everyone" is not one of [operator tenant both none]`},
+		{"alert bad severity", `<vmcheck:check ` + ns + `><alert severity="page"/></vmcheck:check>`, checker.Policy{}, "alert.severity"},
+		{"alert receiver with a space", `<vmcheck:check ` + ns + `><alert receiver="acme oncall"/></vmcheck:check>`, checker.Policy{}, "alert.receiver"},
+		{"alert tenant with a quote", `<vmcheck:check ` + ns + `><alert tenant='a"b'/></vmcheck:check>`, checker.Policy{}, "alert.tenant"},
+		{"alert tenant too long", `<vmcheck:check ` + ns + `><alert tenant="` + strings.Repeat("a", 64) + `"/></vmcheck:check>`, checker.Policy{}, "alert.tenant"},
+		{"two alerts", `<vmcheck:check ` + ns + `><alert notify="both"/><alert notify="none"/></vmcheck:check>`, checker.Policy{}, "alert: 2 elements"},
 		{"too many nics", `<vmcheck:check ` + ns + `>` + strings.Repeat(`<nic mac="52:54:00:0c:00:11" address="192.0.2.7"/>`, 33) + `</vmcheck:check>`, checker.Policy{}, "at most 32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := ParseMetadata(tt.xml).Policy
 			if tt.wantError != "" {
-				if !strings.Contains(got.Error, tt.wantError) || got.Enabled != nil || got.Interval != 0 || got.RetryInterval != 0 || len(got.Targets) != 0 {
+				if !strings.Contains(got.Error, tt.wantError) || got.Enabled != nil || got.Interval != 0 || got.RetryInterval != 0 || len(got.Targets) != 0 || got.Alert != (checker.AlertPolicy{}) {
 					t.Errorf("ParseMetadata(%q) = %+v, want only an error containing %q", tt.xml, got, tt.wantError)
 				}
 				return
