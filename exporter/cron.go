@@ -57,9 +57,9 @@ type Cron struct {
 	Log logrus.FieldLogger
 	// Now returns the current time (time.Now if nil); tests fix it.
 	Now func() time.Time
-	// RetryInterval is the wait before a domain in a soft state (its
-	// probes failed, fewer than DownAfter times in a row) is checked
-	// again within the run; a domain's policy retry interval overrides
+	// RetryInterval is the time from the start of a check that left a
+	// domain in a soft state (its probes failed, fewer than DownAfter
+	// times in a row) to its next check within the run (retryTime); a domain's policy retry interval overrides
 	// it. Zero, for a domain without one: no retries. See retryFailing
 	// for the budget.
 	RetryInterval time.Duration
@@ -155,8 +155,9 @@ func (c *Cron) record(doms []checker.Domain, results []checker.Result) map[strin
 	return entries
 }
 
-// retryFailing re-checks the domains in a soft state, each after its
-// retry interval (its policy's, else RetryInterval) from its last check,
+// retryFailing re-checks the domains in a soft state, each its retry
+// interval (its policy's, else RetryInterval) after the start of its last
+// check (retryTime, serve's rule),
 // until each has recovered or its failure is confirmed (DownAfter
 // failures in a row, counting the state file's streak): at most
 // DownAfter-1 re-checks each. The domains due at the same time are
@@ -177,7 +178,7 @@ func (c *Cron) retryFailing(ctx context.Context, doms []checker.Domain, results 
 	end := start.Add(time.Duration(c.History.DownAfter()) * timeout)
 	last := end.Add(-timeout) // the last start of a re-check that ends within the budget
 	retryAt := map[string]time.Time{}
-	c.scheduleRetries(retryAt, doms, entries, now())
+	c.scheduleRetries(retryAt, doms, results, entries, now())
 	for {
 		next, ok := nextRetry(retryAt, last)
 		if !ok || sleep(ctx, max(next.Sub(now()), 0)) != nil {
@@ -197,7 +198,7 @@ func (c *Cron) retryFailing(ctx context.Context, doms []checker.Domain, results 
 			return results
 		}
 		maps.Copy(entries, c.record(due, retried))
-		c.scheduleRetries(retryAt, due, entries, now())
+		c.scheduleRetries(retryAt, due, retried, entries, now())
 		for i, r := range results {
 			if j := slices.IndexFunc(retried, func(n checker.Result) bool { return n.UUID == r.UUID }); j >= 0 {
 				results[i] = retried[j]
@@ -207,12 +208,17 @@ func (c *Cron) retryFailing(ctx context.Context, doms []checker.Domain, results 
 }
 
 // scheduleRetries sets, in retryAt, when each of doms still in a soft
-// state is to be re-checked: its retry interval (its policy's, else
-// RetryInterval) after now. A domain without a positive one is not.
-func (c *Cron) scheduleRetries(retryAt map[string]time.Time, doms []checker.Domain, entries map[string]Entry, now time.Time) {
+// state is to be re-checked after its last check (in results): as serve
+// does, its retry interval (its policy's, else RetryInterval) after that
+// check started (retryTime). A domain without a positive one is not.
+func (c *Cron) scheduleRetries(retryAt map[string]time.Time, doms []checker.Domain, results []checker.Result, entries map[string]Entry, now time.Time) {
+	byUUID := make(map[string]checker.Result, len(results))
+	for _, r := range results {
+		byUUID[r.UUID] = r
+	}
 	for _, d := range doms {
 		if retry := or(d.Policy.RetryInterval, c.RetryInterval); entries[d.UUID].Pending && retry > 0 {
-			retryAt[d.UUID] = now.Add(retry)
+			retryAt[d.UUID] = retryTime(byUUID[d.UUID], retry, now)
 		}
 	}
 }

@@ -288,11 +288,15 @@ func TestCronRetries(t *testing.T) {
 		checks  int
 		slept   time.Duration
 	}{
-		{"a lasting failure is confirmed in one run", []checker.State{down}, 0, 0, "down 3", 3, 20 * time.Second},
-		{"a recovery ends the retries", []checker.State{down, ok}, 0, 0, "ok 0", 2, 10 * time.Second},
-		{"the budget stops the retries", []checker.State{down}, 5 * time.Second, 0, "unknown 1 pending", 1, 0},
-		{"the budget allows what fits", []checker.State{down}, 10 * time.Second, 0, "unknown 2 pending", 2, 10 * time.Second},
-		{"the state file's streak counts", []checker.State{down}, 0, 1, "down 3", 2, 10 * time.Second},
+		// The round takes 1.5 s; a retry is due 10 s after the start of
+		// the check that failed (as serve counts it), so each wait is 8.5 s.
+		{"a lasting failure is confirmed in one run", []checker.State{down}, 0, 0, "down 3", 3, 17 * time.Second},
+		{"a recovery ends the retries", []checker.State{down, ok}, 0, 0, "ok 0", 2, 8500 * time.Millisecond},
+		// A 12 s budget: a retry at 10 s could not end within it.
+		{"the budget stops the retries", []checker.State{down}, 4 * time.Second, 0, "unknown 1 pending", 1, 0},
+		// A 27 s budget: the retry at 10 s fits, the one at 20 s does not.
+		{"the budget allows what fits", []checker.State{down}, 9 * time.Second, 0, "unknown 2 pending", 2, 8500 * time.Millisecond},
+		{"the state file's streak counts", []checker.State{down}, 0, 1, "down 3", 2, 8500 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -349,13 +353,15 @@ func TestCronPolicyRetryInterval(t *testing.T) {
 		passes        string
 		slept         time.Duration
 	}{
+		// Retries are due a retry interval after the start of the check
+		// that failed, as serve counts them: web's at 10 s and 20 s, db's
+		// at 20 s and 40 s; the domains due together share a pass.
 		{"each at its own pace", 10 * time.Second, 20 * time.Second, "down 3, down 3",
-			// web's retries are due at 11.5 s and 23 s, db's at 21.5 s and 43 s.
-			"web,db web db web db", 37 * time.Second},
-		{"together when due together", 10 * time.Second, 10 * time.Second, "down 3, down 3", "web,db web,db web,db", 20 * time.Second},
-		{"a policy retry interval without the Cron's", 0, 10 * time.Second, "unknown 1 pending, down 3", "web,db db db", 20 * time.Second},
-		// db's first retry is at 51.5 s; its second, at 103 s, could not end within 90 s.
-		{"the budget bounds each", 10 * time.Second, 50 * time.Second, "down 3, unknown 2 pending", "web,db web web db", 47 * time.Second},
+			"web,db web web,db db", 35500 * time.Millisecond},
+		{"together when due together", 10 * time.Second, 10 * time.Second, "down 3, down 3", "web,db web,db web,db", 17 * time.Second},
+		{"a policy retry interval without the Cron's", 0, 10 * time.Second, "unknown 1 pending, down 3", "web,db db db", 17 * time.Second},
+		// db's first retry is at 50 s; its second, at 100 s, could not end within 90 s.
+		{"the budget bounds each", 10 * time.Second, 50 * time.Second, "down 3, unknown 2 pending", "web,db web web db", 45500 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -280,10 +280,7 @@ func (s *scheduler) onResult(d done, now time.Time) {
 }
 
 // scheduleRetry re-checks a domain in a soft state (its probes fail, but
-// fewer than DownAfter times in a row) a retry interval after the start of
-// the check that failed (its CheckedAt), as Nagios counts retry_interval,
-// so the check's own duration does not add up over the retries; at once
-// when that check outlasted the retry interval. No retry when the
+// fewer than DownAfter times in a row) at retryTime. No retry when the
 // domain's own interval is as short. The retry interval is the domain's
 // policy's, else the Runner's.
 func (s *scheduler) scheduleRetry(d checker.Domain, res checker.Result, e Entry, now time.Time) {
@@ -291,6 +288,16 @@ func (s *scheduler) scheduleRetry(d checker.Domain, res checker.Result, e Entry,
 	if !e.Pending || retry >= or(d.Policy.Interval, s.interval) {
 		return
 	}
+	s.retryAt[d.UUID] = retryTime(res, retry, now)
+}
+
+// retryTime is when serve and cron re-check a domain in a soft state
+// after the check res that failed, with retry interval retry: that long
+// after the start of the check (its CheckedAt), as Nagios counts
+// retry_interval, so the check's own duration (and, in cron, the rest of
+// its round) does not add up over the retries; at once (now) when the
+// check outlasted the retry interval.
+func retryTime(res checker.Result, retry time.Duration, now time.Time) time.Time {
 	at := now.Add(retry)
 	if !res.CheckedAt.IsZero() && res.CheckedAt.Before(now) {
 		at = res.CheckedAt.Add(retry)
@@ -298,5 +305,5 @@ func (s *scheduler) scheduleRetry(d checker.Domain, res checker.Result, e Entry,
 	if at.Before(now) {
 		at = now
 	}
-	s.retryAt[d.UUID] = at
+	return at
 }
