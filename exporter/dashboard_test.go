@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,17 +31,24 @@ const (
 // gridColumns is the width of Grafana's dashboard grid.
 const gridColumns = 24
 
-// TestDashboardValid checks deploy/grafana/vmcheck.json with Grafana's
-// own dashboard model, github.com/grafana/grafana-foundation-sdk/go
+// dashboards are the Grafana dashboards in deploy/grafana: one node's VMs,
+// and the fleet.
+var dashboards = []string{"vmcheck.json", "vmcheck-fleet.json"}
+
+// TestDashboardValid checks every dashboard of deploy/grafana with
+// Grafana's own dashboard model, github.com/grafana/grafana-foundation-sdk/go
 // (generated from the schemas Grafana validates dashboards against): see
 // dashboardProblems for what it rejects.
 func TestDashboardValid(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(deployDir, "grafana", "vmcheck.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range dashboardProblems(b, exportedMetrics()) {
-		t.Errorf("vmcheck.json: %s", p)
+	known := knownSeries(t)
+	for _, name := range dashboards {
+		b, err := os.ReadFile(filepath.Join(deployDir, "grafana", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range dashboardProblems(b, known) {
+			t.Errorf("%s: %s", name, p)
+		}
 	}
 }
 
@@ -92,13 +101,27 @@ func TestDashboardProblems(t *testing.T) {
 			target(ps, i, 1)["refId"] = target(ps, i, 0)["refId"]
 		}, "duplicate refId"},
 		{"no query", func(_ map[string]any, ps []any) { delete(panel(ps, 1), "targets") }, "no query"},
+		{"no __inputs", func(d map[string]any, _ []any) { delete(d, "__inputs") }, "__inputs: want one Prometheus data source input"},
+		{"input of another type", func(d map[string]any, _ []any) {
+			d["__inputs"].([]any)[0].(map[string]any)["pluginId"] = "loki"
+		}, "__inputs: want one Prometheus data source input"},
+		{"input not used", func(d map[string]any, _ []any) {
+			v := d["templating"].(map[string]any)["list"].([]any)[0].(map[string]any)
+			v["current"] = map[string]any{}
+		}, "the datasource variable's current value is not ${DS_PROMETHEUS}"},
+		{"undeclared input", func(_ map[string]any, ps []any) {
+			panel(ps, 1)["datasource"] = map[string]any{"type": "prometheus", "uid": "${DS_OTHER}"}
+		}, "${DS_OTHER} is not declared in __inputs"},
+		{"unknown recording rule", func(_ map[string]any, ps []any) {
+			target(ps, 1, 0)["expr"] = `sum(instance:vmcheck_nothing:count)`
+		}, "instance:vmcheck_nothing:count, which vmcheck does not export"},
 		{"not in __requires", func(d map[string]any, _ []any) {
 			d["__requires"] = slices.DeleteFunc(d["__requires"].([]any), func(r any) bool {
 				return r.(map[string]any)["id"] == "stat"
 			})
 		}, `panel type "stat" is not listed in __requires`},
 	}
-	known := exportedMetrics()
+	known := knownSeries(t)
 	if got := dashboardProblems(b, known); len(got) != 0 {
 		t.Fatalf("the shipped dashboard is not valid, so the cases below prove nothing: %q", got)
 	}
@@ -152,10 +175,36 @@ func exportedMetrics() map[string]bool {
 	return known
 }
 
+// knownSeries returns the names a dashboard may query: the metrics the
+// Collector describes and the recording rules of deploy/prometheus.
+func knownSeries(t *testing.T) map[string]bool {
+	t.Helper()
+	known := exportedMetrics()
+	files, err := filepath.Glob(filepath.Join(deployDir, "prometheus", "*.yml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no rule files in %s (%v)", filepath.Join(deployDir, "prometheus"), err)
+	}
+	recordRE := regexp.MustCompile(`(?m)^\s*(?:-\s*)?record:\s*"?([a-zA-Z_:][a-zA-Z0-9_:]*)`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range recordRE.FindAllStringSubmatch(string(b), -1) {
+			known[m[1]] = true
+		}
+	}
+	return known
+}
+
 // Patterns in queries.
 var (
-	vmcheckMetricRE = regexp.MustCompile(`\bvmcheck_[a-zA-Z0-9_:]*`)
-	variableRE      = regexp.MustCompile(`\$\{?([A-Za-z0-9_]+)`)
+	// vmcheckMetricRE matches a series name with vmcheck_ in it: a
+	// metric, or a recording rule (instance:vmcheck_vms:count).
+	vmcheckMetricRE = regexp.MustCompile(`[a-zA-Z0-9_:]*\bvmcheck_[a-zA-Z0-9_:]*`)
+	// inputRE matches a reference to an import input (__inputs).
+	inputRE    = regexp.MustCompile(`\$\{(DS_[A-Za-z0-9_]+)\}`)
+	variableRE = regexp.MustCompile(`\$\{?([A-Za-z0-9_]+)`)
 	// defaultedRE matches the paths of fields the schema marks required
 	// but gives a default, which Grafana fills in when it loads the
 	// dashboard: panel options, field config, and a variable's current
@@ -184,8 +233,13 @@ func defaulted(e string) bool {
 //   - a panel without the dashboard's Prometheus data source variable, a
 //     query on another data source, no query or an empty one, duplicate
 //     refIds;
-//   - a query or template variable naming a vmcheck_ metric not in known,
-//     or a template variable the dashboard does not define.
+//   - a query or template variable naming a vmcheck_ metric or recording
+//     rule not in known, or a template variable the dashboard does not
+//     define;
+//   - __inputs other than one Prometheus data source input, which the
+//     datasource variable's current value must be (so that Grafana's
+//     import asks for the data source and opens the dashboard on it), or
+//     a ${DS_…} reference to an input not declared.
 func dashboardProblems(b []byte, known map[string]bool) []string {
 	plugins.RegisterDefaultPlugins() // panel and query types, for strict decoding
 	var probs []string
@@ -194,6 +248,9 @@ func dashboardProblems(b []byte, known map[string]bool) []string {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(b, &top); err != nil {
 		return []string{err.Error()}
+	}
+	for _, p := range inputProblems(b, top) {
+		add("%s", p)
 	}
 	// __requires and __inputs are Grafana's export envelope, read on
 	// import; they are not part of the dashboard model.
@@ -234,7 +291,7 @@ func dashboardProblems(b []byte, known map[string]bool) []string {
 		}
 		for _, m := range vmcheckMetricRE.FindAllString(q, -1) {
 			if !known[m] {
-				add("%s uses %s, which vmcheck does not export", where, m)
+				add("%s uses %s, which vmcheck does not export (nor deploy/prometheus record)", where, m)
 			}
 		}
 		for _, m := range variableRE.FindAllStringSubmatch(q, -1) {
@@ -318,6 +375,50 @@ func dashboardProblems(b []byte, known map[string]bool) []string {
 		placed = append(placed, placedPanel{where, p.grid})
 	}
 	return probs
+}
+
+// inputProblems checks a dashboard's import inputs (__inputs): one
+// Prometheus data source, the current value of the dashboard's datasource
+// variable, and no ${DS_…} reference to an input not declared.
+func inputProblems(b []byte, top map[string]json.RawMessage) []string {
+	var probs []string
+	var inputs []struct {
+		Name     string `json:"name"`
+		Type     string `json:"type"`
+		PluginID string `json:"pluginId"`
+	}
+	if err := json.Unmarshal(top["__inputs"], &inputs); top["__inputs"] != nil && err != nil {
+		return []string{fmt.Sprintf("__inputs: %v", err)}
+	}
+	if len(inputs) != 1 || inputs[0].Type != "datasource" || inputs[0].PluginID != dashboardDatasourceType || inputs[0].Name == "" {
+		return []string{fmt.Sprintf("__inputs: want one Prometheus data source input (type datasource, pluginId %s), got %+v", dashboardDatasourceType, inputs)}
+	}
+	ref := "${" + inputs[0].Name + "}"
+	var tmpl struct{ List []templateVariable }
+	if err := json.Unmarshal(top["templating"], &tmpl); err != nil {
+		return []string{fmt.Sprintf("templating: %v", err)}
+	}
+	i := slices.IndexFunc(tmpl.List, func(v templateVariable) bool {
+		return v.Type == "datasource" && "${"+v.Name+"}" == dashboardDatasourceUID
+	})
+	if i < 0 || tmpl.List[i].Current.Value != ref {
+		probs = append(probs, fmt.Sprintf("the datasource variable's current value is not %s: Grafana's import would not set it", ref))
+	}
+	for _, m := range inputRE.FindAllStringSubmatch(string(b), -1) {
+		if m[1] != inputs[0].Name {
+			probs = append(probs, fmt.Sprintf("${%s} is not declared in __inputs", m[1]))
+		}
+	}
+	return probs
+}
+
+// templateVariable is what inputProblems reads of a template variable.
+type templateVariable struct {
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	Current struct {
+		Value any `json:"value"`
+	} `json:"current"`
 }
 
 // placedPanel is a top-level panel already laid out on the grid.
@@ -452,4 +553,220 @@ func schemaErrors(err error) []string {
 		out = append(out, e.Error())
 	}
 	return out
+}
+
+// fleetVM is a VM of the fleet the fleet dashboard's queries are
+// evaluated on.
+type fleetVM struct {
+	node, name, tenant, state string
+	causes                    [][2]string // code, layer
+}
+
+// fleetVMs: node-a with one VM down of four, node-b with every judged VM
+// failing (two on the same uplink cause), node-c reachable but without its
+// hypervisor.
+var fleetVMs = []fleetVM{
+	{"node-a", "a1", "acme", "ok", nil},
+	{"node-a", "a2", "globex", "down", [][2]string{{"host_tap_down", "host"}}},
+	{"node-a", "a3", "acme", "ok", nil},
+	{"node-a", "a4", "globex", "ok", nil},
+	{"node-b", "b1", "acme", "down", [][2]string{{"upstream_unreachable", "network"}}},
+	{"node-b", "b2", "globex", "down", [][2]string{{"upstream_unreachable", "network"}}},
+	{"node-b", "b3", "globex", "degraded", [][2]string{{"packet_loss", "network"}, {"high_latency", "network"}}},
+	{"node-b", "b4", "", "unknown", nil},
+	{"node-b", "b5", "acme", "paused", nil},
+}
+
+// fleetSeries returns the fleet as promtool input series: what Prometheus
+// holds after scraping vmcheck serve on three nodes (job vmcheck, instance
+// and node the node's name, docs/fleet.md), and one firing and one pending
+// alert. At the evaluation time, 10m, node-a's last round started 30s ago,
+// node-b's 60s ago, node-c's 600s ago.
+func fleetSeries() []map[string]string {
+	var in []map[string]string
+	add := func(series, values string) { in = append(in, map[string]string{"series": series, "values": values}) }
+	target := func(node string) string { return fmt.Sprintf(`job="vmcheck",instance=%q,node=%q`, node, node) }
+	for node, last := range map[string]int{"node-a": 570, "node-b": 540, "node-c": 0} {
+		add(`vmcheck_build_info{`+target(node)+`,version="0.2.0",goversion="go1.26.0"}`, "1+0x20")
+		add(`vmcheck_libvirt_up{`+target(node)+`}`, fmt.Sprintf("%d+0x20", boolInt(node != "node-c")))
+		add(`vmcheck_last_round_timestamp_seconds{`+target(node)+`}`, fmt.Sprintf("%d+0x20", last))
+	}
+	for i, vm := range fleetVMs {
+		dom := fmt.Sprintf(`%s,domain=%q,uuid="u-%s"`, target(vm.node), vm.name, vm.name)
+		for _, st := range domainStates {
+			add(fmt.Sprintf(`vmcheck_domain_state{%s,state=%q}`, dom, st), fmt.Sprintf("%d+0x20", boolInt(string(st) == vm.state)))
+		}
+		add(fmt.Sprintf(`vmcheck_domain_info{%s,os_family="linux",os_id="debian",os_version="12",nova_instance="",nova_project=%q}`, dom, vm.tenant), "1+0x20")
+		add(`vmcheck_state_since_timestamp_seconds{`+dom+`}`, fmt.Sprintf("%d+0x20", 100+i))
+		for _, c := range vm.causes {
+			add(fmt.Sprintf(`vmcheck_diagnosis{%s,code=%q,layer=%q,nic="52:54:00:00:00:%02x"}`, dom, c[0], c[1], i), "1+0x20")
+		}
+	}
+	add(`ALERTS{alertname="VMCheckLinkDown",alertstate="firing",`+target("node-b")+`,domain="b1",uuid="u-b1"}`, "1+0x20")
+	add(`ALERTS{alertname="VMCheckLinkDown",alertstate="pending",`+target("node-a")+`,domain="a2",uuid="u-a2"}`, "1+0x20")
+	return in
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// fleetSelection is a choice of the fleet dashboard's variables.
+type fleetSelection struct{ node, tenant string }
+
+var (
+	fleetAll  = fleetSelection{".*", ".*"}
+	fleetAcme = fleetSelection{".*", "acme"}
+	fleetB    = fleetSelection{"node-b", ".*"}
+)
+
+// fleetWant is what each query of the fleet dashboard ("panel title/refId",
+// "variable NAME" for a variable's label_values) returns on fleetSeries, for
+// each selection tested. Every query must be here with fleetAll.
+var fleetWant = map[fleetSelection]map[string][]string{
+	fleetAll: {
+		"variable node":           {`{node="node-a"} 1`, `{node="node-b"} 1`, `{node="node-c"} 1`},
+		"variable tenant":         {`{nova_project="acme"} 4`, `{nova_project="globex"} 4`, `{} 1`},
+		"Nodes reporting/A":       {`{} 3`},
+		"Nodes not checking/A":    {`{} 1`},
+		"VMs by state/A":          {`{state="ok"} 3`, `{state="degraded"} 1`, `{state="down"} 3`, `{state="unknown"} 1`, `{state="paused"} 1`},
+		"Nodes × states/A":        {`{node="node-a"} 3`, `{node="node-b"} 0`},
+		"Nodes × states/B":        {`{node="node-a"} 0`, `{node="node-b"} 1`},
+		"Nodes × states/C":        {`{node="node-a"} 1`, `{node="node-b"} 2`},
+		"Nodes × states/D":        {`{node="node-a"} 0`, `{node="node-b"} 1`},
+		"Nodes × states/E":        {`{node="node-a"} 0`, `{node="node-b"} 1`},
+		"Nodes × states/F":        {`{node="node-a"} 30`, `{node="node-b"} 60`, `{node="node-c"} 600`},
+		"Nodes × states/G":        {`{node="node-a"} 1`, `{node="node-b"} 1`, `{node="node-c"} 0`},
+		"Worst nodes/A":           {`{node="node-a"} 0.25`, `{node="node-b"} 1`},
+		"Top causes/A":            {`{code="upstream_unreachable",layer="network"} 2`, `{code="host_tap_down",layer="host"} 1`, `{code="packet_loss",layer="network"} 1`, `{code="high_latency",layer="network"} 1`},
+		"Failing VMs by cause/A":  {`{code="upstream_unreachable"} 2`, `{code="host_tap_down"} 1`, `{code="packet_loss"} 1`, `{code="high_latency"} 1`},
+		"Failing VMs/A":           {`{node="node-a",domain="a2",uuid="u-a2",state="down",nova_project="globex"} 1`, `{node="node-b",domain="b1",uuid="u-b1",state="down",nova_project="acme"} 1`, `{node="node-b",domain="b2",uuid="u-b2",state="down",nova_project="globex"} 1`, `{node="node-b",domain="b3",uuid="u-b3",state="degraded",nova_project="globex"} 1`, `{node="node-b",domain="b4",uuid="u-b4",state="unknown"} 1`},
+		"Failing VMs/B":           {`{node="node-a",domain="a2",uuid="u-a2"} 101000`, `{node="node-b",domain="b1",uuid="u-b1"} 104000`, `{node="node-b",domain="b2",uuid="u-b2"} 105000`, `{node="node-b",domain="b3",uuid="u-b3"} 106000`, `{node="node-b",domain="b4",uuid="u-b4"} 107000`},
+		"Firing vmcheck alerts/A": {`ALERTS{alertname="VMCheckLinkDown",alertstate="firing",job="vmcheck",instance="node-b",node="node-b",domain="b1",uuid="u-b1"} 1`},
+	},
+	fleetAcme: {
+		"VMs by state/A": {`{state="ok"} 2`, `{state="degraded"} 0`, `{state="down"} 1`, `{state="unknown"} 0`, `{state="paused"} 1`},
+		"Worst nodes/A":  {`{node="node-b"} 1`},
+		"Top causes/A":   {`{code="upstream_unreachable",layer="network"} 1`},
+		"Failing VMs/A":  {`{node="node-b",domain="b1",uuid="u-b1",state="down",nova_project="acme"} 1`},
+	},
+	fleetB: {
+		"Nodes reporting/A":       {`{} 1`},
+		"Nodes not checking/A":    {`{} 0`},
+		"Nodes × states/C":        {`{node="node-b"} 2`},
+		"Firing vmcheck alerts/A": {`ALERTS{alertname="VMCheckLinkDown",alertstate="firing",job="vmcheck",instance="node-b",node="node-b",domain="b1",uuid="u-b1"} 1`},
+	},
+}
+
+// fleetQueries returns every query of the fleet dashboard by the keys of
+// fleetWant, its variables replaced for sel. A variable's label_values(M,
+// L) becomes count by (L) (M).
+func fleetQueries(t *testing.T, sel fleetSelection) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(deployDir, "grafana", "vmcheck-fleet.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Templating struct {
+			List []struct {
+				Name  string          `json:"name"`
+				Type  string          `json:"type"`
+				Query json.RawMessage `json:"query"` // a string, or {"query": …} for query variables
+			} `json:"list"`
+		} `json:"templating"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr  string `json:"expr"`
+				RefID string `json:"refId"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("vmcheck-fleet.json: %v", err)
+	}
+	vars := strings.NewReplacer("$node", sel.node, "$tenant", sel.tenant)
+	labelValuesRE := regexp.MustCompile(`^label_values\((.+), *([a-zA-Z_][a-zA-Z0-9_]*)\)$`)
+	out := map[string]string{}
+	for _, v := range dash.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		var q struct{ Query string }
+		if err := json.Unmarshal(v.Query, &q); err != nil {
+			t.Fatalf("variable %s: %v", v.Name, err)
+		}
+		m := labelValuesRE.FindStringSubmatch(q.Query)
+		if m == nil {
+			t.Fatalf("variable %s: %q is not label_values(METRIC, LABEL)", v.Name, q.Query)
+		}
+		out["variable "+v.Name] = vars.Replace(fmt.Sprintf("count by (%s) (%s)", m[2], m[1]))
+	}
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			out[p.Title+"/"+tg.RefID] = vars.Replace(tg.Expr)
+		}
+	}
+	return out
+}
+
+// TestFleetDashboardQueries evaluates every query of the fleet dashboard
+// with Prometheus's own engine (promtool test rules) on a fleet of three
+// nodes, with all nodes and tenants selected and with one tenant or one
+// node, and compares the results with fleetWant: the panels show what
+// their titles say, and the node and tenant selectors select.
+func TestFleetDashboardQueries(t *testing.T) {
+	bin := promtool(t)
+	all := fleetQueries(t, fleetAll)
+	for k := range all {
+		if _, ok := fleetWant[fleetAll][k]; !ok {
+			t.Errorf("fleet dashboard query %q (%s) has no expected result in fleetWant", k, all[k])
+		}
+	}
+	var tests []map[string]any
+	for sel, wants := range fleetWant {
+		qs := fleetQueries(t, sel)
+		for k, want := range wants {
+			q, ok := qs[k]
+			if !ok {
+				t.Errorf("fleetWant names %q, which the fleet dashboard does not have", k)
+				continue
+			}
+			var samples []map[string]any
+			for _, w := range want {
+				labels, value, _ := strings.Cut(w, "} ")
+				v, err := strconv.ParseFloat(value, 64)
+				if err != nil {
+					t.Fatalf("fleetWant %q: %v", w, err)
+				}
+				samples = append(samples, map[string]any{"labels": labels + "}", "value": v})
+			}
+			tests = append(tests, map[string]any{"expr": q, "eval_time": "10m", "exp_samples": samples})
+		}
+	}
+	slices.SortFunc(tests, func(a, b map[string]any) int { return strings.Compare(a["expr"].(string), b["expr"].(string)) })
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "none.yml")
+	if err := os.WriteFile(rules, []byte("groups: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unit, err := json.Marshal(map[string]any{ // JSON is YAML
+		"rule_files":          []string{rules},
+		"evaluation_interval": "1m",
+		"tests":               []any{map[string]any{"interval": "1m", "input_series": fleetSeries(), "promql_expr_test": tests}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "fleet_test.yml")
+	if err := os.WriteFile(f, unit, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "test", "rules", f).CombinedOutput(); err != nil {
+		t.Errorf("promtool test rules (the fleet dashboard's queries on fleetSeries): %v\n%s", err, out)
+	}
 }

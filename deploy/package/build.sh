@@ -58,6 +58,7 @@ stage_common() {
 	install -m 0644 deploy/cron/vmcheck "$root$doc/examples/vmcheck.cron"
 	install -m 0644 deploy/prometheus/alerts.yml deploy/web-config.yml "$root$doc/examples/"
 	gzip -9n <deploy/grafana/vmcheck.json >"$root$doc/examples/grafana-vmcheck.json.gz"
+	gzip -9n <deploy/grafana/vmcheck-fleet.json >"$root$doc/examples/grafana-vmcheck-fleet.json.gz"
 	install -d -m 0700 "$root/var/lib/vmcheck"
 }
 
