@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# lab/lab.sh — a real, disposable libvirt/QEMU lab for vmcheck: 15 tiny TCG guests with
+# lab/lab.sh — a real, disposable libvirt/QEMU lab for vmcheck: 17 tiny TCG guests with
 # a real qemu-ga (two with a hostile agent built from lab/hostile), on bridges inside
-# network namespaces that the lab creates itself.
+# network namespaces that the lab creates itself: Linux bridges, an Open vSwitch bridge
+# (lab-ovs, plugged as OpenStack Nova plugs it) and a macvtap (lab-macvtap).
 #
 #   lab/lab.sh up [--guests demo|full|name1,name2,...]   (default: full)
 #       Idempotent: starts only what is missing, restores the network faults, re-suspends
@@ -27,6 +28,13 @@
 #       gateway-drop-icmp | gateway-allow-icmp      gateway_icmp_filtered (echo to the gateways dropped)
 #       gateway-absent | gateway-present            gateway_unresolved (= drop-/restore-gateway)
 #       upstream-cut | upstream-restore             upstream_unreachable (= cut-/restore-outside)
+#       ovs-port-down | ovs-port-up DOM             host_ovs_port_down (ovs-ofctl mod-port BR TAP
+#                                                   down: the port's admin and link state down)
+#       ovs-port-detach | ovs-port-attach DOM       host_ovs_port_down (ovs-vsctl del-port; the
+#                                                   attach adds it back with the same external_ids)
+#       macvtap-lower-down | macvtap-lower-up [DOM] host_macvtap_lower_down (the macvtap's lower
+#                                                   device, veth vcmvt0, down / up)
+#     (up undoes the ovs-port-* and macvtap-lower-* faults of the guests it keeps running)
 #     path faults for the in-guest probes (router vmcheck-lab <-> outside vmcheck-out; they
 #     hit lab/qemu.sh's guests too; up and restore-outside undo them all):
 #       mtu-blackhole | mtu-restore    uplink veth pair at MTU 1280 and the router's ICMP
@@ -50,7 +58,11 @@
 # private, persistent mount namespace ($LAB_DIR/ns/mnt) in which a tmpfs covers /run and
 # folders of $LAB_DIR are bind-mounted over /run/libvirt, /var/lib/libvirt,
 # /var/cache/libvirt, /var/log/libvirt and /etc/libvirt. The host's own libvirt files,
-# sockets and pid files are never touched. Guest traffic never leaves the namespaces
+# sockets and pid files are never touched. Open vSwitch (ovsdb-server, ovs-vswitchd; the
+# userspace datapath, this kernel has no openvswitch module) runs in the same namespaces
+# with its database, sockets, pid files and logs in $LAB_DIR/ovs, bind-mounted over
+# /run/openvswitch for libvirtd only; it is started when an OVS guest is wanted and
+# stopped by pid by "down". Guest traffic never leaves the namespaces
 # vmcheck-lab and vmcheck-out; only documentation address ranges are used.
 #
 # Environment: VMCHECK_LAB_DIR (default /var/tmp/vmcheck-lab),
@@ -93,6 +105,15 @@ WEB_NAME=www.example.test
 # The MTU of the uplink veth pair under the fault mtu-blackhole (the guests keep 1500).
 BLACKHOLE_MTU=1280
 INTERNAL_NET=lab-internal
+# Open vSwitch: the bridge the OVS guests are plugged into (a br-int of the lab), joined to
+# $BR_PUB by the veth pair OVS_LINK (port of BR_OVS) <-> OVS_PEER (port of BR_PUB), so its
+# guests share the gateway and the outside with the others.
+BR_OVS=vcovs0
+OVS_LINK=vcovsp0
+OVS_PEER=vcovsb0
+# macvtap: the lower device of the direct NICs, a veth whose peer is a port of BR_PUB.
+MVT_LOWER=vcmvt0
+MVT_PEER=vcmvtb0
 
 SOCK=$LAB_DIR/run/libvirt/libvirt-sock
 URI="qemu+unix:///system?socket=$SOCK"
@@ -103,12 +124,15 @@ CONSOLE=$LAB_DIR/console
 XMLDIR=$LAB_DIR/xml
 STATE=$LAB_DIR/state
 CACHE=$LAB_DIR/cache
+OVS_DIR=$LAB_DIR/ovs
+OVSDB_SOCK=$OVS_DIR/db.sock
 # Runtime state removed by "down" ("cache" survives unless --purge).
-RUNTIME_DIRS=(run var etc pid console xml state ns www)
+RUNTIME_DIRS=(run var etc pid console xml state ns www ovs)
 WWW=$LAB_DIR/www
 
 PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-guest-agent qemu-utils
-	busybox-static cpio iputils-ping iproute2 iptables dnsmasq-base jq libc-bin curl)
+	busybox-static cpio iputils-ping iproute2 iptables dnsmasq-base jq libc-bin curl
+	openvswitch-switch ethtool)
 # Host binaries copied into the image with their ldd libraries (guest/init puts them in
 # place per role: glibc getent and curl only for the debian role).
 GUEST_BINS=(/usr/sbin/qemu-ga /usr/bin/ping /usr/bin/getent /usr/bin/curl)
@@ -143,12 +167,19 @@ lab-paused       22 debian  on     yes 192.0.2.22/24                 -          
 lab-flood        23 flood   on     yes 192.0.2.23/24                 -                192.0.2.1   -             -             -       -
 lab-hostile      24 hostile on     yes 192.0.2.24/24                 -                192.0.2.1   -             -             -       bombs
 lab-hostile-slow 25 hostile on     yes 192.0.2.25/24                 -                192.0.2.1   -             -             -       slow
+lab-ovs          26 debian  on     yes 192.0.2.26/24                 -                192.0.2.1   -             -             -       -
+lab-macvtap      27 debian  on     yes 192.0.2.27/24                 -                192.0.2.1   -             -             -       -
 '
 DEMO_GUESTS=(lab-debian lab-windows lab-badgw lab-noexec)
 # Guests that OpenStack Nova "created": <nova:instance> metadata with its ports (the port
 # uuid below, the NIC's fixed addresses) and the tap named as Nova names it, "tap" + the
 # first 11 characters of the port uuid.
-declare -A NOVA_PORT=([lab-busybox]=5c0c0012-0a0b-4c0d-8e0f-000000000012)
+declare -A NOVA_PORT=([lab-busybox]=5c0c0012-0a0b-4c0d-8e0f-000000000012
+	[lab-ovs]=5c0c0026-0a0b-4c0d-8e0f-000000000026)
+# The kind of a guest's first NIC when it is not a Linux bridge port: ovs (type='bridge' with
+# <virtualport type='openvswitch'> on BR_OVS, its interfaceid the Nova port, as Nova plugs
+# it) or macvtap (type='direct' on MVT_LOWER, mode bridge).
+declare -A NIC_KIND=([lab-ovs]=ovs [lab-macvtap]=macvtap)
 
 ALL_GUESTS=()
 declare -A G_NUM G_ROLE G_AGENT G_CHAN G_NIC0 G_NIC1 G_GW4 G_GW6 G_RENAME G_POST G_HOSTILE
@@ -808,6 +839,161 @@ stop_pid() {
 	done
 }
 
+# ---------------------------------------------------------------- Open vSwitch and macvtap
+
+# The guests of a NIC kind among the arguments (or all guests).
+guests_of_kind() {
+	local kind=$1 n
+	shift
+	for n in "$@"; do
+		[ "${NIC_KIND[$n]:-bridge}" != "$kind" ] || echo "$n"
+	done
+	return 0
+}
+
+# ovs-vsctl / ovs-ofctl on the lab's OVS only: its database socket, and its run dir for the
+# bridges' OpenFlow management sockets ($OVS_DIR/BR.mgmt). Bounded: no call hangs.
+vsctl() { timeout 30 env OVS_RUNDIR="$OVS_DIR" ovs-vsctl --db="unix:$OVSDB_SOCK" --timeout=20 "$@"; }
+ofctl() { timeout 30 env OVS_RUNDIR="$OVS_DIR" ovs-ofctl --timeout=20 "$@"; }
+
+# The pid of a lab OVS daemon (ovsdb-server | ovs-vswitchd) if its pid file names a live
+# process of that name in the lab's mount namespace.
+ovs_pid() {
+	local pid id
+	pid=$(cat "$OVS_DIR/$1.pid" 2>/dev/null) || return 1
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] || return 1
+	id=$(mntns_id) || return 1
+	[ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$id" ] || return 1
+	echo "$pid"
+}
+
+# Starts an OVS daemon (detached) in the lab's namespaces with every file in OVS_DIR.
+start_ovs_daemon() {
+	local name=$1
+	shift
+	rm -f "$OVS_DIR/$name.pid"
+	nsenter --mount="$MNTNS" --net="/run/netns/$NS_LAB" -- \
+		env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C OVS_RUNDIR="$OVS_DIR" \
+		OVS_LOGDIR="$OVS_DIR" OVS_DBDIR="$OVS_DIR" OVS_SYSCONFDIR="$OVS_DIR" \
+		"$name" "$@" -vconsole:off --pidfile="$OVS_DIR/$name.pid" --log-file="$OVS_DIR/$name.log" \
+		--unixctl="$OVS_DIR/$name.ctl" --no-chdir --detach 9>&- </dev/null >&2 ||
+		die "$name did not start (see $OVS_DIR/$name.log)"
+	for _ in $(seq 1 100); do
+		ovs_pid "$name" >/dev/null && return 0
+		sleep 0.1
+	done
+	die "$name did not start (see $OVS_DIR/$name.log)"
+}
+
+# Open vSwitch in the lab (idempotent): ovsdb-server and ovs-vswitchd, the bridge BR_OVS
+# (userspace datapath) and its veth link to BR_PUB. libvirtd, in the lab's mount namespace,
+# finds the database at /run/openvswitch/db.sock (OVS_DIR bind-mounted there).
+ensure_ovs() {
+	local started=
+	mkdir -p "$OVS_DIR"
+	# shellcheck disable=SC2016 # $0 expands inside the namespace's shell
+	nsenter --mount="$MNTNS" -- /bin/sh -ec '
+		! grep -q " /run/openvswitch " /proc/self/mountinfo || exit 0
+		mkdir -p /run/openvswitch
+		busybox mount --bind "$0" /run/openvswitch
+	' "$OVS_DIR" 9>&-
+	[ -s "$OVS_DIR/conf.db" ] ||
+		ovsdb-tool create "$OVS_DIR/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+	if ! ovs_pid ovsdb-server >/dev/null; then
+		say "starting ovsdb-server ($OVSDB_SOCK)"
+		start_ovs_daemon ovsdb-server "$OVS_DIR/conf.db" --remote="punix:$OVSDB_SOCK"
+		vsctl --no-wait init
+		started=1
+	fi
+	if ! ovs_pid ovs-vswitchd >/dev/null; then
+		say "starting ovs-vswitchd"
+		start_ovs_daemon ovs-vswitchd "unix:$OVSDB_SOCK"
+		started=1
+	fi
+	vsctl --may-exist add-br "$BR_OVS" -- set bridge "$BR_OVS" datapath_type=netdev
+	ensure_veth "$OVS_LINK" "$OVS_PEER"
+	vsctl --may-exist add-port "$BR_OVS" "$OVS_LINK"
+	lab_ip link set "$BR_OVS" up
+	[ -z "$started" ] || say "Open vSwitch $(ovs-vsctl --version | head -n 1 | awk '{ print $NF }'): bridge $BR_OVS (datapath netdev), $OVS_LINK <-> $OVS_PEER in $BR_PUB"
+}
+
+# A veth pair in the lab namespace whose second end is a port of BR_PUB, both up. Transmit
+# checksum offload off on both ends: the OVS userspace datapath forwards what it reads from
+# a packet socket as is, and a partial checksum would reach the guest unfinished.
+ensure_veth() {
+	local a=$1 b=$2
+	if lab_ip link show "$a" >/dev/null 2>&1 && ! lab_ip link show "$b" >/dev/null 2>&1; then
+		lab_ip link del "$a"
+	fi
+	lab_ip link show "$a" >/dev/null 2>&1 || lab_ip link add "$a" type veth peer name "$b"
+	in_lab ethtool -K "$a" tx off >/dev/null 2>&1 || true
+	in_lab ethtool -K "$b" tx off >/dev/null 2>&1 || true
+	lab_ip link set "$b" master "$BR_PUB"
+	lab_ip link set "$b" up
+	lab_ip link set "$a" up
+}
+
+# The NIC kinds the wanted guests need (and those already there): OVS, the macvtap's lower.
+ensure_nic_kinds() {
+	if [ -n "$(guests_of_kind macvtap "$@")" ] || lab_ip link show "$MVT_LOWER" >/dev/null 2>&1; then
+		ensure_veth "$MVT_LOWER" "$MVT_PEER"
+	fi
+	if [ -n "$(guests_of_kind ovs "$@")" ] || ovs_pid ovsdb-server >/dev/null; then
+		ensure_ovs
+	fi
+}
+
+# The tap of an OVS guest, named as Nova names it.
+ovs_tap() { echo "tap${NOVA_PORT[$1]:0:11}"; }
+
+# The external_ids libvirt gives the port of an OVS guest's tap.
+ovs_external_ids() {
+	local n=$1
+	printf '{attached-mac="%s", iface-id="%s", iface-status=active, vm-id="%s"}' \
+		"52:54:00:0c:00:${G_NUM[$n]}" "${NOVA_PORT[$n]}" "5c0c0000-0000-4000-8000-0000000000${G_NUM[$n]}"
+}
+
+# ovs_port FAULT DOM: the faults of an OVS guest's port (and their undo).
+ovs_port() {
+	local f=$1 n=$2 tap ext
+	tap=$(ovs_tap "$n")
+	case $f in
+	ovs-port-down | ovs-port-up)
+		ofctl mod-port "$BR_OVS" "$tap" "${f#ovs-port-}"
+		say "OVS port $tap of $n ${f#ovs-port-} (ovs-ofctl mod-port $BR_OVS $tap ${f#ovs-port-})"
+		;;
+	ovs-port-detach)
+		# (what the attach puts back: the port's own external_ids, as libvirt set them)
+		if ext=$(vsctl --if-exists get Interface "$tap" external_ids) && [ -n "$ext" ]; then
+			echo "$ext" >"$STATE/ovs-external-ids.$n"
+		fi
+		vsctl --if-exists del-port "$BR_OVS" "$tap"
+		say "OVS port $tap of $n deleted from $BR_OVS (ovs-vsctl del-port; the tap stays)"
+		;;
+	ovs-port-attach)
+		ext=$(cat "$STATE/ovs-external-ids.$n" 2>/dev/null || ovs_external_ids "$n")
+		vsctl --may-exist add-port "$BR_OVS" "$tap" -- set Interface "$tap" "external_ids=$ext"
+		rm -f "$STATE/ovs-external-ids.$n"
+		say "OVS port $tap of $n back on $BR_OVS with external_ids $ext"
+		;;
+	esac
+}
+
+# Undoes the NIC-kind faults of the running guests among the arguments: each OVS guest's
+# port on BR_OVS and up, the macvtap lower device up.
+restore_nic_kinds() {
+	local n
+	for n in $(guests_of_kind ovs "$@"); do
+		[ "$(dom_state "$n")" = running ] || [ "$(dom_state "$n")" = paused ] || continue
+		if [ "$(vsctl port-to-br "$(ovs_tap "$n")" 2>/dev/null)" != "$BR_OVS" ]; then
+			ovs_port ovs-port-attach "$n"
+		fi
+		ofctl mod-port "$BR_OVS" "$(ovs_tap "$n")" up
+	done
+	if lab_ip link show "$MVT_LOWER" >/dev/null 2>&1; then lab_ip link set "$MVT_LOWER" up; fi
+}
+
 # ---------------------------------------------------------------- guests
 
 guest_cmdline() {
@@ -850,16 +1036,7 @@ $(nova_metadata "$n")
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <controller type='usb' model='none'/>
-    <interface type='bridge'>
-      <mac address='52:54:00:0c:00:$num'/>
-      <source bridge='$BR_PUB'/>
-EOF
-	# (libvirt's bridge NIC takes no virtualport parameters: Nova's port is its tap name)
-	[ -z "${NOVA_PORT[$n]:-}" ] || echo "      <target dev='tap${NOVA_PORT[$n]:0:11}'/>"
-	cat <<EOF
-      <model type='virtio'/>
-      <rom enabled='no'/>
-    </interface>
+$(nic0_xml "$n")
 EOF
 	if [ "${G_NIC1[$n]}" != - ]; then
 		if [ "$(cat "$STATE/internal-mode" 2>/dev/null)" = network ]; then
@@ -896,6 +1073,50 @@ EOF
     <memballoon model='none'/>
   </devices>
 </domain>
+EOF
+}
+
+# The first NIC of a guest, by its kind (NIC_KIND): a Linux bridge port of BR_PUB, an Open
+# vSwitch port of BR_OVS as Nova's libvirt driver writes it (libvirt plugs the tap with
+# ovs-vsctl, external_ids iface-id = the interfaceid, attached-mac, vm-id, iface-status), or
+# a macvtap on MVT_LOWER.
+nic0_xml() {
+	local n=$1 port=${NOVA_PORT[$1]:-}
+	case ${NIC_KIND[$n]:-bridge} in
+	ovs)
+		[ -n "$port" ] || die "$n: an OVS guest needs its Nova port (NOVA_PORT)"
+		cat <<EOF
+    <interface type='bridge'>
+      <mac address='52:54:00:0c:00:${G_NUM[$n]}'/>
+      <source bridge='$BR_OVS'/>
+      <virtualport type='openvswitch'>
+        <parameters interfaceid='$port'/>
+      </virtualport>
+      <target dev='tap${port:0:11}'/>
+EOF
+		;;
+	macvtap)
+		cat <<EOF
+    <interface type='direct'>
+      <mac address='52:54:00:0c:00:${G_NUM[$n]}'/>
+      <source dev='$MVT_LOWER' mode='bridge'/>
+EOF
+		;;
+	*)
+		cat <<EOF
+    <interface type='bridge'>
+      <mac address='52:54:00:0c:00:${G_NUM[$n]}'/>
+      <source bridge='$BR_PUB'/>
+EOF
+		# (libvirt's Linux bridge NIC takes no virtualport parameters: Nova's port is its
+		# tap name)
+		[ -z "$port" ] || echo "      <target dev='tap${port:0:11}'/>"
+		;;
+	esac
+	cat <<EOF
+      <model type='virtio'/>
+      <rom enabled='no'/>
+    </interface>
 EOF
 }
 
@@ -1036,7 +1257,8 @@ VMCHECK_LAB_WEB_NAME=$WEB_NAME
 VMCHECK_LAB_WEB_URL=http://$EXT4/
 VMCHECK_LAB_INTERNAL_GATEWAY4=$INT_GW4
 VMCHECK_LAB_DIR=$LAB_DIR
-export VMCHECK_LAB_DNS4 VMCHECK_LAB_WEB_NAME VMCHECK_LAB_WEB_URL
+VMCHECK_LAB_OVSDB=unix:$OVSDB_SOCK
+export VMCHECK_LAB_OVSDB VMCHECK_LAB_DNS4 VMCHECK_LAB_WEB_NAME VMCHECK_LAB_WEB_URL
 export VMCHECK_LAB_URI VMCHECK_LAB_EXTERNAL4 VMCHECK_LAB_EXTERNAL6 VMCHECK_LAB_SILENT4 VMCHECK_LAB_SILENT6 VMCHECK_LAB_GUESTS VMCHECK_LAB_GATEWAY4 VMCHECK_LAB_GATEWAY6 VMCHECK_LAB_INTERNAL_GATEWAY4 VMCHECK_LAB_DIR
 EOF
 	mv "$LAB_DIR/env.tmp" "$LAB_DIR/env"
@@ -1080,6 +1302,7 @@ cmd_up() {
 	say "network namespaces $NS_LAB / $NS_OUT"
 	ensure_network
 	ensure_mountns
+	ensure_nic_kinds "${wanted[@]}"
 	ensure_daemons
 	ensure_internal_net
 	for n in "${wanted[@]}"; do
@@ -1106,6 +1329,7 @@ cmd_up() {
 	fi
 	wait_guests "${wanted[@]}"
 	post_boot "${wanted[@]}"
+	restore_nic_kinds "${ALL_GUESTS[@]}"
 	write_env
 	say "lab up: $(lab_domains | wc -l) guests; env in $LAB_DIR/env"
 	echo "VMCHECK_LAB_URI=$URI"
@@ -1169,6 +1393,13 @@ cmd_down() {
 			stop_pid "$pid" "$n"
 		fi
 	done
+	# (after the domains: libvirt deletes their OVS ports when it stops them)
+	for n in ovs-vswitchd ovsdb-server; do
+		if pid=$(ovs_pid "$n"); then
+			say "stopping $n ($pid)"
+			stop_pid "$pid" "$n"
+		fi
+	done
 	for n in dnsmasq httpd; do
 		if pid=$(out_pid "$n"); then
 			say "stopping $n ($pid) of $NS_OUT"
@@ -1221,6 +1452,12 @@ cmd_status() {
 		for n in dnsmasq httpd; do
 			if pid=$(out_pid "$n"); then echo "$n ($NS_OUT): running, pid $pid"; else echo "$n ($NS_OUT): not running"; fi
 		done
+		for n in ovsdb-server ovs-vswitchd; do
+			if pid=$(ovs_pid "$n"); then echo "$n: running, pid $pid ($OVSDB_SOCK)"; else echo "$n: not running"; fi
+		done
+		if lab_ip link show "$MVT_LOWER" >/dev/null 2>&1; then
+			echo "macvtap lower $MVT_LOWER: $(lab_ip -br link show "$MVT_LOWER" | awk '{ print $2 }')"
+		fi
 	fi
 	daemon_pid libvirtd >/dev/null || return 0
 	printf '%-14s %-10s %-13s %s\n' DOMAIN STATE AGENT NOTE
@@ -1448,6 +1685,8 @@ cmd_fault() {
 		;;
 	tap-unplug | tap-plug)
 		need_dom "$n" "$f"
+		[ -z "${NIC_KIND[$n]:-}" ] ||
+			die "$n's NIC is not a Linux bridge port but ${NIC_KIND[$n]} (its faults: ${NIC_KIND[$n]}-*)"
 		local mac tap br
 		mac=$(nic_mac "$n" "${3:-}")
 		read -r tap br < <(V domiflist "$n" | awk -v m="$mac" 'tolower($5) == m { print $1, $3 }')
@@ -1464,6 +1703,21 @@ cmd_fault() {
 	guest-ifdown | guest-ifup | guest-no-address | guest-wrong-address | guest-no-route | guest-restore | guest-restore-address | guest-restore-route)
 		need_dom "$n" "$f"
 		guest_fault "$f" "$n" "${3:-}"
+		;;
+	ovs-port-down | ovs-port-up | ovs-port-detach | ovs-port-attach)
+		need_dom "$n" "$f"
+		[ "${NIC_KIND[$n]:-}" = ovs ] || die "$n has no Open vSwitch port (OVS guests: $(guests_of_kind ovs "${ALL_GUESTS[@]}" | paste -sd ' '))"
+		ovs_pid ovs-vswitchd >/dev/null || die "the lab's Open vSwitch is not running (run: lab/lab.sh up --guests $n)"
+		ovs_port "$f" "$n"
+		;;
+	macvtap-lower-down | macvtap-lower-up)
+		if [ -n "$n" ]; then
+			need_dom "$n" "$f"
+			[ "${NIC_KIND[$n]:-}" = macvtap ] || die "$n has no macvtap NIC"
+		fi
+		lab_ip link show "$MVT_LOWER" >/dev/null 2>&1 || die "no $MVT_LOWER in $NS_LAB (run: lab/lab.sh up --guests lab-macvtap)"
+		lab_ip link set "$MVT_LOWER" "${f#macvtap-lower-}"
+		say "macvtap lower device $MVT_LOWER ${f#macvtap-lower-}"
 		;;
 	gateway-drop-icmp)
 		gateway_icmp drop
@@ -1505,7 +1759,7 @@ cmd_fault() {
 		start_dnsmasq
 		say "dnsmasq ($DNS4) running, pid $(out_pid dnsmasq)"
 		;;
-	*) die "unknown fault '$f' (cut-outside|upstream-cut restore-outside|upstream-restore drop-gateway|gateway-absent restore-gateway|gateway-present freeze-agent thaw-agent pause resume restart-libvirtd destroy start reset link-down link-up tap-unplug tap-plug guest-ifdown guest-ifup guest-no-address guest-wrong-address guest-no-route guest-restore gateway-drop-icmp gateway-allow-icmp mtu-blackhole mtu-restore dns-stop dns-start tcp-drop tcp-reject tcp-allow loss loss-restore)" ;;
+	*) die "unknown fault '$f' (cut-outside|upstream-cut restore-outside|upstream-restore drop-gateway|gateway-absent restore-gateway|gateway-present freeze-agent thaw-agent pause resume restart-libvirtd destroy start reset link-down link-up tap-unplug tap-plug ovs-port-down ovs-port-up ovs-port-detach ovs-port-attach macvtap-lower-down macvtap-lower-up guest-ifdown guest-ifup guest-no-address guest-wrong-address guest-no-route guest-restore gateway-drop-icmp gateway-allow-icmp mtu-blackhole mtu-restore dns-stop dns-start tcp-drop tcp-reject tcp-allow loss loss-restore)" ;;
 	esac
 }
 
