@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -292,11 +293,24 @@ func assertHostSide(t *testing.T, h nicHost, c nicGuest) {
 	facts := strings.Join(s.Facts, "\n")
 	switch {
 	case c.kind == hostKindOVS && c.fault[0] == "ovs-port-down":
+		// The port's OVSDB row: its state, and its iface-id tied to the
+		// Nova port of the domain's metadata.
 		mustContain(t, c.dom+" host_side facts", facts, ovsTap)
-		mustContain(t, c.dom+" host_side facts", facts, ovsNovaPort)
-		mustContain(t, c.dom+" host_side facts", strings.ToLower(facts), "nova")
+		for _, f := range []string{"admin_state down", "iface-id " + ovsNovaPort} {
+			if !slices.Contains(s.Facts, f) {
+				t.Errorf("%s: host_side facts %q lack %q", c.dom, s.Facts, f)
+			}
+		}
+		tied := false
+		for _, f := range s.Facts {
+			tied = tied || (strings.Contains(strings.ToLower(f), "nova port") && !strings.HasPrefix(f, "iface-id "+ovsNovaPort))
+		}
+		if !tied {
+			t.Errorf("%s: host_side facts %q do not tie the iface-id to the Nova port", c.dom, s.Facts)
+		}
 	case c.kind == hostKindMacvtap:
 		mustContain(t, c.dom+" host_side facts", facts, macvtapLower)
+		mustContain(t, c.dom+" host_side facts", facts, "mode bridge")
 	}
 }
 
