@@ -20,9 +20,10 @@ func agentCalls(g *fakeGuest) int {
 }
 
 // TestSteadyStateAgentCalls: the second check of a healthy Linux guest in
-// the same boot makes at most 8 agent calls (guest-info and the OS are
-// cached, guest-ping is skipped, both route tables come from one cat),
-// and says the same as the first.
+// the same boot makes at most 5 agent calls (guest-info, the OS and the
+// routes are cached, guest-ping is skipped: the interface list, then
+// guest-exec and one guest-exec-status per ping), and says the same as
+// the first.
 func TestSteadyStateAgentCalls(t *testing.T) {
 	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return pingStatus(t, 0, "linux-iputils-reply-v4.txt") })
 	c := New(testConfig())
@@ -34,8 +35,8 @@ func TestSteadyStateAgentCalls(t *testing.T) {
 	if first.State != StateOK || second.State != StateOK || len(second.Probes) != len(first.Probes) {
 		t.Fatalf("states %s, %s (%s); probes %d, %d", first.State, second.State, second.Reason, len(first.Probes), len(second.Probes))
 	}
-	if steady > 8 {
-		t.Errorf("steady-state check: %d agent calls, want ≤ 8", steady)
+	if steady > 5 {
+		t.Errorf("steady-state check: %d agent calls, want ≤ 5", steady)
 	}
 	if g.agent.Calls("guest-ping") != 1 || g.agent.Calls("guest-info") != 1 {
 		t.Errorf("guest-ping %d, guest-info %d calls over two checks; want 1 each", g.agent.Calls("guest-ping"), g.agent.Calls("guest-info"))

@@ -21,6 +21,8 @@ import (
 // Result is built once, from the facts, and passes clean (untrusted.go).
 type Checker struct {
 	cfg Config
+	// calls bounds the agent calls in flight over every domain.
+	calls *guestagent.Limiter
 
 	mu       sync.Mutex
 	osCache  map[string]osdetect.Info
@@ -40,12 +42,20 @@ type bootFacts struct {
 	memo map[string]string
 	// took is how long each kind of method command took (see learnTime).
 	took map[string]time.Duration
+	// routes are the default routes a check read (guestRoutes).
+	routes *routeMemo
 }
 
 // New returns a Checker for cfg, with defaults applied.
 func New(cfg Config) *Checker {
-	return &Checker{cfg: cfg.WithDefaults(), osCache: make(map[string]osdetect.Info), boots: make(map[string]*bootFacts)}
+	cfg = cfg.WithDefaults()
+	return &Checker{cfg: cfg, calls: guestagent.NewLimiter(cfg.AgentCalls), osCache: make(map[string]osdetect.Info), boots: make(map[string]*bootFacts)}
 }
+
+// AgentCalls returns a snapshot of the limit on agent calls in flight
+// (Config.AgentCalls): the limit now, the most calls in flight so far,
+// how often it backed off.
+func (c *Checker) AgentCalls() guestagent.LimiterStats { return c.calls.Stats() }
 
 // Config returns the configuration in force, with defaults applied.
 func (c *Checker) Config() Config { return c.cfg }
@@ -109,12 +119,13 @@ func (c *Checker) judge(ctx context.Context, f *facts) Result {
 	if ctx.Err() != nil {
 		return f.result(StateUnknown, AgentUnresponsive, deadlineReason(ctx.Err()))
 	}
-	probes, agentLost := c.probe(ctx, f, f.d.Policy.Targets)
+	probes, agentLost := c.pingAll(ctx, f)
 	agent := AgentOK
 	if agentLost {
 		agent = AgentUnresponsive
 	}
 	state, reason := verdict(probes)
+	c.routesPassed(f, state == StateOK)
 	if state != StateOK {
 		var why []string
 		if f.ifErr != nil {
@@ -133,6 +144,21 @@ func (c *Checker) judge(ctx context.Context, f *facts) Result {
 		r.Diagnosis = c.diagnose(ctx, f, probes)
 	}
 	return r
+}
+
+// pingAll runs the probes of the plan and the methods discovery started.
+// When the plan came from routes an earlier check read and some probe did
+// not pass, it reads the routes again, and probes again if they changed
+// the targets: remembered routes never decide a failure.
+func (c *Checker) pingAll(ctx context.Context, f *facts) ([]ProbeResult, bool) {
+	extra := f.d.Policy.Targets
+	probes, agentLost := c.probe(ctx, f, extra)
+	if f.routesCached && !agentLost && ctx.Err() == nil {
+		if state, _ := verdict(probes); state != StateOK && c.rereadRoutes(ctx, f, extra) {
+			probes, agentLost = c.probe(ctx, f, extra)
+		}
+	}
+	return append(probes, f.waitEarly()...), agentLost
 }
 
 // detectOS returns the cached OS of this boot or detects it.

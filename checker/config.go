@@ -23,10 +23,17 @@ import (
 const (
 	DefaultTimeout     = 30 * time.Second
 	DefaultPingTimeout = 2 * time.Second
-	DefaultConcurrency = 8
-	// MaxConcurrency bounds --concurrency: each worker may hold one libvirt
-	// connection and one guest command.
-	MaxConcurrency = 256
+	// DefaultConcurrency is how many domains are checked at once: a check
+	// spends most of its time waiting for its guest's ping, holding no
+	// libvirtd worker (AgentCalls bounds those).
+	DefaultConcurrency = 128
+	// MaxConcurrency bounds --concurrency.
+	MaxConcurrency = 1024
+	// DefaultAgentCalls is AgentCalls when libvirtd's max_workers cannot be
+	// read: AgentCallsFor libvirtd's default max_workers, 20.
+	DefaultAgentCalls = 18
+	// MaxAgentCalls bounds --agent-calls.
+	MaxAgentCalls = 1024
 	// MinListTimeout is the shortest deadline Config.ListTimeout gives
 	// connecting to the host and listing its domains, however short the
 	// per-domain timeout: the QEMU backend spends up to 5 s on each VM
@@ -57,6 +64,11 @@ type Config struct {
 	RetryInterval Duration
 	// Concurrency is how many domains are checked at once.
 	Concurrency int
+	// AgentCalls is how many guest agent calls may be in flight at once,
+	// over every domain: through libvirt each holds a libvirtd worker
+	// thread. Zero: DefaultAgentCalls (the CLI first derives it from
+	// libvirtd's max_workers where it can read it, AgentCallsFor).
+	AgentCalls int
 	// Domains restricts the check to these names or UUIDs; empty means all
 	// running domains.
 	Domains []string
@@ -181,6 +193,7 @@ type rawConfig struct {
 	PingTimeout   string                   `yaml:"ping_timeout"`
 	RetryInterval string                   `yaml:"retry_interval"`
 	Concurrency   *int                     `yaml:"concurrency"`
+	AgentCalls    *int                     `yaml:"agent_calls"`
 	Domains       []string                 `yaml:"domains"`
 	Exclude       []string                 `yaml:"exclude"`
 	Networks      map[string]NetworkConfig `yaml:"networks"`
@@ -260,6 +273,12 @@ func (raw rawConfig) config() (Config, error) {
 		}
 		cfg.Concurrency = *raw.Concurrency
 	}
+	if raw.AgentCalls != nil {
+		if *raw.AgentCalls < 1 {
+			return Config{}, &FieldError{Key: "agent_calls", Err: fmt.Errorf("must be between 1 and %d, got %d", MaxAgentCalls, *raw.AgentCalls)}
+		}
+		cfg.AgentCalls = *raw.AgentCalls
+	}
 	for _, d := range []struct {
 		key string
 		raw string
@@ -312,6 +331,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
+	}
+	if c.AgentCalls == 0 {
+		c.AgentCalls = DefaultAgentCalls
 	}
 	return c
 }
@@ -372,6 +394,9 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 0 || c.Concurrency > MaxConcurrency {
 		return fieldErr("concurrency", "must be between 1 and %d, got %d", MaxConcurrency, c.Concurrency)
+	}
+	if c.AgentCalls < 0 || c.AgentCalls > MaxAgentCalls {
+		return fieldErr("agent_calls", "must be between 1 and %d, got %d", MaxAgentCalls, c.AgentCalls)
 	}
 	for _, g := range c.Exclude {
 		if _, err := path.Match(g, ""); err != nil {

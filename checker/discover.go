@@ -29,6 +29,10 @@ type facts struct {
 	routesRead bool                    // the guest's routes were read (none may be default)
 	routeSrc   string
 	routeErr   error
+	// routesCached says the routes are an earlier check's of this boot
+	// (guestRoutes); ifaceSum fingerprints ifaces.
+	routesCached bool
+	ifaceSum     uint64
 
 	notes []string // what decoders cut from the guest's replies
 
@@ -108,7 +112,7 @@ func (c *Checker) discover(ctx context.Context, d Domain, probing bool) (*facts,
 	if r, stop := gate(f); stop {
 		return nil, &r
 	}
-	f.agent = guestagent.New(d.Agent)
+	f.agent = guestagent.New(c.calls.Transport(d.Agent))
 	info, cached := c.cachedInfo(d.BootID)
 	if !cached {
 		var r *Result
@@ -131,13 +135,13 @@ func (c *Checker) discover(ctx context.Context, d Domain, probing bool) (*facts,
 		}
 	}
 	if f.ifErr = f.truncated(err); f.ifErr == nil {
-		f.ifaces = ifaces
+		f.ifaces, f.ifaceSum = ifaces, ifaceSum(ifaces)
 		attachGuestInterfaces(f.nics, ifaces)
 	}
 	if probing && f.execOK && f.osErr == nil && err == nil {
 		f.early = c.startMethods(ctx, f, nil, true) // the agent answers: start what needs no routes
 	}
-	f.routeErr = f.truncated(c.resolveGateways(ctx, f))
+	f.routeErr = f.truncated(c.resolveGateways(ctx, f, probing && err == nil))
 	return f, nil
 }
 
@@ -231,7 +235,9 @@ func attachGuestInterfaces(nics []nicFacts, ifaces []guestagent.Interface) {
 // in the documented order: config override, libvirt network, guest routes,
 // and keeps the guest's default routes (if it read them) for probe
 // planning. It returns why the routes could not be read, if they could not.
-func (c *Checker) resolveGateways(ctx context.Context, f *facts) error {
+// reuse lets it take the routes an earlier check of the boot read
+// (guestRoutes).
+func (c *Checker) resolveGateways(ctx context.Context, f *facts, reuse bool) error {
 	needRoutes := false
 	for i, n := range f.d.NICs {
 		nf := &f.nics[i]
@@ -259,8 +265,8 @@ func (c *Checker) resolveGateways(ctx context.Context, f *facts) error {
 		c.recallGateways(f)
 		return nil
 	}
-	routes, source, err := osdetect.DefaultRoutesFewCalls(ctx, f.agent, f.os.Family, f.info)
-	f.routeSrc = source
+	routes, source, cached, err := c.guestRoutes(ctx, f, reuse)
+	f.routeSrc, f.routesCached = source, cached
 	if err != nil && !errors.Is(err, guestagent.ErrTruncated) {
 		defaultNetworkTypes(f.nics, nil)
 		c.recallGateways(f)

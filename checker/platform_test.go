@@ -53,11 +53,16 @@ func TestGatewayRemembered(t *testing.T) {
 	if r := c.Check(context.Background(), d); r.NICs[0].Gateway != "192.0.2.1" || r.NICs[0].GatewaySource != "guest-proc-route" {
 		t.Fatalf("first check: nic %+v, want the gateway from the routes", r.NICs[0])
 	}
-	// The guest loses its default route.
+	// The guest loses its default route: the outside is unreachable, the
+	// gateway (on the link) still answers.
 	lost := routeFiles(t)
 	lost["/proc/net/route"] = []byte("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n")
 	lost["/proc/net/ipv6_route"] = nil
+	unreachable := pingStatus(t, 2, "linux-iputils-connect-unreachable.txt")
 	d.Agent = newFakeGuest(agenttest.Load(t, qga+"linux-basic.jsonl"), lost, func(cmd guestagent.Command) (agenttest.Process, error) {
+		if cmd.Path == "ping" && cmd.Args[len(cmd.Args)-1] == "203.0.113.10" {
+			return agenttest.Exited(unreachable), nil
+		}
 		return agenttest.Exited(reply), nil
 	}).agent
 	r := c.Check(context.Background(), d)

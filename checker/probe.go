@@ -177,7 +177,6 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 		out[i] = p.res
 	}
 	out = append(out, methods()...)
-	out = append(out, f.waitEarly()...)
 	if agentLost {
 		c.rememberInfo(f.d.BootID, f.info, false)
 	}

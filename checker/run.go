@@ -13,8 +13,9 @@ import (
 
 // Run lists the domains of src, keeps the ones the config selects, and checks
 // them with at most Config.Concurrency at a time, each under its own
-// Config.Timeout. A domain whose agent hangs costs its own worker and
-// nothing else. Results are sorted by name. Run fails only when src cannot
+// Config.Timeout, and at most Config.AgentCalls agent calls in flight over
+// all of them. A domain whose agent hangs costs its own worker and one
+// agent call slot, nothing else. Results are sorted by name. Run fails only when src cannot
 // list domains, which it must do within Config.ListTimeout.
 func (c *Checker) Run(ctx context.Context, src Source) ([]Result, error) {
 	doms, err := c.Select(ctx, src)
@@ -124,6 +125,15 @@ func (c *Checker) CheckAll(ctx context.Context, doms []Domain) []Result {
 // DiscoverAll runs Discover on doms with bounded concurrency.
 func (c *Checker) DiscoverAll(ctx context.Context, doms []Domain) []Result {
 	return c.each(ctx, doms, c.Discover)
+}
+
+// AgentCallsFor is the limit on agent calls in flight (Config.AgentCalls)
+// for a libvirtd with maxWorkers worker threads (max_workers): all but a
+// tenth of them, and at least two, are left to libvirtd's other clients
+// (nova-compute, virsh) — beside its priority workers, which serve only
+// calls that never wait on a guest. At least 1.
+func AgentCallsFor(maxWorkers int) int {
+	return max(1, maxWorkers-max(2, maxWorkers/10))
 }
 
 // CheckContext returns ctx bounded by the deadline for checking one

@@ -123,7 +123,26 @@ shows what discovery finds, without pinging.
 `
 
 // manTrailer ends the page.
-const manTrailer = `.SH EXIT STATUS
+const manTrailer = `.SH LIMITS
+Two limits bound what a round costs, because a check and an agent call
+cost different things.
+.TP
+.B \-\-agent\-calls
+protects libvirtd: it bounds the guest agent calls in flight over all
+VMs. libvirtd serves every client with max_workers threads (20 by
+default), and an agent call holds one until the guest agent answers. By
+default vmcheck reads max_workers through libvirtd's admin socket (as
+.B virt\-admin srv\-threadpool\-info libvirtd
+does; root only) and uses all but a tenth of it, at least 2 left free; when
+it cannot read it, 18. When libvirt reports overload, or short agent calls
+take twice their usual time (libvirtd queueing them), vmcheck lowers the
+limit for a while. Calls to one VM run one at a time, as libvirt runs them.
+.TP
+.B \-\-concurrency
+bounds the VMs checked at once (default 128): a check waiting for its
+guest's ping holds no libvirtd worker, so many can wait at once; it bounds
+vmcheck's own memory.
+.SH EXIT STATUS
 .TP
 .B 0
 every VM is ok (paused VMs are reported, not probed)

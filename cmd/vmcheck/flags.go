@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -37,7 +38,8 @@ func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 		&cli.GenericFlag{Name: "probe", Value: &probeList{}, Usage: "probe `METHOD[,KEY=VALUE...]` run from inside each guest instead of its policy's probes (repeatable; e.g. dns,name=www.example.com; docs/probes.md)"},
 		&cli.DurationFlag{Name: "timeout", Usage: "`DURATION` allowed for checking one domain", DefaultText: "30s"},
 		&cli.DurationFlag{Name: "ping-timeout", Usage: "`DURATION` the in-guest ping waits for a reply", DefaultText: "2s"},
-		&cli.IntFlag{Name: "concurrency", Usage: "`N` domains checked at once", DefaultText: "8"},
+		&cli.IntFlag{Name: "concurrency", Usage: "`N` domains checked at once (a check waiting for its guest's ping holds no libvirtd worker)", DefaultText: "128"},
+		&cli.IntFlag{Name: "agent-calls", Usage: "at most `N` guest agent calls in flight over all domains, each holding a libvirtd worker thread (default: libvirtd's max_workers less a tenth, at least 2, read through its admin socket; 18 when unreadable); backs off when libvirtd slows down", DefaultText: "auto"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json", Hidden: !output},
 		&cli.StringFlag{Name: "log-level", Aliases: []string{"log.level"}, Value: logLevel, Usage: "log `LEVEL`: debug, info, warn, error"},
 		&cli.StringFlag{Name: "log-format", Aliases: []string{"log.format"}, Value: logFormat, Usage: "log `FORMAT` on stderr: text (or logfmt) or json"},
@@ -80,6 +82,7 @@ func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
 			return nil, checker.Config{}, err
 		}
 	}
+	autoAgentCalls(c.Context, log, &cfg)
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, checker.Config{}, invalid(c, file, err)
@@ -129,7 +132,7 @@ func flagValues(c *cli.Context) error {
 }
 
 // flagOfKey names the flag that sets each top-level config key.
-var flagOfKey = map[string]string{"timeout": "timeout", "ping_timeout": "ping-timeout", "concurrency": "concurrency",
+var flagOfKey = map[string]string{"timeout": "timeout", "ping_timeout": "ping-timeout", "concurrency": "concurrency", "agent_calls": "agent-calls",
 	"external": "external", "exclude": "exclude", "connect": "connect"}
 
 // invalid reports an invalid value of the effective config under its
@@ -255,8 +258,42 @@ func limitFlags(c *cli.Context, cfg *checker.Config) error {
 		}
 		cfg.Concurrency = c.Int("concurrency")
 	}
+	if c.IsSet("agent-calls") {
+		if c.Int("agent-calls") < 1 {
+			return usageError("--agent-calls: must be at least 1, got %d", c.Int("agent-calls"))
+		}
+		cfg.AgentCalls = c.Int("agent-calls")
+	}
 	return nil
 }
+
+// autoAgentCalls sets the limit on agent calls in flight when neither
+// --agent-calls nor agent_calls did: from libvirtd's max_workers where
+// vmcheck can read it (AgentCallsFor), else checker.DefaultAgentCalls. On
+// hosts without libvirt each VM's agent socket is its own, so only the
+// one-call-per-VM rule applies: as many as domains checked at once.
+func autoAgentCalls(ctx context.Context, log logrus.FieldLogger, cfg *checker.Config) {
+	if cfg.AgentCalls != 0 {
+		return
+	}
+	if cfg.QEMU() {
+		cfg.AgentCalls = max(cfg.Concurrency, checker.DefaultConcurrency)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, workersTimeout)
+	defer cancel()
+	server, workers, err := libvirtWorkers(ctx, cfg.Connect)
+	if err != nil {
+		cfg.AgentCalls = checker.DefaultAgentCalls
+		log.WithError(err).WithField("agent_calls", cfg.AgentCalls).Debug("libvirtd's max_workers unreadable: default limit on agent calls in flight")
+		return
+	}
+	cfg.AgentCalls = checker.AgentCallsFor(workers)
+	log.WithFields(logrus.Fields{"server": server, "max_workers": workers, "agent_calls": cfg.AgentCalls}).Debug("limit on agent calls in flight from libvirtd's max_workers")
+}
+
+// workersTimeout bounds reading libvirtd's worker limits.
+const workersTimeout = 2 * time.Second
 
 // hostSource is a Source holding connections to close.
 type hostSource = exporter.Conn

@@ -22,11 +22,18 @@ func openLibvirt(ctx context.Context, cfg checker.Config) (hostSource, error) {
 	uri := libvirthost.ResolveURI(cfg.Connect)
 	cctx, cancel := context.WithTimeout(ctx, cfg.ListTimeout())
 	defer cancel()
-	src, err := libvirthost.New(cctx, uri, cfg.Concurrency)
+	src, err := libvirthost.New(cctx, uri, cfg.AgentCalls)
 	if err != nil {
 		return nil, cli.Exit(err.Error(), output.ExitError)
 	}
 	return src, nil
+}
+
+// libvirtWorkers reads the max_workers of the daemon behind the config's
+// libvirt URI.
+func libvirtWorkers(ctx context.Context, uri string) (server string, maxWorkers int, err error) {
+	w, err := libvirthost.ReadWorkers(ctx, libvirthost.ResolveURI(uri))
+	return w.Server, w.MaxWorkers, err
 }
 
 // startEventLoop runs libvirt's event loop for lifecycle events.

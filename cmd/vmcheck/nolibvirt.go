@@ -21,3 +21,5 @@ func openLibvirt(context.Context, checker.Config) (hostSource, error) {
 }
 
 func startEventLoop() error { return errNoLibvirt }
+
+func libvirtWorkers(context.Context, string) (string, int, error) { return "", 0, errNoLibvirt }

@@ -72,7 +72,9 @@ func TestUsageErrors(t *testing.T) {
 		{"loopback external", append([]string{"check", "--external", "127.0.0.1"}, q...), `--external "127.0.0.1": 127.0.0.1 is a loopback address: the guest itself always answers it`},
 		{"loopback external, IPv6", append([]string{"check", "--external", "::1"}, q...), "is a loopback address"},
 		{"flag value under its flag", append([]string{"check", "--ping-timeout", "20s"}, q...), "--ping-timeout: 20s must be at most half of the timeout (30s)"},
-		{"concurrency under its flag", append([]string{"check", "--concurrency", "1000"}, q...), "--concurrency: must be between 1 and 256, got 1000"},
+		{"concurrency under its flag", append([]string{"check", "--concurrency", "5000"}, q...), "--concurrency: must be between 1 and 1024, got 5000"},
+		{"agent-calls under its flag", append([]string{"check", "--agent-calls", "5000"}, q...), "--agent-calls: must be between 1 and 1024, got 5000"},
+		{"agent-calls zero", append([]string{"check", "--agent-calls", "0"}, q...), "--agent-calls: must be at least 1, got 0"},
 		{"cron without --textfile-dir", append([]string{"cron"}, q...), "--textfile-dir: required"},
 		{"missing domain", append([]string{"check", "--domain", "no-such-vm"}, q...), `--domain: no running or paused domain has the name or UUID "no-such-vm"`},
 		{"missing domain, domains", append([]string{"domains", "--domain", "no-such-vm"}, q...), `"no-such-vm"`},
@@ -134,7 +136,7 @@ func TestDefaultConfigFile(t *testing.T) {
 	if err := os.WriteFile(defaultConfigFile, []byte("qemu_dir: "+empty+"\nconcurrency: 0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	want := "config " + defaultConfigFile + ": line 2: concurrency: must be between 1 and 256, got 0"
+	want := "config " + defaultConfigFile + ": line 2: concurrency: must be between 1 and 1024, got 0"
 	if code, msg, _ := run(t, "domains"); code != 3 || msg != want {
 		t.Errorf("vmcheck domains with a bad default config = exit %d, %q, want 3, %q", code, msg, want)
 	}
