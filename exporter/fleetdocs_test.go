@@ -249,3 +249,52 @@ func activeTargets(ctx context.Context, url string) map[string]map[string]string
 	}
 	return out
 }
+
+// argsLineRE matches a shell assignment of flags in docs/fleet.md:
+// SERVE_ARGS="...", CRON_ARGS="..." (vmcheck's /etc/default/vmcheck) or
+// ARGS="..." (Debian's /etc/default/prometheus-alertmanager).
+var argsLineRE = regexp.MustCompile(`(?m)^((?:SERVE_|CRON_)?ARGS)="([^"]*)"$`)
+
+// TestFleetDocsArgs checks the flag settings docs/fleet.md shows: each of
+// vmcheck's is one of the examples of deploy/systemd/vmcheck.default
+// (which make package-check runs through the packaged vmcheck), and the
+// Alertmanager's are accepted by the real prometheus-alertmanager.
+func TestFleetDocsArgs(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "fleet.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := os.ReadFile(filepath.Join(deployDir, "systemd", "vmcheck.default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := argsLineRE.FindAllStringSubmatch(string(doc), -1)
+	if len(lines) < 2 {
+		t.Fatalf("docs/fleet.md: %d flag settings, want vmcheck's and the Alertmanager's", len(lines))
+	}
+	for _, l := range lines {
+		if l[1] != "ARGS" {
+			if !regexp.MustCompile(`(?m)^#? *` + regexp.QuoteMeta(l[0]) + `$`).Match(def) {
+				t.Errorf("docs/fleet.md shows %s, which is none of the examples of deploy/systemd/vmcheck.default", l[0])
+			}
+			continue
+		}
+		bin, err := exec.LookPath("prometheus-alertmanager")
+		if err != nil {
+			if os.Getenv("VMCHECK_REQUIRE_PROMTOOL") != "" {
+				t.Fatal("prometheus-alertmanager not found: apt-get install prometheus-alertmanager")
+			}
+			t.Skip("prometheus-alertmanager not installed (apt-get install prometheus-alertmanager)")
+		}
+		// The docs' host names are not resolved: --help ends the run after the flags parse.
+		if out, err := exec.Command(bin, append(strings.Fields(l[2]), "--help")...).CombinedOutput(); err != nil {
+			t.Errorf("docs/fleet.md: prometheus-alertmanager refuses %s: %v\n%s", l[0], err, lastLines(out, 3))
+		}
+	}
+}
+
+// lastLines returns the last n lines of out.
+func lastLines(out []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
