@@ -21,10 +21,11 @@ STATICCHECK_VERSION := v0.7.0
 # Debian packages needed to build vmcheck (cgo against libvirt).
 BUILD_DEPS := libvirt-dev pkg-config gcc
 # Debian packages the tests need besides the lab's own (lab/lab.sh installs those):
-# promtool for the alert rules, a real Prometheus for the alert e2e test, headless Chromium
+# promtool for the alert rules, amtool and Alertmanager for its config, a real Prometheus
+# for the alert e2e test, headless Chromium
 # for the status page, shellcheck for the lab scripts, qemu-ga with ping, ip and unshare for the
 # agent-socket tests, GNU time for the peak RSS of the hostile checks.
-TEST_DEPS := prometheus chromium shellcheck qemu-guest-agent iputils-ping iproute2 util-linux time \
+TEST_DEPS := prometheus prometheus-alertmanager chromium shellcheck qemu-guest-agent iputils-ping iproute2 util-linux time \
 	zsh groff-base
 # Packaging: nfpm (pinned, run through the Go module proxy), and what checks the packages:
 # lintian, systemd-analyze (package systemd; it verifies units without systemd running).
@@ -102,6 +103,7 @@ package-check: package
 # In `make test` nothing may skip for a missing tool: these make such tests fail instead.
 # VMCHECK_PACKAGE_DIR makes the e2e suite install, run and purge the .deb of package-check.
 test: export VMCHECK_REQUIRE_PROMTOOL=1
+test: export VMCHECK_REQUIRE_AMTOOL=1
 test: export VMCHECK_REQUIRE_CHROMIUM=1
 test: export VMCHECK_REQUIRE_QGA=1
 test: export VMCHECK_PACKAGE_DIR=$(abspath $(DIST))

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vmcheck/vmcheck/checker"
 )
 
 // promtool returns Debian's promtool (package prometheus), skipping the
@@ -108,6 +110,9 @@ func TestDeployedMetricNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Recording rules' names (level:vmcheck_…:operation) are the rules'
+	// own, not metrics; so is the runbook's external label.
+	alerts = regexp.MustCompile(`[a-z_]+:vmcheck_[a-z_]+:[a-z_]+`).ReplaceAll(alerts, nil)
 	for _, src := range []struct {
 		name string
 		text string
@@ -116,7 +121,7 @@ func TestDeployedMetricNames(t *testing.T) {
 		{"vmcheck.json", strings.Join(dashboardExprs(t), "\n")},
 	} {
 		for _, m := range useRE.FindAllString(src.text, -1) {
-			if !known[m] && m != "vmcheck_prom" {
+			if !known[m] && m != "vmcheck_prom" && m != "vmcheck_runbook_base" {
 				t.Errorf("%s uses %s, which vmcheck does not export", src.name, m)
 			}
 		}
@@ -128,6 +133,29 @@ func TestDeployedMetricNames(t *testing.T) {
 	for m := range known {
 		if !strings.Contains(string(doc), "`"+m+"`") {
 			t.Errorf("docs/exporter.md does not document %s", m)
+		}
+	}
+}
+
+// TestAlertsExplainEveryCode: the per-VM alert's summary and description
+// say in words what each diagnosis code means and what to do, so every
+// code of the closed set has its branch in alerts.yml (and its runbook
+// section in docs/diagnosis.md).
+func TestAlertsExplainEveryCode(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(deployDir, "prometheus", "alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "diagnosis.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for code := range checker.Codes {
+		if n := strings.Count(string(b), `eq $labels.code "`+string(code)+`"`); n < 2 {
+			t.Errorf("alerts.yml: code %s has %d branches in VMCheckLinkDown's templates, want 2 (summary, description)", code, n)
+		}
+		if !strings.Contains(string(doc), "### `"+string(code)+"`") {
+			t.Errorf("docs/diagnosis.md has no section for %s, the anchor of its runbook_url", code)
 		}
 	}
 }
