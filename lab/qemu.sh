@@ -17,6 +17,23 @@
 #       so a scan of run/ (--qemu-dir) never sees it; name it in qemu_vms. up is idempotent
 #       (needs lab/lab.sh's lab, not this script's other guests) and prints
 #       "VMCHECK_QEMU_LAB_TWIN=<socket dir>"; down stops it by pid
+#   lab/qemu.sh node2 up | down | status | cut | restore | link-down VMID | link-up VMID |
+#                     delete VMID
+#       "node two" of the fleet e2e (e2e/fleet_test.go): four guests of their own, for a second
+#       vmcheck serve (--qemu-dir $QEMU_LAB_DIR/node2/run --pve-config-dir .../node2/pve):
+#         9011 n2-web, 9012 n2-db, 9013 n2-app  on bridge vcn2br0 (192.0.2.226-228/28), a
+#             network only they use, whose gateway 192.0.2.225 is the lab router's (vcn2br0 in
+#             vmcheck-lab; the /28 is more specific than vcpub0's /24, so the router sends
+#             their traffic there and the outside answers them through it)
+#         9014 n2-solo  on vcpub0 (192.0.2.97/24 gw 192.0.2.1), node two's other network
+#       all debian, agent on, with a Proxmox VE config naming the bridge. up (idempotent)
+#       creates the bridge, starts what is missing and prints "VMCHECK_QEMU_NODE2_RUN=<dir>";
+#       down stops them by pid and removes the bridge; cut | restore takes vcn2br0 down | up
+#       (every VM of that network loses its gateway alike; no VM of lab/lab.sh is on it);
+#       link-down | link-up VMID does what Proxmox VE does for "qm set VMID --net0 ...,
+#       link_down=1": QMP set_link and link_down=1 in the config; delete VMID kills the VM and
+#       removes its sockets and config ("qm destroy"); up starts it again. lab/qemu.sh down
+#       stops node two too.
 #   lab/qemu.sh qmp VMID JSON                 one QMP command (after qmp_capabilities)
 #   lab/qemu.sh fault NAME VMID [SECONDS]
 #       pause | resume                        QMP stop / cont
@@ -42,6 +59,7 @@
 #   pve/<vmid>.conf Proxmox VE style config (Proxmox VE: /etc/pve/qemu-server/<vmid>.conf)
 #   console/<vmid>.log serial console
 #   twin/9006.qmp, .qga, .pid, .log   the twin's (lab/qemu.sh twin up)
+#   node2/run, node2/pve, node2/console   node two's, laid out as run/, pve/ and console/
 #
 # Isolation: QEMU runs in the network namespace vmcheck-lab (lab/lab.sh's), its tap device
 # tap<vmid>i0 on the bridge vcpub0 there; no user-mode networking; documentation addresses only.
@@ -65,6 +83,10 @@ PVE=$QDIR/pve
 CONSOLE=$QDIR/console
 STATE=$QDIR/state
 TWIN=$QDIR/twin
+N2=$QDIR/node2
+BR_N2=vcn2br0
+N2_GW4=192.0.2.225
+N2_LEN=28
 KERNEL_ARGS="console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off tsc=reliable no_timer_check i8042.noaux i8042.nokbd i8042.nopnp"
 
 # The guests. Columns: vmid name role agent address gw4 conf post hostile
@@ -81,14 +103,29 @@ GUEST_TABLE='
 9004 qemu-noagent debian  off 192.0.2.94/24 192.0.2.1   yes -    -
 9005 qemu-hostile hostile on  192.0.2.95/24 192.0.2.1   yes -    bombs
 '
+# Node two's guests (lab/qemu.sh node2 ...). Columns: vmid name address gw4 bridge
+NODE2_TABLE="
+9011 n2-web  192.0.2.226/$N2_LEN $N2_GW4   $BR_N2
+9012 n2-db   192.0.2.227/$N2_LEN $N2_GW4   $BR_N2
+9013 n2-app  192.0.2.228/$N2_LEN $N2_GW4   $BR_N2
+9014 n2-solo 192.0.2.97/24    192.0.2.1 $BR_PUB
+"
 ALL=()
-declare -A G_NAME G_ROLE G_AGENT G_ADDR G_GW4 G_CONF G_POST G_HOSTILE
+N2_ALL=()
+declare -A G_NAME G_ROLE G_AGENT G_ADDR G_GW4 G_CONF G_POST G_HOSTILE G_BR G_SET
 while read -r id name role agent addr gw conf post hostile; do
 	[ -n "${id:-}" ] || continue
 	ALL+=("$id")
 	G_NAME[$id]=$name G_ROLE[$id]=$role G_AGENT[$id]=$agent G_ADDR[$id]=$addr
 	G_GW4[$id]=$gw G_CONF[$id]=$conf G_POST[$id]=$post G_HOSTILE[$id]=$hostile
+	G_BR[$id]=$BR_PUB G_SET[$id]=main
 done <<<"$GUEST_TABLE"
+while read -r id name addr gw br; do
+	[ -n "${id:-}" ] || continue
+	N2_ALL+=("$id")
+	G_NAME[$id]=$name G_ROLE[$id]=debian G_AGENT[$id]=on G_ADDR[$id]=$addr
+	G_GW4[$id]=$gw G_CONF[$id]=yes G_POST[$id]=- G_HOSTILE[$id]=- G_BR[$id]=$br G_SET[$id]=node2
+done <<<"$NODE2_TABLE"
 
 # The twin (lab/qemu.sh twin up): not one of ALL, and not under $RUN; it reports the UUID
 # of TWIN_OF.
@@ -96,13 +133,15 @@ TWIN_ID=9006
 TWIN_OF=9001
 G_NAME[$TWIN_ID]=qemu-twin G_ROLE[$TWIN_ID]=debian G_AGENT[$TWIN_ID]=on G_ADDR[$TWIN_ID]=192.0.2.96/24
 G_GW4[$TWIN_ID]=192.0.2.1 G_CONF[$TWIN_ID]=no G_POST[$TWIN_ID]=- G_HOSTILE[$TWIN_ID]=-
+G_BR[$TWIN_ID]=$BR_PUB G_SET[$TWIN_ID]=twin
 
 say() { printf '[qemu-lab] %s\n' "$*" >&2; }
 die() {
 	printf '[qemu-lab] error: %s\n' "$*" >&2
 	exit 1
 }
-is_guest() { [ -n "${G_NAME[${1:-x}]:-}" ] && [ "$1" != "$TWIN_ID" ]; }
+is_guest() { [ "${G_SET[${1:-x}]:-}" = main ]; }
+is_node2() { [ "${G_SET[${1:-x}]:-}" = node2 ]; }
 mac_of() { printf '52:54:00:0c:90:%02d' "$((10#${1: -2}))"; }
 uuid_of() { echo "5c0c0000-0000-4000-8000-00000000$1"; }
 # The UUID a guest's QEMU reports (-smbios type=1,uuid=): the twin claims TWIN_OF's.
@@ -111,10 +150,22 @@ smbios_uuid_of() {
 }
 # Where a guest's sockets, pid file and (for the twin) console log are.
 dir_of() {
-	if [ "$1" = "$TWIN_ID" ]; then echo "$TWIN"; else echo "$RUN"; fi
+	case ${G_SET[$1]:-} in
+	twin) echo "$TWIN" ;;
+	node2) echo "$N2/run" ;;
+	*) echo "$RUN" ;;
+	esac
 }
 console_of() {
-	if [ "$1" = "$TWIN_ID" ]; then echo "$TWIN/$1.log"; else echo "$CONSOLE/$1.log"; fi
+	case ${G_SET[$1]:-} in
+	twin) echo "$TWIN/$1.log" ;;
+	node2) echo "$N2/console/$1.log" ;;
+	*) echo "$CONSOLE/$1.log" ;;
+	esac
+}
+# Where a guest's Proxmox VE config is.
+pve_of() {
+	if is_node2 "$1"; then echo "$N2/pve"; else echo "$PVE"; fi
 }
 
 check_dir() {
@@ -203,20 +254,24 @@ agent_ping() {
 
 booted() { grep -q '\[vmcheck-init\] ready' "$(console_of "$1")" 2>/dev/null; }
 
+# write_conf VMID [LINKDOWN]: the guest's Proxmox VE config; LINKDOWN "1" adds link_down=1
+# to net0, as Proxmox VE does when it sets the link down.
 write_conf() {
-	local id=$1
+	local id=$1 pve ld=''
+	pve=$(pve_of "$id")
 	if [ "${G_CONF[$id]}" != yes ]; then
-		rm -f "$PVE/$id.conf"
+		rm -f "$pve/$id.conf"
 		return
 	fi
-	cat >"$PVE/$id.conf" <<EOF
+	[ "${2:-}" != 1 ] || ld=,link_down=1
+	cat >"$pve/$id.conf.tmp" <<EOF
 # vmcheck lab: a Proxmox VE style VM config (/etc/pve/qemu-server/$id.conf)
 agent: 1
 boot: order=net0
 cores: 1
 memory: 128
 name: ${G_NAME[$id]}
-net0: virtio=$(mac_of "$id" | tr 'a-f' 'A-F'),bridge=$BR_PUB,firewall=0
+net0: virtio=$(mac_of "$id" | tr 'a-f' 'A-F'),bridge=${G_BR[$id]},firewall=0$ld
 ostype: l26
 smbios1: uuid=$(smbios_uuid_of "$id")
 
@@ -224,6 +279,7 @@ smbios1: uuid=$(smbios_uuid_of "$id")
 name: ${G_NAME[$id]}-old
 net0: virtio=52:54:00:0C:99:99,bridge=vmbr9
 EOF
+	mv "$pve/$id.conf.tmp" "$pve/$id.conf"
 }
 
 start_guest() {
@@ -245,7 +301,7 @@ start_guest() {
 		-chardev "socket,id=qmp,path=$d/$id.qmp,server=on,wait=off" -mon chardev=qmp,mode=control \
 		-chardev "socket,path=$d/$id.qga,server=on,wait=off,id=qga0" \
 		-device virtio-serial,id=qga-ser -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0 \
-		-netdev "tap,id=net0,ifname=tap${id}i0,script=$STATE/ifup,downscript=no" \
+		-netdev "tap,id=net0,ifname=tap${id}i0,script=$(ifup_of "$id"),downscript=no" \
 		-device "virtio-net-pci,mac=$(mac_of "$id"),netdev=net0,id=net0,romfile=" \
 		-device virtio-rng-pci \
 		-pidfile "$d/$id.pid" -daemonize 9>&- </dev/null >&2
@@ -281,6 +337,14 @@ wait_guests() {
 	done
 }
 
+# Starts the guests, waits until they are up and applies their post-boot state.
+boot_guests() {
+	local id
+	for id in "$@"; do start_guest "$id"; done
+	wait_guests "$@"
+	post_boot "$@"
+}
+
 post_boot() {
 	local id
 	for id in "$@"; do
@@ -305,10 +369,20 @@ EOF
 	mv "$QDIR/env.tmp" "$QDIR/env"
 }
 
+# QEMU's tap ifup scripts (Proxmox VE: pve-bridge): $STATE/ifup puts the tap into vcpub0,
+# $STATE/ifup-vcn2br0 into node two's bridge.
 write_ifup() {
-	# shellcheck disable=SC2016 # $1 is the ifup script's own argument
-	printf '#!/bin/sh\n# QEMU tap ifup script (Proxmox VE: pve-bridge)\nip link set "$1" master %s && ip link set "$1" up\n' "$BR_PUB" >"$STATE/ifup"
-	chmod 0755 "$STATE/ifup"
+	local br f
+	for br in "$BR_PUB" "$BR_N2"; do
+		f=$STATE/ifup
+		[ "$br" = "$BR_PUB" ] || f=$STATE/ifup-$br
+		# shellcheck disable=SC2016 # $1 is the ifup script's own argument
+		printf '#!/bin/sh\n# QEMU tap ifup script (Proxmox VE: pve-bridge)\nip link set "$1" master %s && ip link set "$1" up\n' "$br" >"$f"
+		chmod 0755 "$f"
+	done
+}
+ifup_of() {
+	if [ "${G_BR[$1]}" = "$BR_PUB" ]; then echo "$STATE/ifup"; else echo "$STATE/ifup-${G_BR[$1]}"; fi
 }
 
 # Succeeds if the guest runs in the current vmcheck-lab namespace. A guest left in an
@@ -336,9 +410,7 @@ cmd_up() {
 	done
 	if [ ${#starting[@]} -gt 0 ]; then
 		say "starting ${starting[*]}"
-		for id in "${starting[@]}"; do start_guest "$id"; done
-		wait_guests "${starting[@]}"
-		post_boot "${starting[@]}"
+		boot_guests "${starting[@]}"
 	else
 		say "all ${#ALL[@]} guests already running"
 	fi
@@ -373,6 +445,7 @@ cmd_down() {
 		fi
 	done
 	stop_twin
+	node2_stop
 	rm -rf "${RUN:?}" "${PVE:?}" "${CONSOLE:?}" "${STATE:?}" "$QDIR/env"
 	say "QEMU lab down"
 }
@@ -482,15 +555,7 @@ cmd_fault() {
 		;;
 	kill)
 		pid=$(qemu_pid "$id") || die "$id is not running"
-		kill -KILL "$pid"
-		# Until every thread has exited, its listening sockets still take connections
-		# into their backlog. (A zombie has closed them.)
-		local gone=""
-		for _ in $(seq 1 600); do
-			if [ ! -d "/proc/$pid" ] || [ "$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" = Z ]; then gone=1; break; fi
-			sleep 0.05
-		done
-		[ -n "$gone" ] || die "QEMU $pid of $id has not exited 30 s after SIGKILL"
+		kill_qemu "$id" "$pid"
 		say "killed QEMU $pid of $id (its sockets stay behind)"
 		;;
 	start)
@@ -505,13 +570,134 @@ cmd_fault() {
 	esac
 }
 
+# kill_qemu VMID PID: SIGKILL, then wait until the QEMU is gone. Until every thread has
+# exited, its listening sockets still take connections into their backlog. (A zombie has
+# closed them.)
+kill_qemu() {
+	local id=$1 pid=$2
+	kill -KILL "$pid"
+	for _ in $(seq 1 600); do
+		if [ ! -d "/proc/$pid" ] || [ "$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" = Z ]; then return 0; fi
+		sleep 0.05
+	done
+	die "QEMU $pid of $id has not exited 30 s after SIGKILL"
+}
+
+# ---------------------------------------------------------------- node two
+
+# Node two's bridge in the lab namespace, up, with its gateway address (idempotent).
+node2_bridge() {
+	if ! ip -n "$NS_LAB" link show "$BR_N2" >/dev/null 2>&1; then
+		ip -n "$NS_LAB" link add "$BR_N2" type bridge stp_state 0 forward_delay 0
+		ip -n "$NS_LAB" link set "$BR_N2" address 52:54:00:0c:ff:92
+	fi
+	ip -n "$NS_LAB" addr replace "$N2_GW4/$N2_LEN" dev "$BR_N2"
+	ip -n "$NS_LAB" link set "$BR_N2" up
+}
+
+# node2_link VMID up|down: QMP set_link of net0 and link_down=1 in the config, as Proxmox VE
+# applies "qm set VMID --net0 ...,link_down=1".
+node2_link() {
+	local id=$1 up=true ld=''
+	[ "$2" = up ] || up=false ld=1
+	write_conf "$id" "$ld"
+	qmp "$id" "{\"execute\":\"set_link\",\"arguments\":{\"name\":\"net0\",\"up\":$up}}" | grep -q '"return"' ||
+		die "QMP set_link on $id failed"
+}
+
+node2_up() {
+	local id starting=()
+	prepare_dir
+	lock
+	need_base_lab
+	ensure_socat
+	write_ifup
+	mkdir -p "$N2/run" "$N2/pve" "$N2/console"
+	node2_bridge
+	for id in "${N2_ALL[@]}"; do
+		if running_here "$id"; then
+			node2_link "$id" up
+		else
+			starting+=("$id")
+		fi
+	done
+	if [ ${#starting[@]} -gt 0 ]; then
+		say "node two: starting ${starting[*]}"
+		boot_guests "${starting[@]}"
+	fi
+	say "node two up: sockets in $N2/run, configs in $N2/pve, bridge $BR_N2 ($N2_GW4/$N2_LEN)"
+	echo "VMCHECK_QEMU_NODE2_RUN=$N2/run"
+}
+
+# Stops node two's guests by pid and removes its folder and bridge.
+node2_stop() {
+	local id pid
+	for id in "${N2_ALL[@]}"; do
+		if pid=$(qemu_pid "$id"); then
+			say "stopping QEMU $pid ($id, node two)"
+			stop_pid "$pid"
+		fi
+	done
+	rm -rf "${N2:?}"
+	if [ -e "/run/netns/$NS_LAB" ] && ip -n "$NS_LAB" link show "$BR_N2" >/dev/null 2>&1; then
+		ip -n "$NS_LAB" link del "$BR_N2"
+	fi
+}
+
+node2_need() {
+	is_node2 "${1:-}" || die "unknown node two VMID '${1:-}' (known: ${N2_ALL[*]})"
+	qemu_pid "$1" >/dev/null || die "$1 is not running (lab/qemu.sh node2 up)"
+}
+
+cmd_node2() {
+	local sub=${1:-} id=${2:-} pid
+	case $sub in
+	up | down | status | cut | restore) [ $# -eq 1 ] || die "usage: lab/qemu.sh node2 $sub" ;;
+	link-down | link-up | delete) [ $# -eq 2 ] || die "usage: lab/qemu.sh node2 $sub VMID" ;;
+	esac
+	case $sub in
+	up) node2_up ;;
+	down)
+		[ -e "$QDIR/.vmcheck-qemu-lab" ] || { say "nothing to do" && return 0; }
+		lock
+		node2_stop
+		say "node two down"
+		;;
+	status) for id in "${N2_ALL[@]}"; do status_line "$id"; done ;;
+	cut | restore)
+		ip -n "$NS_LAB" link show "$BR_N2" >/dev/null 2>&1 || die "no bridge $BR_N2 (lab/qemu.sh node2 up)"
+		if [ "$sub" = cut ]; then
+			ip -n "$NS_LAB" link set "$BR_N2" down
+			say "node two's network $BR_N2 cut (bridge down: its VMs lose their gateway $N2_GW4)"
+		else
+			node2_bridge
+			say "node two's network $BR_N2 restored"
+		fi
+		;;
+	link-down | link-up)
+		node2_need "$id"
+		node2_link "$id" "${sub#link-}"
+		say "$id: net0 link ${sub#link-} (QMP set_link, link_down in its config)"
+		;;
+	delete)
+		node2_need "$id"
+		lock
+		pid=$(qemu_pid "$id")
+		kill_qemu "$id" "$pid"
+		rm -f "$N2/run/$id.qmp" "$N2/run/$id.qga" "$N2/run/$id.pid" "$N2/pve/$id.conf"
+		say "deleted $id: QEMU $pid killed, its sockets and config removed"
+		;;
+	*) die "usage: lab/qemu.sh node2 up|down|status|cut|restore|link-down VMID|link-up VMID|delete VMID" ;;
+	esac
+}
+
 usage() { sed -n '2,/^$/p' "$SELF" | sed -n '/^#/p' | sed 's/^# \{0,1\}//'; }
 
 main() {
 	local cmd=${1:-}
 	[ $# -eq 0 ] || shift
 	case $cmd in
-	up | down | status | fault | twin) check_dir ;;
+	up | down | status | fault | twin | node2) check_dir ;;
 	esac
 	case $cmd in
 	up) cmd_up "$@" ;;
@@ -523,6 +709,7 @@ main() {
 		;;
 	fault) cmd_fault "$@" ;;
 	twin) cmd_twin "$@" ;;
+	node2) cmd_node2 "$@" ;;
 	-h | --help | help) usage ;;
 	*)
 		usage >&2
