@@ -556,25 +556,28 @@ func schemaErrors(err error) []string {
 }
 
 // fleetVM is a VM of the fleet the fleet dashboard's queries are
-// evaluated on.
+// evaluated on: its networks (one NIC in each) and its causes, the first
+// the primary one.
 type fleetVM struct {
 	node, name, tenant, state string
-	causes                    [][2]string // code, layer
+	networks                  []string
+	causes                    [][3]string // code, layer, network
 }
 
-// fleetVMs: node-a with one VM down of four, node-b with every judged VM
-// failing (two on the same uplink cause), node-c reachable but without its
-// hypervisor.
+// fleetVMs: node-a with one VM down of four on its network, node-b with
+// every judged VM failing (two on the same uplink cause), node-c
+// reachable but without its hypervisor.
 var fleetVMs = []fleetVM{
-	{"node-a", "a1", "acme", "ok", nil},
-	{"node-a", "a2", "globex", "down", [][2]string{{"host_tap_down", "host"}}},
-	{"node-a", "a3", "acme", "ok", nil},
-	{"node-a", "a4", "globex", "ok", nil},
-	{"node-b", "b1", "acme", "down", [][2]string{{"upstream_unreachable", "network"}}},
-	{"node-b", "b2", "globex", "down", [][2]string{{"upstream_unreachable", "network"}}},
-	{"node-b", "b3", "globex", "degraded", [][2]string{{"packet_loss", "network"}, {"high_latency", "network"}}},
-	{"node-b", "b4", "", "unknown", nil},
-	{"node-b", "b5", "acme", "paused", nil},
+	{"node-a", "a1", "acme", "ok", []string{"br-prod"}, nil},
+	{"node-a", "a2", "globex", "down", []string{"br-prod"}, [][3]string{{"host_tap_down", "host", "br-prod"}}},
+	{"node-a", "a3", "acme", "ok", []string{"br-prod"}, nil},
+	{"node-a", "a4", "globex", "ok", []string{"br-prod", "br-backup"}, nil},
+	{"node-b", "b1", "acme", "down", []string{"br-ext"}, [][3]string{{"upstream_unreachable", "network", "br-ext"}}},
+	{"node-b", "b2", "globex", "down", []string{"br-ext"}, [][3]string{{"upstream_unreachable", "network", "br-ext"}}},
+	{"node-b", "b3", "globex", "degraded", []string{"br-ext", "br-dev"},
+		[][3]string{{"packet_loss", "network", "br-ext"}, {"high_latency", "network", "br-ext"}}},
+	{"node-b", "b4", "", "unknown", []string{"br-ext"}, nil},
+	{"node-b", "b5", "acme", "paused", []string{"br-ext"}, nil},
 }
 
 // fleetSeries returns the fleet as promtool input series: what Prometheus
@@ -597,9 +600,19 @@ func fleetSeries() []map[string]string {
 			add(fmt.Sprintf(`vmcheck_domain_state{%s,state=%q}`, dom, st), fmt.Sprintf("%d+0x20", boolInt(string(st) == vm.state)))
 		}
 		add(fmt.Sprintf(`vmcheck_domain_info{%s,os_family="linux",os_id="debian",os_version="12",nova_instance="",nova_project=%q}`, dom, vm.tenant), "1+0x20")
+		add(fmt.Sprintf(`vmcheck_domain_alert_info{%s,notify="both",severity="warning",receiver="",tenant=%q}`, dom, vm.tenant), "1+0x20")
 		add(`vmcheck_state_since_timestamp_seconds{`+dom+`}`, fmt.Sprintf("%d+0x20", 100+i))
-		for _, c := range vm.causes {
-			add(fmt.Sprintf(`vmcheck_diagnosis{%s,code=%q,layer=%q,nic="52:54:00:00:00:%02x"}`, dom, c[0], c[1], i), "1+0x20")
+		mac := func(net string) string {
+			return fmt.Sprintf("52:54:00:00:%02x:%02x", i, slices.Index(vm.networks, net))
+		}
+		for _, net := range vm.networks {
+			add(fmt.Sprintf(`vmcheck_nic_info{%s,nic=%q,network=%q}`, dom, mac(net), net), "1+0x20")
+		}
+		for k, c := range vm.causes {
+			add(fmt.Sprintf(`vmcheck_diagnosis{%s,code=%q,layer=%q,nic=%q}`, dom, c[0], c[1], mac(c[2])), "1+0x20")
+			if k == 0 {
+				add(fmt.Sprintf(`vmcheck_domain_cause{%s,code=%q,layer=%q,nic=%q,network=%q}`, dom, c[0], c[1], mac(c[2]), c[2]), "1+0x20")
+			}
 		}
 	}
 	add(`ALERTS{alertname="VMCheckLinkDown",alertstate="firing",`+target("node-b")+`,domain="b1",uuid="u-b1"}`, "1+0x20")
@@ -629,7 +642,7 @@ var (
 var fleetWant = map[fleetSelection]map[string][]string{
 	fleetAll: {
 		"variable node":           {`{node="node-a"} 1`, `{node="node-b"} 1`, `{node="node-c"} 1`},
-		"variable tenant":         {`{nova_project="acme"} 4`, `{nova_project="globex"} 4`, `{} 1`},
+		"variable tenant":         {`{tenant="acme"} 4`, `{tenant="globex"} 4`, `{} 1`},
 		"Nodes reporting/A":       {`{} 3`},
 		"Nodes not checking/A":    {`{} 1`},
 		"VMs by state/A":          {`{state="ok"} 3`, `{state="degraded"} 1`, `{state="down"} 3`, `{state="unknown"} 1`, `{state="paused"} 1`},
@@ -640,23 +653,29 @@ var fleetWant = map[fleetSelection]map[string][]string{
 		"Nodes × states/E":        {`{node="node-a"} 0`, `{node="node-b"} 1`},
 		"Nodes × states/F":        {`{node="node-a"} 30`, `{node="node-b"} 60`, `{node="node-c"} 600`},
 		"Nodes × states/G":        {`{node="node-a"} 1`, `{node="node-b"} 1`, `{node="node-c"} 0`},
-		"Worst nodes/A":           {`{node="node-a"} 0.25`, `{node="node-b"} 1`},
-		"Top causes/A":            {`{code="upstream_unreachable",layer="network"} 2`, `{code="host_tap_down",layer="host"} 1`, `{code="packet_loss",layer="network"} 1`, `{code="high_latency",layer="network"} 1`},
-		"Failing VMs by cause/A":  {`{code="upstream_unreachable"} 2`, `{code="host_tap_down"} 1`, `{code="packet_loss"} 1`, `{code="high_latency"} 1`},
-		"Failing VMs/A":           {`{node="node-a",domain="a2",uuid="u-a2",state="down",nova_project="globex"} 1`, `{node="node-b",domain="b1",uuid="u-b1",state="down",nova_project="acme"} 1`, `{node="node-b",domain="b2",uuid="u-b2",state="down",nova_project="globex"} 1`, `{node="node-b",domain="b3",uuid="u-b3",state="degraded",nova_project="globex"} 1`, `{node="node-b",domain="b4",uuid="u-b4",state="unknown"} 1`},
+		"Worst networks/A":        {`{node="node-b",network="br-ext"} 1`, `{node="node-b",network="br-dev"} 1`, `{node="node-a",network="br-prod"} 0.25`},
+		"Top causes/A":            {`{code="upstream_unreachable",layer="network"} 2`, `{code="host_tap_down",layer="host"} 1`, `{code="packet_loss",layer="network"} 1`},
+		"Failing VMs by cause/A":  {`{code="upstream_unreachable"} 2`, `{code="host_tap_down"} 1`, `{code="packet_loss"} 1`},
+		"Failing VMs/A":           {`{node="node-a",domain="a2",uuid="u-a2",state="down",tenant="globex"} 1`, `{node="node-b",domain="b1",uuid="u-b1",state="down",tenant="acme"} 1`, `{node="node-b",domain="b2",uuid="u-b2",state="down",tenant="globex"} 1`, `{node="node-b",domain="b3",uuid="u-b3",state="degraded",tenant="globex"} 1`, `{node="node-b",domain="b4",uuid="u-b4",state="unknown"} 1`},
 		"Failing VMs/B":           {`{node="node-a",domain="a2",uuid="u-a2"} 101000`, `{node="node-b",domain="b1",uuid="u-b1"} 104000`, `{node="node-b",domain="b2",uuid="u-b2"} 105000`, `{node="node-b",domain="b3",uuid="u-b3"} 106000`, `{node="node-b",domain="b4",uuid="u-b4"} 107000`},
+		"Failing VMs/C":           {`{node="node-a",domain="a2",uuid="u-a2",code="host_tap_down",layer="host",network="br-prod"} 1`, `{node="node-b",domain="b1",uuid="u-b1",code="upstream_unreachable",layer="network",network="br-ext"} 1`, `{node="node-b",domain="b2",uuid="u-b2",code="upstream_unreachable",layer="network",network="br-ext"} 1`, `{node="node-b",domain="b3",uuid="u-b3",code="packet_loss",layer="network",network="br-ext"} 1`},
 		"Firing vmcheck alerts/A": {`ALERTS{alertname="VMCheckLinkDown",alertstate="firing",job="vmcheck",instance="node-b",node="node-b",domain="b1",uuid="u-b1"} 1`},
 	},
 	fleetAcme: {
-		"VMs by state/A": {`{state="ok"} 2`, `{state="degraded"} 0`, `{state="down"} 1`, `{state="unknown"} 0`, `{state="paused"} 1`},
-		"Worst nodes/A":  {`{node="node-b"} 1`},
-		"Top causes/A":   {`{code="upstream_unreachable",layer="network"} 1`},
-		"Failing VMs/A":  {`{node="node-b",domain="b1",uuid="u-b1",state="down",nova_project="acme"} 1`},
+		"VMs by state/A":         {`{state="ok"} 2`, `{state="degraded"} 0`, `{state="down"} 1`, `{state="unknown"} 0`, `{state="paused"} 1`},
+		"Nodes × states/C":       {`{node="node-a"} 0`, `{node="node-b"} 1`},
+		"Top causes/A":           {`{code="upstream_unreachable",layer="network"} 1`},
+		"Failing VMs by cause/A": {`{code="upstream_unreachable"} 1`},
+		"Failing VMs/A":          {`{node="node-b",domain="b1",uuid="u-b1",state="down",tenant="acme"} 1`},
+		// A network is shared: the tenant selector leaves it whole.
+		"Worst networks/A": {`{node="node-b",network="br-ext"} 1`, `{node="node-b",network="br-dev"} 1`, `{node="node-a",network="br-prod"} 0.25`},
 	},
 	fleetB: {
+		"variable tenant":         {`{tenant="acme"} 2`, `{tenant="globex"} 2`, `{} 1`},
 		"Nodes reporting/A":       {`{} 1`},
 		"Nodes not checking/A":    {`{} 0`},
 		"Nodes × states/C":        {`{node="node-b"} 2`},
+		"Worst networks/A":        {`{node="node-b",network="br-ext"} 1`, `{node="node-b",network="br-dev"} 1`},
 		"Firing vmcheck alerts/A": {`ALERTS{alertname="VMCheckLinkDown",alertstate="firing",job="vmcheck",instance="node-b",node="node-b",domain="b1",uuid="u-b1"} 1`},
 	},
 }
