@@ -90,6 +90,10 @@ type Config struct {
 	// PVEConfigDir holds the Proxmox VE VM configs <id>.conf that backend
 	// reads NICs and bridges from; empty means /etc/pve/qemu-server.
 	PVEConfigDir string
+	// OVSDB is the Open vSwitch database (an OVSDB unix socket remote)
+	// read for Open vSwitch and vhost-user NICs after a failed check; ""
+	// means DefaultOVSDB.
+	OVSDB string
 	// OptIn checks only the domains that consent to it (see
 	// Config.Consents); the others are skipped, not reported.
 	OptIn bool
@@ -201,6 +205,7 @@ type rawConfig struct {
 	QEMUDir       string                   `yaml:"qemu_dir"`
 	QEMUVMs       []QEMUVM                 `yaml:"qemu_vms"`
 	PVEConfigDir  string                   `yaml:"pve_config_dir"`
+	OVSDB         string                   `yaml:"ovsdb"`
 	OptIn         bool                     `yaml:"opt_in"`
 	NICs          map[macKey]NICConfig     `yaml:"nics"`
 }
@@ -262,7 +267,7 @@ func ParseConfig(b []byte) (Config, error) {
 func (raw rawConfig) config() (Config, error) {
 	cfg := Config{Connect: raw.Connect, External: raw.External,
 		Domains: raw.Domains, Exclude: raw.Exclude, Networks: raw.Networks, Policies: raw.Policies,
-		QEMUDir: raw.QEMUDir, QEMUVMs: raw.QEMUVMs, PVEConfigDir: raw.PVEConfigDir, OptIn: raw.OptIn}
+		QEMUDir: raw.QEMUDir, QEMUVMs: raw.QEMUVMs, PVEConfigDir: raw.PVEConfigDir, OptIn: raw.OptIn, OVSDB: raw.OVSDB}
 	var err error
 	if cfg.NICs, err = normalNICs(raw.NICs); err != nil {
 		return Config{}, err
@@ -371,6 +376,9 @@ func (c Config) Consents(name, uuid string, meta Policy) bool {
 // Validate reports the first invalid value, naming its key (a
 // *FieldError for the top-level keys).
 func (c Config) Validate() error {
+	if err := ValidateOVSDB(c.OVSDB); err != nil {
+		return &FieldError{Key: "ovsdb", Err: err}
+	}
 	for i, a := range c.External {
 		if err := ValidateTarget(a); err != nil {
 			return &FieldError{Key: fmt.Sprintf("external[%d]", i), Err: err}

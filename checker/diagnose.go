@@ -12,10 +12,12 @@ import (
 
 // diagnose names the causes of a check that was not ok, most fundamental
 // first: the host's, then the guest's, then the network's. It works from
-// what discovery and the probes learned; only when a gateway ping failed
-// without a cause on the host or in the guest's configuration does it ask
-// the guest once more (one guest command, see evidence).
-func (c *Checker) diagnose(ctx context.Context, f *facts, probes []ProbeResult) []Diagnosis {
+// what discovery and the probes learned, and reads each NIC's host side
+// (NIC.Host, into nics[i].HostSide: only a failed check does); only when a
+// gateway ping failed without a cause on the host or in the guest's
+// configuration does it ask the guest once more (one guest command, see
+// evidence).
+func (c *Checker) diagnose(ctx context.Context, f *facts, probes []ProbeResult, nics []NICResult) []Diagnosis {
 	var host, guest, network []Diagnosis
 	explained := map[string]bool{} // NICs whose failure a host or guest cause explains
 	for i, n := range f.d.NICs {
@@ -25,8 +27,12 @@ func (c *Checker) diagnose(ctx context.Context, f *facts, probes []ProbeResult) 
 			explained[nf.mac] = true
 			continue
 		}
-		if n.TapProblem != "" {
-			host = append(host, diag(CodeHostTapDown, nf.mac, "%s: bring it up in its bridge (ip link set %s master %s up), and look at what took it out", n.TapProblem, n.Device, n.Bridge))
+		hs := hostSide(ctx, n)
+		if i < len(nics) {
+			nics[i].HostSide = hs.result()
+		}
+		if d := hs.cause(nf.mac); d != nil {
+			host = append(host, *d)
 			explained[nf.mac] = true
 			continue
 		}
@@ -54,6 +60,46 @@ func (c *Checker) diagnose(ctx context.Context, f *facts, probes []ProbeResult) 
 		network = append(network, methodCauses(probes)...)
 	}
 	return slices.Concat(host, guest, network)
+}
+
+// hostSide reads a NIC's host side through its backend's inspector; a NIC
+// without one is unknown.
+func hostSide(ctx context.Context, n NIC) HostSide {
+	kind := n.HostKind
+	if kind == "" {
+		kind = HostKindOther
+	}
+	if n.Host == nil || ctx.Err() != nil {
+		return HostSide{Kind: kind, Note: "vmcheck cannot read the host side of this NIC"}
+	}
+	hs := n.Host.InspectHost(ctx)
+	if hs.Kind == "" {
+		hs.Kind = kind
+	}
+	return hs
+}
+
+// result is the HostSide as the Result carries it: an unknown host side
+// says so ("host side unknown (kind): why").
+func (hs HostSide) result() *HostSideResult {
+	r := &HostSideResult{Kind: hs.Kind, Known: hs.Known, Facts: hs.Facts, Note: hs.Note}
+	if !hs.Known {
+		r.Note = "host side unknown (" + hs.Kind + ")"
+		if hs.Note != "" {
+			r.Note += ": " + hs.Note
+		}
+	}
+	return r
+}
+
+// cause is the host cause of a HostSide, if any: only from a known host
+// side, and only a code of the host layer.
+func (hs HostSide) cause(mac string) *Diagnosis {
+	if !hs.Known || hs.Fault == nil || Codes[hs.Fault.Code] != LayerHost || hs.Fault.Code == CodeHostLinkDown {
+		return nil
+	}
+	d := diag(hs.Fault.Code, mac, "%s", hs.Fault.Detail)
+	return &d
 }
 
 // methodCauses are the causes the policy's probe methods named, each once

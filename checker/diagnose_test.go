@@ -31,8 +31,13 @@ func TestDiagnose(t *testing.T) {
 		{name: "healthy", want: "", execs: 0},
 		{name: "host link down", nic: func(n *NIC) { n.LinkDown = true }, gwExit: 1, extExit: 1,
 			want: CodeHostLinkDown, detail: "virsh domif-setlink vm vnet0 up"},
-		{name: "host tap down", nic: func(n *NIC) { n.TapProblem = "the tap vnet0 is down on the node" }, gwExit: 1, extExit: 1,
+		{name: "host tap down", nic: func(n *NIC) { n.Host = fakeHost{hs: tapDownSide} }, gwExit: 1, extExit: 1,
 			want: CodeHostTapDown, detail: "ip link set vnet0 master vcpub0 up"},
+		{name: "host side unknown: no host cause", nic: func(n *NIC) { n.Host = fakeHost{hs: HostSide{Note: "not here", Fault: tapDownSide.Fault}} },
+			gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt", want: CodeGatewayICMPFiltered, execs: 1},
+		{name: "a host fault of another layer is no host cause", nic: func(n *NIC) {
+			n.Host = fakeHost{hs: HostSide{Known: true, Fault: &HostFault{Code: CodeGatewayUnresolved, Detail: "x"}}}
+		}, gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt", want: CodeGatewayICMPFiltered, execs: 1},
 		{name: "gateway not resolved", gwExit: 1, extExit: 1, evidence: "linux-arp-incomplete-cat.txt",
 			nic: func(n *NIC) {
 				n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.254"), Source: "config"}}

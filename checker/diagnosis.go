@@ -23,6 +23,18 @@ const (
 	// CodeHostTapDown: the NIC's tap on the host is down or not in its
 	// bridge.
 	CodeHostTapDown Code = "host_tap_down"
+	// CodeHostOVSPortDown: the NIC's Open vSwitch port is missing from its
+	// bridge, on another bridge, not attached (ofport -1) or down.
+	CodeHostOVSPortDown Code = "host_ovs_port_down"
+	// CodeHostMacvtapLowerDown: the lower device of the NIC's macvtap is
+	// down.
+	CodeHostMacvtapLowerDown Code = "host_macvtap_lower_down"
+	// CodeHostVFDown: the NIC's SR-IOV VF has link-state disable, or its
+	// PF is down.
+	CodeHostVFDown Code = "host_vf_down"
+	// CodeHostVhostUserDown: the NIC's vhost-user socket is missing, or its
+	// OVS-DPDK dpdkvhostuser(client) interface is down.
+	CodeHostVhostUserDown Code = "host_vhostuser_down"
 	// CodeGuestNICMissing: no guest interface carries the NIC's MAC.
 	CodeGuestNICMissing Code = "guest_nic_missing"
 	// CodeGuestLinkDown: the guest interface is down or has no carrier.
@@ -75,6 +87,10 @@ const (
 var Codes = map[Code]Layer{
 	CodeHostLinkDown:         LayerHost,
 	CodeHostTapDown:          LayerHost,
+	CodeHostOVSPortDown:      LayerHost,
+	CodeHostMacvtapLowerDown: LayerHost,
+	CodeHostVFDown:           LayerHost,
+	CodeHostVhostUserDown:    LayerHost,
 	CodeGuestNICMissing:      LayerGuest,
 	CodeGuestLinkDown:        LayerGuest,
 	CodeGuestNoAddress:       LayerGuest,

@@ -88,7 +88,7 @@ func (f *facts) result(state State, agent AgentState, reason string) Result {
 		nf := f.nics[i]
 		nr := NICResult{MAC: n.MAC, Device: n.Device, Model: n.Model, SourceType: n.SourceType, Source: n.Source,
 			GuestName: nf.guestName, IPs: make([]string, 0, len(nf.addrs)),
-			GatewaySource: nf.gatewaySource, NetworkType: nf.networkType}
+			GatewaySource: nf.gatewaySource, NetworkType: nf.networkType, HostKind: n.HostKind}
 		for _, a := range nf.addrs {
 			nr.IPs = append(nr.IPs, a.String())
 		}

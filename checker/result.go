@@ -132,6 +132,22 @@ type NICResult struct {
 	Gateway       string   `json:"gateway,omitempty"`
 	GatewaySource string   `json:"gateway_source,omitempty"`
 	NetworkType   string   `json:"network_type"`
+	// HostKind is how the NIC is plugged on the host (bridge, openvswitch,
+	// direct, vhostuser, hostdev, proxmox-firewall, other).
+	HostKind string `json:"host_kind,omitempty"`
+	// HostSide is what vmcheck read of the NIC's host side; only a check
+	// that failed reads it.
+	HostSide *HostSideResult `json:"host_side,omitempty"`
+}
+
+// HostSideResult is what vmcheck read of a NIC's host side after a failed
+// check. Known false ("host side unknown (kind)", Note says why) never
+// comes with a host cause.
+type HostSideResult struct {
+	Kind  string   `json:"kind"`
+	Known bool     `json:"known"`
+	Facts []string `json:"facts,omitempty"`
+	Note  string   `json:"note,omitempty"`
 }
 
 // ProbeResult is one probe run inside the guest: a ping (method icmp), a

@@ -2,7 +2,10 @@ package checker
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"path/filepath"
+	"strings"
 
 	"github.com/vmcheck/vmcheck/guestagent"
 )
@@ -82,10 +85,13 @@ type NIC struct {
 	// LinkDown means the host set the NIC's link down (libvirt <link
 	// state='down'/>, QEMU set_link).
 	LinkDown bool
-	// TapProblem says what is wrong with the NIC's tap on the node (down,
-	// not in its bridge), when vmcheck runs where it can see it; "" when
-	// all is well or it cannot tell.
-	TapProblem string
+	// HostKind is how the NIC is plugged on the host, as the backend read
+	// it from the domain definition: one of the HostKind constants.
+	HostKind string
+	// Host reads the NIC's host side (its tap, Open vSwitch port, macvtap
+	// lower device, vhost-user socket, SR-IOV VF). The engine calls it only
+	// after a check failed; nil means the backend cannot look at it.
+	Host HostInspector
 	// Expected are the addresses the platform assigned to the NIC, each
 	// with where vmcheck learned it.
 	Expected []ExpectedAddr
@@ -103,4 +109,75 @@ type ExpectedAddr struct {
 	// "metadata" (vmcheck's own domain metadata), "config" (the config
 	// file, by MAC), "proxmox" (the VM's ipconfigN).
 	Source string
+}
+
+// How a NIC is plugged on the host: NIC.HostKind. The backends and their
+// host-side inspections (package hostnic) own what each kind means.
+const (
+	// HostKindBridge is a tap in a Linux bridge.
+	HostKindBridge = "bridge"
+	// HostKindProxmoxFirewall is a Proxmox VE tap behind its firewall
+	// bridge: tapNiM in fwbrNiM, fwlnNiM–fwprNpM into the bridge.
+	HostKindProxmoxFirewall = "proxmox-firewall"
+	// HostKindOpenVSwitch is a tap on an Open vSwitch bridge (libvirt
+	// <virtualport type='openvswitch'>; ML2/OVS and OVN plug this way).
+	HostKindOpenVSwitch = "openvswitch"
+	// HostKindDirect is a macvtap on a lower device (<interface
+	// type='direct'>).
+	HostKindDirect = "direct"
+	// HostKindVhostUser is a vhost-user socket (OVS-DPDK and others).
+	HostKindVhostUser = "vhostuser"
+	// HostKindHostdev is an SR-IOV VF passed through (<interface
+	// type='hostdev'>).
+	HostKindHostdev = "hostdev"
+	// HostKindOther is anything else (libvirt network without a bridge,
+	// type ethernet, user networking, a QEMU NIC without a config).
+	HostKindOther = "other"
+)
+
+// HostInspector reads the host side of one NIC. A backend supplies it with
+// the NIC; the engine calls it only when a check failed, so a healthy
+// check costs no host-side read. It must return by ctx's deadline.
+type HostInspector interface {
+	InspectHost(ctx context.Context) HostSide
+}
+
+// HostSide is what a HostInspector read of a NIC's host side.
+type HostSide struct {
+	// Kind is the NIC's HostKind.
+	Kind string
+	// Known says vmcheck could read the host side; when false, Note says
+	// why, and the engine names no host cause for the NIC.
+	Known bool
+	// Facts are what was read, one short phrase each ("tap tap5a7e0c11-3d
+	// on OVS bridge br-int", "ofport 3").
+	Facts []string
+	// Note says why the host side is unknown, or what else to know.
+	Note string
+	// Fault is the host cause found, nil when none: a code of Codes of the
+	// host layer, with its evidence and the kind's remedy in Detail.
+	Fault *HostFault
+}
+
+// HostFault is a host cause a HostInspector found.
+type HostFault struct {
+	Code   Code
+	Detail string
+}
+
+// DefaultOVSDB is the Open vSwitch database the host-side reads of an Open
+// vSwitch NIC use when Config.OVSDB is empty: ovs-vsctl's own default.
+const DefaultOVSDB = "unix:/var/run/openvswitch/db.sock"
+
+// ValidateOVSDB checks an OVSDB remote for Config.OVSDB: unix:PATH or
+// PATH, PATH absolute and clean ("" is the default).
+func ValidateOVSDB(remote string) error {
+	p := strings.TrimPrefix(remote, "unix:")
+	if remote == "" {
+		return nil
+	}
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p || strings.ContainsAny(p, ",\x00\n") {
+		return fmt.Errorf("%q is not an OVSDB unix socket: want unix:/ABSOLUTE/PATH (default %s)", remote, DefaultOVSDB)
+	}
+	return nil
 }

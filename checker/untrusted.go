@@ -57,5 +57,13 @@ func cleanNIC(n NICResult) NICResult {
 	}
 	n.Gateway, n.GatewaySource = s(n.Gateway, maxTokenRunes), s(n.GatewaySource, maxTokenRunes)
 	n.NetworkType = s(n.NetworkType, maxTokenRunes)
+	n.HostKind = s(n.HostKind, maxTokenRunes)
+	if h := n.HostSide; h != nil {
+		c := HostSideResult{Kind: s(h.Kind, maxTokenRunes), Known: h.Known, Note: s(h.Note, maxErrorRunes)}
+		for _, f := range h.Facts {
+			c.Facts = append(c.Facts, s(f, maxNameRunes))
+		}
+		n.HostSide = &c
+	}
 	return n
 }

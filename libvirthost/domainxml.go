@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/hostnic"
 )
 
 // agentChannelName is the virtio-serial port name qemu-ga listens on.
@@ -34,6 +35,12 @@ func ResolveURI(uri string) string {
 // nicFacts). Name, UUID, state, agent and the libvirt network's facts are
 // left to the caller.
 func ParseDomainXML(doc string) (checker.Domain, error) {
+	return parseDomainXML(doc, hostnic.Options{})
+}
+
+// parseDomainXML is ParseDomainXML, each NIC's host side read as o says
+// (NIC.HostKind, NIC.Host).
+func parseDomainXML(doc string, o hostnic.Options) (checker.Domain, error) {
 	var x libvirtxml.Domain
 	if err := x.Unmarshal(doc); err != nil {
 		return checker.Domain{}, fmt.Errorf("parsing domain XML: %w", err)
@@ -91,7 +98,9 @@ func ParseDomainXML(doc string) (checker.Domain, error) {
 				n.SourceType = "hostdev"
 			}
 		}
-		nicFacts(&n, interfaceID(iface.VirtualPort), md)
+		port := nicFacts(&n, interfaceID(iface.VirtualPort), md)
+		h := hostNIC(iface, n, port)
+		n.HostKind, n.Host = h.Kind, o.Inspector(h)
 		d.NICs = append(d.NICs, n)
 	}
 	return d, nil
@@ -101,13 +110,15 @@ func ParseDomainXML(doc string) (checker.Domain, error) {
 // metadata: first the fixed addresses of the Nova port whose id is the
 // NIC's virtualport interfaceid, or whose tap device is "tap" + the first
 // 11 characters of the id (Nova's NIC_NAME_LEN of 14); then vmcheck's
-// <vmcheck:nic> facts for its MAC.
-func nicFacts(n *checker.NIC, ifaceID string, md Metadata) {
+// <vmcheck:nic> facts for its MAC. It returns the id of the Nova port it
+// took, "" if none.
+func nicFacts(n *checker.NIC, ifaceID string, md Metadata) (novaPort string) {
 	for _, p := range md.Ports {
 		if (ifaceID != "" && p.ID == ifaceID) || (len(p.ID) >= 11 && n.Device == "tap"+p.ID[:11]) {
 			for _, a := range p.Fixed {
 				n.Expected = checker.AppendExpected(n.Expected, a, "nova")
 			}
+			novaPort = p.ID
 			break
 		}
 	}
@@ -123,6 +134,7 @@ func nicFacts(n *checker.NIC, ifaceID string, md Metadata) {
 			n.Gateways = checker.AppendExpected(n.Gateways, f.Gateway, "metadata")
 		}
 	}
+	return novaPort
 }
 
 // interfaceID is the <virtualport><parameters interfaceid=…/> of an

@@ -11,6 +11,7 @@ import (
 	"libvirt.org/go/libvirt"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/hostnic"
 )
 
 // Source is the checker.Source of a libvirt host: it lists the running
@@ -19,6 +20,8 @@ type Source struct {
 	uri  string
 	conn *libvirt.Connect
 	pool *Pool
+	// host says where NICs' host sides are read (SetOVSDB).
+	host hostnic.Options
 }
 
 var _ checker.Source = (*Source)(nil)
@@ -34,6 +37,11 @@ func New(ctx context.Context, uri string, poolSize int) (*Source, error) {
 	}
 	return &Source{uri: uri, conn: conn, pool: NewPool(uri, poolSize)}, nil
 }
+
+// SetOVSDB sets the Open vSwitch database the host-side reads of Open
+// vSwitch and vhost-user NICs use ("" means hostnic.DefaultOVSDB). Call it
+// before the first listing.
+func (s *Source) SetOVSDB(remote string) { s.host.OVSDB = remote }
 
 // URI returns the libvirt URI of the source.
 func (s *Source) URI() string { return s.uri }
@@ -110,7 +118,7 @@ func (s *Source) domain(dom *libvirt.Domain, nets map[string]Network) (checker.D
 	if err != nil {
 		return checker.Domain{}, fmt.Errorf("domain %q xml: %w", name, err)
 	}
-	d, err := ParseDomainXML(xml)
+	d, err := parseDomainXML(xml, s.host)
 	if err != nil {
 		return checker.Domain{}, fmt.Errorf("domain %q: %w", name, err)
 	}
@@ -126,7 +134,6 @@ func (s *Source) domain(dom *libvirt.Domain, nets map[string]Network) (checker.D
 	}
 	for i := range d.NICs {
 		n := &d.NICs[i]
-		n.TapProblem = tapProblem(sysClassNet, *n)
 		if n.SourceType != "network" || n.Source == "" {
 			continue
 		}

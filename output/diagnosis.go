@@ -42,7 +42,7 @@ func LayerOwner(l checker.Layer) string {
 
 // nicContext is what a remedy names about the NIC a diagnosis concerns.
 type nicContext struct {
-	domain, mac, device, bridge, guestName string
+	domain, mac, device, bridge, guestName, kind string
 }
 
 // contextOf finds the NIC of d in r by MAC; the names it cannot find are
@@ -65,6 +65,7 @@ func contextOf(d checker.Diagnosis, r checker.Result) nicContext {
 		if n.GuestName != "" {
 			c.guestName = n.GuestName
 		}
+		c.kind = n.HostKind
 	}
 	return c
 }
@@ -79,7 +80,18 @@ func DiagnosisPlain(d checker.Diagnosis, r checker.Result) string {
 	case checker.CodeHostLinkDown:
 		return fmt.Sprintf("the NIC's link is set down on the host (virsh domif-setlink %s %s up; without libvirt: QMP set_link up=true)", c.domain, c.mac)
 	case checker.CodeHostTapDown:
+		if c.kind != "" && c.kind != checker.HostKindBridge {
+			return "the NIC's tap device on the host (or a link of its Proxmox VE firewall bridge) is down or not in its bridge: the detail names the command"
+		}
 		return fmt.Sprintf("the NIC's tap device on the host is down or not in its bridge (ip link set %s master %s up)", c.device, c.bridge)
+	case checker.CodeHostOVSPortDown:
+		return fmt.Sprintf("the NIC's Open vSwitch port is missing from its bridge, not attached (ofport -1) or down on the host (ovs-vsctl list Interface %s; ovs-ofctl show BRIDGE): the detail names the command", c.device)
+	case checker.CodeHostMacvtapLowerDown:
+		return "the lower device of the NIC's macvtap (its source dev) is down on the host (ip link set LOWER up, and its cable, switch port or peer)"
+	case checker.CodeHostVFDown:
+		return "the NIC's SR-IOV VF is held down on the host: link-state disable, or its PF is down (ip link show PF; ip link set PF vf N state auto)"
+	case checker.CodeHostVhostUserDown:
+		return "the NIC's vhost-user socket is missing on the host, or its OVS-DPDK interface is not attached or down (ovs-vsctl list Interface NAME)"
 	case checker.CodeGuestNICMissing:
 		return "no interface inside the guest carries the NIC's MAC (driver missing, or the interface was removed in the guest)"
 	case checker.CodeGuestLinkDown:
@@ -140,12 +152,25 @@ func ShortDetail(detail string) string {
 	return strings.TrimSpace(string(r[:maxShortDetail-1])) + "…"
 }
 
+// HostSideNotes says, for each NIC of r whose host side vmcheck looked at
+// and could not read, "host side unknown (kind)" with why: such a NIC gets
+// no host cause, and the reader should know the host was not ruled out.
+func HostSideNotes(r checker.Result) []string {
+	var out []string
+	for _, n := range r.NICs {
+		if h := n.HostSide; h != nil && !h.Known {
+			out = append(out, n.MAC+": "+h.Note)
+		}
+	}
+	return out
+}
+
 // ReasonText is the table's REASON: the first diagnosis (its code and the
 // short form of its detail, and how many more causes there are), then the
 // result's reason; the reason alone when there is no diagnosis.
 func ReasonText(r checker.Result) string {
 	if len(r.Diagnosis) == 0 {
-		return r.Reason
+		return withHostNotes(r.Reason, r)
 	}
 	d := r.Diagnosis[0]
 	s := string(d.Code)
@@ -160,7 +185,19 @@ func ReasonText(r checker.Result) string {
 	if r.Reason != "" {
 		s += "; " + r.Reason
 	}
-	return s
+	return withHostNotes(s, r)
+}
+
+// withHostNotes adds HostSideNotes to a REASON.
+func withHostNotes(s string, r checker.Result) string {
+	notes := HostSideNotes(r)
+	if len(notes) == 0 {
+		return s
+	}
+	if s != "" {
+		s += "; "
+	}
+	return s + strings.Join(notes, "; ")
 }
 
 // LogDiagnosis is one diagnosis in a log line: the same keys for every

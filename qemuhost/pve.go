@@ -17,6 +17,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/hostnic"
 )
 
 // maxPVEConfig caps what is read of one VM config (pmxcfs itself refuses
@@ -67,6 +68,9 @@ type PVENIC struct {
 	// LinkDown is link_down=1: Proxmox VE keeps the NIC's link down
 	// (QMP set_link at start and whenever the option changes).
 	LinkDown bool
+	// Firewall is firewall=1: the tap is behind Proxmox VE's firewall
+	// bridge (tapNiM in fwbrNiM, fwlnNiM–fwprNpM into Bridge).
+	Firewall bool
 }
 
 // PVEIPConfig is one cloud-init ipconfigN entry,
@@ -170,6 +174,8 @@ func parseNIC(n int, value string) PVENIC {
 			nic.Bridge = v
 		case k == "link_down":
 			nic.LinkDown = parseBool(v) == 1
+		case k == "firewall":
+			nic.Firewall = parseBool(v) == 1
 		case pveModels[k]:
 			nic.Model, nic.MAC = k, v
 		}
@@ -262,4 +268,21 @@ func parseAgent(value string) *bool {
 func normalMAC(s string) string {
 	mac, _ := guestagent.NormalMAC(strings.TrimSpace(s))
 	return mac
+}
+
+// pveHostSide is how a Proxmox VE NIC is plugged on the node and the
+// inspection of its host side: a tap (tapNiM, its name its own: Proxmox VE
+// does not give it the NIC's MAC) in the NIC's bridge, or behind the
+// firewall bridge with firewall=1; a NIC without a bridge (user-mode NAT)
+// has no host side vmcheck reads.
+func pveHostSide(vm VM, n PVENIC, nic checker.NIC) (string, checker.HostInspector) {
+	if n.Bridge == "" {
+		return checker.HostKindOther, nil
+	}
+	h := hostnic.NIC{Kind: checker.HostKindBridge, MAC: nic.MAC, Device: nic.Device, Bridge: n.Bridge,
+		OwnName: true, VMID: vm.ID, Index: strconv.Itoa(n.Index)}
+	if n.Firewall {
+		h.Kind = checker.HostKindProxmoxFirewall
+	}
+	return h.Kind, hostnic.Options{}.Inspector(h)
 }

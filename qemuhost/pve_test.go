@@ -21,7 +21,7 @@ func TestReadPVEConfig(t *testing.T) {
 			UUID:  "8f6b7c1e-2d3a-4b5c-9d8e-7f6a5b4c3d2e",
 			Agent: ptr(true),
 			NICs: []qemuhost.PVENIC{
-				{Index: 0, Model: "virtio", MAC: "bc:24:11:2e:c8:9b", Bridge: "vmbr0"},
+				{Index: 0, Model: "virtio", MAC: "bc:24:11:2e:c8:9b", Bridge: "vmbr0", Firewall: true},
 				{Index: 1, Model: "e1000", MAC: "bc:24:11:aa:bb:cc", Bridge: "vmbr1"},
 				{Index: 10, Model: "rtl8139", MAC: "bc:24:11:00:00:0a"},
 			},
@@ -31,7 +31,7 @@ func TestReadPVEConfig(t *testing.T) {
 			UUID:  "2f1c0d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
 			Agent: ptr(false),
 			NICs: []qemuhost.PVENIC{
-				{Index: 0, Model: "virtio"}, // NAT: no bridge; MAC left to QEMU
+				{Index: 0, Model: "virtio", Firewall: true}, // NAT: no bridge; MAC left to QEMU
 				{Index: 1, Model: "e1000", Bridge: "vmbr0"},
 			},
 		}},
@@ -44,7 +44,7 @@ func TestReadPVEConfig(t *testing.T) {
 			NICs: []qemuhost.PVENIC{
 				{Index: 0, Model: "virtio", MAC: "bc:24:11:5e:7a:01", Bridge: "vmbr0"},
 				{Index: 1, Model: "virtio", MAC: "bc:24:11:5e:7a:02", Bridge: "vmbr1", LinkDown: true},
-				{Index: 2, Model: "virtio", MAC: "bc:24:11:5e:7a:03", Bridge: "vmbr2"},
+				{Index: 2, Model: "virtio", MAC: "bc:24:11:5e:7a:03", Bridge: "vmbr2", Firewall: true},
 			},
 			IPConfigs: map[int]qemuhost.PVEIPConfig{
 				0: {Addrs: addrs("192.0.2.5", "2001:db8::5"), Gateways: addrs("192.0.2.1", "2001:db8::1")},

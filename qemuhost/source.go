@@ -424,6 +424,7 @@ func nics(vm VM, conf PVEConfig, hasConf bool, rx []raw.RxFilterInfo) []checker.
 			if n.Bridge != "" {
 				nic.SourceType, nic.Source, nic.Bridge = "bridge", n.Bridge, n.Bridge
 			}
+			nic.HostKind, nic.Host = pveHostSide(vm, n, nic)
 			name := "net" + strconv.Itoa(n.Index)
 			if nic.MAC == "" {
 				// A config without the MAC: take QEMU's for that NIC.
@@ -445,7 +446,7 @@ func nics(vm VM, conf PVEConfig, hasConf bool, rx []raw.RxFilterInfo) []checker.
 			continue
 		}
 		have[mac] = true
-		out = append(out, checker.NIC{MAC: mac})
+		out = append(out, checker.NIC{MAC: mac, HostKind: checker.HostKindOther})
 	}
 	return out
 }

@@ -29,6 +29,7 @@ func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "connect", Aliases: []string{"c"}, Usage: "libvirt `URI` (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)"},
 		&cli.StringFlag{Name: "qemu-dir", Usage: "no libvirt: check the QEMU VMs whose <id>.qmp and <id>.qga sockets are in `DIR` (Proxmox VE: " + qemuhost.DefaultDir + ")"},
+		&cli.StringFlag{Name: "ovsdb", Usage: "Open vSwitch database `REMOTE` (unix:PATH) read for Open vSwitch and vhost-user NICs after a failed check (default " + checker.DefaultOVSDB + ")"},
 		&cli.StringFlag{Name: "pve-config-dir", Usage: "with --qemu-dir: Proxmox VE VM configs <id>.conf in `DIR` (default " + qemuhost.DefaultPVEConfigDir + ")"},
 		&cli.StringFlag{Name: "config", Usage: "YAML config `FILE`; flags override it; without --config, " + checker.DefaultConfigFile + " when it exists (--config '' reads none)"},
 		&cli.StringSliceFlag{Name: "domain", Usage: "check only this domain `NAME|UUID` (repeatable)"},
@@ -133,7 +134,7 @@ func flagValues(c *cli.Context) error {
 
 // flagOfKey names the flag that sets each top-level config key.
 var flagOfKey = map[string]string{"timeout": "timeout", "ping_timeout": "ping-timeout", "concurrency": "concurrency", "agent_calls": "agent-calls",
-	"external": "external", "exclude": "exclude", "connect": "connect"}
+	"external": "external", "exclude": "exclude", "connect": "connect", "ovsdb": "ovsdb"}
 
 // invalid reports an invalid value of the effective config under its
 // flag when a flag set it (or the value it was judged against), else
@@ -198,6 +199,9 @@ func backendFlags(c *cli.Context, cfg *checker.Config) error {
 	}
 	if c.IsSet("pve-config-dir") {
 		cfg.PVEConfigDir = c.String("pve-config-dir")
+	}
+	if c.IsSet("ovsdb") {
+		cfg.OVSDB = c.String("ovsdb")
 	}
 	return nil
 }

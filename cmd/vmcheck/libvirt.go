@@ -26,6 +26,7 @@ func openLibvirt(ctx context.Context, cfg checker.Config) (hostSource, error) {
 	if err != nil {
 		return nil, cli.Exit(err.Error(), output.ExitError)
 	}
+	src.SetOVSDB(cfg.OVSDB)
 	return src, nil
 }
 
