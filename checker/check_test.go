@@ -85,6 +85,9 @@ func newLinuxGuest(t *testing.T, ping func(target string) guestagent.ExecStatus)
 			// After a failed gateway ping: the link and ARP table of a
 			// captured guest whose gateway is resolved.
 			return agenttest.Exited(evidenceStatus(t, "linux-arp-up-cat.txt")), nil
+		case "ip":
+			// The gateway's neighbour entry: REACHABLE (busybox ip).
+			return agenttest.Exited(evidenceStatus(t, "linux-neigh4-reachable-busybox.txt")), nil
 		}
 		return unexpectedExec(t, cmd)
 	})

@@ -247,49 +247,40 @@ func upstreamCause(probes []ProbeResult) *Diagnosis {
 	return nil
 }
 
-// gatewayCause asks the guest once (one guest command, see
-// osdetect.EvidenceCommand) why the gateway of nf did not answer: its
-// interface may be down or without carrier (guest_link_down), the gateway
-// may be missing from its neighbour table (gateway_unresolved: layer 2
-// between the VM and the gateway is broken) or present (the gateway
-// answers ARP/ND but not echo: gateway_icmp_filtered).
+// gatewayCause asks the guest (at most two guest commands, see
+// gatewayEvidence) why the gateway of nf did not answer: its interface may
+// be down or without carrier (guest_link_down), the gateway may be missing
+// from its neighbour table (gateway_unresolved: layer 2 between the VM and
+// the gateway is broken), present with a fresh answer (the gateway
+// answers ARP/ND but not echo: gateway_icmp_filtered), or present as a
+// cached, static or still unconfirmed entry, which is no answer at all
+// (gateway_unconfirmed: the guest cannot tell a filter from a layer-2
+// break).
 func (c *Checker) gatewayCause(ctx context.Context, f *facts, nf *nicFacts, gw netip.Addr) []Diagnosis {
 	iface := evidenceIface(f.os.Family, nf, gw)
-	cmd, err := osdetect.EvidenceCommand(f.os.Family, iface, gw)
-	if err != nil || ctx.Err() != nil {
-		return nil
-	}
-	st, err := f.agent.Run(ctx, cmd, osdetect.EvidenceOutputLimit)
-	if err != nil {
-		return nil
-	}
-	ev, err := osdetect.ParseEvidence(f.os.Family, iface, gw, st)
+	ev, err := c.gatewayEvidence(ctx, f, iface, gw)
 	switch {
 	case errors.Is(err, osdetect.ErrNoInterface):
 		return []Diagnosis{diag(CodeGuestNICMissing, nf.mac, "the guest says it has no interface %s for this NIC (%s)", iface, ev.Raw)}
 	case ev.Link == osdetect.LinkDown || ev.Link == osdetect.LinkNoCarrier:
 		return []Diagnosis{diag(CodeGuestLinkDown, nf.mac, "%s is %s in the guest (%s): bring it up in the guest (`ip link set %s up`, or its network configuration)", nf.guestName, linkText(ev.Link), ev.Raw, nf.guestName)}
+	case ev.Neighbour == osdetect.NeighbourResolved && ev.Fresh:
+		return []Diagnosis{diag(CodeGatewayICMPFiltered, nf.mac, "the gateway %s answers ARP/ND (at %s; the guest's entry: %s) but not echo requests: a security group or firewall drops ICMP to or from the gateway", gw, ev.LLAddr, ev.Seen)}
 	case ev.Neighbour == osdetect.NeighbourResolved:
-		return []Diagnosis{diag(CodeGatewayICMPFiltered, nf.mac, "the gateway %s answers ARP/ND (at %s) but not echo requests: a security group or firewall drops ICMP to or from the gateway", gw, ev.LLAddr)}
+		return []Diagnosis{diag(CodeGatewayUnconfirmed, nf.mac, "the gateway %s did not answer the echo request, and the guest's neighbour entry for it (at %s) is no fresh answer (%s): the guest cannot tell a firewall dropping ICMP from a broken layer 2 — look at this NIC's host side, the bridge and the VLAN, and check again", gw, ev.LLAddr, ev.Seen)}
 	case ev.Neighbour == osdetect.NeighbourUnresolved:
-		return []Diagnosis{diag(CodeGatewayUnresolved, nf.mac, "the gateway %s has no resolved neighbour entry in the guest after the ping (%s): layer 2 between the VM and its gateway is broken — check the bridge, the VLAN and that the gateway holds %s", gw, ev.Raw, gw)}
+		return []Diagnosis{diag(CodeGatewayUnresolved, nf.mac, "the gateway %s has no resolved neighbour entry in the guest after the ping (%s; %s): layer 2 between the VM and its gateway is broken — check the bridge, the VLAN and that the gateway holds %s", gw, ev.Seen, ev.Raw, gw)}
 	}
 	return nil
 }
 
-// evidenceIface is what osdetect.EvidenceCommand needs to name the NIC:
-// the guest interface's name on Linux; on Windows its IPv4 address for an
-// IPv4 gateway, else "" (the zone of a link-local gateway names it).
-func evidenceIface(fam osdetect.Family, nf *nicFacts, gw netip.Addr) string {
+// evidenceIface is what osdetect.NextEvidence needs to name the NIC: the
+// guest interface's name on Linux; on Windows "" (its interface index is
+// not known: netsh lists every interface, or the zone of a link-local
+// gateway names it).
+func evidenceIface(fam osdetect.Family, nf *nicFacts, _ netip.Addr) string {
 	if fam != osdetect.Windows {
 		return nf.guestName
-	}
-	if gw.Is4() {
-		for _, a := range nf.addrs {
-			if a.Is4() {
-				return a.String()
-			}
-		}
 	}
 	return ""
 }

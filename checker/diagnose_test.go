@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+	"github.com/vmcheck/vmcheck/osdetect"
 )
 
 // TestDiagnose runs whole checks of the captured Linux guest (tap0,
@@ -21,9 +23,10 @@ func TestDiagnose(t *testing.T) {
 		nic      func(*NIC)
 		gwExit   int    // the gateway ping's exit code
 		extExit  int    // the external ping's
-		evidence string // testdata/neighbours file the evidence command prints
+		evidence string // testdata/neighbours file the link evidence command (cat) prints
+		neigh    string // the file ip neigh prints (default: the gateway REACHABLE, busybox)
 		want     Code   // "" for none
-		execs    int    // evidence commands run
+		execs    int    // evidence commands run (0: none, else at least one)
 		noRoutes bool   // the guest has no default route
 		only     bool   // the first cause is the only one
 		detail   string // part of the first detail
@@ -49,12 +52,12 @@ func TestDiagnose(t *testing.T) {
 		{name: "no route: the external fails locally, not upstream", gwExit: 0, extExit: 1, noRoutes: true,
 			nic:  func(n *NIC) { n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.1"), Source: "proxmox"}} },
 			want: CodeGuestNoDefaultRoute, execs: 0, only: true},
-		{name: "interface down, so no route", gwExit: 1, extExit: 1, noRoutes: true, evidence: "linux-arp-down-cat.txt",
+		{name: "interface down, so no route", gwExit: 1, extExit: 1, noRoutes: true, evidence: "linux-arp-down-cat.txt", neigh: "linux-neigh4-down-busybox.txt",
 			nic:  func(n *NIC) { n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.1"), Source: "proxmox"}} },
 			want: CodeGuestLinkDown, execs: 1, only: true},
 		{name: "gateway resolved, echo dropped", gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt",
-			want: CodeGatewayICMPFiltered, execs: 1, detail: "fe:b0:4d:94:c5:68"},
-		{name: "guest interface down", gwExit: 1, extExit: 1, evidence: "linux-arp-down-cat.txt",
+			want: CodeGatewayICMPFiltered, execs: 1, detail: "22:d1:0b:1e:69:ba"},
+		{name: "guest interface down", gwExit: 1, extExit: 1, evidence: "linux-arp-down-cat.txt", neigh: "linux-neigh4-down-busybox.txt",
 			want: CodeGuestLinkDown, execs: 1},
 		{name: "upstream", gwExit: 0, extExit: 1, want: CodeUpstreamUnreachable, execs: 0, detail: "beyond the gateway"},
 		{name: "address mismatch", gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt",
@@ -78,6 +81,9 @@ func TestDiagnose(t *testing.T) {
 				case cmd.Path == "cat":
 					execs++
 					return agenttest.Exited(evidenceStatus(t, tt.evidence)), nil
+				case cmd.Path == "ip":
+					execs++
+					return agenttest.Exited(evidenceStatus(t, cmp.Or(tt.neigh, "linux-neigh4-reachable-busybox.txt"))), nil
 				case cmd.Path != "ping":
 					return unexpectedExec(t, cmd)
 				case cmd.Args[len(cmd.Args)-1] == "203.0.113.10":
@@ -102,7 +108,7 @@ func TestDiagnose(t *testing.T) {
 			if tt.only && len(r.Diagnosis) != 1 {
 				t.Errorf("diagnosis %+v, want only %s", r.Diagnosis, tt.want)
 			}
-			if execs > 1 || (tt.execs == 0 && execs != 0) {
+			if execs > osdetect.MaxEvidenceCommands || (tt.execs == 0 && execs != 0) {
 				t.Errorf("%d evidence commands, want %d", execs, tt.execs)
 			}
 		})
@@ -118,16 +124,19 @@ func pingExit(t *testing.T, exit int, reply string) guestagent.ExecStatus {
 	return pingStatus(t, exit, "linux-iputils-noreply-v4.txt")
 }
 
-// TestDiagnoseAgentCalls: a failing check that needs the evidence command
-// makes at most three agent calls more than a healthy one (guest-exec and
-// its status reads), and a healthy one makes none for the diagnosis.
+// TestDiagnoseAgentCalls: a failing check that needs the evidence commands
+// makes at most two guest-exec more than a healthy one, and their status
+// reads, and a healthy one makes none for the diagnosis.
 func TestDiagnoseAgentCalls(t *testing.T) {
 	cmds := []string{"guest-ping", "guest-info", "guest-get-osinfo", "guest-network-get-interfaces", "guest-network-get-route",
 		"guest-file-open", "guest-file-read", "guest-file-close", "guest-exec", "guest-exec-status"}
 	calls := func(exit int) int {
 		g := newFakeGuest(agenttest.Load(t, qga+"linux-basic.jsonl"), routeFiles(t), func(cmd guestagent.Command) (agenttest.Process, error) {
-			if cmd.Path == "cat" {
+			switch cmd.Path {
+			case "cat":
 				return agenttest.Exited(evidenceStatus(t, "linux-arp-incomplete-cat.txt")), nil
+			case "ip":
+				return agenttest.Exited(evidenceStatus(t, "linux-neigh4-failed-absent-busybox.txt")), nil
 			}
 			return agenttest.Exited(pingExit(t, exit, "linux-iputils-reply-v4.txt")), nil
 		})
@@ -142,8 +151,8 @@ func TestDiagnoseAgentCalls(t *testing.T) {
 		return n
 	}
 	healthy, failing := calls(0), calls(1)
-	if failing-healthy > 3 || failing <= healthy {
-		t.Errorf("agent calls: healthy %d, failing %d; want at most 3 more and at least one", healthy, failing)
+	if failing-healthy > 2*osdetect.MaxEvidenceCommands || failing <= healthy {
+		t.Errorf("agent calls: healthy %d, failing %d; want at most %d more and at least one", healthy, failing, 2*osdetect.MaxEvidenceCommands)
 	}
 	t.Logf("agent calls: healthy check %d, failing check with evidence %d", healthy, failing)
 }

@@ -55,6 +55,11 @@ const (
 	// CodeGatewayICMPFiltered: the gateway answers ARP/ND but not echo
 	// requests (security group, firewall).
 	CodeGatewayICMPFiltered Code = "gateway_icmp_filtered"
+	// CodeGatewayUnconfirmed: the gateway did not answer the echo, and the
+	// guest's neighbour entry for it is resolved but no fresh answer
+	// (stale, still being re-checked, static): the guest cannot tell a
+	// filter from a layer-2 break.
+	CodeGatewayUnconfirmed Code = "gateway_unconfirmed"
 	// CodeUpstreamUnreachable: the gateway answers, the external target
 	// does not: the fault is beyond the gateway.
 	CodeUpstreamUnreachable Code = "upstream_unreachable"
@@ -98,6 +103,7 @@ var Codes = map[Code]Layer{
 	CodeGuestNoDefaultRoute:  LayerGuest,
 	CodeGatewayUnresolved:    LayerNetwork,
 	CodeGatewayICMPFiltered:  LayerNetwork,
+	CodeGatewayUnconfirmed:   LayerNetwork,
 	CodeUpstreamUnreachable:  LayerNetwork,
 	CodePacketLoss:           LayerNetwork,
 	CodeHighLatency:          LayerNetwork,

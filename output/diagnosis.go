@@ -106,6 +106,8 @@ func DiagnosisPlain(d checker.Diagnosis, r checker.Result) string {
 		return "the gateway does not answer ARP/ND from the guest: layer 2 between the VM and its gateway is broken (bridge, VLAN, port security, or the gateway is gone)"
 	case checker.CodeGatewayICMPFiltered:
 		return "the gateway answers ARP/ND but not ping: a security group or firewall drops ICMP echo"
+	case checker.CodeGatewayUnconfirmed:
+		return "the gateway does not answer ping and the guest holds only a cached or static neighbour entry for it: a firewall and a layer-2 break look alike from inside (the host side, bridge, VLAN; check again)"
 	case checker.CodeUpstreamUnreachable:
 		return "the gateway answers, the external target does not: the fault is beyond the gateway (router, uplink, upstream firewall)"
 	case checker.CodePacketLoss:
