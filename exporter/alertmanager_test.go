@@ -61,7 +61,7 @@ func TestAlertmanagerConfig(t *testing.T) {
 		{"operator", "alertname=VMCheckLinkDown notify=operator tenant=acme", "operator"},
 		{"none", "alertname=VMCheckLinkDown notify=none tenant=acme", "null"},
 		{"no policy (older vmcheck)", "alertname=VMCheckLinkDown code=undiagnosed", "operator"},
-		{"network outage", "alertname=VMCheckNetworkOutage node=node4 network=br-a code=gateway_unresolved", "operator"},
+		{"network outage", "alertname=VMCheckNetworkOutage node=node4 network=br-a layer=network", "operator"},
 		{"node uplink", "alertname=VMCheckNodeExternalUnreachable node=node2", "operator"},
 		{"node unchecked", "alertname=VMCheckNodeUnchecked node=node5 reason=scrape_failed", "operator"},
 		{"agent, tenant's", "alertname=VMCheckAgentUnavailable notify=tenant tenant=acme severity=info", "tenant-acme,null"},

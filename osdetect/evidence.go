@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vmcheck/vmcheck/guestagent"
@@ -38,25 +39,75 @@ const (
 	NeighbourUnresolved NeighbourState = "unresolved"
 )
 
+// NUDState is the state of the gateway's entry in the guest's neighbour
+// table, normalised from the words of Linux ip (the kernel's NUD states)
+// and Windows netsh (RFC 4861 states; "Unreachable" is failed).
+type NUDState string
+
+// Neighbour entry states of an Evidence.
+const (
+	NUDUnknown    NUDState = "unknown"    // not read, or a word osdetect does not know (arp.exe's "dynamic")
+	NUDNone       NUDState = "none"       // no entry for the gateway on the interface
+	NUDReachable  NUDState = "reachable"  // confirmed within the kernel's reachable time
+	NUDStale      NUDState = "stale"      // resolved once, not confirmed since the reachable time ran out
+	NUDDelay      NUDState = "delay"      // stale and used: the kernel waits for a confirmation before it probes
+	NUDProbe      NUDState = "probe"      // the kernel is sending unicast probes
+	NUDIncomplete NUDState = "incomplete" // being resolved: requests sent, no answer yet
+	NUDFailed     NUDState = "failed"     // resolution failed: nothing answered
+	NUDPermanent  NUDState = "permanent"  // a static entry: never asked, never confirmed
+	NUDNoARP      NUDState = "noarp"      // a device without resolution: never confirmed
+)
+
 // Evidence is what the guest says about one NIC after a failed check.
 type Evidence struct {
 	Link      LinkState
 	Neighbour NeighbourState // of the gateway, on the interface
-	LLAddr    string         // the gateway's link-layer address when resolved, in guestagent.NormalMAC form
-	Raw       string         // a short sanitised excerpt of what was read, at most MaxEvidenceRawRunes runes
+	State     NUDState       // the neighbour entry's state at the last read
+	// Fresh: the gateway answered the guest's ARP/ND recently enough to
+	// prove it is there now: the entry is REACHABLE (the kernel confirmed
+	// it within its reachable time) and was not shown to be confirmed
+	// before the failed ping (iproute2's "ip -s" prints when), or it turned
+	// REACHABLE from DELAY, PROBE or INCOMPLETE while vmcheck waited. A
+	// STALE, DELAY, PROBE, PERMANENT or NOARP entry is never fresh: it is
+	// a cached or static address, not an answer.
+	Fresh bool
+	// Seen says in words what the reads showed of the entry's state and
+	// when ("REACHABLE, confirmed 1 s before the read"), sanitised.
+	Seen   string
+	LLAddr string // the gateway's link-layer address when resolved, in guestagent.NormalMAC form
+	Raw    string // a short sanitised excerpt of what was read, at most MaxEvidenceRawRunes runes
+}
+
+// EvidenceRead is one evidence command as it ran: its status, or the
+// error of the agent that could not run it (a program the guest lacks),
+// and when it started, counted from the start of the failed gateway ping
+// (an earlier bound is fine: the start of the check).
+type EvidenceRead struct {
+	Status guestagent.ExecStatus
+	Err    error
+	Since  time.Duration
+}
+
+// EvidenceStep is the next evidence command to run, and how long after
+// the start of the failed gateway ping to run it at the earliest.
+type EvidenceStep struct {
+	Command   guestagent.Command
+	NotBefore time.Duration
 }
 
 // ErrNoInterface is wrapped by ParseEvidence's error when the guest's own
 // output says the interface does not exist.
 var ErrNoInterface = errors.New("the guest has no such interface")
 
-// Limits of EvidenceCommand's output and of Evidence.Raw.
+// Limits of the evidence commands' output and of Evidence.Raw.
 const (
 	// EvidenceOutputLimit is the most the caller should keep of each
-	// output stream of an EvidenceCommand (the limit of
+	// output stream of an evidence command (the limit of
 	// guestagent.Client.Wait); a neighbour table longer than that is read
 	// in part, and a gateway not found in the part is NeighbourUnknown.
 	EvidenceOutputLimit = 256 << 10
+	// MaxEvidenceCommands is the most commands NextEvidence asks for.
+	MaxEvidenceCommands = 2
 	// MaxEvidenceRawRunes caps Evidence.Raw.
 	MaxEvidenceRawRunes = 300
 	// maxEvidenceLines is how many lines of output a parser looks at.
@@ -66,74 +117,182 @@ const (
 	maxEvidenceLineLen = 1024
 )
 
-// EvidenceCommand returns the one guest command that tells, for a guest of
-// family f, the link state of interface iface and the state of the
-// gateway gw in the guest's neighbour table:
+// How long after a failed ping the guest's kernel has settled what it
+// knows of the gateway, with the defaults of Linux
+// (net.ipv4.neigh.default.*) and of RFC 4861, which Windows follows:
+//   - a DELAY entry waits delay_first_probe_time (5 s) for a confirmation,
+//     then PROBE sends ucast_solicit (3) unicast probes retrans_time (1 s)
+//     apart: REACHABLE at the first answer, FAILED after the last;
+//   - an INCOMPLETE entry sends mcast_solicit (3) requests 1 s apart.
 //
-//	Linux, IPv4:   cat /sys/class/net/IF/operstate /sys/class/net/IF/carrier /proc/net/arp
-//	Linux, IPv6:   ip -6 neigh show dev IF
-//	Windows, IPv4: arp.exe -a -N IFADDR
-//	Windows, IPv6: netsh.exe interface ipv6 show neighbors interface=IDX
+// Half a second more covers the timers' rounding. A guest with longer
+// timers may still show DELAY or PROBE after the wait: not fresh.
+const (
+	SettleProbe   = 8500 * time.Millisecond
+	SettleResolve = 3500 * time.Millisecond
+)
+
+// NextEvidence returns the next command that tells, for a guest of family
+// f, the link state of interface iface and the state of the gateway gw in
+// the guest's neighbour table, given the reads of the commands it
+// returned before (none at first); ok is false when the evidence is
+// complete. It asks for at most MaxEvidenceCommands commands:
+//
+//	Linux:   ip -4|-6 neigh show dev IF, then one of
+//	         - the same after the kernel's re-check (the entry was DELAY,
+//	           PROBE or INCOMPLETE just after the ping);
+//	         - ip -s -4|-6 neigh show dev IF (REACHABLE, iproute2: when it
+//	           was confirmed);
+//	         - cat /sys/class/net/IF/operstate /sys/class/net/IF/carrier
+//	           [/proc/net/arp for IPv4] (the link state, and the ARP table
+//	           when ip failed);
+//	         a REACHABLE row of busybox ip (no confirmation time) needs no
+//	         second command.
+//	Windows: netsh.exe interface ipv4|ipv6 show neighbors [interface=IDX],
+//	         and the same again after the re-check when the entry was
+//	         Delay, Probe or Incomplete.
 //
 // iface identifies the interface the family's way: on Linux its name
-// ([A-Za-z0-9_.:@-]{1,15}, not starting with "-" or a dot-only name); on
-// Windows, for an IPv4 gateway, the interface's IPv4 address, and for an
-// IPv6 gateway its interface index. On Windows an empty iface reads the
-// tables of every interface ("arp.exe -a", or for IPv6 the zone of a
-// link-local gw when it is an index, else all interfaces). gw must pass
-// ValidateTarget; an IPv4-mapped gw is taken as IPv4. Everything in the
-// argv is re-formatted by osdetect (addresses by net/netip, indexes by
-// strconv), never copied from iface. The command captures its output;
-// wait for it with a limit of EvidenceOutputLimit.
-func EvidenceCommand(f Family, iface string, gw netip.Addr) (guestagent.Command, error) {
+// (CheckLinuxIface); on Windows its interface index, or "" for every
+// interface (then the zone of a link-local gw, when it is an index,
+// selects one). gw must pass ValidateTarget; an IPv4-mapped gw is taken as
+// IPv4. Everything in the argv is re-formatted by osdetect (addresses by
+// net/netip, indexes by strconv), never copied from iface. Each command
+// captures its output; wait for it with a limit of EvidenceOutputLimit,
+// and do not run it before NotBefore has passed since the ping started.
+func NextEvidence(f Family, iface string, gw netip.Addr, reads []EvidenceRead) (step EvidenceStep, ok bool, err error) {
 	gw = gw.Unmap()
 	if err := ValidateTarget(gw); err != nil {
-		return guestagent.Command{}, fmt.Errorf("evidence: gateway: %w", err)
+		return EvidenceStep{}, false, fmt.Errorf("evidence: gateway: %w", err)
 	}
-	fam, ok := families[f]
-	if !ok || fam.evidence == nil {
-		return guestagent.Command{}, fmt.Errorf("evidence: no neighbour command for OS family %q", f)
+	fam, known := families[f]
+	if !known || fam.evidence == nil {
+		return EvidenceStep{}, false, fmt.Errorf("evidence: no neighbour command for OS family %q", f)
 	}
-	cmd, err := fam.evidence(iface, gw)
+	if len(reads) >= MaxEvidenceCommands {
+		return EvidenceStep{}, false, nil
+	}
+	step, ok, err = fam.evidence(iface, gw, reads)
 	if err != nil {
-		return guestagent.Command{}, fmt.Errorf("evidence: %w", err)
+		return EvidenceStep{}, false, fmt.Errorf("evidence: %w", err)
 	}
-	cmd.CaptureOutput = true
-	return cmd, nil
+	step.Command.CaptureOutput = true
+	return step, ok, nil
 }
 
-// ParseEvidence reads the ExecStatus of the EvidenceCommand(f, iface, gw)
-// that has exited. It returns an error when the output tells nothing
-// (the program is missing or failed without printing a table); the error
+// ParseEvidence reads the reads of the commands NextEvidence(f, iface, gw,
+// …) returned, in order. It returns an error when they tell nothing (the
+// programs are missing or failed without printing a table); the error
 // wraps ErrNoInterface when the output says the interface does not exist.
 // An Evidence returned with an error may still carry Raw. Every string in
 // it is sanitised; the parse is linear in the output and looks at no more
-// than 8192 lines.
-func ParseEvidence(f Family, iface string, gw netip.Addr, st guestagent.ExecStatus) (Evidence, error) {
+// than 8192 lines of each command.
+func ParseEvidence(f Family, iface string, gw netip.Addr, reads []EvidenceRead) (Evidence, error) {
 	gw = gw.Unmap()
-	ev := Evidence{Link: LinkUnknown, Neighbour: NeighbourUnknown}
-	if !st.Exited {
-		return ev, errors.New("evidence: the command has not finished")
+	ev := Evidence{Link: LinkUnknown, Neighbour: NeighbourUnknown, State: NUDUnknown}
+	if len(reads) == 0 {
+		return ev, errors.New("evidence: nothing was read")
 	}
 	fam, ok := families[f]
 	if !ok || fam.parseEvidence == nil {
 		return ev, fmt.Errorf("evidence: cannot read neighbour output of OS family %q", f)
 	}
-	ev, err := fam.parseEvidence(iface, gw, st)
+	ev, err := fam.parseEvidence(iface, gw, reads[:min(len(reads), MaxEvidenceCommands)])
 	ev.Raw = guestagent.Sanitize(ev.Raw, MaxEvidenceRawRunes)
+	ev.Seen = guestagent.Sanitize(ev.Seen, MaxEvidenceRawRunes)
 	if ev.Link == "" {
 		ev.Link = LinkUnknown
 	}
 	if ev.Neighbour == "" {
 		ev.Neighbour = NeighbourUnknown
 	}
+	if ev.State == "" {
+		ev.State = NUDUnknown
+	}
 	if ev.Neighbour != NeighbourResolved {
 		ev.LLAddr = ""
 	}
+	ev.Fresh = ev.Fresh && ev.State == NUDReachable && ev.Neighbour == NeighbourResolved
 	if err != nil {
 		return ev, fmt.Errorf("evidence: %w", err)
 	}
 	return ev, nil
+}
+
+// exited is the status of a read whose command ran and exited, or an
+// error saying why there is none.
+func (r EvidenceRead) exited() (guestagent.ExecStatus, error) {
+	switch {
+	case r.Err != nil:
+		return r.Status, r.Err
+	case !r.Status.Exited:
+		return r.Status, errors.New("the command has not finished")
+	case r.Status.Signal != nil || r.Status.ExitCode == nil:
+		return r.Status, fmt.Errorf("%s", exitText(r.Status))
+	}
+	return r.Status, nil
+}
+
+// pending reports whether the kernel is still finding out about an entry
+// in this state: it will be REACHABLE or FAILED once it has settled.
+func (s NUDState) pending() bool {
+	return s == NUDDelay || s == NUDProbe || s == NUDIncomplete
+}
+
+// settle is how long after the ping to read an entry found in state s
+// again; 0 when waiting teaches nothing.
+func (s NUDState) settle() time.Duration {
+	switch s {
+	case NUDDelay, NUDProbe:
+		return SettleProbe
+	case NUDIncomplete:
+		return SettleResolve
+	}
+	return 0
+}
+
+// word is the upper-case state word as ip and netsh print it.
+func (s NUDState) word() string { return strings.ToUpper(string(s)) }
+
+// recheck combines an entry read just after the ping (first, pending) with
+// the same entry read again after the kernel's re-check (second, read
+// since after the ping's start).
+func recheck(first, second Evidence, since time.Duration) Evidence {
+	secs := int(since.Seconds())
+	switch {
+	case second.State == NUDReachable && second.Neighbour == NeighbourResolved:
+		second.Fresh = true
+		second.Seen = fmt.Sprintf("%s after the ping, REACHABLE %d s after it: the gateway answered the kernel's probe during this check", first.State.word(), secs)
+	case second.Neighbour == NeighbourUnresolved:
+		second.Fresh = false
+		second.Seen = fmt.Sprintf("%s after the ping, %s %d s after it: the kernel's probes got no answer", first.State.word(), second.State.word(), secs)
+	default:
+		second.Fresh = false
+		second.Seen = fmt.Sprintf("%s after the ping, %s %d s after it: not confirmed during this check", first.State.word(), second.State.word(), secs)
+	}
+	return second
+}
+
+// seenOnce describes an entry read once: REACHABLE is fresh.
+func seenOnce(ev Evidence) Evidence {
+	switch ev.State {
+	case NUDReachable:
+		ev.Fresh = ev.Neighbour == NeighbourResolved
+		ev.Seen = "REACHABLE: confirmed within the kernel's reachable time (15-45 s by default)"
+	case NUDStale:
+		ev.Seen = "STALE: a cached address, not confirmed within the reachable time"
+	case NUDDelay, NUDProbe:
+		ev.Seen = ev.State.word() + ": a cached address the kernel was re-checking, not confirmed"
+	case NUDPermanent, NUDNoARP:
+		ev.Seen = ev.State.word() + ": a static entry the guest never confirms"
+	case NUDIncomplete, NUDFailed:
+		ev.Seen = ev.State.word() + ": the guest's requests got no answer"
+	case NUDNone:
+		ev.Seen = "no entry"
+	default:
+		ev.Seen = "state unknown"
+	}
+	return ev
 }
 
 // evidenceLines splits output into at most maxEvidenceLines lines, and
@@ -171,41 +330,51 @@ func (r *rawParts) add(s string) {
 
 func (r *rawParts) String() string { return strings.Join(r.parts, " | ") }
 
+// nudWord is what a neighbour row's state or type word says.
+type nudWord struct {
+	nud NUDState
+	nb  NeighbourState
+}
+
 // neighbourWords maps the state or type word of a neighbour row, lower
 // case, to what it says. English: iproute2 and busybox ip (NUD states),
-// netsh (Reachable, Stale, …) and arp.exe (dynamic, static, invalid);
-// German, French and Russian arp.exe types. A word not listed is unknown.
-var neighbourWords = map[string]NeighbourState{
-	"reachable": NeighbourResolved, "stale": NeighbourResolved, "delay": NeighbourResolved,
-	"probe": NeighbourResolved, "permanent": NeighbourResolved, "noarp": NeighbourResolved,
-	"dynamic": NeighbourResolved, "static": NeighbourResolved,
-	"incomplete": NeighbourUnresolved, "failed": NeighbourUnresolved, "none": NeighbourUnresolved,
-	"unreachable": NeighbourUnresolved, "invalid": NeighbourUnresolved,
+// netsh (Reachable, Stale, Delay, Probe, Incomplete, Unreachable,
+// Permanent) and arp.exe (dynamic, static, invalid); German, French and
+// Russian arp.exe types. A word not listed is unknown.
+var neighbourWords = map[string]nudWord{
+	"reachable": {NUDReachable, NeighbourResolved}, "stale": {NUDStale, NeighbourResolved},
+	"delay": {NUDDelay, NeighbourResolved}, "probe": {NUDProbe, NeighbourResolved},
+	"permanent": {NUDPermanent, NeighbourResolved}, "noarp": {NUDNoARP, NeighbourResolved},
+	"incomplete": {NUDIncomplete, NeighbourUnresolved}, "failed": {NUDFailed, NeighbourUnresolved},
+	"none": {NUDNone, NeighbourUnresolved}, "unreachable": {NUDFailed, NeighbourUnresolved},
+	// arp.exe: "dynamic" has an address but no state.
+	"dynamic": {NUDUnknown, NeighbourResolved}, "static": {NUDPermanent, NeighbourResolved},
+	"invalid": {NUDFailed, NeighbourUnresolved},
 	// arp.exe, German, French, Russian.
-	"dynamisch": NeighbourResolved, "statisch": NeighbourResolved, "ungültig": NeighbourUnresolved,
-	"dynamique": NeighbourResolved, "statique": NeighbourResolved,
-	"динамический": NeighbourResolved, "статический": NeighbourResolved, "недопустимый": NeighbourUnresolved,
+	"dynamisch": {NUDUnknown, NeighbourResolved}, "statisch": {NUDPermanent, NeighbourResolved}, "ungültig": {NUDFailed, NeighbourUnresolved},
+	"dynamique": {NUDUnknown, NeighbourResolved}, "statique": {NUDPermanent, NeighbourResolved},
+	"динамический": {NUDUnknown, NeighbourResolved}, "статический": {NUDPermanent, NeighbourResolved}, "недопустимый": {NUDFailed, NeighbourUnresolved},
 }
 
 // neighbourWord looks a state word up in neighbourWords. The word may be
 // UTF-8, or in an OEM code page: bytes that are not UTF-8 are read as
 // CP866 Cyrillic (Russian) or, failing that, CP850 (Western European).
-func neighbourWord(w string) (NeighbourState, bool) {
+func neighbourWord(w string) (nudWord, bool) {
 	if len(w) > 64 {
-		return NeighbourUnknown, false
+		return nudWord{NUDUnknown, NeighbourUnknown}, false
 	}
 	if st, ok := neighbourWords[strings.ToLower(w)]; ok {
 		return st, true
 	}
 	if utf8.ValidString(w) {
-		return NeighbourUnknown, false
+		return nudWord{NUDUnknown, NeighbourUnknown}, false
 	}
 	for _, dec := range []func(string) string{decodeCP866, decodeCP850} {
 		if st, ok := neighbourWords[strings.ToLower(dec(w))]; ok {
 			return st, true
 		}
 	}
-	return NeighbourUnknown, false
+	return nudWord{NUDUnknown, NeighbourUnknown}, false
 }
 
 // decodeCP866 decodes the Cyrillic letters of code page 866 (А–п at

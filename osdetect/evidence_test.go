@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vmcheck/vmcheck/guestagent"
@@ -34,35 +35,83 @@ func neighbourStatus(tb testing.TB, name string, code int) guestagent.ExecStatus
 	return guestagent.ExecStatus{Exited: true, ExitCode: &code, Stdout: out, Stderr: errOut}
 }
 
-func TestEvidenceCommand(t *testing.T) {
+// read is a read of a finished evidence command that printed the capture
+// testdata/neighbours/name and exited with code, since after the ping.
+func read(tb testing.TB, name string, code int, since time.Duration) osdetect.EvidenceRead {
+	tb.Helper()
+	return osdetect.EvidenceRead{Status: neighbourStatus(tb, name, code), Since: since}
+}
+
+// spawnFailed is the read of a command the guest lacks, as the agent
+// reports it (testdata/qga/linux-spawn-failure.jsonl).
+var spawnFailed = osdetect.EvidenceRead{Err: errors.New(`Guest agent command failed, error was 'Failed to execute child process "ip" (No such file or directory)'`)}
+
+func TestNextEvidence(t *testing.T) {
+	const settle = osdetect.SettleProbe
 	for _, tt := range []struct {
+		name  string
 		f     osdetect.Family
 		iface string
 		gw    string
-		want  []string // path, args
+		reads []osdetect.EvidenceRead
+		want  []string // path, args; nil: no more
+		after time.Duration
 	}{
-		{osdetect.Linux, "eth0", "192.0.2.1", []string{"cat", "/sys/class/net/eth0/operstate", "/sys/class/net/eth0/carrier", "/proc/net/arp"}},
-		{osdetect.Linux, "eth0", "::ffff:192.0.2.1", []string{"cat", "/sys/class/net/eth0/operstate", "/sys/class/net/eth0/carrier", "/proc/net/arp"}},
-		{osdetect.Linux, "ens3.100", "fe80::1%ens3.100", []string{"ip", "-6", "neigh", "show", "dev", "ens3.100"}},
-		{osdetect.Linux, "eth0", "2001:db8::1", []string{"ip", "-6", "neigh", "show", "dev", "eth0"}},
-		{osdetect.Windows, "192.0.2.13", "192.0.2.1", []string{"arp.exe", "-a", "-N", "192.0.2.13"}},
-		{osdetect.Windows, "", "192.0.2.1", []string{"arp.exe", "-a"}},
-		{osdetect.Windows, "11", "2001:db8::1", []string{"netsh.exe", "interface", "ipv6", "show", "neighbors", "interface=11"}},
-		{osdetect.Windows, "", "fe80::1%6", []string{"netsh.exe", "interface", "ipv6", "show", "neighbors", "interface=6"}},
-		{osdetect.Windows, "", "2001:db8::1", []string{"netsh.exe", "interface", "ipv6", "show", "neighbors"}},
+		{"linux v4 first", osdetect.Linux, "eth0", "192.0.2.1", nil, []string{"ip", "-4", "neigh", "show", "dev", "eth0"}, 0},
+		{"linux mapped", osdetect.Linux, "eth0", "::ffff:192.0.2.1", nil, []string{"ip", "-4", "neigh", "show", "dev", "eth0"}, 0},
+		{"linux v6 first", osdetect.Linux, "ens3.100", "fe80::1%ens3.100", nil, []string{"ip", "-6", "neigh", "show", "dev", "ens3.100"}, 0},
+		{"busybox reachable: done", osdetect.Linux, "eth0", "192.0.2.1",
+			[]osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-busybox.txt", 0, time.Second)}, nil, 0},
+		{"iproute2 reachable: when confirmed", osdetect.Linux, "eth0", "192.0.2.1",
+			[]osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-iproute2.txt", 0, time.Second)}, []string{"ip", "-s", "-4", "neigh", "show", "dev", "eth0"}, 0},
+		{"iproute2 v6 reachable", osdetect.Linux, "eth0", "2001:db8::1",
+			[]osdetect.EvidenceRead{read(t, "linux-ip6-neigh-iproute2.txt", 0, time.Second)}, []string{"ip", "-s", "-6", "neigh", "show", "dev", "eth0"}, 0},
+		{"delay: again after the re-check", osdetect.Linux, "eth0", "192.0.2.1",
+			[]osdetect.EvidenceRead{read(t, "linux-neigh4-delay-dropicmp-busybox.txt", 0, time.Second)}, []string{"ip", "-4", "neigh", "show", "dev", "eth0"}, settle},
+		{"probe: again", osdetect.Linux, "eth0", "192.0.2.1",
+			[]osdetect.EvidenceRead{read(t, "linux-neigh4-probe-absent-iproute2.txt", 0, time.Second)}, []string{"ip", "-4", "neigh", "show", "dev", "eth0"}, settle},
+		{"incomplete: again sooner", osdetect.Linux, "eth0", "2001:db8::253",
+			[]osdetect.EvidenceRead{read(t, "linux-ip6-neigh-incomplete-busybox.txt", 0, time.Second)}, []string{"ip", "-6", "neigh", "show", "dev", "eth0"}, osdetect.SettleResolve},
+		{"stale: the link", osdetect.Linux, "eth0", "192.0.2.1",
+			[]osdetect.EvidenceRead{read(t, "linux-neigh4-stale-iproute2.txt", 0, time.Second)}, []string{"cat", "/sys/class/net/eth0/operstate", "/sys/class/net/eth0/carrier", "/proc/net/arp"}, 0},
+		{"failed: the link", osdetect.Linux, "eth0", "192.0.2.1",
+			[]osdetect.EvidenceRead{read(t, "linux-neigh4-failed-absent-busybox.txt", 0, time.Second)}, []string{"cat", "/sys/class/net/eth0/operstate", "/sys/class/net/eth0/carrier", "/proc/net/arp"}, 0},
+		{"no entry, v6: the link only", osdetect.Linux, "eth0", "2001:db8::1",
+			[]osdetect.EvidenceRead{read(t, "linux-ip6-neigh-down-busybox.txt", 0, time.Second)}, []string{"cat", "/sys/class/net/eth0/operstate", "/sys/class/net/eth0/carrier"}, 0},
+		{"no ip in the guest: the link and the ARP table", osdetect.Linux, "eth0", "192.0.2.1",
+			[]osdetect.EvidenceRead{spawnFailed}, []string{"cat", "/sys/class/net/eth0/operstate", "/sys/class/net/eth0/carrier", "/proc/net/arp"}, 0},
+		{"no such device: done", osdetect.Linux, "eth9", "2001:db8::1",
+			[]osdetect.EvidenceRead{read(t, "linux-ip6-neigh-nodev-busybox.txt", 1, time.Second)}, nil, 0},
+		{"two reads: done", osdetect.Linux, "eth0", "192.0.2.1",
+			[]osdetect.EvidenceRead{read(t, "linux-neigh4-delay-absent-busybox.txt", 0, time.Second), read(t, "linux-neigh4-probe-absent-busybox.txt", 0, 6*time.Second)}, nil, 0},
+		{"windows v4, no index: every interface", osdetect.Windows, "", "192.0.2.1", nil, []string{"netsh.exe", "interface", "ipv4", "show", "neighbors"}, 0},
+		{"windows v6 by index", osdetect.Windows, "11", "2001:db8::1", nil, []string{"netsh.exe", "interface", "ipv6", "show", "neighbors", "interface=11"}, 0},
+		{"windows by zone", osdetect.Windows, "", "fe80::1%6", nil, []string{"netsh.exe", "interface", "ipv6", "show", "neighbors", "interface=6"}, 0},
+		{"windows zone not an index", osdetect.Windows, "", "fe80::1%eth0", nil, []string{"netsh.exe", "interface", "ipv6", "show", "neighbors"}, 0},
+		{"windows reachable: done", osdetect.Windows, "", "10.0.0.1",
+			[]osdetect.EvidenceRead{read(t, "windows-netsh-ipv4-getmac.txt", 0, time.Second)}, nil, 0},
+		{"windows delay: again", osdetect.Windows, "", "192.0.2.1",
+			[]osdetect.EvidenceRead{exitedWith(windowsRows("192.0.2.1  52-54-00-12-34-56  Delay"), time.Second)}, []string{"netsh.exe", "interface", "ipv4", "show", "neighbors"}, settle},
 	} {
-		cmd, err := osdetect.EvidenceCommand(tt.f, tt.iface, netip.MustParseAddr(tt.gw))
+		step, ok, err := osdetect.NextEvidence(tt.f, tt.iface, netip.MustParseAddr(tt.gw), tt.reads)
 		if err != nil {
-			t.Errorf("EvidenceCommand(%s, %q, %s): %v", tt.f, tt.iface, tt.gw, err)
+			t.Errorf("%s: %v", tt.name, err)
 			continue
 		}
-		if got := append([]string{cmd.Path}, cmd.Args...); !reflect.DeepEqual(got, tt.want) || !cmd.CaptureOutput {
-			t.Errorf("EvidenceCommand(%s, %q, %s) = %q (capture %t), want %q", tt.f, tt.iface, tt.gw, got, cmd.CaptureOutput, tt.want)
+		if tt.want == nil {
+			if ok {
+				t.Errorf("%s: another command %q, want none", tt.name, append([]string{step.Command.Path}, step.Command.Args...))
+			}
+			continue
+		}
+		got := append([]string{step.Command.Path}, step.Command.Args...)
+		if !ok || !reflect.DeepEqual(got, tt.want) || !step.Command.CaptureOutput || step.NotBefore != tt.after {
+			t.Errorf("%s: %q (ok %t, capture %t, not before %s), want %q not before %s", tt.name, got, ok, step.Command.CaptureOutput, step.NotBefore, tt.want, tt.after)
 		}
 	}
 }
 
-func TestEvidenceCommandRefuses(t *testing.T) {
+func TestNextEvidenceRefuses(t *testing.T) {
 	for _, tt := range []struct {
 		f     osdetect.Family
 		iface string
@@ -77,71 +126,195 @@ func TestEvidenceCommandRefuses(t *testing.T) {
 		{osdetect.Linux, "eth0", "0.0.0.0"},
 		{osdetect.Linux, "eth0", "ff02::1"},
 		{osdetect.Windows, "Ethernet", "192.0.2.1"},
-		{osdetect.Windows, "2001:db8::13", "192.0.2.1"},
+		{osdetect.Windows, "192.0.2.13", "192.0.2.1"},
 		{osdetect.Windows, "0", "2001:db8::1"},
 		{osdetect.Windows, "Ethernet 2", "2001:db8::1"},
 		{osdetect.Unknown, "eth0", "192.0.2.1"},
 	} {
-		if cmd, err := osdetect.EvidenceCommand(tt.f, tt.iface, netip.MustParseAddr(tt.gw)); err == nil {
-			t.Errorf("EvidenceCommand(%s, %q, %s) = %+v, want an error", tt.f, tt.iface, tt.gw, cmd)
+		if step, _, err := osdetect.NextEvidence(tt.f, tt.iface, netip.MustParseAddr(tt.gw), nil); err == nil {
+			t.Errorf("NextEvidence(%s, %q, %s) = %+v, want an error", tt.f, tt.iface, tt.gw, step)
 		}
 	}
 }
 
-// TestParseEvidence reads the captured and cited transcripts.
+// evidenceCase is a sequence of reads and what ParseEvidence must make of
+// it.
+type evidenceCase struct {
+	name   string
+	f      osdetect.Family
+	iface  string
+	gw     string
+	reads  []osdetect.EvidenceRead
+	link   osdetect.LinkState
+	nb     osdetect.NeighbourState
+	state  osdetect.NUDState
+	fresh  bool
+	lladdr string
+	seen   string // a part of Seen
+	raw    string // a part of Raw
+	noIf   bool   // ErrNoInterface
+}
+
+// linuxNUDCases are the captured sequences of capture-linux-nud.sh: what
+// the evidence commands print as the kernel moves the gateway's entry.
+func linuxNUDCases(t *testing.T) []evidenceCase {
+	const mac = "22:d1:0b:1e:69:ba"
+	s := time.Second
+	var cs []evidenceCase
+	for _, ip := range []string{"iproute2", "busybox"} {
+		cs = append(cs,
+			evidenceCase{name: "drop-icmp: DELAY, then REACHABLE (" + ip + ")", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+				reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-delay-dropicmp-"+ip+".txt", 0, 2*s), read(t, "linux-neigh4-reachable-dropicmp-"+ip+".txt", 0, 8500*time.Millisecond)},
+				link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: mac,
+				seen: "DELAY after the ping, REACHABLE 8 s after it", raw: "DELAY"},
+			evidenceCase{name: "absent: DELAY, then FAILED (" + ip + ")", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+				reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-delay-absent-"+ip+".txt", 0, 2*s), read(t, "linux-neigh4-failed-absent-"+ip+".txt", 0, 8500*time.Millisecond)},
+				link:  osdetect.LinkUnknown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDFailed,
+				seen: "got no answer", raw: "FAILED"},
+			evidenceCase{name: "absent, read early: still PROBE (" + ip + ")", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+				reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-delay-absent-"+ip+".txt", 0, 2*s), read(t, "linux-neigh4-probe-absent-"+ip+".txt", 0, 6*s)},
+				link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDProbe, lladdr: mac,
+				seen: "not confirmed during this check"},
+			evidenceCase{name: "STALE and the link (" + ip + ")", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+				reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-stale-"+ip+".txt", 0, 2*s), read(t, "linux-arp-up-cat.txt", 0, 2*s)},
+				link:  osdetect.LinkUp, nb: osdetect.NeighbourResolved, state: osdetect.NUDStale, lladdr: mac,
+				seen: "STALE: a cached address", raw: "operstate up"},
+			evidenceCase{name: "interface down: no entry, no carrier (" + ip + ")", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+				reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-down-"+ip+".txt", 0, 2*s), read(t, "linux-arp-down-cat.txt", 1, 2*s)},
+				link:  osdetect.LinkDown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDNone,
+				seen: "no entry", raw: "no neighbour entry for 192.0.2.1 on eth0"},
+		)
+	}
+	return append(cs,
+		evidenceCase{name: "REACHABLE, busybox: no confirmation time", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-absent-busybox.txt", 0, 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: mac,
+			seen: "within the kernel's reachable time", raw: "probes 4 REACHABLE"},
+		evidenceCase{name: "REACHABLE, iproute2, confirmed during the check", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-iproute2.txt", 0, 2*s), read(t, "linux-neigh4-reachable-iproute2-s.txt", 0, 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: mac,
+			seen: "confirmed 1 s before the read: during this check", raw: "used 1/1/1"},
+		evidenceCase{name: "REACHABLE, iproute2, confirmed before the ping (the gateway gone since)", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-absent-iproute2.txt", 0, 2*s), read(t, "linux-neigh4-reachable-absent-iproute2-s.txt", 0, 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, lladdr: mac,
+			seen: "last confirmed 6 s before the read, before the failed ping", raw: "used 6/6/6"},
+		evidenceCase{name: "REACHABLE v6, iproute2 -s", f: osdetect.Linux, iface: "eth0", gw: "2001:db8::1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-ip6-neigh-iproute2.txt", 0, 2*s), read(t, "linux-neigh6-reachable-iproute2-s.txt", 0, 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: mac,
+			seen: "during this check"},
+		evidenceCase{name: "no ip: the ARP table's flags, no state", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{spawnFailed, read(t, "linux-arp-up-cat.txt", 0, 2*s)},
+			link:  osdetect.LinkUp, nb: osdetect.NeighbourResolved, state: osdetect.NUDUnknown, lladdr: "fe:b0:4d:94:c5:68",
+			seen: "ip neigh failed", raw: "0x2"},
+		evidenceCase{name: "v6, no entry, no carrier", f: osdetect.Linux, iface: "eth0", gw: "2001:db8::1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-ip6-neigh-nocarrier-iproute2.txt", 0, 2*s), read(t, "linux-link-down-cat.txt", 1, 2*s)},
+			link:  osdetect.LinkDown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDNone, raw: "operstate down, carrier unreadable"},
+		evidenceCase{name: "v6, FAILED, link up", f: osdetect.Linux, iface: "eth0", gw: "2001:db8::254",
+			reads: []osdetect.EvidenceRead{read(t, "linux-ip6-neigh-busybox.txt", 0, 2*s), read(t, "linux-link-up-cat.txt", 0, 2*s)},
+			link:  osdetect.LinkUp, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDFailed, raw: "operstate up, carrier 1"},
+		evidenceCase{name: "v6, PERMANENT: static, not fresh", f: osdetect.Linux, iface: "eth0", gw: "2001:db8::7",
+			reads: []osdetect.EvidenceRead{read(t, "linux-ip6-neigh-iproute2.txt", 0, 2*s), read(t, "linux-link-up-cat.txt", 0, 2*s)},
+			link:  osdetect.LinkUp, nb: osdetect.NeighbourResolved, state: osdetect.NUDPermanent, lladdr: "52:54:00:12:34:57", seen: "static"},
+		evidenceCase{name: "no such device", f: osdetect.Linux, iface: "eth9", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-ip6-neigh-nodev-iproute2.txt", 1, 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourUnknown, state: osdetect.NUDUnknown, raw: "Cannot find device", noIf: true},
+		evidenceCase{name: "no ip, no such device for cat", f: osdetect.Linux, iface: "eth9", gw: "2001:db8::1",
+			reads: []osdetect.EvidenceRead{spawnFailed, read(t, "linux-link-nodev-cat.txt", 1, 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourUnknown, state: osdetect.NUDUnknown, raw: "No such file", noIf: true},
+	)
+}
+
+// windowsCases read the cited netsh transcripts and CONSTRUCTED rows for
+// the states no public transcript shows (Delay, Probe, Incomplete), in
+// the cited layout.
+func windowsCases(t *testing.T) []evidenceCase {
+	s := time.Second
+	netsh4 := func() []osdetect.EvidenceRead {
+		return []osdetect.EvidenceRead{read(t, "windows-netsh-ipv4-getmac.txt", 0, 2*s)}
+	}
+	itdojo := []osdetect.EvidenceRead{read(t, "windows-netsh-ipv6-itdojo.txt", 0, 2*s)}
+	return []evidenceCase{
+		{name: "netsh v4 Reachable", f: osdetect.Windows, gw: "10.0.0.1", reads: netsh4(),
+			link: osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: "6a:d7:9a:29:2b:82", raw: "Reachable"},
+		{name: "netsh v4 Stale", f: osdetect.Windows, gw: "10.0.0.175", reads: netsh4(),
+			link: osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDStale, lladdr: "78:28:ca:c4:66:fe", seen: "STALE"},
+		{name: "netsh v4 Unreachable", f: osdetect.Windows, gw: "192.168.17.1", reads: netsh4(),
+			link: osdetect.LinkUnknown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDFailed, raw: "00-00-00-00-00-00 Unreachable"},
+		{name: "netsh v4 no entry", f: osdetect.Windows, gw: "10.0.0.254", reads: netsh4(),
+			link: osdetect.LinkUnknown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDNone, raw: "no neighbour entry for 10.0.0.254"},
+		{name: "netsh v4 Permanent broadcast", f: osdetect.Windows, gw: "10.0.0.255", reads: netsh4(),
+			link: osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDPermanent, lladdr: "ff:ff:ff:ff:ff:ff"},
+		{name: "netsh v6 Reachable", f: osdetect.Windows, iface: "11", gw: "fe80::216:eaff:fe5f:dac4", reads: itdojo,
+			link: osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: "00:16:ea:5f:da:c4"},
+		{name: "netsh v6 Unreachable", f: osdetect.Windows, iface: "11", gw: "fe80::216:eaff:fef5:dac4%11", reads: itdojo,
+			link: osdetect.LinkUnknown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDFailed, raw: "Unreachable Unreachable"},
+		{name: "netsh v6 Unreachable, zero MAC (getmac)", f: osdetect.Windows, gw: "fe80::7a28:caff:fec4:66fe",
+			reads: []osdetect.EvidenceRead{read(t, "windows-netsh-ipv6-getmac.txt", 0, 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDFailed},
+		{name: "constructed: Delay, then Reachable", f: osdetect.Windows, gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{exitedWith(windowsRows("192.0.2.1  52-54-00-12-34-56  Delay"), 2*s), exitedWith(windowsRows("192.0.2.1  52-54-00-12-34-56  Reachable"), 9*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: "52:54:00:12:34:56", seen: "DELAY after the ping, REACHABLE 9 s after it"},
+		{name: "constructed: Probe, then Unreachable", f: osdetect.Windows, gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{exitedWith(windowsRows("192.0.2.1  52-54-00-12-34-56  Probe"), 2*s), exitedWith(windowsRows("192.0.2.1  00-00-00-00-00-00  Unreachable"), 9*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDFailed, seen: "got no answer"},
+		{name: "constructed: Incomplete, read once", f: osdetect.Windows, gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{exitedWith(windowsRows("192.0.2.1  00-00-00-00-00-00  Incomplete"), 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDIncomplete},
+		{name: "arp.exe dynamic: resolved, no state", f: osdetect.Windows, gw: "10.0.0.1",
+			reads: []osdetect.EvidenceRead{read(t, "windows-arp-a-getmac.txt", 0, 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDUnknown, lladdr: "6a:d7:9a:29:2b:82"},
+	}
+}
+
+// windowsRows is netsh's table with the given rows (CONSTRUCTED, in the
+// layout of windows-netsh-ipv4-getmac.txt).
+func windowsRows(rows ...string) string {
+	return "\r\nInterface 5: Ethernet 4\r\n\r\n\r\nInternet Address                              Physical Address   Type\r\n" +
+		"--------------------------------------------  -----------------  -----------\r\n" + strings.Join(rows, "\r\n") + "\r\n"
+}
+
+// exitedWith is the read of a command that printed out and exited 0.
+func exitedWith(out string, since time.Duration) osdetect.EvidenceRead {
+	return osdetect.EvidenceRead{Status: guestagent.ExecStatus{Exited: true, ExitCode: new(int), Stdout: []byte(out)}, Since: since}
+}
+
+// TestParseEvidence reads the captured and cited transcripts, one read or
+// the two NextEvidence asks for.
 func TestParseEvidence(t *testing.T) {
-	for _, tt := range []struct {
-		f      osdetect.Family
-		iface  string
-		gw     string
-		file   string
-		code   int
-		link   osdetect.LinkState
-		nb     osdetect.NeighbourState
-		lladdr string
-		raw    string // a part of Raw
-		noIf   bool   // ErrNoInterface
-	}{
-		{osdetect.Linux, "eth0", "192.0.2.1", "linux-arp-up-cat.txt", 0, osdetect.LinkUp, osdetect.NeighbourResolved, "fe:b0:4d:94:c5:68", "operstate up, carrier 1 | 192.0.2.1 0x1 0x2 fe:b0:4d:94:c5:68 * eth0", false},
-		{osdetect.Linux, "eth0", "192.0.2.1", "linux-arp-up-busybox.txt", 0, osdetect.LinkUp, osdetect.NeighbourResolved, "fe:b0:4d:94:c5:68", "0x2", false},
-		{osdetect.Linux, "eth0", "192.0.2.254", "linux-arp-up-cat.txt", 0, osdetect.LinkUp, osdetect.NeighbourUnresolved, "", "192.0.2.254 0x1 0x0 00:00:00:00:00:00", false},
-		{osdetect.Linux, "eth0", "192.0.2.7", "linux-arp-up-cat.txt", 0, osdetect.LinkUp, osdetect.NeighbourResolved, "52:54:00:12:34:56", "0x6", false},
-		{osdetect.Linux, "eth0", "192.0.2.8", "linux-arp-up-cat.txt", 0, osdetect.LinkUp, osdetect.NeighbourResolved, "52:54:00:12:34:58", "", false},
-		{osdetect.Linux, "eth1", "192.0.2.1", "linux-arp-up-cat.txt", 0, osdetect.LinkUp, osdetect.NeighbourUnresolved, "", "no ARP entry for 192.0.2.1 on eth1", false},
-		{osdetect.Linux, "eth0", "192.0.2.253", "linux-arp-incomplete-cat.txt", 0, osdetect.LinkUp, osdetect.NeighbourUnresolved, "", "0x0", false},
-		{osdetect.Linux, "eth0", "192.0.2.1", "linux-arp-nocarrier-cat.txt", 0, osdetect.LinkNoCarrier, osdetect.NeighbourUnresolved, "", "operstate down, carrier 0", false},
-		{osdetect.Linux, "eth0", "192.0.2.1", "linux-arp-nocarrier-busybox.txt", 0, osdetect.LinkNoCarrier, osdetect.NeighbourUnresolved, "", "", false},
-		{osdetect.Linux, "eth0", "192.0.2.1", "linux-arp-down-cat.txt", 1, osdetect.LinkDown, osdetect.NeighbourUnresolved, "", "operstate down, carrier unreadable", false},
-		{osdetect.Linux, "eth0", "192.0.2.1", "linux-arp-down-busybox.txt", 1, osdetect.LinkDown, osdetect.NeighbourUnresolved, "", "", false},
-		{osdetect.Linux, "eth9", "192.0.2.1", "linux-arp-nodev-busybox.txt", 1, osdetect.LinkUnknown, osdetect.NeighbourUnknown, "", "can't open", true},
-		{osdetect.Linux, "eth0", "fe80::1%eth0", "linux-ip6-neigh-iproute2.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourResolved, "fe:b0:4d:94:c5:68", "router REACHABLE", false},
-		{osdetect.Linux, "eth0", "fe80::1", "linux-ip6-neigh-busybox.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourResolved, "fe:b0:4d:94:c5:68", "probes 4 REACHABLE", false},
-		{osdetect.Linux, "eth0", "2001:db8::254", "linux-ip6-neigh-iproute2.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourUnresolved, "", "FAILED", false},
-		{osdetect.Linux, "eth0", "2001:db8::254", "linux-ip6-neigh-busybox.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourUnresolved, "", "FAILED", false},
-		{osdetect.Linux, "eth0", "2001:db8::8", "linux-ip6-neigh-iproute2.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourResolved, "52:54:00:12:34:59", "STALE", false},
-		{osdetect.Linux, "eth0", "2001:db8::7", "linux-ip6-neigh-busybox.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourResolved, "52:54:00:12:34:57", "PERMANENT", false},
-		{osdetect.Linux, "eth0", "2001:db8::253", "linux-ip6-neigh-incomplete-iproute2.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourUnresolved, "", "INCOMPLETE", false},
-		{osdetect.Linux, "eth0", "2001:db8::253", "linux-ip6-neigh-incomplete-busybox.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourUnresolved, "", "INCOMPLETE", false},
-		{osdetect.Linux, "eth0", "2001:db8::1", "linux-ip6-neigh-nocarrier-iproute2.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourUnresolved, "", "no neighbour entry for 2001:db8::1 on eth0", false},
-		{osdetect.Linux, "eth0", "2001:db8::1", "linux-ip6-neigh-down-busybox.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourUnresolved, "", "", false},
-		{osdetect.Linux, "eth9", "2001:db8::1", "linux-ip6-neigh-nodev-iproute2.txt", 1, osdetect.LinkUnknown, osdetect.NeighbourUnknown, "", "Cannot find device", true},
-		{osdetect.Linux, "eth9", "2001:db8::1", "linux-ip6-neigh-nodev-busybox.txt", 1, osdetect.LinkUnknown, osdetect.NeighbourUnknown, "", "can't find device", true},
-		{osdetect.Windows, "10.0.0.185", "10.0.0.1", "windows-arp-a-getmac.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourResolved, "6a:d7:9a:29:2b:82", "10.0.0.1 6a-d7-9a-29-2b-82 dynamic", false},
-		{osdetect.Windows, "10.0.0.185", "10.0.0.254", "windows-arp-a-getmac.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourUnresolved, "", "no neighbour entry for 10.0.0.254", false},
-		{osdetect.Windows, "10.0.0.185", "10.0.0.175", "windows-arp-a-one-getmac.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourResolved, "78:28:ca:c4:66:fe", "", false},
-		{osdetect.Windows, "", "fe80::7a28:caff:fec4:66fe", "windows-netsh-ipv6-getmac.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourUnresolved, "", "Unreachable", false},
-		{osdetect.Windows, "11", "fe80::216:eaff:fe5f:dac4", "windows-netsh-ipv6-itdojo.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourResolved, "00:16:ea:5f:da:c4", "Reachable", false},
-		{osdetect.Windows, "11", "fe80::223:6cff:fe96:788b", "windows-netsh-ipv6-itdojo.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourResolved, "00:23:6c:96:78:8b", "Stale", false},
-		{osdetect.Windows, "11", "fe80::216:eaff:fef5:dac4%11", "windows-netsh-ipv6-itdojo.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourUnresolved, "", "Unreachable Unreachable", false},
-		{osdetect.Windows, "11", "ff02::2", "windows-netsh-ipv6-itdojo.txt", 0, osdetect.LinkUnknown, osdetect.NeighbourResolved, "33:33:00:00:00:02", "Permanent", false},
-	} {
-		st := neighbourStatus(t, tt.file, tt.code)
-		ev, err := osdetect.ParseEvidence(tt.f, tt.iface, netip.MustParseAddr(tt.gw), st)
+	cases := append(linuxNUDCases(t), windowsCases(t)...)
+	for _, tt := range cases {
+		ev, err := osdetect.ParseEvidence(tt.f, tt.iface, netip.MustParseAddr(tt.gw), tt.reads)
 		if tt.noIf != errors.Is(err, osdetect.ErrNoInterface) || !tt.noIf && err != nil {
-			t.Errorf("%s %s: error %v, want ErrNoInterface %t", tt.file, tt.gw, err, tt.noIf)
+			t.Errorf("%s: error %v, want ErrNoInterface %t", tt.name, err, tt.noIf)
 		}
-		if ev.Link != tt.link || ev.Neighbour != tt.nb || ev.LLAddr != tt.lladdr || !strings.Contains(ev.Raw, tt.raw) {
-			t.Errorf("%s %s on %q = %+v, want link %s neighbour %s lladdr %q raw ∋ %q", tt.file, tt.gw, tt.iface, ev, tt.link, tt.nb, tt.lladdr, tt.raw)
+		if ev.Link != tt.link || ev.Neighbour != tt.nb || ev.State != tt.state || ev.Fresh != tt.fresh || ev.LLAddr != tt.lladdr ||
+			!strings.Contains(ev.Seen, tt.seen) || !strings.Contains(ev.Raw, tt.raw) {
+			t.Errorf("%s: %+v\nwant link %s neighbour %s state %s fresh %t lladdr %q seen ∋ %q raw ∋ %q", tt.name, ev, tt.link, tt.nb, tt.state, tt.fresh, tt.lladdr, tt.seen, tt.raw)
+		}
+		checkEvidence(t, ev)
+	}
+}
+
+// TestParseEvidenceOneRead: the first captures alone (the earlier single
+// command's files still read).
+func TestParseEvidenceOneRead(t *testing.T) {
+	for _, tt := range []struct {
+		gw, file string
+		nb       osdetect.NeighbourState
+		state    osdetect.NUDState
+		fresh    bool
+	}{
+		{"fe80::1%eth0", "linux-ip6-neigh-iproute2.txt", osdetect.NeighbourResolved, osdetect.NUDReachable, true},
+		{"fe80::1", "linux-ip6-neigh-busybox.txt", osdetect.NeighbourResolved, osdetect.NUDReachable, true},
+		{"2001:db8::254", "linux-ip6-neigh-iproute2.txt", osdetect.NeighbourUnresolved, osdetect.NUDFailed, false},
+		{"2001:db8::8", "linux-ip6-neigh-iproute2.txt", osdetect.NeighbourResolved, osdetect.NUDStale, false},
+		{"2001:db8::7", "linux-ip6-neigh-busybox.txt", osdetect.NeighbourResolved, osdetect.NUDPermanent, false},
+		{"2001:db8::253", "linux-ip6-neigh-incomplete-iproute2.txt", osdetect.NeighbourUnresolved, osdetect.NUDIncomplete, false},
+		{"2001:db8::1", "linux-ip6-neigh-nocarrier-iproute2.txt", osdetect.NeighbourUnresolved, osdetect.NUDNone, false},
+	} {
+		ev, err := osdetect.ParseEvidence(osdetect.Linux, "eth0", netip.MustParseAddr(tt.gw), []osdetect.EvidenceRead{read(t, tt.file, 0, time.Second)})
+		if err != nil || ev.Neighbour != tt.nb || ev.State != tt.state || ev.Fresh != tt.fresh {
+			t.Errorf("%s %s: %+v, %v; want %s %s fresh %t", tt.file, tt.gw, ev, err, tt.nb, tt.state, tt.fresh)
 		}
 	}
 }
@@ -186,8 +359,8 @@ func TestParseEvidenceWindowsLocales(t *testing.T) {
 		if strings.HasPrefix(tt.out, "fe80") {
 			target = netip.MustParseAddr("fe80::1")
 		}
-		ev, err := osdetect.ParseEvidence(osdetect.Windows, "", target, guestagent.ExecStatus{Exited: true, ExitCode: new(int), Stdout: []byte(tt.out)})
-		if err != nil || ev.Neighbour != tt.nb || ev.Link != osdetect.LinkUnknown || !utf8.ValidString(ev.Raw) {
+		ev, err := osdetect.ParseEvidence(osdetect.Windows, "", target, []osdetect.EvidenceRead{exitedWith(tt.out, time.Second)})
+		if err != nil || ev.Neighbour != tt.nb || ev.Link != osdetect.LinkUnknown || !utf8.ValidString(ev.Raw) || ev.Fresh != (tt.name == "router") {
 			t.Errorf("%s: %+v, %v; want neighbour %s", tt.name, ev, err, tt.nb)
 		}
 		if tt.nb == osdetect.NeighbourResolved && ev.LLAddr != "52:54:00:12:34:56" {
@@ -199,28 +372,37 @@ func TestParseEvidenceWindowsLocales(t *testing.T) {
 func TestParseEvidenceFailures(t *testing.T) {
 	one, sig := 1, 15
 	gw := netip.MustParseAddr("192.0.2.1")
-	omega := neighbourStatus(t, "windows-arp-none-omega.txt", 1)
+	omega := read(t, "windows-arp-none-omega.txt", 1, time.Second)
 	for _, tt := range []struct {
-		name string
-		f    osdetect.Family
-		st   guestagent.ExecStatus
+		name  string
+		f     osdetect.Family
+		reads []osdetect.EvidenceRead
 	}{
-		{"not exited", osdetect.Linux, guestagent.ExecStatus{}},
-		{"signal", osdetect.Linux, guestagent.ExecStatus{Exited: true, Signal: &sig}},
-		{"no table", osdetect.Linux, guestagent.ExecStatus{Exited: true, ExitCode: &one, Stderr: []byte("cat: /proc/net/arp: Permission denied\n")}},
-		{"no arp entries, exit 1", osdetect.Windows, omega},
-		{"unknown family", osdetect.Unknown, guestagent.ExecStatus{Exited: true, ExitCode: new(int)}},
+		{"nothing read", osdetect.Linux, nil},
+		{"not exited", osdetect.Linux, []osdetect.EvidenceRead{{}}},
+		{"signal", osdetect.Linux, []osdetect.EvidenceRead{{Status: guestagent.ExecStatus{Exited: true, Signal: &sig}}}},
+		{"busybox refuses -s, as the only read", osdetect.Linux, []osdetect.EvidenceRead{read(t, "linux-neigh-s-busybox.txt", 1, time.Second)}},
+		{"no ip, no table", osdetect.Linux, []osdetect.EvidenceRead{spawnFailed, {Status: guestagent.ExecStatus{Exited: true, ExitCode: &one, Stderr: []byte("cat: /proc/net/arp: Permission denied\n")}}}},
+		{"no ip, no cat", osdetect.Linux, []osdetect.EvidenceRead{spawnFailed, spawnFailed}},
+		{"no arp entries, exit 1", osdetect.Windows, []osdetect.EvidenceRead{omega}},
+		{"no netsh", osdetect.Windows, []osdetect.EvidenceRead{spawnFailed}},
+		{"unknown family", osdetect.Unknown, []osdetect.EvidenceRead{exitedWith("", 0)}},
 	} {
-		ev, err := osdetect.ParseEvidence(tt.f, "eth0", gw, tt.st)
-		if err == nil || ev.Neighbour != osdetect.NeighbourUnknown || ev.Link != osdetect.LinkUnknown {
+		ev, err := osdetect.ParseEvidence(tt.f, "eth0", gw, tt.reads)
+		if err == nil || ev.Neighbour != osdetect.NeighbourUnknown || ev.Link != osdetect.LinkUnknown || ev.State != osdetect.NUDUnknown || ev.Fresh {
 			t.Errorf("%s: %+v, %v; want an error and unknown states", tt.name, ev, err)
 		}
 	}
 	// A table read only in part does not prove an entry is missing.
-	st := neighbourStatus(t, "linux-arp-up-cat.txt", 0)
+	st := neighbourStatus(t, "linux-neigh4-reachable-busybox.txt", 0)
 	st.StdoutTruncated = true
-	if ev, err := osdetect.ParseEvidence(osdetect.Linux, "eth0", netip.MustParseAddr("192.0.2.99"), st); err != nil || ev.Neighbour != osdetect.NeighbourUnknown {
+	if ev, err := osdetect.ParseEvidence(osdetect.Linux, "eth0", netip.MustParseAddr("192.0.2.99"), []osdetect.EvidenceRead{{Status: st}}); err != nil || ev.Neighbour != osdetect.NeighbourUnknown {
 		t.Errorf("cut table: %+v, %v; want NeighbourUnknown", ev, err)
+	}
+	// A second read that fails leaves the first one's state, not fresh.
+	reads := []osdetect.EvidenceRead{read(t, "linux-neigh4-delay-dropicmp-busybox.txt", 0, time.Second), spawnFailed}
+	if ev, err := osdetect.ParseEvidence(osdetect.Linux, "eth0", gw, reads); err != nil || ev.State != osdetect.NUDDelay || ev.Fresh {
+		t.Errorf("failed second read: %+v, %v; want DELAY, not fresh", ev, err)
 	}
 }
 
@@ -249,23 +431,48 @@ func checkEvidence(t *testing.T, ev osdetect.Evidence) {
 	default:
 		t.Errorf("Neighbour %q", ev.Neighbour)
 	}
+	switch ev.State {
+	case osdetect.NUDUnknown, osdetect.NUDNone, osdetect.NUDReachable, osdetect.NUDStale, osdetect.NUDDelay, osdetect.NUDProbe,
+		osdetect.NUDIncomplete, osdetect.NUDFailed, osdetect.NUDPermanent, osdetect.NUDNoARP:
+	default:
+		t.Errorf("State %q", ev.State)
+	}
+	if ev.Fresh && (ev.State != osdetect.NUDReachable || ev.Neighbour != osdetect.NeighbourResolved) {
+		t.Errorf("fresh with state %s, neighbour %s", ev.State, ev.Neighbour)
+	}
+	if n := utf8.RuneCountInString(ev.Seen); n > osdetect.MaxEvidenceRawRunes || ev.Seen != guestagent.Sanitize(ev.Seen, osdetect.MaxEvidenceRawRunes) {
+		t.Errorf("Seen %q is not sanitised or too long", ev.Seen)
+	}
 }
 
-// FuzzParseEvidence: ParseEvidence never panics on any output and exit
-// code, and its results are bounded and sanitised.
+// FuzzParseEvidence: NextEvidence and ParseEvidence never panic on any
+// outputs and exit codes of two reads, ask for at most two commands, and
+// their results are bounded and sanitised.
 func FuzzParseEvidence(f *testing.F) {
 	paths, _ := filepath.Glob(filepath.Join("..", "testdata", "neighbours", "*.txt"))
-	for _, p := range paths {
+	for i, p := range paths {
 		b, _ := os.ReadFile(p)
-		f.Add(b, []byte(nil), 0, "eth0")
-		f.Add(b, []byte("cat: read error: Invalid argument\n"), 1, "")
+		next, _ := os.ReadFile(paths[(i+1)%len(paths)])
+		f.Add(b, []byte(nil), 0, next, 0, "eth0", int64(time.Second))
+		f.Add(b, []byte("cat: read error: Invalid argument\n"), 1, []byte(nil), 1, "", int64(9*time.Second))
 	}
-	f.Add([]byte("up\n1\nIP address HW type Flags HW address Mask Device\n192.0.2.1 0x1 0x2 \u202e52:54:00:12:34:56 * eth0\n"), []byte("\x00\x1b[31m"), 0, "eth0")
-	f.Fuzz(func(t *testing.T, out, errOut []byte, code int, iface string) {
-		st := guestagent.ExecStatus{Exited: true, ExitCode: &code, Stdout: out, Stderr: errOut}
+	f.Add([]byte("192.0.2.1 lladdr 52:54:00:12:34:56 DELAY\n"), []byte(nil), 0, []byte("192.0.2.1 lladdr \u202e52:54:00:12:34:56 ref 1 used 1/-3/99999999999999999999probes 4 REACHABLE\n"), 0, "eth0", int64(8*time.Second))
+	f.Add([]byte("up\n1\nIP address HW type Flags HW address Mask Device\n192.0.2.1 0x1 0x2 \u202e52:54:00:12:34:56 * eth0\n"), []byte("\x00\x1b[31m"), 0, []byte("192.0.2.1 lladdr 52:54:00:12:34:56 used 0/0/0 probes 4 REACHABLE"), 0, "eth0", int64(0))
+	f.Fuzz(func(t *testing.T, out, errOut []byte, code int, out2 []byte, code2 int, iface string, since int64) {
+		r0 := osdetect.EvidenceRead{Status: guestagent.ExecStatus{Exited: true, ExitCode: &code, Stdout: out, Stderr: errOut}, Since: time.Duration(since)}
+		r1 := osdetect.EvidenceRead{Status: guestagent.ExecStatus{Exited: true, ExitCode: &code2, Stdout: out2}, Since: time.Duration(since)}
 		for _, fam := range []osdetect.Family{osdetect.Linux, osdetect.Windows} {
 			for _, gw := range []string{"192.0.2.1", "fe80::1%eth0", "2001:db8::1"} {
-				ev, _ := osdetect.ParseEvidence(fam, iface, netip.MustParseAddr(gw), st)
+				a := netip.MustParseAddr(gw)
+				if _, ok, err := osdetect.NextEvidence(fam, iface, a, []osdetect.EvidenceRead{r0, r1}); ok || err != nil && !strings.Contains(err.Error(), "interface") {
+					t.Errorf("a third command asked for (%t, %v)", ok, err)
+				}
+				if step, ok, err := osdetect.NextEvidence(fam, iface, a, []osdetect.EvidenceRead{r0}); ok && step.NotBefore > osdetect.SettleProbe || err != nil && iface == "eth0" && fam == osdetect.Linux {
+					t.Errorf("second step %+v, %v", step, err)
+				}
+				ev, _ := osdetect.ParseEvidence(fam, iface, a, []osdetect.EvidenceRead{r0, r1})
+				checkEvidence(t, ev)
+				ev, _ = osdetect.ParseEvidence(fam, iface, a, []osdetect.EvidenceRead{r0})
 				checkEvidence(t, ev)
 			}
 		}
@@ -278,6 +485,7 @@ func evidenceFloods(tb testing.TB) map[string][]byte {
 	const n = 1 << 20
 	rep := func(s string) []byte { return bytes.Repeat([]byte(s), n/len(s)) }
 	up := neighbourStatus(tb, "linux-arp-up-cat.txt", 0).Stdout
+	nud := neighbourStatus(tb, "linux-neigh4-delay-dropicmp-iproute2-s.txt", 0).Stdout
 	ip6 := neighbourStatus(tb, "linux-ip6-neigh-busybox.txt", 0).Stdout
 	win := neighbourStatus(tb, "windows-arp-a-getmac.txt", 0).Stdout
 	return map[string][]byte{
@@ -293,17 +501,20 @@ func evidenceFloods(tb testing.TB) map[string][]byte {
 		"arp-table": bytes.Repeat(up, n/len(up)),
 		"ip6-table": bytes.Repeat(ip6, n/len(ip6)),
 		"win-table": bytes.Repeat(win, n/len(win)),
+		"nud-table": bytes.Repeat(nud, n/len(nud)),
 	}
 }
 
 func TestParseEvidenceFloods(t *testing.T) {
 	for name, out := range evidenceFloods(t) {
-		st := guestagent.ExecStatus{Exited: true, ExitCode: new(int), Stdout: out, Stderr: out}
+		r := osdetect.EvidenceRead{Status: guestagent.ExecStatus{Exited: true, ExitCode: new(int), Stdout: out, Stderr: out}}
 		for _, fam := range []osdetect.Family{osdetect.Linux, osdetect.Windows} {
 			for _, gw := range []string{"192.0.2.1", "2001:db8::1"} {
-				ev, _ := osdetect.ParseEvidence(fam, "eth0", netip.MustParseAddr(gw), st)
+				ev, _ := osdetect.ParseEvidence(fam, "eth0", netip.MustParseAddr(gw), []osdetect.EvidenceRead{r, r})
 				checkEvidence(t, ev)
-				_ = name
+				if ev.Fresh && !strings.HasSuffix(name, "-table") && name != "neighrows" {
+					t.Errorf("%s: fresh from a flood of no real table", name)
+				}
 			}
 		}
 	}
@@ -318,13 +529,13 @@ func BenchmarkParseEvidence(b *testing.B) {
 			label string
 			n     int
 		}{{"64k", 64 << 10}, {"1m", 1 << 20}} {
-			st := guestagent.ExecStatus{Exited: true, ExitCode: new(int), Stdout: out[:min(size.n, len(out))]}
+			r := []osdetect.EvidenceRead{{Status: guestagent.ExecStatus{Exited: true, ExitCode: new(int), Stdout: out[:min(size.n, len(out))]}}}
 			b.Run(name+"-"+size.label, func(b *testing.B) {
-				b.SetBytes(int64(len(st.Stdout)))
+				b.SetBytes(int64(len(r[0].Status.Stdout)))
 				for b.Loop() {
-					osdetect.ParseEvidence(osdetect.Linux, "eth0", gw4, st)
-					osdetect.ParseEvidence(osdetect.Linux, "eth0", gw6, st)
-					osdetect.ParseEvidence(osdetect.Windows, "", gw4, st)
+					osdetect.ParseEvidence(osdetect.Linux, "eth0", gw4, r)
+					osdetect.ParseEvidence(osdetect.Linux, "eth0", gw6, r)
+					osdetect.ParseEvidence(osdetect.Windows, "", gw4, r)
 				}
 			})
 		}

@@ -49,12 +49,13 @@ type family struct {
 	routes      func(ctx context.Context, c *guestagent.Client, info guestagent.Info) ([]DefaultRoute, error)
 	routeSource string
 
-	// evidence, if set, returns the one guest command that reads the
-	// link state of interface iface and the neighbour table entry of
-	// gateway gw (valid, unmapped); parseEvidence reads its exited
-	// status. EvidenceCommand and ParseEvidence use them.
-	evidence      func(iface string, gw netip.Addr) (guestagent.Command, error)
-	parseEvidence func(iface string, gw netip.Addr, st guestagent.ExecStatus) (Evidence, error)
+	// evidence, if set, returns the next guest command (at most
+	// MaxEvidenceCommands in all) that reads the link state of interface
+	// iface and the neighbour table entry of gateway gw (valid, unmapped),
+	// given the reads of the commands it returned before; parseEvidence
+	// reads them. NextEvidence and ParseEvidence use them.
+	evidence      func(iface string, gw netip.Addr, reads []EvidenceRead) (EvidenceStep, bool, error)
+	parseEvidence func(iface string, gw netip.Addr, reads []EvidenceRead) (Evidence, error)
 }
 
 // families holds every known family; each family's file adds itself.

@@ -1,16 +1,18 @@
 package osdetect
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
 )
 
-// linuxIfaceName is what EvidenceCommand accepts as a Linux interface
+// linuxIfaceName is what NextEvidence accepts as a Linux interface
 // name (IFNAMSIZ is 16 with the NUL).
 var linuxIfaceName = regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)
 
@@ -20,62 +22,199 @@ const procNetARP = "/proc/net/arp"
 // atfCom is ATF_COM of <linux/if_arp.h>: the entry is complete.
 const atfCom = 0x2
 
-// linuxEvidence is, for an IPv4 gateway, "cat
-// /sys/class/net/IF/operstate /sys/class/net/IF/carrier /proc/net/arp"
-// (link state and the ARP table in one read), and for an IPv6 gateway
-// "ip -6 neigh show dev IF" (iproute2 or busybox; no link state: no
-// single program prints both, and /proc has no ND table).
-func linuxEvidence(iface string, gw netip.Addr) (guestagent.Command, error) {
+// linuxStep is the second evidence command of a Linux guest.
+type linuxStep int
+
+const (
+	linuxDone       linuxStep = iota // nothing more to read
+	linuxNeighAgain                  // ip neigh again, after the kernel's re-check
+	linuxNeighStats                  // ip -s neigh: when the entry was confirmed
+	linuxLinkRead                    // cat operstate carrier [/proc/net/arp]
+)
+
+// linuxEvidence is the next evidence command of a Linux guest (see
+// NextEvidence): first "ip -4|-6 neigh show dev IF" (iproute2 and busybox
+// print the entry's NUD state), then what its answer calls for.
+func linuxEvidence(iface string, gw netip.Addr, reads []EvidenceRead) (EvidenceStep, bool, error) {
 	if err := CheckLinuxIface(iface); err != nil {
-		return guestagent.Command{}, err
+		return EvidenceStep{}, false, err
 	}
-	if gw.Is4() {
-		dir := "/sys/class/net/" + iface + "/"
-		return guestagent.Command{Path: "cat", Args: []string{dir + "operstate", dir + "carrier", procNetARP}}, nil
+	if len(reads) == 0 {
+		return EvidenceStep{Command: linuxNeighCmd(iface, gw, false)}, true, nil
 	}
-	return guestagent.Command{Path: "ip", Args: []string{"-6", "neigh", "show", "dev", iface}}, nil
+	step, wait := linuxNext(iface, gw, reads[0])
+	switch step {
+	case linuxNeighAgain:
+		return EvidenceStep{Command: linuxNeighCmd(iface, gw, false), NotBefore: wait}, true, nil
+	case linuxNeighStats:
+		return EvidenceStep{Command: linuxNeighCmd(iface, gw, true)}, true, nil
+	case linuxLinkRead:
+		return EvidenceStep{Command: linuxLinkCmd(iface, gw)}, true, nil
+	}
+	return EvidenceStep{}, false, nil
 }
 
-// parseLinuxEvidence reads linuxEvidence's output.
-func parseLinuxEvidence(iface string, gw netip.Addr, st guestagent.ExecStatus) (Evidence, error) {
-	if st.Signal != nil || st.ExitCode == nil {
-		return Evidence{}, fmt.Errorf("%s", exitText(st))
+// linuxNeighCmd is "ip [-s] -4|-6 neigh show dev IF".
+func linuxNeighCmd(iface string, gw netip.Addr, stats bool) guestagent.Command {
+	var args []string
+	if stats {
+		args = append(args, "-s")
+	}
+	fam := "-4"
+	if gw.Is6() {
+		fam = "-6"
+	}
+	return guestagent.Command{Path: "ip", Args: append(args, fam, "neigh", "show", "dev", iface)}
+}
+
+// linuxLinkCmd is "cat /sys/class/net/IF/operstate
+// /sys/class/net/IF/carrier", with /proc/net/arp for an IPv4 gateway (the
+// table's flags tell resolved or not when ip could not run).
+func linuxLinkCmd(iface string, gw netip.Addr) guestagent.Command {
+	dir := "/sys/class/net/" + iface + "/"
+	args := []string{dir + "operstate", dir + "carrier"}
+	if gw.Is4() {
+		args = append(args, procNetARP)
+	}
+	return guestagent.Command{Path: "cat", Args: args}
+}
+
+// linuxNext decides the second command from the first read: a pending
+// entry is read again once the kernel has re-checked it, a REACHABLE one
+// of iproute2 with -s (busybox ip prints no confirmation time: nothing
+// more to learn, and a REACHABLE entry means the link is up), anything
+// else, or a failed ip, with the link state.
+func linuxNext(iface string, gw netip.Addr, r0 EvidenceRead) (linuxStep, time.Duration) {
+	ev, row, err := parseLinuxNeigh(iface, gw, r0)
+	switch {
+	case errors.Is(err, ErrNoInterface):
+		return linuxDone, 0
+	case err != nil:
+		return linuxLinkRead, 0
+	case ev.State.pending():
+		return linuxNeighAgain, ev.State.settle()
+	case ev.State == NUDReachable && !row.busybox:
+		return linuxNeighStats, 0
+	case ev.State == NUDReachable:
+		return linuxDone, 0
+	}
+	return linuxLinkRead, 0
+}
+
+// parseLinuxEvidence reads the reads of linuxEvidence's commands.
+func parseLinuxEvidence(iface string, gw netip.Addr, reads []EvidenceRead) (Evidence, error) {
+	ev0, _, err0 := parseLinuxNeigh(iface, gw, reads[0])
+	if errors.Is(err0, ErrNoInterface) {
+		return ev0, err0
+	}
+	step, _ := linuxNext(iface, gw, reads[0])
+	if len(reads) < 2 || step == linuxDone {
+		if err0 != nil {
+			return ev0, err0
+		}
+		return seenOnce(ev0), nil
+	}
+	r1 := reads[1]
+	switch step {
+	case linuxNeighAgain:
+		ev1, _, err := parseLinuxNeigh(iface, gw, r1)
+		if err != nil {
+			return withRaw(seenOnce(ev0), ev0.Raw, ev1.Raw), nil
+		}
+		return withRaw(recheck(ev0, ev1, r1.Since), ev0.Raw, ev1.Raw), nil
+	case linuxNeighStats:
+		ev1, row, err := parseLinuxNeigh(iface, gw, r1)
+		if err != nil || ev1.State != NUDReachable || !row.hasUsed {
+			ev := ev0
+			if err == nil {
+				ev = ev1
+			}
+			return withRaw(seenOnce(ev), ev1.Raw), nil
+		}
+		return withRaw(confirmedAt(ev1, row.confirmed, r1.Since), ev1.Raw), nil
+	}
+	link, err := parseLinuxLink(iface, gw, r1)
+	if err0 != nil {
+		// ip failed: the ARP table's flags are all there is.
+		link = seenOnce(link)
+		link.Seen = "ip neigh failed; " + link.Seen
+		return withRaw(link, ev0.Raw, link.Raw), err
+	}
+	ev := seenOnce(ev0)
+	ev.Link = link.Link
+	return withRaw(ev, ev0.Raw, link.Raw), nil
+}
+
+// confirmedAt judges a REACHABLE entry that iproute2 says was confirmed
+// secs seconds before the read, which started since after the ping: fresh
+// only if that is not before the ping.
+func confirmedAt(ev Evidence, secs int64, since time.Duration) Evidence {
+	if time.Duration(secs)*time.Second > since {
+		ev.Fresh = false
+		ev.Seen = fmt.Sprintf("REACHABLE, but last confirmed %d s before the read, before the failed ping (at most %d s before it): not an answer to this check", secs, int64(since.Seconds()))
+		return ev
+	}
+	ev.Fresh = true
+	ev.Seen = fmt.Sprintf("REACHABLE, confirmed %d s before the read: during this check", secs)
+	return ev
+}
+
+// withRaw sets ev.Raw to the parts joined.
+func withRaw(ev Evidence, parts ...string) Evidence {
+	var raw rawParts
+	for _, p := range parts {
+		raw.add(p)
+	}
+	ev.Raw = raw.String()
+	return ev
+}
+
+// parseLinuxLink reads linuxLinkCmd's output. cat prints what it could
+// read and exits 1 if a file failed: the carrier of an interface that is
+// administratively down cannot be read (EINVAL), and neither file exists
+// when the interface does not. For an IPv4 gateway the ARP table follows;
+// its flags say resolved (ATF_COM) or not, never the NUD state.
+func parseLinuxLink(iface string, gw netip.Addr, r EvidenceRead) (Evidence, error) {
+	var raw rawParts
+	st, err := r.exited()
+	if err != nil {
+		raw.add(err.Error())
+		return Evidence{Raw: raw.String()}, err
 	}
 	ls, cut := evidenceLines(st.Stdout, st.StdoutTruncated)
+	hdr := len(ls)
 	if gw.Is4() {
-		return parseLinuxARP(iface, gw, st, ls, cut)
-	}
-	return parseLinuxNeigh(iface, gw, st, ls, cut)
-}
-
-// parseLinuxARP reads "cat operstate carrier /proc/net/arp". cat prints
-// what it could read and exits 1 if a file failed: the carrier of an
-// interface that is administratively down cannot be read (EINVAL), and
-// neither file exists when the interface does not.
-func parseLinuxARP(iface string, gw netip.Addr, st guestagent.ExecStatus, ls []string, cut bool) (Evidence, error) {
-	var raw rawParts
-	hdr := -1
-	for i, l := range ls {
-		if strings.HasPrefix(strings.TrimSpace(l), "IP address") {
-			hdr = i
-			break
+		hdr = -1
+		for i, l := range ls {
+			if strings.HasPrefix(strings.TrimSpace(l), "IP address") {
+				hdr = i
+				break
+			}
+		}
+		if hdr < 0 {
+			raw.add(firstLine(st.Stderr))
+			return Evidence{Raw: raw.String()}, fmt.Errorf("cat: no %s table in the output (%s): %s", procNetARP, exitText(st), firstLine(st.Stderr))
 		}
 	}
-	if hdr < 0 {
-		raw.add(firstLine(st.Stderr))
-		return Evidence{Raw: raw.String()}, fmt.Errorf("cat: no %s table in the output (%s): %s", procNetARP, exitText(st), firstLine(st.Stderr))
-	}
-	if hdr == 0 && *st.ExitCode != 0 {
+	if strings.TrimSpace(strings.Join(ls[:hdr], "")) == "" && *st.ExitCode != 0 {
 		raw.add(firstLine(st.Stderr))
 		return Evidence{Raw: raw.String()}, fmt.Errorf("%w: %s cannot be read: %s", ErrNoInterface, guestagent.Sanitize(iface, 32), firstLine(st.Stderr))
 	}
 	ev := Evidence{Link: linuxLink(ls[:min(hdr, 2)], &raw)}
-	ev.Neighbour = NeighbourUnresolved
-	if cut {
-		ev.Neighbour = NeighbourUnknown
+	if gw.Is4() {
+		ev = linuxARPEntry(iface, gw, ls[hdr+1:], cut, ev, &raw)
 	}
-	found := false
-	for _, l := range ls[hdr+1:] {
+	ev.Raw = raw.String()
+	return ev, nil
+}
+
+// linuxARPEntry finds gw's row on iface in the rows of /proc/net/arp.
+func linuxARPEntry(iface string, gw netip.Addr, rows []string, cut bool, ev Evidence, raw *rawParts) Evidence {
+	ev.Neighbour, ev.State = NeighbourUnresolved, NUDNone
+	if cut {
+		ev.Neighbour, ev.State = NeighbourUnknown, NUDUnknown
+	}
+	for _, l := range rows {
 		f := strings.Fields(l)
 		if len(f) < 6 || f[5] != iface {
 			continue
@@ -85,8 +224,8 @@ func parseLinuxARP(iface string, gw netip.Addr, st guestagent.ExecStatus, ls []s
 		}
 		flags, err := strconv.ParseUint(strings.TrimPrefix(f[2], "0x"), 16, 32)
 		mac, macOK := guestagent.NormalMAC(f[3])
-		found = true
 		raw.add(l)
+		ev.State = NUDUnknown
 		switch {
 		case err != nil:
 			ev.Neighbour = NeighbourUnknown
@@ -95,13 +234,10 @@ func parseLinuxARP(iface string, gw netip.Addr, st guestagent.ExecStatus, ls []s
 		default:
 			ev.Neighbour = NeighbourUnresolved
 		}
-		break
+		return ev
 	}
-	if !found {
-		raw.add(fmt.Sprintf("no ARP entry for %s on %s", gw, iface))
-	}
-	ev.Raw = raw.String()
-	return ev, nil
+	raw.add(fmt.Sprintf("no ARP entry for %s on %s", gw, iface))
+	return ev
 }
 
 // linuxLink reads the operstate and carrier lines cat printed before the
@@ -138,27 +274,42 @@ func orDash(s string) string {
 	return s
 }
 
-// parseLinuxNeigh reads "ip -6 neigh show dev IF", iproute2's
+// neighRow is what a row of ip neigh says besides its state.
+type neighRow struct {
+	busybox   bool  // the row has "used" without -s: busybox ip, whose times are always 0
+	hasUsed   bool  // the row has "used A/B/C"
+	confirmed int64 // B of "used A/B/C": seconds since the entry was last confirmed
+}
+
+// parseLinuxNeigh reads "ip [-s] -4|-6 neigh show dev IF", iproute2's
 //
 //	fe80::1 lladdr 52:54:00:12:34:56 router REACHABLE
+//	192.0.2.1 lladdr 52:54:00:12:34:56 ref 1 used 37/33/37probes 1 REACHABLE   (-s)
 //	2001:db8::254 FAILED
 //
-// or busybox's "… lladdr … router ref 1 used 0/0/0 probes 4 REACHABLE".
-// The address is printed without a zone; the state is the last word the
+// or busybox's, which always prints "used 0/0/0 probes 4" (it divides the
+// kernel's clock ticks by the wrong clock rate) and accepts no -s. The
+// address is printed without a zone; the state is the last word the
 // neighbour table knows.
-func parseLinuxNeigh(iface string, gw netip.Addr, st guestagent.ExecStatus, ls []string, cut bool) (Evidence, error) {
+func parseLinuxNeigh(iface string, gw netip.Addr, r EvidenceRead) (Evidence, neighRow, error) {
 	var raw rawParts
+	st, err := r.exited()
+	if err != nil {
+		raw.add("ip: " + err.Error())
+		return Evidence{Raw: raw.String()}, neighRow{}, fmt.Errorf("ip neigh: %w", err)
+	}
 	if *st.ExitCode != 0 {
 		msg := firstLine(st.Stderr)
 		raw.add(msg)
 		if strings.Contains(strings.ToLower(msg), "find device") {
-			return Evidence{Raw: raw.String()}, fmt.Errorf("%w: ip: %s", ErrNoInterface, msg)
+			return Evidence{Raw: raw.String()}, neighRow{}, fmt.Errorf("%w: ip: %s", ErrNoInterface, msg)
 		}
-		return Evidence{Raw: raw.String()}, fmt.Errorf("ip -6 neigh: %s: %s", exitText(st), msg)
+		return Evidence{Raw: raw.String()}, neighRow{}, fmt.Errorf("ip neigh: %s: %s", exitText(st), msg)
 	}
-	ev := Evidence{Link: LinkUnknown, Neighbour: NeighbourUnresolved}
+	ls, cut := evidenceLines(st.Stdout, st.StdoutTruncated)
+	ev := Evidence{Link: LinkUnknown, Neighbour: NeighbourUnresolved, State: NUDNone}
 	if cut {
-		ev.Neighbour = NeighbourUnknown
+		ev.Neighbour, ev.State = NeighbourUnknown, NUDUnknown
 	}
 	target := gw.WithZone("")
 	for _, l := range ls {
@@ -170,33 +321,55 @@ func parseLinuxNeigh(iface string, gw netip.Addr, st guestagent.ExecStatus, ls [
 			continue
 		}
 		raw.add(l)
-		ev.Neighbour, ev.LLAddr = neighRow(f[1:])
+		var row neighRow
+		ev.Neighbour, ev.State, ev.LLAddr, row = readNeighRow(f[1:])
 		ev.Raw = raw.String()
-		return ev, nil
+		return ev, row, nil
 	}
 	raw.add(fmt.Sprintf("no neighbour entry for %s on %s", target, iface))
 	ev.Raw = raw.String()
-	return ev, nil
+	return ev, neighRow{}, nil
 }
 
-// neighRow reads the fields after the address of an ip neigh row.
-func neighRow(f []string) (NeighbourState, string) {
-	mac, state := "", NeighbourUnknown
-	for i, w := range f {
-		if w == "lladdr" && i+1 < len(f) {
+// readNeighRow reads the fields after the address of an ip neigh row.
+func readNeighRow(f []string) (NeighbourState, NUDState, string, neighRow) {
+	mac, w := "", nudWord{NUDUnknown, NeighbourUnknown}
+	var row neighRow
+	for i, x := range f {
+		if x == "lladdr" && i+1 < len(f) {
 			mac, _ = guestagent.NormalMAC(f[i+1])
 		}
-		if s, ok := neighbourWord(w); ok {
-			state = s
+		if x == "used" && i+1 < len(f) {
+			row.hasUsed, row.confirmed = usedConfirmed(f[i+1])
+		}
+		if s, ok := neighbourWord(x); ok {
+			w = s
 		}
 	}
+	// iproute2 prints "used" only with -s, which linuxEvidence passes only
+	// after a row without it: a row of the first read with "used" is
+	// busybox's.
+	row.busybox = row.hasUsed
 	switch {
-	case state == NeighbourResolved && (mac == "" || isZeroMAC(mac)):
-		return NeighbourUnknown, ""
-	case state == NeighbourResolved:
-		return state, mac
+	case w.nb == NeighbourResolved && (mac == "" || isZeroMAC(mac)):
+		return NeighbourUnknown, w.nud, "", row
+	case w.nb == NeighbourResolved:
+		return w.nb, w.nud, mac, row
 	}
-	return state, ""
+	return w.nb, w.nud, "", row
+}
+
+// usedConfirmed reads B of "A/B/C" (iproute2 may glue "probes" to C).
+func usedConfirmed(s string) (bool, int64) {
+	parts := strings.SplitN(s, "/", 3)
+	if len(parts) < 3 {
+		return false, 0
+	}
+	b, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || b < 0 {
+		return false, 0
+	}
+	return true, b
 }
 
 // CheckLinuxIface accepts a Linux interface name read from a guest for a

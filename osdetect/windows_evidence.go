@@ -9,25 +9,35 @@ import (
 	"github.com/vmcheck/vmcheck/guestagent"
 )
 
-// windowsEvidence is, for an IPv4 gateway, "arp.exe -a -N IFADDR" (the ARP
-// table of the interface with that IPv4 address; "arp.exe -a", every
-// interface, when iface is empty), and for an IPv6 gateway "netsh.exe
-// interface ipv6 show neighbors interface=IDX" (every interface when no
-// index is known). Neither says anything about the link.
-func windowsEvidence(iface string, gw netip.Addr) (guestagent.Command, error) {
-	if gw.Is4() {
-		cmd := guestagent.Command{Path: "arp.exe", Args: []string{"-a"}}
-		if iface == "" {
-			return cmd, nil
-		}
-		a, err := netip.ParseAddr(iface)
-		if err != nil || !a.Unmap().Is4() || a.IsUnspecified() || a.Zone() != "" {
-			return guestagent.Command{}, fmt.Errorf("%q is not the IPv4 address of a Windows interface", guestagent.Sanitize(iface, 32))
-		}
-		cmd.Args = append(cmd.Args, "-N", a.Unmap().String())
-		return cmd, nil
+// windowsEvidence is the next evidence command of a Windows guest (see
+// NextEvidence): "netsh.exe interface ipv4|ipv6 show neighbors
+// [interface=IDX]" (every interface when no index is known), whose Type
+// column is the entry's state; read again after the kernel's re-check
+// when it was Delay, Probe or Incomplete. Neither says anything about
+// the link.
+func windowsEvidence(iface string, gw netip.Addr, reads []EvidenceRead) (EvidenceStep, bool, error) {
+	cmd, err := windowsNeighCmd(iface, gw)
+	if err != nil {
+		return EvidenceStep{}, false, err
 	}
-	cmd := guestagent.Command{Path: "netsh.exe", Args: []string{"interface", "ipv6", "show", "neighbors"}}
+	if len(reads) == 0 {
+		return EvidenceStep{Command: cmd}, true, nil
+	}
+	ev, err := parseWindowsNeigh(gw, reads[0])
+	if err != nil || !ev.State.pending() {
+		return EvidenceStep{}, false, nil
+	}
+	return EvidenceStep{Command: cmd, NotBefore: ev.State.settle()}, true, nil
+}
+
+// windowsNeighCmd is "netsh.exe interface ipv4|ipv6 show neighbors
+// [interface=IDX]".
+func windowsNeighCmd(iface string, gw netip.Addr) (guestagent.Command, error) {
+	fam := "ipv6"
+	if gw.Is4() {
+		fam = "ipv4"
+	}
+	cmd := guestagent.Command{Path: "netsh.exe", Args: []string{"interface", fam, "show", "neighbors"}}
 	idx := iface
 	if idx == "" {
 		idx = gw.Zone()
@@ -46,19 +56,30 @@ func windowsEvidence(iface string, gw netip.Addr) (guestagent.Command, error) {
 	return cmd, nil
 }
 
-// parseWindowsEvidence reads arp.exe's
-//
-//	Interface: 192.0.2.13 --- 0xb
-//	  Internet Address      Physical Address      Type
-//	  192.0.2.1             52-54-00-12-34-56     dynamic
-//
-// and netsh's
+// parseWindowsEvidence reads the reads of windowsEvidence's commands.
+func parseWindowsEvidence(_ string, gw netip.Addr, reads []EvidenceRead) (Evidence, error) {
+	ev0, err := parseWindowsNeigh(gw, reads[0])
+	if err != nil {
+		return ev0, err
+	}
+	if len(reads) < 2 || !ev0.State.pending() {
+		return seenOnce(ev0), nil
+	}
+	ev1, err := parseWindowsNeigh(gw, reads[1])
+	if err != nil {
+		return withRaw(seenOnce(ev0), ev0.Raw, ev1.Raw), nil
+	}
+	return withRaw(recheck(ev0, ev1, reads[1].Since), ev0.Raw, ev1.Raw), nil
+}
+
+// parseWindowsNeigh reads one read of netsh's
 //
 //	Internet Address                              Physical Address   Type
 //	--------------------------------------------  -----------------  -----------
 //	fe80::1                                       52-54-00-12-34-56  Reachable (Router)
 //	fe80::216:eaff:fef5:dac4                      Unreachable        Unreachable
 //
+// (arp.exe's rows, "192.0.2.1  52-54-00-12-34-56  dynamic", read alike)
 // by their rows, not their headings, which are localised and in an OEM
 // code page: a row is an address, a link-layer address (or a word in its
 // place), and a state or type word looked up in a small multilingual
@@ -66,9 +87,10 @@ func windowsEvidence(iface string, gw netip.Addr) (guestagent.Command, error) {
 // a word the table does not know leaves a resolved-looking row
 // NeighbourUnknown. With every interface listed, a resolved row for the
 // gateway wins over others.
-func parseWindowsEvidence(_ string, gw netip.Addr, st guestagent.ExecStatus) (Evidence, error) {
-	if st.Signal != nil || st.ExitCode == nil {
-		return Evidence{}, fmt.Errorf("%s", exitText(st))
+func parseWindowsNeigh(gw netip.Addr, r EvidenceRead) (Evidence, error) {
+	st, err := r.exited()
+	if err != nil {
+		return Evidence{Raw: guestagent.Sanitize(err.Error(), MaxEvidenceRawRunes)}, err
 	}
 	ls, cut := evidenceLines(st.Stdout, st.StdoutTruncated)
 	target := gw.WithZone("")
@@ -88,9 +110,9 @@ func parseWindowsEvidence(_ string, gw netip.Addr, st guestagent.ExecStatus) (Ev
 		if a.WithZone("") != target || ev.Neighbour == NeighbourResolved {
 			continue
 		}
-		state, mac := windowsRow(f[1:])
+		state, nud, mac := windowsRow(f[1:])
 		if !found || state == NeighbourResolved {
-			ev.Neighbour, ev.LLAddr = state, mac
+			ev.Neighbour, ev.State, ev.LLAddr = state, nud, mac
 			raw = rawParts{}
 			raw.add(l)
 		}
@@ -106,10 +128,10 @@ func parseWindowsEvidence(_ string, gw netip.Addr, st guestagent.ExecStatus) (Ev
 		raw.add(msg)
 		return Evidence{Raw: raw.String()}, fmt.Errorf("%s: %s", exitText(st), msg)
 	case cut:
-		ev.Neighbour = NeighbourUnknown
+		ev.Neighbour, ev.State = NeighbourUnknown, NUDUnknown
 		raw.add(fmt.Sprintf("no neighbour entry for %s in the part read", target))
 	default:
-		ev.Neighbour = NeighbourUnresolved
+		ev.Neighbour, ev.State = NeighbourUnresolved, NUDNone
 		raw.add(fmt.Sprintf("no neighbour entry for %s", target))
 	}
 	ev.Raw = raw.String()
@@ -119,26 +141,29 @@ func parseWindowsEvidence(_ string, gw netip.Addr, st guestagent.ExecStatus) (Ev
 // windowsRow reads the fields after the address of an arp.exe or netsh
 // row: a MAC with hyphens (or a word where netsh has none), then the type
 // or state.
-func windowsRow(f []string) (NeighbourState, string) {
+func windowsRow(f []string) (NeighbourState, NUDState, string) {
 	mac, ok := guestagent.NormalMAC(f[0])
 	if ok {
 		f = f[1:]
 	}
 	known := false
-	state := NeighbourUnknown
+	w := nudWord{NUDUnknown, NeighbourUnknown}
 	if len(f) > 0 {
-		state, known = neighbourWord(f[0])
+		w, known = neighbourWord(f[0])
 	}
 	switch {
-	case !ok && known && state == NeighbourResolved:
+	case !ok && known && w.nb == NeighbourResolved:
 		// "ff02::2  Permanent": a state without a link-layer address.
-		return NeighbourUnknown, ""
+		return NeighbourUnknown, w.nud, ""
 	case !ok || isZeroMAC(mac):
 		// netsh prints "Unreachable" or nothing in place of the MAC,
 		// arp.exe 00-00-00-00-00-00 with "invalid".
-		return NeighbourUnresolved, ""
+		if known && w.nb == NeighbourUnresolved {
+			return NeighbourUnresolved, w.nud, ""
+		}
+		return NeighbourUnresolved, NUDUnknown, ""
 	case known:
-		return state, mac
+		return w.nb, w.nud, mac
 	}
-	return NeighbourUnknown, ""
+	return NeighbourUnknown, NUDUnknown, ""
 }

@@ -1,0 +1,68 @@
+package checker
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/vmcheck/vmcheck/osdetect"
+)
+
+// evidenceReserve is the time gatewayEvidence keeps, of the check's
+// deadline, for a guest command after a wait: a wait that would eat into
+// it is cut short (the read then likely finds the entry still pending:
+// not fresh).
+const evidenceReserve = 3 * time.Second
+
+// evidenceWait waits until t, or until ctx is done. Tests replace it.
+var evidenceWait = func(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tm.C:
+		return nil
+	}
+}
+
+// gatewayEvidence runs the evidence commands osdetect.NextEvidence asks
+// for (at most osdetect.MaxEvidenceCommands), each no earlier than it
+// says after the failed gateway ping started, and parses them. The ping
+// started at most PingTimeout before now (it failed: no reply within its
+// timeout), so "now − PingTimeout" stands for its start.
+func (c *Checker) gatewayEvidence(ctx context.Context, f *facts, iface string, gw netip.Addr) (osdetect.Evidence, error) {
+	pingStart := time.Now().Add(-time.Duration(c.cfg.PingTimeout))
+	var reads []osdetect.EvidenceRead
+	for len(reads) < osdetect.MaxEvidenceCommands {
+		step, ok, err := osdetect.NextEvidence(f.os.Family, iface, gw, reads)
+		if err != nil {
+			return osdetect.Evidence{}, err
+		}
+		if !ok {
+			break
+		}
+		at := pingStart.Add(step.NotBefore)
+		if dl, has := ctx.Deadline(); has && at.After(dl.Add(-evidenceReserve)) {
+			at = dl.Add(-evidenceReserve)
+		}
+		if err := evidenceWait(ctx, at); err != nil {
+			break
+		}
+		start := time.Now()
+		st, err := f.agent.Run(ctx, step.Command, osdetect.EvidenceOutputLimit)
+		if ctx.Err() != nil {
+			break
+		}
+		reads = append(reads, osdetect.EvidenceRead{Status: st, Err: err, Since: start.Sub(pingStart)})
+	}
+	if len(reads) == 0 {
+		return osdetect.Evidence{}, errors.New("evidence: nothing was read")
+	}
+	return osdetect.ParseEvidence(f.os.Family, iface, gw, reads)
+}
