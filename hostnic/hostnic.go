@@ -121,6 +121,15 @@ func (in Inspector) InspectHost(ctx context.Context) checker.HostSide {
 	return hs
 }
 
+// Unreadable is the inspection of a host side vmcheck cannot read at all
+// (a remote libvirt URI: the node is another machine), saying why.
+type Unreadable struct {
+	Kind, Why string
+}
+
+// InspectHost says the host side is unknown, and why.
+func (u Unreadable) InspectHost(context.Context) checker.HostSide { return unknown(u.Kind, u.Why) }
+
 // unknown is a host side vmcheck cannot read, and why.
 func unknown(kind, why string, facts ...string) checker.HostSide {
 	return checker.HostSide{Kind: kind, Note: why, Facts: facts}

@@ -94,7 +94,7 @@ func TestInspectPVEFirewall(t *testing.T) {
 }
 
 // TestInspectVhostUser: a socket that exists or not, and the OVS-DPDK
-// interface rows of testdata/nic/ovs.
+// interface rows of testdata/nic/ovs, looked up as the socket's mode says.
 func TestInspectVhostUser(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "vhu6d2adb84-44")
@@ -104,18 +104,21 @@ func TestInspectVhostUser(t *testing.T) {
 	}
 	defer l.Close()
 	tests := []struct {
-		name   string
-		socket string
-		file   string
-		known  bool
-		code   checker.Code
-		detail string
+		name         string
+		socket, mode string
+		file         string
+		known        bool
+		code         checker.Code
+		detail       string
+		query        string // an argument of the ovs-vsctl command
 	}{
-		{name: "socket missing", socket: filepath.Join(dir, "gone"), known: true, code: checker.CodeHostVhostUserDown, detail: "socket " + filepath.Join(dir, "gone") + " of this NIC is missing"},
-		{name: "socket dir not visible", socket: "/nonexistent-vmcheck/vhu0", detail: "mount namespace"},
-		{name: "OVS-DPDK port not attached", socket: sock, file: "vhostuser-nodpdk.json", known: true, code: checker.CodeHostVhostUserDown, detail: "Address family not supported by protocol"},
-		{name: "OVS-DPDK port up, another server path", socket: sock, file: "vhostuser-up.json", known: true, code: checker.CodeHostVhostUserDown, detail: "connects to \"/var/lib/vhost_sockets/vhu6d2adb84-44\""},
-		{name: "no OVS-DPDK row", socket: sock, file: "no-interface.json", detail: "another vhost-user backend"},
+		{name: "socket missing", socket: filepath.Join(dir, "gone"), mode: "server", known: true, code: checker.CodeHostVhostUserDown, detail: "socket " + filepath.Join(dir, "gone") + " of this NIC is missing"},
+		{name: "socket dir not visible", socket: "/nonexistent-vmcheck/vhu0", mode: "server", detail: "mount namespace"},
+		{name: "OVS-DPDK port not attached", socket: sock, mode: "server", file: "vhostuser-nodpdk.json", known: true, code: checker.CodeHostVhostUserDown,
+			detail: "Address family not supported by protocol", query: "options:vhost-server-path=" + `"` + sock + `"`},
+		{name: "OVS-DPDK port up", socket: sock, mode: "server", file: "vhostuser-up.json", known: true, query: "options:vhost-server-path=" + `"` + sock + `"`},
+		{name: "QEMU the client: the port is named after the socket", socket: sock, mode: "client", file: "vhostuser-up.json", known: true, query: "name=vhu6d2adb84-44"},
+		{name: "no OVS-DPDK row", socket: sock, mode: "server", file: "no-interface.json", detail: "another vhost-user backend"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,21 +127,20 @@ func TestInspectVhostUser(t *testing.T) {
 			if tt.file != "" {
 				o.Run = fileRunner(t, "ovs/"+tt.file, &argv)
 			}
-			n := NIC{Kind: checker.HostKindVhostUser, MAC: "fa:16:3e:e3:07:55", Device: "vhu6d2adb84-44", Socket: tt.socket, SocketMode: "server"}
+			n := NIC{Kind: checker.HostKindVhostUser, MAC: "fa:16:3e:e3:07:55", Socket: tt.socket, SocketMode: tt.mode}
 			hs := o.Inspector(n).InspectHost(context.Background())
 			checkSide(t, hs, checker.HostKindVhostUser, tt.known, tt.code, tt.detail)
+			if tt.query != "" && !slices.Contains(argv, tt.query) {
+				t.Errorf("argv %q lacks %q", argv, tt.query)
+			}
+			if tt.known && tt.file != "" && !slices.Contains(hs.Facts, "OVS interface vhu6d2adb84-44 on bridge br-int") {
+				t.Errorf("facts %q: want the interface found by its socket", hs.Facts)
+			}
 		})
 	}
-	t.Run("healthy: the server path is the socket", func(t *testing.T) {
-		var argv []string
-		o := Options{Run: fileRunner(t, "ovs/vhostuser-up.json", &argv)}
-		n := NIC{Kind: checker.HostKindVhostUser, MAC: "fa:16:3e:e3:07:55", Device: "vhu6d2adb84-44", Socket: "/var/lib/vhost_sockets/vhu6d2adb84-44", SocketMode: "server"}
-		p, err := readOVS(context.Background(), o, n.Device)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f := vhostOVSFault(n, p); f != nil || p.ifaceType != "dpdkvhostuserclient" || p.ofport != 4 || p.bridge != "br-int" {
-			t.Errorf("fault %v, port %+v", f, p)
+	t.Run("a path vmcheck does not pass on", func(t *testing.T) {
+		if _, ok := vhostQuery(NIC{Socket: "/tmp/a b", SocketMode: "server"}); ok {
+			t.Error("a path with a space was accepted")
 		}
 	})
 }

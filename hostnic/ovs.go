@@ -25,11 +25,18 @@ func inspectOVS(ctx context.Context, o Options, n NIC) checker.HostSide {
 	if !validName(n.Device) {
 		return unknown(n.Kind, "the domain names no tap for this Open vSwitch port")
 	}
-	p, err := readOVS(ctx, o, n.Device)
+	p, err := readOVS(ctx, o, ovsQuery{name: n.Device})
 	if err != nil {
 		return unknown(n.Kind, fmt.Sprintf("cannot read Open vSwitch's database %s: %v", o.OVSDB, err))
 	}
 	facts := p.facts(n.Device)
+	if p.bridge == "" {
+		// Not on Open vSwitch: a fault only when the tap is here, this
+		// NIC's, so that the database read is the node's.
+		if _, why := findTap(o, n); why != "" {
+			return unknown(n.Kind, fmt.Sprintf("Open vSwitch (%s) has no port %s, and %s: vmcheck may read another Open vSwitch than the VM's (--ovsdb)", o.OVSDB, n.Device, why), facts...)
+		}
+	}
 	if id := p.externalID["iface-id"]; n.NovaPort != "" && trimmedID(id) == trimmedID(n.NovaPort) {
 		facts = append(facts, "iface-id is the Nova port of this NIC (instance metadata)")
 	}

@@ -3,6 +3,8 @@ package hostnic
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -45,7 +47,9 @@ func TestInspectOVS(t *testing.T) {
 				nicID = tt.id
 			}
 			var argv []string
-			o := Options{OVSDB: "unix:/var/tmp/x/db.sock", Run: fileRunner(t, "ovs/"+tt.file, &argv)}
+			sys := t.TempDir() // the tap is here, this NIC's (libvirt's fe: address)
+			fakeLink(t, sys, dev, "fe:54:00:12:34:56", "up", flagsUp, "")
+			o := Options{SysNet: sys, OVSDB: "unix:/var/tmp/x/db.sock", Run: fileRunner(t, "ovs/"+tt.file, &argv)}
 			n := NIC{Kind: checker.HostKindOpenVSwitch, MAC: "52:54:00:12:34:56", Device: dev, Bridge: "br-int", InterfaceID: nicID}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
@@ -77,21 +81,25 @@ func TestInspectOVSUnknown(t *testing.T) {
 	garbled := func(context.Context, []string) ([]byte, error) { return []byte(`{"data":[],"headings":[]}`), nil }
 	called := false
 	never := func(context.Context, []string) ([]byte, error) { called = true; return nil, nil }
+	noRow := func(context.Context, []string) ([]byte, error) {
+		return os.ReadFile(filepath.Join("..", "testdata", "nic", "ovs", "no-interface.json"))
+	}
 	for name, c := range map[string]struct {
 		run  Runner
 		dev  string
 		note string
 	}{
-		"no database":  {noDB, "", "database connection failed"},
-		"short answer": {garbled, "", "table 2 of 4"},
-		"bad name":     {never, "tap;rm -rf /", "no tap"},
+		"no database":                        {noDB, "", "database connection failed"},
+		"no port, no tap here: another OVS?": {noRow, "", "another Open vSwitch"},
+		"short answer":                       {garbled, "", "table 2 of 4"},
+		"bad name":                           {never, "tap;rm -rf /", "no tap"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			m := n
 			if c.dev != "" {
 				m.Device = c.dev
 			}
-			hs := Options{Run: c.run}.Inspector(m).InspectHost(context.Background())
+			hs := Options{SysNet: t.TempDir(), Run: c.run}.Inspector(m).InspectHost(context.Background())
 			checkSide(t, hs, checker.HostKindOpenVSwitch, false, "", c.note)
 		})
 	}
@@ -118,7 +126,7 @@ func TestOVSValues(t *testing.T) {
 	if m := ovsMap([]byte(`["map",[["iface-id","x"]]]`)); m["iface-id"] != "x" {
 		t.Errorf("map = %v", m)
 	}
-	if _, err := parseOVS([]byte("not json"), "x"); err == nil || !strings.Contains(err.Error(), "ovs-vsctl") {
+	if _, err := parseOVS([]byte("not json")); err == nil || !strings.Contains(err.Error(), "ovs-vsctl") {
 		t.Errorf("garbage: err %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,8 @@ import (
 // ovsPort is what Open vSwitch's database says of one interface and
 // where its port is.
 type ovsPort struct {
-	found      bool   // an Interface row of that name exists
+	found      bool   // an Interface row exists
+	name       string // its name
 	ifaceType  string // "", "internal", "dpdkvhostuser", "dpdkvhostuserclient", …
 	ofport     int64  // -1: not attached; 0 with ofportSet false: not yet
 	ofportSet  bool
@@ -31,21 +33,33 @@ type ovsPort struct {
 	ovnBridge  string // Open_vSwitch external_ids:ovn-bridge when OVN's controller is configured
 }
 
-// ovsVsctlArgs is the read-only ovs-vsctl command that reads an interface
-// by name: its Interface row, its Port row, every Bridge's name and
-// ports, and Open_vSwitch's external_ids (OVN's marks). name must be
-// validName.
-func ovsVsctlArgs(db, name string, timeout time.Duration) []string {
+// ovsQuery is what ovs-vsctl is asked: the Interface by name, or, for a
+// vhost-user socket QEMU serves, by options:vhost-server-path.
+type ovsQuery struct {
+	name, serverPath string
+}
+
+// ovsVsctlArgs is the read-only ovs-vsctl command that reads one
+// interface: its Interface row, the Port holding it (by name; every Port's
+// interfaces when the query is by path), every Bridge's name and ports,
+// and Open_vSwitch's external_ids (OVN's marks). The name is validName,
+// the path validPath.
+func ovsVsctlArgs(db string, q ovsQuery, timeout time.Duration) []string {
 	secs := max(1, int(timeout/time.Second))
-	return []string{"ovs-vsctl", "--db=" + db, "--timeout=" + strconv.Itoa(secs), "--format=json",
-		"--", "--columns=_uuid,name,type,ofport,admin_state,link_state,external_ids,error,options", "find", "Interface", "name=" + name,
-		"--", "--columns=_uuid,name,interfaces", "find", "Port", "name=" + name,
-		"--", "--columns=name,ports,datapath_type", "list", "Bridge",
-		"--", "--columns=external_ids", "list", "Open_vSwitch"}
+	iface, port := []string{"find", "Interface", "name=" + q.name}, []string{"find", "Port", "name=" + q.name}
+	if q.serverPath != "" {
+		iface, port = []string{"find", "Interface", "options:vhost-server-path=" + strconv.Quote(q.serverPath)}, []string{"list", "Port"}
+	}
+	args := []string{"ovs-vsctl", "--db=" + db, "--timeout=" + strconv.Itoa(secs), "--format=json",
+		"--", "--columns=_uuid,name,type,ofport,admin_state,link_state,external_ids,error,options"}
+	args = append(append(args, iface...), "--", "--columns=_uuid,name,interfaces")
+	args = append(append(args, port...), "--", "--columns=name,ports,datapath_type", "list", "Bridge",
+		"--", "--columns=external_ids", "list", "Open_vSwitch")
+	return args
 }
 
 // readOVS runs ovsVsctlArgs within ctx's deadline (at most maxCommandTime).
-func readOVS(ctx context.Context, o Options, name string) (ovsPort, error) {
+func readOVS(ctx context.Context, o Options, q ovsQuery) (ovsPort, error) {
 	timeout := maxCommandTime
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(dl))
@@ -53,11 +67,11 @@ func readOVS(ctx context.Context, o Options, name string) (ovsPort, error) {
 	if timeout <= 0 {
 		return ovsPort{}, fmt.Errorf("no time left to ask Open vSwitch: %w", context.DeadlineExceeded)
 	}
-	out, err := o.Run(ctx, ovsVsctlArgs(o.OVSDB, name, timeout))
+	out, err := o.Run(ctx, ovsVsctlArgs(o.OVSDB, q, timeout))
 	if err != nil {
 		return ovsPort{}, err
 	}
-	return parseOVS(out, name)
+	return parseOVS(out)
 }
 
 // ovsTable is one table of ovs-vsctl --format=json.
@@ -78,7 +92,7 @@ func (t ovsTable) row(i int) map[string]json.RawMessage {
 }
 
 // parseOVS reads the four tables ovsVsctlArgs prints.
-func parseOVS(out []byte, name string) (ovsPort, error) {
+func parseOVS(out []byte) (ovsPort, error) {
 	dec := json.NewDecoder(bytes.NewReader(out))
 	var tabs [4]ovsTable
 	for i := range tabs {
@@ -103,25 +117,40 @@ func parseOVS(out []byte, name string) (ovsPort, error) {
 		return p, nil
 	}
 	r := tabs[0].row(0)
-	p.found = true
+	p.found, p.name = true, guestagent.Sanitize(ovsString(r["name"]), 64)
+	iface := ovsUUIDs(r["_uuid"])
 	p.ifaceType = ovsString(r["type"])
 	p.ofport, p.ofportSet = ovsInt(r["ofport"])
 	p.admin, p.linkState = ovsString(r["admin_state"]), ovsString(r["link_state"])
 	p.errText = guestagent.Sanitize(ovsString(r["error"]), 200)
 	p.externalID, p.options = ovsMap(r["external_ids"]), ovsMap(r["options"])
-	if len(tabs[1].Data) == 0 {
-		return p, nil
-	}
-	port := ovsUUIDs(tabs[1].row(0)["_uuid"])
+	port := portOf(tabs[1], iface)
 	for i := range tabs[2].Data {
 		b := tabs[2].row(i)
 		for _, u := range ovsUUIDs(b["ports"]) {
-			if len(port) == 1 && u == port[0] {
+			if port != "" && u == port {
 				p.bridge, p.datapath = guestagent.Sanitize(ovsString(b["name"]), 64), ovsString(b["datapath_type"])
 			}
 		}
 	}
 	return p, nil
+}
+
+// portOf is the uuid of the Port row whose interfaces hold the interface
+// iface (one uuid), "" if none.
+func portOf(ports ovsTable, iface []string) string {
+	if len(iface) != 1 {
+		return ""
+	}
+	for i := range ports.Data {
+		r := ports.row(i)
+		if slices.Contains(ovsUUIDs(r["interfaces"]), iface[0]) {
+			if u := ovsUUIDs(r["_uuid"]); len(u) == 1 {
+				return u[0]
+			}
+		}
+	}
+	return ""
 }
 
 // ovsString is an OVSDB atom or optional value (a set of at most one) as

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/vmcheck/vmcheck/checker"
@@ -35,17 +36,19 @@ func inspectVhostUser(ctx context.Context, o Options, n NIC) checker.HostSide {
 	case err != nil:
 		return unknown(n.Kind, fmt.Sprintf("vmcheck cannot see %s: it does not run in the mount namespace of the VM's sockets", filepath.Dir(n.Socket)), facts...)
 	}
-	if !validName(n.Device) {
-		return unknown(n.Kind, "no Open vSwitch interface name for this socket", facts...)
+	q, ok := vhostQuery(n)
+	if !ok {
+		return unknown(n.Kind, "no Open vSwitch interface vmcheck can look up for this socket", facts...)
 	}
-	p, err := readOVS(ctx, o, n.Device)
+	p, err := readOVS(ctx, o, q)
 	if err != nil {
 		return unknown(n.Kind, fmt.Sprintf("the socket exists; cannot read Open vSwitch's database %s: %v", o.OVSDB, err), facts...)
 	}
 	if !p.found || !strings.HasPrefix(p.ifaceType, "dpdkvhostuser") {
-		return unknown(n.Kind, fmt.Sprintf("the socket exists; Open vSwitch has no dpdkvhostuser interface %s: another vhost-user backend serves it", n.Device), facts...)
+		return unknown(n.Kind, "the socket exists; Open vSwitch has no dpdkvhostuser interface for it: another vhost-user backend serves it", facts...)
 	}
-	facts = append(facts, p.facts(n.Device)...)
+	n.Device = p.name
+	facts = append(facts, p.facts(p.name)...)
 	return known(n.Kind, facts, vhostOVSFault(n, p))
 }
 
@@ -58,13 +61,42 @@ func vhostOVSFault(n NIC, p ovsPort) *checker.HostFault {
 		return fault(checker.CodeHostVhostUserDown, "the OVS-DPDK interface %s is on no bridge: add it (ovs-vsctl add-port BRIDGE %s -- set Interface %s type=%s)", t, t, t, p.ifaceType)
 	case p.notAttached() != "":
 		return fault(checker.CodeHostVhostUserDown, "the OVS-DPDK interface %s on %s is not attached (%s): check ovs-vswitchd's log and DPDK's memory, then re-add it (ovs-vsctl del-port %s %s; ovs-vsctl add-port %s %s -- set Interface %s type=%s)", t, p.bridge, p.notAttached(), p.bridge, t, p.bridge, t, t, p.ifaceType)
-	case p.ifaceType == "dpdkvhostuserclient" && p.options["vhost-server-path"] != n.Socket:
-		return fault(checker.CodeHostVhostUserDown, "the OVS-DPDK interface %s connects to %q, but QEMU serves %s: ovs-vsctl set Interface %s options:vhost-server-path=%s", t, p.options["vhost-server-path"], n.Socket, t, n.Socket)
 	case p.admin == "down":
 		return fault(checker.CodeHostVhostUserDown, "the OVS-DPDK interface %s on %s is administratively down: bring it up (ovs-ofctl mod-port %s %s up)", t, p.bridge, p.bridge, t)
 	}
 	return nil
 }
+
+// vhostQuery is how Open vSwitch names the socket's interface: QEMU the
+// server (mode='server'), OVS-DPDK's dpdkvhostuserclient connects to it
+// (options:vhost-server-path); QEMU the client, dpdkvhostuser serves the
+// socket named after the interface in OVS's run directory.
+func vhostQuery(n NIC) (ovsQuery, bool) {
+	if n.SocketMode == "server" {
+		return ovsQuery{serverPath: n.Socket}, validPath(n.Socket)
+	}
+	name := filepath.Base(n.Socket)
+	return ovsQuery{name: name}, validName(name)
+}
+
+// validPath reports whether p is an absolute path of plain characters
+// without "." or ".." elements, safe in an ovs-vsctl condition. Doubled
+// slashes stay: OVS compares the path as libvirt wrote it (OpenNebula's
+// /var/lib/one//datastores/…).
+func validPath(p string) bool {
+	if !filepath.IsAbs(p) || len(p) >= 256 || !plainPath.MatchString(p) {
+		return false
+	}
+	for _, e := range strings.Split(p, "/") {
+		if e == "." || e == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// plainPath matches the characters of a socket path vmcheck passes on.
+var plainPath = regexp.MustCompile(`^[A-Za-z0-9_./-]+$`)
 
 // vhostRemedy says who makes the socket: with QEMU the client, the switch
 // (OVS-DPDK's dpdkvhostuser); with QEMU the server, QEMU itself.

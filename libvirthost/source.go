@@ -22,6 +22,9 @@ type Source struct {
 	pool *Pool
 	// host says where NICs' host sides are read (SetOVSDB).
 	host hostnic.Options
+	// remote: the URI names another machine, whose NICs' host sides
+	// vmcheck cannot read from here.
+	remote bool
 }
 
 var _ checker.Source = (*Source)(nil)
@@ -35,7 +38,7 @@ func New(ctx context.Context, uri string, poolSize int) (*Source, error) {
 	if err != nil {
 		return nil, plainFailure("connecting to", uri, err)
 	}
-	return &Source{uri: uri, conn: conn, pool: NewPool(uri, poolSize)}, nil
+	return &Source{uri: uri, conn: conn, pool: NewPool(uri, poolSize), remote: remoteURI(uri)}, nil
 }
 
 // SetOVSDB sets the Open vSwitch database the host-side reads of Open
@@ -134,6 +137,9 @@ func (s *Source) domain(dom *libvirt.Domain, nets map[string]Network) (checker.D
 	}
 	for i := range d.NICs {
 		n := &d.NICs[i]
+		if s.remote && n.Host != nil {
+			n.Host = hostnic.Unreadable{Kind: n.HostKind, Why: "libvirt is remote (" + s.uri + "): vmcheck reads a NIC's host side only on the node itself"}
+		}
 		if n.SourceType != "network" || n.Source == "" {
 			continue
 		}

@@ -41,3 +41,13 @@ ip netns exec "$NS" python3 "$HOLD" $T 60 & holder=$!
 sleep 2; q $T ovn-healthy.json
 kill $holder; wait $holder 2>/dev/null || true
 "${V[@]}" remove Open_vSwitch . external_ids ovn-remote -- remove Open_vSwitch . external_ids ovn-bridge
+# A dpdkvhostuserclient port as os-vif plugs one (OVS without DPDK cannot open it), read by
+# its vhost-server-path as hostnic reads a vhost-user socket QEMU serves.
+S=/var/lib/vhost_sockets/vhu6d2adb84-44
+"${V[@]}" add-port br-int vhu6d2adb84-44 -- set Interface vhu6d2adb84-44 type=dpdkvhostuserclient options:vhost-server-path=$S \
+	'external-ids:attached-mac="fa:16:3e:e3:07:55"' 'external-ids:iface-id="6d2adb84-4424-4b67-a857-2a162f7b90f9"' \
+	external-ids:iface-status=active 'external-ids:vm-uuid="8cf55d08-dce2-4453-9df3-24486af7c550"' || true
+"${V[@]}" --format=json -- --columns=_uuid,name,type,ofport,admin_state,link_state,external_ids,error,options find Interface "options:vhost-server-path=\"$S\"" \
+	-- --columns=_uuid,name,interfaces list Port -- --columns=name,ports,datapath_type list Bridge \
+	-- --columns=external_ids list Open_vSwitch >vhostuser-nodpdk.json
+"${V[@]}" del-port br-int vhu6d2adb84-44
