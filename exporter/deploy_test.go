@@ -151,7 +151,7 @@ func TestAlertsExplainEveryCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for code := range checker.Codes {
-		if n := strings.Count(string(b), `eq $labels.code "`+string(code)+`"`); n < 2 {
+		if n := strings.Count(string(b), `eq $code "`+string(code)+`"`); n < 2 {
 			t.Errorf("alerts.yml: code %s has %d branches in VMCheckLinkDown's templates, want 2 (summary, description)", code, n)
 		}
 		if !strings.Contains(string(doc), "### `"+string(code)+"`") {
