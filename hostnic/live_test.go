@@ -35,3 +35,33 @@ func TestLiveOVS(t *testing.T) {
 		t.Errorf("no database: %+v, want unknown", bad)
 	}
 }
+
+// BenchmarkLiveOVS is one host-side read of an Open vSwitch port through
+// ovs-vsctl (a fork and one OVSDB transaction), on the live database the
+// variables of TestLiveOVS name.
+func BenchmarkLiveOVS(b *testing.B) {
+	db, port, br := os.Getenv("HOSTNIC_TEST_OVSDB"), os.Getenv("HOSTNIC_TEST_OVS_PORT"), os.Getenv("HOSTNIC_TEST_OVS_BRIDGE")
+	if db == "" || port == "" || br == "" {
+		b.Skip("HOSTNIC_TEST_OVSDB, HOSTNIC_TEST_OVS_PORT, HOSTNIC_TEST_OVS_BRIDGE not set")
+	}
+	in := Options{OVSDB: db}.Inspector(NIC{Kind: checker.HostKindOpenVSwitch, Device: port, Bridge: br})
+	ctx := context.Background()
+	for b.Loop() {
+		if hs := in.InspectHost(ctx); !hs.Known {
+			b.Fatalf("%+v", hs)
+		}
+	}
+}
+
+// BenchmarkParseOVS parses a captured answer of ovs-vsctl.
+func BenchmarkParseOVS(b *testing.B) {
+	out, err := os.ReadFile("../testdata/nic/ovs/healthy.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := parseOVS(out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
