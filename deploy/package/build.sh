@@ -56,7 +56,8 @@ stage_common() {
 	install -m 0644 deploy/systemd/vmcheck.service deploy/systemd/vmcheck-cron.service \
 		deploy/systemd/vmcheck-cron.timer "$root$unitdir/"
 	install -m 0644 deploy/cron/vmcheck "$root$doc/examples/vmcheck.cron"
-	install -m 0644 deploy/prometheus/alerts.yml deploy/web-config.yml "$root$doc/examples/"
+	install -m 0644 deploy/prometheus/alerts.yml deploy/web-config.yml deploy/alertmanager/alertmanager.yml \
+		deploy/alertmanager/vmcheck.tmpl "$root$doc/examples/"
 	gzip -9n <deploy/grafana/vmcheck.json >"$root$doc/examples/grafana-vmcheck.json.gz"
 	gzip -9n <deploy/grafana/vmcheck-fleet.json >"$root$doc/examples/grafana-vmcheck-fleet.json.gz"
 	install -d -m 0700 "$root/var/lib/vmcheck"
