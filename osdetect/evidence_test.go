@@ -185,6 +185,25 @@ func linuxNUDCases(t *testing.T) []evidenceCase {
 				seen: "no entry", raw: "no neighbour entry for 192.0.2.1 on eth0"},
 		)
 	}
+	// The lab's guests (Debian 12 kernel 6.1, busybox ip), through their
+	// agents: the same transitions.
+	for _, dom := range []string{"lab-debian", "lab-busybox"} {
+		cs = append(cs, evidenceCase{name: dom + ": drop-icmp: DELAY, then REACHABLE", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-"+dom+"-neigh4-delay-dropicmp.txt", 0, 2*s), read(t, "linux-"+dom+"-neigh4-reachable-dropicmp.txt", 0, 8500*time.Millisecond)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: "52:54:00:0c:ff:01",
+			seen: "DELAY after the ping, REACHABLE 8 s after it"})
+	}
+	cs = append(cs,
+		evidenceCase{name: "lab-debian: absent: STALE before the ping", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-lab-debian-neigh4-stale-absent.txt", 0, 2*s), read(t, "linux-link-up-cat.txt", 0, 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDStale, lladdr: "52:54:00:0c:ff:01", seen: "STALE"},
+		evidenceCase{name: "lab-debian: absent: DELAY, then PROBE at 6 s", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-lab-debian-neigh4-delay-absent.txt", 0, 2*s), read(t, "linux-lab-debian-neigh4-probe-absent.txt", 0, 6*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDProbe, lladdr: "52:54:00:0c:ff:01", seen: "PROBE 6 s after it"},
+		evidenceCase{name: "lab-debian: absent: DELAY, then FAILED", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-lab-debian-neigh4-delay-absent.txt", 0, 2*s), read(t, "linux-lab-debian-neigh4-failed-absent.txt", 0, 8500*time.Millisecond)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDFailed, seen: "FAILED 8 s after it"},
+	)
 	return append(cs,
 		evidenceCase{name: "REACHABLE, busybox: no confirmation time", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
 			reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-absent-busybox.txt", 0, 2*s)},
