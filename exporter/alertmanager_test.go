@@ -46,6 +46,15 @@ func TestAlertmanagerConfig(t *testing.T) {
 	if out, err := exec.Command(bin, "check-config", filepath.Join(alertmanagerDir, "alertmanager.yml")).CombinedOutput(); err != nil {
 		t.Fatalf("amtool check-config: %v\n%s", err, out)
 	}
+	// The notification templates execute (check-config only parses them),
+	// on amtool's example alerts.
+	for _, tmpl := range []string{"vmcheck.tenant.subject", "vmcheck.operator.subject", "vmcheck.text"} {
+		out, err := exec.Command(bin, "template", "render", "--template.glob="+filepath.Join(alertmanagerDir, "vmcheck.tmpl"),
+			`--template.text={{ template "`+tmpl+`" . }}`).CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(out)) == 0 {
+			t.Errorf("amtool template render %s: %v\n%s", tmpl, err, out)
+		}
+	}
 	tests := []struct {
 		name      string
 		labels    string
