@@ -53,6 +53,56 @@ func TestDashboardValid(t *testing.T) {
 	}
 }
 
+// Links between dashboards: /d/UID/slug?var-NAME=VALUE&….
+var (
+	dashboardLinkRE = regexp.MustCompile(`/d/([A-Za-z0-9_-]+)/[^"]*`)
+	linkVariableRE  = regexp.MustCompile(`[?&]var-([A-Za-z0-9_]+)=`)
+)
+
+// TestDashboardLinks checks the links between the dashboards of
+// deploy/grafana: each names a dashboard shipped beside it, and a variable
+// it passes (var-NAME) is one that dashboard defines.
+func TestDashboardLinks(t *testing.T) {
+	vars := map[string]map[string]bool{} // uid → its variables
+	texts := map[string]string{}
+	for _, name := range dashboards {
+		b, err := os.ReadFile(filepath.Join(deployDir, "grafana", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			UID        string `json:"uid"`
+			Templating struct{ List []templateVariable }
+		}
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		vars[d.UID] = map[string]bool{}
+		for _, v := range d.Templating.List {
+			vars[d.UID][v.Name] = true
+		}
+		texts[name] = string(b)
+	}
+	links := 0
+	for name, text := range texts {
+		for _, m := range dashboardLinkRE.FindAllStringSubmatch(text, -1) {
+			links++
+			if vars[m[1]] == nil {
+				t.Errorf("%s links to dashboard %q, which deploy/grafana does not hold", name, m[1])
+				continue
+			}
+			for _, v := range linkVariableRE.FindAllStringSubmatch(m[0], -1) {
+				if !vars[m[1]][v[1]] {
+					t.Errorf("%s passes var-%s to dashboard %q, which has no such variable", name, v[1], m[1])
+				}
+			}
+		}
+	}
+	if links == 0 {
+		t.Error("no link between the dashboards: the fleet dashboard's nodes should open the node dashboard")
+	}
+}
+
 // TestDashboardProblems makes sure dashboardProblems catches each kind of
 // broken panel, starting from the shipped dashboard.
 func TestDashboardProblems(t *testing.T) {
