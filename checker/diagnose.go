@@ -15,8 +15,8 @@ import (
 // what discovery and the probes learned, and reads each NIC's host side
 // (NIC.Host, into nics[i].HostSide: only a failed check does); only when a
 // gateway ping failed without a cause on the host or in the guest's
-// configuration does it ask the guest once more (one guest command, see
-// evidence).
+// configuration does it ask the guest again (at most
+// osdetect.MaxEvidenceCommands guest commands, see gatewayCause).
 func (c *Checker) diagnose(ctx context.Context, f *facts, probes []ProbeResult, nics []NICResult) []Diagnosis {
 	var host, guest, network []Diagnosis
 	explained := map[string]bool{} // NICs whose failure a host or guest cause explains
