@@ -135,7 +135,7 @@ default vmcheck reads max_workers through libvirtd's admin socket (as
 .B virt\-admin srv\-threadpool\-info libvirtd
 does; root only) and uses all but a tenth of it, at least 2 left free; when
 it cannot read it, 18. When libvirt reports overload, or short agent calls
-take twice their usual time (libvirtd queueing them), vmcheck lowers the
+take three times their usual time (libvirtd queueing them), vmcheck lowers the
 limit for a while. Calls to one VM run one at a time, as libvirt runs them.
 .TP
 .B \-\-concurrency

@@ -26,7 +26,7 @@ var ErrOverloaded = errors.New("hypervisor daemon overloaded")
 // The limit adapts, additive increase and multiplicative decrease: it
 // starts at its maximum; a call failing with ErrOverloaded halves it, and
 // so does, by a quarter, the latency of short agent calls (every command
-// but guest-exec, which forks in the guest) climbing to twice its floor:
+// but guest-exec, which forks in the guest) climbing to three times its floor:
 // libvirtd queueing calls for want of a worker is the first sign of
 // starving it. At most one decrease per window of finished calls; each
 // call that finishes in time adds 1/limit, so the limit regains one per
@@ -160,7 +160,7 @@ func (l *Limiter) Release(took time.Duration, short bool, err error) {
 }
 
 // sample feeds one short call's latency to the average; it reports
-// whether the average has climbed to twice its floor. The first
+// whether the average has climbed to three times its floor. The first
 // warmSamples calls set both at their median; after that one slow agent
 // moves the average little: a sample counts at most four times the floor.
 func (l *Limiter) sample(took time.Duration) bool {
@@ -180,7 +180,7 @@ func (l *Limiter) sample(took time.Duration) bool {
 	} else {
 		l.floor += (l.avg - l.floor) / 1024 // a lasting change becomes the norm
 	}
-	return l.avg > 2*l.floor
+	return l.avg > 3*l.floor
 }
 
 // warmSamples is how many short calls set a Limiter's latency floor.
