@@ -141,7 +141,7 @@ func (c *Checker) judge(ctx context.Context, f *facts) Result {
 	r := f.result(state, agent, reason)
 	r.Probes = probes
 	if state != StateOK {
-		r.Diagnosis = c.diagnose(ctx, f, probes)
+		r.Diagnosis = c.diagnose(ctx, f, probes, r.NICs)
 	}
 	return r
 }
