@@ -118,6 +118,7 @@ func (c *Cron) Run(ctx context.Context) ([]checker.Result, error) {
 		return nil, c.failed(log, reg, err)
 	}
 	c.History.SetLibvirtUp(true)
+	SetMemoryTarget(len(doms))
 	results := c.Engine.CheckAll(ctx, doms)
 	if ctx.Err() != nil {
 		return nil, ErrInterrupted

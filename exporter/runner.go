@@ -301,7 +301,8 @@ func (s *session) watch(ctx context.Context) <-chan error {
 }
 
 // list lists the domains, within listTimeout, and hands them to the
-// scheduler, which forgets those that are gone.
+// scheduler, which forgets those that are gone; the Go runtime's memory
+// target follows their number (SetMemoryTarget).
 func (s *session) list(ctx context.Context, now time.Time) ([]checker.Domain, error) {
 	lctx, lcancel := context.WithTimeout(ctx, listTimeout)
 	defer lcancel()
@@ -310,6 +311,7 @@ func (s *session) list(ctx context.Context, now time.Time) ([]checker.Domain, er
 		return nil, fmt.Errorf("listing domains: %w", err)
 	}
 	s.r.Engine.Forget(s.sched.onList(doms, now))
+	SetMemoryTarget(len(doms))
 	return doms, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -55,6 +56,18 @@ type Report struct {
 
 	// States counts the verdicts of the last round.
 	States map[checker.State]int `json:"states"`
+
+	// AgentCallLimit is the limit on agent calls in flight the checker
+	// used (checker.Config.AgentCalls: -agent-calls, else vmcheck's
+	// default), AgentCallPeak the most it had in flight, AgentCallBackoffs
+	// how often it backed off (overload, climbing latency).
+	AgentCallLimit    int `json:"agent_calls_limit"`
+	AgentCallPeak     int `json:"agent_calls_peak"`
+	AgentCallBackoffs int `json:"agent_call_backoffs"`
+
+	// MemoryLimit is the Go runtime's soft memory limit, as serve and cron
+	// set it for the domains (exporter.SetMemoryTarget; GOMEMLIMIT wins).
+	MemoryLimit int64 `json:"memory_limit_bytes"`
 
 	// PeakRSSBytes is the process's peak resident set (getrusage).
 	PeakRSSBytes int64 `json:"peak_rss_bytes"`
@@ -93,8 +106,10 @@ type Round struct {
 	AllocsPerChk  float64 `json:"allocs_per_check"`
 	BytesPerCheck float64 `json:"alloc_bytes_per_check"`
 	AgentCalls    float64 `json:"agent_calls_per_check"`
-	MaxCheck      float64 `json:"max_check_seconds"`
-	MedianCheck   float64 `json:"median_check_seconds"`
+	// AgentCallsOK is AgentCalls over the checks that came out ok.
+	AgentCallsOK float64 `json:"agent_calls_per_ok_check"`
+	MaxCheck     float64 `json:"max_check_seconds"`
+	MedianCheck  float64 `json:"median_check_seconds"`
 }
 
 func main() {
@@ -108,7 +123,9 @@ func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("simbench", flag.ContinueOnError)
 	n := fs.Int("n", 1000, "simulated running domains")
 	rounds := fs.Int("rounds", 5, "rounds (the first is cold)")
-	conc := fs.Int("concurrency", checker.DefaultConcurrency, "checker concurrency")
+	conc := fs.Int("concurrency", checker.DefaultConcurrency, "checker concurrency: domains checked at once")
+	agentCalls := fs.Int("agent-calls", 0, "agent calls in flight (0: vmcheck's default)")
+	memprofile := fs.String("memprofile", "", "write a heap profile after the rounds to `FILE` (live and allocated since start)")
 	workers := fs.Int("workers", 0, "libvirtd max_workers to model (0: unlimited)")
 	rtt := fs.Duration("rtt", sim.DefaultLatency.RoundTrip, "agent round trip through libvirt")
 	execLat := fs.Duration("exec", sim.DefaultLatency.Exec, "guest-exec round trip")
@@ -136,6 +153,8 @@ func run(args []string, out io.Writer) error {
 	lat := sim.Latency{RoundTrip: *rtt, Exec: *execLat, PingReply: *ping, Jitter: *jitter}
 	ext := netip.MustParseAddr("203.0.113.10")
 	doms, guests := sim.Fleet(sim.FleetConfig{N: *n, Latency: &lat, External: ext, Silent: *silent, BusyboxEvery: 10, Workers: *workers})
+	// What serve and cron do after each listing.
+	memLimit := exporter.SetMemoryTarget(len(doms))
 	probes, err := policyProbes(*policy)
 	if err != nil {
 		return err
@@ -148,6 +167,7 @@ func run(args []string, out io.Writer) error {
 		Timeout:     checker.Duration(*timeout),
 		PingTimeout: checker.Duration(*pingTimeout),
 		Concurrency: *conc,
+		AgentCalls:  *agentCalls,
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -187,12 +207,15 @@ func run(args []string, out io.Writer) error {
 	var last []checker.Result
 	var fresh, cached []float64
 	for range *rounds {
-		calls0 := totalCalls(guests)
+		calls0 := guestCalls(guests)
 		runtime.GC()
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
 		cpu0 := cpuTime()
 		start := time.Now()
+		if os.Getenv("MIDPROF") != "" {
+			go func() { time.Sleep(1200 * time.Millisecond); runtime.GC(); writeHeapProfile(os.Getenv("MIDPROF")) }()
+		}
 		last = c.CheckAll(ctx, doms)
 		wall := time.Since(start)
 		cpu := cpuTime() - cpu0
@@ -206,7 +229,8 @@ func run(args []string, out io.Writer) error {
 			CPUPerCheck:   cpu.Seconds() / float64(*n),
 			AllocsPerChk:  float64(m1.Mallocs-m0.Mallocs) / float64(*n),
 			BytesPerCheck: float64(m1.TotalAlloc-m0.TotalAlloc) / float64(*n),
-			AgentCalls:    float64(totalCalls(guests)-calls0) / float64(*n),
+			AgentCalls:    float64(sum(guestCalls(guests))-sum(calls0)) / float64(*n),
+			AgentCallsOK:  okCalls(last, guests, calls0),
 			MaxCheck:      slices.Max(durs),
 			MedianCheck:   sim.Median(durs),
 		})
@@ -272,6 +296,14 @@ func run(args []string, out io.Writer) error {
 			rep.ScrapeSamples += len(mf.GetMetric())
 		}
 	}
+	if *memprofile != "" {
+		if err := writeHeapProfile(*memprofile); err != nil {
+			return err
+		}
+	}
+	st := c.AgentCalls()
+	rep.AgentCallLimit, rep.AgentCallPeak, rep.AgentCallBackoffs = st.Max, st.Peak, st.Backoffs
+	rep.MemoryLimit = memLimit
 	rep.PeakRSSBytes = peakRSS()
 	rep.RSSFileBytes = procStatus("RssFile")
 	runtime.GC()
@@ -317,12 +349,53 @@ func scrape(base string, k int) ([]float64, int, error) {
 // body compressed.
 var scrapeClient = &http.Client{Transport: &http.Transport{DisableCompression: true}}
 
-func totalCalls(gs []*sim.Guest) int {
+// writeHeapProfile writes the heap profile to file.
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("memprofile: %w", err)
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("memprofile: %w", err)
+	}
+	return f.Close()
+}
+
+// guestCalls is how many agent calls each guest has answered.
+func guestCalls(gs []*sim.Guest) []int {
+	out := make([]int, len(gs))
+	for i, g := range gs {
+		out[i] = g.Calls()
+	}
+	return out
+}
+
+func sum(v []int) int {
 	n := 0
-	for _, g := range gs {
-		n += g.Calls()
+	for _, x := range v {
+		n += x
 	}
 	return n
+}
+
+// okCalls is the mean number of agent calls of the checks of rs that came
+// out ok, counted from before (guestCalls before the round). Fleet names
+// guest i sim-%04d.
+func okCalls(rs []checker.Result, gs []*sim.Guest, before []int) float64 {
+	calls, n := 0, 0
+	for _, r := range rs {
+		var i int
+		if _, err := fmt.Sscanf(r.Name, "sim-%d", &i); err != nil || i < 0 || i >= len(gs) || r.State != checker.StateOK {
+			continue
+		}
+		calls += gs[i].Calls() - before[i]
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(calls) / float64(n)
 }
 
 func cpuTime() time.Duration {
@@ -355,6 +428,7 @@ func medianRound(rs []Round) Round {
 		AllocsPerChk:  pick(func(r Round) float64 { return r.AllocsPerChk }),
 		BytesPerCheck: pick(func(r Round) float64 { return r.BytesPerCheck }),
 		AgentCalls:    pick(func(r Round) float64 { return r.AgentCalls }),
+		AgentCallsOK:  pick(func(r Round) float64 { return r.AgentCallsOK }),
 		MaxCheck:      pick(func(r Round) float64 { return r.MaxCheck }),
 		MedianCheck:   pick(func(r Round) float64 { return r.MedianCheck }),
 	}
