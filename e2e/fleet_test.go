@@ -31,15 +31,27 @@ import (
 // Settings an operator chooses (the test's, for speed): vmcheck --interval
 // 10s --retry-interval 5s (--down-after as shipped, 3); Prometheus
 // scrape_interval and evaluation_interval 5s. Rules' for: and
-// Alertmanager's group_wait / group_interval are the shipped ones.
+// Alertmanager's group_wait / group_interval are the shipped ones. With
+// VMCHECK_FLEET_SHIPPED_TIMING=1 the test runs with the defaults instead
+// (vmcheck's, and docs/fleet.md's Prometheus intervals), to measure the
+// fault-to-notification time an operator gets; it takes about 10 minutes.
 const (
-	fleetInterval = 10 * time.Second
-	fleetRetry    = 5 * time.Second
-	fleetScrape   = 5 * time.Second
-	fleetNet      = "vcn2br0" // node two's network of its own (lab/qemu.sh)
-	fleetNetVMs   = 3         // n2-web, n2-db, n2-app
-	fleetWait     = 3 * time.Minute
+	fleetNet    = "vcn2br0" // node two's network of its own (lab/qemu.sh)
+	fleetNetVMs = 3         // n2-web, n2-db, n2-app
 )
+
+// fleetTiming is the intervals a run uses, and how long it waits for one
+// step.
+type fleetTiming struct {
+	interval, retry, scrape, eval, wait time.Duration
+}
+
+func fleetTimes() fleetTiming {
+	if os.Getenv("VMCHECK_FLEET_SHIPPED_TIMING") == "1" {
+		return fleetTiming{shippedInterval, shippedRetry, shippedScrape, shippedEval, 6 * time.Minute}
+	}
+	return fleetTiming{10 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second, 3 * time.Minute}
+}
 
 // The defaults an operator gets (vmcheck serve's; Prometheus' scrape and
 // evaluation intervals of docs/fleet.md), for the budget shown beside the
@@ -50,6 +62,7 @@ const (
 	shippedDownAfter = 3
 	shippedScrape    = 30 * time.Second
 	shippedEval      = 15 * time.Second
+	shippedTimeout   = 10 * time.Second // docs/fleet.md's scrape_timeout
 )
 
 // The receivers of the shipped deploy/alertmanager/alertmanager.yml the
@@ -122,6 +135,7 @@ func fleetAlertQ(e fleetExpect) string {
 
 // fleet is the running two-node set-up.
 type fleet struct {
+	tm        fleetTiming
 	sink      *amSink
 	serve     map[string]string // node → serve address
 	prom, am  string            // addresses
@@ -164,14 +178,14 @@ func TestFleetAlerting(t *testing.T) {
 	fleetWaitNotices(t, f, "resolved", faults)
 	// Until Prometheus has no alert left: a per-VM alert of vcn2br0 still
 	// firing after its network's outage resolved would be sent now.
-	expWait(t, "every alert to resolve in Prometheus", fleetWait, func() (bool, string) {
+	expWait(t, "every alert to resolve in Prometheus", f.tm.wait, func() (bool, string) {
 		r, err := promQuery(f.prom, `ALERTS{node=~"node1|node2"}`)
 		if err != nil {
 			return false, err.Error()
 		}
 		return len(r) == 0, fmt.Sprintf("%d alerts: %v", len(r), r)
 	})
-	time.Sleep(2 * fleetScrape)
+	time.Sleep(f.tm.scrape + f.tm.eval)
 	fleetAssertCounts(t, f)
 }
 
@@ -180,7 +194,7 @@ func TestFleetAlerting(t *testing.T) {
 func startFleet(t *testing.T) *fleet {
 	promBin := expNeed(t, "prometheus", "prometheus")
 	amBin := expNeed(t, "prometheus-alertmanager", "prometheus-alertmanager")
-	f := &fleet{sink: amStartSink(t), serve: map[string]string{}, shipped: findShipped(t)}
+	f := &fleet{tm: fleetTimes(), sink: amStartSink(t), serve: map[string]string{}, shipped: findShipped(t)}
 	start := time.Now()
 	t.Cleanup(func() { qemuScript(t, 2*time.Minute, "node2", "down") })
 	out := qemuScript(t, 10*time.Minute, "node2", "up")
@@ -188,8 +202,8 @@ func startFleet(t *testing.T) *fleet {
 	t.Logf("lab/qemu.sh node2 up: %v", time.Since(start).Round(time.Second))
 
 	dir := t.TempDir()
-	common := []string{"--external", external4, "--interval", fleetInterval.String(),
-		"--retry-interval", fleetRetry.String(), "--log-level", "warn"}
+	common := []string{"--external", external4, "--interval", f.tm.interval.String(),
+		"--retry-interval", f.tm.retry.String(), "--log-level", "warn"}
 	one := fleetWrite(t, dir, "node1.yml", fleetPolicyOne)
 	s1 := expStartServe(t, append(append([]string{"--config", one}, common...), domainArgs(fleetNodeOne...)...)...)
 	f.serve["node1"] = s1.addr
@@ -246,8 +260,8 @@ func fleetPrometheusConfig(t *testing.T, dir string, f *fleet) string {
 	}
 	sdFile := fleetWrite(t, dir, "vmcheck-targets.json", string(b))
 	cfg := map[string]any{
-		"global": map[string]any{"scrape_interval": fleetScrape.String(), "evaluation_interval": fleetScrape.String(),
-			"scrape_timeout": fleetScrape.String()},
+		"global": map[string]any{"scrape_interval": f.tm.scrape.String(), "evaluation_interval": f.tm.eval.String(),
+			"scrape_timeout": min(f.tm.scrape, shippedTimeout).String()},
 		"rule_files": f.shipped.rules,
 		"scrape_configs": []any{map[string]any{"job_name": "vmcheck",
 			"file_sd_configs": []any{map[string]any{"files": []string{sdFile}}},
@@ -292,7 +306,7 @@ func fleetBaseline(t *testing.T, f *fleet) {
 	t.Helper()
 	nodes := map[string][]string{"node1": fleetNodeOne, "node2": fleetNodeTwo}
 	for node, doms := range nodes {
-		expWait(t, node+"'s VMs ok", fleetWait, func() (bool, string) {
+		expWait(t, node+"'s VMs ok", f.tm.wait, func() (bool, string) {
 			b, err := expGet("http://" + f.serve[node] + "/metrics")
 			if err != nil {
 				return false, err.Error()
@@ -338,7 +352,7 @@ func fleetWaitNotices(t *testing.T, f *fleet, status string, faults map[string]t
 	t.Helper()
 	first := map[fleetExpect]time.Time{}
 	down, firing := map[fleetExpect]time.Time{}, map[fleetExpect]time.Time{}
-	expWait(t, "a "+status+" notification for each case", fleetWait, func() (bool, string) {
+	expWait(t, "a "+status+" notification for each case", f.tm.wait, func() (bool, string) {
 		got, _ := f.sink.notices()
 		var missing []string
 		for _, e := range fleetExpected {
@@ -362,7 +376,7 @@ func fleetWaitNotices(t *testing.T, f *fleet, status string, faults map[string]t
 		}
 		gw := amGroupWait(t, f.amConfig, e.receiver)
 		forDur := ruleFor(t, f.shipped.rules, e.alert)
-		b := fleetBudget(fleetInterval, fleetRetry, fleetScrape, fleetScrape, forDur, gw)
+		b := fleetBudget(f.tm.interval, f.tm.retry, f.tm.scrape, f.tm.eval, forDur, gw)
 		d := fleetBudget(shippedInterval, shippedRetry, shippedScrape, shippedEval, forDur, gw)
 		t.Logf("fault → %s webhook (%s): %.1fs (down in Prometheus %.1fs, alert firing %.1fs); budget %s; with the defaults %s",
 			e.receiver, e.incident, took.Seconds(), down[e].Sub(faults[e.incident]).Seconds(),
@@ -576,7 +590,7 @@ func fleetAssertFiring(t *testing.T, f *fleet) {
 func fleetAssertDeleted(t *testing.T, f *fleet) {
 	t.Helper()
 	start := time.Now()
-	expWait(t, "n2-solo's series to leave node two's /metrics", fleetWait, func() (bool, string) {
+	expWait(t, "n2-solo's series to leave node two's /metrics", f.tm.wait, func() (bool, string) {
 		b, err := expGet("http://" + f.serve["node2"] + "/metrics")
 		if err != nil {
 			return false, err.Error()
@@ -584,7 +598,7 @@ func fleetAssertDeleted(t *testing.T, f *fleet) {
 		return !strings.Contains(string(b), `domain="n2-solo"`), "n2-solo still in /metrics"
 	})
 	for _, q := range []string{`{node="node2",domain="n2-solo"}`, `ALERTS{domain="n2-solo"}`} {
-		expWait(t, q+" to be empty", fleetWait, func() (bool, string) {
+		expWait(t, q+" to be empty", f.tm.wait, func() (bool, string) {
 			r, err := promQuery(f.prom, q)
 			if err != nil {
 				return false, err.Error()
