@@ -83,27 +83,38 @@ func ovsdbRemote(t *testing.T) string {
 // with the lab's OVSDB socket.
 func nicCheck(t *testing.T, doms ...string) nicRun {
 	t.Helper()
-	args := []string{"netns", "exec", "vmcheck-lab", vmcheck, "check", "-c", labURI, "--output", "json",
-		"--ovsdb", ovsdbRemote(t), "--external", external4, "--ping-timeout", "1s", "--timeout", "20s"}
+	return nicExec(t, true, doms...)
+}
+
+// nicExec is nicCheck, or with inLab false a check from the host's
+// namespaces with the default OVSDB socket: where vmcheck sees neither the
+// lab's taps nor its Open vSwitch.
+func nicExec(t *testing.T, inLab bool, doms ...string) nicRun {
+	t.Helper()
+	args := []string{"check", "-c", labURI, "--output", "json", "--external", external4, "--ping-timeout", "1s", "--timeout", "20s"}
 	for _, d := range doms {
 		args = append(args, "--domain", d)
 	}
+	name := vmcheck
+	if inLab {
+		name, args = "ip", append([]string{"netns", "exec", "vmcheck-lab", vmcheck}, append(args, "--ovsdb", ovsdbRemote(t))...)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), roundCap)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd := exec.CommandContext(ctx, name, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	r := nicRun{run: run{stdout: out.String(), stderr: errb.String()}}
 	if ctx.Err() != nil {
-		t.Fatalf("ip %v did not finish within %s", args, roundCap)
+		t.Fatalf("%s %v did not finish within %s", name, args, roundCap)
 	}
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
-		t.Fatalf("ip %v: %v", args, err)
+		t.Fatalf("%s %v: %v", name, args, err)
 	}
 	if r.code == output.ExitError {
 		t.Fatalf("vmcheck %v exited 3 (a binary without --ovsdb, CONTRACT-19, fails here): %s", args, r.stderr)
@@ -365,5 +376,41 @@ func assertNetworkOnly(t *testing.T, d checker.Result, mac string, code checker.
 	}
 	if !found {
 		t.Errorf("%s: no %s on %s in %s", d.Name, code, mac, diagJSON(d))
+	}
+}
+
+// TestNICKindsHostSideUnseen checks each kind's host fault from where
+// vmcheck cannot see the host side (the host's namespaces, no OVSDB at the
+// default socket): the host side is said to be unknown, with why, and no
+// host cause is named.
+func TestNICKindsHostSideUnseen(t *testing.T) {
+	for _, c := range []nicGuest{
+		{dom: "lab-ovs", mac: macOVS, kind: hostKindOVS, fault: []string{"ovs-port-down", "lab-ovs"}, undo: []string{"ovs-port-up", "lab-ovs"}},
+		{dom: "lab-macvtap", mac: macMacvtap, kind: hostKindMacvtap, fault: []string{"macvtap-lower-down", "lab-macvtap"}, undo: []string{"macvtap-lower-up", "lab-macvtap"}},
+	} {
+		t.Run(c.dom+"/"+c.fault[0], func(t *testing.T) {
+			lab(t, append([]string{"fault"}, c.fault...)...)
+			t.Cleanup(func() { lab(t, append([]string{"fault"}, c.undo...)...) })
+			r := nicExec(t, false, c.dom)
+			d := domain(t, r.run, c.dom)
+			t.Logf("%s after %v, outside the lab's netns: state %s, diagnosis %s", c.dom, c.fault, d.State, diagJSON(d))
+			if d.State == checker.StateOK {
+				t.Errorf("%s: state ok under %v", c.dom, c.fault)
+			}
+			for _, g := range d.Diagnosis {
+				if g.Layer == checker.LayerHost {
+					t.Errorf("%s: host cause %s from a host side vmcheck cannot see: %s", c.dom, g.Code, g.Detail)
+				}
+			}
+			h := r.host(t, c.dom, c.mac)
+			switch {
+			case h.HostSide == nil:
+				t.Errorf("%s: no host_side after a failed check, want it unknown with a note", c.dom)
+			case h.HostSide.Kind != c.kind || h.HostSide.Known || strings.TrimSpace(h.HostSide.Note) == "":
+				t.Errorf("%s: host_side %+v, want kind %q, known false, a note", c.dom, *h.HostSide, c.kind)
+			default:
+				t.Logf("%s: host side unknown: %s", c.dom, h.HostSide.Note)
+			}
+		})
 	}
 }
