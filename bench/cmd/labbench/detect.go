@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/bench/sim"
+	"github.com/vmcheck/vmcheck/exporter"
 )
 
 // The time-to-detect benchmark (issue "Detect fast, stay cheap, never
@@ -52,10 +53,11 @@ type DetectRun struct {
 
 // detectServe is one serve of the benchmark.
 type detectServe struct {
-	name  string
-	addr  string
-	retry time.Duration
-	cmd   *exec.Cmd
+	name     string
+	addr     string
+	retry    time.Duration
+	defaults bool // the shipped --interval, --retry-interval, --down-after
+	cmd      *exec.Cmd
 }
 
 // detectBenchmarks runs reps link cuts against both serves and Prometheus.
@@ -71,6 +73,8 @@ func detectBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results) er
 	serves := []*detectServe{
 		{name: "retries", addr: "127.0.0.1:19931", retry: detectRetry},
 		{name: "rounds", addr: "127.0.0.1:19932", retry: detectInterval},
+		// The shipped defaults: no timing flag at all.
+		{name: "defaults", addr: "127.0.0.1:19933", defaults: true},
 	}
 	for _, s := range serves {
 		if err := s.start(ctx, o, lab); err != nil {
@@ -102,9 +106,11 @@ func detectBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results) er
 }
 
 func (s *detectServe) start(ctx context.Context, o options, lab *Lab) error {
-	args := []string{"serve", "-c", lab.URI, "--external", lab.External, "--web.listen-address", s.addr,
-		"--interval", detectInterval.String(), "--retry-interval", s.retry.String(),
-		"--down-after", strconv.Itoa(detectDownAfter), "--log-level", "error"}
+	args := []string{"serve", "-c", lab.URI, "--external", lab.External, "--web.listen-address", s.addr, "--log-level", "error"}
+	if !s.defaults {
+		args = append(args, "--interval", detectInterval.String(), "--retry-interval", s.retry.String(),
+			"--down-after", strconv.Itoa(detectDownAfter))
+	}
 	for _, d := range detectGuests {
 		args = append(args, "--domain", d)
 	}
@@ -312,6 +318,14 @@ func detectRows(t *table, rep *Results) {
 		fmt.Sprintf("**%s** (%s) vs %s (%s): **%.2f×**", secs(sim.Median(with)), spread(with),
 			secs(sim.Median(without)), spread(without), sim.Median(with)/sim.Median(without)),
 		fmt.Sprintf("≤ %.0f s", detectGoal), met(slices.Max(with) <= detectGoal))
+	if def := pick("defaults", down); len(def) > 0 {
+		budget := exporter.DefaultInterval + (exporter.DefaultDownAfter-1)*exporter.DefaultRetryInterval + 2*pingTimeout
+		t.row("T", "link cut → `down` on /metrics with the shipped defaults (`--interval 60s --retry-interval 10s --down-after 3`)",
+			"`bin/vmcheck serve` with no timing flag, beside the two above",
+			fmt.Sprintf("**%s** (%s)", secs(sim.Median(def)), spread(def)),
+			fmt.Sprintf("≤ %s: an interval, %d retries, the last check (≤ 2 × ping timeout)", budget, exporter.DefaultDownAfter-1),
+			met(slices.Max(def) <= budget.Seconds()))
+	}
 	fw, fo := pick("retries", firing), pick("rounds", firing)
 	pw := pick("retries", func(d DetectRun) float64 { return d.Pending })
 	t.row("T", "link cut → VMCheckLinkDown firing (shipped rules, `for: 1m`; Prometheus scrape and evaluation every 15s): with retries ÷ without",

@@ -177,6 +177,8 @@ type Results struct {
 	Hostile []HostileRun `json:"hostile"`
 	// Detect are the link cuts of the time-to-detect benchmark.
 	Detect []DetectRun `json:"detect"`
+	// Workers are the rounds against a libvirtd of few worker threads.
+	Workers []WorkersRun `json:"libvirtd_workers"`
 
 	// Policy are the probe-method checks, default and full policy.
 	Policy []PolicyPair `json:"policy"`

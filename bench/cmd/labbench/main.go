@@ -56,6 +56,8 @@ type options struct {
 	hostileOnly bool
 	detectOnly  bool
 	policyOnly  bool
+	workersOnly bool
+	simOnly     string
 	detectReps  int
 	simN        int
 	labDir      string
@@ -85,7 +87,9 @@ func run() error {
 	flag.IntVar(&o.detectReps, "detect-reps", 4, "link cuts of the time-to-detect benchmark (each takes about 3 minutes)")
 	flag.BoolVar(&o.detectOnly, "detect-only", false, "of the lab benchmarks, run only the time-to-detect one")
 	flag.BoolVar(&o.policyOnly, "policy-only", false, "of the lab benchmarks, run only the probe-method one")
+	flag.BoolVar(&o.workersOnly, "workers-only", false, "of the lab benchmarks, run only the libvirtd max_workers one")
 	flag.IntVar(&o.simN, "sim-domains", 1000, "simulated domains")
+	flag.StringVar(&o.simOnly, "sim-only", "", "run only the simulator configurations whose name contains this")
 	flag.IntVar(&o.simReps, "sim-rounds", 5, "rounds per simulator run")
 	flag.StringVar(&o.goBench, "gobench", "", "benchstat output of the Go benchmarks to include")
 	flag.StringVar(&o.simbench, "simbench", "", "simbench binary (default: go build it)")
@@ -117,7 +121,7 @@ func run() error {
 		if down != nil && !o.keepLab {
 			cleanups = append(cleanups, down)
 		}
-		only := o.hostileOnly || o.detectOnly || o.policyOnly
+		only := o.hostileOnly || o.detectOnly || o.policyOnly || o.workersOnly
 		if !only {
 			if err := labBenchmarks(ctx, o, lab, rep, &cleanups); err != nil {
 				return err
@@ -130,6 +134,11 @@ func run() error {
 		}
 		if !only || o.hostileOnly {
 			if err := hostileBenchmarks(ctx, o, lab, rep); err != nil {
+				return err
+			}
+		}
+		if !only || o.workersOnly {
+			if err := workersBenchmarks(ctx, o, lab, rep); err != nil {
 				return err
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vmcheck/vmcheck/bench/sim"
@@ -32,17 +33,21 @@ type SimReport struct {
 		Exec      float64 `json:"exec_seconds"`
 		PingReply float64 `json:"ping_reply_seconds"`
 	} `json:"latency"`
-	Cold          SimRound       `json:"cold"`
-	Warm          SimRound       `json:"warm"`
-	States        map[string]int `json:"states"`
-	PeakRSS       int64          `json:"peak_rss_bytes"`
-	RSSFile       int64          `json:"rss_file_bytes"`
-	ScrapeFresh   float64        `json:"scrape_fresh_seconds"`
-	ScrapeCached  float64        `json:"scrape_cached_seconds"`
-	ScrapeBytes   int            `json:"scrape_bytes"`
-	ScrapeSamples int            `json:"scrape_samples"`
-	TextfileWrite float64        `json:"textfile_write_seconds"`
-	TextfileBytes int64          `json:"textfile_bytes"`
+	AgentCallLimit    int            `json:"agent_calls_limit"`
+	AgentCallPeak     int            `json:"agent_calls_peak"`
+	AgentCallBackoffs int            `json:"agent_call_backoffs"`
+	MemoryLimit       int64          `json:"memory_limit_bytes"`
+	Cold              SimRound       `json:"cold"`
+	Warm              SimRound       `json:"warm"`
+	States            map[string]int `json:"states"`
+	PeakRSS           int64          `json:"peak_rss_bytes"`
+	RSSFile           int64          `json:"rss_file_bytes"`
+	ScrapeFresh       float64        `json:"scrape_fresh_seconds"`
+	ScrapeCached      float64        `json:"scrape_cached_seconds"`
+	ScrapeBytes       int            `json:"scrape_bytes"`
+	ScrapeSamples     int            `json:"scrape_samples"`
+	TextfileWrite     float64        `json:"textfile_write_seconds"`
+	TextfileBytes     int64          `json:"textfile_bytes"`
 }
 
 // SimRound is one simulated round.
@@ -52,6 +57,7 @@ type SimRound struct {
 	AllocsPerChk float64 `json:"allocs_per_check"`
 	BytesPerChk  float64 `json:"alloc_bytes_per_check"`
 	AgentCalls   float64 `json:"agent_calls_per_check"`
+	AgentCallsOK float64 `json:"agent_calls_per_ok_check"`
 	MedianCheck  float64 `json:"median_check_seconds"`
 }
 
@@ -87,7 +93,8 @@ var simConfigs = []struct {
 }{
 	{"serve, 1 domain", 7, []string{"-n", "1"}},
 	{"serve, 8 domains", 7, []string{"-n", "8"}},
-	{"serve, concurrency 8 (default)", 3, []string{"-concurrency", "8"}},
+	{"serve, defaults (concurrency 128, agent calls 18), libvirtd max_workers 20", 3, []string{"-workers", "20"}},
+	{"serve, concurrency 8 (the default before issue 23), libvirtd max_workers 20", 3, []string{"-concurrency", "8", "-workers", "20"}},
 	{"serve, concurrency 128", 5, []string{"-concurrency", "128"}},
 	{"serve, concurrency 128, /metrics as before the cache (all behind promhttp)", 3, []string{"-concurrency", "128", "-metrics", "promhttp"}},
 	{"serve, concurrency 128, libvirtd max_workers 20", 3, []string{"-concurrency", "128", "-workers", "20"}},
@@ -96,8 +103,8 @@ var simConfigs = []struct {
 	{"cron, concurrency 128", 1, []string{"-mode", "cron", "-concurrency", "128"}},
 	{"serve, 1 domain, default probes", 7, []string{"-n", "1", "-policy", "default"}},
 	{"serve, 1 domain, full policy", 7, []string{"-n", "1", "-policy", "full"}},
-	{"serve, concurrency 8 (default), default probes", 3, []string{"-concurrency", "8", "-policy", "default"}},
-	{"serve, concurrency 8 (default), full policy", 3, []string{"-concurrency", "8", "-policy", "full"}},
+	{"serve, defaults, default probes", 3, []string{"-policy", "default"}},
+	{"serve, defaults, full policy", 3, []string{"-policy", "full"}},
 }
 
 func simBenchmarks(ctx context.Context, o options, rep *Results) error {
@@ -113,6 +120,9 @@ func simBenchmarks(ctx context.Context, o options, rep *Results) error {
 	lat, from := simLatency(rep)
 	logf("simulator latencies (%s): round trip %v, guest-exec %v, ping %v", from, lat.RoundTrip, lat.Exec, lat.PingReply)
 	for i, c := range simConfigs {
+		if o.simOnly != "" && !strings.Contains(c.name, o.simOnly) {
+			continue
+		}
 		rounds := max(2, min(c.rounds, o.simReps))
 		if slices.Contains(c.args, "cron") {
 			rounds = 1
