@@ -169,11 +169,24 @@ func guestCause(f *facts, nf *nicFacts) *Diagnosis {
 		d := diag(CodeGuestNoAddress, nf.mac, "%s has no %s address%s: the guest's DHCP client or network configuration did not bring it up", nf.guestName, family(v4), expectedText(nf.expected, v4))
 		return &d
 	}
-	if f.routesRead && !nf.defaultRoute && nf.gateway.IsValid() && nf.gatewaySource != f.routeSrc {
+	if f.routesRead && !nf.defaultRoute && nf.gateway.IsValid() && nf.gatewaySource != f.routeSrc && !defaultElsewhere(f, nf.gateway.Is4()) {
 		d := diag(CodeGuestNoDefaultRoute, nf.mac, "the guest has no default route through %s although its gateway is %s (from %s): add the route or fix the guest's network configuration", nf.guestName, nf.gateway, nf.gatewaySource)
 		return &d
 	}
 	return nil
+}
+
+// defaultElsewhere reports whether the guest has a default route of the
+// family through another NIC (one with none of its own, as nf here): a
+// second NIC of a multi-homed guest needs no default route, its gateway
+// on the link is reached without one.
+func defaultElsewhere(f *facts, v4 bool) bool {
+	for _, rt := range f.routes {
+		if rt.Gateway.Is4() == v4 {
+			return true
+		}
+	}
+	return false
 }
 
 // familyAddrs returns the addresses of one family, leaving out IPv6
