@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"math"
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -18,6 +19,17 @@ func TestSetMemoryTarget(t *testing.T) {
 	if MemoryTarget(5000) <= MemoryTarget(1000) || MemoryTarget(-1) != MemoryTarget(0) {
 		t.Errorf("targets: %d for 5000, %d for 1000, %d for -1", MemoryTarget(5000), MemoryTarget(1000), MemoryTarget(-1))
 	}
+	// More live than the target: the limit follows what is live, so
+	// the collector never runs without pause.
+	live := make([]byte, 64<<20)
+	for i := range live {
+		live[i] = 1
+	}
+	runtime.GC()
+	if got := SetMemoryTarget(10); got < 80<<20 {
+		t.Errorf("64 MiB live, 10 domains: limit %d, want at least 5/4 of what is live", got)
+	}
+	runtime.KeepAlive(live)
 	debug.SetMemoryLimit(math.MaxInt64)
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	if got := SetMemoryTarget(1000); got != math.MaxInt64 {

@@ -109,6 +109,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.Connect == nil || r.Engine == nil || r.History == nil {
 		return errors.New("runner: Connect, Engine and History are required")
 	}
+	go KeepMemoryTarget(ctx)
 	log := orDiscard(r.Log)
 	r.next = make(map[string]time.Time)
 	minB, maxB := or(r.MinBackoff, defaultMinBackoff), or(r.MaxBackoff, defaultMaxBackoff)

@@ -153,8 +153,12 @@ func run(args []string, out io.Writer) error {
 	lat := sim.Latency{RoundTrip: *rtt, Exec: *execLat, PingReply: *ping, Jitter: *jitter}
 	ext := netip.MustParseAddr("203.0.113.10")
 	doms, guests := sim.Fleet(sim.FleetConfig{N: *n, Latency: &lat, External: ext, Silent: *silent, BusyboxEvery: 10, Workers: *workers})
-	// What serve and cron do after each listing.
+	// What serve and cron do after each listing, and serve every few
+	// seconds.
 	memLimit := exporter.SetMemoryTarget(len(doms))
+	mctx, mstop := context.WithCancel(context.Background())
+	defer mstop()
+	go exporter.KeepMemoryTarget(mctx)
 	probes, err := policyProbes(*policy)
 	if err != nil {
 		return err
@@ -303,7 +307,7 @@ func run(args []string, out io.Writer) error {
 	}
 	st := c.AgentCalls()
 	rep.AgentCallLimit, rep.AgentCallPeak, rep.AgentCallBackoffs = st.Max, st.Peak, st.Backoffs
-	rep.MemoryLimit = memLimit
+	rep.MemoryLimit = max(memLimit, exporter.SetMemoryTarget(len(doms)))
 	rep.PeakRSSBytes = peakRSS()
 	rep.RSSFileBytes = procStatus("RssFile")
 	runtime.GC()
