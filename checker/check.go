@@ -73,6 +73,7 @@ func (c *Checker) Check(ctx context.Context, d Domain) (out Result) {
 	}
 	r := c.judge(ctx, f)
 	f.waitEarly() // judge gave up before probing: nothing may outlive the check
+	c.dropEarlyPings(ctx, f)
 	return finish(r, start)
 }
 

@@ -33,6 +33,9 @@ type facts struct {
 	// (guestRoutes); ifaceSum fingerprints ifaces.
 	routesCached bool
 	ifaceSum     uint64
+	// earlyPings are the external pings started before the routes were
+	// read (startEarlyPings), by target.
+	earlyPings map[netip.Addr]startedPing
 
 	notes []string // what decoders cut from the guest's replies
 
@@ -140,6 +143,7 @@ func (c *Checker) discover(ctx context.Context, d Domain, probing bool) (*facts,
 	}
 	if probing && f.execOK && f.osErr == nil && err == nil {
 		f.early = c.startMethods(ctx, f, nil, true) // the agent answers: start what needs no routes
+		c.startEarlyPings(ctx, f)
 	}
 	f.routeErr = f.truncated(c.resolveGateways(ctx, f, probing && err == nil))
 	return f, nil

@@ -131,26 +131,8 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 	icmp, _ := probe.Lookup("icmp")
 	spec := f.d.Policy.ICMP()
 	methods := c.startMethods(ctx, f, plan, false)
-	pids := make([]int64, len(plan))
-	started := make([]time.Time, len(plan))
-	for i := range plan {
-		p := &plan[i]
-		if !p.target.IsValid() {
-			continue
-		}
-		cmd, err := icmp.Command(fam, p.target, time.Duration(c.cfg.PingTimeout), spec)
-		if err != nil {
-			p.res.Status, p.res.Error = ProbeError, err.Error()
-			continue
-		}
-		pid, err := ga.Exec(ctx, cmd)
-		if err != nil {
-			p.res.Status, p.res.Error = ProbeError, execError(cmd.Path, err)
-			agentLost = agentLost || errors.Is(err, guestagent.ErrUnresponsive)
-			continue
-		}
-		pids[i], started[i] = pid, time.Now()
-	}
+	pids, started, agentLost := c.startPings(ctx, f, plan, spec)
+	defer c.dropEarlyPings(ctx, f)
 	expect := c.pingTime(f.d.BootID)
 	countKey := fmt.Sprintf("icmp %d", spec.Count) // a ping with a count takes its own time
 	if spec.Count > 1 {
@@ -181,6 +163,46 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 		c.rememberInfo(f.d.BootID, f.info, false)
 	}
 	return out, agentLost
+}
+
+// startPings starts the ping of each probe of the plan that has a
+// target, or takes the one startEarlyPings started for it.
+func (c *Checker) startPings(ctx context.Context, f *facts, plan []plannedProbe, spec probe.Spec) (pids []int64, started []time.Time, agentLost bool) {
+	icmp, _ := probe.Lookup("icmp")
+	pids, started = make([]int64, len(plan)), make([]time.Time, len(plan))
+	for i := range plan {
+		p := &plan[i]
+		if !p.target.IsValid() {
+			continue
+		}
+		if sp, ok := f.takeEarlyPing(p.target); ok && p.res.Kind == ProbeExternal {
+			pids[i], started[i] = sp.pid, sp.started
+			continue
+		}
+		cmd, err := icmp.Command(f.os.Family, p.target, time.Duration(c.cfg.PingTimeout), spec)
+		if err != nil {
+			p.res.Status, p.res.Error = ProbeError, err.Error()
+			continue
+		}
+		pid, err := f.agent.Exec(ctx, cmd)
+		if err != nil {
+			p.res.Status, p.res.Error = ProbeError, execError(cmd.Path, err)
+			agentLost = agentLost || errors.Is(err, guestagent.ErrUnresponsive)
+			continue
+		}
+		pids[i], started[i] = pid, time.Now()
+	}
+	return pids, started, agentLost
+}
+
+// dropEarlyPings waits for the early pings the plan did not take (their
+// target's family lost its route), so that none outlives the check, and
+// drops their results.
+func (c *Checker) dropEarlyPings(ctx context.Context, f *facts) {
+	for t, sp := range f.earlyPings {
+		f.agent.WaitAfter(ctx, sp.pid, outputLimit, c.pingTime(f.d.BootID)-time.Since(sp.started))
+		delete(f.earlyPings, t)
+	}
 }
 
 // validateGateway is osdetect's ValidateTarget: unlike an operator's

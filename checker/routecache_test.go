@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/vmcheck/vmcheck/guestagent"
@@ -137,5 +138,49 @@ func TestRoutesRereadWhenInterfacesChange(t *testing.T) {
 	c.Check(context.Background(), d)
 	if g.reads() != 2 {
 		t.Errorf("routes read %d times after the interface list changed, want 2", g.reads())
+	}
+}
+
+// execOrder wraps a transport and records each guest-exec's program and
+// last argument ("ping 203.0.113.10", "cat /proc/net/ipv6_route").
+func execOrder(t guestagent.Transport, order *[]string) guestagent.Transport {
+	return guestagent.TransportFunc(func(ctx context.Context, req []byte) ([]byte, error) {
+		var r struct {
+			Execute   string `json:"execute"`
+			Arguments struct {
+				Path string   `json:"path"`
+				Arg  []string `json:"arg"`
+			} `json:"arguments"`
+		}
+		if json.Unmarshal(req, &r) == nil && r.Execute == "guest-exec" && len(r.Arguments.Arg) > 0 {
+			*order = append(*order, r.Arguments.Path+" "+r.Arguments.Arg[len(r.Arguments.Arg)-1])
+		}
+		return t.Command(ctx, req)
+	})
+}
+
+// When a check must read the routes again (the last one failed) and an
+// earlier check of the boot read them, the external ping starts before
+// the route read: its target does not depend on the routes. The gateway
+// ping, which does, starts after.
+func TestExternalPingBeforeRouteRead(t *testing.T) {
+	g := newRouteGuest(t)
+	c := New(testConfig())
+	var order []string
+	d := runningDomain(g.fakeGuest, capturedNIC)
+	d.Agent = execOrder(g.agent, &order)
+	c.Check(context.Background(), d)
+	if want := []string{"cat /proc/net/ipv6_route", "ping 203.0.113.10", "ping 192.0.2.1"}; !slices.Equal(order, want) {
+		t.Fatalf("first check of the boot: guest commands %q, want %q", order, want)
+	}
+	g.answering = map[string]bool{"192.0.2.1": true}
+	c.Check(context.Background(), d) // fails: the next reads the routes
+	order = nil
+	r := c.Check(context.Background(), d)
+	if want := []string{"ping 203.0.113.10", "cat /proc/net/ipv6_route", "ping 192.0.2.1"}; !slices.Equal(order, want) {
+		t.Errorf("after a failure: guest commands %q, want %q", order, want)
+	}
+	if r.State != StateDegraded || len(r.Probes) != 2 || r.Probes[0].Target != "203.0.113.10" || r.Probes[0].Status != ProbeFailed {
+		t.Errorf("after a failure: %s (%s), probes %+v", r.State, r.Reason, r.Probes)
 	}
 }
