@@ -32,9 +32,11 @@
 #                                                   down: the port's admin and link state down)
 #       ovs-port-detach | ovs-port-attach DOM       host_ovs_port_down (ovs-vsctl del-port; the
 #                                                   attach adds it back with the same external_ids)
+#       ovs-tap-vanish | ovs-tap-return DOM         host_ovs_port_down (the tap renamed away: a stale
+#                                                   port, ofport -1, "could not open network device")
 #       macvtap-lower-down | macvtap-lower-up [DOM] host_macvtap_lower_down (the macvtap's lower
 #                                                   device, veth vcmvt0, down / up)
-#     (up undoes the ovs-port-* and macvtap-lower-* faults of the guests it keeps running)
+#     (up undoes the ovs-* and macvtap-lower-* faults of the guests it keeps running)
 #     path faults for the in-guest probes (router vmcheck-lab <-> outside vmcheck-out; they
 #     hit lab/qemu.sh's guests too; up and restore-outside undo them all):
 #       mtu-blackhole | mtu-restore    uplink veth pair at MTU 1280 and the router's ICMP
@@ -947,6 +949,9 @@ ensure_nic_kinds() {
 # The tap of an OVS guest, named as Nova names it.
 ovs_tap() { echo "tap${NOVA_PORT[$1]:0:11}"; }
 
+# The name an OVS guest's tap hides under during the fault ovs-tap-vanish.
+ovs_tap_away() { echo "vcgone${G_NUM[$1]}"; }
+
 # The external_ids libvirt gives the port of an OVS guest's tap.
 ovs_external_ids() {
 	local n=$1
@@ -977,7 +982,52 @@ ovs_port() {
 		rm -f "$STATE/ovs-external-ids.$n"
 		say "OVS port $tap of $n back on $BR_OVS with external_ids $ext"
 		;;
+	ovs-tap-vanish)
+		# (QEMU keeps its file descriptor: only the name goes. ovs-vswitchd keeps the
+		# device it opened, so the port is deleted and added again, as after a restart:
+		# then it cannot open the device and sets the ofport to -1.)
+		if lab_ip link show "$tap" >/dev/null 2>&1; then
+			lab_ip link set "$tap" down
+			lab_ip link set "$tap" name "$(ovs_tap_away "$n")"
+		fi
+		ovs_readd "$n" "$tap"
+		wait_ofport "$tap" -1 || die "the OVS port $tap did not go stale (ofport $(vsctl get Interface "$tap" ofport))"
+		say "tap $tap of $n renamed $(ovs_tap_away "$n"): its OVS port is stale (ofport -1, error $(vsctl get Interface "$tap" error))"
+		;;
+	ovs-tap-return)
+		if lab_ip link show "$(ovs_tap_away "$n")" >/dev/null 2>&1; then
+			lab_ip link set "$(ovs_tap_away "$n")" name "$tap"
+		fi
+		lab_ip link set "$tap" up
+		# (ovs-vswitchd opens a port's device when it appears; re-added if it did not)
+		wait_ofport "$tap" '' || { ovs_readd "$n" "$tap" && wait_ofport "$tap" ''; } ||
+			die "the OVS port $tap has no ofport after its tap came back"
+		say "tap $tap of $n back under its name: OVS port ofport $(vsctl get Interface "$tap" ofport)"
+		;;
 	esac
+}
+
+# Deletes an OVS guest's port and adds it again with its external_ids (two transactions:
+# in one, ovs-vswitchd sees no change). ovs-vsctl's complaint that the device cannot be
+# opened is expected under ovs-tap-vanish and dropped.
+ovs_readd() {
+	local n=$1 tap=$2 ext
+	ext=$(vsctl --if-exists get Interface "$tap" external_ids 2>/dev/null || true)
+	case $ext in *iface-id*) ;; *) ext=$(ovs_external_ids "$n") ;; esac
+	vsctl --if-exists del-port "$BR_OVS" "$tap"
+	vsctl add-port "$BR_OVS" "$tap" -- set Interface "$tap" "external_ids=$ext" 2>/dev/null
+}
+
+# Waits (5 s at most) until the Interface's ofport is -1, or with '' a real one.
+wait_ofport() {
+	local got
+	for _ in $(seq 1 50); do
+		got=$(vsctl --if-exists get Interface "$1" ofport 2>/dev/null || true)
+		if [ -n "$2" ] && [ "$got" = "$2" ]; then return 0; fi
+		if [ -z "$2" ] && [[ $got =~ ^[1-9][0-9]*$ ]]; then return 0; fi
+		sleep 0.1
+	done
+	return 1
 }
 
 # Undoes the NIC-kind faults of the running guests among the arguments: each OVS guest's
@@ -986,6 +1036,7 @@ restore_nic_kinds() {
 	local n
 	for n in $(guests_of_kind ovs "$@"); do
 		[ "$(dom_state "$n")" = running ] || [ "$(dom_state "$n")" = paused ] || continue
+		if lab_ip link show "$(ovs_tap_away "$n")" >/dev/null 2>&1; then ovs_port ovs-tap-return "$n"; fi
 		if [ "$(vsctl port-to-br "$(ovs_tap "$n")" 2>/dev/null)" != "$BR_OVS" ]; then
 			ovs_port ovs-port-attach "$n"
 		fi
@@ -1704,7 +1755,7 @@ cmd_fault() {
 		need_dom "$n" "$f"
 		guest_fault "$f" "$n" "${3:-}"
 		;;
-	ovs-port-down | ovs-port-up | ovs-port-detach | ovs-port-attach)
+	ovs-port-down | ovs-port-up | ovs-port-detach | ovs-port-attach | ovs-tap-vanish | ovs-tap-return)
 		need_dom "$n" "$f"
 		[ "${NIC_KIND[$n]:-}" = ovs ] || die "$n has no Open vSwitch port (OVS guests: $(guests_of_kind ovs "${ALL_GUESTS[@]}" | paste -sd ' '))"
 		ovs_pid ovs-vswitchd >/dev/null || die "the lab's Open vSwitch is not running (run: lab/lab.sh up --guests $n)"
@@ -1759,7 +1810,7 @@ cmd_fault() {
 		start_dnsmasq
 		say "dnsmasq ($DNS4) running, pid $(out_pid dnsmasq)"
 		;;
-	*) die "unknown fault '$f' (cut-outside|upstream-cut restore-outside|upstream-restore drop-gateway|gateway-absent restore-gateway|gateway-present freeze-agent thaw-agent pause resume restart-libvirtd destroy start reset link-down link-up tap-unplug tap-plug ovs-port-down ovs-port-up ovs-port-detach ovs-port-attach macvtap-lower-down macvtap-lower-up guest-ifdown guest-ifup guest-no-address guest-wrong-address guest-no-route guest-restore gateway-drop-icmp gateway-allow-icmp mtu-blackhole mtu-restore dns-stop dns-start tcp-drop tcp-reject tcp-allow loss loss-restore)" ;;
+	*) die "unknown fault '$f' (cut-outside|upstream-cut restore-outside|upstream-restore drop-gateway|gateway-absent restore-gateway|gateway-present freeze-agent thaw-agent pause resume restart-libvirtd destroy start reset link-down link-up tap-unplug tap-plug ovs-port-down ovs-port-up ovs-port-detach ovs-port-attach ovs-tap-vanish ovs-tap-return macvtap-lower-down macvtap-lower-up guest-ifdown guest-ifup guest-no-address guest-wrong-address guest-no-route guest-restore gateway-drop-icmp gateway-allow-icmp mtu-blackhole mtu-restore dns-stop dns-start tcp-drop tcp-reject tcp-allow loss loss-restore)" ;;
 	esac
 }
 
