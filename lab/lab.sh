@@ -843,7 +843,7 @@ stop_pid() {
 
 # ---------------------------------------------------------------- Open vSwitch and macvtap
 
-# The guests of a NIC kind among the arguments (or all guests).
+# The guests among the arguments whose first NIC is of the kind (bridge, ovs, macvtap).
 guests_of_kind() {
 	local kind=$1 n
 	shift
