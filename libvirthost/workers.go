@@ -3,14 +3,17 @@
 package libvirthost
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/url"
+	"os/exec"
 	"path"
+	"strconv"
 	"strings"
 
-	"libvirt.org/go/libvirt"
+	"github.com/vmcheck/vmcheck/guestagent"
 )
 
 // Workers is what libvirtd says of its worker threads (virt-admin
@@ -23,73 +26,93 @@ type Workers struct {
 }
 
 // ReadWorkers asks the daemon behind the libvirt URI uri for its worker
-// limits through libvirt's admin API. That needs the daemon's admin socket
-// (root only, mode 0700) on this host: a remote URI, a vmcheck that is not
-// root, or a daemon without the admin interface fails, and the caller
-// falls back to a default. It gives up when ctx ends (the call goes on in
-// the background).
+// limits with `virt-admin -c ADMIN-URI srv-threadpool-info SERVER`, run
+// under ctx. libvirt's admin library cannot share a process with the
+// libvirt library here (Debian 12's libvirt 9.0: both register the GObject
+// type virConnect, and the second connection opened crashes), so the read
+// runs in a child of its own. It needs the daemon's admin socket (root
+// only, mode 0700) on this host: a remote URI, a vmcheck that is not root,
+// no virt-admin or a daemon without the admin interface fails, and the
+// caller falls back to a default.
 func ReadWorkers(ctx context.Context, uri string) (Workers, error) {
 	cands, err := adminURIs(uri)
 	if err != nil {
 		return Workers{}, err
 	}
-	type result struct {
-		w   Workers
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		var errs []error
-		for _, c := range cands {
-			w, err := readWorkers(c)
+	var errs []error
+	for _, c := range cands {
+		for _, server := range []string{"libvirtd", "virtqemud"} {
+			if !strings.HasPrefix(c, server+":") {
+				continue
+			}
+			w, err := readWorkers(ctx, c, server)
 			if err == nil {
-				done <- result{w, nil}
-				return
+				return w, nil
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", c, err))
 		}
-		done <- result{err: errors.Join(errs...)}
-	}()
-	select {
-	case r := <-done:
-		return r.w, r.err
-	case <-ctx.Done():
-		return Workers{}, fmt.Errorf("reading libvirtd's worker limits: %w", ctx.Err())
 	}
+	return Workers{}, fmt.Errorf("reading libvirtd's worker limits: %w", errors.Join(errs...))
 }
 
-// readWorkers reads the thread pool of the first RPC server of the
-// admin URI other than the admin server itself.
-func readWorkers(adminURI string) (Workers, error) {
-	conn, err := libvirt.NewAdmConnect(adminURI, 0)
-	if err != nil {
-		return Workers{}, err
-	}
-	defer conn.Close()
-	servers, err := conn.ListServers(0)
-	if err != nil {
-		return Workers{}, err
-	}
-	var found *Workers
-	for i := range servers {
-		s := &servers[i]
-		name, err := s.GetName()
-		if err == nil && name != "admin" && found == nil {
-			if p, perr := s.GetThreadPoolParameters(0); perr == nil && p.MaxWorkersSet {
-				found = &Workers{Server: name, MaxWorkers: int(p.MaxWorkers), PrioWorkers: int(p.PrioWorkers)}
-			} else if perr != nil {
-				err = perr
-			}
+// maxVirtAdminOutput caps what is kept of virt-admin's output: its answer
+// is a few lines.
+const maxVirtAdminOutput = 4 << 10
+
+// readWorkers runs virt-admin for the thread pool of the RPC server
+// server of the admin URI.
+func readWorkers(ctx context.Context, adminURI, server string) (Workers, error) {
+	cmd := exec.CommandContext(ctx, "virt-admin", "-c", adminURI, "srv-threadpool-info", server)
+	var out, stderr capped
+	out.max, stderr.max = maxVirtAdminOutput, maxVirtAdminOutput
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return Workers{}, fmt.Errorf("virt-admin: %w: %s", err, guestagent.Sanitize(msg, 200))
 		}
-		s.Free()
-		if err != nil && found == nil {
-			return Workers{}, err
+		return Workers{}, fmt.Errorf("virt-admin: %w", err)
+	}
+	return parseThreadPool(server, out.String())
+}
+
+// parseThreadPool reads virt-admin srv-threadpool-info's "key : value"
+// lines.
+func parseThreadPool(server, out string) (Workers, error) {
+	w := Workers{Server: server}
+	seen := false
+	for line := range strings.Lines(out) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "maxWorkers":
+			w.MaxWorkers, seen = n, true
+		case "prioWorkers":
+			w.PrioWorkers = n
 		}
 	}
-	if found == nil {
-		return Workers{}, errors.New("the daemon lists no RPC server with a thread pool")
+	if !seen || w.MaxWorkers <= 0 {
+		return Workers{}, fmt.Errorf("virt-admin srv-threadpool-info %s gave no maxWorkers: %q", server, guestagent.Sanitize(out, 200))
 	}
-	return *found, nil
+	return w, nil
+}
+
+// capped is a buffer that keeps at most max bytes and drops the rest.
+type capped struct {
+	bytes.Buffer
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.Len(); room > 0 {
+		c.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
 }
 
 // adminURIs are the admin URIs of the daemon behind a local libvirt URI:

@@ -48,3 +48,28 @@ func TestReadWorkersRemote(t *testing.T) {
 		t.Errorf("err %v, want one saying the URI is not local", err)
 	}
 }
+
+// virt-admin's answer as the lab's libvirtd 9.0 gave it
+// (`virt-admin -c ADMIN-URI srv-threadpool-info libvirtd`), and answers
+// that name no limit.
+func TestParseThreadPool(t *testing.T) {
+	lab := "minWorkers     : 5\nmaxWorkers     : 20\nnWorkers       : 9\nfreeWorkers    : 9\nprioWorkers    : 5\njobQueueDepth  : 0\n\n"
+	w, err := parseThreadPool("libvirtd", lab)
+	if err != nil || w != (Workers{Server: "libvirtd", MaxWorkers: 20, PrioWorkers: 5}) {
+		t.Errorf("parseThreadPool(lab) = %+v, %v", w, err)
+	}
+	for _, bad := range []string{"", "maxWorkers : many\n", "maxWorkers : 0\n", "error: failed to connect\n"} {
+		if w, err := parseThreadPool("libvirtd", bad); err == nil {
+			t.Errorf("parseThreadPool(%q) = %+v, want an error", bad, w)
+		}
+	}
+}
+
+// virt-admin under an ended context gives up with an error, not a hang.
+func TestReadWorkersCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ReadWorkers(ctx, "qemu+unix:///system?socket=/nonexistent/libvirt-sock"); err == nil {
+		t.Error("ReadWorkers with an ended context succeeded")
+	}
+}
