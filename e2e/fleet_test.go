@@ -34,7 +34,7 @@ import (
 // Alertmanager's group_wait / group_interval are the shipped ones. With
 // VMCHECK_FLEET_SHIPPED_TIMING=1 the test runs with the defaults instead
 // (vmcheck's, and docs/fleet.md's Prometheus intervals), to measure the
-// fault-to-notification time an operator gets; it takes about 10 minutes.
+// fault-to-notification time an operator gets; it takes about 6 minutes.
 const (
 	fleetNet    = "vcn2br0" // node two's network of its own (lab/qemu.sh)
 	fleetNetVMs = 3         // n2-web, n2-db, n2-app
@@ -94,6 +94,8 @@ const fleetPolicyOne = `policies:
 const fleetPolicyTwo = `policies:
   - match: n2-solo
     alert: {notify: tenant, tenant: globex}
+  - match: n2-app
+    alert: {notify: both, tenant: acme, receiver: acme-oncall}
   - match: "n2-*"
     alert: {notify: both, tenant: acme}
 `
@@ -109,7 +111,8 @@ type fleetExpect struct {
 // The cases: lab-debian cut off on node one (host link down: tenant acme
 // and, by its policy, the operator); node two's network vcn2br0 cut (one
 // operator notification for the network, the three VMs' own alerts
-// inhibited, their tenant acme told nothing); n2-solo (node two, another
+// inhibited, their tenant acme and n2-app's receiver acme-oncall told
+// nothing); n2-solo (node two, another
 // network) cut off at the same time and then deleted (tenant globex only,
 // through the tenants webhook; its alert resolves with its series).
 var fleetExpected = []fleetExpect{
@@ -326,8 +329,9 @@ func fleetBaseline(t *testing.T, f *fleet) {
 	}
 	// The policies, as Prometheus sees them, per node.
 	want := map[string]string{
-		"node1/lab-debian": "both/acme", "node1/lab-windows": "operator/", "node1/lab-busybox": "tenant/lab-project",
-		"node2/n2-web": "both/acme", "node2/n2-db": "both/acme", "node2/n2-app": "both/acme", "node2/n2-solo": "tenant/globex",
+		"node1/lab-debian": "both/acme/", "node1/lab-windows": "operator//", "node1/lab-busybox": "tenant/lab-project/",
+		"node2/n2-web": "both/acme/", "node2/n2-db": "both/acme/", "node2/n2-app": "both/acme/acme-oncall",
+		"node2/n2-solo": "tenant/globex/",
 	}
 	expWait(t, "Prometheus to scrape both nodes' alert policies", time.Minute, func() (bool, string) {
 		r, err := promQuery(f.prom, `vmcheck_domain_alert_info`)
@@ -336,7 +340,7 @@ func fleetBaseline(t *testing.T, f *fleet) {
 		}
 		got := map[string]string{}
 		for _, s := range r {
-			got[s.Metric["node"]+"/"+s.Metric["domain"]] = s.Metric["notify"] + "/" + s.Metric["tenant"]
+			got[s.Metric["node"]+"/"+s.Metric["domain"]] = s.Metric["notify"] + "/" + s.Metric["tenant"] + "/" + s.Metric["receiver"]
 		}
 		return fmt.Sprint(got) == fmt.Sprint(want), fmt.Sprintf("got %v, want %v", got, want)
 	})
