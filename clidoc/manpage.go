@@ -131,9 +131,9 @@ cost different things.
 protects libvirtd: it bounds the guest agent calls in flight over all
 VMs. libvirtd serves every client with max_workers threads (20 by
 default), and an agent call holds one until the guest agent answers. By
-default vmcheck reads max_workers through libvirtd's admin socket (as
+default vmcheck reads max_workers through libvirtd's admin socket, running
 .B virt\-admin srv\-threadpool\-info libvirtd
-does; root only) and uses all but a tenth of it, at least 2 left free; when
+(root only) and uses all but a tenth of it, at least 2 left free; when
 it cannot read it, 18. When libvirt reports overload, or short agent calls
 take three times their usual time (libvirtd queueing them), vmcheck lowers the
 limit for a while. Calls to one VM run one at a time, as libvirt runs them.
