@@ -120,6 +120,12 @@ func assertInstalled(t *testing.T) {
 			t.Errorf("%s is not a conffile: %q", f, conffiles)
 		}
 	}
+	// The units' EnvironmentFile, byte for byte as deploy/systemd ships it.
+	if got, err := os.ReadFile("/etc/default/vmcheck"); err != nil {
+		t.Error(err)
+	} else if want, _ := os.ReadFile("../deploy/systemd/vmcheck.default"); string(got) != string(want) {
+		t.Errorf("/etc/default/vmcheck is not deploy/systemd/vmcheck.default:\n%s", got)
+	}
 	if st, err := os.Stat("/var/lib/vmcheck"); err != nil || st.Mode().Perm() != 0o700 || !st.IsDir() {
 		t.Errorf("/var/lib/vmcheck: %v, want a directory with mode 0700 (err %v)", st, err)
 	}
