@@ -1,0 +1,113 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+// The guests whose gateway evidence TestGatewayEvidenceFresh reads: the
+// debian and the busybox role (both with busybox ip, the lab's userland).
+var evidenceGuests = []string{"lab-debian", "lab-busybox"}
+
+// guestNeigh is what `ip -4 neigh show dev eth0` prints in dom, run
+// through its agent as the lab's guest faults run their commands.
+func guestNeigh(t *testing.T, dom string) string {
+	t.Helper()
+	req := `{"execute":"guest-exec","arguments":{"path":"ip","arg":["-4","neigh","show","dev","eth0"],"capture-output":true}}`
+	var started struct {
+		Return struct{ PID int } `json:"return"`
+	}
+	if err := json.Unmarshal([]byte(lab(t, "virsh", "qemu-agent-command", dom, req)), &started); err != nil {
+		t.Fatalf("%s: guest-exec: %v", dom, err)
+	}
+	for range 50 {
+		var st struct {
+			Return struct {
+				Exited  bool   `json:"exited"`
+				OutData string `json:"out-data"`
+			} `json:"return"`
+		}
+		out := lab(t, "virsh", "qemu-agent-command", dom, fmt.Sprintf(`{"execute":"guest-exec-status","arguments":{"pid":%d}}`, started.Return.PID))
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("%s: guest-exec-status: %v: %s", dom, err, out)
+		}
+		if st.Return.Exited {
+			b, _ := base64.StdEncoding.DecodeString(st.Return.OutData)
+			return strings.TrimSpace(string(b))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: ip neigh did not finish", dom)
+	return ""
+}
+
+// waitNotConfirmed waits until no guest of doms holds a REACHABLE, DELAY
+// or PROBE entry for its gateway: STALE (15-45 s after its last
+// confirmation) or none at all. It returns each guest's entry.
+func waitNotConfirmed(t *testing.T, doms []string) map[string]string {
+	t.Helper()
+	seen := map[string]string{}
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, dom := range doms {
+		for {
+			n := guestNeigh(t, dom)
+			if n == "" || strings.HasSuffix(n, "STALE") {
+				seen[dom] = n
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the gateway's entry stayed %q for 2 minutes", dom, n)
+			}
+			time.Sleep(3 * time.Second)
+		}
+	}
+	return seen
+}
+
+// TestGatewayEvidenceFresh: with the gateway dropping echo requests,
+// guests whose entry for it is STALE (cached) or gone say
+// gateway_icmp_filtered only from a fresh answer: the failed ping sends a
+// STALE entry to DELAY, the kernel probes it 5 s later, and vmcheck reads
+// it again after that (REACHABLE); with the gateway gone the same
+// re-check ends FAILED: gateway_unresolved, never gateway_icmp_filtered.
+func TestGatewayEvidenceFresh(t *testing.T) {
+	args := append(domainArgs(evidenceGuests...), "--external", external4, "--ping-timeout", "1s", "--timeout", "20s")
+	for _, c := range []struct {
+		fault, undo string
+		code        checker.Code
+		stale, gone string // in the detail, after a STALE entry / none
+	}{
+		{"gateway-drop-icmp", "gateway-allow-icmp", checker.CodeGatewayICMPFiltered, "DELAY after the ping, REACHABLE", "REACHABLE"},
+		{"gateway-absent", "gateway-present", checker.CodeGatewayUnresolved, "FAILED", "FAILED"},
+	} {
+		t.Run(c.fault, func(t *testing.T) {
+			lab(t, "fault", c.fault)
+			t.Cleanup(func() { lab(t, "fault", c.undo) })
+			before := waitNotConfirmed(t, evidenceGuests)
+			r := check(t, roundCap, args...)
+			for _, dom := range evidenceGuests {
+				d := domain(t, r, dom)
+				t.Logf("%s: entry before the check %q; diagnosis %s", dom, before[dom], diagJSON(d))
+				if len(d.Diagnosis) == 0 {
+					t.Errorf("%s: no diagnosis (state %s, %s)", dom, d.State, d.Reason)
+					continue
+				}
+				want := c.gone
+				if before[dom] != "" {
+					want = c.stale
+				}
+				if g := d.Diagnosis[0]; g.Code != c.code || !strings.Contains(g.Detail, want) {
+					t.Errorf("%s: first cause %s %q, want %s with %q", dom, g.Code, g.Detail, c.code, want)
+				}
+			}
+		})
+	}
+}
