@@ -146,6 +146,9 @@ func workersRound(ctx context.Context, o options, lab *Lab, maxWorkers int, flag
 	if m := regexp.MustCompile(`agent_calls=(\d+)`).FindStringSubmatch(errb.String()); m != nil {
 		r.AgentCalls, _ = strconv.Atoi(m[1])
 	}
+	if i := slices.Index(flags, "--agent-calls"); i >= 0 && i+1 < len(flags) {
+		r.AgentCalls, _ = strconv.Atoi(flags[i+1]) // set, not derived: nothing logged
+	}
 	var report checker.Report
 	if err := json.Unmarshal([]byte(out.String()), &report); err != nil {
 		return r, fmt.Errorf("vmcheck output (exit %d, %s): %w", r.Code, strings.TrimSpace(errb.String()), err)
