@@ -199,6 +199,7 @@ func TestDiagnosis(t *testing.T) {
 			if len(c.fault) > 0 {
 				lab(t, append([]string{"fault"}, c.fault...)...)
 				t.Cleanup(func() { lab(t, append([]string{"fault"}, c.undo...)...) })
+				settleGatewayEntry(t, c.code, c.dom)
 			}
 			d := domain(t, diagCheck(t, c, cfg), c.dom)
 			t.Logf("%s: state %s, reason %q, diagnosis %s", c.dom, d.State, d.Reason, diagJSON(d))

@@ -349,6 +349,7 @@ func TestNICKindsNetworkFaults(t *testing.T) {
 		t.Run(f.fault[0], func(t *testing.T) {
 			lab(t, append([]string{"fault"}, f.fault...)...)
 			t.Cleanup(func() { lab(t, append([]string{"fault"}, f.undo...)...) })
+			settleGatewayEntry(t, f.code, nicDomains...)
 			r := nicCheck(t, nicDomains...)
 			for _, dom := range nicDomains {
 				d := domain(t, r.run, dom)
