@@ -332,29 +332,34 @@ func assertHostSide(t *testing.T, h nicHost, c nicGuest) {
 	}
 }
 
-// nicNetFault is a network fault and the cause it must get on every kind.
+// nicNetFault is a network fault and the causes it may get on every kind:
+// the first of codes is what the fault is; a later one is what the
+// guest's neighbour entry may truthfully leave it at (a gateway dropping
+// echo requests whose ARP answer the entry did not record during the
+// check is gateway_unconfirmed: the entry went DELAY, then STALE on
+// lab-ovs in one CI run, as an ARP packet overrode it).
 type nicNetFault struct {
 	fault, undo []string
-	code        checker.Code
+	codes       []checker.Code
 }
 
 // TestNICKindsNetworkFaults injects network faults and asserts that the
 // guests of every NIC kind get the network cause and no host cause at all.
 func TestNICKindsNetworkFaults(t *testing.T) {
 	for _, f := range []nicNetFault{
-		{fault: []string{"gateway-drop-icmp"}, undo: []string{"gateway-allow-icmp"}, code: checker.CodeGatewayICMPFiltered},
-		{fault: []string{"upstream-cut"}, undo: []string{"upstream-restore"}, code: checker.CodeUpstreamUnreachable},
-		{fault: []string{"gateway-absent"}, undo: []string{"gateway-present"}, code: checker.CodeGatewayUnresolved},
+		{fault: []string{"gateway-drop-icmp"}, undo: []string{"gateway-allow-icmp"}, codes: []checker.Code{checker.CodeGatewayICMPFiltered, checker.CodeGatewayUnconfirmed}},
+		{fault: []string{"upstream-cut"}, undo: []string{"upstream-restore"}, codes: []checker.Code{checker.CodeUpstreamUnreachable}},
+		{fault: []string{"gateway-absent"}, undo: []string{"gateway-present"}, codes: []checker.Code{checker.CodeGatewayUnresolved}},
 	} {
 		t.Run(f.fault[0], func(t *testing.T) {
 			lab(t, append([]string{"fault"}, f.fault...)...)
 			t.Cleanup(func() { lab(t, append([]string{"fault"}, f.undo...)...) })
-			settleGatewayEntry(t, f.code, nicDomains...)
+			settleGatewayEntry(t, f.codes[0], nicDomains...)
 			r := nicCheck(t, nicDomains...)
 			for _, dom := range nicDomains {
 				d := domain(t, r.run, dom)
 				t.Logf("%s under %s: state %s, diagnosis %s", dom, f.fault[0], d.State, diagJSON(d))
-				assertNetworkOnly(t, d, nicKindOf[dom][0], f.code)
+				assertNetworkOnly(t, d, nicKindOf[dom][0], f.codes...)
 			}
 			lab(t, append([]string{"fault"}, f.undo...)...)
 			assertNICHealthy(t, nicCheck(t, nicDomains...), "after "+f.undo[0], nicDomains...)
@@ -363,8 +368,8 @@ func TestNICKindsNetworkFaults(t *testing.T) {
 }
 
 // assertNetworkOnly checks that d's causes are all at layer network, with
-// code among them on the NIC mac.
-func assertNetworkOnly(t *testing.T, d checker.Result, mac string, code checker.Code) {
+// one of codes among them on the NIC mac.
+func assertNetworkOnly(t *testing.T, d checker.Result, mac string, codes ...checker.Code) {
 	t.Helper()
 	if d.State == checker.StateOK {
 		t.Errorf("%s: state ok under a network fault", d.Name)
@@ -374,12 +379,12 @@ func assertNetworkOnly(t *testing.T, d checker.Result, mac string, code checker.
 		if g.Layer != checker.LayerNetwork {
 			t.Errorf("%s: %s cause %s under a network fault: %s", d.Name, g.Layer, g.Code, g.Detail)
 		}
-		if g.Code == code && strings.EqualFold(g.NIC, mac) {
+		if slices.Contains(codes, g.Code) && strings.EqualFold(g.NIC, mac) {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("%s: no %s on %s in %s", d.Name, code, mac, diagJSON(d))
+		t.Errorf("%s: none of %v on %s in %s", d.Name, codes, mac, diagJSON(d))
 	}
 }
 
