@@ -25,6 +25,10 @@ const (
 // errTooLong is a host command whose output passed maxOutput.
 var errTooLong = errors.New("output over the limit")
 
+// Run runs a host command, argv without a shell, bounded as vmcheck's
+// host-side reads are: see execRun.
+func Run(ctx context.Context, argv []string) ([]byte, error) { return execRun(ctx, argv) }
+
 // execRun runs argv without a shell until ctx ends or maxCommandTime
 // passes, reading at most maxOutput bytes of its standard output; its
 // error carries the first line of standard error.

@@ -3,17 +3,16 @@
 package libvirthost
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/url"
-	"os/exec"
 	"path"
 	"strconv"
 	"strings"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/hostnic"
 )
 
 // Workers is what libvirtd says of its worker threads (virt-admin
@@ -55,24 +54,14 @@ func ReadWorkers(ctx context.Context, uri string) (Workers, error) {
 	return Workers{}, fmt.Errorf("reading libvirtd's worker limits: %w", errors.Join(errs...))
 }
 
-// maxVirtAdminOutput caps what is kept of virt-admin's output: its answer
-// is a few lines.
-const maxVirtAdminOutput = 4 << 10
-
 // readWorkers runs virt-admin for the thread pool of the RPC server
-// server of the admin URI.
+// server of the admin URI, bounded as every host command (hostnic.Run).
 func readWorkers(ctx context.Context, adminURI, server string) (Workers, error) {
-	cmd := exec.CommandContext(ctx, "virt-admin", "-c", adminURI, "srv-threadpool-info", server)
-	var out, stderr capped
-	out.max, stderr.max = maxVirtAdminOutput, maxVirtAdminOutput
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return Workers{}, fmt.Errorf("virt-admin: %w: %s", err, guestagent.Sanitize(msg, 200))
-		}
-		return Workers{}, fmt.Errorf("virt-admin: %w", err)
+	out, err := hostnic.Run(ctx, []string{"virt-admin", "-c", adminURI, "srv-threadpool-info", server})
+	if err != nil {
+		return Workers{}, err
 	}
-	return parseThreadPool(server, out.String())
+	return parseThreadPool(server, string(out))
 }
 
 // parseThreadPool reads virt-admin srv-threadpool-info's "key : value"
@@ -100,19 +89,6 @@ func parseThreadPool(server, out string) (Workers, error) {
 		return Workers{}, fmt.Errorf("virt-admin srv-threadpool-info %s gave no maxWorkers: %q", server, guestagent.Sanitize(out, 200))
 	}
 	return w, nil
-}
-
-// capped is a buffer that keeps at most max bytes and drops the rest.
-type capped struct {
-	bytes.Buffer
-	max int
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	if room := c.max - c.Len(); room > 0 {
-		c.Buffer.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
 }
 
 // adminURIs are the admin URIs of the daemon behind a local libvirt URI:
