@@ -181,3 +181,12 @@ func ValidateOVSDB(remote string) error {
 	}
 	return nil
 }
+
+// HostName names the NIC on the host, as its backend's commands take it:
+// its host device, else its MAC.
+func (n NIC) HostName() string {
+	if n.Device != "" {
+		return n.Device
+	}
+	return n.MAC
+}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/libvirthost"
 )
 
 // t0 is the start of the first round in every test.
@@ -112,7 +113,7 @@ func fixture(at time.Time) ([]checker.Domain, []checker.Result) {
 // apart, so that failures are confirmed.
 func fixtureHistory(downAfter int) *History {
 	h := NewHistory(downAfter)
-	h.SetSourceUp(checker.BackendLibvirt, true)
+	h.SetSourceUp(libvirthost.Name, true)
 	var last time.Time
 	for i := range downAfter {
 		last = t0.Add(time.Duration(i) * time.Minute)

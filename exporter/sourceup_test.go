@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
 // TestSourceUpMetrics: vmcheck_source_up{backend} reports the connection
@@ -20,13 +22,13 @@ func TestSourceUpMetrics(t *testing.T) {
 		want   []string
 		absent []string
 	}{
-		{"libvirt up", func(h *History) { h.SetSourceUp(checker.BackendLibvirt, true) },
+		{"libvirt up", func(h *History) { h.SetSourceUp(libvirthost.Name, true) },
 			[]string{`vmcheck_source_up{backend="libvirt"} 1`, "vmcheck_libvirt_up 1"}, nil},
-		{"qemu down", func(h *History) { h.SetSourceUp(checker.BackendQEMU, false) },
+		{"qemu down", func(h *History) { h.SetSourceUp(qemuhost.Name, false) },
 			[]string{`vmcheck_source_up{backend="qemu"} 0`, "vmcheck_libvirt_up 0"}, nil},
-		{"qemu up", func(h *History) { h.SetSourceUp(checker.BackendQEMU, true) },
+		{"qemu up", func(h *History) { h.SetSourceUp(qemuhost.Name, true) },
 			[]string{`vmcheck_source_up{backend="qemu"} 1`, "vmcheck_libvirt_up 1"}, []string{`backend="libvirt"`}},
-		{"SetLibvirtUp keeps the backend", func(h *History) { h.SetSourceUp(checker.BackendQEMU, false); h.SetLibvirtUp(true) },
+		{"SetLibvirtUp keeps the backend", func(h *History) { h.SetSourceUp(qemuhost.Name, false); h.SetLibvirtUp(true) },
 			[]string{`vmcheck_source_up{backend="qemu"} 1`, "vmcheck_libvirt_up 1"}, nil},
 		{"no backend named", func(h *History) { h.SetLibvirtUp(true) },
 			[]string{"vmcheck_libvirt_up 1"}, []string{"vmcheck_source_up{"}},
@@ -80,7 +82,7 @@ func TestRunnerSourceBackend(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if s := hist.Snapshot(); s.Backend != checker.BackendQEMU || s.LibvirtUp {
-		t.Errorf("after a refused connection: backend %q, up %v; want %q, false", s.Backend, s.LibvirtUp, checker.BackendQEMU)
+	if s := hist.Snapshot(); s.Backend != qemuhost.Name || s.LibvirtUp {
+		t.Errorf("after a refused connection: backend %q, up %v; want %q, false", s.Backend, s.LibvirtUp, qemuhost.Name)
 	}
 }

@@ -1,0 +1,88 @@
+package qemuhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/vmcheck/vmcheck/checker"
+)
+
+// Name is the QEMU backend's name in logs and in the backend label of
+// vmcheck_source_up.
+const Name = "qemu"
+
+// Backend is the checker.Backend of hosts running QEMU without libvirt,
+// Proxmox VE included: its settings are the socket directory (qemu_dir,
+// --qemu-dir), the socket pairs (qemu_vms) and the Proxmox VE configs
+// (pve_config_dir, --pve-config-dir), its Source this package's. The
+// package registers it when imported.
+type Backend struct{}
+
+var _ checker.Conn = (*Source)(nil)
+
+func init() { checker.RegisterBackend(Backend{}, false) }
+
+// Name implements checker.Backend.
+func (Backend) Name() string { return Name }
+
+// Title implements checker.Backend.
+func (Backend) Title() string { return "QEMU without libvirt" }
+
+// Options implements checker.Backend: --qemu-dir and --pve-config-dir.
+func (Backend) Options() []checker.Option {
+	return []checker.Option{
+		{Key: "qemu_dir", Selects: true,
+			Usage: "no libvirt: check the QEMU VMs whose <id>.qmp and <id>.qga sockets are in `DIR` (Proxmox VE: " + DefaultDir + ")",
+			Set: func(cfg *checker.Config, v string) error {
+				if v == "" {
+					return errors.New("empty directory")
+				}
+				cfg.QEMUDir = v
+				return nil
+			}},
+		{Key: "pve_config_dir",
+			Usage: "with --qemu-dir: Proxmox VE VM configs <id>.conf in `DIR` (default " + DefaultPVEConfigDir + ")",
+			Set:   func(cfg *checker.Config, v string) error { cfg.PVEConfigDir = v; return nil }},
+	}
+}
+
+// Selected implements checker.Backend: the config names QEMU sockets.
+func (Backend) Selected(cfg checker.Config) bool { return cfg.QEMUDir != "" || len(cfg.QEMUVMs) > 0 }
+
+// Deselect implements checker.Backend.
+func (Backend) Deselect(cfg *checker.Config) { cfg.QEMUDir, cfg.QEMUVMs = "", nil }
+
+// Open implements checker.Backend: a Source of the config's sockets,
+// which connects to nothing before its first listing.
+func (Backend) Open(_ context.Context, cfg checker.Config) (checker.Conn, error) {
+	src, err := New(Options{Dir: cfg.QEMUDir, VMs: cfg.QEMUVMs, PVEConfigDir: cfg.PVEConfigDir, Concurrency: cfg.Concurrency})
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+// AgentCalls implements checker.Backend: each VM's agent socket is its
+// own, so only the one-call-per-VM rule applies: as many as domains are
+// checked at once.
+func (Backend) AgentCalls(_ context.Context, cfg checker.Config) checker.AgentLimit {
+	return checker.AgentLimit{Calls: max(cfg.Concurrency, checker.DefaultConcurrency)}
+}
+
+// PolicyConsents implements checker.Backend: QEMU VMs carry no vmcheck
+// metadata, so a config rule with enabled: true is their consent.
+func (Backend) PolicyConsents() bool { return true }
+
+// NotOptedIn implements checker.Backend.
+func (Backend) NotOptedIn(checker.Domain) string {
+	return "no config policy with enabled: true matches it"
+}
+
+// LinkDownDetail implements checker.Backend.
+func (Backend) LinkDownDetail(_ checker.Domain, n checker.NIC) string {
+	return fmt.Sprintf("the host has set this NIC's link down (Proxmox VE link_down=1, or QMP set_link); bring it up: qm set VMID --netN …,link_down=0 on Proxmox VE, or QMP set_link with up=true for %s", n.HostName())
+}
+
+// LinkUpCommand implements checker.Backend.
+func (Backend) LinkUpCommand(string, string) string { return "without libvirt: QMP set_link up=true" }
