@@ -11,4 +11,8 @@
 // vmcheck's and Nova's <metadata> elements (metadata.go) — are plain Go and
 // build everywhere; they fill checker's backend-neutral types (Domain,
 // NIC, Policy, Nova).
+//
+// Backend (backend.go) is what the engine and the CLI know of libvirt: the
+// package registers it with checker.RegisterBackend when imported; built
+// without cgo, its Open says that this vmcheck has no libvirt.
 package libvirthost
