@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmcheck/vmcheck/config"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -256,17 +258,8 @@ func TestLoopbackExternalRejected(t *testing.T) {
 			t.Errorf("ParseConfig(%q) error = %v, want a loopback error with its reason", y, err)
 		}
 	}
-	var fe *FieldError
+	var fe *config.FieldError
 	if err := (Config{External: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}).Validate(); !errors.As(err, &fe) || fe.Key != "external[0]" {
 		t.Errorf("Validate(external 127.0.0.1) = %v, want a FieldError for external[0]", err)
-	}
-}
-
-func TestNearest(t *testing.T) {
-	cands := []string{"check", "domains", "cron", "serve"}
-	for word, want := range map[string]string{"chek": "check", "domain": "domains", "srve": "serve", "xyzzy": ""} {
-		if got := Nearest(word, cands); got != want {
-			t.Errorf("Nearest(%q) = %q, want %q", word, got, want)
-		}
 	}
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/osdetect"
 	"github.com/vmcheck/vmcheck/output"
 	"github.com/vmcheck/vmcheck/probe"
 	"github.com/vmcheck/vmcheck/qemuhost"
@@ -140,7 +142,7 @@ var flagOfKey = map[string]string{"timeout": "timeout", "ping_timeout": "ping-ti
 // flag when a flag set it (or the value it was judged against), else
 // under its key in the config file.
 func invalid(c *cli.Context, file string, err error) error {
-	var fe *checker.FieldError
+	var fe *config.FieldError
 	if errors.As(err, &fe) {
 		key, _, _ := strings.Cut(fe.Key, "[")
 		if f := flagOfKey[key]; f != "" && c.IsSet(f) {
@@ -225,7 +227,7 @@ func selectionFlags(c *cli.Context, cfg *checker.Config) error {
 			if err != nil {
 				return usageError("--external %q: not an IP address", s)
 			}
-			if err := checker.ValidateTarget(a); err != nil {
+			if err := osdetect.ValidateOperatorTarget(a); err != nil {
 				return usageError("--external %q: %v", s, err)
 			}
 			cfg.External = append(cfg.External, a)
