@@ -32,7 +32,7 @@ func Decode(b []byte, engine any, sections *Values) (Doc, error) {
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return Doc{}, syntaxError(b, err)
 	}
-	doc := Doc{lines: map[string]int{}}
+	doc := Doc{lines: map[string]int{}, set: map[string]bool{}}
 	if len(root.Content) == 0 {
 		return doc, nil
 	}
@@ -53,8 +53,12 @@ func Decode(b []byte, engine any, sections *Values) (Doc, error) {
 		return doc, d.errs.err()
 	}
 	found := map[string]reflect.Value{}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		key, val := top.Content[i], top.Content[i+1]
+		if d.duplicate(key, "", seen) {
+			continue
+		}
 		if f, ok := fields[key.Value]; ok {
 			d.value(val, key.Value, ev.FieldByIndex(f))
 			continue
@@ -90,9 +94,14 @@ func syntaxError(b []byte, err error) error {
 	return errors.New(strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n", "; "))
 }
 
+// maxValues bounds the values one Decode decodes: aliases of aliases
+// could otherwise expand a small file into billions of values.
+const maxValues = 100_000
+
 // decoder collects the errors of one Decode.
 type decoder struct {
-	errs errorList
+	errs   errorList
+	values int
 }
 
 var (
@@ -103,8 +112,19 @@ var (
 
 // value decodes n, at path, into v.
 func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
+	if d.values++; d.values > maxValues {
+		if d.values == maxValues+1 {
+			d.errs.add(&Error{Line: n.Line, Path: path, Err: fmt.Errorf("more than %d values: are aliases (*name) expanding too much?", maxValues)})
+		}
+		return
+	}
 	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+		anchor := *n.Alias
+		anchor.Line = n.Line // an error of the value names the alias's line
+		n = &anchor
+	}
+	if isNull(n) {
+		return // "key:" or "~": unset, as yaml.v3 leaves it
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
 		if err := v.Addr().Interface().(Unmarshaler).UnmarshalConfig(n, path); err != nil {
@@ -117,9 +137,6 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
 			d.errs.add(err)
 		}
-		return
-	}
-	if isNull(n) {
 		return
 	}
 	switch t := v.Type(); {
@@ -210,8 +227,12 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 		return
 	}
 	fields := fieldsOf(v.Type())
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i], n.Content[i+1]
+		if d.duplicate(key, path, seen) {
+			continue
+		}
 		f, ok := fields[key.Value]
 		if !ok {
 			d.unknown(key, path, keysOf(fields))
@@ -244,16 +265,25 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i], n.Content[i+1]
-		if l, dup := seen[key.Value]; dup {
-			d.errs.add(&Error{Line: key.Line, Path: path, Err: fmt.Errorf("%q is already set on line %d", key.Value, l)})
+		if d.duplicate(key, path, seen) {
 			continue
 		}
-		seen[key.Value] = key.Line
 		e := reflect.New(v.Type().Elem()).Elem()
 		d.value(val, Join(path, key.Value), e)
 		out.SetMapIndex(reflect.ValueOf(key.Value).Convert(v.Type().Key()), e)
 	}
 	v.Set(out)
+}
+
+// duplicate records an error and reports true when key, a key of the
+// mapping at path, was seen before (seen maps keys to their lines).
+func (d *decoder) duplicate(key *yaml.Node, path string, seen map[string]int) bool {
+	if l, dup := seen[key.Value]; dup {
+		d.errs.add(&Error{Line: key.Line, Err: fmt.Errorf("%q is already set on line %d", Join(path, key.Value), l)})
+		return true
+	}
+	seen[key.Value] = key.Line
+	return false
 }
 
 // isNull reports whether n is YAML's null ("key:" with no value, "~").

@@ -63,7 +63,8 @@ func paths(t reflect.Type, prefix string) []string {
 
 // Doc locates key paths in a decoded document.
 type Doc struct {
-	lines map[string]int
+	lines map[string]int  // the line of each key path
+	set   map[string]bool // the key paths with a value
 }
 
 // index records the line of every key and list item under n.
@@ -74,22 +75,23 @@ func (d Doc) index(n *yaml.Node, path string) {
 			p := Join(path, n.Content[i].Value)
 			if _, dup := d.lines[p]; !dup {
 				d.lines[p] = n.Content[i].Line
+				d.set[p] = !isNull(n.Content[i+1])
 			}
 			d.index(n.Content[i+1], p)
 		}
 	case yaml.SequenceNode:
 		for i, e := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
-			d.lines[p] = e.Line
+			d.lines[p], d.set[p] = e.Line, !isNull(e)
 			d.index(e, p)
 		}
 	}
 }
 
-// Has reports whether the document writes the key path.
+// Has reports whether the document writes the key path with a value
+// ("key:" alone, or "key: ~", is no value).
 func (d Doc) Has(path string) bool {
-	_, ok := d.lines[path]
-	return ok
+	return d.set[path]
 }
 
 // Line returns the line of the key path, or of the nearest key above it

@@ -108,6 +108,8 @@ func TestSectionErrors(t *testing.T) {
 		{"tab", "names:\n\t- a", "line 2: indented with a tab; YAML indents with spaces only"},
 		{"syntax", "names: [a", "line 1: did not find expected ',' or ']'"},
 		{"hidden field is no key", "Hidden: x", `line 1: unknown key "Hidden"`},
+		{"a key twice", "count: 1\ncount: 2", `line 2: "count" is already set on line 1`},
+		{"a nested key twice", "test_vms:\n  - {id: a, id: b}", `line 2: "test_vms[0].id" is already set on line 2`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,13 +127,59 @@ func TestSectionErrors(t *testing.T) {
 	}
 }
 
+// TestDecodeNullAndAlias: "key:" and "~" leave a value unset, as
+// yaml.v3 does; an alias decodes as its anchor.
+func TestDecodeNullAndAlias(t *testing.T) {
+	var e testEngine
+	v := Values{}
+	doc, err := Decode([]byte("count:\nnames: &n [a, b]\ntest_vms: ~\ntest_uri: *n\n"), &e, &v)
+	if err == nil || !strings.Contains(err.Error(), `line 4: a list where text is expected (test_uri)`) {
+		t.Errorf("alias of a list into text: %v", err)
+	}
+	if e.Count != 0 || !slices.Equal(e.Names, []string{"a", "b"}) || doc.Has("count") || !doc.Has("names") || doc.Line("count") != 1 {
+		t.Errorf("engine %+v, Has(count) %v, Has(names) %v, Line(count) %d", e, doc.Has("count"), doc.Has("names"), doc.Line("count"))
+	}
+	if doc.Line("names[1]") != 2 || doc.Line("names[7]") != 2 || doc.Line("nothing") != 0 {
+		t.Errorf("Line: names[1] %d, names[7] %d, nothing %d", doc.Line("names[1]"), doc.Line("names[7]"), doc.Line("nothing"))
+	}
+}
+
+// bomb is a list of lists of lists…
+type bomb []bomb
+
+// TestDecodeAliasBomb: aliases of aliases stop at maxValues, quickly.
+func TestDecodeAliasBomb(t *testing.T) {
+	y := "names:\n  - &a0 [[], [], [], [], [], [], [], [], [], []]\n"
+	for i := 1; i < 9; i++ {
+		p := fmt.Sprintf("*a%d", i-1)
+		y += fmt.Sprintf("  - &a%d [%s]\n", i, strings.TrimSuffix(strings.Repeat(p+", ", 10), ", "))
+	}
+	var e struct {
+		Names bomb `yaml:"names"`
+	}
+	_, err := Decode([]byte(y), &e, &Values{})
+	if err == nil || !strings.Contains(err.Error(), "more than 100000 values") || len(err.Error()) > 200 {
+		t.Errorf("alias bomb: %.300v", err)
+	}
+}
+
 func TestRegisterConflicts(t *testing.T) {
 	for name, f := range map[string]func(){
-		"a key twice":  func() { Register("test2", SectionOptions[struct{ URI string `yaml:"test_uri"` }]{}) },
-		"a name twice": func() { Register("test", SectionOptions[struct{ X string `yaml:"x_other"` }]{}) },
+		"a key twice": func() {
+			Register("test2", SectionOptions[struct {
+				URI string `yaml:"test_uri"`
+			}]{})
+		},
+		"a name twice": func() {
+			Register("test", SectionOptions[struct {
+				X string `yaml:"x_other"`
+			}]{})
+		},
 		"not a struct": func() { Register("test3", SectionOptions[string]{}) },
 		"engine key": func() {
-			var e struct{ URI string `yaml:"test_uri"` }
+			var e struct {
+				URI string `yaml:"test_uri"`
+			}
 			_, _ = Decode([]byte("a: 1"), &e, &Values{})
 		},
 	} {
