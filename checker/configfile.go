@@ -97,12 +97,13 @@ type NICsByMAC map[string]NICConfig
 // any spelling guestagent.NormalMAC accepts, each MAC once; every key that
 // is not, or repeats one, is an error naming its line.
 func (m *NICsByMAC) UnmarshalConfig(n *yaml.Node, path string) error {
-	var raw map[string]NICConfig
-	err := config.DecodeNode(n, path, &raw)
+	if n.Kind != yaml.MappingNode {
+		return config.NotA(n, path, "a mapping of names to values")
+	}
 	seen := map[string]int{}
-	out := make(NICsByMAC, len(raw))
+	out := make(NICsByMAC, len(n.Content)/2)
 	var errs []error
-	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+	for i := 0; i+1 < len(n.Content); i += 2 {
 		key := n.Content[i]
 		mac, ok := guestagent.NormalMAC(key.Value)
 		switch {
@@ -112,10 +113,12 @@ func (m *NICsByMAC) UnmarshalConfig(n *yaml.Node, path string) error {
 			errs = append(errs, &config.Error{Line: key.Line, Path: path, Err: fmt.Errorf("%s is already listed on line %d", mac, seen[mac])})
 		default:
 			seen[mac] = key.Line
-			out[mac] = raw[key.Value]
+			var nic NICConfig
+			errs = append(errs, config.DecodeNode(n.Content[i+1], config.Join(path, key.Value), &nic))
+			out[mac] = nic
 		}
 	}
-	if err := config.List(append([]error{err}, errs...)...); err != nil {
+	if err := config.List(errs...); err != nil {
 		return err
 	}
 	if len(out) > 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -123,7 +124,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 		anchor.Line = n.Line // an error of the value names the alias's line
 		n = &anchor
 	}
-	if isNull(n) {
+	if isNull(n) && !isAddr(v.Type()) {
 		return // "key:" or "~": unset, as yaml.v3 leaves it
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
@@ -248,9 +249,14 @@ func (d *decoder) list(n *yaml.Node, path string, v reflect.Value) {
 		d.kindError(n, path, v.Type())
 		return
 	}
-	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	out := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+	et := v.Type().Elem()
 	for i, e := range n.Content {
-		d.value(e, fmt.Sprintf("%s[%d]", path, i), out.Index(i))
+		if isNull(e) && !isAddr(et) && !slices.Contains([]reflect.Kind{reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface}, et.Kind()) {
+			continue // yaml.v3 drops a null item of a list of values
+		}
+		out = reflect.Append(out, reflect.Zero(et))
+		d.value(e, fmt.Sprintf("%s[%d]", path, i), out.Index(out.Len()-1))
 	}
 	v.Set(out)
 }
@@ -284,6 +290,12 @@ func (d *decoder) duplicate(key *yaml.Node, path string, seen map[string]int) bo
 	}
 	seen[key.Value] = key.Line
 	return false
+}
+
+// isAddr reports whether t is an IP address, or a pointer to one: a
+// null is not an address, and says so.
+func isAddr(t reflect.Type) bool {
+	return t == addrType || t.Kind() == reflect.Pointer && t.Elem() == addrType
 }
 
 // isNull reports whether n is YAML's null ("key:" with no value, "~").

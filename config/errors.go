@@ -67,8 +67,7 @@ func (l errorList) Unwrap() []error { return l }
 
 // add appends err to *l, flattening a list.
 func (l *errorList) add(err error) {
-	var list errorList
-	if errors.As(err, &list) && error(list) == err {
+	if list, ok := err.(errorList); ok {
 		*l = append(*l, list...)
 		return
 	}
