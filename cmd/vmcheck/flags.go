@@ -15,6 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/osdetect"
 	"github.com/vmcheck/vmcheck/output"
 	"github.com/vmcheck/vmcheck/probe"
 )
@@ -160,7 +162,7 @@ func init() {
 // flag when a flag set it (or the value it was judged against), else
 // under its key in the config file.
 func invalid(c *cli.Context, file string, err error) error {
-	var fe *checker.FieldError
+	var fe *config.FieldError
 	if errors.As(err, &fe) {
 		key, _, _ := strings.Cut(fe.Key, "[")
 		if f := flagOfKey[key]; f != "" && c.IsSet(f) {
@@ -256,7 +258,7 @@ func selectionFlags(c *cli.Context, cfg *checker.Config) error {
 			if err != nil {
 				return usageError("--external %q: not an IP address", s)
 			}
-			if err := checker.ValidateTarget(a); err != nil {
+			if err := osdetect.ValidateOperatorTarget(a); err != nil {
 				return usageError("--external %q: %v", s, err)
 			}
 			cfg.External = append(cfg.External, a)
