@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/vmcheck/vmcheck/config"
 )
 
 // Backend is one way vmcheck reaches a host's VMs (libvirt; QEMU without
@@ -27,6 +29,10 @@ type Backend interface {
 	// Selected reports whether cfg's settings pick this backend (a libvirt
 	// URI, a QEMU socket directory).
 	Selected(cfg Config) bool
+	// SelectedBy names the settings that pick the backend, for the error
+	// of a config picking two: the key the error is reported under, and
+	// what the settings are ("connect", "a libvirt URI").
+	SelectedBy() (key, what string)
 	// Deselect clears the settings of cfg that pick this backend: a flag
 	// picking another backend overrides the config file's.
 	Deselect(cfg *Config)
@@ -180,4 +186,17 @@ func selectedBackends(cfg Config) []Backend {
 		}
 	}
 	return out
+}
+
+// validateBackend rejects a config whose settings select two backends
+// (the error names the first one's key: "connect: a libvirt URI and
+// qemu_dir/qemu_vms select different backends; set one of them").
+func (c Config) validateBackend() error {
+	sel := selectedBackends(c)
+	if len(sel) < 2 {
+		return nil
+	}
+	key, what := sel[0].SelectedBy()
+	_, other := sel[1].SelectedBy()
+	return config.Errorf(key, "%s and %s select different backends; set one of them", what, other)
 }

@@ -57,7 +57,7 @@ type qemuEngine struct{ *fakeEngine }
 
 func (e qemuEngine) Config() checker.Config {
 	cfg := e.fakeEngine.Config()
-	cfg.QEMUDir = "/var/run/qemu-server"
+	cfg.Sections = qemuhost.Section.Set(cfg.Sections, qemuhost.Settings{Dir: "/var/run/qemu-server"})
 	return cfg
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 )
 
 // Name is the libvirt backend's name in logs and in the backend label of
@@ -17,6 +18,17 @@ type Backend struct{}
 
 func init() { checker.RegisterBackend(Backend{}, true) }
 
+// Settings are the libvirt backend's keys of the config file.
+type Settings struct {
+	// Connect is the libvirt URI; empty means LIBVIRT_DEFAULT_URI, then
+	// qemu:///system.
+	Connect string `yaml:"connect"`
+}
+
+// Section is the libvirt backend's part of a checker.Config
+// (Config.Sections): Section.Of(cfg.Sections) reads its Settings.
+var Section = config.Register("libvirt", config.SectionOptions[Settings]{})
+
 // Name implements checker.Backend.
 func (Backend) Name() string { return Name }
 
@@ -27,14 +39,23 @@ func (Backend) Title() string { return "libvirt" }
 func (Backend) Options() []checker.Option {
 	return []checker.Option{{Key: "connect", Short: "c", Selects: true,
 		Usage: "libvirt `URI` (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)",
-		Set:   func(cfg *checker.Config, v string) error { cfg.Connect = v; return nil }}}
+		Set:   setConnect}}
+}
+
+// setConnect sets cfg's libvirt URI.
+func setConnect(cfg *checker.Config, v string) error {
+	cfg.Sections = Section.Set(cfg.Sections, Settings{Connect: v})
+	return nil
 }
 
 // Selected implements checker.Backend: a libvirt URI is set.
-func (Backend) Selected(cfg checker.Config) bool { return cfg.Connect != "" }
+func (Backend) Selected(cfg checker.Config) bool { return Section.Of(cfg.Sections).Connect != "" }
+
+// SelectedBy implements checker.Backend.
+func (Backend) SelectedBy() (key, what string) { return "connect", "a libvirt URI" }
 
 // Deselect implements checker.Backend.
-func (Backend) Deselect(cfg *checker.Config) { cfg.Connect = "" }
+func (Backend) Deselect(cfg *checker.Config) { _ = setConnect(cfg, "") }
 
 // PolicyConsents implements checker.Backend: a domain consents in its own
 // <metadata>, a config rule is no consent (the operator cannot consent

@@ -11,6 +11,9 @@ import (
 
 var _ checker.Conn = (*Source)(nil)
 
+// uri is the libvirt URI of cfg, resolved (ResolveURI).
+func uri(cfg checker.Config) string { return ResolveURI(Section.Of(cfg.Sections).Connect) }
+
 // workersTimeout bounds reading libvirtd's worker limits.
 const workersTimeout = 2 * time.Second
 
@@ -20,7 +23,7 @@ const workersTimeout = 2 * time.Second
 func (Backend) Open(ctx context.Context, cfg checker.Config) (checker.Conn, error) {
 	cctx, cancel := context.WithTimeout(ctx, cfg.ListTimeout())
 	defer cancel()
-	src, err := New(cctx, ResolveURI(cfg.Connect), cfg.AgentCalls)
+	src, err := New(cctx, uri(cfg), cfg.AgentCalls)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +37,7 @@ func (Backend) Open(ctx context.Context, cfg checker.Config) (checker.Conn, erro
 func (Backend) AgentCalls(ctx context.Context, cfg checker.Config) checker.AgentLimit {
 	ctx, cancel := context.WithTimeout(ctx, workersTimeout)
 	defer cancel()
-	w, err := ReadWorkers(ctx, ResolveURI(cfg.Connect))
+	w, err := ReadWorkers(ctx, uri(cfg))
 	if err != nil {
 		return unreadWorkers(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 )
 
 // Name is the QEMU backend's name in logs and in the backend label of
@@ -23,6 +24,44 @@ var _ checker.Conn = (*Source)(nil)
 
 func init() { checker.RegisterBackend(Backend{}, false) }
 
+// Settings are the QEMU backend's keys of the config file.
+type Settings struct {
+	// Dir selects the backend: a directory of <id>.qmp and <id>.qga
+	// sockets (Proxmox VE: DefaultDir). Empty, with no VMs, means another
+	// backend.
+	Dir string `yaml:"qemu_dir"`
+	// VMs lists QMP and agent socket pairs, in addition to those found in
+	// Dir.
+	VMs []VM `yaml:"qemu_vms"`
+	// PVEConfigDir holds the Proxmox VE VM configs <id>.conf the backend
+	// reads NICs and bridges from; empty means DefaultPVEConfigDir.
+	PVEConfigDir string `yaml:"pve_config_dir"`
+}
+
+// Section is the QEMU backend's part of a checker.Config
+// (Config.Sections): Section.Of(cfg.Sections) reads its Settings.
+var Section = config.Register("qemu", config.SectionOptions[Settings]{Validate: Settings.validate})
+
+// validate reports the first qemu_vms entry without an id or a QMP socket.
+func (s Settings) validate(config.Values) error {
+	for i, vm := range s.VMs {
+		switch {
+		case vm.ID == "":
+			return config.Errorf(fmt.Sprintf("qemu_vms[%d].id", i), "missing")
+		case vm.QMP == "":
+			return config.Errorf(fmt.Sprintf("qemu_vms[%d].qmp", i), "missing (the path of the VM's QMP socket)")
+		}
+	}
+	return nil
+}
+
+// set lays change over cfg's Settings.
+func set(cfg *checker.Config, change func(*Settings)) {
+	s := Section.Of(cfg.Sections)
+	change(&s)
+	cfg.Sections = Section.Set(cfg.Sections, s)
+}
+
 // Name implements checker.Backend.
 func (Backend) Name() string { return Name }
 
@@ -38,25 +77,37 @@ func (Backend) Options() []checker.Option {
 				if v == "" {
 					return errors.New("empty directory")
 				}
-				cfg.QEMUDir = v
+				set(cfg, func(s *Settings) { s.Dir = v })
 				return nil
 			}},
 		{Key: "pve_config_dir",
 			Usage: "with --qemu-dir: Proxmox VE VM configs <id>.conf in `DIR` (default " + DefaultPVEConfigDir + ")",
-			Set:   func(cfg *checker.Config, v string) error { cfg.PVEConfigDir = v; return nil }},
+			Set: func(cfg *checker.Config, v string) error {
+				set(cfg, func(s *Settings) { s.PVEConfigDir = v })
+				return nil
+			}},
 	}
 }
 
 // Selected implements checker.Backend: the config names QEMU sockets.
-func (Backend) Selected(cfg checker.Config) bool { return cfg.QEMUDir != "" || len(cfg.QEMUVMs) > 0 }
+func (Backend) Selected(cfg checker.Config) bool {
+	s := Section.Of(cfg.Sections)
+	return s.Dir != "" || len(s.VMs) > 0
+}
+
+// SelectedBy implements checker.Backend.
+func (Backend) SelectedBy() (key, what string) { return "qemu_dir", "qemu_dir/qemu_vms" }
 
 // Deselect implements checker.Backend.
-func (Backend) Deselect(cfg *checker.Config) { cfg.QEMUDir, cfg.QEMUVMs = "", nil }
+func (Backend) Deselect(cfg *checker.Config) {
+	set(cfg, func(s *Settings) { s.Dir, s.VMs = "", nil })
+}
 
 // Open implements checker.Backend: a Source of the config's sockets,
 // which connects to nothing before its first listing.
 func (Backend) Open(_ context.Context, cfg checker.Config) (checker.Conn, error) {
-	src, err := New(Options{Dir: cfg.QEMUDir, VMs: cfg.QEMUVMs, PVEConfigDir: cfg.PVEConfigDir, Concurrency: cfg.Concurrency})
+	s := Section.Of(cfg.Sections)
+	src, err := New(Options{Dir: s.Dir, VMs: s.VMs, PVEConfigDir: s.PVEConfigDir, Concurrency: cfg.Concurrency})
 	if err != nil {
 		return nil, err
 	}
