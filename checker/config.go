@@ -76,10 +76,6 @@ type Config struct {
 	// domain applies, and the domain's own metadata (Domain.Policy)
 	// overrides it.
 	Policies []PolicyRule `yaml:"policies"`
-	// OVSDB is the Open vSwitch database (an OVSDB unix socket remote)
-	// read for Open vSwitch and vhost-user NICs after a failed check; ""
-	// means DefaultOVSDB.
-	OVSDB string `yaml:"ovsdb"`
 	// OptIn checks only the domains that consent to it (see
 	// Config.Consents); the others are skipped, not reported.
 	OptIn bool `yaml:"opt_in"`
@@ -189,9 +185,6 @@ func (c Config) Consents(name, uuid string, meta Policy) bool {
 // Validate reports the first invalid value as a *config.FieldError naming
 // its key path; the --probe flag's probes are named as such.
 func (c Config) Validate() error {
-	if err := ValidateOVSDB(c.OVSDB); err != nil {
-		return &config.FieldError{Key: "ovsdb", Err: err}
-	}
 	for i, a := range c.External {
 		if err := osdetect.ValidateOperatorTarget(a); err != nil {
 			return &config.FieldError{Key: fmt.Sprintf("external[%d]", i), Err: err}

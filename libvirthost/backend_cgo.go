@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/hostnic"
 )
 
 var _ checker.Conn = (*Source)(nil)
@@ -27,7 +28,7 @@ func (Backend) Open(ctx context.Context, cfg checker.Config) (checker.Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	src.SetOVSDB(cfg.OVSDB)
+	src.SetOVSDB(hostnic.Section.Of(cfg.Sections).OVSDB)
 	return src, nil
 }
 

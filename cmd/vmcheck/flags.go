@@ -16,6 +16,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/hostnic"
 	"github.com/vmcheck/vmcheck/osdetect"
 	"github.com/vmcheck/vmcheck/output"
 	"github.com/vmcheck/vmcheck/probe"
@@ -26,7 +27,7 @@ import (
 // --output, which the long-running and cron commands do not use.
 func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 	return append(backendFlagDefs(), []cli.Flag{
-		&cli.StringFlag{Name: "ovsdb", Usage: "Open vSwitch database `REMOTE` (unix:PATH) read for Open vSwitch and vhost-user NICs after a failed check (default " + checker.DefaultOVSDB + ")"},
+		&cli.StringFlag{Name: "ovsdb", Usage: "Open vSwitch database `REMOTE` (unix:PATH) read for Open vSwitch and vhost-user NICs after a failed check (default " + hostnic.DefaultOVSDB + ")"},
 		&cli.StringFlag{Name: "config", Usage: "YAML config `FILE`; flags override it; without --config, " + checker.DefaultConfigFile + " when it exists (--config '' reads none)"},
 		&cli.StringSliceFlag{Name: "domain", Usage: "check only this domain `NAME|UUID` (repeatable)"},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "skip domains whose name matches `GLOB` (repeatable)"},
@@ -234,7 +235,7 @@ func backendFlags(c *cli.Context, cfg *checker.Config) error {
 		}
 	}
 	if c.IsSet("ovsdb") {
-		cfg.OVSDB = c.String("ovsdb")
+		cfg.Sections = hostnic.Section.Set(cfg.Sections, hostnic.Settings{OVSDB: c.String("ovsdb")})
 	}
 	return nil
 }
