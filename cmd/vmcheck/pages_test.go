@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/exporter/web"
 )
 
 // TestServePageAccess checks who may read serve's pages for each
@@ -27,19 +27,19 @@ func TestServePageAccess(t *testing.T) {
 	}
 	tests := []struct {
 		args []string
-		want exporter.Pages
+		want web.Pages
 		code int // exit code of a usage error; 0 if none
 	}{
-		{nil, exporter.PagesLocal, 0},
-		{[]string{"--web.config.file", tlsOnly}, exporter.PagesLocal, 0},
-		{[]string{"--web.config.file", auth}, exporter.PagesAll, 0},
-		{[]string{"--web.config.file", auth, "--web.pages", "local"}, exporter.PagesLocal, 0},
-		{[]string{"--web.pages", "all"}, exporter.PagesAll, 0},
-		{[]string{"--web.pages", "off"}, exporter.PagesOff, 0},
+		{nil, web.PagesLocal, 0},
+		{[]string{"--web.config.file", tlsOnly}, web.PagesLocal, 0},
+		{[]string{"--web.config.file", auth}, web.PagesAll, 0},
+		{[]string{"--web.config.file", auth, "--web.pages", "local"}, web.PagesLocal, 0},
+		{[]string{"--web.pages", "all"}, web.PagesAll, 0},
+		{[]string{"--web.pages", "off"}, web.PagesOff, 0},
 		{[]string{"--web.pages", "public"}, "", 3},
 	}
 	for _, tt := range tests {
-		var got exporter.PageAccess
+		var got web.PageAccess
 		cmd := serveCommand()
 		cmd.Action = func(c *cli.Context) error {
 			var err error
