@@ -20,6 +20,7 @@ import (
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/schedule"
+	"github.com/vmcheck/vmcheck/internal/timing"
 )
 
 // The time-to-detect benchmark (issue "Detect fast, stay cheap, never
@@ -179,7 +180,7 @@ func detectSettled(ctx context.Context, serves []*detectServe, prom string) erro
 // serve's down and its alert, then puts the link back.
 func detectOnce(ctx context.Context, lab *Lab, serves []*detectServe, prom string, rng *rand.Rand) ([]DetectRun, error) {
 	offset := time.Duration(rng.Int64N(int64(detectInterval)))
-	if err := sleepCtx(ctx, offset); err != nil {
+	if err := timing.Sleep(ctx, offset); err != nil {
 		return nil, err
 	}
 	if _, err := command(ctx, lab.script, "fault", "link-down", detectGuest); err != nil {
@@ -230,7 +231,7 @@ func waitFor(ctx context.Context, what string, limit time.Duration, cond func() 
 		if err != nil {
 			last = err
 		}
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err := timing.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
