@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,7 +69,7 @@ func (e *cronEngine) CheckAll(_ context.Context, doms []checker.Domain) []checke
 			v = checker.StateOK
 		}
 		rs = append(rs, checker.Result{Name: d.Name, UUID: d.UUID, State: v, CheckedAt: e.clock.now(),
-			Probes:    []checker.ProbeResult{{Kind: checker.ProbeExternal, Target: "203.0.113.10", Status: checker.ProbePassed, RTT: 0.0012}},
+			Probes:    []checker.ProbeResult{{Kind: checker.ProbeExternal, Target: "203.0.113.10", Addr: netip.MustParseAddr("203.0.113.10"), Status: checker.ProbePassed, RTT: 0.0012}},
 			Diagnosis: e.diagnosis[d.Name]})
 	}
 	e.clock.advance(1500 * time.Millisecond) // the round takes 1.5 s

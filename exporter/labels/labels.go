@@ -50,10 +50,21 @@ func Host(s string, max int) string {
 }
 
 // Addr formats an address through netip, so that a label holds only a
-// canonical IP address (no zone). It returns "" for anything else.
+// canonical IP address (no zone). It returns "" for anything else. It
+// reads label values back (the state file); a probe's target is
+// formatted from its typed address (addrText).
 func Addr(s string) string {
 	a, err := netip.ParseAddr(s)
 	if err != nil {
+		return ""
+	}
+	return addrText(a)
+}
+
+// addrText is a as a label: canonical, without its zone; "" for the zero
+// Addr.
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
 		return ""
 	}
 	return a.WithZone("").String()
@@ -425,13 +436,15 @@ func methodLabel(kind checker.ProbeKind, m string) string {
 	return Enum(m, probe.Names()...)
 }
 
-// targetLabel is a probe's target as a label: an address, or for a probe
-// of kind service the name, host:port or URL of the operator's spec.
-func targetLabel(kind checker.ProbeKind, t string) string {
-	if kind == checker.ProbeService {
-		return Host(t, MaxRunes)
+// targetLabel is a probe's target as a label: its address (formatted
+// here, from the engine's typed Addr, never parsed back from Target), or
+// for a probe of kind service the name, host:port or URL of the
+// operator's spec.
+func targetLabel(p *checker.ProbeResult) string {
+	if p.Kind == checker.ProbeService {
+		return Host(p.Target, MaxRunes)
 	}
-	return Addr(t)
+	return addrText(p.Addr)
 }
 
 // probeLabels returns the probes that get series: those that ran (passed
@@ -450,7 +463,7 @@ func (b Budget) probeLabels(probes []checker.ProbeResult) ([]ProbeSeries, int) {
 		if !known || (p.Status != checker.ProbePassed && p.Status != checker.ProbeFailed && p.Status != checker.ProbeDegraded) {
 			continue
 		}
-		kind, target, nic := string(p.Kind), targetLabel(p.Kind, p.Target), MAC(p.NIC)
+		kind, target, nic := string(p.Kind), targetLabel(&p), MAC(p.NIC)
 		if p.Kind == checker.ProbeService {
 			kind = kind + "/" + methodLabel(p.Kind, p.Method) // one series per method and target
 		}

@@ -3,6 +3,7 @@ package labels
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -171,7 +172,7 @@ func TestProbeLabelCaps(t *testing.T) {
 			var got []ProbeSeries
 			var omitted int
 			for _, probes := range tt.rounds {
-				got, omitted = b.probeLabels(probes)
+				got, omitted = b.probeLabels(typed(probes))
 			}
 			others := 0
 			for _, p := range got {
@@ -322,7 +323,7 @@ func TestServiceProbeLabels(t *testing.T) {
 		{Kind: checker.ProbeService, Method: "dns", Target: "www.example.test", Status: checker.ProbeUnavailable, Error: "getent not found in the guest"},
 		{Kind: checker.ProbeService, Method: "bogus", Target: "x", OK: true, Status: checker.ProbePassed},
 	}
-	got, omitted := Budget{}.probeLabels(probes)
+	got, omitted := Budget{}.probeLabels(typed(probes))
 	if omitted != 0 || len(got) != 4 {
 		t.Fatalf("probeLabels = %+v, %d omitted; want 4 series", got, omitted)
 	}
@@ -344,4 +345,16 @@ func TestServiceProbeLabels(t *testing.T) {
 	if got[0].Loss == nil || *got[0].Loss != 0.35 || got[1].PathMTU != 1280 {
 		t.Errorf("loss %v, path MTU %d: want 0.35 and 1280", got[0].Loss, got[1].PathMTU)
 	}
+}
+
+// typed sets the Addr of the probes whose kind has an address target from
+// their Target, as the engine does.
+func typed(probes []checker.ProbeResult) []checker.ProbeResult {
+	out := slices.Clone(probes)
+	for i, p := range out {
+		if _, ok := probeKinds[p.Kind]; ok && p.Kind != checker.ProbeService {
+			out[i].Addr, _ = netip.ParseAddr(p.Target)
+		}
+	}
+	return out
 }

@@ -31,10 +31,22 @@ const (
 // OKProbes returns a passed external probe of 203.0.113.10 and a passed
 // gateway probe of gw on the NIC mac.
 func OKProbes(gw, mac string, rtt float64) []checker.ProbeResult {
-	return []checker.ProbeResult{
+	return Typed([]checker.ProbeResult{
 		{Kind: checker.ProbeExternal, Target: "203.0.113.10", OK: true, Status: checker.ProbePassed, RTT: rtt},
 		{Kind: checker.ProbeGateway, Target: gw, NIC: mac, OK: true, Status: checker.ProbePassed, RTT: rtt / 2},
+	})
+}
+
+// Typed sets each probe's Addr from its Target, as the engine does for
+// the kinds whose target is an address (external, gateway, address);
+// a Target that is not one leaves it zero.
+func Typed(probes []checker.ProbeResult) []checker.ProbeResult {
+	for i, p := range probes {
+		if p.Kind == checker.ProbeExternal || p.Kind == checker.ProbeGateway || p.Kind == checker.ProbeAddress {
+			probes[i].Addr, _ = netip.ParseAddr(p.Target)
+		}
 	}
+	return probes
 }
 
 // Fixture returns one round of results covering every state, and a
@@ -117,6 +129,9 @@ func Fixture(at time.Time) ([]checker.Domain, []checker.Result) {
 	}
 	doms[0].Nova = checker.Nova{Instance: "web-01 (shop)", Project: "shop"}
 	doms[5].Nova = checker.Nova{Instance: "evil\x1b[31m\u202einstance", Project: "p\"roj"}
+	for i := range res {
+		res[i].Probes = Typed(res[i].Probes)
+	}
 	return doms, res
 }
 
@@ -156,6 +171,7 @@ func HostileRound(i int) (checker.Domain, checker.Result) {
 		},
 		NICs: []checker.NICResult{{MAC: fmt.Sprintf("52:54:00:dd:%02x:%02x", byte(i>>8), byte(i)), SourceType: "bridge", Source: fmt.Sprintf("br%d", i)}},
 	}
+	r.Probes = Typed(r.Probes)
 	d := checker.Domain{Name: "vm", UUID: UUIDDebian, Nova: checker.Nova{Instance: fmt.Sprintf("inst-%d", i), Project: "p"}}
 	return d, r
 }
