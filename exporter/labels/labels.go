@@ -169,26 +169,21 @@ var groupLimits = map[string]struct{ arity, limit int }{
 	groupNIC:       {2, MaxNICSets},
 }
 
-// labelSep joins the values of a label set; no label value contains it
-// (every value is sanitised of control characters first).
-const labelSep = "\x00"
-
-// Budget remembers, for one domain, the distinct label sets each
-// group has used, in order of first use.
-type Budget map[string][]string
+// Budget remembers, for one domain, the distinct label sets each group
+// has used, in order of first use.
+type Budget map[string][][]string
 
 // admit reports whether the label set values of group may be used: it has
 // been used before, or the group's budget has room for it (it is then
 // remembered).
 func (b Budget) admit(group string, values ...string) bool {
-	key := strings.Join(values, labelSep)
-	if slices.Contains(b[group], key) {
+	if slices.ContainsFunc(b[group], func(set []string) bool { return slices.Equal(set, values) }) {
 		return true
 	}
 	if len(b[group]) >= groupLimits[group].limit {
 		return false
 	}
-	b[group] = append(b[group], key)
+	b[group] = append(b[group], slices.Clone(values))
 	return true
 }
 
@@ -198,9 +193,9 @@ func (b Budget) Sets() map[string][][]string {
 		return nil
 	}
 	out := make(map[string][][]string, len(b))
-	for g, keys := range b {
-		for _, k := range keys {
-			out[g] = append(out[g], strings.Split(k, labelSep))
+	for g, sets := range b {
+		for _, set := range sets {
+			out[g] = append(out[g], slices.Clone(set))
 		}
 	}
 	return out
