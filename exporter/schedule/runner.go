@@ -42,6 +42,7 @@ var _ Engine = (*checker.Checker)(nil)
 
 // Defaults of the Runner's timing knobs.
 const (
+	// DefaultInterval is the time between rounds.
 	DefaultInterval = 60 * time.Second
 	// DefaultEventInterval is the least time between two event-triggered
 	// checks of one domain.
