@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -58,6 +59,9 @@ func TestServePageAccess(t *testing.T) {
 			t.Errorf("serve %q: %v", tt.args, err)
 		case got.Pages != tt.want || !slices.Equal(got.Hosts, []string{"node7.example.com"}):
 			t.Errorf("serve %q: pages %q, hosts %q; want %q, [node7.example.com]", tt.args, got.Pages, got.Hosts, tt.want)
+		case !strings.Contains(got.Refusals.Off, "--web.pages=off") || !strings.Contains(got.Refusals.NotLocal, "--web.pages") ||
+			!strings.Contains(got.Refusals.Host, "--web.allowed-host"):
+			t.Errorf("serve %q: refusals %+v do not name the flags that decide", tt.args, got.Refusals)
 		}
 	}
 }

@@ -92,11 +92,19 @@ func runServe(c *cli.Context) error {
 	return nil
 }
 
+// pageRefusals are the answers of a refused page, naming the flags that
+// decide.
+var pageRefusals = web.Refusals{
+	Off:      "the status pages are off (vmcheck serve --web.pages=off); /metrics is served",
+	NotLocal: "the status pages answer only clients on this node; see --web.pages in vmcheck's docs/exporter.md",
+	Host:     "the status pages are not served under this host name; add it with --web.allowed-host",
+}
+
 // pageAccess returns who may read the pages: --web.pages, else all when
 // the web config sets basic auth users (the operator has chosen who may
 // come in), else local.
 func pageAccess(c *cli.Context, webConfig string) (web.PageAccess, error) {
-	a := web.PageAccess{Pages: web.PagesLocal, Hosts: c.StringSlice("web.allowed-host")}
+	a := web.PageAccess{Pages: web.PagesLocal, Hosts: c.StringSlice("web.allowed-host"), Refusals: pageRefusals}
 	if c.IsSet("web.pages") {
 		p, err := web.ParsePages(c.String("web.pages"))
 		if err != nil {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/http"
@@ -48,6 +49,24 @@ type PageAccess struct {
 	// elsewhere that rebinds its own name to this node's address cannot
 	// read the pages.
 	Hosts []string
+	// Refusals are the answers to a refused request; an empty one says
+	// why in the library's words. The command points at its flags there.
+	Refusals Refusals
+}
+
+// Refusals are the bodies of the answers that refuse a page: Off when the
+// pages are off, NotLocal to a client that is not on the node, Host to a
+// request naming a host that is not allowed.
+type Refusals struct {
+	Off, NotLocal, Host string
+}
+
+// withDefaults returns r with its empty answers in the library's words.
+func (r Refusals) withDefaults() Refusals {
+	r.Off = cmp.Or(r.Off, "the status pages are off; /metrics is served")
+	r.NotLocal = cmp.Or(r.NotLocal, "the status pages answer only clients on this node")
+	r.Host = cmp.Or(r.Host, "the status pages are not served under this host name")
+	return r
 }
 
 // Handler returns next with the pages guarded: /metrics and /-/healthy go
@@ -55,6 +74,7 @@ type PageAccess struct {
 // off, 403 from a client that is not loopback under PagesLocal, or whose
 // Host is not allowed.
 func (a PageAccess) Handler(next http.Handler) http.Handler {
+	refuse := a.Refusals.withDefaults()
 	hosts := make([]string, 0, len(a.Hosts))
 	for _, h := range a.Hosts {
 		hosts = append(hosts, normHost(h))
@@ -66,11 +86,11 @@ func (a PageAccess) Handler(next http.Handler) http.Handler {
 		}
 		switch {
 		case a.Pages == PagesOff:
-			http.Error(w, "the status pages are off (vmcheck serve --web.pages=off); /metrics is served", http.StatusNotFound)
+			http.Error(w, refuse.Off, http.StatusNotFound)
 		case a.Pages != PagesAll && !loopbackClient(r.RemoteAddr):
-			http.Error(w, "the status pages answer only clients on this node; see --web.pages in vmcheck's docs/exporter.md", http.StatusForbidden)
+			http.Error(w, refuse.NotLocal, http.StatusForbidden)
 		case !allowedHost(r.Host, hosts):
-			http.Error(w, "the status pages are not served under this host name; add it with --web.allowed-host", http.StatusForbidden)
+			http.Error(w, refuse.Host, http.StatusForbidden)
 		default:
 			next.ServeHTTP(w, r)
 		}
