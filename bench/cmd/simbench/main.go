@@ -89,7 +89,7 @@ type Report struct {
 	ScrapeCached  float64 `json:"scrape_cached_seconds"`
 	ScrapeBytes   int     `json:"scrape_bytes"`
 	ScrapeSamples int     `json:"scrape_samples"`
-	// cron: the time of exporter.WriteTextfile (gather, encode, write,
+	// cron: the time of cron.WriteTextfile (gather, encode, write,
 	// fsync, rename) after the round.
 	TextfileWrite float64 `json:"textfile_write_seconds"`
 	TextfileBytes int64   `json:"textfile_bytes"`
