@@ -129,10 +129,15 @@ func Fixture(at time.Time) ([]checker.Domain, []checker.Result) {
 	}
 	doms[0].Nova = checker.Nova{Instance: "web-01 (shop)", Project: "shop"}
 	doms[5].Nova = checker.Nova{Instance: "evil\x1b[31m\u202einstance", Project: "p\"roj"}
+	return doms, typedResults(res)
+}
+
+// typedResults sets the Addr of every probe of res (Typed).
+func typedResults(res []checker.Result) []checker.Result {
 	for i := range res {
 		res[i].Probes = Typed(res[i].Probes)
 	}
-	return doms, res
+	return res
 }
 
 // History records the fixture's round downAfter times, one minute
