@@ -102,11 +102,13 @@ func (o Option) FlagName() string { return strings.ReplaceAll(o.Key, "_", "-") }
 type AgentLimit struct {
 	// Calls is the limit, at least 1.
 	Calls int
-	// Note says how the limit was derived ("" for nothing to log); Fields
-	// and Err go with it.
-	Note   string
+	// Note says how the limit was derived, for the debug log; "" for
+	// nothing to log.
+	Note string
+	// Fields are the log fields of the note.
 	Fields map[string]any
-	Err    error
+	// Err is why the host could not tell, logged with the note.
+	Err error
 }
 
 var registry struct {
@@ -147,13 +149,11 @@ func Backends() []Backend {
 // (Backend.Selected; Validate rejects a config picking two), else the
 // default one. It is nil only when no backend is registered.
 func (c Config) Host() Backend {
+	if sel := selectedBackends(c); len(sel) > 0 {
+		return sel[0]
+	}
 	registry.Lock()
 	defer registry.Unlock()
-	for _, b := range registry.backends {
-		if b.Selected(c) {
-			return b
-		}
-	}
 	return registry.def
 }
 
