@@ -88,9 +88,30 @@ func newLinuxGuest(t *testing.T, ping func(target string) guestagent.ExecStatus)
 		case "ip":
 			// The gateway's neighbour entry: REACHABLE (busybox ip).
 			return agenttest.Exited(evidenceStatus(t, "linux-neigh4-reachable-busybox.txt")), nil
+		case "arping":
+			// busybox ip printed no confirmation time: the gateway
+			// answers a fresh ARP request.
+			return agenttest.Exited(arpingStatus(t, true)), nil
 		}
 		return unexpectedExec(t, cmd)
 	})
+}
+
+// arpingStatus is the status of busybox arping (osdetect's evidence)
+// asking for the gateway: answered or not (testdata/neighbours
+// linux-arping-*-busybox.txt), the answer's MAC that of the captured
+// guest's gateway (the REACHABLE entry of linux-neigh4-reachable-busybox).
+func arpingStatus(t *testing.T, answered bool) guestagent.ExecStatus {
+	t.Helper()
+	if !answered {
+		st := evidenceStatus(t, "linux-arping-noanswer-busybox.txt")
+		one := 1
+		st.ExitCode = &one
+		return st
+	}
+	st := evidenceStatus(t, "linux-arping-answered-busybox.txt")
+	st.Stdout = []byte(strings.ReplaceAll(string(st.Stdout), "52:54:00:0c:ff:01", "22:d1:0b:1e:69:ba"))
+	return st
 }
 
 // evidenceStatus is the status of the evidence command (osdetect) that

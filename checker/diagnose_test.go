@@ -84,6 +84,9 @@ func TestDiagnose(t *testing.T) {
 				case cmd.Path == "ip":
 					execs++
 					return agenttest.Exited(evidenceStatus(t, cmp.Or(tt.neigh, "linux-neigh4-reachable-busybox.txt"))), nil
+				case cmd.Path == "arping":
+					execs++
+					return agenttest.Exited(arpingStatus(t, true)), nil
 				case cmd.Path != "ping":
 					return unexpectedExec(t, cmd)
 				case cmd.Args[len(cmd.Args)-1] == "203.0.113.10":

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/vmcheck/vmcheck/internal/timing"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
@@ -17,18 +18,7 @@ const evidenceReserve = 3 * time.Second
 
 // evidenceWait waits until t, or until ctx is done. Tests replace it.
 var evidenceWait = func(ctx context.Context, t time.Time) error {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
-	}
+	return timing.Sleep(ctx, time.Until(t))
 }
 
 // gatewayEvidence runs the evidence commands osdetect.NextEvidence asks

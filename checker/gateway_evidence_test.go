@@ -21,12 +21,15 @@ func TestGatewayEvidence(t *testing.T) {
 		name   string
 		neigh  []string // what each ip neigh prints, in turn
 		link   string   // what cat prints
+		arping string   // "answered" or "none": what arping says
 		want   Code
 		detail string
 		waits  int // evidence waits for the kernel's re-check
 	}{
-		{name: "REACHABLE (busybox): fresh", neigh: []string{"linux-neigh4-reachable-busybox.txt"},
-			want: CodeGatewayICMPFiltered, detail: "REACHABLE: confirmed within the kernel's reachable time"},
+		{name: "REACHABLE (busybox), the gateway answers arping: fresh", neigh: []string{"linux-neigh4-reachable-busybox.txt"}, arping: "answered",
+			want: CodeGatewayICMPFiltered, detail: "the gateway answered fresh ARP requests (arping"},
+		{name: "REACHABLE (busybox), no answer to arping: not confirmed", neigh: []string{"linux-neigh4-reachable-busybox.txt"}, arping: "none",
+			want: CodeGatewayUnconfirmed, detail: "no answer to fresh ARP requests"},
 		{name: "REACHABLE, confirmed during the check (iproute2 -s)", neigh: []string{"linux-neigh4-reachable-iproute2.txt", "linux-neigh4-reachable-iproute2-s.txt"},
 			want: CodeGatewayICMPFiltered, detail: "during this check"},
 		{name: "REACHABLE, confirmed before the ping (iproute2 -s): the gateway may be gone", neigh: []string{"linux-neigh4-reachable-absent-iproute2.txt", "linux-neigh4-reachable-absent-iproute2-s.txt"},
@@ -53,6 +56,9 @@ func TestGatewayEvidence(t *testing.T) {
 				case "cat":
 					ran = append(ran, "cat")
 					return agenttest.Exited(evidenceStatus(t, tt.link)), nil
+				case "arping":
+					ran = append(ran, "arping")
+					return agenttest.Exited(arpingStatus(t, tt.arping == "answered")), nil
 				case "ping":
 					return agenttest.Exited(pingExit(t, 1, "linux-iputils-reply-v4.txt")), nil
 				}

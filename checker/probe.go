@@ -49,7 +49,7 @@ func (c *Checker) planProbes(nics []nicFacts, routes []osdetect.DefaultRoute, ex
 		if len(routes) > 0 && ((a.Is4() && !has4) || (a.Is6() && !has6)) {
 			continue
 		}
-		p := plannedProbe{res: ProbeResult{Kind: ProbeExternal, Target: a.String()}, target: a}
+		p := plannedProbe{res: ProbeResult{Kind: ProbeExternal, Target: a.String(), Addr: a}, target: a}
 		if n := holder(nics, a); n != "" {
 			// The guest answers its own address: the ping would pass
 			// whatever the network does.
@@ -63,7 +63,7 @@ func (c *Checker) planProbes(nics []nicFacts, routes []osdetect.DefaultRoute, ex
 		if !a.IsValid() {
 			continue
 		}
-		p := plannedProbe{res: ProbeResult{Kind: ProbeGateway, Target: a.String(), NIC: n.mac}, target: a}
+		p := plannedProbe{res: ProbeResult{Kind: ProbeGateway, Target: a.String(), Addr: a, NIC: n.mac}, target: a}
 		if err := osdetect.ValidatePingTarget(a); err != nil {
 			p.res.Status, p.res.Error = ProbeError, fmt.Sprintf("gateway not probed: %v", err)
 			p.target = netip.Addr{}
@@ -91,7 +91,7 @@ func addressProbes(nics []nicFacts) []plannedProbe {
 	var plan []plannedProbe
 	for _, n := range nics {
 		for _, e := range n.expected {
-			res := ProbeResult{Kind: ProbeAddress, Target: e.Addr.String(), NIC: n.mac}
+			res := ProbeResult{Kind: ProbeAddress, Target: e.Addr.String(), Addr: e.Addr, NIC: n.mac}
 			switch {
 			case slices.Contains(n.addrs, e.Addr):
 				res.OK, res.Status = true, ProbePassed

@@ -1,6 +1,9 @@
 package checker
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // State is the verdict on one domain's connectivity.
 type State string
@@ -184,6 +187,11 @@ type ProbeResult struct {
 	// Note is a warning (a value at the warn_at level of its threshold) or
 	// what else the probe noticed.
 	Note string `json:"note,omitempty"`
+	// Addr is Target as an address for the probes whose target is one
+	// (kinds external, gateway and address), the zero Addr for the
+	// others: outputs format it (metric labels) instead of parsing Target
+	// back.
+	Addr netip.Addr `json:"-"`
 	// cause and detail are the diagnosis the method named.
 	cause  Code
 	detail string

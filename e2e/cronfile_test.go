@@ -88,7 +88,7 @@ func TestShippedCronReportsOutage(t *testing.T) {
 	}
 	t.Logf("cron job as run: %s", cmd)
 
-	const exporterDownAfter = 3 // exporter.DefaultDownAfter; the shipped job sets none
+	const exporterDownAfter = 3 // history.DefaultDownAfter (exporter/history); the shipped job sets none
 	for run := 1; run <= 3; run++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)

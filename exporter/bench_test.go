@@ -17,7 +17,10 @@ import (
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
-	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/exporter/cron"
+	"github.com/vmcheck/vmcheck/exporter/history"
+	"github.com/vmcheck/vmcheck/exporter/metrics"
+	"github.com/vmcheck/vmcheck/exporter/web"
 )
 
 // benchRound returns 1000 simulated domains and their checked results,
@@ -42,20 +45,20 @@ func benchRound(b *testing.B) ([]checker.Domain, []checker.Result) {
 
 // benchHistory is a History holding one round of 1000 domains, and a
 // registry with its Collector.
-func benchHistory(b *testing.B) (*exporter.History, *prometheus.Registry, func()) {
+func benchHistory(b *testing.B) (*history.History, *prometheus.Registry, func()) {
 	b.Helper()
 	doms, rs := benchRound(b)
-	h := exporter.NewHistory(1)
+	h := history.New(1)
 	h.SetLibvirtUp(true)
 	record := func() {
 		for i := range rs {
 			h.Record(doms[i], rs[i], nil)
 		}
-		h.SetRound(exporter.Round{Start: time.Now(), Duration: time.Second, Domains: len(rs)})
+		h.SetRound(history.Round{Start: time.Now(), Duration: time.Second, Domains: len(rs)})
 	}
 	record()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(exporter.NewCollector(h, "bench"))
+	reg.MustRegister(metrics.NewCollector(h, "bench"))
 	return h, reg, record
 }
 
@@ -94,16 +97,16 @@ func BenchmarkScrape(b *testing.B) {
 				h, _, _ := benchHistory(b)
 				runtime := prometheus.NewRegistry()
 				runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-				opts := exporter.HandlerOpts{Gatherer: runtime}
+				opts := web.HandlerOpts{Gatherer: runtime}
 				if cached {
-					opts.Collector = exporter.NewCollector(h, "bench")
+					opts.Collector = metrics.NewCollector(h, "bench")
 				} else {
 					all := prometheus.NewRegistry()
-					all.MustRegister(exporter.NewCollector(h, "bench"), collectors.NewGoCollector(),
+					all.MustRegister(metrics.NewCollector(h, "bench"), collectors.NewGoCollector(),
 						collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 					opts.Gatherer = all
 				}
-				srv := exporter.NewHandler(h, opts)
+				srv := web.NewHandler(h, opts)
 				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 				if gz {
 					req.Header.Set("Accept-Encoding", "gzip")
@@ -127,7 +130,7 @@ func BenchmarkScrape(b *testing.B) {
 // BenchmarkStatusPage renders the status page of 1000 domains.
 func BenchmarkStatusPage(b *testing.B) {
 	h, reg, _ := benchHistory(b)
-	srv := exporter.NewHandler(h, exporter.HandlerOpts{Gatherer: reg})
+	srv := web.NewHandler(h, web.HandlerOpts{Gatherer: reg})
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -146,7 +149,7 @@ func BenchmarkWriteTextfile(b *testing.B) {
 	dir := b.TempDir()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := exporter.WriteTextfile(dir, "vmcheck.prom", reg); err != nil {
+		if err := cron.WriteTextfile(dir, "vmcheck.prom", reg); err != nil {
 			b.Fatal(err)
 		}
 	}

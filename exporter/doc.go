@@ -1,13 +1,21 @@
-// Package exporter turns checker results into what operators watch: a
-// per-VM history (consecutive failures, since when the current state holds,
-// "down only after N failed rounds"), Prometheus metrics built in one place
-// by a Collector over the latest snapshot, the node_exporter textfile, the
-// status page, and the two ways of running rounds: Cron (cron.go) is one
-// round of `vmcheck cron` — check, record, write the textfile, log a line
-// per VM — and Server (serve.go) is `vmcheck serve`, whose Runner
-// (runner.go) keeps the snapshot fresh from domain events and periodic
-// rounds. The Runner's scheduler (scheduler.go) decides what to check when
-// and takes the time as an argument; the Runner does the I/O around it.
+// Package exporter turns checker results into what operators watch. It
+// holds no code of its own: each job is a package below it, and none
+// imports upwards.
+//
+//   - labels: label values — sanitised, canonical, within each domain's
+//     label budget.
+//   - history: the per-VM History (consecutive failures, since when the
+//     state holds, "down only after N failed rounds"), its immutable
+//     Snapshot, the state file's format, the agent-exchange Recorder.
+//   - metrics: the Collector, the one place vmcheck's metrics are built,
+//     and the cached /metrics Handler.
+//   - schedule: the Runner of `vmcheck serve`, which keeps the History
+//     fresh from domain events and periodic rounds, and its scheduler,
+//     which decides what to check when and takes the time as an argument.
+//   - cron: one run of `vmcheck cron` (Job) — check, record, write the
+//     node_exporter textfile, log a line per VM — and the state file.
+//   - web: the status pages, the JSON API, page access, connection limits
+//     and the Server of `vmcheck serve`.
 //
 // A scrape never talks to a guest: every handler reads the latest immutable
 // Snapshot of the History.

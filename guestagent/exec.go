@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/vmcheck/vmcheck/internal/timing"
 )
 
 // Command is a program for the agent to start in the guest (guest-exec).
@@ -122,19 +124,13 @@ func (c *Client) WaitAfter(ctx context.Context, pid int64, limit int, first time
 	}
 }
 
-// sleep waits d, or until ctx ends (then it returns ctx's error).
+// sleep waits d, or until ctx ends (then it returns ctx's error); a d
+// that is not positive does not wait, even for an ended ctx.
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return timing.Sleep(ctx, d)
 }
 
 // Run starts cmd and waits for it: Exec, then Wait.

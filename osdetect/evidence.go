@@ -63,13 +63,16 @@ type Evidence struct {
 	Link      LinkState
 	Neighbour NeighbourState // of the gateway, on the interface
 	State     NUDState       // the neighbour entry's state at the last read
-	// Fresh: the gateway answered the guest's ARP/ND recently enough to
-	// prove it is there now: the entry is REACHABLE (the kernel confirmed
-	// it within its reachable time) and was not shown to be confirmed
-	// before the failed ping (iproute2's "ip -s" prints when), or it turned
-	// REACHABLE from DELAY, PROBE or INCOMPLETE while vmcheck waited. A
-	// STALE, DELAY, PROBE, PERMANENT or NOARP entry is never fresh: it is
-	// a cached or static address, not an answer.
+	// Fresh: the gateway answered the guest's ARP/ND during this check:
+	// the entry is REACHABLE and iproute2's "ip -s" shows it confirmed
+	// after the failed ping started, or it turned REACHABLE from DELAY,
+	// PROBE or INCOMPLETE while vmcheck waited, or (busybox ip, which
+	// prints no confirmation time; IPv4) the gateway answered arping. A
+	// REACHABLE entry with no confirmation time (busybox ip for IPv6,
+	// Windows) is not fresh: the kernel keeps it REACHABLE for up to 45 s
+	// after its last confirmation. A STALE, DELAY, PROBE, PERMANENT or
+	// NOARP entry is never fresh: a cached or static address, not an
+	// answer.
 	Fresh bool
 	// Seen says in words what the reads showed of the entry's state and
 	// when ("REACHABLE, confirmed 1 s before the read"), sanitised.
@@ -146,8 +149,10 @@ const (
 //	         - cat /sys/class/net/IF/operstate /sys/class/net/IF/carrier
 //	           [/proc/net/arp for IPv4] (the link state, and the ARP table
 //	           when ip failed);
-//	         a REACHABLE row of busybox ip (no confirmation time) needs no
-//	         second command.
+//	         - arping -f -c 2 -w 2 -I IF GW (REACHABLE, busybox ip, which
+//	           prints no confirmation time, IPv4: a fresh ARP answer);
+//	         a REACHABLE IPv6 row of busybox ip needs no second command:
+//	         nothing in busybox asks ND afresh.
 //	Windows: netsh.exe interface ipv4|ipv6 show neighbors [interface=IDX],
 //	         and the same again after the re-check when the entry was
 //	         Delay, Probe or Incomplete.
@@ -273,12 +278,15 @@ func recheck(first, second Evidence, since time.Duration) Evidence {
 	return second
 }
 
-// seenOnce describes an entry read once: REACHABLE is fresh.
+// seenOnce describes an entry read once, with no word of when it was
+// confirmed: never fresh, not even REACHABLE, which the kernel keeps for
+// its reachable time (15-45 s by default) after the last confirmation,
+// with no ARP/ND packet: it may predate the failed ping.
 func seenOnce(ev Evidence) Evidence {
+	ev.Fresh = false
 	switch ev.State {
 	case NUDReachable:
-		ev.Fresh = ev.Neighbour == NeighbourResolved
-		ev.Seen = "REACHABLE: confirmed within the kernel's reachable time (15-45 s by default)"
+		ev.Seen = "REACHABLE with no confirmation time: confirmed within the kernel's reachable time (15-45 s by default), maybe before the failed ping: not an answer to this check"
 	case NUDStale:
 		ev.Seen = "STALE: a cached address, not confirmed within the reachable time"
 	case NUDDelay, NUDProbe:

@@ -60,8 +60,10 @@ func TestNextEvidence(t *testing.T) {
 		{"linux v4 first", osdetect.Linux, "eth0", "192.0.2.1", nil, []string{"ip", "-4", "neigh", "show", "dev", "eth0"}, 0},
 		{"linux mapped", osdetect.Linux, "eth0", "::ffff:192.0.2.1", nil, []string{"ip", "-4", "neigh", "show", "dev", "eth0"}, 0},
 		{"linux v6 first", osdetect.Linux, "ens3.100", "fe80::1%ens3.100", nil, []string{"ip", "-6", "neigh", "show", "dev", "ens3.100"}, 0},
-		{"busybox reachable: done", osdetect.Linux, "eth0", "192.0.2.1",
-			[]osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-busybox.txt", 0, time.Second)}, nil, 0},
+		{"busybox reachable: arping", osdetect.Linux, "eth0", "192.0.2.1",
+			[]osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-busybox.txt", 0, time.Second)}, []string{"arping", "-f", "-c", "2", "-w", "2", "-I", "eth0", "192.0.2.1"}, 0},
+		{"busybox reachable v6: done", osdetect.Linux, "eth0", "2001:db8::1",
+			[]osdetect.EvidenceRead{read(t, "linux-ip6-neigh-busybox.txt", 0, time.Second)}, nil, 0},
 		{"iproute2 reachable: when confirmed", osdetect.Linux, "eth0", "192.0.2.1",
 			[]osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-iproute2.txt", 0, time.Second)}, []string{"ip", "-s", "-4", "neigh", "show", "dev", "eth0"}, 0},
 		{"iproute2 v6 reachable", osdetect.Linux, "eth0", "2001:db8::1",
@@ -205,10 +207,30 @@ func linuxNUDCases(t *testing.T) []evidenceCase {
 			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDFailed, seen: "FAILED 8 s after it"},
 	)
 	return append(cs,
-		evidenceCase{name: "REACHABLE, busybox: no confirmation time", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+		evidenceCase{name: "REACHABLE, busybox: no confirmation time, arping not read", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
 			reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-absent-busybox.txt", 0, 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, lladdr: mac,
+			seen: "maybe before the failed ping", raw: "probes 4 REACHABLE"},
+		evidenceCase{name: "lab-busybox: REACHABLE, the gateway answers arping", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-lab-busybox-neigh4-reachable-dropicmp.txt", 0, 2*s), read(t, "linux-arping-answered-busybox.txt", 0, 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: "52:54:00:0c:ff:01",
+			seen: "REACHABLE, and the gateway answered fresh ARP requests (arping, 2 s after the ping)", raw: "Unicast reply from 192.0.2.1 [52:54:00:0c:ff:01]"},
+		evidenceCase{name: "REACHABLE, busybox, another MAC answers arping", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-absent-busybox.txt", 0, 2*s), read(t, "linux-arping-answered-busybox.txt", 0, 2*s)},
 			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: mac,
-			seen: "within the kernel's reachable time", raw: "probes 4 REACHABLE"},
+			seen: "52:54:00:0c:ff:01 answered fresh ARP requests (arping, 2 s after the ping), though the guest's entry says " + mac, raw: "Unicast reply from 192.0.2.1"},
+		evidenceCase{name: "REACHABLE, busybox, no answer to arping (the gateway gone)", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-absent-busybox.txt", 0, 2*s), read(t, "linux-arping-noanswer-busybox.txt", 1, 3*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, lladdr: mac,
+			seen: "but no answer to fresh ARP requests (arping, 3 s after the ping)", raw: "arping: no reply"},
+		evidenceCase{name: "REACHABLE, busybox, arping missing", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-absent-busybox.txt", 0, 2*s), spawnFailed},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, lladdr: mac,
+			seen: "arping could not ask the gateway afresh", raw: "Failed to execute child process"},
+		evidenceCase{name: "REACHABLE, busybox, arping fails (no such device)", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
+			reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-absent-busybox.txt", 0, 2*s), read(t, "linux-arping-nodev-busybox.txt", 2, 2*s)},
+			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, lladdr: mac,
+			seen: "(exit code 2: arping: interface eth9 not found", raw: "| arping: interface eth9 not found"},
 		evidenceCase{name: "REACHABLE, iproute2, confirmed during the check", f: osdetect.Linux, iface: "eth0", gw: "192.0.2.1",
 			reads: []osdetect.EvidenceRead{read(t, "linux-neigh4-reachable-iproute2.txt", 0, 2*s), read(t, "linux-neigh4-reachable-iproute2-s.txt", 0, 2*s)},
 			link:  osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: mac,
@@ -253,8 +275,8 @@ func windowsCases(t *testing.T) []evidenceCase {
 	}
 	itdojo := []osdetect.EvidenceRead{read(t, "windows-netsh-ipv6-itdojo.txt", 0, 2*s)}
 	return []evidenceCase{
-		{name: "netsh v4 Reachable", f: osdetect.Windows, gw: "10.0.0.1", reads: netsh4(),
-			link: osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: "6a:d7:9a:29:2b:82", raw: "Reachable"},
+		{name: "netsh v4 Reachable: no confirmation time, not fresh", f: osdetect.Windows, gw: "10.0.0.1", reads: netsh4(),
+			link: osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, lladdr: "6a:d7:9a:29:2b:82", raw: "Reachable", seen: "maybe before the failed ping"},
 		{name: "netsh v4 Stale", f: osdetect.Windows, gw: "10.0.0.175", reads: netsh4(),
 			link: osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDStale, lladdr: "78:28:ca:c4:66:fe", seen: "STALE"},
 		{name: "netsh v4 Unreachable", f: osdetect.Windows, gw: "192.168.17.1", reads: netsh4(),
@@ -263,8 +285,8 @@ func windowsCases(t *testing.T) []evidenceCase {
 			link: osdetect.LinkUnknown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDNone, raw: "no neighbour entry for 10.0.0.254"},
 		{name: "netsh v4 Permanent broadcast", f: osdetect.Windows, gw: "10.0.0.255", reads: netsh4(),
 			link: osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDPermanent, lladdr: "ff:ff:ff:ff:ff:ff"},
-		{name: "netsh v6 Reachable", f: osdetect.Windows, iface: "11", gw: "fe80::216:eaff:fe5f:dac4", reads: itdojo,
-			link: osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, fresh: true, lladdr: "00:16:ea:5f:da:c4"},
+		{name: "netsh v6 Reachable: not fresh", f: osdetect.Windows, iface: "11", gw: "fe80::216:eaff:fe5f:dac4", reads: itdojo,
+			link: osdetect.LinkUnknown, nb: osdetect.NeighbourResolved, state: osdetect.NUDReachable, lladdr: "00:16:ea:5f:da:c4"},
 		{name: "netsh v6 Unreachable", f: osdetect.Windows, iface: "11", gw: "fe80::216:eaff:fef5:dac4%11", reads: itdojo,
 			link: osdetect.LinkUnknown, nb: osdetect.NeighbourUnresolved, state: osdetect.NUDFailed, raw: "Unreachable Unreachable"},
 		{name: "netsh v6 Unreachable, zero MAC (getmac)", f: osdetect.Windows, gw: "fe80::7a28:caff:fec4:66fe",
@@ -323,8 +345,8 @@ func TestParseEvidenceOneRead(t *testing.T) {
 		state    osdetect.NUDState
 		fresh    bool
 	}{
-		{"fe80::1%eth0", "linux-ip6-neigh-iproute2.txt", osdetect.NeighbourResolved, osdetect.NUDReachable, true},
-		{"fe80::1", "linux-ip6-neigh-busybox.txt", osdetect.NeighbourResolved, osdetect.NUDReachable, true},
+		{"fe80::1%eth0", "linux-ip6-neigh-iproute2.txt", osdetect.NeighbourResolved, osdetect.NUDReachable, false},
+		{"fe80::1", "linux-ip6-neigh-busybox.txt", osdetect.NeighbourResolved, osdetect.NUDReachable, false},
 		{"2001:db8::254", "linux-ip6-neigh-iproute2.txt", osdetect.NeighbourUnresolved, osdetect.NUDFailed, false},
 		{"2001:db8::8", "linux-ip6-neigh-iproute2.txt", osdetect.NeighbourResolved, osdetect.NUDStale, false},
 		{"2001:db8::7", "linux-ip6-neigh-busybox.txt", osdetect.NeighbourResolved, osdetect.NUDPermanent, false},
@@ -379,7 +401,7 @@ func TestParseEvidenceWindowsLocales(t *testing.T) {
 			target = netip.MustParseAddr("fe80::1")
 		}
 		ev, err := osdetect.ParseEvidence(osdetect.Windows, "", target, []osdetect.EvidenceRead{exitedWith(tt.out, time.Second)})
-		if err != nil || ev.Neighbour != tt.nb || ev.Link != osdetect.LinkUnknown || !utf8.ValidString(ev.Raw) || ev.Fresh != (tt.name == "router") {
+		if err != nil || ev.Neighbour != tt.nb || ev.Link != osdetect.LinkUnknown || !utf8.ValidString(ev.Raw) || ev.Fresh {
 			t.Errorf("%s: %+v, %v; want neighbour %s", tt.name, ev, err, tt.nb)
 		}
 		if tt.nb == osdetect.NeighbourResolved && ev.LLAddr != "52:54:00:12:34:56" {

@@ -30,6 +30,7 @@ const (
 	linuxNeighAgain                  // ip neigh again, after the kernel's re-check
 	linuxNeighStats                  // ip -s neigh: when the entry was confirmed
 	linuxLinkRead                    // cat operstate carrier [/proc/net/arp]
+	linuxARPing                      // arping: a fresh ARP answer (busybox ip, IPv4)
 )
 
 // linuxEvidence is the next evidence command of a Linux guest (see
@@ -50,6 +51,8 @@ func linuxEvidence(iface string, gw netip.Addr, reads []EvidenceRead) (EvidenceS
 		return EvidenceStep{Command: linuxNeighCmd(iface, gw, true)}, true, nil
 	case linuxLinkRead:
 		return EvidenceStep{Command: linuxLinkCmd(iface, gw)}, true, nil
+	case linuxARPing:
+		return EvidenceStep{Command: linuxARPingCmd(iface, gw)}, true, nil
 	}
 	return EvidenceStep{}, false, nil
 }
@@ -81,9 +84,11 @@ func linuxLinkCmd(iface string, gw netip.Addr) guestagent.Command {
 
 // linuxNext decides the second command from the first read: a pending
 // entry is read again once the kernel has re-checked it, a REACHABLE one
-// of iproute2 with -s (busybox ip prints no confirmation time: nothing
-// more to learn, and a REACHABLE entry means the link is up), anything
-// else, or a failed ip, with the link state.
+// of iproute2 with -s; busybox ip prints no confirmation time, so the
+// gateway of a REACHABLE IPv4 entry is asked afresh with arping (busybox
+// has no IPv6 counterpart: nothing more to learn, and a REACHABLE entry
+// means the link is up); anything else, or a failed ip, with the link
+// state.
 func linuxNext(iface string, gw netip.Addr, r0 EvidenceRead) (linuxStep, time.Duration) {
 	ev, row, err := parseLinuxNeigh(iface, gw, r0)
 	switch {
@@ -95,6 +100,8 @@ func linuxNext(iface string, gw netip.Addr, r0 EvidenceRead) (linuxStep, time.Du
 		return linuxNeighAgain, ev.State.settle()
 	case ev.State == NUDReachable && !row.busybox:
 		return linuxNeighStats, 0
+	case ev.State == NUDReachable && gw.Is4() && ev.Neighbour == NeighbourResolved:
+		return linuxARPing, 0
 	case ev.State == NUDReachable:
 		return linuxDone, 0
 	}
@@ -132,6 +139,8 @@ func parseLinuxEvidence(iface string, gw netip.Addr, reads []EvidenceRead) (Evid
 			return withRaw(seenOnce(ev), ev1.Raw), nil
 		}
 		return withRaw(confirmedAt(ev1, row.confirmed, r1.Since), ev1.Raw), nil
+	case linuxARPing:
+		return arpingResult(ev0, gw, r1), nil
 	}
 	link, err := parseLinuxLink(iface, gw, r1)
 	if err0 != nil {

@@ -18,13 +18,13 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
-	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/exporter/schedule"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
 // The Source serves the exporter's Runner as well as check and cron.
-var _ exporter.Conn = (*qemuhost.Source)(nil)
+var _ schedule.Conn = (*qemuhost.Source)(nil)
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+	"github.com/vmcheck/vmcheck/internal/timing"
 )
 
 // Latency is how long a simulated agent takes. The defaults (DefaultLatency)
@@ -228,7 +229,7 @@ func (g *Guest) command(ctx context.Context, cmd string, args json.RawMessage) (
 	if cmd == "guest-exec" {
 		lat = g.lat.Exec
 	}
-	if err := sleep(ctx, g.jitter(lat)); err != nil {
+	if err := timing.Sleep(ctx, g.jitter(lat)); err != nil {
 		return nil, unresponsive(err)
 	}
 	g.mu.Lock()
@@ -253,20 +254,6 @@ func acquire(ctx context.Context, mu *sync.Mutex) error {
 				return nil
 			}
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -12,7 +12,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vmcheck/vmcheck/checker"
-	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/exporter/cron"
+	"github.com/vmcheck/vmcheck/exporter/history"
+	"github.com/vmcheck/vmcheck/exporter/schedule"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -22,9 +24,8 @@ func cronCommand() *cli.Command {
 		&cli.StringFlag{Name: "textfile-dir", Usage: "node_exporter textfile collector `DIR` to write the metrics file into (required)"},
 		&cli.StringFlag{Name: "textfile-name", Value: "vmcheck.prom", Usage: "metrics file `NAME` inside --textfile-dir (must end in .prom)"},
 		&cli.StringFlag{Name: "state-file", Usage: "`FILE` keeping per-VM history (failure streaks, since when) between runs; empty: every run starts afresh"},
-		&cli.DurationFlag{Name: "retry-interval", Value: exporter.DefaultRetryInterval, Usage: "time between the checks of a VM whose probes failed fewer than --down-after times in a row (a VM's policy retry_interval overrides it)"},
-		&cli.IntFlag{Name: "down-after", Value: exporter.DefaultDownAfter, Usage: "consecutive failed runs before a VM is reported degraded or down (`N`)"},
 	)
+	flags = append(flags, roundFlags("runs")...)
 	return &cli.Command{
 		Name:   "cron",
 		Usage:  "one round, then write a node_exporter textfile and one JSON log line per VM (exit codes as check)",
@@ -34,7 +35,7 @@ func cronCommand() *cli.Command {
 }
 
 // runCron is the cron command: it checks the flags and runs one
-// exporter.Cron round; the exit code is check's.
+// cron.Job round; the exit code is check's.
 func runCron(c *cli.Context) error {
 	log, cfg, err := setup(c)
 	if err != nil {
@@ -43,14 +44,14 @@ func runCron(c *cli.Context) error {
 	if c.String("textfile-dir") == "" {
 		return usageError("--textfile-dir: required: the node_exporter textfile collector's directory, e.g. /var/lib/prometheus/node-exporter")
 	}
-	retry, err := exporter.CheckTiming(0, c.Int("down-after"), c.Duration("retry-interval"), c.IsSet("retry-interval"), cfg)
+	retry, err := roundTiming(c, 0, cfg)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
-	round := &exporter.Cron{
-		Open:          func(ctx context.Context) (exporter.Conn, error) { return openSource(ctx, cfg) },
+	round := &cron.Job{
+		Open:          func(ctx context.Context) (schedule.Conn, error) { return openSource(ctx, cfg) },
 		Engine:        checker.New(cfg),
-		History:       exporter.NewHistory(c.Int("down-after")),
+		History:       history.New(c.Int("down-after")),
 		TextfileDir:   c.String("textfile-dir"),
 		TextfileName:  c.String("textfile-name"),
 		StateFile:     c.String("state-file"),
@@ -59,7 +60,7 @@ func runCron(c *cli.Context) error {
 		RetryInterval: retry, Timeout: time.Duration(cfg.Timeout),
 	}
 	if err := round.Prepare(); err != nil {
-		return usageError("%v", err)
+		return optionError(err)
 	}
 	if err := writable("--textfile-dir", round.TextfileDir, round.TextfileName); err != nil {
 		return err

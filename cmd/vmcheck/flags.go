@@ -17,7 +17,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
-	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/exporter/schedule"
 	"github.com/vmcheck/vmcheck/osdetect"
 	"github.com/vmcheck/vmcheck/output"
 	"github.com/vmcheck/vmcheck/probe"
@@ -305,7 +305,7 @@ func autoAgentCalls(ctx context.Context, log logrus.FieldLogger, cfg *checker.Co
 const workersTimeout = 2 * time.Second
 
 // hostSource is a Source holding connections to close.
-type hostSource = exporter.Conn
+type hostSource = schedule.Conn
 
 // withSource is the frame of a one-round command: flags and config, a
 // context cancelled by SIGINT/SIGTERM, and the host source, closed after run.

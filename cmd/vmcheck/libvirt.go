@@ -8,12 +8,12 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vmcheck/vmcheck/checker"
-	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/exporter/schedule"
 	"github.com/vmcheck/vmcheck/libvirthost"
 	"github.com/vmcheck/vmcheck/output"
 )
 
-var _ exporter.Conn = (*libvirthost.Source)(nil)
+var _ schedule.Conn = (*libvirthost.Source)(nil)
 
 // openLibvirt connects to the libvirt URI of the config, within the
 // config's ListTimeout: a libvirtd that accepts but never answers fails the

@@ -6,11 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/exporter/web"
 )
 
 // TestServePageAccess checks who may read serve's pages for each
@@ -27,19 +28,19 @@ func TestServePageAccess(t *testing.T) {
 	}
 	tests := []struct {
 		args []string
-		want exporter.Pages
+		want web.Pages
 		code int // exit code of a usage error; 0 if none
 	}{
-		{nil, exporter.PagesLocal, 0},
-		{[]string{"--web.config.file", tlsOnly}, exporter.PagesLocal, 0},
-		{[]string{"--web.config.file", auth}, exporter.PagesAll, 0},
-		{[]string{"--web.config.file", auth, "--web.pages", "local"}, exporter.PagesLocal, 0},
-		{[]string{"--web.pages", "all"}, exporter.PagesAll, 0},
-		{[]string{"--web.pages", "off"}, exporter.PagesOff, 0},
+		{nil, web.PagesLocal, 0},
+		{[]string{"--web.config.file", tlsOnly}, web.PagesLocal, 0},
+		{[]string{"--web.config.file", auth}, web.PagesAll, 0},
+		{[]string{"--web.config.file", auth, "--web.pages", "local"}, web.PagesLocal, 0},
+		{[]string{"--web.pages", "all"}, web.PagesAll, 0},
+		{[]string{"--web.pages", "off"}, web.PagesOff, 0},
 		{[]string{"--web.pages", "public"}, "", 3},
 	}
 	for _, tt := range tests {
-		var got exporter.PageAccess
+		var got web.PageAccess
 		cmd := serveCommand()
 		cmd.Action = func(c *cli.Context) error {
 			var err error
@@ -58,6 +59,9 @@ func TestServePageAccess(t *testing.T) {
 			t.Errorf("serve %q: %v", tt.args, err)
 		case got.Pages != tt.want || !slices.Equal(got.Hosts, []string{"node7.example.com"}):
 			t.Errorf("serve %q: pages %q, hosts %q; want %q, [node7.example.com]", tt.args, got.Pages, got.Hosts, tt.want)
+		case !strings.Contains(got.Refusals.Off, "--web.pages=off") || !strings.Contains(got.Refusals.NotLocal, "--web.pages") ||
+			!strings.Contains(got.Refusals.Host, "--web.allowed-host"):
+			t.Errorf("serve %q: refusals %+v do not name the flags that decide", tt.args, got.Refusals)
 		}
 	}
 }

@@ -19,7 +19,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"libvirt.org/go/libvirtxml"
 
-	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/exporter/history"
+	"github.com/vmcheck/vmcheck/exporter/metrics"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
@@ -215,7 +216,7 @@ func TestREADMEAgentChannel(t *testing.T) {
 // labels it really has.
 func TestREADMEMetricsSample(t *testing.T) {
 	ch := make(chan *prometheus.Desc, 64)
-	exporter.NewCollector(exporter.NewHistory(3), "").Describe(ch)
+	metrics.NewCollector(history.New(3), "").Describe(ch)
 	close(ch)
 	descRE := regexp.MustCompile(`^Desc\{fqName: "([a-z_]+)", .*variableLabels: \{([^}]*)\}\}$`)
 	labels := map[string][]string{} // metric → its label names, sorted

@@ -6,25 +6,28 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/prometheus/exporter-toolkit/web"
+	toolkitweb "github.com/prometheus/exporter-toolkit/web"
 	"github.com/urfave/cli/v2"
 
 	"github.com/vmcheck/vmcheck/checker"
-	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/exporter/history"
+	"github.com/vmcheck/vmcheck/exporter/schedule"
+	"github.com/vmcheck/vmcheck/exporter/web"
 )
 
 func serveCommand() *cli.Command {
 	flags := commonFlags("info", "text", false)
 	flags = append(flags,
-		&cli.DurationFlag{Name: "interval", Value: exporter.DefaultInterval, Usage: "time between rounds (a VM's metadata may lengthen its own interval)"},
-		&cli.DurationFlag{Name: "retry-interval", Value: exporter.DefaultRetryInterval, Usage: "time between the checks of a VM whose probes failed fewer than --down-after times in a row (a VM's policy retry_interval overrides it)"},
-		&cli.IntFlag{Name: "down-after", Value: exporter.DefaultDownAfter, Usage: "consecutive failed rounds before a VM is reported degraded or down (`N`)"},
+		&cli.DurationFlag{Name: "interval", Value: schedule.DefaultInterval, Usage: "time between rounds (a VM's metadata may lengthen its own interval)"},
+	)
+	flags = append(flags, roundFlags("rounds")...)
+	flags = append(flags,
 		&cli.StringSliceFlag{Name: "web.listen-address", Value: cli.NewStringSlice(":9921"), Usage: "`ADDRESS` to listen on for the status page and /metrics (repeatable)"},
 		&cli.StringFlag{Name: "web.config.file", Usage: "exporter-toolkit web config `FILE` enabling TLS and/or basic auth"},
 		&cli.BoolFlag{Name: "web.record-exchange", Value: true, Usage: "keep each VM's last agent exchange (sanitised) for the status page"},
 		&cli.StringFlag{Name: "web.pages", DefaultText: "local, all with basic auth", Usage: "who may read the status pages and /api (they name every tenant's VMs): `local` (loopback clients), all, off; /metrics is always served"},
 		&cli.StringSliceFlag{Name: "web.allowed-host", Usage: "`HOST` name the pages may be asked for, besides the node's name, the listen addresses, localhost and IP literals (repeatable; against DNS rebinding)"},
-		&cli.IntFlag{Name: "web.max-connections", Value: exporter.DefaultMaxConnections, Usage: "connections open at once over all listeners (`N`); beyond it an idle one of the client address holding the most is closed"},
+		&cli.IntFlag{Name: "web.max-connections", Value: web.DefaultMaxConnections, Usage: "connections open at once over all listeners (`N`); beyond it an idle one of the client address holding the most is closed"},
 	)
 	return &cli.Command{
 		Name:   "serve",
@@ -35,7 +38,7 @@ func serveCommand() *cli.Command {
 }
 
 // runServe is the serve command: it validates the flags, then runs an
-// exporter.Server until SIGTERM or SIGINT (exit 0) or until the web server
+// web.Server until SIGTERM or SIGINT (exit 0) or until the web server
 // fails.
 func runServe(c *cli.Context) error {
 	log, cfg, err := setup(c)
@@ -43,12 +46,12 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	interval := c.Duration("interval")
-	retry, err := exporter.CheckTiming(interval, c.Int("down-after"), c.Duration("retry-interval"), c.IsSet("retry-interval"), cfg)
+	retry, err := roundTiming(c, interval, cfg)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
 	webConfig := c.String("web.config.file")
-	if err := web.Validate(webConfig); err != nil {
+	if err := toolkitweb.Validate(webConfig); err != nil {
 		return usageError("--web.config.file %q: %v", webConfig, err)
 	}
 	access, err := pageAccess(c, webConfig)
@@ -65,11 +68,11 @@ func runServe(c *cli.Context) error {
 		log.WithError(err).Warn("no libvirt events; new VMs wait for the next round")
 	}
 	node, _ := os.Hostname()
-	srv := &exporter.Server{
-		Runner: &exporter.Runner{
-			Connect:        func(ctx context.Context) (exporter.Conn, error) { return openSource(ctx, cfg) },
+	srv := &web.Server{
+		Runner: &schedule.Runner{
+			Connect:        func(ctx context.Context) (schedule.Conn, error) { return openSource(ctx, cfg) },
 			Engine:         checker.New(cfg),
-			History:        exporter.NewHistory(c.Int("down-after")),
+			History:        history.New(c.Int("down-after")),
 			Interval:       interval,
 			RetryInterval:  retry,
 			RecordExchange: c.Bool("web.record-exchange"),
@@ -77,7 +80,7 @@ func runServe(c *cli.Context) error {
 		},
 		Listen:        c.StringSlice("web.listen-address"),
 		WebConfigFile: webConfig,
-		Limits:        exporter.Limits{MaxConnections: c.Int("web.max-connections")},
+		Limits:        web.Limits{MaxConnections: c.Int("web.max-connections")},
 		Access:        access,
 		Node:          node,
 		Version:       version,
@@ -89,25 +92,33 @@ func runServe(c *cli.Context) error {
 	return nil
 }
 
+// pageRefusals are the answers of a refused page, naming the flags that
+// decide.
+var pageRefusals = web.Refusals{
+	Off:      "the status pages are off (vmcheck serve --web.pages=off); /metrics is served",
+	NotLocal: "the status pages answer only clients on this node; see --web.pages in vmcheck's docs/exporter.md",
+	Host:     "the status pages are not served under this host name; add it with --web.allowed-host",
+}
+
 // pageAccess returns who may read the pages: --web.pages, else all when
 // the web config sets basic auth users (the operator has chosen who may
 // come in), else local.
-func pageAccess(c *cli.Context, webConfig string) (exporter.PageAccess, error) {
-	a := exporter.PageAccess{Pages: exporter.PagesLocal, Hosts: c.StringSlice("web.allowed-host")}
+func pageAccess(c *cli.Context, webConfig string) (web.PageAccess, error) {
+	a := web.PageAccess{Pages: web.PagesLocal, Hosts: c.StringSlice("web.allowed-host"), Refusals: pageRefusals}
 	if c.IsSet("web.pages") {
-		p, err := exporter.ParsePages(c.String("web.pages"))
+		p, err := web.ParsePages(c.String("web.pages"))
 		if err != nil {
 			return a, usageError("--web.pages: %v", err)
 		}
 		a.Pages = p
 		return a, nil
 	}
-	users, err := exporter.WebConfigHasUsers(webConfig)
+	users, err := web.WebConfigHasUsers(webConfig)
 	if err != nil {
 		return a, usageError("--web.config.file: %v", err)
 	}
 	if users {
-		a.Pages = exporter.PagesAll
+		a.Pages = web.PagesAll
 	}
 	return a, nil
 }

@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/bench/sim"
-	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/exporter/history"
+	"github.com/vmcheck/vmcheck/exporter/schedule"
+	"github.com/vmcheck/vmcheck/internal/timing"
 )
 
 // The time-to-detect benchmark (issue "Detect fast, stay cheap, never
@@ -178,7 +180,7 @@ func detectSettled(ctx context.Context, serves []*detectServe, prom string) erro
 // serve's down and its alert, then puts the link back.
 func detectOnce(ctx context.Context, lab *Lab, serves []*detectServe, prom string, rng *rand.Rand) ([]DetectRun, error) {
 	offset := time.Duration(rng.Int64N(int64(detectInterval)))
-	if err := sleepCtx(ctx, offset); err != nil {
+	if err := timing.Sleep(ctx, offset); err != nil {
 		return nil, err
 	}
 	if _, err := command(ctx, lab.script, "fault", "link-down", detectGuest); err != nil {
@@ -229,7 +231,7 @@ func waitFor(ctx context.Context, what string, limit time.Duration, cond func() 
 		if err != nil {
 			last = err
 		}
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err := timing.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -319,11 +321,11 @@ func detectRows(t *table, rep *Results) {
 			secs(sim.Median(without)), spread(without), sim.Median(with)/sim.Median(without)),
 		fmt.Sprintf("≤ %.0f s", detectGoal), met(slices.Max(with) <= detectGoal))
 	if def := pick("defaults", down); len(def) > 0 {
-		budget := exporter.DefaultInterval + (exporter.DefaultDownAfter-1)*exporter.DefaultRetryInterval + 2*pingTimeout
+		budget := schedule.DefaultInterval + (history.DefaultDownAfter-1)*schedule.DefaultRetryInterval + 2*pingTimeout
 		t.row("T", "link cut → `down` on /metrics with the shipped defaults (`--interval 60s --retry-interval 10s --down-after 3`)",
 			"`bin/vmcheck serve` with no timing flag, beside the two above",
 			fmt.Sprintf("**%s** (%s)", secs(sim.Median(def)), spread(def)),
-			fmt.Sprintf("≤ %s: an interval, %d retries, the last check (≤ 2 × ping timeout)", budget, exporter.DefaultDownAfter-1),
+			fmt.Sprintf("≤ %s: an interval, %d retries, the last check (≤ 2 × ping timeout)", budget, history.DefaultDownAfter-1),
 			met(slices.Max(def) <= budget.Seconds()))
 	}
 	fw, fo := pick("retries", firing), pick("rounds", firing)

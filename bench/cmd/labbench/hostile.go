@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/bench/sim"
+	"github.com/vmcheck/vmcheck/internal/timing"
 )
 
 // The hostile-guest benchmark (issue "Hostile guests"): vmcheck's peak
@@ -90,7 +91,7 @@ func serveRun(ctx context.Context, o options, lab *Lab, hostile bool, port int) 
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	for range serveRounds {
-		if err := sleepCtx(ctx, serveInterval); err != nil {
+		if err := timing.Sleep(ctx, serveInterval); err != nil {
 			return HostileRun{}, err
 		}
 		for _, path := range []string{"/metrics", "/"} {

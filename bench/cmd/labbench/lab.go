@@ -16,6 +16,7 @@ import (
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/internal/timing"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -221,7 +222,7 @@ func labBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results, clean
 	}
 
 	for r := range o.reps {
-		idle, err := hostBusy(ctx, func() error { return sleepCtx(ctx, time.Second) })
+		idle, err := hostBusy(ctx, func() error { return timing.Sleep(ctx, time.Second) })
 		if err != nil {
 			return err
 		}
@@ -491,17 +492,6 @@ func hostBusy(ctx context.Context, f func() error) (float64, error) {
 		return 0, err
 	}
 	return 1 - float64(i1-i0)/float64(t1-t0), nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // labCPU runs f and returns the CPU time the lab's QEMU processes and its

@@ -30,7 +30,11 @@ import (
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
-	"github.com/vmcheck/vmcheck/exporter"
+	"github.com/vmcheck/vmcheck/exporter/cron"
+	"github.com/vmcheck/vmcheck/exporter/history"
+	"github.com/vmcheck/vmcheck/exporter/metrics"
+	"github.com/vmcheck/vmcheck/exporter/schedule"
+	"github.com/vmcheck/vmcheck/exporter/web"
 	"github.com/vmcheck/vmcheck/probe"
 )
 
@@ -66,7 +70,7 @@ type Report struct {
 	AgentCallBackoffs int `json:"agent_call_backoffs"`
 
 	// MemoryLimit is the Go runtime's soft memory limit, as serve and cron
-	// set it for the domains (exporter.SetMemoryTarget; GOMEMLIMIT wins).
+	// set it for the domains (schedule.SetMemoryTarget; GOMEMLIMIT wins).
 	MemoryLimit int64 `json:"memory_limit_bytes"`
 
 	// PeakRSSBytes is the process's peak resident set (getrusage).
@@ -85,7 +89,7 @@ type Report struct {
 	ScrapeCached  float64 `json:"scrape_cached_seconds"`
 	ScrapeBytes   int     `json:"scrape_bytes"`
 	ScrapeSamples int     `json:"scrape_samples"`
-	// cron: the time of exporter.WriteTextfile (gather, encode, write,
+	// cron: the time of cron.WriteTextfile (gather, encode, write,
 	// fsync, rename) after the round.
 	TextfileWrite float64 `json:"textfile_write_seconds"`
 	TextfileBytes int64   `json:"textfile_bytes"`
@@ -136,7 +140,7 @@ func run(args []string, out io.Writer) error {
 	silent := fs.Bool("silent", false, "the external target does not answer")
 	scrapes := fs.Int("scrapes", 10, "serve: scrapes between two rounds")
 	mode := fs.String("mode", "serve", "serve: rounds, each followed by scrapes; cron: one round, then the textfile")
-	metrics := fs.String("metrics", "cached", "serve: /metrics as `vmcheck serve` wires it (cached), or all behind promhttp (promhttp)")
+	metricsMode := fs.String("metrics", "cached", "serve: /metrics as `vmcheck serve` wires it (cached), or all behind promhttp (promhttp)")
 	policy := fs.String("policy", "default", "probes of every domain: default (one echo to each target) or full (icmp count 5, mtu, dns, tcp, http)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -147,18 +151,18 @@ func run(args []string, out io.Writer) error {
 	if *mode != "serve" && *mode != "cron" {
 		return fmt.Errorf("-mode %q: want serve or cron", *mode)
 	}
-	if *metrics != "cached" && *metrics != "promhttp" {
-		return fmt.Errorf("-metrics %q: want cached or promhttp", *metrics)
+	if *metricsMode != "cached" && *metricsMode != "promhttp" {
+		return fmt.Errorf("-metrics %q: want cached or promhttp", *metricsMode)
 	}
 	lat := sim.Latency{RoundTrip: *rtt, Exec: *execLat, PingReply: *ping, Jitter: *jitter}
 	ext := netip.MustParseAddr("203.0.113.10")
 	doms, guests := sim.Fleet(sim.FleetConfig{N: *n, Latency: &lat, External: ext, Silent: *silent, BusyboxEvery: 10, Workers: *workers})
 	// What serve and cron do after each listing, and serve every few
 	// seconds.
-	memLimit := exporter.SetMemoryTarget(len(doms))
+	memLimit := schedule.SetMemoryTarget(len(doms))
 	mctx, mstop := context.WithCancel(context.Background())
 	defer mstop()
-	go exporter.KeepMemoryTarget(mctx)
+	go schedule.KeepMemoryTarget(mctx)
 	probes, err := policyProbes(*policy)
 	if err != nil {
 		return err
@@ -178,12 +182,12 @@ func run(args []string, out io.Writer) error {
 	}
 	c := checker.New(cfg)
 	rep := Report{
-		Mode: *mode, Metrics: *metrics, Domains: *n, Concurrency: c.Config().Concurrency, Workers: *workers,
+		Mode: *mode, Metrics: *metricsMode, Domains: *n, Concurrency: c.Config().Concurrency, Workers: *workers,
 		Latency:     LatencyJSON{lat.RoundTrip.Seconds(), lat.Exec.Seconds(), lat.PingReply.Seconds(), lat.Jitter},
 		PingTimeout: pingTimeout.Seconds(), Silent: *silent, GOMAXPROCS: runtime.GOMAXPROCS(0), Policy: *policy,
 	}
 
-	h := exporter.NewHistory(exporter.DefaultDownAfter)
+	h := history.New(history.DefaultDownAfter)
 	h.SetLibvirtUp(true)
 	byUUID := make(map[string]checker.Domain, len(doms))
 	for _, d := range doms {
@@ -199,12 +203,12 @@ func run(args []string, out io.Writer) error {
 	// cache).
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	opts := exporter.HandlerOpts{Gatherer: reg, Collector: exporter.NewCollector(h, "bench")}
-	if *metrics == "promhttp" {
+	opts := web.HandlerOpts{Gatherer: reg, Collector: metrics.NewCollector(h, "bench")}
+	if *metricsMode == "promhttp" {
 		reg.MustRegister(opts.Collector)
 		opts.Collector = nil
 	}
-	srv := httptest.NewServer(exporter.NewHandler(h, opts))
+	srv := httptest.NewServer(web.NewHandler(h, opts))
 	defer srv.Close()
 
 	ctx := context.Background()
@@ -244,7 +248,7 @@ func run(args []string, out io.Writer) error {
 		// serve: the round lands in the History, then Prometheus scrapes:
 		// once with every domain's metrics to rebuild, then between rounds.
 		record(last)
-		h.SetRound(exporter.Round{Start: start, Duration: wall, Domains: len(last)})
+		h.SetRound(history.Round{Start: start, Duration: wall, Domains: len(last)})
 		lat, _, err := scrape(srv.URL, 1)
 		if err != nil {
 			return err
@@ -266,16 +270,16 @@ func run(args []string, out io.Writer) error {
 	if *mode == "cron" {
 		// cron: one round, then the textfile.
 		record(last)
-		h.SetRound(exporter.Round{Start: time.Now(), Duration: time.Second, Domains: len(last)})
+		h.SetRound(history.Round{Start: time.Now(), Duration: time.Second, Domains: len(last)})
 		dir, err := os.MkdirTemp("", "simbench")
 		if err != nil {
 			return fmt.Errorf("textfile: %w", err)
 		}
 		defer os.RemoveAll(dir)
 		treg := prometheus.NewRegistry()
-		treg.MustRegister(exporter.NewCollector(h, "bench"))
+		treg.MustRegister(metrics.NewCollector(h, "bench"))
 		start := time.Now()
-		if err := exporter.WriteTextfile(dir, "vmcheck.prom", treg); err != nil {
+		if err := cron.WriteTextfile(dir, "vmcheck.prom", treg); err != nil {
 			return fmt.Errorf("textfile: %w", err)
 		}
 		rep.TextfileWrite = time.Since(start).Seconds()
@@ -289,7 +293,7 @@ func run(args []string, out io.Writer) error {
 		all := prometheus.Gatherers{reg}
 		if opts.Collector != nil {
 			vm := prometheus.NewRegistry()
-			vm.MustRegister(exporter.NewCollector(h, "bench"))
+			vm.MustRegister(metrics.NewCollector(h, "bench"))
 			all = append(all, vm)
 		}
 		mfs, err := all.Gather()
@@ -307,7 +311,7 @@ func run(args []string, out io.Writer) error {
 	}
 	st := c.AgentCalls()
 	rep.AgentCallLimit, rep.AgentCallPeak, rep.AgentCallBackoffs = st.Max, st.Peak, st.Backoffs
-	rep.MemoryLimit = max(memLimit, exporter.SetMemoryTarget(len(doms)))
+	rep.MemoryLimit = max(memLimit, schedule.SetMemoryTarget(len(doms)))
 	rep.PeakRSSBytes = peakRSS()
 	rep.RSSFileBytes = procStatus("RssFile")
 	runtime.GC()

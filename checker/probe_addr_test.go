@@ -1,0 +1,29 @@
+package checker
+
+import (
+	"net/netip"
+	"testing"
+)
+
+// TestPlanProbesTypedTargets: every planned probe whose target is an
+// address (external, gateway, address) carries it typed in Addr, the
+// address Target names, so that outputs format it instead of parsing it
+// back.
+func TestPlanProbesTypedTargets(t *testing.T) {
+	nics := []nicFacts{{
+		mac: "52:54:00:aa:00:01", guestName: "eth0", gateway: netip.MustParseAddr("192.0.2.1"),
+		addrs:    []netip.Addr{netip.MustParseAddr("192.0.2.10")},
+		expected: []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.10"), Source: "config"}},
+	}}
+	plan := New(Config{External: addrs("203.0.113.10", "2001:db8::7")}).planProbes(nics, nil, nil)
+	kinds := map[ProbeKind]int{}
+	for _, p := range plan {
+		kinds[p.res.Kind]++
+		if !p.res.Addr.IsValid() || p.res.Addr.String() != p.res.Target {
+			t.Errorf("%s probe of %q: Addr %v, want the address Target names", p.res.Kind, p.res.Target, p.res.Addr)
+		}
+	}
+	if kinds[ProbeExternal] != 2 || kinds[ProbeGateway] != 1 || kinds[ProbeAddress] != 1 {
+		t.Errorf("planned %v, want 2 external, 1 gateway and 1 address probe", kinds)
+	}
+}
