@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/osdetect"
 )
 
 // checkPolicy reports a metadata policy outside its documented bounds: at
@@ -24,7 +25,7 @@ func checkPolicy(t *testing.T, p checker.Policy) {
 		t.Errorf("policy with %d targets", len(p.Targets))
 	}
 	for _, a := range p.Targets {
-		if err := checker.ValidateTarget(a); err != nil {
+		if err := osdetect.ValidateOperatorTarget(a); err != nil {
 			t.Errorf("policy target %v: %v", a, err)
 		}
 	}

@@ -162,14 +162,14 @@ const (
 // iface identifies the interface the family's way: on Linux its name
 // (CheckLinuxIface); on Windows its interface index, or "" for every
 // interface (then the zone of a link-local gw, when it is an index,
-// selects one). gw must pass ValidateTarget; an IPv4-mapped gw is taken as
+// selects one). gw must pass ValidatePingTarget; an IPv4-mapped gw is taken as
 // IPv4. Everything in the argv is re-formatted by osdetect (addresses by
 // net/netip, indexes by strconv), never copied from iface. Each command
 // captures its output; wait for it with a limit of EvidenceOutputLimit,
 // and do not run it before NotBefore has passed since the ping started.
 func NextEvidence(f Family, iface string, gw netip.Addr, reads []EvidenceRead) (step EvidenceStep, ok bool, err error) {
 	gw = gw.Unmap()
-	if err := ValidateTarget(gw); err != nil {
+	if err := ValidatePingTarget(gw); err != nil {
 		return EvidenceStep{}, false, fmt.Errorf("evidence: gateway: %w", err)
 	}
 	fam, known := families[f]

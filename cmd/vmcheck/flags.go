@@ -16,7 +16,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/exporter/schedule"
+	"github.com/vmcheck/vmcheck/osdetect"
 	"github.com/vmcheck/vmcheck/output"
 	"github.com/vmcheck/vmcheck/probe"
 	"github.com/vmcheck/vmcheck/qemuhost"
@@ -41,11 +43,14 @@ func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 		&cli.DurationFlag{Name: "ping-timeout", Usage: "`DURATION` the in-guest ping waits for a reply", DefaultText: "2s"},
 		&cli.IntFlag{Name: "concurrency", Usage: "`N` domains checked at once (a check waiting for its guest's ping holds no libvirtd worker)", DefaultText: "128"},
 		&cli.IntFlag{Name: "agent-calls", Usage: "at most `N` guest agent calls in flight over all domains, each holding a libvirtd worker thread (default: libvirtd's max_workers less a tenth, at least 2, read through its admin socket; 18 when unreadable); backs off when libvirtd slows down", DefaultText: "auto"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json", Hidden: !output},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: outputUsage, Hidden: !output},
 		&cli.StringFlag{Name: "log-level", Aliases: []string{"log.level"}, Value: logLevel, Usage: "log `LEVEL`: debug, info, warn, error"},
 		&cli.StringFlag{Name: "log-format", Aliases: []string{"log.format"}, Value: logFormat, Usage: "log `FORMAT` on stderr: text (or logfmt) or json"},
 	}
 }
+
+// outputUsage is --output's usage: the formats package output registered.
+var outputUsage = "output format: " + output.FormatNames()
 
 // stderr receives the logs and what the commands say besides their
 // output; tests replace it.
@@ -140,7 +145,7 @@ var flagOfKey = map[string]string{"timeout": "timeout", "ping_timeout": "ping-ti
 // flag when a flag set it (or the value it was judged against), else
 // under its key in the config file.
 func invalid(c *cli.Context, file string, err error) error {
-	var fe *checker.FieldError
+	var fe *config.FieldError
 	if errors.As(err, &fe) {
 		key, _, _ := strings.Cut(fe.Key, "[")
 		if f := flagOfKey[key]; f != "" && c.IsSet(f) {
@@ -225,7 +230,7 @@ func selectionFlags(c *cli.Context, cfg *checker.Config) error {
 			if err != nil {
 				return usageError("--external %q: not an IP address", s)
 			}
-			if err := checker.ValidateTarget(a); err != nil {
+			if err := osdetect.ValidateOperatorTarget(a); err != nil {
 				return usageError("--external %q: %v", s, err)
 			}
 			cfg.External = append(cfg.External, a)
