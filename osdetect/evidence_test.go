@@ -504,7 +504,8 @@ func checkEvidence(t *testing.T, ev osdetect.Evidence) {
 }
 
 // FuzzParseEvidence: NextEvidence and ParseEvidence never panic on any
-// outputs and exit codes of two reads, ask for at most two commands, and
+// outputs and exit codes of two reads, ask for a third only as arping
+// (Linux, IPv4) and never a fourth, and
 // their results are bounded and sanitised.
 func FuzzParseEvidence(f *testing.F) {
 	paths, _ := filepath.Glob(filepath.Join("..", "testdata", "neighbours", "*.txt"))
@@ -522,8 +523,11 @@ func FuzzParseEvidence(f *testing.F) {
 		for _, fam := range []osdetect.Family{osdetect.Linux, osdetect.Windows} {
 			for _, gw := range []string{"192.0.2.1", "fe80::1%eth0", "2001:db8::1"} {
 				a := netip.MustParseAddr(gw)
-				if _, ok, err := osdetect.NextEvidence(fam, iface, a, []osdetect.EvidenceRead{r0, r1}); ok || err != nil && !strings.Contains(err.Error(), "interface") {
-					t.Errorf("a third command asked for (%t, %v)", ok, err)
+				if step, ok, err := osdetect.NextEvidence(fam, iface, a, []osdetect.EvidenceRead{r0, r1}); ok && (fam != osdetect.Linux || !a.Is4() || step.Command.Path != "arping") || err != nil && !strings.Contains(err.Error(), "interface") {
+					t.Errorf("a third command other than arping asked for (%+v, %t, %v)", step, ok, err)
+				}
+				if _, ok, err := osdetect.NextEvidence(fam, iface, a, []osdetect.EvidenceRead{r0, r1, r1}); ok || err != nil && !strings.Contains(err.Error(), "interface") {
+					t.Errorf("a fourth command asked for (%t, %v)", ok, err)
 				}
 				if step, ok, err := osdetect.NextEvidence(fam, iface, a, []osdetect.EvidenceRead{r0}); ok && step.NotBefore > osdetect.SettleProbe || err != nil && iface == "eth0" && fam == osdetect.Linux {
 					t.Errorf("second step %+v, %v", step, err)

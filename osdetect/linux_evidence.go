@@ -183,9 +183,10 @@ func linuxConfirmedBefore(iface string, gw netip.Addr, reads []EvidenceRead) (Ev
 
 // confirmedAt judges a REACHABLE entry that iproute2 says was confirmed
 // secs seconds before the read, which started since after the ping: fresh
-// only if that is not before the ping.
+// only if that is not before the ping. iproute2 prints whole seconds,
+// rounded down: the confirmation may be up to secs+1 s old.
 func confirmedAt(ev Evidence, secs int64, since time.Duration) Evidence {
-	if time.Duration(secs)*time.Second > since {
+	if time.Duration(secs+1)*time.Second > since {
 		ev.Fresh = false
 		ev.Seen = fmt.Sprintf("REACHABLE, but last confirmed %d s before the read, before the failed ping (at most %d s before it): not an answer to this check", secs, int64(since.Seconds()))
 		return ev
