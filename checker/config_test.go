@@ -299,3 +299,18 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigErrorsNamePath: an error inside an entry names the entry's
+// key path too (issue 22), after the words the entry's own decoder gave.
+func TestConfigErrorsNamePath(t *testing.T) {
+	tests := []struct{ yaml, want string }{
+		{"policies:\n  - match: a\n  - match: b\n    probes:\n      - {method: icmp, count: 50}\n", "line 5: count: 50 is not between 1 and 20 (policies[1].probes[0])"},
+		{"policies:\n  - match: a\n    enabled: maybe\n", `line 3: "maybe" is not true or false (policies[0].enabled)`},
+		{"nics:\n  52:54:00:0c:00:11:\n    gateways: 192.0.2.1\n", `line 3: "192.0.2.1" is not a list (nics.52:54:00:0c:00:11.gateways)`},
+	}
+	for _, tt := range tests {
+		if _, err := ParseConfig([]byte(tt.yaml)); err == nil || err.Error() != tt.want {
+			t.Errorf("ParseConfig(%q) = %v, want %q", tt.yaml, err, tt.want)
+		}
+	}
+}

@@ -65,9 +65,9 @@ type Duration time.Duration
 // UnmarshalConfig decodes a Go duration string such as "30s". A top-level
 // duration (timeout, ping_timeout, retry_interval) is a setting: written
 // empty it is unset (its flag's default), written otherwise it must be
-// positive, and its errors name its key. A duration inside an entry (a
-// policy's interval) must be a duration; its bounds are the entry's, and
-// its error names its line only.
+// positive. A duration inside an entry (a policy's interval) must be a
+// duration; its bounds are the entry's. Every error names its line and
+// key path.
 func (d *Duration) UnmarshalConfig(n *yaml.Node, path string) error {
 	topLevel := !strings.ContainsAny(path, ".[")
 	if n.Kind != yaml.ScalarNode {
@@ -78,10 +78,8 @@ func (d *Duration) UnmarshalConfig(n *yaml.Node, path string) error {
 	}
 	v, err := time.ParseDuration(n.Value)
 	switch {
-	case err != nil && topLevel:
-		return fmt.Errorf("%q is not a duration such as \"30s\"", n.Value)
 	case err != nil:
-		return &config.Error{Line: n.Line, Err: fmt.Errorf("%q is not a duration such as \"30s\"", n.Value)}
+		return fmt.Errorf("%q is not a duration such as \"30s\"", n.Value)
 	case topLevel && v <= 0:
 		return fmt.Errorf("must be positive, got %s", n.Value)
 	}

@@ -253,7 +253,7 @@ func upstreamCause(probes []ProbeResult) *Diagnosis {
 	return nil
 }
 
-// gatewayCause asks the guest (at most two guest commands, see
+// gatewayCause asks the guest (at most three guest commands, see
 // gatewayEvidence) why the gateway of nf did not answer: its interface may
 // be down or without carrier (guest_link_down), the gateway may be missing
 // from its neighbour table (gateway_unresolved: layer 2 between the VM and

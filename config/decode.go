@@ -134,9 +134,11 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 		return
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(yamlUnmarshalerType) {
-		// Such a type (probe.Spec) names its line and its own keys.
+		// Such a type (probe.Spec) names its line and its own keys: its
+		// path comes last ("line 4: count: 50 is not between 1 and 20
+		// (policies[0].probes[0])").
 		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
-			d.errs.add(err)
+			d.errs.add(&Error{Path: path, Err: err, pathLast: true})
 		}
 		return
 	}

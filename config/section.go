@@ -122,36 +122,37 @@ func (v Values) with(name string, x any) Values {
 // Validate runs every registered section's Validate, in name order, and
 // returns the first error.
 func (v Values) Validate() error {
-	for _, name := range slices.Sorted(maps.Keys(registered)) {
-		r := registered[name]
-		if r.validate == nil {
-			continue
+	var err error
+	v.each(func(r *registration, x any) {
+		if err == nil && r.validate != nil {
+			err = r.validate(x, v)
 		}
-		x, ok := v.m[name]
-		if !ok {
-			x = reflect.Zero(r.typ).Interface()
-		}
-		if err := r.validate(x, v); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
+	return err
 }
 
 // WithDefaults returns v with every registered section's Defaults applied.
 func (v Values) WithDefaults() Values {
+	out := v
+	v.each(func(r *registration, x any) {
+		if r.defaults != nil {
+			out = out.with(r.name, r.defaults(x))
+		}
+	})
+	return out
+}
+
+// each calls f with every registered section, in name order, and its
+// value in v (the zero value when v has none).
+func (v Values) each(f func(r *registration, x any)) {
 	for _, name := range slices.Sorted(maps.Keys(registered)) {
 		r := registered[name]
-		if r.defaults == nil {
-			continue
-		}
 		x, ok := v.m[name]
 		if !ok {
 			x = reflect.Zero(r.typ).Interface()
 		}
-		v = v.with(name, r.defaults(x))
+		f(r, x)
 	}
-	return v
 }
 
 // Info describes a registered section for its docs: the shipped config

@@ -20,8 +20,12 @@ func windowsEvidence(iface string, gw netip.Addr, reads []EvidenceRead) (Evidenc
 	if err != nil {
 		return EvidenceStep{}, false, err
 	}
-	if len(reads) == 0 {
+	switch len(reads) {
+	case 0:
 		return EvidenceStep{Command: cmd}, true, nil
+	case 1:
+	default:
+		return EvidenceStep{}, false, nil // read twice at most
 	}
 	ev, err := parseWindowsNeigh(gw, reads[0])
 	if err != nil || !ev.State.pending() {

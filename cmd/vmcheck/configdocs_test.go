@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,18 +14,7 @@ import (
 // no line in README.md or docs/*.md naming it, in backquotes, by its full
 // path (`qemu_vms[].id`, or `qemu_vms:` as YAML).
 func TestDocsMentionEveryConfigKey(t *testing.T) {
-	files, err := filepath.Glob("../../docs/*.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var docs strings.Builder
-	for _, f := range append([]string{"../../README.md"}, files...) {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		docs.Write(b)
-	}
+	docs := readDocs(t)
 	keys := config.Paths(reflect.TypeFor[checker.Config]())
 	for _, s := range config.Sections() {
 		keys = append(keys, s.Paths...)
@@ -38,7 +25,7 @@ func TestDocsMentionEveryConfigKey(t *testing.T) {
 		}
 	}
 	for _, k := range keys {
-		if !strings.Contains(docs.String(), "`"+k+"`") && !strings.Contains(docs.String(), "`"+k+":`") {
+		if !strings.Contains(docs, "`"+k+"`") && !strings.Contains(docs, "`"+k+":`") {
 			t.Errorf("config key %s: no line in README.md or docs/*.md names `%s`", k, k)
 		}
 	}

@@ -38,7 +38,7 @@ func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 		&cli.DurationFlag{Name: "ping-timeout", Usage: "`DURATION` the in-guest ping waits for a reply", DefaultText: "2s"},
 		&cli.IntFlag{Name: "concurrency", Usage: "`N` domains checked at once (a check waiting for its guest's ping holds no libvirtd worker)", DefaultText: "128"},
 		&cli.IntFlag{Name: "agent-calls", Usage: "at most `N` guest agent calls in flight over all domains, each holding a libvirtd worker thread (default: libvirtd's max_workers less a tenth, at least 2, read through its admin socket; 18 when unreadable); backs off when libvirtd slows down", DefaultText: "auto"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json", Hidden: !output},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: outputUsage, Hidden: !output},
 		&cli.StringFlag{Name: "log-level", Aliases: []string{"log.level"}, Value: logLevel, Usage: "log `LEVEL`: debug, info, warn, error"},
 		&cli.StringFlag{Name: "log-format", Aliases: []string{"log.format"}, Value: logFormat, Usage: "log `FORMAT` on stderr: text (or logfmt) or json"},
 	}...)
@@ -60,6 +60,9 @@ func backendFlagDefs() []cli.Flag {
 	}
 	return flags
 }
+
+// outputUsage is --output's usage: the formats package output registered.
+var outputUsage = "output format: " + output.FormatNames()
 
 // stderr receives the logs and what the commands say besides their
 // output; tests replace it.
