@@ -127,3 +127,36 @@ func withRules(cfg checker.Config, rules []checker.PolicyRule) checker.Config {
 	cfg.Policies = rules
 	return cfg
 }
+
+// named is a backend that behaves as libvirt's under another name.
+type named struct {
+	libvirthost.Backend
+	name string
+}
+
+func (n named) Name() string { return n.name }
+
+// TestRegisterBackendTwice: a name registered twice, or a second default,
+// is a programming error RegisterBackend refuses at init.
+func TestRegisterBackendTwice(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		b         checker.Backend
+		asDefault bool
+	}{
+		{"same name", named{name: libvirthost.Name}, false},
+		{"second default", named{name: "another"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("RegisterBackend(%q, %v) did not panic", tt.b.Name(), tt.asDefault)
+				}
+			}()
+			checker.RegisterBackend(tt.b, tt.asDefault)
+		})
+	}
+	if got := len(checker.Backends()); got != 2 {
+		t.Errorf("%d backends registered after the refused ones, want 2", got)
+	}
+}
