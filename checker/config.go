@@ -24,8 +24,9 @@ const (
 	DefaultConcurrency = 128
 	// MaxConcurrency bounds --concurrency.
 	MaxConcurrency = 1024
-	// DefaultAgentCalls is AgentCalls when libvirtd's max_workers cannot be
-	// read: AgentCallsFor libvirtd's default max_workers, 20.
+	// DefaultAgentCalls is AgentCalls when the backend cannot derive one
+	// from its host: libvirthost.AgentCallsFor libvirtd's default
+	// max_workers, 20.
 	DefaultAgentCalls = 18
 	// MaxAgentCalls bounds --agent-calls.
 	MaxAgentCalls = 1024
@@ -46,9 +47,6 @@ const (
 // Its yaml-tagged fields are the engine's keys of the config file
 // (ParseConfig); a backend's keys are sections of their own, in Sections.
 type Config struct {
-	// Connect is the libvirt URI; empty means LIBVIRT_DEFAULT_URI, then
-	// qemu:///system.
-	Connect string `yaml:"connect"`
 	// External lists the addresses pinged from inside every guest.
 	External []netip.Addr `yaml:"external"`
 	// Timeout is the deadline for checking one domain.
@@ -62,35 +60,22 @@ type Config struct {
 	// Concurrency is how many domains are checked at once.
 	Concurrency int `yaml:"concurrency"`
 	// AgentCalls is how many guest agent calls may be in flight at once,
-	// over every domain: through libvirt each holds a libvirtd worker
-	// thread. Zero: DefaultAgentCalls (the CLI first derives it from
-	// libvirtd's max_workers where it can read it, AgentCallsFor).
+	// over every domain (a backend's daemon may hold a worker thread for
+	// each). Zero: DefaultAgentCalls (the CLI first has the backend derive
+	// it from its host, Backend.AgentCalls).
 	AgentCalls int `yaml:"agent_calls"`
 	// Domains restricts the check to these names or UUIDs; empty means all
 	// running domains.
 	Domains []string `yaml:"domains"`
 	// Exclude skips domains whose name matches one of these globs.
 	Exclude []string `yaml:"exclude"`
-	// Networks maps a libvirt network name or a bridge name to its type and,
-	// optionally, its gateway.
+	// Networks maps a host network's name (NIC.Source: a network or
+	// bridge) to its type and, optionally, its gateway.
 	Networks map[string]NetworkConfig `yaml:"networks"`
 	// Policies are per-domain check policies; the first rule matching a
-	// domain applies, and the domain's libvirt metadata overrides it.
+	// domain applies, and the domain's own metadata (Domain.Policy)
+	// overrides it.
 	Policies []PolicyRule `yaml:"policies"`
-	// QEMUDir selects the backend for hosts without libvirt (package
-	// qemuhost): a directory of <id>.qmp and <id>.qga sockets (Proxmox VE:
-	// /var/run/qemu-server). Empty, with no QEMUVMs, means libvirt.
-	QEMUDir string `yaml:"qemu_dir"`
-	// QEMUVMs lists QMP and agent socket pairs for that backend, in
-	// addition to those found in QEMUDir.
-	QEMUVMs []QEMUVM `yaml:"qemu_vms"`
-	// PVEConfigDir holds the Proxmox VE VM configs <id>.conf that backend
-	// reads NICs and bridges from; empty means /etc/pve/qemu-server.
-	PVEConfigDir string `yaml:"pve_config_dir"`
-	// OVSDB is the Open vSwitch database (an OVSDB unix socket remote)
-	// read for Open vSwitch and vhost-user NICs after a failed check; ""
-	// means DefaultOVSDB.
-	OVSDB string `yaml:"ovsdb"`
 	// OptIn checks only the domains that consent to it (see
 	// Config.Consents); the others are skipped, not reported.
 	OptIn bool `yaml:"opt_in"`
@@ -102,7 +87,8 @@ type Config struct {
 	// gateways (see Config.NICFacts).
 	NICs NICsByMAC `yaml:"nics"`
 	// Sections are the config's sections that packages outside the engine
-	// registered (config.Register): each package reads its own.
+	// registered (config.Register): each package reads its own. A
+	// backend's settings are its section; they select the backend (Host).
 	Sections config.Values `yaml:"-"`
 }
 
@@ -140,25 +126,6 @@ func (c Config) NICFacts(mac string) (expected, gateways []ExpectedAddr) {
 	return expected, gateways
 }
 
-// QEMUVM names the sockets of one VM run by QEMU without libvirt: an entry
-// of the config file's qemu_vms. It is the one type for such a VM — package
-// qemuhost names it qemuhost.VM (an alias: qemuhost imports checker, so
-// the type is declared here, where the config file is decoded).
-type QEMUVM struct {
-	// ID identifies the VM on the host: the file name of its sockets and of
-	// its Proxmox VE config (<ID>.conf), e.g. the vmid "101". It is the
-	// VM's name when neither QEMU nor the config gives one.
-	ID string `yaml:"id"`
-	// QMP is the path of the VM's QMP socket.
-	QMP string `yaml:"qmp"`
-	// Agent is the path of the VM's guest agent socket; "" if it has none.
-	Agent string `yaml:"agent"`
-}
-
-// QEMU reports whether the config selects the backend for hosts without
-// libvirt.
-func (c Config) QEMU() bool { return c.QEMUDir != "" || len(c.QEMUVMs) > 0 }
-
 // NetworkConfig is the operator's word on one libvirt network or bridge.
 type NetworkConfig struct {
 	// Type is "external" or "internal"; empty leaves it to the default route.
@@ -193,18 +160,18 @@ func (c Config) ListTimeout() time.Duration {
 }
 
 // Consents reports whether, in opt-in mode, the domain has agreed to be
-// checked. meta is the domain's own policy from its libvirt metadata
+// checked. meta is the domain's own policy from its metadata
 // (Domain.Policy as the Source reports it, before Config.PolicyFor):
-// consent is <vmcheck:check enabled="true"/> there. A config rule does not
-// count on libvirt hosts — the operator cannot consent for a tenant, and a
-// rule matching "*" would make opt-in meaningless. The QEMU backend has no
-// per-VM metadata, so there the first config rule matching the VM counts
-// when it says enabled: true.
+// consent is enabled true there. A config rule does not count where VMs
+// carry metadata of their own — the operator cannot consent for a tenant,
+// and a rule matching "*" would make opt-in meaningless. On a backend
+// whose VMs carry none (Backend.PolicyConsents), the first config rule
+// matching the VM counts when it says enabled: true.
 func (c Config) Consents(name, uuid string, meta Policy) bool {
 	if meta.Enables() {
 		return true
 	}
-	if !c.QEMU() {
+	if b := c.Host(); b == nil || !b.PolicyConsents() {
 		return false
 	}
 	for _, r := range c.Policies {
@@ -218,9 +185,6 @@ func (c Config) Consents(name, uuid string, meta Policy) bool {
 // Validate reports the first invalid value as a *config.FieldError naming
 // its key path; the --probe flag's probes are named as such.
 func (c Config) Validate() error {
-	if err := ValidateOVSDB(c.OVSDB); err != nil {
-		return &config.FieldError{Key: "ovsdb", Err: err}
-	}
 	for i, a := range c.External {
 		if err := osdetect.ValidateOperatorTarget(a); err != nil {
 			return &config.FieldError{Key: fmt.Sprintf("external[%d]", i), Err: err}
@@ -239,16 +203,8 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	if c.Connect != "" && c.QEMU() {
-		return config.Errorf("connect", "a libvirt URI and qemu_dir/qemu_vms select different backends; set one of them")
-	}
-	for i, vm := range c.QEMUVMs {
-		switch {
-		case vm.ID == "":
-			return config.Errorf(fmt.Sprintf("qemu_vms[%d].id", i), "missing")
-		case vm.QMP == "":
-			return config.Errorf(fmt.Sprintf("qemu_vms[%d].qmp", i), "missing (the path of the VM's QMP socket)")
-		}
+	if err := c.validateBackend(); err != nil {
+		return err
 	}
 	if err := validateProbes(c.Probes); err != nil {
 		return fmt.Errorf("--probe: %w", err)

@@ -1,4 +1,4 @@
-package libvirthost
+package domainxml
 
 import (
 	"net/netip"
@@ -83,7 +83,7 @@ func checkMetadataFacts(t *testing.T, md Metadata) {
 
 // metadataInner returns the inner XML of the <metadata> of a testdata file.
 func metadataInner(name string) string {
-	b, _ := os.ReadFile(filepath.Join("..", "testdata", "metadata", name))
+	b, _ := os.ReadFile(filepath.Join("..", "..", "testdata", "metadata", name))
 	_, inner, _ := strings.Cut(string(b), "<metadata>")
 	inner, _, _ = strings.Cut(inner, "</metadata>")
 	return inner
