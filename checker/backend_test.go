@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
@@ -88,30 +90,30 @@ func TestParseConfigQEMUErrors(t *testing.T) {
 
 func TestConsents(t *testing.T) {
 	yes, no := true, false
-	rules := []checker.PolicyRule{
+	rules := []policy.Rule{
 		{Match: "web-*", Enabled: &yes},
 		{Match: "db-1", Enabled: &no},
-		{Match: "db-*", Interval: checker.Duration(time.Minute)},
+		{Match: "db-*", Interval: config.Duration(time.Minute)},
 	}
 	tests := []struct {
 		name string
 		cfg  checker.Config
 		dom  string
-		meta checker.Policy
+		meta policy.Policy
 		want bool
 	}{
-		{"libvirt: metadata enabled true", checker.Config{}, "x", checker.Policy{Enabled: &yes}, true},
-		{"libvirt: metadata enabled false", checker.Config{}, "x", checker.Policy{Enabled: &no}, false},
-		{"libvirt: metadata without enabled", checker.Config{}, "x", checker.Policy{Interval: time.Minute}, false},
-		{"libvirt: no metadata", checker.Config{}, "x", checker.Policy{}, false},
-		{"libvirt: invalid metadata", checker.Config{}, "x", checker.Policy{Error: "vmcheck metadata ignored: enabled: \"yes\" is not true or false"}, false},
-		{"libvirt: a config rule is not consent", checker.Config{Policies: rules}, "web-1", checker.Policy{}, false},
-		{"libvirt: metadata wins over a rule", checker.Config{Policies: rules}, "db-1", checker.Policy{Enabled: &yes}, true},
-		{"qemu: rule enabled true", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "web-1", checker.Policy{}, true},
-		{"qemu: rule enabled false", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "db-1", checker.Policy{}, false},
-		{"qemu: first matching rule says nothing", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "db-2", checker.Policy{}, false},
-		{"qemu: no rule matches", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "mail", checker.Policy{}, false},
-		{"qemu_vms: rule enabled true", withRules(qemu(qemuhost.Settings{VMs: []qemuhost.VM{{ID: "web-1", QMP: "/q"}}}), rules), "web-1", checker.Policy{}, true},
+		{"libvirt: metadata enabled true", checker.Config{}, "x", policy.Policy{Enabled: &yes}, true},
+		{"libvirt: metadata enabled false", checker.Config{}, "x", policy.Policy{Enabled: &no}, false},
+		{"libvirt: metadata without enabled", checker.Config{}, "x", policy.Policy{Interval: time.Minute}, false},
+		{"libvirt: no metadata", checker.Config{}, "x", policy.Policy{}, false},
+		{"libvirt: invalid metadata", checker.Config{}, "x", policy.Policy{Error: "vmcheck metadata ignored: enabled: \"yes\" is not true or false"}, false},
+		{"libvirt: a config rule is not consent", checker.Config{Policies: rules}, "web-1", policy.Policy{}, false},
+		{"libvirt: metadata wins over a rule", checker.Config{Policies: rules}, "db-1", policy.Policy{Enabled: &yes}, true},
+		{"qemu: rule enabled true", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "web-1", policy.Policy{}, true},
+		{"qemu: rule enabled false", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "db-1", policy.Policy{}, false},
+		{"qemu: first matching rule says nothing", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "db-2", policy.Policy{}, false},
+		{"qemu: no rule matches", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "mail", policy.Policy{}, false},
+		{"qemu_vms: rule enabled true", withRules(qemu(qemuhost.Settings{VMs: []qemuhost.VM{{ID: "web-1", QMP: "/q"}}}), rules), "web-1", policy.Policy{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,7 +125,7 @@ func TestConsents(t *testing.T) {
 }
 
 // withRules is cfg with the policies rules.
-func withRules(cfg checker.Config, rules []checker.PolicyRule) checker.Config {
+func withRules(cfg checker.Config, rules []policy.Rule) checker.Config {
 	cfg.Policies = rules
 	return cfg
 }

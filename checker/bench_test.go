@@ -8,6 +8,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 )
 
 var benchExternal = netip.MustParseAddr("203.0.113.10")
@@ -20,8 +21,8 @@ var zeroLatency = &sim.Latency{}
 func benchChecker(concurrency int) *checker.Checker {
 	return checker.New(checker.Config{
 		External:    []netip.Addr{benchExternal},
-		Timeout:     checker.Duration(10 * time.Second),
-		PingTimeout: checker.Duration(2 * time.Second),
+		Timeout:     config.Duration(10 * time.Second),
+		PingTimeout: config.Duration(2 * time.Second),
 		Concurrency: concurrency,
 	})
 }

@@ -65,7 +65,7 @@ func (c *Checker) Config() Config { return c.cfg }
 // whatever went wrong is the Result's state and reason. Every string of the
 // Result is sanitised and capped (see clean).
 func (c *Checker) Check(ctx context.Context, d Domain) (out Result) {
-	defer func() { a := d.Policy.EffectiveAlert(d.Nova); out.Alert = &a }()
+	defer func() { a := d.Policy.EffectiveAlert(d.Nova.Project); out.Alert = &a }()
 	start := time.Now()
 	f, stop := c.discover(ctx, d, true)
 	if stop != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
 )
@@ -141,7 +142,7 @@ func runningDomain(g *fakeGuest, nics ...NIC) Domain {
 }
 
 func testConfig() Config {
-	return Config{External: []netip.Addr{netip.MustParseAddr("203.0.113.10")}, Timeout: Duration(5 * time.Second), PingTimeout: Duration(time.Second)}
+	return Config{External: []netip.Addr{netip.MustParseAddr("203.0.113.10")}, Timeout: config.Duration(5 * time.Second), PingTimeout: config.Duration(time.Second)}
 }
 
 func TestCheckHealthyLinux(t *testing.T) {
@@ -351,8 +352,8 @@ func TestCheckAllIsolation(t *testing.T) {
 		return nil, fmt.Errorf("%w: %w", guestagent.ErrUnresponsive, ctx.Err())
 	})
 	cfg := testConfig()
-	cfg.Timeout = Duration(300 * time.Millisecond)
-	cfg.PingTimeout = Duration(100 * time.Millisecond)
+	cfg.Timeout = config.Duration(300 * time.Millisecond)
+	cfg.PingTimeout = config.Duration(100 * time.Millisecond)
 	cfg.Concurrency = 2
 	var doms []Domain
 	for i := range 5 {

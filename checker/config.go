@@ -11,6 +11,7 @@ import (
 	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/probe"
 )
 
@@ -50,13 +51,13 @@ type Config struct {
 	// External lists the addresses pinged from inside every guest.
 	External []netip.Addr `yaml:"external"`
 	// Timeout is the deadline for checking one domain.
-	Timeout Duration `yaml:"timeout"`
+	Timeout config.Duration `yaml:"timeout"`
 	// PingTimeout is how long the in-guest ping waits for its reply.
-	PingTimeout Duration `yaml:"ping_timeout"`
+	PingTimeout config.Duration `yaml:"ping_timeout"`
 	// RetryInterval is how soon serve and cron re-check a domain whose
 	// probes failed fewer than --down-after times in a row (zero: their
 	// default, --retry-interval).
-	RetryInterval Duration `yaml:"retry_interval"`
+	RetryInterval config.Duration `yaml:"retry_interval"`
 	// Concurrency is how many domains are checked at once.
 	Concurrency int `yaml:"concurrency"`
 	// AgentCalls is how many guest agent calls may be in flight at once,
@@ -75,7 +76,7 @@ type Config struct {
 	// Policies are per-domain check policies; the first rule matching a
 	// domain applies, and the domain's own metadata (Domain.Policy)
 	// overrides it.
-	Policies []PolicyRule `yaml:"policies"`
+	Policies []policy.Rule `yaml:"policies"`
 	// OptIn checks only the domains that consent to it (see
 	// Config.Consents); the others are skipped, not reported.
 	OptIn bool `yaml:"opt_in"`
@@ -137,10 +138,10 @@ type NetworkConfig struct {
 // WithDefaults returns cfg with unset fields filled in.
 func (c Config) WithDefaults() Config {
 	if c.Timeout == 0 {
-		c.Timeout = Duration(DefaultTimeout)
+		c.Timeout = config.Duration(DefaultTimeout)
 	}
 	if c.PingTimeout == 0 {
-		c.PingTimeout = Duration(DefaultPingTimeout)
+		c.PingTimeout = config.Duration(DefaultPingTimeout)
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
@@ -167,7 +168,7 @@ func (c Config) ListTimeout() time.Duration {
 // and a rule matching "*" would make opt-in meaningless. On a backend
 // whose VMs carry none (Backend.PolicyConsents), the first config rule
 // matching the VM counts when it says enabled: true.
-func (c Config) Consents(name, uuid string, meta Policy) bool {
+func (c Config) Consents(name, uuid string, meta policy.Policy) bool {
 	if meta.Enables() {
 		return true
 	}
@@ -198,15 +199,13 @@ func (c Config) Validate() error {
 			return config.Errorf("exclude", "pattern %q: %w", g, err)
 		}
 	}
-	for i, r := range c.Policies {
-		if err := r.validate(i); err != nil {
-			return err
-		}
+	if err := policy.ValidateRules(c.Policies); err != nil {
+		return err
 	}
 	if err := c.validateBackend(); err != nil {
 		return err
 	}
-	if err := validateProbes(c.Probes); err != nil {
+	if err := policy.ValidateProbes(c.Probes); err != nil {
 		return fmt.Errorf("--probe: %w", err)
 	}
 	if err := validateNICs(c.NICs); err != nil {
@@ -222,13 +221,13 @@ func (c Config) Validate() error {
 func (c Config) validateLimits() error {
 	for _, d := range []struct {
 		key string
-		d   Duration
+		d   config.Duration
 	}{{"timeout", c.Timeout}, {"retry_interval", c.RetryInterval}, {"ping_timeout", c.PingTimeout}} {
 		if d.d < 0 {
 			return config.Errorf(d.key, "must be positive, got %s", time.Duration(d.d))
 		}
 	}
-	if c.PingTimeout > 0 && c.PingTimeout%Duration(time.Millisecond) != 0 {
+	if c.PingTimeout > 0 && c.PingTimeout%config.Duration(time.Millisecond) != 0 {
 		return config.Errorf("ping_timeout", "%s is finer than a millisecond", time.Duration(c.PingTimeout))
 	}
 	if c.Timeout > 0 && c.PingTimeout > 0 && 2*c.PingTimeout > c.Timeout {
@@ -310,4 +309,22 @@ func (c Config) Selected(name, uuid string) bool {
 		}
 	}
 	return true
+}
+
+// PolicyFor returns the effective policy of a domain: the first matching
+// config rule, with meta (the domain's own metadata policy) laid over it.
+//
+// The --probe flag's probes (Config.Probes) replace the policy's.
+func (c Config) PolicyFor(name, uuid string, meta policy.Policy) policy.Policy {
+	p := meta.Over(policy.Policy{})
+	for _, r := range c.Policies {
+		if r.Matches(name, uuid) {
+			p = meta.Over(r.Policy())
+			break
+		}
+	}
+	if len(c.Probes) > 0 {
+		p.Probes = c.Probes
+	}
+	return p
 }

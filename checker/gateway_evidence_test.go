@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
 	"github.com/vmcheck/vmcheck/osdetect"
@@ -79,7 +80,7 @@ func TestGatewayEvidence(t *testing.T) {
 			// Run gives each check the config's timeout as its deadline.
 			cfg := testConfig()
 			if tt.pingTimeout > 0 {
-				cfg.PingTimeout = Duration(tt.pingTimeout)
+				cfg.PingTimeout = config.Duration(tt.pingTimeout)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Timeout))
 			defer cancel()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
 )
 
@@ -163,8 +164,8 @@ func BenchmarkHostileCheck(b *testing.B) {
 			h := &hostileAgent{attack: attack}
 			c := checker.New(checker.Config{
 				External:    []netip.Addr{netip.MustParseAddr("203.0.113.10")},
-				Timeout:     checker.Duration(4 * time.Second),
-				PingTimeout: checker.Duration(2 * time.Second),
+				Timeout:     config.Duration(4 * time.Second),
+				PingTimeout: config.Duration(2 * time.Second),
 			})
 			d := checker.Domain{Name: "hostile", UUID: "6f1c2a84-0000-4000-8000-0000000000aa", State: checker.Running,
 				BootID: "hostile/1", Channel: checker.ChannelConnected, Agent: h,

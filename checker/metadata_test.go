@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 func addrs(ss ...string) []netip.Addr {
@@ -19,26 +22,26 @@ func addrs(ss ...string) []netip.Addr {
 
 func TestPolicyFor(t *testing.T) {
 	f, tr := false, true
-	cfg := Config{Policies: []PolicyRule{
+	cfg := Config{Policies: []policy.Rule{
 		{Match: "db-*", Enabled: &f},
-		{Match: "web-*", Interval: Duration(2 * time.Minute), Targets: addrs("192.0.2.1")},
-		{Match: "6695eb01-f6a4-8304-79aa-97f2502e193f", Interval: Duration(30 * time.Second)},
-		{Match: "batch-*", RetryInterval: Duration(time.Minute)},
+		{Match: "web-*", Interval: config.Duration(2 * time.Minute), Targets: addrs("192.0.2.1")},
+		{Match: "6695eb01-f6a4-8304-79aa-97f2502e193f", Interval: config.Duration(30 * time.Second)},
+		{Match: "batch-*", RetryInterval: config.Duration(time.Minute)},
 	}}
 	tests := []struct {
 		name, uuid string
-		meta       Policy
-		want       Policy
+		meta       policy.Policy
+		want       policy.Policy
 	}{
-		{"other", "x", Policy{}, Policy{}},
-		{"db-1", "x", Policy{}, Policy{Enabled: &f}},
-		{"db-1", "x", Policy{Enabled: &tr}, Policy{Enabled: &tr}},
-		{"web-1", "x", Policy{Targets: addrs("192.0.2.2", "192.0.2.1")}, Policy{Interval: 2 * time.Minute, Targets: addrs("192.0.2.1", "192.0.2.2")}},
-		{"web-1", "x", Policy{Interval: time.Minute}, Policy{Interval: time.Minute, Targets: addrs("192.0.2.1")}},
-		{"test", "6695eb01-f6a4-8304-79aa-97f2502e193f", Policy{}, Policy{Interval: 30 * time.Second}},
-		{"batch-1", "x", Policy{}, Policy{RetryInterval: time.Minute}},
-		{"batch-1", "x", Policy{RetryInterval: 5 * time.Second}, Policy{RetryInterval: 5 * time.Second}},
-		{"web-1", "x", Policy{RetryInterval: 20 * time.Second}, Policy{Interval: 2 * time.Minute, RetryInterval: 20 * time.Second, Targets: addrs("192.0.2.1")}},
+		{"other", "x", policy.Policy{}, policy.Policy{}},
+		{"db-1", "x", policy.Policy{}, policy.Policy{Enabled: &f}},
+		{"db-1", "x", policy.Policy{Enabled: &tr}, policy.Policy{Enabled: &tr}},
+		{"web-1", "x", policy.Policy{Targets: addrs("192.0.2.2", "192.0.2.1")}, policy.Policy{Interval: 2 * time.Minute, Targets: addrs("192.0.2.1", "192.0.2.2")}},
+		{"web-1", "x", policy.Policy{Interval: time.Minute}, policy.Policy{Interval: time.Minute, Targets: addrs("192.0.2.1")}},
+		{"test", "6695eb01-f6a4-8304-79aa-97f2502e193f", policy.Policy{}, policy.Policy{Interval: 30 * time.Second}},
+		{"batch-1", "x", policy.Policy{}, policy.Policy{RetryInterval: time.Minute}},
+		{"batch-1", "x", policy.Policy{RetryInterval: 5 * time.Second}, policy.Policy{RetryInterval: 5 * time.Second}},
+		{"web-1", "x", policy.Policy{RetryInterval: 20 * time.Second}, policy.Policy{Interval: 2 * time.Minute, RetryInterval: 20 * time.Second, Targets: addrs("192.0.2.1")}},
 	}
 	for _, tt := range tests {
 		got := cfg.PolicyFor(tt.name, tt.uuid, tt.meta)
@@ -46,7 +49,7 @@ func TestPolicyFor(t *testing.T) {
 			t.Errorf("PolicyFor(%q, %+v) = %+v, want %+v", tt.name, tt.meta, got, tt.want)
 		}
 	}
-	if got := (Policy{Enabled: &f}); !got.Disabled() {
+	if got := (policy.Policy{Enabled: &f}); !got.Disabled() {
 		t.Errorf("Policy{Enabled: false}.Disabled() = false")
 	}
 }
@@ -56,7 +59,7 @@ func TestParseConfigPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParseConfig: %v", err)
 	}
-	if len(cfg.Policies) != 2 || !cfg.Policies[0].Policy().Disabled() || cfg.Policies[1].Interval != Duration(2*time.Minute) {
+	if len(cfg.Policies) != 2 || !cfg.Policies[0].Policy().Disabled() || cfg.Policies[1].Interval != config.Duration(2*time.Minute) {
 		t.Errorf("policies = %+v", cfg.Policies)
 	}
 	for _, bad := range []string{
@@ -80,11 +83,11 @@ func TestSelectAppliesPolicy(t *testing.T) {
 	f := false
 	src := listSource{
 		{Name: "web-1", UUID: "u1"},
-		{Name: "web-2", UUID: "u2", Policy: Policy{Enabled: &f}},
-		{Name: "db-1", UUID: "u3", Policy: Policy{Targets: addrs("192.0.2.9")}},
+		{Name: "web-2", UUID: "u2", Policy: policy.Policy{Enabled: &f}},
+		{Name: "db-1", UUID: "u3", Policy: policy.Policy{Targets: addrs("192.0.2.9")}},
 		{Name: "db-2", UUID: "u4"},
 	}
-	c := New(Config{Policies: []PolicyRule{{Match: "db-2", Enabled: &f}, {Match: "db-*", Interval: Duration(time.Minute)}}})
+	c := New(Config{Policies: []policy.Rule{{Match: "db-2", Enabled: &f}, {Match: "db-*", Interval: config.Duration(time.Minute)}}})
 	doms, err := c.Select(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +99,7 @@ func TestSelectAppliesPolicy(t *testing.T) {
 	if want := []string{"web-1", "db-1"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("Select = %v, want %v", names, want)
 	}
-	if want := (Policy{Interval: time.Minute, Targets: addrs("192.0.2.9")}); !reflect.DeepEqual(doms[1].Policy, want) {
+	if want := (policy.Policy{Interval: time.Minute, Targets: addrs("192.0.2.9")}); !reflect.DeepEqual(doms[1].Policy, want) {
 		t.Errorf("db-1 policy = %+v, want %+v", doms[1].Policy, want)
 	}
 }
@@ -149,7 +152,7 @@ func TestParseConfigPolicyRetryInterval(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseConfig(%q): %v", tt.yaml, err)
 			}
-			if got := cfg.PolicyFor("db-1", "", Policy{}).RetryInterval; got != tt.want {
+			if got := cfg.PolicyFor("db-1", "", policy.Policy{}).RetryInterval; got != tt.want {
 				t.Errorf("ParseConfig(%q): db-1's retry interval = %s, want %s", tt.yaml, got, tt.want)
 			}
 		})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/probe"
 	"github.com/vmcheck/vmcheck/probe/probetest"
 )
@@ -39,7 +40,7 @@ func newPolicyGuest(t *testing.T, reply func(args []string) guestagent.ExecStatu
 	})
 }
 
-func fullPolicy(t *testing.T) Policy {
+func fullPolicy(t *testing.T) policy.Policy {
 	t.Helper()
 	var specs []probe.Spec
 	for _, f := range []string{"icmp,count=5", "mtu", "dns,name=localhost", "tcp,target=203.0.113.10:80", "http,url=http://203.0.113.10/"} {
@@ -49,7 +50,7 @@ func fullPolicy(t *testing.T) Policy {
 		}
 		specs = append(specs, s)
 	}
-	return Policy{Probes: specs}
+	return policy.Policy{Probes: specs}
 }
 
 // TestCheckFullPolicy: a healthy guest with the full policy is ok with
@@ -57,7 +58,7 @@ func fullPolicy(t *testing.T) Policy {
 // two agent calls per method added to the default check's.
 func TestCheckFullPolicy(t *testing.T) {
 	reply := func([]string) guestagent.ExecStatus { return probeCapture(t, "iputils-count5") }
-	steady := func(p Policy) (Result, int) {
+	steady := func(p policy.Policy) (Result, int) {
 		g := newPolicyGuest(t, reply, "getent-ahosts-ok", "curl-200")
 		c := New(testConfig())
 		d := runningDomain(g, capturedNIC)
@@ -67,7 +68,7 @@ func TestCheckFullPolicy(t *testing.T) {
 		r := c.Check(context.Background(), d)
 		return r, agentCalls(g) - before
 	}
-	def, defCalls := steady(Policy{})
+	def, defCalls := steady(policy.Policy{})
 	curls.Store(0)
 	full, fullCalls := steady(fullPolicy(t))
 	if def.State != StateOK || full.State != StateOK {

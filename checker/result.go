@@ -3,6 +3,8 @@ package checker
 import (
 	"net/netip"
 	"time"
+
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 // State is the verdict on one domain's connectivity.
@@ -102,9 +104,9 @@ type Result struct {
 	Diagnosis []Diagnosis `json:"diagnosis,omitempty"`
 	// Alert is the domain's alert policy in force (Policy.EffectiveAlert):
 	// whom vmcheck's alerts about it go to. Check sets it.
-	Alert     *AlertPolicy `json:"alert,omitempty"`
-	CheckedAt time.Time    `json:"checked_at"`
-	Duration  float64      `json:"duration_seconds"`
+	Alert     *policy.Alert `json:"alert,omitempty"`
+	CheckedAt time.Time     `json:"checked_at"`
+	Duration  float64       `json:"duration_seconds"`
 }
 
 // OSResult is the guest operating system as detected through the agent.

@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 func TestListTimeout(t *testing.T) {
@@ -21,7 +24,7 @@ func TestListTimeout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Config{Timeout: Duration(tt.timeout)}
+			cfg := Config{Timeout: config.Duration(tt.timeout)}
 			if got := cfg.ListTimeout(); got != tt.want {
 				t.Errorf("Config{Timeout: %s}.ListTimeout() = %s, want %s", tt.timeout, got, tt.want)
 			}
@@ -44,7 +47,7 @@ func (s *deadlineSource) Domains(ctx context.Context) ([]Domain, error) {
 // when the caller's context has no deadline (vmcheck check and cron).
 func TestSelectListDeadline(t *testing.T) {
 	for _, timeout := range []time.Duration{0, 5 * time.Second, 90 * time.Second} {
-		c := New(Config{Timeout: Duration(timeout)})
+		c := New(Config{Timeout: config.Duration(timeout)})
 		src := &deadlineSource{}
 		before := time.Now()
 		if _, err := c.Select(context.Background(), src); err != nil {
@@ -82,14 +85,14 @@ func TestSelectHungSource(t *testing.T) {
 func TestSelectOptIn(t *testing.T) {
 	yes, no := true, false
 	src := listSource{
-		{Name: "consented", UUID: "u1", Policy: Policy{Enabled: &yes}},
+		{Name: "consented", UUID: "u1", Policy: policy.Policy{Enabled: &yes}},
 		{Name: "silent", UUID: "u2"},
-		{Name: "refused", UUID: "u3", Policy: Policy{Enabled: &no}},
-		{Name: "interval-only", UUID: "u4", Policy: Policy{Interval: time.Minute}},
-		{Name: "excluded", UUID: "u5", Policy: Policy{Enabled: &yes}},
+		{Name: "refused", UUID: "u3", Policy: policy.Policy{Enabled: &no}},
+		{Name: "interval-only", UUID: "u4", Policy: policy.Policy{Interval: time.Minute}},
+		{Name: "excluded", UUID: "u5", Policy: policy.Policy{Enabled: &yes}},
 		{Name: "web-1", UUID: "u6"},
 	}
-	base := Config{Exclude: []string{"excluded"}, Policies: []PolicyRule{{Match: "web-*", Enabled: &yes}}}
+	base := Config{Exclude: []string{"excluded"}, Policies: []policy.Rule{{Match: "web-*", Enabled: &yes}}}
 	tests := []struct {
 		name         string
 		optIn        bool

@@ -138,3 +138,12 @@ func Join(path, key string) string {
 	}
 	return path + "." + key
 }
+
+// Shorten cuts a rejected value quoted in an error to 64 runes, "…"
+// marking the cut.
+func Shorten(s string) string {
+	if r := []rune(s); len(r) > 64 {
+		return string(r[:64]) + "…"
+	}
+	return s
+}

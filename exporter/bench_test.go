@@ -17,6 +17,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/exporter/cron"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/metrics"
@@ -29,7 +30,7 @@ func benchRound(b *testing.B) ([]checker.Domain, []checker.Result) {
 	b.Helper()
 	ext := netip.MustParseAddr("203.0.113.10")
 	doms, _ := sim.Fleet(sim.FleetConfig{N: 1000, External: ext, Latency: &sim.Latency{}, BusyboxEvery: 10})
-	c := checker.New(checker.Config{External: []netip.Addr{ext}, Timeout: checker.Duration(10 * time.Second)})
+	c := checker.New(checker.Config{External: []netip.Addr{ext}, Timeout: config.Duration(10 * time.Second)})
 	rs := c.CheckAll(context.Background(), doms)
 	for i := range rs {
 		if rs[i].State != checker.StateOK {

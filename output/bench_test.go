@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -19,8 +20,8 @@ func benchResults() []checker.Result {
 	doms, _ := sim.Fleet(sim.FleetConfig{N: 1000, External: external, Latency: &sim.Latency{}})
 	c := checker.New(checker.Config{
 		External:    []netip.Addr{external},
-		Timeout:     checker.Duration(10 * time.Second),
-		PingTimeout: checker.Duration(2 * time.Second),
+		Timeout:     config.Duration(10 * time.Second),
+		PingTimeout: config.Duration(2 * time.Second),
 	})
 	return c.CheckAll(context.Background(), doms)
 }

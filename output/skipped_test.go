@@ -6,13 +6,14 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
 func TestWriteSkipped(t *testing.T) {
 	doms := []checker.Domain{
 		{Name: "web-1", UUID: "u1"},
-		{Name: "bad\x1b[2J", UUID: "u2", Policy: checker.Policy{Error: `vmcheck metadata ignored: enabled: "yes" is not true or false`}},
+		{Name: "bad\x1b[2J", UUID: "u2", Policy: policy.Policy{Error: `vmcheck metadata ignored: enabled: "yes" is not true or false`}},
 	}
 	tests := []struct {
 		name string

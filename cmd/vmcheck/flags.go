@@ -286,12 +286,12 @@ func selectionFlags(c *cli.Context, cfg *checker.Config) error {
 func limitFlags(c *cli.Context, cfg *checker.Config) error {
 	for _, d := range []struct {
 		flag string
-		dst  *checker.Duration
+		dst  *config.Duration
 	}{{"timeout", &cfg.Timeout}, {"ping-timeout", &cfg.PingTimeout}} {
 		if !c.IsSet(d.flag) {
 			continue
 		}
-		*d.dst = checker.Duration(c.Duration(d.flag))
+		*d.dst = config.Duration(c.Duration(d.flag))
 	}
 	if c.IsSet("concurrency") {
 		if c.Int("concurrency") < 1 {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/labels"
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 // DefaultDownAfter is how many consecutive failed rounds it takes before a
@@ -34,7 +35,7 @@ type Entry struct {
 	// Nova is the domain's OpenStack metadata, if any.
 	Nova checker.Nova
 	// Policy is the effective per-domain policy of the last check.
-	Policy checker.Policy
+	Policy policy.Policy
 	// State is the reported state: Result.State, except that a failing
 	// verdict (degraded, down) is only reported after DownAfter consecutive
 	// failed rounds; until then the previous state holds (unknown for a

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/probe"
 )
 
@@ -335,12 +336,12 @@ func (b Budget) Labels(r *checker.Result, nova checker.Nova) Series {
 // the defaults for a result without one), notify and severity from their
 // closed sets, receiver and tenant names as the policy validated them or
 // the platform (Nova) named the tenant, sanitised and capped.
-func alertLabels(a *checker.AlertPolicy, nova checker.Nova) []string {
-	p := checker.Policy{}.EffectiveAlert(nova)
+func alertLabels(a *policy.Alert, nova checker.Nova) []string {
+	p := policy.Policy{}.EffectiveAlert(nova.Project)
 	if a != nil {
 		p = *a
 	}
-	return []string{Enum(p.Notify, checker.NotifyValues...), Enum(p.Severity, checker.SeverityValues...),
+	return []string{Enum(p.Notify, policy.NotifyValues...), Enum(p.Severity, policy.SeverityValues...),
 		Host(p.Receiver, MaxRunes), Host(p.Tenant, MaxRunes)}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/vmcheck/vmcheck/exporter/metrics"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/output"
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 //go:embed templates/*.html templates/vmcheck.js
@@ -256,7 +257,7 @@ func nicText(mac string, nics []checker.NICResult) string {
 	return mac
 }
 
-func policyText(p checker.Policy) string {
+func policyText(p policy.Policy) string {
 	var parts []string
 	if p.Enabled != nil {
 		parts = append(parts, fmt.Sprintf("enabled=%t", *p.Enabled))

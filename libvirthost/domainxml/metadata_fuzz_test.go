@@ -12,16 +12,17 @@ import (
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 // checkPolicy reports a metadata policy outside its documented bounds: at
-// most checker.MaxPolicyTargets valid targets, an interval and a retry
-// interval each of zero or between checker.MinPolicyInterval and
-// checker.MaxPolicyInterval, and nothing set when Error says the metadata
+// most policy.MaxTargets valid targets, an interval and a retry
+// interval each of zero or between policy.MinInterval and
+// policy.MaxInterval, and nothing set when Error says the metadata
 // was ignored.
-func checkPolicy(t *testing.T, p checker.Policy) {
+func checkPolicy(t *testing.T, p policy.Policy) {
 	t.Helper()
-	if len(p.Targets) > checker.MaxPolicyTargets {
+	if len(p.Targets) > policy.MaxTargets {
 		t.Errorf("policy with %d targets", len(p.Targets))
 	}
 	for _, a := range p.Targets {
@@ -30,7 +31,7 @@ func checkPolicy(t *testing.T, p checker.Policy) {
 		}
 	}
 	for _, d := range []time.Duration{p.Interval, p.RetryInterval} {
-		if d != 0 && (d < checker.MinPolicyInterval || d > checker.MaxPolicyInterval) {
+		if d != 0 && (d < policy.MinInterval || d > policy.MaxInterval) {
 			t.Errorf("policy interval or retry interval %v", d)
 		}
 	}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/exporter/cron"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/metrics"
@@ -172,8 +173,8 @@ func run(args []string, out io.Writer) error {
 	}
 	cfg := checker.Config{
 		External:    []netip.Addr{ext},
-		Timeout:     checker.Duration(*timeout),
-		PingTimeout: checker.Duration(*pingTimeout),
+		Timeout:     config.Duration(*timeout),
+		PingTimeout: config.Duration(*pingTimeout),
 		Concurrency: *conc,
 		AgentCalls:  *agentCalls,
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/exporter/history"
 )
 
@@ -158,7 +159,7 @@ func (e *FakeEngine) Forget(map[string]bool) {}
 
 // Config is a config of 4 checks at once, each within a minute.
 func (e *FakeEngine) Config() checker.Config {
-	return checker.Config{Concurrency: 4, Timeout: checker.Duration(time.Minute)}
+	return checker.Config{Concurrency: 4, Timeout: config.Duration(time.Minute)}
 }
 
 // Count returns how many times the domain name was checked.

@@ -13,6 +13,7 @@ import (
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/policy"
 	_ "github.com/vmcheck/vmcheck/qemuhost" // the registry of a vmcheck binary: both backends (host_link_down's plain text names each)
 )
 
@@ -69,7 +70,7 @@ func Fixture(at time.Time) ([]checker.Domain, []checker.Result) {
 			Agent: checker.AgentResult{State: checker.AgentOK},
 			NICs: []checker.NICResult{{MAC: "52:54:00:aa:00:02", Device: "vnet1", SourceType: "bridge", Source: "br-tenant",
 				IPs: []string{"192.168.122.20"}, NetworkType: "external"}},
-			Alert: &checker.AlertPolicy{Notify: checker.NotifyBoth, Severity: "critical", Receiver: "acme-oncall", Tenant: "acme"},
+			Alert: &policy.Alert{Notify: policy.NotifyBoth, Severity: "critical", Receiver: "acme-oncall", Tenant: "acme"},
 			Probes: []checker.ProbeResult{
 				{Kind: checker.ProbeExternal, Target: "203.0.113.10", OK: true, Status: checker.ProbePassed, RTT: 0.002},
 				{Kind: checker.ProbeGateway, Target: "192.168.122.254", NIC: "52:54:00:AA:00:02", Status: checker.ProbeFailed, Error: "no reply"},
