@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/internal/timing"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
@@ -142,9 +143,34 @@ func (c *Checker) judge(ctx context.Context, f *facts) Result {
 	r := f.result(state, agent, reason)
 	r.Probes = probes
 	if state != StateOK {
-		r.Diagnosis = c.diagnose(ctx, f, probes, r.NICs)
+		r.Diagnosis = diagnose(ctx, c.diagnosisFacts(f), probes, r.NICs)
 	}
 	return r
+}
+
+// evidenceWait waits until t, or until ctx is done, before an evidence
+// command of the diagnosis. Tests replace it.
+var evidenceWait = func(ctx context.Context, t time.Time) error {
+	return timing.Sleep(ctx, time.Until(t))
+}
+
+// diagnosisFacts is what the diagnosis reads of a check's facts; the
+// remedy of a link the host set down is the config's backend's.
+func (c *Checker) diagnosisFacts(f *facts) *dfacts {
+	df := &dfacts{Domain: f.d, NICs: make([]dnic, len(f.nics)), Family: f.os.Family, InterfacesKnown: f.ifErr == nil,
+		Routes: f.routes, RoutesRead: f.routesRead, RouteSource: f.routeSrc, Guest: f.agent,
+		PingTimeout: time.Duration(c.cfg.PingTimeout), Wait: evidenceWait}
+	df.LinkDown = func(d Domain, n NIC) string {
+		if b := c.cfg.Host(); b != nil {
+			return b.LinkDownDetail(d, n)
+		}
+		return ""
+	}
+	for i, n := range f.nics {
+		df.NICs[i] = dnic{MAC: n.mac, GuestName: n.guestName, Addrs: n.addrs, Gateway: n.gateway,
+			GatewaySource: n.gatewaySource, Expected: n.expected, DefaultRoute: n.defaultRoute}
+	}
+	return df
 }
 
 // pingAll runs the probes of the plan and the methods discovery started.

@@ -1,14 +1,67 @@
 package checker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
+	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
+
+// dguest runs one command in the guest and waits for it, keeping at most
+// limit bytes of each output (guestagent.Client.Run): all the diagnosis
+// asks of the guest.
+type dguest interface {
+	Run(ctx context.Context, cmd guestagent.Command, limit int) (guestagent.ExecStatus, error)
+}
+
+// dfacts is what the engine learned of one VM whose check was not ok:
+// what diagnose reads.
+type dfacts struct {
+	// Domain is the VM as its backend listed it: its NICs' link state
+	// and host side.
+	Domain Domain
+	// NICs are what discovery learned of each NIC, one per Domain.NICs,
+	// in order.
+	NICs []dnic
+	// Family is the guest's OS family: the dialect of the evidence
+	// commands.
+	Family osdetect.Family
+	// InterfacesKnown says the guest's interface list was read; without it
+	// no guest cause is named.
+	InterfacesKnown bool
+	// Routes are the guest's default routes, RoutesRead says they were
+	// read (none may be default) and RouteSource where from.
+	Routes      []osdetect.DefaultRoute
+	RoutesRead  bool
+	RouteSource string
+	// Guest runs the evidence commands after a failed gateway ping.
+	Guest dguest
+	// PingTimeout is how long the failed ping waited for its reply.
+	PingTimeout time.Duration
+	// LinkDown is the backend's detail of host_link_down for a NIC (its
+	// evidence and remedy); nil or "" gives a plain one.
+	LinkDown func(Domain, NIC) string
+	// Wait waits until t, or until ctx is done, before an evidence
+	// command; nil sleeps.
+	Wait func(ctx context.Context, t time.Time) error
+}
+
+// dnic is what discovery learned of one NIC.
+type dnic struct {
+	MAC           string
+	GuestName     string       // the guest interface carrying MAC, "" for none
+	Addrs         []netip.Addr // the guest's addresses on it
+	Gateway       netip.Addr   // invalid when none is known
+	GatewaySource string
+	Expected      []ExpectedAddr // what the platform assigned to it
+	DefaultRoute  bool           // the guest has a default route through it
+}
 
 // diagnose names the causes of a check that was not ok, most fundamental
 // first: the host's, then the guest's, then the network's. It works from
@@ -17,35 +70,35 @@ import (
 // gateway ping failed without a cause on the host or in the guest's
 // configuration does it ask the guest again (at most
 // osdetect.MaxEvidenceCommands guest commands, see gatewayCause).
-func (c *Checker) diagnose(ctx context.Context, f *facts, probes []ProbeResult, nics []NICResult) []Diagnosis {
+func diagnose(ctx context.Context, f *dfacts, probes []ProbeResult, nics []NICResult) []Diagnosis {
 	var host, guest, network []Diagnosis
 	explained := map[string]bool{} // NICs whose failure a host or guest cause explains
-	for i, n := range f.d.NICs {
-		nf := &f.nics[i]
+	for i, n := range f.Domain.NICs {
+		nf := &f.NICs[i]
 		if n.LinkDown {
-			host = append(host, c.linkDown(f.d, n))
-			explained[nf.mac] = true
+			host = append(host, linkDown(f, n))
+			explained[nf.MAC] = true
 			continue
 		}
 		hs := hostSide(ctx, n)
 		if i < len(nics) {
-			nics[i].HostSide = hs.result()
+			nics[i].HostSide = hostSideResult(hs)
 		}
-		if d := hs.cause(nf.mac); d != nil {
+		if d := hostCause(hs, nf.MAC); d != nil {
 			host = append(host, *d)
-			explained[nf.mac] = true
+			explained[nf.MAC] = true
 			continue
 		}
 		if g := guestCause(f, nf); g != nil {
 			guest = append(guest, *g)
-			explained[nf.mac] = true
+			explained[nf.MAC] = true
 		}
 	}
 	if nf, gw := failedGateway(f, probes, explained, guest); nf != nil {
-		found := c.gatewayCause(ctx, f, nf, gw)
+		found := gatewayCause(ctx, f, nf, gw)
 		if len(found) > 0 && found[0].Code == CodeGuestLinkDown {
 			// The interface is down: its lost route is a symptom.
-			guest = slices.DeleteFunc(guest, func(d Diagnosis) bool { return d.NIC == nf.mac })
+			guest = slices.DeleteFunc(guest, func(d Diagnosis) bool { return d.NIC == nf.MAC })
 			guest = append(found, guest...)
 		} else {
 			network = append(network, found...)
@@ -79,9 +132,9 @@ func hostSide(ctx context.Context, n NIC) HostSide {
 	return hs
 }
 
-// result is the HostSide as the Result carries it: an unknown host side
-// says so ("host side unknown (kind): why").
-func (hs HostSide) result() *HostSideResult {
+// hostSideResult is the HostSide as the Result carries it: an unknown
+// host side says so ("host side unknown (kind): why").
+func hostSideResult(hs HostSide) *HostSideResult {
 	r := &HostSideResult{Kind: hs.Kind, Known: hs.Known, Facts: hs.Facts, Note: hs.Note}
 	if !hs.Known {
 		r.Note = "host side unknown (" + hs.Kind + ")"
@@ -92,9 +145,9 @@ func (hs HostSide) result() *HostSideResult {
 	return r
 }
 
-// cause is the host cause of a HostSide, if any: only from a known host
-// side, and only a code of the host layer.
-func (hs HostSide) cause(mac string) *Diagnosis {
+// hostCause is the host cause of a HostSide, if any: only from a known
+// host side, and only a code of the host layer.
+func hostCause(hs HostSide, mac string) *Diagnosis {
 	if !hs.Known || hs.Fault == nil || Codes[hs.Fault.Code] != LayerHost || hs.Fault.Code == CodeHostLinkDown {
 		return nil
 	}
@@ -119,11 +172,11 @@ func methodCauses(probes []ProbeResult) []Diagnosis {
 	return out
 }
 
-// linkDown is host_link_down, with the remedy of the config's backend.
-func (c *Checker) linkDown(d Domain, n NIC) Diagnosis {
+// linkDown is host_link_down, with the remedy of the VM's backend.
+func linkDown(f *dfacts, n NIC) Diagnosis {
 	detail := "the host has set this NIC's link down; bring it up"
-	if b := c.cfg.Host(); b != nil {
-		detail = b.LinkDownDetail(d, n)
+	if f.LinkDown != nil {
+		detail = cmp.Or(f.LinkDown(f.Domain, n), detail)
 	}
 	return diag(CodeHostLinkDown, n.MAC, "%s", detail)
 }
@@ -135,35 +188,35 @@ func diag(code Code, mac, format string, a ...any) Diagnosis {
 
 // guestCause finds what in the guest's own configuration keeps a NIC off
 // its network, from the interface list and the routes alone.
-func guestCause(f *facts, nf *nicFacts) *Diagnosis {
-	if f.ifErr != nil || (!nf.gateway.IsValid() && len(nf.expected) == 0) {
+func guestCause(f *dfacts, nf *dnic) *Diagnosis {
+	if !f.InterfacesKnown || (!nf.Gateway.IsValid() && len(nf.Expected) == 0) {
 		return nil // nothing to compare with
 	}
-	if nf.guestName == "" {
-		d := diag(CodeGuestNICMissing, nf.mac, "no interface in the guest carries this NIC's MAC %s: the guest has no driver for it, renamed or removed it; check `ip link` in the guest", nf.mac)
+	if nf.GuestName == "" {
+		d := diag(CodeGuestNICMissing, nf.MAC, "no interface in the guest carries this NIC's MAC %s: the guest has no driver for it, renamed or removed it; check `ip link` in the guest", nf.MAC)
 		return &d
 	}
-	v4 := nf.gateway.Is4()
-	if !nf.gateway.IsValid() {
-		v4 = nf.expected[0].Addr.Is4()
+	v4 := nf.Gateway.Is4()
+	if !nf.Gateway.IsValid() {
+		v4 = nf.Expected[0].Addr.Is4()
 	}
-	held := familyAddrs(nf.addrs, v4)
-	for _, e := range nf.expected {
-		if e.Addr.Is4() != v4 || slices.Contains(nf.addrs, e.Addr) {
+	held := familyAddrs(nf.Addrs, v4)
+	for _, e := range nf.Expected {
+		if e.Addr.Is4() != v4 || slices.Contains(nf.Addrs, e.Addr) {
 			continue
 		}
 		if len(held) == 0 {
 			break // no address at all: guest_no_address below
 		}
-		d := diag(CodeGuestAddressMismatch, nf.mac, "%s holds %s, but %s assigned %s: the guest's network configuration (DHCP client, cloud-init, static file) does not match the platform's", nf.guestName, addrList(nf.addrs, v4), e.Source, e.Addr)
+		d := diag(CodeGuestAddressMismatch, nf.MAC, "%s holds %s, but %s assigned %s: the guest's network configuration (DHCP client, cloud-init, static file) does not match the platform's", nf.GuestName, addrList(nf.Addrs, v4), e.Source, e.Addr)
 		return &d
 	}
 	if len(held) == 0 {
-		d := diag(CodeGuestNoAddress, nf.mac, "%s has no %s address%s: the guest's DHCP client or network configuration did not bring it up", nf.guestName, family(v4), expectedText(nf.expected, v4))
+		d := diag(CodeGuestNoAddress, nf.MAC, "%s has no %s address%s: the guest's DHCP client or network configuration did not bring it up", nf.GuestName, family(v4), expectedText(nf.Expected, v4))
 		return &d
 	}
-	if f.routesRead && !nf.defaultRoute && nf.gateway.IsValid() && nf.gatewaySource != f.routeSrc && !defaultElsewhere(f, nf.gateway.Is4()) {
-		d := diag(CodeGuestNoDefaultRoute, nf.mac, "the guest has no default route through %s although its gateway is %s (from %s): add the route or fix the guest's network configuration", nf.guestName, nf.gateway, nf.gatewaySource)
+	if f.RoutesRead && !nf.DefaultRoute && nf.Gateway.IsValid() && nf.GatewaySource != f.RouteSource && !defaultElsewhere(f, nf.Gateway.Is4()) {
+		d := diag(CodeGuestNoDefaultRoute, nf.MAC, "the guest has no default route through %s although its gateway is %s (from %s): add the route or fix the guest's network configuration", nf.GuestName, nf.Gateway, nf.GatewaySource)
 		return &d
 	}
 	return nil
@@ -173,8 +226,8 @@ func guestCause(f *facts, nf *nicFacts) *Diagnosis {
 // family through another NIC (one with none of its own, as nf here): a
 // second NIC of a multi-homed guest needs no default route, its gateway
 // on the link is reached without one.
-func defaultElsewhere(f *facts, v4 bool) bool {
-	for _, rt := range f.routes {
+func defaultElsewhere(f *dfacts, v4 bool) bool {
+	for _, rt := range f.Routes {
 		if rt.Gateway.Is4() == v4 {
 			return true
 		}
@@ -214,7 +267,7 @@ func expectedText(exp []ExpectedAddr, v4 bool) string {
 // failedGateway returns the first NIC whose gateway ping failed and that no
 // host cause explains, nor a guest cause other than a missing default
 // route (which a downed interface causes: the evidence tells).
-func failedGateway(f *facts, probes []ProbeResult, explained map[string]bool, guest []Diagnosis) (*nicFacts, netip.Addr) {
+func failedGateway(f *dfacts, probes []ProbeResult, explained map[string]bool, guest []Diagnosis) (*dnic, netip.Addr) {
 	routeOnly := map[string]bool{}
 	for _, d := range guest {
 		routeOnly[d.NIC] = d.Code == CodeGuestNoDefaultRoute
@@ -223,9 +276,9 @@ func failedGateway(f *facts, probes []ProbeResult, explained map[string]bool, gu
 		if p.Kind != ProbeGateway || p.Status != ProbeFailed || (explained[p.NIC] && !routeOnly[p.NIC]) {
 			continue
 		}
-		for i := range f.nics {
-			if f.nics[i].mac == p.NIC && f.nics[i].gateway.IsValid() {
-				return &f.nics[i], f.nics[i].gateway
+		for i := range f.NICs {
+			if f.NICs[i].MAC == p.NIC && f.NICs[i].Gateway.IsValid() {
+				return &f.NICs[i], f.NICs[i].Gateway
 			}
 		}
 	}
@@ -262,20 +315,20 @@ func upstreamCause(probes []ProbeResult) *Diagnosis {
 // cached, static or still unconfirmed entry, which is no answer at all
 // (gateway_unconfirmed: the guest cannot tell a filter from a layer-2
 // break).
-func (c *Checker) gatewayCause(ctx context.Context, f *facts, nf *nicFacts, gw netip.Addr) []Diagnosis {
-	iface := evidenceIface(f.os.Family, nf, gw)
-	ev, err := c.gatewayEvidence(ctx, f, iface, gw)
+func gatewayCause(ctx context.Context, f *dfacts, nf *dnic, gw netip.Addr) []Diagnosis {
+	iface := evidenceIface(f.Family, nf, gw)
+	ev, err := gatewayEvidence(ctx, f, iface, gw)
 	switch {
 	case errors.Is(err, osdetect.ErrNoInterface):
-		return []Diagnosis{diag(CodeGuestNICMissing, nf.mac, "the guest says it has no interface %s for this NIC (%s)", iface, ev.Raw)}
+		return []Diagnosis{diag(CodeGuestNICMissing, nf.MAC, "the guest says it has no interface %s for this NIC (%s)", iface, ev.Raw)}
 	case ev.Link == osdetect.LinkDown || ev.Link == osdetect.LinkNoCarrier:
-		return []Diagnosis{diag(CodeGuestLinkDown, nf.mac, "%s is %s in the guest (%s): bring it up in the guest (`ip link set %s up`, or its network configuration)", nf.guestName, linkText(ev.Link), ev.Raw, nf.guestName)}
+		return []Diagnosis{diag(CodeGuestLinkDown, nf.MAC, "%s is %s in the guest (%s): bring it up in the guest (`ip link set %s up`, or its network configuration)", nf.GuestName, linkText(ev.Link), ev.Raw, nf.GuestName)}
 	case ev.Neighbour == osdetect.NeighbourResolved && ev.Fresh:
-		return []Diagnosis{diag(CodeGatewayICMPFiltered, nf.mac, "the gateway %s answers ARP/ND (at %s; the guest's entry: %s) but not echo requests: a security group or firewall drops ICMP to or from the gateway", gw, ev.LLAddr, ev.Seen)}
+		return []Diagnosis{diag(CodeGatewayICMPFiltered, nf.MAC, "the gateway %s answers ARP/ND (at %s; the guest's entry: %s) but not echo requests: a security group or firewall drops ICMP to or from the gateway", gw, ev.LLAddr, ev.Seen)}
 	case ev.Neighbour == osdetect.NeighbourResolved:
-		return []Diagnosis{diag(CodeGatewayUnconfirmed, nf.mac, "the gateway %s did not answer the echo request, and the guest's neighbour entry for it (at %s) is no fresh answer (%s): the guest cannot tell a firewall dropping ICMP from a broken layer 2 — look at this NIC's host side, the bridge and the VLAN, and check again", gw, ev.LLAddr, ev.Seen)}
+		return []Diagnosis{diag(CodeGatewayUnconfirmed, nf.MAC, "the gateway %s did not answer the echo request, and the guest's neighbour entry for it (at %s) is no fresh answer (%s): the guest cannot tell a firewall dropping ICMP from a broken layer 2 — look at this NIC's host side, the bridge and the VLAN, and check again", gw, ev.LLAddr, ev.Seen)}
 	case ev.Neighbour == osdetect.NeighbourUnresolved:
-		return []Diagnosis{diag(CodeGatewayUnresolved, nf.mac, "the gateway %s has no resolved neighbour entry in the guest after the ping (%s; %s): layer 2 between the VM and its gateway is broken — check the bridge, the VLAN and that the gateway holds %s", gw, ev.Seen, ev.Raw, gw)}
+		return []Diagnosis{diag(CodeGatewayUnresolved, nf.MAC, "the gateway %s has no resolved neighbour entry in the guest after the ping (%s; %s): layer 2 between the VM and its gateway is broken — check the bridge, the VLAN and that the gateway holds %s", gw, ev.Seen, ev.Raw, gw)}
 	}
 	return nil
 }
@@ -284,9 +337,9 @@ func (c *Checker) gatewayCause(ctx context.Context, f *facts, nf *nicFacts, gw n
 // guest interface's name on Linux; on Windows "" (its interface index is
 // not known: netsh lists every interface, or the zone of a link-local
 // gateway names it).
-func evidenceIface(fam osdetect.Family, nf *nicFacts, _ netip.Addr) string {
+func evidenceIface(fam osdetect.Family, nf *dnic, _ netip.Addr) string {
 	if fam != osdetect.Windows {
-		return nf.guestName
+		return nf.GuestName
 	}
 	return ""
 }
