@@ -16,6 +16,9 @@ import (
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
+// The cause mtu names.
+var _ = registerCause(CausePathMTUBlackhole, "full-size packets vanish on the path and no \"fragmentation needed\" comes back: set the guest's MTU to the path's (overlay networks take 50 bytes)")
+
 // The mtu method: echo requests with don't-fragment set at the size the
 // guest NIC's own MTU allows (three in one command, any reply passes), to
 // each external target (to the gateways when there is none). When none is
