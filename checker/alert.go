@@ -1,10 +1,10 @@
 package checker
 
 import (
-	"fmt"
 	"regexp"
 	"slices"
 
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
 )
 
@@ -78,13 +78,13 @@ func (a AlertPolicy) Validate() error {
 		allowed    []string
 	}{{"notify", a.Notify, NotifyValues}, {"severity", a.Severity, SeverityValues}} {
 		if f.value != "" && !slices.Contains(f.allowed, f.value) {
-			return fmt.Errorf("%s: %q is not one of %v", f.key, truncateName(f.value), f.allowed)
+			return config.Errorf(f.key, "%q is not one of %v", truncateName(f.value), f.allowed)
 		}
 	}
 	for _, f := range []struct{ key, value string }{{"receiver", a.Receiver}, {"tenant", a.Tenant}} {
 		if f.value != "" && !alertName.MatchString(f.value) {
-			return fmt.Errorf("%s: %q is not a name of letters, digits, '.', '_' and '-' (at most %d, starting with a letter or digit)",
-				f.key, truncateName(f.value), maxAlertName)
+			return config.Errorf(f.key, "%q is not a name of letters, digits, '.', '_' and '-' (at most %d, starting with a letter or digit)",
+				truncateName(f.value), maxAlertName)
 		}
 	}
 	return nil

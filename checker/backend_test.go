@@ -1,17 +1,40 @@
-package checker
+package checker_test
 
-import "testing"
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/qemuhost"
+)
+
+// The backends register themselves when imported: this file links both
+// into checker's tests, so the engine's tests run with the registry (and
+// the config sections) a vmcheck binary has.
+
+// libvirtURI is a config whose libvirt section sets the URI.
+func libvirtURI(uri string) checker.Config {
+	return checker.Config{Sections: libvirthost.Section.Set(checker.Config{}.Sections, libvirthost.Settings{Connect: uri})}
+}
+
+// qemu is a config whose QEMU section is s.
+func qemu(s qemuhost.Settings) checker.Config {
+	return checker.Config{Sections: qemuhost.Section.Set(checker.Config{}.Sections, s)}
+}
 
 func TestConfigBackend(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  Config
+		cfg  checker.Config
 		want string
 	}{
-		{"default", Config{}, BackendLibvirt},
-		{"libvirt URI", Config{Connect: "qemu+ssh://node7/system"}, BackendLibvirt},
-		{"qemu_dir", Config{QEMUDir: "/var/run/qemu-server"}, BackendQEMU},
-		{"qemu_vms", Config{QEMUVMs: []QEMUVM{{ID: "101", QMP: "/run/qemu/101.qmp"}}}, BackendQEMU},
+		{"default", checker.Config{}, libvirthost.Name},
+		{"libvirt URI", libvirtURI("qemu+ssh://node7/system"), libvirthost.Name},
+		{"qemu_dir", qemu(qemuhost.Settings{Dir: "/var/run/qemu-server"}), qemuhost.Name},
+		{"qemu_vms", qemu(qemuhost.Settings{VMs: []qemuhost.VM{{ID: "101", QMP: "/run/qemu/101.qmp"}}}), qemuhost.Name},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -19,5 +42,121 @@ func TestConfigBackend(t *testing.T) {
 				t.Errorf("Backend() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseConfigQEMU(t *testing.T) {
+	cfg, err := checker.ParseConfig([]byte(`
+qemu_dir: /var/run/qemu-server
+pve_config_dir: /etc/pve/qemu-server
+qemu_vms:
+  - {id: web1, qmp: /run/qemu/web1.qmp, agent: /run/qemu/web1.qga}
+  - {id: bare, qmp: /run/qemu/bare.qmp}
+`))
+	if err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	want := []qemuhost.VM{{ID: "web1", QMP: "/run/qemu/web1.qmp", Agent: "/run/qemu/web1.qga"}, {ID: "bare", QMP: "/run/qemu/bare.qmp"}}
+	s := qemuhost.Section.Of(cfg.Sections)
+	if s.Dir != "/var/run/qemu-server" || s.PVEConfigDir != "/etc/pve/qemu-server" || !reflect.DeepEqual(s.VMs, want) || cfg.Backend() != qemuhost.Name {
+		t.Errorf("ParseConfig = dir %q, pve %q, vms %+v, backend %q", s.Dir, s.PVEConfigDir, s.VMs, cfg.Backend())
+	}
+	if (checker.Config{}).Backend() == qemuhost.Name || libvirtURI("qemu:///system").Backend() == qemuhost.Name {
+		t.Error("the QEMU backend is selected without qemu_dir or qemu_vms")
+	}
+}
+
+func TestParseConfigQEMUErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"both backends", "connect: qemu:///system\nqemu_dir: /var/run/qemu-server", "connect: a libvirt URI and qemu_dir/qemu_vms select different backends"},
+		{"both backends, vms", "connect: qemu:///system\nqemu_vms: [{id: a, qmp: /a.qmp}]", "select different backends"},
+		{"vm without id", "qemu_vms: [{qmp: /a.qmp}]", "qemu_vms[0].id: missing"},
+		{"vm without qmp", "qemu_vms: [{id: a, agent: /a.qga}]", "qemu_vms[0].qmp: missing"},
+		{"unknown vm key", "qemu_vms: [{id: a, qmp: /a.qmp, qga: /a.qga}]", `line 1: unknown key "qemu_vms[0].qga"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := checker.ParseConfig([]byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ParseConfig(%q) = %v, want an error containing %q", tc.yaml, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestConsents(t *testing.T) {
+	yes, no := true, false
+	rules := []checker.PolicyRule{
+		{Match: "web-*", Enabled: &yes},
+		{Match: "db-1", Enabled: &no},
+		{Match: "db-*", Interval: checker.Duration(time.Minute)},
+	}
+	tests := []struct {
+		name string
+		cfg  checker.Config
+		dom  string
+		meta checker.Policy
+		want bool
+	}{
+		{"libvirt: metadata enabled true", checker.Config{}, "x", checker.Policy{Enabled: &yes}, true},
+		{"libvirt: metadata enabled false", checker.Config{}, "x", checker.Policy{Enabled: &no}, false},
+		{"libvirt: metadata without enabled", checker.Config{}, "x", checker.Policy{Interval: time.Minute}, false},
+		{"libvirt: no metadata", checker.Config{}, "x", checker.Policy{}, false},
+		{"libvirt: invalid metadata", checker.Config{}, "x", checker.Policy{Error: "vmcheck metadata ignored: enabled: \"yes\" is not true or false"}, false},
+		{"libvirt: a config rule is not consent", checker.Config{Policies: rules}, "web-1", checker.Policy{}, false},
+		{"libvirt: metadata wins over a rule", checker.Config{Policies: rules}, "db-1", checker.Policy{Enabled: &yes}, true},
+		{"qemu: rule enabled true", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "web-1", checker.Policy{}, true},
+		{"qemu: rule enabled false", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "db-1", checker.Policy{}, false},
+		{"qemu: first matching rule says nothing", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "db-2", checker.Policy{}, false},
+		{"qemu: no rule matches", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "mail", checker.Policy{}, false},
+		{"qemu_vms: rule enabled true", withRules(qemu(qemuhost.Settings{VMs: []qemuhost.VM{{ID: "web-1", QMP: "/q"}}}), rules), "web-1", checker.Policy{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.cfg.Consents(tt.dom, "uuid-"+tt.dom, tt.meta); got != tt.want {
+				t.Errorf("Consents(%q, %+v) = %v, want %v", tt.dom, tt.meta, got, tt.want)
+			}
+		})
+	}
+}
+
+// withRules is cfg with the policies rules.
+func withRules(cfg checker.Config, rules []checker.PolicyRule) checker.Config {
+	cfg.Policies = rules
+	return cfg
+}
+
+// named is a backend that behaves as libvirt's under another name.
+type named struct {
+	libvirthost.Backend
+	name string
+}
+
+func (n named) Name() string { return n.name }
+
+// TestRegisterBackendTwice: a name registered twice, or a second default,
+// is a programming error RegisterBackend refuses at init.
+func TestRegisterBackendTwice(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		b         checker.Backend
+		asDefault bool
+	}{
+		{"same name", named{name: libvirthost.Name}, false},
+		{"second default", named{name: "another"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("RegisterBackend(%q, %v) did not panic", tt.b.Name(), tt.asDefault)
+				}
+			}()
+			checker.RegisterBackend(tt.b, tt.asDefault)
+		})
+	}
+	if got := len(checker.Backends()); got != 2 {
+		t.Errorf("%d backends registered after the refused ones, want 2", got)
 	}
 }

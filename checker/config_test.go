@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmcheck/vmcheck/config"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -256,17 +258,59 @@ func TestLoopbackExternalRejected(t *testing.T) {
 			t.Errorf("ParseConfig(%q) error = %v, want a loopback error with its reason", y, err)
 		}
 	}
-	var fe *FieldError
+	var fe *config.FieldError
 	if err := (Config{External: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}).Validate(); !errors.As(err, &fe) || fe.Key != "external[0]" {
 		t.Errorf("Validate(external 127.0.0.1) = %v, want a FieldError for external[0]", err)
 	}
 }
 
-func TestNearest(t *testing.T) {
-	cands := []string{"check", "domains", "cron", "serve"}
-	for word, want := range map[string]string{"chek": "check", "domain": "domains", "srve": "serve", "xyzzy": ""} {
-		if got := Nearest(word, cands); got != want {
-			t.Errorf("Nearest(%q) = %q, want %q", word, got, want)
+// TestConfigNulls: a key written without a value is unset and a null
+// item of a list of entries is dropped, as yaml.v3 decoded them; a null
+// address is no address.
+func TestConfigNulls(t *testing.T) {
+	cfg, err := ParseConfig([]byte("timeout:\npolicies: [~]\ndomains: [a, ~]\nnics:\n  52:54:00:0c:00:11:\n"))
+	if err != nil || cfg.Timeout != 0 || len(cfg.Policies) != 0 || len(cfg.Domains) != 1 || len(cfg.NICs) != 1 {
+		t.Errorf("ParseConfig with nulls = %+v, %v", cfg, err)
+	}
+	for _, y := range []string{"external: [~]", "networks:\n  br0: {gateway: ~}"} {
+		if _, err := ParseConfig([]byte(y)); err == nil || !strings.Contains(err.Error(), "is not an IP address") {
+			t.Errorf("ParseConfig(%q) = %v, want an address error", y, err)
+		}
+	}
+}
+
+// FuzzParseConfig: whatever the file, ParseConfig returns a config or one
+// line of error, never a panic; a config it returns is valid.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{issueProbesConfig, "timeout: 5s\ntimeout: 6s", "policies: [~]", "nics:\n  eth0: {}\n  52:54:00:0c:00:11: {gateways: [x]}",
+		"a: &x [*x]", "external: [~, 1]", "networks: {br0: {type: [1]}}", "qemu_vms: [{id: a, qmp: /a}, ~, 5]", "- a"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := ParseConfig(b)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("ParseConfig(%q): error on several lines: %q", b, err)
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("ParseConfig(%q) returned a config Validate rejects: %v", b, err)
+		}
+	})
+}
+
+// TestConfigErrorsNamePath: an error inside an entry names the entry's
+// key path too (issue 22), after the words the entry's own decoder gave.
+func TestConfigErrorsNamePath(t *testing.T) {
+	tests := []struct{ yaml, want string }{
+		{"policies:\n  - match: a\n  - match: b\n    probes:\n      - {method: icmp, count: 50}\n", "line 5: count: 50 is not between 1 and 20 (policies[1].probes[0])"},
+		{"policies:\n  - match: a\n    enabled: maybe\n", `line 3: "maybe" is not true or false (policies[0].enabled)`},
+		{"nics:\n  52:54:00:0c:00:11:\n    gateways: 192.0.2.1\n", `line 3: "192.0.2.1" is not a list (nics.52:54:00:0c:00:11.gateways)`},
+	}
+	for _, tt := range tests {
+		if _, err := ParseConfig([]byte(tt.yaml)); err == nil || err.Error() != tt.want {
+			t.Errorf("ParseConfig(%q) = %v, want %q", tt.yaml, err, tt.want)
 		}
 	}
 }

@@ -119,25 +119,18 @@ func methodCauses(probes []ProbeResult) []Diagnosis {
 	return out
 }
 
-// linkDown is host_link_down, with the remedy of the backend.
+// linkDown is host_link_down, with the remedy of the config's backend.
 func (c *Checker) linkDown(d Domain, n NIC) Diagnosis {
-	if c.cfg.Backend() == BackendQEMU {
-		return diag(CodeHostLinkDown, n.MAC, "the host has set this NIC's link down (Proxmox VE link_down=1, or QMP set_link); bring it up: qm set VMID --netN …,link_down=0 on Proxmox VE, or QMP set_link with up=true for %s", nicName(n))
+	detail := "the host has set this NIC's link down; bring it up"
+	if b := c.cfg.Host(); b != nil {
+		detail = b.LinkDownDetail(d, n)
 	}
-	return diag(CodeHostLinkDown, n.MAC, "the host has set this NIC's link down (libvirt <link state='down'/>); bring it up: virsh domif-setlink %s %s up", d.Name, nicName(n))
+	return diag(CodeHostLinkDown, n.MAC, "%s", detail)
 }
 
 // diag builds a Diagnosis, its layer from the code.
 func diag(code Code, mac, format string, a ...any) Diagnosis {
 	return Diagnosis{Code: code, Layer: Codes[code], NIC: mac, Detail: fmt.Sprintf(format, a...)}
-}
-
-// nicName names a NIC for virsh: its host device, else its MAC.
-func nicName(n NIC) string {
-	if n.Device != "" {
-		return n.Device
-	}
-	return n.MAC
 }
 
 // guestCause finds what in the guest's own configuration keeps a NIC off
@@ -260,7 +253,7 @@ func upstreamCause(probes []ProbeResult) *Diagnosis {
 	return nil
 }
 
-// gatewayCause asks the guest (at most two guest commands, see
+// gatewayCause asks the guest (at most three guest commands, see
 // gatewayEvidence) why the gateway of nf did not answer: its interface may
 // be down or without carrier (guest_link_down), the gateway may be missing
 // from its neighbour table (gateway_unresolved: layer 2 between the VM and

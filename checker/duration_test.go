@@ -6,7 +6,7 @@ import (
 )
 
 // TestConfigDurations pins the one duration parser of the config file and
-// its messages: a top-level key names itself, a policy interval its line.
+// its messages: each names its line and key path.
 func TestConfigDurations(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -19,8 +19,8 @@ func TestConfigDurations(t *testing.T) {
 		{"bad timeout", "timeout: soon", `line 1: timeout: "soon" is not a duration such as "30s"`, 0},
 		{"bad ping_timeout", "ping_timeout: 2", `line 1: ping_timeout: "2" is not a duration such as "30s"`, 0},
 		{"policy interval", "policies:\n  - match: web-*\n    interval: 5m", "", 0},
-		{"bad policy interval", "policies:\n  - match: web-*\n    interval: soon", `line 3: "soon" is not a duration such as "30s"`, 0},
-		{"empty policy interval", "policies:\n  - match: web-*\n    interval: \"\"", `line 3: "" is not a duration such as "30s"`, 0},
+		{"bad policy interval", "policies:\n  - match: web-*\n    interval: soon", `line 3: policies[0].interval: "soon" is not a duration such as "30s"`, 0},
+		{"empty policy interval", "policies:\n  - match: web-*\n    interval: \"\"", `line 3: policies[0].interval: "" is not a duration such as "30s"`, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

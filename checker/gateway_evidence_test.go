@@ -25,13 +25,18 @@ func TestGatewayEvidence(t *testing.T) {
 		want   Code
 		detail string
 		waits  int // evidence waits for the kernel's re-check
+		// pingTimeout, when set, is the config's --ping-timeout (the
+		// failed ping's length, from which the evidence dates the ping)
+		pingTimeout time.Duration
 	}{
 		{name: "REACHABLE (busybox), the gateway answers arping: fresh", neigh: []string{"linux-neigh4-reachable-busybox.txt"}, arping: "answered",
 			want: CodeGatewayICMPFiltered, detail: "the gateway answered fresh ARP requests (arping"},
 		{name: "REACHABLE (busybox), no answer to arping: not confirmed", neigh: []string{"linux-neigh4-reachable-busybox.txt"}, arping: "none",
 			want: CodeGatewayUnconfirmed, detail: "no answer to fresh ARP requests"},
-		{name: "REACHABLE, confirmed during the check (iproute2 -s)", neigh: []string{"linux-neigh4-reachable-iproute2.txt", "linux-neigh4-reachable-iproute2-s.txt"},
-			want: CodeGatewayICMPFiltered, detail: "during this check"},
+		{name: "REACHABLE, confirmed during the check (iproute2 -s; a 3 s ping)", neigh: []string{"linux-neigh4-reachable-iproute2.txt", "linux-neigh4-reachable-iproute2-s.txt"},
+			want: CodeGatewayICMPFiltered, detail: "during this check", pingTimeout: 3 * time.Second},
+		{name: "REACHABLE, confirmed 1-2 s before the read, the ping 1 s: arping", neigh: []string{"linux-neigh4-reachable-iproute2.txt", "linux-neigh4-reachable-iproute2-s.txt"}, arping: "answered",
+			want: CodeGatewayICMPFiltered, detail: "last confirmed 1 s before the read (before the failed ping), and the gateway answered"},
 		{name: "REACHABLE, confirmed before the ping (iproute2 -s): the gateway may be gone", neigh: []string{"linux-neigh4-reachable-absent-iproute2.txt", "linux-neigh4-reachable-absent-iproute2-s.txt"},
 			want: CodeGatewayUnconfirmed, detail: "last confirmed 6 s before the read"},
 		{name: "STALE: a cached address, no answer", neigh: []string{"linux-neigh4-stale-iproute2.txt"}, link: "linux-arp-up-cat.txt",
@@ -72,9 +77,13 @@ func TestGatewayEvidence(t *testing.T) {
 				return ctx.Err()
 			})()
 			// Run gives each check the config's timeout as its deadline.
-			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(testConfig().Timeout))
+			cfg := testConfig()
+			if tt.pingTimeout > 0 {
+				cfg.PingTimeout = Duration(tt.pingTimeout)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Timeout))
 			defer cancel()
-			r := New(testConfig()).Check(ctx, runningDomain(g, capturedNIC))
+			r := New(cfg).Check(ctx, runningDomain(g, capturedNIC))
 			if len(r.Diagnosis) == 0 {
 				t.Fatalf("no diagnosis (state %s, %s), evidence commands %q", r.State, r.Reason, ran)
 			}

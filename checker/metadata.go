@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/osdetect"
 	"github.com/vmcheck/vmcheck/probe"
 )
 
@@ -127,22 +129,20 @@ func (r PolicyRule) Matches(name, uuid string) bool {
 
 // validate checks one rule; i is its index for the message.
 func (r PolicyRule) validate(i int) error {
+	key := fmt.Sprintf("policies[%d]", i)
 	if r.Match == "" {
-		return fmt.Errorf("policies[%d].match: must name a domain, a glob or a UUID", i)
+		return config.Errorf(key+".match", "must name a domain, a glob or a UUID")
 	}
 	if _, err := path.Match(r.Match, ""); err != nil {
-		return fmt.Errorf("policies[%d].match: pattern %q: %w", i, r.Match, err)
+		return config.Errorf(key+".match", "pattern %q: %w", r.Match, err)
 	}
-	if err := r.Policy().Validate(); err != nil {
-		return fmt.Errorf("policies[%d].%w", i, err)
-	}
-	return nil
+	return config.Under(key, r.Policy().Validate())
 }
 
 // Validate reports the first value of p outside its bounds, naming its
 // key (interval, retry_interval, targets, alert.KEY, probes): an interval
 // or retry interval outside MinPolicyInterval and MaxPolicyInterval, more
-// than MaxPolicyTargets targets, a target ValidateTarget rejects, an alert
+// than MaxPolicyTargets targets, a target osdetect.ValidateOperatorTarget rejects, an alert
 // policy AlertPolicy.Validate rejects, or invalid probes. Error is not
 // looked at.
 func (p Policy) Validate() error {
@@ -151,19 +151,19 @@ func (p Policy) Validate() error {
 		d   time.Duration
 	}{{"interval", p.Interval}, {"retry_interval", p.RetryInterval}} {
 		if iv.d != 0 && (iv.d < MinPolicyInterval || iv.d > MaxPolicyInterval) {
-			return fmt.Errorf("%s: %s is not between %s and %s", iv.key, iv.d, MinPolicyInterval, MaxPolicyInterval)
+			return config.Errorf(iv.key, "%s is not between %s and %s", iv.d, MinPolicyInterval, MaxPolicyInterval)
 		}
 	}
 	if len(p.Targets) > MaxPolicyTargets {
-		return fmt.Errorf("targets: %d targets, at most %d allowed", len(p.Targets), MaxPolicyTargets)
+		return config.Errorf("targets", "%d targets, at most %d allowed", len(p.Targets), MaxPolicyTargets)
 	}
 	for i, a := range p.Targets {
-		if err := ValidateTarget(a); err != nil {
-			return fmt.Errorf("targets[%d]: %w", i, err)
+		if err := osdetect.ValidateOperatorTarget(a); err != nil {
+			return &config.FieldError{Key: fmt.Sprintf("targets[%d]", i), Err: err}
 		}
 	}
 	if err := p.Alert.Validate(); err != nil {
-		return fmt.Errorf("alert.%w", err)
+		return config.Under("alert", err)
 	}
 	return validateProbes(p.Probes)
 }
@@ -172,7 +172,7 @@ func (p Policy) Validate() error {
 // valid, at most one icmp and one mtu (both cover every target).
 func validateProbes(specs []probe.Spec) error {
 	if len(specs) > probe.MaxProbes {
-		return fmt.Errorf("probes: %d probes, at most %d allowed", len(specs), probe.MaxProbes)
+		return config.Errorf("probes", "%d probes, at most %d allowed", len(specs), probe.MaxProbes)
 	}
 	seen := map[string]bool{}
 	for i := range specs {
@@ -181,7 +181,7 @@ func validateProbes(specs []probe.Spec) error {
 			return fmt.Errorf("probes[%d].%w", i, err)
 		}
 		if (s.Method == "icmp" || s.Method == "mtu") && seen[s.Method] {
-			return fmt.Errorf("probes[%d].method: a second %s probe; one covers every gateway and external target", i, s.Method)
+			return config.Errorf(fmt.Sprintf("probes[%d].method", i), "a second %s probe; one covers every gateway and external target", s.Method)
 		}
 		seen[s.Method] = true
 	}
@@ -240,15 +240,12 @@ func AppendExpected(list []ExpectedAddr, a netip.Addr, source string) []Expected
 }
 
 // ValidateExpected rejects what cannot be a NIC's assigned address or
-// gateway: what ValidateTarget rejects (invalid, unspecified, multicast,
-// broadcast, zoned) and loopback addresses. IPv4-mapped IPv6 addresses are
-// rejected too: platforms write IPv4 addresses as such.
+// gateway: what osdetect.ValidateOperatorTarget rejects (invalid,
+// unspecified, multicast, broadcast, zoned, loopback), and IPv4-mapped
+// IPv6 addresses too: platforms write IPv4 addresses as such.
 func ValidateExpected(a netip.Addr) error {
-	if err := ValidateTarget(a); err != nil {
+	if err := osdetect.ValidateOperatorTarget(a); err != nil {
 		return err
-	}
-	if a.IsLoopback() {
-		return fmt.Errorf("%s is a loopback address", a)
 	}
 	if a.Is4In6() {
 		return fmt.Errorf("%s is an IPv4-mapped IPv6 address; write it as %s", a, a.Unmap())

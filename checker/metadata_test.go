@@ -134,7 +134,7 @@ func TestParseConfigPolicyRetryInterval(t *testing.T) {
 		{"too short", "policies:\n  - match: db-*\n    retry_interval: 1s\n", 0, "policies[0].retry_interval: 1s is not between 5s and 24h0m0s"},
 		{"too long", "policies:\n  - match: a\n  - match: db-*\n    retry_interval: 25h\n", 0, "policies[1].retry_interval: 25h0m0s is not between 5s and 24h0m0s"},
 		{"negative", "policies:\n  - match: db-*\n    retry_interval: -10s\n", 0, "policies[0].retry_interval: -10s is not between"},
-		{"not a duration", "policies:\n  - match: db-*\n    retry_interval: soon\n", 0, `line 3: "soon" is not a duration such as "30s"`},
+		{"not a duration", "policies:\n  - match: db-*\n    retry_interval: soon\n", 0, `line 3: policies[0].retry_interval: "soon" is not a duration such as "30s"`},
 		{"misspelt", "policies:\n  - match: db-*\n    retry_intervall: 5s\n", 0, `line 3: unknown key "policies[0].retry_intervall" (did you mean "retry_interval"?)`},
 	}
 	for _, tt := range tests {

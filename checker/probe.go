@@ -64,7 +64,7 @@ func (c *Checker) planProbes(nics []nicFacts, routes []osdetect.DefaultRoute, ex
 			continue
 		}
 		p := plannedProbe{res: ProbeResult{Kind: ProbeGateway, Target: a.String(), Addr: a, NIC: n.mac}, target: a}
-		if err := validateGateway(a); err != nil {
+		if err := osdetect.ValidatePingTarget(a); err != nil {
 			p.res.Status, p.res.Error = ProbeError, fmt.Sprintf("gateway not probed: %v", err)
 			p.target = netip.Addr{}
 		}
@@ -203,13 +203,6 @@ func (c *Checker) dropEarlyPings(ctx context.Context, f *facts) {
 		f.agent.WaitAfter(ctx, sp.pid, outputLimit, c.pingTime(f.d.BootID)-time.Since(sp.started))
 		delete(f.earlyPings, t)
 	}
-}
-
-// validateGateway is osdetect's ValidateTarget: unlike an operator's
-// address (ValidateTarget), a link-local IPv6 gateway keeps the zone (guest
-// interface) it was learned with: ping needs it.
-func validateGateway(a netip.Addr) error {
-	return osdetect.ValidateTarget(a)
 }
 
 func execError(path string, err error) string {

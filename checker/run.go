@@ -127,15 +127,6 @@ func (c *Checker) DiscoverAll(ctx context.Context, doms []Domain) []Result {
 	return c.each(ctx, doms, c.Discover)
 }
 
-// AgentCallsFor is the limit on agent calls in flight (Config.AgentCalls)
-// for a libvirtd with maxWorkers worker threads (max_workers): all but a
-// tenth of them, and at least two, are left to libvirtd's other clients
-// (nova-compute, virsh) — beside its priority workers, which serve only
-// calls that never wait on a guest. At least 1.
-func AgentCallsFor(maxWorkers int) int {
-	return max(1, maxWorkers-max(2, maxWorkers/10))
-}
-
 // CheckContext returns ctx bounded by the deadline for checking one
 // domain, Timeout: CheckAll, DiscoverAll and the serve scheduler put every
 // check under it.

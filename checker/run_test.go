@@ -79,42 +79,6 @@ func TestSelectHungSource(t *testing.T) {
 	}
 }
 
-func TestConsents(t *testing.T) {
-	yes, no := true, false
-	rules := []PolicyRule{
-		{Match: "web-*", Enabled: &yes},
-		{Match: "db-1", Enabled: &no},
-		{Match: "db-*", Interval: Duration(time.Minute)},
-	}
-	tests := []struct {
-		name string
-		cfg  Config
-		dom  string
-		meta Policy
-		want bool
-	}{
-		{"libvirt: metadata enabled true", Config{}, "x", Policy{Enabled: &yes}, true},
-		{"libvirt: metadata enabled false", Config{}, "x", Policy{Enabled: &no}, false},
-		{"libvirt: metadata without enabled", Config{}, "x", Policy{Interval: time.Minute}, false},
-		{"libvirt: no metadata", Config{}, "x", Policy{}, false},
-		{"libvirt: invalid metadata", Config{}, "x", Policy{Error: "vmcheck metadata ignored: enabled: \"yes\" is not true or false"}, false},
-		{"libvirt: a config rule is not consent", Config{Policies: rules}, "web-1", Policy{}, false},
-		{"libvirt: metadata wins over a rule", Config{Policies: rules}, "db-1", Policy{Enabled: &yes}, true},
-		{"qemu: rule enabled true", Config{QEMUDir: "/run/qemu-server", Policies: rules}, "web-1", Policy{}, true},
-		{"qemu: rule enabled false", Config{QEMUDir: "/run/qemu-server", Policies: rules}, "db-1", Policy{}, false},
-		{"qemu: first matching rule says nothing", Config{QEMUDir: "/run/qemu-server", Policies: rules}, "db-2", Policy{}, false},
-		{"qemu: no rule matches", Config{QEMUDir: "/run/qemu-server", Policies: rules}, "mail", Policy{}, false},
-		{"qemu_vms: rule enabled true", Config{QEMUVMs: []QEMUVM{{ID: "web-1", QMP: "/q"}}, Policies: rules}, "web-1", Policy{}, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.cfg.Consents(tt.dom, "uuid-"+tt.dom, tt.meta); got != tt.want {
-				t.Errorf("Consents(%q, %+v) = %v, want %v", tt.dom, tt.meta, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestSelectOptIn(t *testing.T) {
 	yes, no := true, false
 	src := listSource{
@@ -144,7 +108,7 @@ func TestSelectOptIn(t *testing.T) {
 			cfg := base
 			cfg.OptIn = tt.optIn
 			if tt.qemu {
-				cfg.QEMUDir = "/run/qemu-server"
+				setOption(t, &cfg, "qemu_dir", "/run/qemu-server")
 			}
 			c := New(cfg)
 			sel, sk, err := c.SelectWithSkipped(context.Background(), src)
@@ -224,4 +188,21 @@ func TestSelectNamedMissing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// setOption sets the option key of the registered backend that has it, as
+// its flag does (backend_test.go links the backends into these tests).
+func setOption(t *testing.T, cfg *Config, key, value string) {
+	t.Helper()
+	for _, b := range Backends() {
+		for _, o := range b.Options() {
+			if o.Key == key {
+				if err := o.Set(cfg, value); err != nil {
+					t.Fatalf("option %s %q: %v", key, value, err)
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("no registered backend has the option %s", key)
 }

@@ -2,10 +2,7 @@ package checker
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"path/filepath"
-	"strings"
 
 	"github.com/vmcheck/vmcheck/guestagent"
 )
@@ -165,19 +162,11 @@ type HostFault struct {
 	Detail string
 }
 
-// DefaultOVSDB is the Open vSwitch database the host-side reads of an Open
-// vSwitch NIC use when Config.OVSDB is empty: ovs-vsctl's own default.
-const DefaultOVSDB = "unix:/var/run/openvswitch/db.sock"
-
-// ValidateOVSDB checks an OVSDB remote for Config.OVSDB: unix:PATH or
-// PATH, PATH absolute and clean ("" is the default).
-func ValidateOVSDB(remote string) error {
-	p := strings.TrimPrefix(remote, "unix:")
-	if remote == "" {
-		return nil
+// HostName names the NIC on the host, as its backend's commands take it:
+// its host device, else its MAC.
+func (n NIC) HostName() string {
+	if n.Device != "" {
+		return n.Device
 	}
-	if !filepath.IsAbs(p) || filepath.Clean(p) != p || strings.ContainsAny(p, ",\x00\n") {
-		return fmt.Errorf("%q is not an OVSDB unix socket: want unix:/ABSOLUTE/PATH (default %s)", remote, DefaultOVSDB)
-	}
-	return nil
+	return n.MAC
 }

@@ -55,9 +55,18 @@ var generators = map[string]func(*cli.App) (string, error){
 
 // flagValues are the values of the flags that take one of a fixed set.
 var flagValues = map[string][]string{
-	"output":     {"table", "json"},
+	"output":     formatNames(),
 	"log-level":  {"debug", "info", "warn", "error"},
 	"log-format": {"text", "json"},
+}
+
+// formatNames are the values of --output.
+func formatNames() []string {
+	var out []string
+	for _, f := range output.Formats() {
+		out = append(out, string(f))
+	}
+	return out
 }
 
 // compFlag is one flag as the completion scripts see it.

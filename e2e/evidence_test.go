@@ -13,8 +13,10 @@ import (
 	"github.com/vmcheck/vmcheck/checker"
 )
 
-// The guests whose gateway evidence TestGatewayEvidenceFresh reads: the
-// debian and the busybox role (both with busybox ip, the lab's userland).
+// The guests whose gateway evidence TestGatewayEvidenceFresh and
+// TestGatewayEvidenceReachable read: the debian role (iproute2's ip, which
+// dates the last confirmation: ip -s) and the busybox role (busybox ip,
+// which does not).
 var evidenceGuests = []string{"lab-debian", "lab-busybox"}
 
 // guestNeigh is what `ip -4 neigh show dev eth0` prints in dom, run
@@ -115,9 +117,9 @@ func TestGatewayEvidenceFresh(t *testing.T) {
 // settleGatewayEntry waits, for a case that must end gateway_unresolved,
 // until the entry of every guest of doms no longer holds a confirmation
 // from before the fault (see waitNotConfirmed): a REACHABLE entry that
-// nobody confirms any more stays REACHABLE for up to 45 s, and the lab's
-// busybox ip prints no confirmation time, so vmcheck asks arping, gets no
-// answer and says gateway_unconfirmed (TestGatewayEvidenceReachable), not
+// nobody confirms any more stays REACHABLE for up to 45 s, and vmcheck
+// asks arping, gets no answer and says gateway_unconfirmed
+// (TestGatewayEvidenceReachable), not
 // gateway_unresolved. A gateway that answers ARP needs no wait: arping
 // gets its answer whatever the entry's state. Other codes need none.
 func settleGatewayEntry(t *testing.T, code checker.Code, doms ...string) {
@@ -128,9 +130,9 @@ func settleGatewayEntry(t *testing.T, code checker.Code, doms ...string) {
 }
 
 // TestGatewayEvidenceReachable: a gateway entry the guest confirmed just
-// before the fault is REACHABLE at the check, and the guests' busybox ip
-// prints no confirmation time; vmcheck asks the gateway afresh with the
-// guest's arping. The gateway dropping echo requests answers it:
+// before the fault is REACHABLE at the check; busybox ip prints no
+// confirmation time and iproute2's dates it before the failed ping, so
+// vmcheck asks the gateway afresh with the guest's arping. The gateway dropping echo requests answers it:
 // gateway_icmp_filtered. The gateway gone does not: gateway_unconfirmed,
 // never gateway_icmp_filtered from the cached entry.
 func TestGatewayEvidenceReachable(t *testing.T) {

@@ -7,6 +7,9 @@
 // and get a checker.HostInspector from Options.Inspector. The engine calls
 // it only after a check failed.
 //
+// The config file's ovsdb key (and --ovsdb) is this package's section
+// (Settings, Section): a setting of the host-side reads, not of a backend.
+//
 // What each kind reads, the causes and their remedies are the kind's own:
 // the engine only orders the causes. A kind whose host side vmcheck cannot
 // read here (not in the taps' network namespace, no OVSDB access, the PF

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
 )
 
@@ -19,8 +20,42 @@ const (
 	// DefaultSysPCI is where the node's PCI devices are.
 	DefaultSysPCI = "/sys/bus/pci/devices"
 	// DefaultOVSDB is Open vSwitch's database socket (ovs-vsctl's default).
-	DefaultOVSDB = checker.DefaultOVSDB
+	DefaultOVSDB = "unix:/var/run/openvswitch/db.sock"
 )
+
+// Settings are the host-side reads' keys of the config file: not a
+// backend's, every backend's NICs of a kind read the same host.
+type Settings struct {
+	// OVSDB is the Open vSwitch database (an OVSDB unix socket remote)
+	// read for Open vSwitch and vhost-user NICs after a failed check; ""
+	// means DefaultOVSDB.
+	OVSDB string `yaml:"ovsdb"`
+}
+
+// Section is the host-side reads' part of a checker.Config
+// (Config.Sections): Section.Of(cfg.Sections) reads its Settings.
+var Section = config.Register("hostnic", config.SectionOptions[Settings]{Validate: Settings.validate})
+
+// validate checks the OVSDB remote.
+func (s Settings) validate(config.Values) error {
+	if err := ValidateOVSDB(s.OVSDB); err != nil {
+		return &config.FieldError{Key: "ovsdb", Err: err}
+	}
+	return nil
+}
+
+// ValidateOVSDB checks an OVSDB remote for Settings.OVSDB: unix:PATH or
+// PATH, PATH absolute and clean ("" is the default).
+func ValidateOVSDB(remote string) error {
+	p := strings.TrimPrefix(remote, "unix:")
+	if remote == "" {
+		return nil
+	}
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p || strings.ContainsAny(p, ",\x00\n") {
+		return fmt.Errorf("%q is not an OVSDB unix socket: want unix:/ABSOLUTE/PATH (default %s)", remote, DefaultOVSDB)
+	}
+	return nil
+}
 
 // NIC is what a backend knows of a NIC's host side from the domain
 // definition.

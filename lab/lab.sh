@@ -136,8 +136,8 @@ PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-guest-agent qem
 	busybox-static cpio iputils-ping iproute2 iptables dnsmasq-base jq libc-bin curl
 	openvswitch-switch ethtool)
 # Host binaries copied into the image with their ldd libraries (guest/init puts them in
-# place per role: glibc getent and curl only for the debian role).
-GUEST_BINS=(/usr/sbin/qemu-ga /usr/bin/ping /usr/bin/getent /usr/bin/curl)
+# place per role: glibc getent, curl and iproute2's ip only for the debian role).
+GUEST_BINS=(/usr/sbin/qemu-ga /usr/bin/ping /usr/bin/getent /usr/bin/curl /usr/bin/ip)
 # Load order of the guest kernel's modules (virtio is modular in Debian's kernel).
 MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 	virtio_console failover net_failover virtio_net virtio-rng)
@@ -399,7 +399,8 @@ ensure_image() {
 	cp /usr/bin/ping "$st/opt/vmcheck/iputils-ping"
 	cp /usr/bin/getent "$st/opt/vmcheck/getent"
 	cp /usr/bin/curl "$st/opt/vmcheck/curl"
-	# Libraries only getent/curl need (~19 MB) wait under /opt/vmcheck/probe-libs: guest/init
+	cp /usr/bin/ip "$st/opt/vmcheck/iproute2-ip"
+	# Libraries only getent/curl/iproute2's ip need (~19 MB) wait under /opt/vmcheck/probe-libs: guest/init
 	# installs them with the tools and drops them otherwise (RAM of every guest).
 	local -A base=()
 	while read -r f; do base[$f]=1; done < <(libs_of /usr/sbin/qemu-ga; libs_of /usr/bin/ping)

@@ -7,8 +7,11 @@
 // (Watch, events.go). Pool (agent.go) is the guestagent.Transport that
 // reaches each guest agent with virDomainQemuAgentCommand, on a connection
 // per call. These files use cgo and are built only with it. The parsers of
-// libvirt's XML — domain and network definitions (domainxml.go) and
-// vmcheck's and Nova's <metadata> elements (metadata.go) — are plain Go and
-// build everywhere; they fill checker's backend-neutral types (Domain,
-// NIC, Policy, Nova).
+// libvirt's XML are plain Go, build everywhere and live in package
+// libvirthost/domainxml; they fill checker's backend-neutral types
+// (Domain, NIC, Policy, Nova).
+//
+// Backend (backend.go) is what the engine and the CLI know of libvirt: the
+// package registers it with checker.RegisterBackend when imported; built
+// without cgo, its Open says that this vmcheck has no libvirt.
 package libvirthost

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/hostnic"
+	"github.com/vmcheck/vmcheck/libvirthost/domainxml"
 )
 
 // Source is the checker.Source of a libvirt host: it lists the running
@@ -84,7 +85,7 @@ func (s *Source) domains() ([]checker.Domain, error) {
 			_ = doms[i].Free()
 		}
 	}()
-	nets := map[string]Network{}
+	nets := map[string]domainxml.Network{}
 	out := make([]checker.Domain, 0, len(doms))
 	for i := range doms {
 		d, err := s.domain(&doms[i], nets)
@@ -100,7 +101,7 @@ func (s *Source) domains() ([]checker.Domain, error) {
 	return out, nil
 }
 
-func (s *Source) domain(dom *libvirt.Domain, nets map[string]Network) (checker.Domain, error) {
+func (s *Source) domain(dom *libvirt.Domain, nets map[string]domainxml.Network) (checker.Domain, error) {
 	name, err := dom.GetName()
 	if err != nil {
 		return checker.Domain{}, fmt.Errorf("domain name: %w", err)
@@ -121,7 +122,7 @@ func (s *Source) domain(dom *libvirt.Domain, nets map[string]Network) (checker.D
 	if err != nil {
 		return checker.Domain{}, fmt.Errorf("domain %q xml: %w", name, err)
 	}
-	d, err := parseDomainXML(xml, s.host)
+	d, err := domainxml.ParseDomain(xml, s.host)
 	if err != nil {
 		return checker.Domain{}, fmt.Errorf("domain %q: %w", name, err)
 	}
@@ -164,28 +165,28 @@ func (s *Source) domain(dom *libvirt.Domain, nets map[string]Network) (checker.D
 // entries and its DHCP leases. A network that does not exist is the zero
 // Network; leases that cannot be read are left out (they only add
 // expected addresses).
-func (s *Source) network(name string) (Network, error) {
+func (s *Source) network(name string) (domainxml.Network, error) {
 	nw, err := s.conn.LookupNetworkByName(name)
 	if err != nil {
 		var lerr libvirt.Error
 		if errors.As(err, &lerr) && lerr.Code == libvirt.ERR_NO_NETWORK {
-			return Network{}, nil
+			return domainxml.Network{}, nil
 		}
-		return Network{}, fmt.Errorf("network %q: %w", name, err)
+		return domainxml.Network{}, fmt.Errorf("network %q: %w", name, err)
 	}
 	defer func() { _ = nw.Free() }()
 	xml, err := nw.GetXMLDesc(0)
 	if err != nil {
-		return Network{}, fmt.Errorf("network %q xml: %w", name, err)
+		return domainxml.Network{}, fmt.Errorf("network %q xml: %w", name, err)
 	}
-	out, err := ParseNetwork(xml)
+	out, err := domainxml.ParseNetwork(xml)
 	if err != nil {
-		return Network{}, err
+		return domainxml.Network{}, err
 	}
 	if leases, err := nw.GetDHCPLeases(); err == nil {
-		ls := make([]Lease, 0, min(len(leases), maxDHCPEntries))
-		for _, l := range leases[:min(len(leases), maxDHCPEntries)] {
-			ls = append(ls, Lease{MAC: l.Mac, Addr: l.IPaddr})
+		ls := make([]domainxml.Lease, 0, min(len(leases), domainxml.MaxDHCPEntries))
+		for _, l := range leases[:min(len(leases), domainxml.MaxDHCPEntries)] {
+			ls = append(ls, domainxml.Lease{MAC: l.Mac, Addr: l.IPaddr})
 		}
 		out.AddLeases(ls)
 	}

@@ -67,7 +67,8 @@ type Evidence struct {
 	// the entry is REACHABLE and iproute2's "ip -s" shows it confirmed
 	// after the failed ping started, or it turned REACHABLE from DELAY,
 	// PROBE or INCOMPLETE while vmcheck waited, or (busybox ip, which
-	// prints no confirmation time; IPv4) the gateway answered arping. A
+	// prints no confirmation time, or iproute2 dating the confirmation
+	// before the ping; IPv4) the gateway answered arping. A
 	// REACHABLE entry with no confirmation time (busybox ip for IPv6,
 	// Windows) is not fresh: the kernel keeps it REACHABLE for up to 45 s
 	// after its last confirmation. A STALE, DELAY, PROBE, PERMANENT or
@@ -110,7 +111,7 @@ const (
 	// in part, and a gateway not found in the part is NeighbourUnknown.
 	EvidenceOutputLimit = 256 << 10
 	// MaxEvidenceCommands is the most commands NextEvidence asks for.
-	MaxEvidenceCommands = 2
+	MaxEvidenceCommands = 3
 	// MaxEvidenceRawRunes caps Evidence.Raw.
 	MaxEvidenceRawRunes = 300
 	// maxEvidenceLines is how many lines of output a parser looks at.
@@ -152,7 +153,8 @@ const (
 //	         - arping -f -c 2 -w 2 -I IF GW (REACHABLE, busybox ip, which
 //	           prints no confirmation time, IPv4: a fresh ARP answer);
 //	         a REACHABLE IPv6 row of busybox ip needs no second command:
-//	         nothing in busybox asks ND afresh.
+//	         nothing in busybox asks ND afresh; and a third, arping, when
+//	         ip -s showed an IPv4 entry confirmed before the failed ping.
 //	Windows: netsh.exe interface ipv4|ipv6 show neighbors [interface=IDX],
 //	         and the same again after the re-check when the entry was
 //	         Delay, Probe or Incomplete.
@@ -160,14 +162,14 @@ const (
 // iface identifies the interface the family's way: on Linux its name
 // (linux.CheckLinuxIface); on Windows its interface index, or "" for every
 // interface (then the zone of a link-local gw, when it is an index,
-// selects one). gw must pass ValidateTarget; an IPv4-mapped gw is taken as
+// selects one). gw must pass ValidatePingTarget; an IPv4-mapped gw is taken as
 // IPv4. Everything in the argv is re-formatted by osdetect (addresses by
 // net/netip, indexes by strconv), never copied from iface. Each command
 // captures its output; wait for it with a limit of EvidenceOutputLimit,
 // and do not run it before NotBefore has passed since the ping started.
 func NextEvidence(f Family, iface string, gw netip.Addr, reads []EvidenceRead) (step EvidenceStep, ok bool, err error) {
 	gw = gw.Unmap()
-	if err := ValidateTarget(gw); err != nil {
+	if err := ValidatePingTarget(gw); err != nil {
 		return EvidenceStep{}, false, fmt.Errorf("evidence: gateway: %w", err)
 	}
 	fam, known := families[f]

@@ -24,13 +24,13 @@ const MaxReasonRunes = 200
 //
 // ADDR is target formatted by net/netip, never a string from the guest;
 // an IPv4-mapped IPv6 target is pinged as the IPv4 address it maps. The
-// target must pass ValidateTarget, and a link-local IPv6 target needs a
+// target must pass ValidatePingTarget, and a link-local IPv6 target needs a
 // zone (the Linux interface name or the Windows interface index).
 // Timeouts above an hour are cut to an hour. The command captures its
 // output, which ParsePing reads.
 func PingCommand(f Family, target netip.Addr, timeout time.Duration) (guestagent.Command, error) {
 	addr := target.Unmap()
-	if err := ValidateTarget(addr); err != nil {
+	if err := ValidatePingTarget(addr); err != nil {
 		return guestagent.Command{}, fmt.Errorf("ping target: %w", err)
 	}
 	if addr.Is6() && addr.IsLinkLocalUnicast() && addr.Zone() == "" {

@@ -7,7 +7,7 @@ import (
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
-func TestValidateTarget(t *testing.T) {
+func TestValidatePingTarget(t *testing.T) {
 	tests := []struct {
 		name    string
 		target  string // "": the zero Addr
@@ -37,21 +37,21 @@ func TestValidateTarget(t *testing.T) {
 			if tt.target != "" {
 				a = netip.MustParseAddr(tt.target)
 			}
-			err := osdetect.ValidateTarget(a)
+			err := osdetect.ValidatePingTarget(a)
 			switch {
 			case tt.wantErr == "" && err != nil:
-				t.Errorf("ValidateTarget(%s) = %v, want nil", tt.target, err)
+				t.Errorf("ValidatePingTarget(%s) = %v, want nil", tt.target, err)
 			case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
-				t.Errorf("ValidateTarget(%s) = %v, want %q", tt.target, err, tt.wantErr)
+				t.Errorf("ValidatePingTarget(%s) = %v, want %q", tt.target, err, tt.wantErr)
 			}
 		})
 	}
 }
 
-// Every address PingCommand accepts passes ValidateTarget once unmapped:
+// Every address PingCommand accepts passes ValidatePingTarget once unmapped:
 // there is one rule, and PingCommand only adds the zone a link-local
 // target needs.
-func FuzzValidateTarget(f *testing.F) {
+func FuzzValidatePingTarget(f *testing.F) {
 	for _, s := range []string{"192.0.2.1", "::ffff:0.0.0.0", "fe80::1%eth0", "fe80::1", "ff02::1", "2001:db8::1%x", "255.255.255.255"} {
 		f.Add(s)
 	}
@@ -60,14 +60,14 @@ func FuzzValidateTarget(f *testing.F) {
 		if err != nil {
 			return
 		}
-		verr := osdetect.ValidateTarget(a.Unmap())
+		verr := osdetect.ValidatePingTarget(a.Unmap())
 		_, perr := osdetect.PingCommand(osdetect.Linux, a, 0)
 		if perr == nil && verr != nil {
-			t.Errorf("PingCommand(%s) accepts what ValidateTarget rejects: %v", a, verr)
+			t.Errorf("PingCommand(%s) accepts what ValidatePingTarget rejects: %v", a, verr)
 		}
 		needsZone := a.Unmap().Is6() && a.Unmap().IsLinkLocalUnicast() && a.Unmap().Zone() == ""
 		if perr != nil && verr == nil && !needsZone {
-			t.Errorf("PingCommand(%s) = %v, ValidateTarget accepts it", a, perr)
+			t.Errorf("PingCommand(%s) = %v, ValidatePingTarget accepts it", a, perr)
 		}
 	})
 }

@@ -72,13 +72,14 @@ func contextOf(d checker.Diagnosis, r checker.Result) nicContext {
 
 // DiagnosisPlain is one diagnosis in plain language, with what to do: "the
 // NIC's link is set down on the host (virsh domif-setlink web-1
-// 52:54:00:00:00:01 up)". r gives the domain and the NIC's names for the
+// 52:54:00:00:00:01 up; …)", each registered backend's way
+// (checker.LinkUpCommands). r gives the domain and the NIC's names for the
 // remedy. A code outside checker.Codes is shown by its detail alone.
 func DiagnosisPlain(d checker.Diagnosis, r checker.Result) string {
 	c := contextOf(d, r)
 	switch d.Code {
 	case checker.CodeHostLinkDown:
-		return fmt.Sprintf("the NIC's link is set down on the host (virsh domif-setlink %s %s up; without libvirt: QMP set_link up=true)", c.domain, c.mac)
+		return fmt.Sprintf("the NIC's link is set down on the host (%s)", strings.Join(checker.LinkUpCommands(c.domain, c.mac), "; "))
 	case checker.CodeHostTapDown:
 		if c.kind != "" && c.kind != checker.HostKindBridge {
 			return "the NIC's tap device on the host (or a link of its Proxmox VE firewall bridge) is down or not in its bridge: the detail names the command"

@@ -8,6 +8,13 @@ import (
 	"github.com/vmcheck/vmcheck/checker"
 )
 
+func init() {
+	RegisterFormat(JSON, Writer{
+		Check:   func(w io.Writer, results []checker.Result, _ bool) error { return WriteJSON(w, results) },
+		Domains: WriteJSON,
+	})
+}
+
 // WriteJSON writes the JSON report, checker.Report.
 func WriteJSON(w io.Writer, results []checker.Result) error {
 	if results == nil {

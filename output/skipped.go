@@ -10,16 +10,11 @@ import (
 
 // WriteSkipped names, one line each, the domains opt-in mode skipped for
 // want of consent. They are not checked, so they are not in the report on
-// stdout; stderr tells the operator they exist and why.
-func WriteSkipped(w io.Writer, qemu bool, skipped []checker.Domain) {
+// stdout; stderr tells the operator they exist and why, in the words of
+// the backend that listed them (checker.Backend.NotOptedIn).
+func WriteSkipped(w io.Writer, host checker.Backend, skipped []checker.Domain) {
 	for _, d := range skipped {
-		why := `its metadata has no <vmcheck:check enabled="true"/>`
-		switch {
-		case qemu:
-			why = "no config policy with enabled: true matches it"
-		case d.Policy.Error != "":
-			why = d.Policy.Error
-		}
+		why := host.NotOptedIn(d)
 		fmt.Fprintf(w, "skipped %s (%s): not opted in: %s\n",
 			guestagent.Sanitize(d.Name, 256), guestagent.Sanitize(d.UUID, 64), guestagent.Sanitize(why, 300))
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
 func TestWriteSkipped(t *testing.T) {
@@ -14,20 +16,20 @@ func TestWriteSkipped(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		qemu bool
+		host checker.Backend
 		want string
 	}{
-		{"libvirt", false, `skipped web-1 (u1): not opted in: its metadata has no <vmcheck:check enabled="true"/>
+		{"libvirt", libvirthost.Backend{}, `skipped web-1 (u1): not opted in: its metadata has no <vmcheck:check enabled="true"/>
 skipped bad [2J (u2): not opted in: vmcheck metadata ignored: enabled: "yes" is not true or false
 `},
-		{"qemu", true, `skipped web-1 (u1): not opted in: no config policy with enabled: true matches it
+		{"qemu", qemuhost.Backend{}, `skipped web-1 (u1): not opted in: no config policy with enabled: true matches it
 skipped bad [2J (u2): not opted in: no config policy with enabled: true matches it
 `},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
-			WriteSkipped(&b, tt.qemu, doms)
+			WriteSkipped(&b, tt.host, doms)
 			if b.String() != tt.want {
 				t.Errorf("WriteSkipped =\n%s\nwant\n%s", b.String(), tt.want)
 			}

@@ -18,6 +18,10 @@ const (
 	colorGrey   = "\x1b[90m"
 )
 
+func init() {
+	RegisterFormat(Table, Writer{Check: WriteTable, Domains: WriteDomainsTable})
+}
+
 func stateColor(s checker.State) string {
 	switch s {
 	case checker.StateOK:

@@ -53,7 +53,7 @@ func validateDNS(s *Spec) error {
 		return fmt.Errorf("name: %w", err)
 	}
 	if s.Expect.IsValid() {
-		if err := validAddr(s.Expect); err != nil {
+		if err := osdetect.ValidateOperatorTarget(s.Expect); err != nil {
 			return fmt.Errorf("expect: %w", err)
 		}
 	}

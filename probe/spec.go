@@ -311,29 +311,13 @@ func ValidHostname(h string) error {
 	return nil
 }
 
-// validHost accepts an IP address (not one vmcheck never probes) or a
+// validHost accepts an IP address (osdetect.ValidateOperatorTarget) or a
 // host name.
 func validHost(h string) error {
 	if a, err := netip.ParseAddr(h); err == nil {
-		return validAddr(a)
+		return osdetect.ValidateOperatorTarget(a)
 	}
 	return ValidHostname(h)
-}
-
-// validAddr rejects addresses that must not reach a guest's argv
-// (osdetect.ValidateTarget), any zone (the operator cannot know the
-// guest's interface) and loopback.
-func validAddr(a netip.Addr) error {
-	if err := osdetect.ValidateTarget(a); err != nil {
-		return err
-	}
-	switch {
-	case a.Zone() != "":
-		return fmt.Errorf("%s has a zone; use an address without %%zone", a)
-	case a.IsLoopback():
-		return fmt.Errorf("%s is a loopback address: it always answers inside the guest", a)
-	}
-	return nil
 }
 
 // splitHostPort splits and checks "host:port" ("[v6]:port" for IPv6).

@@ -72,11 +72,18 @@ const agentChardevLabel = "qga0"
 // validID is what a VM id (a socket's file name without .qmp) may hold.
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-// VM names the sockets of one VM: ID, QMP and Agent (see
-// checker.QEMUVM). It is the type of the config file's qemu_vms entries,
-// declared in checker (which decodes the file and cannot import this
-// package), so a config's VMs pass to Options as they are.
-type VM = checker.QEMUVM
+// VM names the sockets of one VM run by QEMU without libvirt: an entry of
+// the config file's qemu_vms (Settings.VMs).
+type VM struct {
+	// ID identifies the VM on the host: the file name of its sockets and of
+	// its Proxmox VE config (<ID>.conf), e.g. the vmid "101". It is the
+	// VM's name when neither QEMU nor the config gives one.
+	ID string `yaml:"id"`
+	// QMP is the path of the VM's QMP socket.
+	QMP string `yaml:"qmp"`
+	// Agent is the path of the VM's guest agent socket; "" if it has none.
+	Agent string `yaml:"agent"`
+}
 
 // Options configure a Source.
 type Options struct {

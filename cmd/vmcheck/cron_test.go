@@ -15,7 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"libvirt.org/go/libvirt"
 
-	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/libvirthost/domainxml"
 )
 
 // runApp runs one vmcheck command in-process and returns its exit code.
@@ -118,11 +118,11 @@ func TestCronMetadataDisabled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dom.Free()
-	if err := dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, `<check enabled="false"/>`, "vmcheck", libvirthost.MetadataNamespace, libvirt.DOMAIN_AFFECT_LIVE); err != nil {
+	if err := dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, `<check enabled="false"/>`, "vmcheck", domainxml.MetadataNamespace, libvirt.DOMAIN_AFFECT_LIVE); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		_ = dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, "", "", libvirthost.MetadataNamespace, libvirt.DOMAIN_AFFECT_LIVE)
+		_ = dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, "", "", domainxml.MetadataNamespace, libvirt.DOMAIN_AFFECT_LIVE)
 	}()
 	dir := t.TempDir()
 	if code := runApp(context.Background(), t, cronCommand(), "-c", "test:///default", "--textfile-dir", dir, "--log-level", "error"); code != 0 {

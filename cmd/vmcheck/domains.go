@@ -24,7 +24,7 @@ func domainsCommand() *cli.Command {
 					return err
 				}
 				err = output.Format(c.String("output")).WriteDomains(os.Stdout, chk.DiscoverAll(ctx, doms))
-				output.WriteSkipped(os.Stderr, cfg.QEMU(), skipped)
+				output.WriteSkipped(os.Stderr, cfg.Host(), skipped)
 				return err
 			})
 		},

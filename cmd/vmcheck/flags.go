@@ -10,27 +10,24 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/vmcheck/vmcheck/checker"
-	"github.com/vmcheck/vmcheck/exporter/schedule"
+	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/hostnic"
+	"github.com/vmcheck/vmcheck/osdetect"
 	"github.com/vmcheck/vmcheck/output"
 	"github.com/vmcheck/vmcheck/probe"
-	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
 // commonFlags are the flags every command that talks to a host accepts,
 // with the command's default log level and format. output false hides
 // --output, which the long-running and cron commands do not use.
 func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "connect", Aliases: []string{"c"}, Usage: "libvirt `URI` (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)"},
-		&cli.StringFlag{Name: "qemu-dir", Usage: "no libvirt: check the QEMU VMs whose <id>.qmp and <id>.qga sockets are in `DIR` (Proxmox VE: " + qemuhost.DefaultDir + ")"},
-		&cli.StringFlag{Name: "ovsdb", Usage: "Open vSwitch database `REMOTE` (unix:PATH) read for Open vSwitch and vhost-user NICs after a failed check (default " + checker.DefaultOVSDB + ")"},
-		&cli.StringFlag{Name: "pve-config-dir", Usage: "with --qemu-dir: Proxmox VE VM configs <id>.conf in `DIR` (default " + qemuhost.DefaultPVEConfigDir + ")"},
+	return append(backendFlagDefs(), []cli.Flag{
+		&cli.StringFlag{Name: "ovsdb", Usage: "Open vSwitch database `REMOTE` (unix:PATH) read for Open vSwitch and vhost-user NICs after a failed check (default " + hostnic.DefaultOVSDB + ")"},
 		&cli.StringFlag{Name: "config", Usage: "YAML config `FILE`; flags override it; without --config, " + checker.DefaultConfigFile + " when it exists (--config '' reads none)"},
 		&cli.StringSliceFlag{Name: "domain", Usage: "check only this domain `NAME|UUID` (repeatable)"},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "skip domains whose name matches `GLOB` (repeatable)"},
@@ -41,11 +38,31 @@ func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 		&cli.DurationFlag{Name: "ping-timeout", Usage: "`DURATION` the in-guest ping waits for a reply", DefaultText: "2s"},
 		&cli.IntFlag{Name: "concurrency", Usage: "`N` domains checked at once (a check waiting for its guest's ping holds no libvirtd worker)", DefaultText: "128"},
 		&cli.IntFlag{Name: "agent-calls", Usage: "at most `N` guest agent calls in flight over all domains, each holding a libvirtd worker thread (default: libvirtd's max_workers less a tenth, at least 2, read through its admin socket; 18 when unreadable); backs off when libvirtd slows down", DefaultText: "auto"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output format: table or json", Hidden: !output},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: outputUsage, Hidden: !output},
 		&cli.StringFlag{Name: "log-level", Aliases: []string{"log.level"}, Value: logLevel, Usage: "log `LEVEL`: debug, info, warn, error"},
 		&cli.StringFlag{Name: "log-format", Aliases: []string{"log.format"}, Value: logFormat, Usage: "log `FORMAT` on stderr: text (or logfmt) or json"},
-	}
+	}...)
 }
+
+// backendFlagDefs are the flags of the registered backends' options
+// (checker.Backend.Options), by backend name: each named after its config
+// key.
+func backendFlagDefs() []cli.Flag {
+	var flags []cli.Flag
+	for _, b := range checker.Backends() {
+		for _, o := range b.Options() {
+			f := &cli.StringFlag{Name: o.FlagName(), Usage: o.Usage}
+			if o.Short != "" {
+				f.Aliases = []string{o.Short}
+			}
+			flags = append(flags, f)
+		}
+	}
+	return flags
+}
+
+// outputUsage is --output's usage: the formats package output registered.
+var outputUsage = "output format: " + output.FormatNames()
 
 // stderr receives the logs and what the commands say besides their
 // output; tests replace it.
@@ -132,15 +149,24 @@ func flagValues(c *cli.Context) error {
 	return nil
 }
 
-// flagOfKey names the flag that sets each top-level config key.
+// flagOfKey names the flag that sets each top-level config key; the
+// backends' options add theirs (init).
 var flagOfKey = map[string]string{"timeout": "timeout", "ping_timeout": "ping-timeout", "concurrency": "concurrency", "agent_calls": "agent-calls",
-	"external": "external", "exclude": "exclude", "connect": "connect", "ovsdb": "ovsdb"}
+	"external": "external", "exclude": "exclude", "ovsdb": "ovsdb"}
+
+func init() {
+	for _, b := range checker.Backends() {
+		for _, o := range b.Options() {
+			flagOfKey[o.Key] = o.FlagName()
+		}
+	}
+}
 
 // invalid reports an invalid value of the effective config under its
 // flag when a flag set it (or the value it was judged against), else
 // under its key in the config file.
 func invalid(c *cli.Context, file string, err error) error {
-	var fe *checker.FieldError
+	var fe *config.FieldError
 	if errors.As(err, &fe) {
 		key, _, _ := strings.Cut(fe.Key, "[")
 		if f := flagOfKey[key]; f != "" && c.IsSet(f) {
@@ -181,27 +207,38 @@ func newLogger(c *cli.Context) (*logrus.Logger, error) {
 	return log, nil
 }
 
-// backendFlags lays --connect, --qemu-dir and --pve-config-dir over cfg:
-// a flag picks its backend over the config file's.
+// backendFlags lays the backends' flags (--connect, --qemu-dir,
+// --pve-config-dir) and --ovsdb over cfg: a flag that selects a backend
+// picks it over the config file's; two that select different backends
+// are an error.
 func backendFlags(c *cli.Context, cfg *checker.Config) error {
-	if c.IsSet("connect") && c.IsSet("qemu-dir") {
-		return usageError("--connect (libvirt) and --qemu-dir (QEMU without libvirt) select different backends; give one")
-	}
-	if c.IsSet("connect") {
-		cfg.Connect = c.String("connect")
-		cfg.QEMUDir, cfg.QEMUVMs = "", nil // the flag picks libvirt over the config file's QEMU backend
-	}
-	if c.IsSet("qemu-dir") {
-		if c.String("qemu-dir") == "" {
-			return usageError("--qemu-dir: empty directory")
+	var picked []string // "--connect (libvirt)"
+	var pick checker.Backend
+	for _, b := range checker.Backends() {
+		for _, o := range b.Options() {
+			if o.Selects && c.IsSet(o.FlagName()) && pick != b {
+				picked, pick = append(picked, "--"+o.FlagName()+" ("+b.Title()+")"), b
+			}
 		}
-		cfg.QEMUDir, cfg.Connect = c.String("qemu-dir"), ""
 	}
-	if c.IsSet("pve-config-dir") {
-		cfg.PVEConfigDir = c.String("pve-config-dir")
+	if len(picked) > 1 {
+		return usageError("%s select different backends; give one", strings.Join(picked, " and "))
+	}
+	for _, b := range checker.Backends() {
+		if pick != nil && b != pick {
+			b.Deselect(cfg) // the flag picks its backend over the config file's
+		}
+		for _, o := range b.Options() {
+			if !c.IsSet(o.FlagName()) {
+				continue
+			}
+			if err := o.Set(cfg, c.String(o.FlagName())); err != nil {
+				return usageError("--%s: %v", o.FlagName(), err)
+			}
+		}
 	}
 	if c.IsSet("ovsdb") {
-		cfg.OVSDB = c.String("ovsdb")
+		cfg.Sections = hostnic.Section.Set(cfg.Sections, hostnic.Settings{OVSDB: c.String("ovsdb")})
 	}
 	return nil
 }
@@ -225,7 +262,7 @@ func selectionFlags(c *cli.Context, cfg *checker.Config) error {
 			if err != nil {
 				return usageError("--external %q: not an IP address", s)
 			}
-			if err := checker.ValidateTarget(a); err != nil {
+			if err := osdetect.ValidateOperatorTarget(a); err != nil {
 				return usageError("--external %q: %v", s, err)
 			}
 			cfg.External = append(cfg.External, a)
@@ -272,35 +309,27 @@ func limitFlags(c *cli.Context, cfg *checker.Config) error {
 }
 
 // autoAgentCalls sets the limit on agent calls in flight when neither
-// --agent-calls nor agent_calls did: from libvirtd's max_workers where
-// vmcheck can read it (AgentCallsFor), else checker.DefaultAgentCalls. On
-// hosts without libvirt each VM's agent socket is its own, so only the
-// one-call-per-VM rule applies: as many as domains checked at once.
+// --agent-calls nor agent_calls did: as the config's backend derives it
+// from its host (checker.Backend.AgentCalls: libvirt from libvirtd's
+// max_workers, QEMU as many as domains checked at once).
 func autoAgentCalls(ctx context.Context, log logrus.FieldLogger, cfg *checker.Config) {
 	if cfg.AgentCalls != 0 {
 		return
 	}
-	if cfg.QEMU() {
-		cfg.AgentCalls = max(cfg.Concurrency, checker.DefaultConcurrency)
+	lim := cfg.Host().AgentCalls(ctx, *cfg)
+	cfg.AgentCalls = lim.Calls
+	if lim.Note == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, workersTimeout)
-	defer cancel()
-	server, workers, err := libvirtWorkers(ctx, cfg.Connect)
-	if err != nil {
-		cfg.AgentCalls = checker.DefaultAgentCalls
-		log.WithError(err).WithField("agent_calls", cfg.AgentCalls).Debug("libvirtd's max_workers unreadable: default limit on agent calls in flight")
-		return
+	e := log.WithFields(lim.Fields)
+	if lim.Err != nil {
+		e = e.WithError(lim.Err)
 	}
-	cfg.AgentCalls = checker.AgentCallsFor(workers)
-	log.WithFields(logrus.Fields{"server": server, "max_workers": workers, "agent_calls": cfg.AgentCalls}).Debug("limit on agent calls in flight from libvirtd's max_workers")
+	e.Debug(lim.Note)
 }
 
-// workersTimeout bounds reading libvirtd's worker limits.
-const workersTimeout = 2 * time.Second
-
 // hostSource is a Source holding connections to close.
-type hostSource = schedule.Conn
+type hostSource = checker.Conn
 
 // withSource is the frame of a one-round command: flags and config, a
 // context cancelled by SIGINT/SIGTERM, and the host source, closed after run.
@@ -319,14 +348,11 @@ func withSource(c *cli.Context, run func(ctx context.Context, log *logrus.Logger
 	return run(ctx, log, cfg, src)
 }
 
-// openSource connects to the host named by the config: libvirt, or QEMU
-// without libvirt (qemu_dir, qemu_vms, --qemu-dir), which connects to
-// nothing before the first listing.
+// openSource connects to the host through the config's backend (libvirt,
+// or QEMU without libvirt, which connects to nothing before the first
+// listing).
 func openSource(ctx context.Context, cfg checker.Config) (hostSource, error) {
-	if !cfg.QEMU() {
-		return openLibvirt(ctx, cfg)
-	}
-	src, err := qemuhost.New(qemuhost.Options{Dir: cfg.QEMUDir, VMs: cfg.QEMUVMs, PVEConfigDir: cfg.PVEConfigDir, Concurrency: cfg.Concurrency})
+	src, err := cfg.Host().Open(ctx, cfg)
 	if err != nil {
 		return nil, cli.Exit(err.Error(), output.ExitError)
 	}

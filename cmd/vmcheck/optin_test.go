@@ -11,7 +11,7 @@ import (
 
 	"libvirt.org/go/libvirt"
 
-	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/libvirthost/domainxml"
 )
 
 // setTestMetadata sets vmcheck metadata on the test driver's domain, as an
@@ -30,13 +30,13 @@ func setTestMetadata(t *testing.T, xml string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, "", "", libvirthost.MetadataNamespace, libvirt.DOMAIN_AFFECT_LIVE)
+		_ = dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, "", "", domainxml.MetadataNamespace, libvirt.DOMAIN_AFFECT_LIVE)
 		_ = dom.Free()
 	})
 	if xml == "" {
 		return
 	}
-	if err := dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, xml, "vmcheck", libvirthost.MetadataNamespace, libvirt.DOMAIN_AFFECT_LIVE); err != nil {
+	if err := dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT, xml, "vmcheck", domainxml.MetadataNamespace, libvirt.DOMAIN_AFFECT_LIVE); err != nil {
 		t.Fatal(err)
 	}
 }

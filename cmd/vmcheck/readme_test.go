@@ -129,7 +129,7 @@ func xmlFacts(t *testing.T, doc string) []string {
 // cgo package).
 func agentChannelName(t *testing.T) string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "../../libvirthost/domainxml.go", nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), "../../libvirthost/domainxml/domainxml.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func agentChannelName(t *testing.T) string {
 			}
 		}
 	}
-	t.Fatal("libvirthost/domainxml.go: no const agentChannelName")
+	t.Fatal("libvirthost/domainxml/domainxml.go: no const agentChannelName")
 	return ""
 }
 

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	toolkitweb "github.com/prometheus/exporter-toolkit/web"
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/vmcheck/vmcheck/checker"
@@ -64,9 +65,7 @@ func runServe(c *cli.Context) error {
 	warnNoExternal(log, cfg)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := startEventLoop(); err != nil {
-		log.WithError(err).Warn("no libvirt events; new VMs wait for the next round")
-	}
+	startEvents(log)
 	node, _ := os.Hostname()
 	srv := &web.Server{
 		Runner: &schedule.Runner{
@@ -121,4 +120,18 @@ func pageAccess(c *cli.Context, webConfig string) (web.PageAccess, error) {
 		a.Pages = web.PagesAll
 	}
 	return a, nil
+}
+
+// startEvents starts the event loop of every backend that has one
+// (checker.EventLoop: libvirt's), whichever the config selects, as it
+// must run before the first connection; without it VMs that start wait
+// for the next round.
+func startEvents(log logrus.FieldLogger) {
+	for _, b := range checker.Backends() {
+		if l, ok := b.(checker.EventLoop); ok {
+			if err := l.StartEvents(); err != nil {
+				log.WithError(err).Warn("no " + b.Name() + " events; new VMs wait for the next round")
+			}
+		}
+	}
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -34,7 +34,7 @@ func unknownCommand(c *cli.Context) error {
 	if strings.HasPrefix(arg, "-") {
 		msg = fmt.Sprintf("unknown flag %q", arg)
 	}
-	if s := checker.Nearest(arg, names); s != "" {
+	if s := config.Nearest(arg, names); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return usageError("%s; the commands are %s (see vmcheck --help)", msg, strings.Join(names, ", "))
@@ -60,7 +60,7 @@ func onUsageError(cmd string, flags func() []cli.Flag) cli.OnUsageErrorFunc {
 			for _, f := range flags() {
 				names = append(names, f.Names()...)
 			}
-			if s := checker.Nearest(m[1], names); s != "" {
+			if s := config.Nearest(m[1], names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", dashed(s))
 			}
 		} else if m := invalidValueErr.FindStringSubmatch(msg); m != nil {

@@ -82,8 +82,8 @@ type Snapshot struct {
 	// whatever the backend: the name predates the QEMU backend.
 	// vmcheck_libvirt_up and vmcheck_source_up both report it.
 	LibvirtUp bool
-	// Backend names the backend LibvirtUp is about (checker.BackendLibvirt,
-	// checker.BackendQEMU); empty until SetSourceUp names one.
+	// Backend names the backend LibvirtUp is about (its
+	// checker.Backend's Name); empty until SetSourceUp names one.
 	Backend   string
 	Round     Round
 	DownAfter int

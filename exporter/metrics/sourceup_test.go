@@ -4,8 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
+	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
 // TestSourceUpMetrics: vmcheck_source_up{backend} reports the connection
@@ -18,13 +19,13 @@ func TestSourceUpMetrics(t *testing.T) {
 		want   []string
 		absent []string
 	}{
-		{"libvirt up", func(h *history.History) { h.SetSourceUp(checker.BackendLibvirt, true) },
+		{"libvirt up", func(h *history.History) { h.SetSourceUp(libvirthost.Name, true) },
 			[]string{`vmcheck_source_up{backend="libvirt"} 1`, "vmcheck_libvirt_up 1"}, nil},
-		{"qemu down", func(h *history.History) { h.SetSourceUp(checker.BackendQEMU, false) },
+		{"qemu down", func(h *history.History) { h.SetSourceUp(qemuhost.Name, false) },
 			[]string{`vmcheck_source_up{backend="qemu"} 0`, "vmcheck_libvirt_up 0"}, nil},
-		{"qemu up", func(h *history.History) { h.SetSourceUp(checker.BackendQEMU, true) },
+		{"qemu up", func(h *history.History) { h.SetSourceUp(qemuhost.Name, true) },
 			[]string{`vmcheck_source_up{backend="qemu"} 1`, "vmcheck_libvirt_up 1"}, []string{`backend="libvirt"`}},
-		{"SetLibvirtUp keeps the backend", func(h *history.History) { h.SetSourceUp(checker.BackendQEMU, false); h.SetLibvirtUp(true) },
+		{"SetLibvirtUp keeps the backend", func(h *history.History) { h.SetSourceUp(qemuhost.Name, false); h.SetLibvirtUp(true) },
 			[]string{`vmcheck_source_up{backend="qemu"} 1`, "vmcheck_libvirt_up 1"}, nil},
 		{"no backend named", func(h *history.History) { h.SetLibvirtUp(true) },
 			[]string{"vmcheck_libvirt_up 1"}, []string{"vmcheck_source_up{"}},

@@ -9,13 +9,14 @@ import (
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
+	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
 type qemuEngine struct{ *exportertest.FakeEngine }
 
 func (e qemuEngine) Config() checker.Config {
 	cfg := e.FakeEngine.Config()
-	cfg.QEMUDir = "/var/run/qemu-server"
+	cfg.Sections = qemuhost.Section.Set(cfg.Sections, qemuhost.Settings{Dir: "/var/run/qemu-server"})
 	return cfg
 }
 
@@ -40,7 +41,7 @@ func TestRunnerSourceBackend(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if s := hist.Snapshot(); s.Backend != checker.BackendQEMU || s.LibvirtUp {
-		t.Errorf("after a refused connection: backend %q, up %v; want %q, false", s.Backend, s.LibvirtUp, checker.BackendQEMU)
+	if s := hist.Snapshot(); s.Backend != qemuhost.Name || s.LibvirtUp {
+		t.Errorf("after a refused connection: backend %q, up %v; want %q, false", s.Backend, s.LibvirtUp, qemuhost.Name)
 	}
 }

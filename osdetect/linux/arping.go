@@ -21,25 +21,26 @@ func linuxARPingCmd(iface string, gw netip.Addr) guestagent.Command {
 	return guestagent.Command{Path: "arping", Args: []string{"-f", "-c", arpingWait, "-w", arpingWait, "-I", iface, gw.String()}}
 }
 
-// arpingResult judges the REACHABLE entry ev0 that busybox ip printed
-// without a confirmation time, by what arping, run r.Since after the
+// arpingResult judges the REACHABLE entry ev0 that the reads could not
+// date to this check (entry says why, e.g. "REACHABLE with no
+// confirmation time (busybox ip)") by what arping, run r.Since after the
 // ping's start, says: fresh only if the gateway answered it.
-func arpingResult(ev0 osdetect.Evidence, gw netip.Addr, r osdetect.EvidenceRead) osdetect.Evidence {
+func arpingResult(ev0 osdetect.Evidence, entry string, gw netip.Addr, r osdetect.EvidenceRead) osdetect.Evidence {
 	ev := ev0
 	ev.Fresh = false
 	answered, mac, raw, err := parseARPing(gw, r)
 	secs := int64(r.Since.Seconds())
 	switch {
 	case err != nil:
-		ev.Seen = fmt.Sprintf("REACHABLE with no confirmation time (busybox ip), and arping could not ask the gateway afresh (%v): not confirmed by this check", err)
+		ev.Seen = fmt.Sprintf("%s, and arping could not ask the gateway afresh (%v): not confirmed by this check", entry, err)
 	case !answered:
-		ev.Seen = fmt.Sprintf("REACHABLE with no confirmation time (busybox ip), but no answer to fresh ARP requests (arping, %d s after the ping): not confirmed by this check", secs)
+		ev.Seen = fmt.Sprintf("%s, but no answer to fresh ARP requests (arping, %d s after the ping): not confirmed by this check", entry, secs)
 	case mac != ev0.LLAddr:
 		ev.Fresh = true
-		ev.Seen = fmt.Sprintf("REACHABLE, and %s answered fresh ARP requests (arping, %d s after the ping), though the guest's entry says %s", mac, secs, ev0.LLAddr)
+		ev.Seen = fmt.Sprintf("%s, and %s answered fresh ARP requests (arping, %d s after the ping), though the guest's entry says %s", entry, mac, secs, ev0.LLAddr)
 	default:
 		ev.Fresh = true
-		ev.Seen = fmt.Sprintf("REACHABLE, and the gateway answered fresh ARP requests (arping, %d s after the ping)", secs)
+		ev.Seen = fmt.Sprintf("%s, and the gateway answered fresh ARP requests (arping, %d s after the ping)", entry, secs)
 	}
 	return osdetect.WithRaw(ev, ev0.Raw, raw)
 }

@@ -44,6 +44,12 @@ func linuxEvidence(iface string, gw netip.Addr, reads []osdetect.EvidenceRead) (
 	if len(reads) == 0 {
 		return osdetect.EvidenceStep{Command: linuxNeighCmd(iface, gw, false)}, true, nil
 	}
+	if len(reads) == 2 {
+		if _, stale := linuxConfirmedBefore(iface, gw, reads); stale && gw.Is4() {
+			return osdetect.EvidenceStep{Command: linuxARPingCmd(iface, gw)}, true, nil
+		}
+		return osdetect.EvidenceStep{}, false, nil
+	}
 	step, wait := linuxNext(iface, gw, reads[0])
 	switch step {
 	case linuxNeighAgain:
@@ -139,9 +145,14 @@ func parseLinuxEvidence(iface string, gw netip.Addr, reads []osdetect.EvidenceRe
 			}
 			return osdetect.WithRaw(osdetect.SeenOnce(ev), ev1.Raw), nil
 		}
-		return osdetect.WithRaw(confirmedAt(ev1, row.confirmed, r1.Since), ev1.Raw), nil
+		ev := osdetect.WithRaw(confirmedAt(ev1, row.confirmed, r1.Since), ev1.Raw)
+		if len(reads) > 2 && !ev.Fresh {
+			entry := fmt.Sprintf("REACHABLE, last confirmed %d s before the read (before the failed ping)", row.confirmed)
+			return arpingResult(ev, entry, gw, reads[2]), nil
+		}
+		return ev, nil
 	case linuxARPing:
-		return arpingResult(ev0, gw, r1), nil
+		return arpingResult(ev0, "REACHABLE with no confirmation time (busybox ip)", gw, r1), nil
 	}
 	link, err := parseLinuxLink(iface, gw, r1)
 	if err0 != nil {
@@ -155,11 +166,28 @@ func parseLinuxEvidence(iface string, gw netip.Addr, reads []osdetect.EvidenceRe
 	return osdetect.WithRaw(ev, ev0.Raw, link.Raw), nil
 }
 
+// linuxConfirmedBefore reports, from the first two reads, whether they
+// were "ip neigh" and "ip -s neigh" and the second showed the entry
+// REACHABLE but confirmed before the failed ping: then arping asks the
+// gateway afresh (the third command).
+func linuxConfirmedBefore(iface string, gw netip.Addr, reads []osdetect.EvidenceRead) (osdetect.Evidence, bool) {
+	if step, _ := linuxNext(iface, gw, reads[0]); step != linuxNeighStats {
+		return osdetect.Evidence{}, false
+	}
+	ev1, row, err := parseLinuxNeigh(iface, gw, reads[1])
+	if err != nil || ev1.State != osdetect.NUDReachable || !row.hasUsed || ev1.Neighbour != osdetect.NeighbourResolved {
+		return osdetect.Evidence{}, false
+	}
+	ev := confirmedAt(ev1, row.confirmed, reads[1].Since)
+	return ev, !ev.Fresh
+}
+
 // confirmedAt judges a REACHABLE entry that iproute2 says was confirmed
 // secs seconds before the read, which started since after the ping: fresh
-// only if that is not before the ping.
+// only if that is not before the ping. iproute2 prints whole seconds,
+// rounded down: the confirmation may be up to secs+1 s old.
 func confirmedAt(ev osdetect.Evidence, secs int64, since time.Duration) osdetect.Evidence {
-	if time.Duration(secs)*time.Second > since {
+	if time.Duration(secs+1)*time.Second > since {
 		ev.Fresh = false
 		ev.Seen = fmt.Sprintf("REACHABLE, but last confirmed %d s before the read, before the failed ping (at most %d s before it): not an answer to this check", secs, int64(since.Seconds()))
 		return ev

@@ -21,8 +21,12 @@ func windowsEvidence(iface string, gw netip.Addr, reads []osdetect.EvidenceRead)
 	if err != nil {
 		return osdetect.EvidenceStep{}, false, err
 	}
-	if len(reads) == 0 {
+	switch len(reads) {
+	case 0:
 		return osdetect.EvidenceStep{Command: cmd}, true, nil
+	case 1:
+	default:
+		return osdetect.EvidenceStep{}, false, nil // read twice at most
 	}
 	ev, err := parseWindowsNeigh(gw, reads[0])
 	if err != nil || !ev.State.Pending() {

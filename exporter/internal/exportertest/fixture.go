@@ -12,6 +12,8 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
+	"github.com/vmcheck/vmcheck/libvirthost"
+	_ "github.com/vmcheck/vmcheck/qemuhost" // the registry of a vmcheck binary: both backends (host_link_down's plain text names each)
 )
 
 // T0 is the start of the first round in every test.
@@ -144,7 +146,7 @@ func typedResults(res []checker.Result) []checker.Result {
 // apart, so that failures are confirmed.
 func History(downAfter int) *history.History {
 	h := history.New(downAfter)
-	h.SetSourceUp(checker.BackendLibvirt, true)
+	h.SetSourceUp(libvirthost.Name, true)
 	var last time.Time
 	for i := range downAfter {
 		last = T0.Add(time.Duration(i) * time.Minute)

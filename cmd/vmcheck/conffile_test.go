@@ -1,4 +1,4 @@
-package checker
+package main
 
 import (
 	"os"
@@ -8,10 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 )
 
 // conffile is the commented /etc/vmcheck/vmcheck.yml the packages ship.
-const conffile = "../deploy/vmcheck.yml"
+const conffile = "../../deploy/vmcheck.yml"
 
 // conffileBlocks returns the commented-out settings of the conffile by key:
 // a "#key: …" line and the "#  …" lines below it, uncommented.
@@ -48,13 +51,29 @@ func TestConffileParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ParseConfig(b)
+	cfg, err := checker.ParseConfig(b)
 	if err != nil {
 		t.Fatalf("%s: %v", conffile, err)
 	}
-	if !reflect.DeepEqual(cfg, Config{}) {
+	if !reflect.DeepEqual(cfg, checker.Config{}) {
 		t.Errorf("%s sets %+v, want nothing set", conffile, cfg)
 	}
+}
+
+// topLevelKeys returns every top-level key of the config file: the
+// engine's (checker.Config's yaml tags) and those of every section the
+// packages linked into vmcheck registered.
+func topLevelKeys() []string {
+	var keys []string
+	for f := range reflect.TypeFor[checker.Config]().Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	for _, s := range config.Sections() {
+		keys = append(keys, s.Keys...)
+	}
+	return keys
 }
 
 // TestConffileShowsEveryKey: every top-level config key is in the conffile,
@@ -62,12 +81,7 @@ func TestConffileParses(t *testing.T) {
 // the defaults it shows are the real ones.
 func TestConffileShowsEveryKey(t *testing.T) {
 	blocks := conffileBlocks(t)
-	var want []string
-	rt := reflect.TypeOf(rawConfig{})
-	for i := range rt.NumField() {
-		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
-		want = append(want, name)
-	}
+	want := topLevelKeys()
 	var got []string
 	for k := range blocks {
 		got = append(got, k)
@@ -78,23 +92,23 @@ func TestConffileShowsEveryKey(t *testing.T) {
 		t.Errorf("%s shows keys %v, want %v", conffile, got, want)
 	}
 	for key, block := range blocks {
-		cfg, err := ParseConfig([]byte(block))
+		cfg, err := checker.ParseConfig([]byte(block))
 		if err != nil {
 			t.Errorf("%s: %s uncommented does not parse: %v\n%s", conffile, key, err, block)
 			continue
 		}
 		switch key {
 		case "timeout":
-			if time.Duration(cfg.Timeout) != DefaultTimeout {
-				t.Errorf("%s shows timeout %v, default is %v", conffile, time.Duration(cfg.Timeout), DefaultTimeout)
+			if time.Duration(cfg.Timeout) != checker.DefaultTimeout {
+				t.Errorf("%s shows timeout %v, default is %v", conffile, time.Duration(cfg.Timeout), checker.DefaultTimeout)
 			}
 		case "ping_timeout":
-			if time.Duration(cfg.PingTimeout) != DefaultPingTimeout {
-				t.Errorf("%s shows ping_timeout %v, default is %v", conffile, time.Duration(cfg.PingTimeout), DefaultPingTimeout)
+			if time.Duration(cfg.PingTimeout) != checker.DefaultPingTimeout {
+				t.Errorf("%s shows ping_timeout %v, default is %v", conffile, time.Duration(cfg.PingTimeout), checker.DefaultPingTimeout)
 			}
 		case "concurrency":
-			if cfg.Concurrency != DefaultConcurrency {
-				t.Errorf("%s shows concurrency %d, default is %d", conffile, cfg.Concurrency, DefaultConcurrency)
+			if cfg.Concurrency != checker.DefaultConcurrency {
+				t.Errorf("%s shows concurrency %d, default is %d", conffile, cfg.Concurrency, checker.DefaultConcurrency)
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package libvirthost
+package domainxml
 
 import (
 	"net/netip"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/osdetect"
 )
 
 // checkPolicy reports a metadata policy outside its documented bounds: at
@@ -24,7 +25,7 @@ func checkPolicy(t *testing.T, p checker.Policy) {
 		t.Errorf("policy with %d targets", len(p.Targets))
 	}
 	for _, a := range p.Targets {
-		if err := checker.ValidateTarget(a); err != nil {
+		if err := osdetect.ValidateOperatorTarget(a); err != nil {
 			t.Errorf("policy target %v: %v", a, err)
 		}
 	}
@@ -82,7 +83,7 @@ func checkMetadataFacts(t *testing.T, md Metadata) {
 
 // metadataInner returns the inner XML of the <metadata> of a testdata file.
 func metadataInner(name string) string {
-	b, _ := os.ReadFile(filepath.Join("..", "testdata", "metadata", name))
+	b, _ := os.ReadFile(filepath.Join("..", "..", "testdata", "metadata", name))
 	_, inner, _ := strings.Cut(string(b), "<metadata>")
 	inner, _, _ = strings.Cut(inner, "</metadata>")
 	return inner

@@ -1,4 +1,4 @@
-package libvirthost
+package domainxml
 
 import (
 	"bytes"

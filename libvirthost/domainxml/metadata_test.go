@@ -1,4 +1,4 @@
-package libvirthost
+package domainxml
 
 import (
 	"fmt"
@@ -15,7 +15,7 @@ import (
 
 func readTestdata(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "metadata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "metadata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func manyIPs(n int) string {
 }
 
 func TestParseNetworkDHCP(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "network", "dhcp-hosts.xml"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "network", "dhcp-hosts.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestParseNetworkDHCP(t *testing.T) {
 func TestNetworkLeasesBounded(t *testing.T) {
 	var n Network
 	var leases []Lease
-	for i := range 2 * maxDHCPEntries {
+	for i := range 2 * MaxDHCPEntries {
 		leases = append(leases, Lease{MAC: fmt.Sprintf("52:54:00:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff), Addr: fmt.Sprintf("10.%d.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff+1)})
 	}
 	for i := range 40 {
@@ -266,8 +266,8 @@ func TestNetworkLeasesBounded(t *testing.T) {
 	for _, as := range n.Leases {
 		total += len(as)
 	}
-	if total != maxDHCPEntries || len(n.Leases["52:54:00:ff:ff:ff"]) != checker.MaxExpectedAddrs {
-		t.Errorf("kept %d leases, %d for one MAC; want %d, %d", total, len(n.Leases["52:54:00:ff:ff:ff"]), maxDHCPEntries, checker.MaxExpectedAddrs)
+	if total != MaxDHCPEntries || len(n.Leases["52:54:00:ff:ff:ff"]) != checker.MaxExpectedAddrs {
+		t.Errorf("kept %d leases, %d for one MAC; want %d, %d", total, len(n.Leases["52:54:00:ff:ff:ff"]), MaxDHCPEntries, checker.MaxExpectedAddrs)
 	}
 }
 

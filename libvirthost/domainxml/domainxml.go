@@ -1,9 +1,8 @@
-package libvirthost
+package domainxml
 
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 
@@ -17,30 +16,18 @@ import (
 // agentChannelName is the virtio-serial port name qemu-ga listens on.
 const agentChannelName = "org.qemu.guest_agent.0"
 
-// ResolveURI returns the libvirt URI to use: uri if set, else
-// LIBVIRT_DEFAULT_URI, else qemu:///system, as virsh does.
-func ResolveURI(uri string) string {
-	if uri != "" {
-		return uri
-	}
-	if env := os.Getenv("LIBVIRT_DEFAULT_URI"); env != "" {
-		return env
-	}
-	return "qemu:///system"
-}
-
 // ParseDomainXML reads NICs and the agent channel state from a live domain
 // XML document, with what the domain's metadata says of each NIC: Nova's
 // fixed addresses of the NIC's port and vmcheck's <vmcheck:nic> facts (see
 // nicFacts). Name, UUID, state, agent and the libvirt network's facts are
 // left to the caller.
 func ParseDomainXML(doc string) (checker.Domain, error) {
-	return parseDomainXML(doc, hostnic.Options{})
+	return ParseDomain(doc, hostnic.Options{})
 }
 
-// parseDomainXML is ParseDomainXML, each NIC's host side read as o says
+// ParseDomain is ParseDomainXML, each NIC's host side read as o says
 // (NIC.HostKind, NIC.Host).
-func parseDomainXML(doc string, o hostnic.Options) (checker.Domain, error) {
+func ParseDomain(doc string, o hostnic.Options) (checker.Domain, error) {
 	var x libvirtxml.Domain
 	if err := x.Unmarshal(doc); err != nil {
 		return checker.Domain{}, fmt.Errorf("parsing domain XML: %w", err)
@@ -156,9 +143,9 @@ func interfaceID(vp *libvirtxml.DomainInterfaceVirtualPort) string {
 	return strings.ToLower(strings.TrimSpace(id))
 }
 
-// maxDHCPEntries bounds the DHCP host entries, and separately the leases,
+// MaxDHCPEntries bounds the DHCP host entries, and separately the leases,
 // read of one libvirt network.
-const maxDHCPEntries = 4096
+const MaxDHCPEntries = 4096
 
 // Network is what vmcheck reads of a libvirt network: its host-side
 // addresses, which act as its NICs' gateway, and the addresses its DHCP
@@ -188,7 +175,7 @@ func ParseNetworkXML(doc string) ([]netip.Prefix, error) {
 
 // ParseNetwork reads a libvirt network's XML: its host-side addresses and
 // its DHCP host entries. Host entries without a MAC (IPv6 ones name a DUID)
-// or with an invalid MAC or address are skipped; at most maxDHCPEntries
+// or with an invalid MAC or address are skipped; at most MaxDHCPEntries
 // are kept, and at most checker.MaxExpectedAddrs per MAC.
 func ParseNetwork(doc string) (Network, error) {
 	var x libvirtxml.Network
@@ -207,7 +194,7 @@ func ParseNetwork(doc string) (Network, error) {
 			continue
 		}
 		for _, h := range ip.DHCP.Hosts {
-			if kept >= maxDHCPEntries {
+			if kept >= MaxDHCPEntries {
 				break
 			}
 			if out.Hosts == nil {
@@ -248,12 +235,12 @@ func networkPrefix(name string, ip libvirtxml.NetworkIP) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, p.Bits()), nil
 }
 
-// AddLeases records the network's DHCP leases, at most maxDHCPEntries;
+// AddLeases records the network's DHCP leases, at most MaxDHCPEntries;
 // leases with an invalid MAC or address are skipped.
 func (n *Network) AddLeases(leases []Lease) {
 	kept := 0
 	for _, l := range leases {
-		if kept >= maxDHCPEntries {
+		if kept >= MaxDHCPEntries {
 			return
 		}
 		if n.Leases == nil {

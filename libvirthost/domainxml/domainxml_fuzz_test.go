@@ -1,4 +1,4 @@
-package libvirthost
+package domainxml
 
 import (
 	"net/netip"
@@ -69,10 +69,10 @@ func xmlFloods(n int) map[string]string {
 func FuzzParseDomainXML(f *testing.F) {
 	f.Add(liveDomainXML)
 	for _, name := range []string{"nova.xml", "virsh-set.xml"} {
-		b, _ := os.ReadFile(filepath.Join("..", "testdata", "metadata", name))
+		b, _ := os.ReadFile(filepath.Join("..", "..", "testdata", "metadata", name))
 		f.Add(string(b))
 	}
-	b, _ := os.ReadFile(filepath.Join("..", "testdata", "metadata", "nova-ports.xml"))
+	b, _ := os.ReadFile(filepath.Join("..", "..", "testdata", "metadata", "nova-ports.xml"))
 	f.Add(string(b))
 	f.Add(`<domain><devices><interface type='network'/></devices></domain>`)
 	f.Add(`<domain><devices><interface type='bridge'><mac address='fa:16:3e:00:00:01'/><virtualport><parameters interfaceid='x'/></virtualport><target dev='tap'/><link state='down'/></interface></devices></domain>`)
@@ -129,13 +129,13 @@ func checkExpected(t *testing.T, list []checker.ExpectedAddr, sources ...string)
 
 // FuzzParseNetworkXML checks ParseNetwork: no panic; each prefix valid,
 // with the network's own address (not masked) and no more bits than the
-// address has; at most maxDHCPEntries DHCP host entries, and what each
+// address has; at most MaxDHCPEntries DHCP host entries, and what each
 // MAC gets within checkExpected's bounds.
 func FuzzParseNetworkXML(f *testing.F) {
 	f.Add(`<network><name>default</name><ip address='192.168.122.1' netmask='255.255.255.0'/><ip family='ipv6' address='2001:db8:ca2:2::1' prefix='64'/></network>`)
 	f.Add(`<network><name>n</name><ip address='10.0.0.1' netmask='255.0.255.0'/></network>`)
 	f.Add(`<network><name>n</name><ip address='fe80::1%eth0' prefix='200'/></network>`)
-	b, _ := os.ReadFile(filepath.Join("..", "testdata", "network", "dhcp-hosts.xml"))
+	b, _ := os.ReadFile(filepath.Join("..", "..", "testdata", "network", "dhcp-hosts.xml"))
 	f.Add(string(b))
 	f.Add("<network><ip address='10.0.0.1' prefix='8'><dhcp>" + strings.Repeat("<host mac='52:54:00:00:00:01' ip='10.0.0.2'/><host mac='52:54:00:00:00:0X' ip='10.0.0.3'/>", (1<<20)/90) + "</dhcp></ip></network>")
 	for _, name := range []string{"newlines", "nesting", "longtext", "attrs"} {
@@ -157,7 +157,7 @@ func FuzzParseNetworkXML(f *testing.F) {
 			total += len(as)
 			checkExpected(t, n.Expected(mac), "libvirt-dhcp")
 		}
-		if total > maxDHCPEntries {
+		if total > MaxDHCPEntries {
 			t.Errorf("ParseNetwork() kept %d DHCP host entries", total)
 		}
 	})

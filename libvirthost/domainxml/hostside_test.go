@@ -1,4 +1,4 @@
-package libvirthost
+package domainxml
 
 import (
 	"os"
@@ -27,7 +27,7 @@ func TestHostNIC(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("..", "testdata", tt.file))
+			b, err := os.ReadFile(filepath.Join("..", "..", "testdata", tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +50,7 @@ func TestHostNIC(t *testing.T) {
 // TestHostNICKinds: Nova's hybrid plugging (a Linux bridge qbr…) is a
 // bridge; a NIC of no known kind has no inspector.
 func TestHostNICKinds(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "metadata", "nova-ports.xml"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "metadata", "nova-ports.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,16 +78,5 @@ func TestHostNICKinds(t *testing.T) {
 	want := hostnic.NIC{Kind: checker.HostKindDirect, MAC: "52:54:00:0c:00:27", Device: "macvtap0", Lower: "vcmvt0", Mode: "bridge"}
 	if in, ok := d.NICs[0].Host.(hostnic.Inspector); !ok || in.NIC != want {
 		t.Errorf("macvtap: %+v, want %+v", d.NICs[0].Host, want)
-	}
-}
-
-func TestRemoteURI(t *testing.T) {
-	for uri, want := range map[string]bool{
-		"qemu:///system": false, "qemu+unix:///system?socket=/var/tmp/vmcheck-lab/run/libvirt-sock": false, "test:///default": false,
-		"qemu+ssh://root@node1/system": true, "qemu+tls://node1.example.test/system": true, "qemu://node1/system": true, "::": true,
-	} {
-		if got := remoteURI(uri); got != want {
-			t.Errorf("remoteURI(%q) = %v, want %v", uri, got, want)
-		}
 	}
 }

@@ -1,8 +1,7 @@
-package libvirthost
+package domainxml
 
 import (
 	"fmt"
-	"net/url"
 	"path/filepath"
 
 	"libvirt.org/go/libvirtxml"
@@ -60,16 +59,4 @@ func pciAddress(s *libvirtxml.DomainInterfaceSourceHostdev) string {
 		return ""
 	}
 	return fmt.Sprintf("%04x:%02x:%02x.%x", *a.Domain, *a.Bus, *a.Slot, *a.Function)
-}
-
-// remoteURI reports whether a libvirt URI names another machine
-// (qemu+ssh://host/system, qemu+tls://host/system): one with a host part.
-// A URI that does not parse is taken for remote: vmcheck then reads no
-// host side rather than the wrong one.
-func remoteURI(uri string) bool {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return true
-	}
-	return u.Host != ""
 }
