@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/osdetect/linux"
 )
 
 // The cause mtu names.
@@ -378,7 +379,7 @@ func (env *Env) forget(iface string) {
 func mtuCommand(f osdetect.Family, iface string) (guestagent.Command, error) {
 	switch f {
 	case osdetect.Linux:
-		if err := osdetect.CheckLinuxIface(iface); err != nil {
+		if err := linux.CheckLinuxIface(iface); err != nil {
 			return guestagent.Command{}, err
 		}
 		return guestagent.Command{Path: "cat", Args: []string{"/sys/class/net/" + iface + "/mtu"}, CaptureOutput: true}, nil
