@@ -177,7 +177,7 @@ lab-down:
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20250305200902-02a15fd477ba
 BENCH_OUT ?= bench/results/latest
 BENCH_REPS ?= 5
-BENCH_PKGS := ./guestagent ./osdetect ./checker ./exporter ./output ./libvirthost ./libvirthost/domainxml
+BENCH_PKGS := ./guestagent ./guestagent/agentsocket ./osdetect ./osdetect/linux ./checker ./exporter ./output ./libvirthost ./libvirthost/domainxml
 bench: build test-deps
 	@mkdir -p $(BENCH_OUT)
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 -benchtime 200ms $(BENCH_PKGS) > $(BENCH_OUT)/go.txt

@@ -1,5 +1,12 @@
 package checker
 
+import (
+	"fmt"
+	"maps"
+
+	"github.com/vmcheck/vmcheck/probe"
+)
+
 // Code names one cause of a failed check: a closed set, each with its layer,
 // evidence and remedy (docs/diagnosis.md lists them all).
 type Code string
@@ -64,32 +71,37 @@ const (
 	// does not: the fault is beyond the gateway.
 	CodeUpstreamUnreachable Code = "upstream_unreachable"
 
-	// The causes the probe methods of a policy name (package probe).
+	// The causes the probe methods of a policy name (package probe, where
+	// each method registers its own; Codes holds every one registered).
 
 	// CodePacketLoss: echo requests were lost over the icmp probe's
 	// max_loss.
-	CodePacketLoss Code = "packet_loss"
+	CodePacketLoss = Code(probe.CausePacketLoss)
 	// CodeHighLatency: the round-trip (icmp), connect (tcp) or response
 	// (http) time was over the probe's max_rtt.
-	CodeHighLatency Code = "high_latency"
+	CodeHighLatency = Code(probe.CauseHighLatency)
 	// CodePathMTUBlackhole: full-size packets with don't-fragment get no
 	// answer and no "fragmentation needed" while plain echoes pass.
-	CodePathMTUBlackhole Code = "path_mtu_blackhole"
+	CodePathMTUBlackhole = Code(probe.CausePathMTUBlackhole)
 	// CodeDNSFailure: a name does not resolve through the guest's own
 	// resolver, or not to the expected address.
-	CodeDNSFailure Code = "dns_failure"
+	CodeDNSFailure = Code(probe.CauseDNSFailure)
 	// CodeTCPRefused: the host answers ping but refuses the port.
-	CodeTCPRefused Code = "tcp_refused"
+	CodeTCPRefused = Code(probe.CauseTCPRefused)
 	// CodeTCPFiltered: the host answers ping but the port never answers.
-	CodeTCPFiltered Code = "tcp_filtered"
+	CodeTCPFiltered = Code(probe.CauseTCPFiltered)
 	// CodeHTTPFailure: the URL answers with an unexpected status, or the
 	// request fails after the connection is made.
-	CodeHTTPFailure Code = "http_failure"
+	CodeHTTPFailure = Code(probe.CauseHTTPFailure)
 )
 
 // Codes maps every diagnosis code to its layer: the closed set a metric
-// label or an alert may name.
-var Codes = map[Code]Layer{
+// label or an alert may name. The engine's own codes, and every cause a
+// probe method registered (package probe), at the network layer.
+var Codes = codes()
+
+// engineCodes are the causes the engine itself names.
+var engineCodes = map[Code]Layer{
 	CodeHostLinkDown:         LayerHost,
 	CodeHostTapDown:          LayerHost,
 	CodeHostOVSPortDown:      LayerHost,
@@ -105,13 +117,19 @@ var Codes = map[Code]Layer{
 	CodeGatewayICMPFiltered:  LayerNetwork,
 	CodeGatewayUnconfirmed:   LayerNetwork,
 	CodeUpstreamUnreachable:  LayerNetwork,
-	CodePacketLoss:           LayerNetwork,
-	CodeHighLatency:          LayerNetwork,
-	CodePathMTUBlackhole:     LayerNetwork,
-	CodeDNSFailure:           LayerNetwork,
-	CodeTCPRefused:           LayerNetwork,
-	CodeTCPFiltered:          LayerNetwork,
-	CodeHTTPFailure:          LayerNetwork,
+}
+
+// codes joins engineCodes and the probe methods' causes; a probe cause
+// spelled as an engine code is a programming error.
+func codes() map[Code]Layer {
+	out := maps.Clone(engineCodes)
+	for _, c := range probe.Causes() {
+		if _, dup := out[Code(c)]; dup {
+			panic(fmt.Sprintf("checker: probe cause %q is an engine code", c))
+		}
+		out[Code(c)] = LayerNetwork
+	}
+	return out
 }
 
 // Diagnosis is one cause of a check that was not ok: its code and layer,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/guestagent/agentsocket"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -219,7 +220,7 @@ func TestQEMUHost(t *testing.T) {
 		// The guest stops its own agent for a while; a command sent
 		// meanwhile times out, and its reply, written when the agent
 		// resumes, waits in QEMU's port for the next client.
-		s := guestagent.NewSocket(filepath.Join(runDir, "9001.qga"), guestagent.SocketOptions{})
+		s := agentsocket.New(filepath.Join(runDir, "9001.qga"), agentsocket.Options{})
 		defer s.Close()
 		c := guestagent.New(s)
 		qemuScript(t, time.Minute, "fault", "freeze-agent", "9001", "4")

@@ -38,7 +38,7 @@ func (t truncations) err() error {
 	if len(t) == 0 {
 		return nil
 	}
-	return wrapSentinel(ErrTruncated, nil, strings.Join(t, "; "))
+	return WrapSentinel(ErrTruncated, nil, strings.Join(t, "; "))
 }
 
 // decodeInfo decodes the guest-info return value.

@@ -11,10 +11,11 @@
 // Two Transports reach real agents. libvirthost.Pool (package libvirthost,
 // behind cgo) sends each request with virDomainQemuAgentCommand on a
 // connection of its own and builds its errors from this package's sentinels
-// and NewError. Socket (socket.go) speaks to an agent's unix socket
-// directly, for hosts without libvirt (plain QEMU, Proxmox VE): it
-// resynchronises every new connection with guest-sync-delimited, keeps one
-// command in flight and bounds every read and write by the context. Tests
+// and NewError. agentsocket.Socket (package guestagent/agentsocket) speaks
+// to an agent's unix socket directly, for hosts without libvirt (plain
+// QEMU, Proxmox VE): it resynchronises every new connection with
+// guest-sync-delimited, keeps one command in flight and bounds every read
+// and write by the context; it builds its errors with WrapSentinel. Tests
 // use a TransportFunc closure or guestagent/agenttest.Replay with replies
 // captured from a real agent.
 package guestagent

@@ -130,9 +130,11 @@ func (e *Error) disabled() bool {
 // any (for libvirthost.Pool, the libvirt error).
 func (e *Error) Unwrap() error { return e.cause }
 
-// wrapSentinel returns an error that matches both sentinel and cause with
-// errors.Is / errors.As, and reads "<sentinel>: <msg>".
-func wrapSentinel(sentinel, cause error, msg string) error {
+// WrapSentinel returns an error that matches both sentinel and cause with
+// errors.Is / errors.As, and reads "<sentinel>: <msg>" (or "<sentinel>"
+// when msg is empty): how a Transport reports a failure as one of the
+// package's sentinels (ErrUnresponsive, ErrNoChannel, ErrReplyTooLarge…).
+func WrapSentinel(sentinel, cause error, msg string) error {
 	return &sentinelError{sentinel: sentinel, cause: cause, msg: msg}
 }
 

@@ -1,6 +1,10 @@
 package guestagent
 
-import "fmt"
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
 
 // Reply size limits, per command. A reply over its command's limit fails
 // with ErrReplyTooLarge before anything decodes it, and the socket
@@ -48,7 +52,36 @@ func ReplyLimit(command string) int {
 // Transport may check earlier, before it copies the reply.
 func CheckReplySize(command string, n int) error {
 	if max := ReplyLimit(command); n > max {
-		return wrapSentinel(ErrReplyTooLarge, nil, fmt.Sprintf("%d bytes, more than the %d accepted for %s", n, max, command))
+		return WrapSentinel(ErrReplyTooLarge, nil, fmt.Sprintf("%d bytes, more than the %d accepted for %s", n, max, command))
 	}
 	return nil
+}
+
+// CommandName is the request's "execute" member, sanitised, or "agent
+// command" when there is none. It reads only as far as that member, so a
+// large request costs nothing here.
+func CommandName(request []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(request))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "agent command"
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			break
+		}
+		if key != "execute" {
+			var skip json.RawMessage
+			if dec.Decode(&skip) != nil {
+				break
+			}
+			continue
+		}
+		var name string
+		if dec.Decode(&name) != nil || name == "" {
+			break
+		}
+		return Sanitize(name, 64)
+	}
+	return "agent command"
 }

@@ -61,16 +61,3 @@ func BenchmarkPingCommand(b *testing.B) {
 		}
 	}
 }
-
-func BenchmarkParseProcNetRoute(b *testing.B) {
-	v4, err := os.ReadFile(filepath.Join("..", "testdata", "routes", "linux-proc-net-route.txt"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := osdetect.ParseProcNetRoute(v4); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

@@ -160,7 +160,7 @@ const (
 //	         Delay, Probe or Incomplete.
 //
 // iface identifies the interface the family's way: on Linux its name
-// (CheckLinuxIface); on Windows its interface index, or "" for every
+// (linux.CheckLinuxIface); on Windows its interface index, or "" for every
 // interface (then the zone of a link-local gw, when it is an index,
 // selects one). gw must pass ValidatePingTarget; an IPv4-mapped gw is taken as
 // IPv4. Everything in the argv is re-formatted by osdetect (addresses by
@@ -173,13 +173,13 @@ func NextEvidence(f Family, iface string, gw netip.Addr, reads []EvidenceRead) (
 		return EvidenceStep{}, false, fmt.Errorf("evidence: gateway: %w", err)
 	}
 	fam, known := families[f]
-	if !known || fam.evidence == nil {
+	if !known || fam.Evidence == nil {
 		return EvidenceStep{}, false, fmt.Errorf("evidence: no neighbour command for OS family %q", f)
 	}
 	if len(reads) >= MaxEvidenceCommands {
 		return EvidenceStep{}, false, nil
 	}
-	step, ok, err = fam.evidence(iface, gw, reads)
+	step, ok, err = fam.Evidence(iface, gw, reads)
 	if err != nil {
 		return EvidenceStep{}, false, fmt.Errorf("evidence: %w", err)
 	}
@@ -201,10 +201,10 @@ func ParseEvidence(f Family, iface string, gw netip.Addr, reads []EvidenceRead) 
 		return ev, errors.New("evidence: nothing was read")
 	}
 	fam, ok := families[f]
-	if !ok || fam.parseEvidence == nil {
+	if !ok || fam.ParseEvidence == nil {
 		return ev, fmt.Errorf("evidence: cannot read neighbour output of OS family %q", f)
 	}
-	ev, err := fam.parseEvidence(iface, gw, reads[:min(len(reads), MaxEvidenceCommands)])
+	ev, err := fam.ParseEvidence(iface, gw, reads[:min(len(reads), MaxEvidenceCommands)])
 	ev.Raw = guestagent.Sanitize(ev.Raw, MaxEvidenceRawRunes)
 	ev.Seen = guestagent.Sanitize(ev.Seen, MaxEvidenceRawRunes)
 	if ev.Link == "" {
@@ -226,29 +226,29 @@ func ParseEvidence(f Family, iface string, gw netip.Addr, reads []EvidenceRead) 
 	return ev, nil
 }
 
-// exited is the status of a read whose command ran and exited, or an
+// Exited is the status of a read whose command ran and exited, or an
 // error saying why there is none.
-func (r EvidenceRead) exited() (guestagent.ExecStatus, error) {
+func (r EvidenceRead) Exited() (guestagent.ExecStatus, error) {
 	switch {
 	case r.Err != nil:
 		return r.Status, r.Err
 	case !r.Status.Exited:
 		return r.Status, errors.New("the command has not finished")
 	case r.Status.Signal != nil || r.Status.ExitCode == nil:
-		return r.Status, fmt.Errorf("%s", exitText(r.Status))
+		return r.Status, fmt.Errorf("%s", ExitText(r.Status))
 	}
 	return r.Status, nil
 }
 
-// pending reports whether the kernel is still finding out about an entry
+// Pending reports whether the kernel is still finding out about an entry
 // in this state: it will be REACHABLE or FAILED once it has settled.
-func (s NUDState) pending() bool {
+func (s NUDState) Pending() bool {
 	return s == NUDDelay || s == NUDProbe || s == NUDIncomplete
 }
 
-// settle is how long after the ping to read an entry found in state s
+// Settle is how long after the ping to read an entry found in state s
 // again; 0 when waiting teaches nothing.
-func (s NUDState) settle() time.Duration {
+func (s NUDState) Settle() time.Duration {
 	switch s {
 	case NUDDelay, NUDProbe:
 		return SettleProbe
@@ -258,33 +258,33 @@ func (s NUDState) settle() time.Duration {
 	return 0
 }
 
-// word is the upper-case state word as ip and netsh print it.
-func (s NUDState) word() string { return strings.ToUpper(string(s)) }
+// Word is the upper-case state word as ip and netsh print it.
+func (s NUDState) Word() string { return strings.ToUpper(string(s)) }
 
-// recheck combines an entry read just after the ping (first, pending) with
+// Recheck combines an entry read just after the ping (first, pending) with
 // the same entry read again after the kernel's re-check (second, read
 // since after the ping's start).
-func recheck(first, second Evidence, since time.Duration) Evidence {
+func Recheck(first, second Evidence, since time.Duration) Evidence {
 	secs := int(since.Seconds())
 	switch {
 	case second.State == NUDReachable && second.Neighbour == NeighbourResolved:
 		second.Fresh = true
-		second.Seen = fmt.Sprintf("%s after the ping, REACHABLE %d s after it: the gateway answered the kernel's probe during this check", first.State.word(), secs)
+		second.Seen = fmt.Sprintf("%s after the ping, REACHABLE %d s after it: the gateway answered the kernel's probe during this check", first.State.Word(), secs)
 	case second.Neighbour == NeighbourUnresolved:
 		second.Fresh = false
-		second.Seen = fmt.Sprintf("%s after the ping, %s %d s after it: the kernel's probes got no answer", first.State.word(), second.State.word(), secs)
+		second.Seen = fmt.Sprintf("%s after the ping, %s %d s after it: the kernel's probes got no answer", first.State.Word(), second.State.Word(), secs)
 	default:
 		second.Fresh = false
-		second.Seen = fmt.Sprintf("%s after the ping, %s %d s after it: not confirmed during this check", first.State.word(), second.State.word(), secs)
+		second.Seen = fmt.Sprintf("%s after the ping, %s %d s after it: not confirmed during this check", first.State.Word(), second.State.Word(), secs)
 	}
 	return second
 }
 
-// seenOnce describes an entry read once, with no word of when it was
+// SeenOnce describes an entry read once, with no word of when it was
 // confirmed: never fresh, not even REACHABLE, which the kernel keeps for
 // its reachable time (15-45 s by default) after the last confirmation,
 // with no ARP/ND packet: it may predate the failed ping.
-func seenOnce(ev Evidence) Evidence {
+func SeenOnce(ev Evidence) Evidence {
 	ev.Fresh = false
 	switch ev.State {
 	case NUDReachable:
@@ -292,11 +292,11 @@ func seenOnce(ev Evidence) Evidence {
 	case NUDStale:
 		ev.Seen = "STALE: a cached address, not confirmed within the reachable time"
 	case NUDDelay, NUDProbe:
-		ev.Seen = ev.State.word() + ": a cached address the kernel was re-checking, not confirmed"
+		ev.Seen = ev.State.Word() + ": a cached address the kernel was re-checking, not confirmed"
 	case NUDPermanent, NUDNoARP:
-		ev.Seen = ev.State.word() + ": a static entry the guest never confirms"
+		ev.Seen = ev.State.Word() + ": a static entry the guest never confirms"
 	case NUDIncomplete, NUDFailed:
-		ev.Seen = ev.State.word() + ": the guest's requests got no answer"
+		ev.Seen = ev.State.Word() + ": the guest's requests got no answer"
 	case NUDNone:
 		ev.Seen = "no entry"
 	default:
@@ -305,12 +305,12 @@ func seenOnce(ev Evidence) Evidence {
 	return ev
 }
 
-// evidenceLines splits output into at most maxEvidenceLines lines, and
+// EvidenceLines splits output into at most maxEvidenceLines lines, and
 // blanks those longer than maxEvidenceLineLen so that no parser splits
 // them into fields. cut reports whether lines were dropped at the end or
 // the agent cut the output.
-func evidenceLines(out []byte, truncated bool) (ls []string, cut bool) {
-	ls = splitLines(out, maxEvidenceLines)
+func EvidenceLines(out []byte, truncated bool) (ls []string, cut bool) {
+	ls = SplitLines(out, maxEvidenceLines)
 	for i, l := range ls {
 		if len(l) > maxEvidenceLineLen {
 			ls[i] = ""
@@ -319,14 +319,15 @@ func evidenceLines(out []byte, truncated bool) (ls []string, cut bool) {
 	return ls, truncated || len(ls) == maxEvidenceLines
 }
 
-// rawParts joins the parts of an Evidence.Raw, each sanitised, and stops
-// once the excerpt is full.
-type rawParts struct {
+// RawParts joins the parts of an Evidence.Raw, each sanitised, and stops
+// once the excerpt is full. The zero value is empty.
+type RawParts struct {
 	parts []string
 	runes int
 }
 
-func (r *rawParts) add(s string) {
+// Add appends s, sanitised, unless the excerpt is full or s is empty.
+func (r *RawParts) Add(s string) {
 	if r.runes >= MaxEvidenceRawRunes {
 		return
 	}
@@ -338,12 +339,13 @@ func (r *rawParts) add(s string) {
 	r.runes += utf8.RuneCountInString(s) + 3
 }
 
-func (r *rawParts) String() string { return strings.Join(r.parts, " | ") }
+// String is the parts joined by " | ".
+func (r *RawParts) String() string { return strings.Join(r.parts, " | ") }
 
-// nudWord is what a neighbour row's state or type word says.
-type nudWord struct {
-	nud NUDState
-	nb  NeighbourState
+// NUDWord is what a neighbour row's state or type word says.
+type NUDWord struct {
+	NUD       NUDState
+	Neighbour NeighbourState
 }
 
 // neighbourWords maps the state or type word of a neighbour row, lower
@@ -351,7 +353,7 @@ type nudWord struct {
 // netsh (Reachable, Stale, Delay, Probe, Incomplete, Unreachable,
 // Permanent) and arp.exe (dynamic, static, invalid); German, French and
 // Russian arp.exe types. A word not listed is unknown.
-var neighbourWords = map[string]nudWord{
+var neighbourWords = map[string]NUDWord{
 	"reachable": {NUDReachable, NeighbourResolved}, "stale": {NUDStale, NeighbourResolved},
 	"delay": {NUDDelay, NeighbourResolved}, "probe": {NUDProbe, NeighbourResolved},
 	"permanent": {NUDPermanent, NeighbourResolved}, "noarp": {NUDNoARP, NeighbourResolved},
@@ -366,25 +368,25 @@ var neighbourWords = map[string]nudWord{
 	"динамический": {NUDUnknown, NeighbourResolved}, "статический": {NUDPermanent, NeighbourResolved}, "недопустимый": {NUDFailed, NeighbourUnresolved},
 }
 
-// neighbourWord looks a state word up in neighbourWords. The word may be
+// NeighbourWord looks a state word up in neighbourWords. The word may be
 // UTF-8, or in an OEM code page: bytes that are not UTF-8 are read as
 // CP866 Cyrillic (Russian) or, failing that, CP850 (Western European).
-func neighbourWord(w string) (nudWord, bool) {
+func NeighbourWord(w string) (NUDWord, bool) {
 	if len(w) > 64 {
-		return nudWord{NUDUnknown, NeighbourUnknown}, false
+		return NUDWord{NUDUnknown, NeighbourUnknown}, false
 	}
 	if st, ok := neighbourWords[strings.ToLower(w)]; ok {
 		return st, true
 	}
 	if utf8.ValidString(w) {
-		return nudWord{NUDUnknown, NeighbourUnknown}, false
+		return NUDWord{NUDUnknown, NeighbourUnknown}, false
 	}
 	for _, dec := range []func(string) string{decodeCP866, decodeCP850} {
 		if st, ok := neighbourWords[strings.ToLower(dec(w))]; ok {
 			return st, true
 		}
 	}
-	return nudWord{NUDUnknown, NeighbourUnknown}, false
+	return NUDWord{NUDUnknown, NeighbourUnknown}, false
 }
 
 // decodeCP866 decodes the Cyrillic letters of code page 866 (А–п at
@@ -432,6 +434,16 @@ func decodeCP850(s string) string {
 	return b.String()
 }
 
-// isZeroMAC reports whether a normalised MAC is all zeros, what Windows
+// IsZeroMAC reports whether a normalised MAC is all zeros, what Windows
 // shows for an unresolved entry and Linux for an incomplete one.
-func isZeroMAC(mac string) bool { return mac == "00:00:00:00:00:00" }
+func IsZeroMAC(mac string) bool { return mac == "00:00:00:00:00:00" }
+
+// WithRaw sets ev.Raw to the parts joined.
+func WithRaw(ev Evidence, parts ...string) Evidence {
+	var raw RawParts
+	for _, p := range parts {
+		raw.Add(p)
+	}
+	ev.Raw = raw.String()
+	return ev
+}

@@ -9,42 +9,21 @@ import (
 	"github.com/vmcheck/vmcheck/guestagent"
 )
 
-// TestFamilies checks the table: every family has its methods, and its
-// ping command is what its parser reads.
-func TestFamilies(t *testing.T) {
-	for _, name := range []Family{Linux, Windows} {
-		f, ok := families[name]
-		if !ok {
-			t.Fatalf("family %q not registered", name)
-		}
-		cmd := f.ping(netip.MustParseAddr("192.0.2.1"), time.Second)
-		if cmd.Path == "" || len(cmd.Args) == 0 || cmd.Args[len(cmd.Args)-1] != "192.0.2.1" {
-			t.Errorf("%s: ping command %+v does not end with the target", name, cmd)
-		}
-		if f.routeSource == "" || f.routes == nil || f.parsePing == nil {
-			t.Errorf("%s: incomplete family %+v", name, f)
-		}
-	}
-	if _, ok := families[Unknown]; ok {
-		t.Errorf("Unknown is registered as a family")
-	}
-}
-
-// TestRegister: a new family is one register call; a second registration
+// TestRegister: a new family is one Register call; a second registration
 // of a name, or a family without its methods, is refused.
 func TestRegister(t *testing.T) {
 	const freebsd Family = "freebsd"
 	defer delete(families, freebsd)
-	fam := family{
-		osinfoIDs: []string{"freebsd"},
-		ping: func(a netip.Addr, _ time.Duration) guestagent.Command {
+	fam := Spec{
+		OSInfoIDs: []string{"freebsd"},
+		Ping: func(a netip.Addr, _ time.Duration) guestagent.Command {
 			return guestagent.Command{Path: "ping", Args: []string{a.String()}}
 		},
-		parsePing:   func(netip.Addr, guestagent.ExecStatus) PingResult { return PingResult{OK: true} },
-		routes:      func(context.Context, *guestagent.Client, guestagent.Info) ([]DefaultRoute, error) { return nil, nil },
-		routeSource: "test",
+		ParsePing:   func(netip.Addr, guestagent.ExecStatus) PingResult { return PingResult{OK: true} },
+		Routes:      func(context.Context, *guestagent.Client, guestagent.Info) ([]DefaultRoute, error) { return nil, nil },
+		RouteSource: "test",
 	}
-	register(freebsd, fam)
+	Register(freebsd, fam)
 	if got := fromOSInfo(guestagent.OSInfo{ID: "FreeBSD"}); got.Family != freebsd {
 		t.Errorf("fromOSInfo(id FreeBSD).Family = %q, want %q", got.Family, freebsd)
 	}
@@ -54,19 +33,19 @@ func TestRegister(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		f    Family
-		fam  family
+		fam  Spec
 	}{
 		{"twice", freebsd, fam},
 		{"unknown", Unknown, fam},
-		{"no ping", "plan9", family{routes: fam.routes, parsePing: fam.parsePing, routeSource: "x"}},
+		{"no ping", "plan9", Spec{Routes: fam.Routes, ParsePing: fam.ParsePing, RouteSource: "x"}},
 	} {
 		func() {
 			defer func() {
 				if recover() == nil {
-					t.Errorf("register(%s) did not panic", tt.name)
+					t.Errorf("Register(%s) did not panic", tt.name)
 				}
 			}()
-			register(tt.f, tt.fam)
+			Register(tt.f, tt.fam)
 		}()
 	}
 }

@@ -10,6 +10,9 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/osdetect/internal/routetest"
+	"github.com/vmcheck/vmcheck/osdetect/linux"
+	"github.com/vmcheck/vmcheck/osdetect/windows"
 )
 
 // maxLargeInput caps what FuzzParsersLarge builds from (data, unit, reps).
@@ -120,16 +123,16 @@ func FuzzParsersLarge(f *testing.F) {
 			name  string
 			parse func([]byte) ([]osdetect.DefaultRoute, error)
 		}{
-			{"ParseProcNetRoute", osdetect.ParseProcNetRoute},
-			{"ParseProcNetIPv6Route", osdetect.ParseProcNetIPv6Route},
-			{"ParseWindowsRoutePrint", osdetect.ParseWindowsRoutePrint},
+			{"ParseProcNetRoute", linux.ParseProcNetRoute},
+			{"ParseProcNetIPv6Route", linux.ParseProcNetIPv6Route},
+			{"ParseWindowsRoutePrint", windows.ParseWindowsRoutePrint},
 		}
 		for _, p := range parsers {
 			routes, err := p.parse(data)
 			if err != nil {
 				continue
 			}
-			checkRoutes(t, routes)
+			routetest.Check(t, routes)
 			if len(routes) > lines {
 				t.Errorf("%s: %d routes from %d lines", p.name, len(routes), lines)
 			}
@@ -182,15 +185,15 @@ func BenchmarkParseRoutesLarge(b *testing.B) {
 			parse func([]byte) ([]osdetect.DefaultRoute, error)
 			data  []byte
 		}{
-			{"proc/plain", osdetect.ParseProcNetRoute, plainLarge(b, "routes", "linux-proc-net-route.txt", n)},
-			{"proc/newlines", osdetect.ParseProcNetRoute, append([]byte(procRouteHeader), floods["newlines"]...)},
-			{"proc/defaults", osdetect.ParseProcNetRoute, floods["procroute"]},
-			{"ipv6/plain", osdetect.ParseProcNetIPv6Route, plainLarge(b, "routes", "linux-proc-net-ipv6_route.txt", n)},
-			{"ipv6/newlines", osdetect.ParseProcNetIPv6Route, floods["newlines"]},
-			{"windows/plain", osdetect.ParseWindowsRoutePrint, plainLarge(b, "routes", "windows-route-print-virtio.txt", n)},
-			{"windows/newlines", osdetect.ParseWindowsRoutePrint, floods["newlines"]},
-			{"windows/headings", osdetect.ParseWindowsRoutePrint, floods["winheadings"]},
-			{"windows/defaults", osdetect.ParseWindowsRoutePrint, floods["winroute"]},
+			{"proc/plain", linux.ParseProcNetRoute, plainLarge(b, "routes", "linux-proc-net-route.txt", n)},
+			{"proc/newlines", linux.ParseProcNetRoute, append([]byte(procRouteHeader), floods["newlines"]...)},
+			{"proc/defaults", linux.ParseProcNetRoute, floods["procroute"]},
+			{"ipv6/plain", linux.ParseProcNetIPv6Route, plainLarge(b, "routes", "linux-proc-net-ipv6_route.txt", n)},
+			{"ipv6/newlines", linux.ParseProcNetIPv6Route, floods["newlines"]},
+			{"windows/plain", windows.ParseWindowsRoutePrint, plainLarge(b, "routes", "windows-route-print-virtio.txt", n)},
+			{"windows/newlines", windows.ParseWindowsRoutePrint, floods["newlines"]},
+			{"windows/headings", windows.ParseWindowsRoutePrint, floods["winheadings"]},
+			{"windows/defaults", windows.ParseWindowsRoutePrint, floods["winroute"]},
 		}
 		for _, in := range inputs {
 			b.Run(in.name+"/"+osdetectSize(n), func(b *testing.B) {

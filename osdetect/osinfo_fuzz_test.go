@@ -1,4 +1,4 @@
-package osdetect
+package osdetect_test
 
 import (
 	"strings"
@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/osdetect"
 )
 
 // FuzzFromOSInfo checks fromOSInfo on any guest-get-osinfo fields, also
@@ -29,16 +30,16 @@ func FuzzFromOSInfo(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id, name, pretty, version, versionID, kernelRelease, kernelVersion string) {
 		oi := guestagent.OSInfo{ID: id, Name: name, PrettyName: pretty, Version: version, VersionID: versionID,
 			KernelRelease: kernelRelease, KernelVersion: kernelVersion}
-		info := fromOSInfo(oi)
-		if want := strings.EqualFold(id, "mswindows"); (info.Family == Windows) != want || info.Family != Windows && info.Family != Linux {
+		info := osdetect.FromOSInfo(oi)
+		if want := strings.EqualFold(id, "mswindows"); (info.Family == osdetect.Windows) != want || info.Family != osdetect.Windows && info.Family != osdetect.Linux {
 			t.Errorf("fromOSInfo(id %q) family %q", id, info.Family)
 		}
-		if info.Source != SourceOSInfo {
+		if info.Source != osdetect.SourceOSInfo {
 			t.Errorf("fromOSInfo() source %q", info.Source)
 		}
 		for _, s := range []string{info.ID, info.Name, info.Version} {
-			if !utf8.ValidString(s) || utf8.RuneCountInString(s) > maxInfoRunes || s != strings.TrimSpace(s) || strings.Contains(s, "  ") {
-				t.Errorf("fromOSInfo() field %.80q: not sanitised or longer than %d runes", s, maxInfoRunes)
+			if !utf8.ValidString(s) || utf8.RuneCountInString(s) > osdetect.MaxInfoRunes || s != strings.TrimSpace(s) || strings.Contains(s, "  ") {
+				t.Errorf("fromOSInfo() field %.80q: not sanitised or longer than %d runes", s, osdetect.MaxInfoRunes)
 			}
 			for _, r := range s {
 				if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) && r != ' ' {
@@ -47,13 +48,13 @@ func FuzzFromOSInfo(f *testing.F) {
 				}
 			}
 		}
-		if info.ID != guestagent.Sanitize(id, maxInfoRunes) {
+		if info.ID != guestagent.Sanitize(id, osdetect.MaxInfoRunes) {
 			t.Errorf("fromOSInfo(id %.80q).ID = %.80q", id, info.ID)
 		}
-		if want := guestagent.Sanitize(firstKnown(pretty, name), maxInfoRunes); info.Name != want {
+		if want := guestagent.Sanitize(osdetect.FirstKnown(pretty, name), osdetect.MaxInfoRunes); info.Name != want {
 			t.Errorf("fromOSInfo().Name = %.80q, want %.80q", info.Name, want)
 		}
-		if info.Version != "" && firstKnown(versionID, version) == "" && (info.Family != Windows || kernelVersion == "" || kernelRelease == "") {
+		if info.Version != "" && osdetect.FirstKnown(versionID, version) == "" && (info.Family != osdetect.Windows || kernelVersion == "" || kernelRelease == "") {
 			t.Errorf("fromOSInfo().Version = %.80q from nowhere", info.Version)
 		}
 	})

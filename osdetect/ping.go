@@ -13,8 +13,8 @@ import (
 // maxPingTimeout caps the wait PingCommand asks ping for.
 const maxPingTimeout = time.Hour
 
-// maxReasonRunes caps PingResult.Error.
-const maxReasonRunes = 200
+// MaxReasonRunes caps PingResult.Error.
+const MaxReasonRunes = 200
 
 // PingCommand returns the guest command that sends one echo request to
 // target and waits up to timeout for the reply, for a guest of family f:
@@ -40,7 +40,7 @@ func PingCommand(f Family, target netip.Addr, timeout time.Duration) (guestagent
 	if !ok {
 		return guestagent.Command{}, fmt.Errorf("no ping command for OS family %q", f)
 	}
-	cmd := fam.ping(addr, min(timeout, maxPingTimeout))
+	cmd := fam.Ping(addr, min(timeout, maxPingTimeout))
 	cmd.CaptureOutput = true
 	return cmd, nil
 }
@@ -52,9 +52,10 @@ type PingResult struct {
 	Error string        // short sanitised reason when !OK, e.g. "no reply"
 }
 
-// failed returns a failed PingResult with a sanitised reason.
-func failed(format string, args ...any) PingResult {
-	reason := guestagent.Sanitize(fmt.Sprintf(format, args...), maxReasonRunes)
+// Failed returns a failed PingResult with a sanitised reason, formatted
+// as fmt.Sprintf does.
+func Failed(format string, args ...any) PingResult {
+	reason := guestagent.Sanitize(fmt.Sprintf(format, args...), MaxReasonRunes)
 	if reason == "" {
 		reason = "ping failed"
 	}
@@ -62,42 +63,43 @@ func failed(format string, args ...any) PingResult {
 }
 
 // ParsePing interprets the ExecStatus of a PingCommand for a guest of
-// family f; each family's file documents how its ping reports (Linux:
+// family f; each family's package documents how its ping reports (Linux:
 // the exit code, Windows: a reply line naming the target). A process that
 // has not exited, or was killed by a signal (on Windows: an NTSTATUS such
 // as 0xC000013A), is a failure.
 func ParsePing(f Family, target netip.Addr, st guestagent.ExecStatus) PingResult {
 	if !st.Exited {
-		return failed("ping has not finished")
+		return Failed("ping has not finished")
 	}
 	fam, ok := families[f]
 	if !ok {
-		return failed("cannot read ping output of OS family %q", string(f))
+		return Failed("cannot read ping output of OS family %q", string(f))
 	}
-	return fam.parsePing(target, st)
+	return fam.ParsePing(target, st)
 }
 
 // maxLines is how many lines of a command's output the ping parsers look
 // at.
 const maxLines = 1000
 
-// lines splits output into lines, accepting LF, CRLF and CR, and keeps at
-// most maxLines of them.
-func lines(b []byte) []string { return splitLines(b, maxLines) }
+// Lines splits a ping's output into lines, accepting LF, CRLF and CR, and
+// keeps at most the 1000 lines the ping parsers look at.
+func Lines(b []byte) []string { return SplitLines(b, maxLines) }
 
-// splitLines splits output into at most max lines, accepting LF, CRLF and
+// SplitLines splits output into at most max lines, accepting LF, CRLF and
 // CR. SplitN: a flood of newlines costs max strings, not one per byte.
-func splitLines(b []byte, max int) []string {
+func SplitLines(b []byte, max int) []string {
 	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
 	b = bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
 	ls := strings.SplitN(string(b), "\n", max+1)
 	return ls[:min(len(ls), max)]
 }
 
-// firstLine returns the first non-empty line of b, sanitised.
-func firstLine(b []byte) string {
-	for _, l := range lines(b) {
-		if s := guestagent.Sanitize(l, maxReasonRunes); s != "" {
+// FirstLine returns the first non-empty line of b (of the first 1000),
+// sanitised: the message of a failed command.
+func FirstLine(b []byte) string {
+	for _, l := range Lines(b) {
+		if s := guestagent.Sanitize(l, MaxReasonRunes); s != "" {
 			return s
 		}
 	}

@@ -14,14 +14,15 @@ import (
 
 // SourceGuestRoute is the DefaultRoutes source of agents with
 // guest-network-get-route. The sources of each family's own method are
-// declared in its file (SourceGuestProcRoute, SourceGuestRoutePrint).
+// declared in its package (linux.SourceGuestProcRoute,
+// windows.SourceGuestRoutePrint).
 const SourceGuestRoute = "guest-route"
 
 // Limits on what DefaultRoutes reads from a guest.
 const (
-	routeOutputLimit = 1 << 20 // bytes of a route table
-	maxRouteLines    = 16384   // lines a parser looks at (1 MiB is about 8000 routes)
-	maxIfaceRunes    = 64
+	RouteOutputLimit = 1 << 20 // bytes of a route table
+	MaxRouteLines    = 16384   // lines a parser looks at (1 MiB is about 8000 routes)
+	MaxIfaceRunes    = 64      // runes of an interface name
 )
 
 // DefaultRoute is a default route of a guest and what identifies its
@@ -52,7 +53,7 @@ type DefaultRoute struct {
 // ones come with an error wrapping guestagent.ErrTruncated.
 func DefaultRoutes(ctx context.Context, c *guestagent.Client, f Family, info guestagent.Info) (routes []DefaultRoute, source string, err error) {
 	fam, known := families[f]
-	if info.Enabled("guest-network-get-route") || len(info.Commands) == 0 && fam.agentRoutes {
+	if info.Enabled("guest-network-get-route") || len(info.Commands) == 0 && fam.AgentRoutes {
 		rs, err := c.NetworkRoutes(ctx)
 		if err == nil || errors.Is(err, guestagent.ErrTruncated) {
 			for _, r := range rs {
@@ -62,7 +63,7 @@ func DefaultRoutes(ctx context.Context, c *guestagent.Client, f Family, info gue
 			}
 			return sortRoutes(routes), SourceGuestRoute, err
 		}
-		if !isAgentError(err) {
+		if !IsAgentError(err) {
 			return nil, "", fmt.Errorf("default routes: %w", err)
 		}
 		// The agent refused (unknown, disabled or failed): fall back.
@@ -70,13 +71,13 @@ func DefaultRoutes(ctx context.Context, c *guestagent.Client, f Family, info gue
 	if !known {
 		return nil, "", fmt.Errorf("default routes: no method for OS family %q", f)
 	}
-	routes, err = fam.routes(ctx, c, info)
-	return sortRoutes(routes), fam.routeSource, err
+	routes, err = fam.Routes(ctx, c, info)
+	return sortRoutes(routes), fam.RouteSource, err
 }
 
-// usable reports whether a command may be tried: it is enabled, or guest-info
-// is unknown.
-func usable(info guestagent.Info, name string) bool {
+// Usable reports whether an agent command may be tried: it is enabled, or
+// guest-info is unknown.
+func Usable(info guestagent.Info, name string) bool {
 	return len(info.Commands) == 0 || info.Enabled(name)
 }
 
@@ -93,34 +94,34 @@ func sortRoutes(rs []DefaultRoute) []DefaultRoute {
 	return rs
 }
 
-// tooLong reports whether a route table may have been cut: it filled the
+// TooLong reports whether a route table may have been cut: it filled the
 // bytes read, or has more lines than a parser looks at.
-func tooLong(table []byte) bool {
-	return len(table) >= routeOutputLimit || bytes.Count(table, []byte{'\n'}) >= maxRouteLines
+func TooLong(table []byte) bool {
+	return len(table) >= RouteOutputLimit || bytes.Count(table, []byte{'\n'}) >= MaxRouteLines
 }
 
-// withCut adds, when cut is true, a note wrapping guestagent.ErrTruncated
+// WithCut adds, when cut is true, a note wrapping guestagent.ErrTruncated
 // to a successful parse of a route table that was read only in part: the
 // routes found are used, and the cut is reported.
-func withCut(routes []DefaultRoute, err error) func(cut bool) ([]DefaultRoute, error) {
+func WithCut(routes []DefaultRoute, err error) func(cut bool) ([]DefaultRoute, error) {
 	return func(cut bool) ([]DefaultRoute, error) {
 		if err != nil || !cut {
 			return routes, err
 		}
-		return routes, fmt.Errorf("default routes: %w: the route table is longer than the %d bytes or %d lines read", guestagent.ErrTruncated, routeOutputLimit, maxRouteLines)
+		return routes, fmt.Errorf("default routes: %w: the route table is longer than the %d bytes or %d lines read", guestagent.ErrTruncated, RouteOutputLimit, MaxRouteLines)
 	}
 }
 
-// DefaultRoutesFewCalls is DefaultRoutes in fewer agent calls: a Linux
-// guest whose agent has guest-exec and guest-exec-status enabled (and no
-// guest-network-get-route) has both tables read by one "cat" — guest-exec
+// DefaultRoutesFewCalls is DefaultRoutes in fewer agent calls, for a
+// family with such a method (Spec.FewCallsRoutes) and an agent without
+// guest-network-get-route: a Linux guest whose agent has guest-exec and
+// guest-exec-status enabled has both tables read by one "cat" — guest-exec
 // and its status, two calls, against at least six of guest-file-*. When
 // that cat cannot run or prints no table, DefaultRoutes' order follows.
 func DefaultRoutesFewCalls(ctx context.Context, c *guestagent.Client, f Family, info guestagent.Info) ([]DefaultRoute, string, error) {
-	if f == Linux && !info.Enabled("guest-network-get-route") && info.Enabled("guest-exec") && info.Enabled("guest-exec-status") {
-		routes, err := catLinuxTables(ctx, c)
-		if err == nil || !(isAgentError(err) || errors.Is(err, errNoRouteTable)) {
-			return sortRoutes(routes), SourceGuestProcRoute, err
+	if fam, ok := families[f]; ok && fam.FewCallsRoutes != nil && !info.Enabled("guest-network-get-route") {
+		if routes, ok, err := fam.FewCallsRoutes(ctx, c, info); ok {
+			return sortRoutes(routes), fam.RouteSource, err
 		}
 	}
 	return DefaultRoutes(ctx, c, f, info)

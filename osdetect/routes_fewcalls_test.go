@@ -8,6 +8,7 @@ import (
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/osdetect/linux"
 )
 
 // TestDefaultRoutesFewCalls: with guest-exec allowed, one cat reads both
@@ -46,7 +47,7 @@ func TestDefaultRoutesFewCalls(t *testing.T) {
 			}}
 			a := agenttest.New(g.Answer)
 			routes, source, err := osdetect.DefaultRoutesFewCalls(context.Background(), guestagent.New(a), osdetect.Linux, tt.info)
-			if err != nil || source != osdetect.SourceGuestProcRoute || len(routes) == 0 || !routes[0].Gateway.Is4() {
+			if err != nil || source != linux.SourceGuestProcRoute || len(routes) == 0 || !routes[0].Gateway.Is4() {
 				t.Fatalf("DefaultRoutesFewCalls() = %+v, %q, %v", routes, source, err)
 			}
 			has6 := routes[len(routes)-1].Gateway.Is6()

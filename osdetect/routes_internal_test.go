@@ -14,11 +14,11 @@ func TestTooLong(t *testing.T) {
 		want  bool
 	}{
 		{"small", []byte("Iface\tDestination\n"), false},
-		{"lines", bytes.Repeat([]byte("x\n"), maxRouteLines), true},
-		{"bytes", bytes.Repeat([]byte("x"), routeOutputLimit), true},
+		{"lines", bytes.Repeat([]byte("x\n"), MaxRouteLines), true},
+		{"bytes", bytes.Repeat([]byte("x"), RouteOutputLimit), true},
 	}
 	for _, tt := range tests {
-		if got := tooLong(tt.table); got != tt.want {
+		if got := TooLong(tt.table); got != tt.want {
 			t.Errorf("tooLong(%s) = %v, want %v", tt.name, got, tt.want)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/probe"
 )
 
 // maxShortDetail caps the short form of a diagnosis detail in the table.
@@ -73,8 +74,10 @@ func contextOf(d checker.Diagnosis, r checker.Result) nicContext {
 // DiagnosisPlain is one diagnosis in plain language, with what to do: "the
 // NIC's link is set down on the host (virsh domif-setlink web-1
 // 52:54:00:00:00:01 up; …)", each registered backend's way
-// (checker.LinkUpCommands). r gives the domain and the NIC's names for the
-// remedy. A code outside checker.Codes is shown by its detail alone.
+// (checker.LinkUpCommands); a probe method's cause in the words it
+// registered (probe.CausePlain). r gives the domain and the NIC's names
+// for the remedy. A code outside checker.Codes is shown by its detail
+// alone.
 func DiagnosisPlain(d checker.Diagnosis, r checker.Result) string {
 	c := contextOf(d, r)
 	switch d.Code {
@@ -111,20 +114,9 @@ func DiagnosisPlain(d checker.Diagnosis, r checker.Result) string {
 		return "the gateway does not answer ping and the guest holds only a cached or static neighbour entry for it: a firewall and a layer-2 break look alike from inside (the host side, bridge, VLAN; check again)"
 	case checker.CodeUpstreamUnreachable:
 		return "the gateway answers, the external target does not: the fault is beyond the gateway (router, uplink, upstream firewall)"
-	case checker.CodePacketLoss:
-		return "echo requests are lost on the path, more than the policy's max_loss allows (a congested or faulty link, a rate limit)"
-	case checker.CodeHighLatency:
-		return "round trips take longer than the policy's max_rtt (a congested path, a distant route, an overloaded node)"
-	case checker.CodePathMTUBlackhole:
-		return "full-size packets vanish on the path and no \"fragmentation needed\" comes back: set the guest's MTU to the path's (overlay networks take 50 bytes)"
-	case checker.CodeDNSFailure:
-		return "a name does not resolve through the guest's own resolver (the resolvers the guest was given, or the DNS server)"
-	case checker.CodeTCPRefused:
-		return "the host answers ping but refuses the TCP port (the service is not listening, or a firewall rejects it)"
-	case checker.CodeTCPFiltered:
-		return "the host answers ping but the TCP port never answers: a security group or firewall drops it"
-	case checker.CodeHTTPFailure:
-		return "the URL answers with an unexpected status or the request fails after connecting (the service, a proxy or TLS)"
+	}
+	if plain, ok := probe.CausePlain(probe.Cause(d.Code)); ok {
+		return plain
 	}
 	return d.Detail
 }

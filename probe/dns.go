@@ -13,6 +13,9 @@ import (
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
+// The cause dns names (http's curl too, for a name that does not resolve).
+var _ = registerCause(CauseDNSFailure, "a name does not resolve through the guest's own resolver (the resolvers the guest was given, or the DNS server)")
+
 // The dns method resolves a name through the guest's own resolver — what
 // its applications use (Linux: NSS, so /etc/hosts, resolv.conf and
 // systemd-resolved as the guest has them), never a query vmcheck aims at a

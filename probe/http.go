@@ -9,6 +9,9 @@ import (
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
+// The cause http names.
+var _ = registerCause(CauseHTTPFailure, "the URL answers with an unexpected status or the request fails after connecting (the service, a proxy or TLS)")
+
 // The http method GETs a URL (http or https, no redirects followed) from
 // inside the guest with curl (see curl.go) and checks the status against
 // the expected class ("2xx", the default) or code; it reports the status

@@ -14,6 +14,9 @@ import (
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
+// The cause only icmp names (high_latency is shared: probe.go).
+var _ = registerCause(CausePacketLoss, "echo requests are lost on the path, more than the policy's max_loss allows (a congested or faulty link, a rate limit)")
+
 // The icmp method: `count` echo requests in one guest command to each
 // gateway and external target of the VM (the engine plans the targets),
 // loss and round-trip times read from the tool's summary, thresholds

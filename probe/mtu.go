@@ -14,7 +14,11 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/osdetect/linux"
 )
+
+// The cause mtu names.
+var _ = registerCause(CausePathMTUBlackhole, "full-size packets vanish on the path and no \"fragmentation needed\" comes back: set the guest's MTU to the path's (overlay networks take 50 bytes)")
 
 // The mtu method: echo requests with don't-fragment set at the size the
 // guest NIC's own MTU allows (three in one command, any reply passes), to
@@ -375,7 +379,7 @@ func (env *Env) forget(iface string) {
 func mtuCommand(f osdetect.Family, iface string) (guestagent.Command, error) {
 	switch f {
 	case osdetect.Linux:
-		if err := osdetect.CheckLinuxIface(iface); err != nil {
+		if err := linux.CheckLinuxIface(iface); err != nil {
 			return guestagent.Command{}, err
 		}
 		return guestagent.Command{Path: "cat", Args: []string{"/sys/class/net/" + iface + "/mtu"}, CaptureOutput: true}, nil

@@ -54,10 +54,13 @@ const (
 )
 
 // Cause is the diagnosis code a probe names when it did not pass. The
-// checker adds these to its closed set of codes.
+// checker adds every registered cause to its closed set of codes, at the
+// network layer (a probe measures the path from the guest), and the
+// outputs say it in its own plain words.
 type Cause string
 
-// Causes the methods report.
+// Causes the methods report; each method's file registers those it names
+// (registerCause), the shared high_latency here.
 const (
 	CausePacketLoss       Cause = "packet_loss"
 	CauseHighLatency      Cause = "high_latency"
@@ -68,10 +71,37 @@ const (
 	CauseHTTPFailure      Cause = "http_failure"
 )
 
-// Causes lists every cause a method may report, sorted.
+var _ = registerCause(CauseHighLatency, "round trips take longer than the policy's max_rtt (a congested path, a distant route, an overloaded node)")
+
+// causes maps each registered cause to its plain words.
+var causes = map[Cause]string{}
+
+// registerCause adds a cause a method names, with what it means and what
+// to do in one plain sentence (output.DiagnosisPlain); a cause registered
+// twice with other words is a programming error. It returns c, so that a
+// method's file registers its causes in a package-level var.
+func registerCause(c Cause, plain string) Cause {
+	if old, dup := causes[c]; (dup && old != plain) || c == "" || plain == "" {
+		panic(fmt.Sprintf("probe: cause %q registered twice, unnamed or without words", c))
+	}
+	causes[c] = plain
+	return c
+}
+
+// Causes lists every registered cause, sorted.
 func Causes() []Cause {
-	return []Cause{CauseDNSFailure, CauseHighLatency, CauseHTTPFailure, CausePacketLoss,
-		CausePathMTUBlackhole, CauseTCPFiltered, CauseTCPRefused}
+	out := make([]Cause, 0, len(causes))
+	for c := range causes {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// CausePlain is the plain sentence of a registered cause.
+func CausePlain(c Cause) (string, bool) {
+	p, ok := causes[c]
+	return p, ok
 }
 
 // Result is what one probe learned. The engine turns it into the checker's

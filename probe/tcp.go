@@ -10,6 +10,12 @@ import (
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
+// The causes tcp names (http's curl too, when it cannot connect).
+var (
+	_ = registerCause(CauseTCPRefused, "the host answers ping but refuses the TCP port (the service is not listening, or a firewall rejects it)")
+	_ = registerCause(CauseTCPFiltered, "the host answers ping but the TCP port never answers: a security group or firewall drops it")
+)
+
 // The tcp method connects to host:port from inside the guest (curl, see
 // curl.go): ok with the connect time; tcp_refused when the host answers
 // ping but resets the connection; tcp_filtered when it answers ping but

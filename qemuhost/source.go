@@ -9,7 +9,7 @@
 // name, UUID, run status, the agent chardev's state and the NICs' MACs
 // (query-rx-filter); where a Proxmox VE config <id>.conf exists, NIC model,
 // MAC and bridge come from it. The guest agent is reached directly on its
-// socket with guestagent.Socket; everything above the seam is unchanged.
+// socket with agentsocket.Socket; everything above the seam is unchanged.
 //
 // The agent socket admits one client at a time, and Proxmox VE uses it
 // too: before connecting, the Source asks QMP whether another client holds
@@ -44,6 +44,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/guestagent/agentsocket"
 )
 
 // Defaults of Options.
@@ -99,7 +100,7 @@ type Options struct {
 	// DefaultConcurrency.
 	Concurrency int
 	// Agent tunes the guest agent sockets; BeforeDial is the Source's own.
-	Agent guestagent.SocketOptions
+	Agent agentsocket.Options
 }
 
 // Source lists the VMs of a host that runs QEMU without libvirt. It is safe
@@ -108,7 +109,7 @@ type Source struct {
 	opts Options
 
 	mu     sync.Mutex
-	agents map[string]*guestagent.Socket // by agent socket path
+	agents map[string]*agentsocket.Socket // by agent socket path
 	// owners are the VMs (by id) that held their UUID alone in the last
 	// listing: one keeps it when another starts claiming it too.
 	owners map[string]string
@@ -142,14 +143,14 @@ func New(opts Options) (*Source, error) {
 		}
 		seen[vm.ID] = true
 	}
-	return &Source{opts: opts, agents: map[string]*guestagent.Socket{}}, nil
+	return &Source{opts: opts, agents: map[string]*agentsocket.Socket{}}, nil
 }
 
 // Close closes the agent connections.
 func (s *Source) Close() error {
 	s.mu.Lock()
 	agents := s.agents
-	s.agents = map[string]*guestagent.Socket{}
+	s.agents = map[string]*agentsocket.Socket{}
 	s.mu.Unlock()
 	var errs []error
 	for _, a := range agents {
@@ -593,7 +594,7 @@ func bootID(uuid, qmpPath string) string {
 
 // agent returns the Socket for the VM's agent, shared by every check of
 // it, so that vmcheck itself never opens two connections to one agent.
-func (s *Source) agent(vm VM) *guestagent.Socket {
+func (s *Source) agent(vm VM) *agentsocket.Socket {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if a, ok := s.agents[vm.Agent]; ok {
@@ -601,7 +602,7 @@ func (s *Source) agent(vm VM) *guestagent.Socket {
 	}
 	opts := s.opts.Agent
 	opts.BeforeDial = s.agentFree(vm)
-	a := guestagent.NewSocket(vm.Agent, opts)
+	a := agentsocket.New(vm.Agent, opts)
 	s.agents[vm.Agent] = a
 	return a
 }
@@ -609,7 +610,7 @@ func (s *Source) agent(vm VM) *guestagent.Socket {
 // forgetAgents closes the Sockets of agents no longer listed.
 func (s *Source) forgetAgents(live map[string]bool) {
 	s.mu.Lock()
-	var gone []*guestagent.Socket
+	var gone []*agentsocket.Socket
 	for path, a := range s.agents {
 		if !live[path] {
 			gone = append(gone, a)

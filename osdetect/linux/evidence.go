@@ -1,4 +1,4 @@
-package osdetect
+package linux
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/osdetect"
 )
 
 // linuxIfaceName is what NextEvidence accepts as a Linux interface
@@ -36,31 +37,31 @@ const (
 // linuxEvidence is the next evidence command of a Linux guest (see
 // NextEvidence): first "ip -4|-6 neigh show dev IF" (iproute2 and busybox
 // print the entry's NUD state), then what its answer calls for.
-func linuxEvidence(iface string, gw netip.Addr, reads []EvidenceRead) (EvidenceStep, bool, error) {
+func linuxEvidence(iface string, gw netip.Addr, reads []osdetect.EvidenceRead) (osdetect.EvidenceStep, bool, error) {
 	if err := CheckLinuxIface(iface); err != nil {
-		return EvidenceStep{}, false, err
+		return osdetect.EvidenceStep{}, false, err
 	}
 	if len(reads) == 0 {
-		return EvidenceStep{Command: linuxNeighCmd(iface, gw, false)}, true, nil
+		return osdetect.EvidenceStep{Command: linuxNeighCmd(iface, gw, false)}, true, nil
 	}
 	if len(reads) == 2 {
 		if _, stale := linuxConfirmedBefore(iface, gw, reads); stale && gw.Is4() {
-			return EvidenceStep{Command: linuxARPingCmd(iface, gw)}, true, nil
+			return osdetect.EvidenceStep{Command: linuxARPingCmd(iface, gw)}, true, nil
 		}
-		return EvidenceStep{}, false, nil
+		return osdetect.EvidenceStep{}, false, nil
 	}
 	step, wait := linuxNext(iface, gw, reads[0])
 	switch step {
 	case linuxNeighAgain:
-		return EvidenceStep{Command: linuxNeighCmd(iface, gw, false), NotBefore: wait}, true, nil
+		return osdetect.EvidenceStep{Command: linuxNeighCmd(iface, gw, false), NotBefore: wait}, true, nil
 	case linuxNeighStats:
-		return EvidenceStep{Command: linuxNeighCmd(iface, gw, true)}, true, nil
+		return osdetect.EvidenceStep{Command: linuxNeighCmd(iface, gw, true)}, true, nil
 	case linuxLinkRead:
-		return EvidenceStep{Command: linuxLinkCmd(iface, gw)}, true, nil
+		return osdetect.EvidenceStep{Command: linuxLinkCmd(iface, gw)}, true, nil
 	case linuxARPing:
-		return EvidenceStep{Command: linuxARPingCmd(iface, gw)}, true, nil
+		return osdetect.EvidenceStep{Command: linuxARPingCmd(iface, gw)}, true, nil
 	}
-	return EvidenceStep{}, false, nil
+	return osdetect.EvidenceStep{}, false, nil
 }
 
 // linuxNeighCmd is "ip [-s] -4|-6 neigh show dev IF".
@@ -95,29 +96,29 @@ func linuxLinkCmd(iface string, gw netip.Addr) guestagent.Command {
 // has no IPv6 counterpart: nothing more to learn, and a REACHABLE entry
 // means the link is up); anything else, or a failed ip, with the link
 // state.
-func linuxNext(iface string, gw netip.Addr, r0 EvidenceRead) (linuxStep, time.Duration) {
+func linuxNext(iface string, gw netip.Addr, r0 osdetect.EvidenceRead) (linuxStep, time.Duration) {
 	ev, row, err := parseLinuxNeigh(iface, gw, r0)
 	switch {
-	case errors.Is(err, ErrNoInterface):
+	case errors.Is(err, osdetect.ErrNoInterface):
 		return linuxDone, 0
 	case err != nil:
 		return linuxLinkRead, 0
-	case ev.State.pending():
-		return linuxNeighAgain, ev.State.settle()
-	case ev.State == NUDReachable && !row.busybox:
+	case ev.State.Pending():
+		return linuxNeighAgain, ev.State.Settle()
+	case ev.State == osdetect.NUDReachable && !row.busybox:
 		return linuxNeighStats, 0
-	case ev.State == NUDReachable && gw.Is4() && ev.Neighbour == NeighbourResolved:
+	case ev.State == osdetect.NUDReachable && gw.Is4() && ev.Neighbour == osdetect.NeighbourResolved:
 		return linuxARPing, 0
-	case ev.State == NUDReachable:
+	case ev.State == osdetect.NUDReachable:
 		return linuxDone, 0
 	}
 	return linuxLinkRead, 0
 }
 
 // parseLinuxEvidence reads the reads of linuxEvidence's commands.
-func parseLinuxEvidence(iface string, gw netip.Addr, reads []EvidenceRead) (Evidence, error) {
+func parseLinuxEvidence(iface string, gw netip.Addr, reads []osdetect.EvidenceRead) (osdetect.Evidence, error) {
 	ev0, _, err0 := parseLinuxNeigh(iface, gw, reads[0])
-	if errors.Is(err0, ErrNoInterface) {
+	if errors.Is(err0, osdetect.ErrNoInterface) {
 		return ev0, err0
 	}
 	step, _ := linuxNext(iface, gw, reads[0])
@@ -125,26 +126,26 @@ func parseLinuxEvidence(iface string, gw netip.Addr, reads []EvidenceRead) (Evid
 		if err0 != nil {
 			return ev0, err0
 		}
-		return seenOnce(ev0), nil
+		return osdetect.SeenOnce(ev0), nil
 	}
 	r1 := reads[1]
 	switch step {
 	case linuxNeighAgain:
 		ev1, _, err := parseLinuxNeigh(iface, gw, r1)
 		if err != nil {
-			return withRaw(seenOnce(ev0), ev0.Raw, ev1.Raw), nil
+			return osdetect.WithRaw(osdetect.SeenOnce(ev0), ev0.Raw, ev1.Raw), nil
 		}
-		return withRaw(recheck(ev0, ev1, r1.Since), ev0.Raw, ev1.Raw), nil
+		return osdetect.WithRaw(osdetect.Recheck(ev0, ev1, r1.Since), ev0.Raw, ev1.Raw), nil
 	case linuxNeighStats:
 		ev1, row, err := parseLinuxNeigh(iface, gw, r1)
-		if err != nil || ev1.State != NUDReachable || !row.hasUsed {
+		if err != nil || ev1.State != osdetect.NUDReachable || !row.hasUsed {
 			ev := ev0
 			if err == nil {
 				ev = ev1
 			}
-			return withRaw(seenOnce(ev), ev1.Raw), nil
+			return osdetect.WithRaw(osdetect.SeenOnce(ev), ev1.Raw), nil
 		}
-		ev := withRaw(confirmedAt(ev1, row.confirmed, r1.Since), ev1.Raw)
+		ev := osdetect.WithRaw(confirmedAt(ev1, row.confirmed, r1.Since), ev1.Raw)
 		if len(reads) > 2 && !ev.Fresh {
 			entry := fmt.Sprintf("REACHABLE, last confirmed %d s before the read (before the failed ping)", row.confirmed)
 			return arpingResult(ev, entry, gw, reads[2]), nil
@@ -156,26 +157,26 @@ func parseLinuxEvidence(iface string, gw netip.Addr, reads []EvidenceRead) (Evid
 	link, err := parseLinuxLink(iface, gw, r1)
 	if err0 != nil {
 		// ip failed: the ARP table's flags are all there is.
-		link = seenOnce(link)
+		link = osdetect.SeenOnce(link)
 		link.Seen = "ip neigh failed; " + link.Seen
-		return withRaw(link, ev0.Raw, link.Raw), err
+		return osdetect.WithRaw(link, ev0.Raw, link.Raw), err
 	}
-	ev := seenOnce(ev0)
+	ev := osdetect.SeenOnce(ev0)
 	ev.Link = link.Link
-	return withRaw(ev, ev0.Raw, link.Raw), nil
+	return osdetect.WithRaw(ev, ev0.Raw, link.Raw), nil
 }
 
 // linuxConfirmedBefore reports, from the first two reads, whether they
 // were "ip neigh" and "ip -s neigh" and the second showed the entry
 // REACHABLE but confirmed before the failed ping: then arping asks the
 // gateway afresh (the third command).
-func linuxConfirmedBefore(iface string, gw netip.Addr, reads []EvidenceRead) (Evidence, bool) {
+func linuxConfirmedBefore(iface string, gw netip.Addr, reads []osdetect.EvidenceRead) (osdetect.Evidence, bool) {
 	if step, _ := linuxNext(iface, gw, reads[0]); step != linuxNeighStats {
-		return Evidence{}, false
+		return osdetect.Evidence{}, false
 	}
 	ev1, row, err := parseLinuxNeigh(iface, gw, reads[1])
-	if err != nil || ev1.State != NUDReachable || !row.hasUsed || ev1.Neighbour != NeighbourResolved {
-		return Evidence{}, false
+	if err != nil || ev1.State != osdetect.NUDReachable || !row.hasUsed || ev1.Neighbour != osdetect.NeighbourResolved {
+		return osdetect.Evidence{}, false
 	}
 	ev := confirmedAt(ev1, row.confirmed, reads[1].Since)
 	return ev, !ev.Fresh
@@ -185,7 +186,7 @@ func linuxConfirmedBefore(iface string, gw netip.Addr, reads []EvidenceRead) (Ev
 // secs seconds before the read, which started since after the ping: fresh
 // only if that is not before the ping. iproute2 prints whole seconds,
 // rounded down: the confirmation may be up to secs+1 s old.
-func confirmedAt(ev Evidence, secs int64, since time.Duration) Evidence {
+func confirmedAt(ev osdetect.Evidence, secs int64, since time.Duration) osdetect.Evidence {
 	if time.Duration(secs+1)*time.Second > since {
 		ev.Fresh = false
 		ev.Seen = fmt.Sprintf("REACHABLE, but last confirmed %d s before the read, before the failed ping (at most %d s before it): not an answer to this check", secs, int64(since.Seconds()))
@@ -196,29 +197,19 @@ func confirmedAt(ev Evidence, secs int64, since time.Duration) Evidence {
 	return ev
 }
 
-// withRaw sets ev.Raw to the parts joined.
-func withRaw(ev Evidence, parts ...string) Evidence {
-	var raw rawParts
-	for _, p := range parts {
-		raw.add(p)
-	}
-	ev.Raw = raw.String()
-	return ev
-}
-
 // parseLinuxLink reads linuxLinkCmd's output. cat prints what it could
 // read and exits 1 if a file failed: the carrier of an interface that is
 // administratively down cannot be read (EINVAL), and neither file exists
 // when the interface does not. For an IPv4 gateway the ARP table follows;
 // its flags say resolved (ATF_COM) or not, never the NUD state.
-func parseLinuxLink(iface string, gw netip.Addr, r EvidenceRead) (Evidence, error) {
-	var raw rawParts
-	st, err := r.exited()
+func parseLinuxLink(iface string, gw netip.Addr, r osdetect.EvidenceRead) (osdetect.Evidence, error) {
+	var raw osdetect.RawParts
+	st, err := r.Exited()
 	if err != nil {
-		raw.add(err.Error())
-		return Evidence{Raw: raw.String()}, err
+		raw.Add(err.Error())
+		return osdetect.Evidence{Raw: raw.String()}, err
 	}
-	ls, cut := evidenceLines(st.Stdout, st.StdoutTruncated)
+	ls, cut := osdetect.EvidenceLines(st.Stdout, st.StdoutTruncated)
 	hdr := len(ls)
 	if gw.Is4() {
 		hdr = -1
@@ -229,15 +220,15 @@ func parseLinuxLink(iface string, gw netip.Addr, r EvidenceRead) (Evidence, erro
 			}
 		}
 		if hdr < 0 {
-			raw.add(firstLine(st.Stderr))
-			return Evidence{Raw: raw.String()}, fmt.Errorf("cat: no %s table in the output (%s): %s", procNetARP, exitText(st), firstLine(st.Stderr))
+			raw.Add(osdetect.FirstLine(st.Stderr))
+			return osdetect.Evidence{Raw: raw.String()}, fmt.Errorf("cat: no %s table in the output (%s): %s", procNetARP, osdetect.ExitText(st), osdetect.FirstLine(st.Stderr))
 		}
 	}
 	if strings.TrimSpace(strings.Join(ls[:hdr], "")) == "" && *st.ExitCode != 0 {
-		raw.add(firstLine(st.Stderr))
-		return Evidence{Raw: raw.String()}, fmt.Errorf("%w: %s cannot be read: %s", ErrNoInterface, guestagent.Sanitize(iface, 32), firstLine(st.Stderr))
+		raw.Add(osdetect.FirstLine(st.Stderr))
+		return osdetect.Evidence{Raw: raw.String()}, fmt.Errorf("%w: %s cannot be read: %s", osdetect.ErrNoInterface, guestagent.Sanitize(iface, 32), osdetect.FirstLine(st.Stderr))
 	}
-	ev := Evidence{Link: linuxLink(ls[:min(hdr, 2)], &raw)}
+	ev := osdetect.Evidence{Link: linuxLink(ls[:min(hdr, 2)], &raw)}
 	if gw.Is4() {
 		ev = linuxARPEntry(iface, gw, ls[hdr+1:], cut, ev, &raw)
 	}
@@ -246,10 +237,10 @@ func parseLinuxLink(iface string, gw netip.Addr, r EvidenceRead) (Evidence, erro
 }
 
 // linuxARPEntry finds gw's row on iface in the rows of /proc/net/arp.
-func linuxARPEntry(iface string, gw netip.Addr, rows []string, cut bool, ev Evidence, raw *rawParts) Evidence {
-	ev.Neighbour, ev.State = NeighbourUnresolved, NUDNone
+func linuxARPEntry(iface string, gw netip.Addr, rows []string, cut bool, ev osdetect.Evidence, raw *osdetect.RawParts) osdetect.Evidence {
+	ev.Neighbour, ev.State = osdetect.NeighbourUnresolved, osdetect.NUDNone
 	if cut {
-		ev.Neighbour, ev.State = NeighbourUnknown, NUDUnknown
+		ev.Neighbour, ev.State = osdetect.NeighbourUnknown, osdetect.NUDUnknown
 	}
 	for _, l := range rows {
 		f := strings.Fields(l)
@@ -261,26 +252,26 @@ func linuxARPEntry(iface string, gw netip.Addr, rows []string, cut bool, ev Evid
 		}
 		flags, err := strconv.ParseUint(strings.TrimPrefix(f[2], "0x"), 16, 32)
 		mac, macOK := guestagent.NormalMAC(f[3])
-		raw.add(l)
-		ev.State = NUDUnknown
+		raw.Add(l)
+		ev.State = osdetect.NUDUnknown
 		switch {
 		case err != nil:
-			ev.Neighbour = NeighbourUnknown
-		case flags&atfCom != 0 && macOK && !isZeroMAC(mac):
-			ev.Neighbour, ev.LLAddr = NeighbourResolved, mac
+			ev.Neighbour = osdetect.NeighbourUnknown
+		case flags&atfCom != 0 && macOK && !osdetect.IsZeroMAC(mac):
+			ev.Neighbour, ev.LLAddr = osdetect.NeighbourResolved, mac
 		default:
-			ev.Neighbour = NeighbourUnresolved
+			ev.Neighbour = osdetect.NeighbourUnresolved
 		}
 		return ev
 	}
-	raw.add(fmt.Sprintf("no ARP entry for %s on %s", gw, iface))
+	raw.Add(fmt.Sprintf("no ARP entry for %s on %s", gw, iface))
 	return ev
 }
 
 // linuxLink reads the operstate and carrier lines cat printed before the
 // ARP table: carrier 0 is no carrier; an unreadable carrier (EINVAL) on an
 // interface whose operstate is "down" means it is administratively down.
-func linuxLink(pre []string, raw *rawParts) LinkState {
+func linuxLink(pre []string, raw *osdetect.RawParts) osdetect.LinkState {
 	oper, carrier := "", ""
 	for _, l := range pre {
 		switch t := strings.TrimSpace(l); t {
@@ -291,17 +282,17 @@ func linuxLink(pre []string, raw *rawParts) LinkState {
 		}
 	}
 	if oper != "" || carrier != "" {
-		raw.add(fmt.Sprintf("operstate %s, carrier %s", orDash(oper), orDash(carrier)))
+		raw.Add(fmt.Sprintf("operstate %s, carrier %s", orDash(oper), orDash(carrier)))
 	}
 	switch {
 	case carrier == "0" || oper == "lowerlayerdown" || oper == "notpresent":
-		return LinkNoCarrier
+		return osdetect.LinkNoCarrier
 	case carrier == "1" && (oper == "up" || oper == "unknown"):
-		return LinkUp
+		return osdetect.LinkUp
 	case carrier == "1" || oper == "down" || oper == "dormant" || oper == "testing":
-		return LinkDown
+		return osdetect.LinkDown
 	}
-	return LinkUnknown
+	return osdetect.LinkUnknown
 }
 
 func orDash(s string) string {
@@ -328,25 +319,25 @@ type neighRow struct {
 // kernel's clock ticks by the wrong clock rate) and accepts no -s. The
 // address is printed without a zone; the state is the last word the
 // neighbour table knows.
-func parseLinuxNeigh(iface string, gw netip.Addr, r EvidenceRead) (Evidence, neighRow, error) {
-	var raw rawParts
-	st, err := r.exited()
+func parseLinuxNeigh(iface string, gw netip.Addr, r osdetect.EvidenceRead) (osdetect.Evidence, neighRow, error) {
+	var raw osdetect.RawParts
+	st, err := r.Exited()
 	if err != nil {
-		raw.add("ip: " + err.Error())
-		return Evidence{Raw: raw.String()}, neighRow{}, fmt.Errorf("ip neigh: %w", err)
+		raw.Add("ip: " + err.Error())
+		return osdetect.Evidence{Raw: raw.String()}, neighRow{}, fmt.Errorf("ip neigh: %w", err)
 	}
 	if *st.ExitCode != 0 {
-		msg := firstLine(st.Stderr)
-		raw.add(msg)
+		msg := osdetect.FirstLine(st.Stderr)
+		raw.Add(msg)
 		if strings.Contains(strings.ToLower(msg), "find device") {
-			return Evidence{Raw: raw.String()}, neighRow{}, fmt.Errorf("%w: ip: %s", ErrNoInterface, msg)
+			return osdetect.Evidence{Raw: raw.String()}, neighRow{}, fmt.Errorf("%w: ip: %s", osdetect.ErrNoInterface, msg)
 		}
-		return Evidence{Raw: raw.String()}, neighRow{}, fmt.Errorf("ip neigh: %s: %s", exitText(st), msg)
+		return osdetect.Evidence{Raw: raw.String()}, neighRow{}, fmt.Errorf("ip neigh: %s: %s", osdetect.ExitText(st), msg)
 	}
-	ls, cut := evidenceLines(st.Stdout, st.StdoutTruncated)
-	ev := Evidence{Link: LinkUnknown, Neighbour: NeighbourUnresolved, State: NUDNone}
+	ls, cut := osdetect.EvidenceLines(st.Stdout, st.StdoutTruncated)
+	ev := osdetect.Evidence{Link: osdetect.LinkUnknown, Neighbour: osdetect.NeighbourUnresolved, State: osdetect.NUDNone}
 	if cut {
-		ev.Neighbour, ev.State = NeighbourUnknown, NUDUnknown
+		ev.Neighbour, ev.State = osdetect.NeighbourUnknown, osdetect.NUDUnknown
 	}
 	target := gw.WithZone("")
 	for _, l := range ls {
@@ -357,20 +348,20 @@ func parseLinuxNeigh(iface string, gw netip.Addr, r EvidenceRead) (Evidence, nei
 		if a, err := netip.ParseAddr(f[0]); err != nil || a != target {
 			continue
 		}
-		raw.add(l)
+		raw.Add(l)
 		var row neighRow
 		ev.Neighbour, ev.State, ev.LLAddr, row = readNeighRow(f[1:])
 		ev.Raw = raw.String()
 		return ev, row, nil
 	}
-	raw.add(fmt.Sprintf("no neighbour entry for %s on %s", target, iface))
+	raw.Add(fmt.Sprintf("no neighbour entry for %s on %s", target, iface))
 	ev.Raw = raw.String()
 	return ev, neighRow{}, nil
 }
 
 // readNeighRow reads the fields after the address of an ip neigh row.
-func readNeighRow(f []string) (NeighbourState, NUDState, string, neighRow) {
-	mac, w := "", nudWord{NUDUnknown, NeighbourUnknown}
+func readNeighRow(f []string) (osdetect.NeighbourState, osdetect.NUDState, string, neighRow) {
+	mac, w := "", osdetect.NUDWord{NUD: osdetect.NUDUnknown, Neighbour: osdetect.NeighbourUnknown}
 	var row neighRow
 	for i, x := range f {
 		if x == "lladdr" && i+1 < len(f) {
@@ -379,7 +370,7 @@ func readNeighRow(f []string) (NeighbourState, NUDState, string, neighRow) {
 		if x == "used" && i+1 < len(f) {
 			row.hasUsed, row.confirmed = usedConfirmed(f[i+1])
 		}
-		if s, ok := neighbourWord(x); ok {
+		if s, ok := osdetect.NeighbourWord(x); ok {
 			w = s
 		}
 	}
@@ -388,12 +379,12 @@ func readNeighRow(f []string) (NeighbourState, NUDState, string, neighRow) {
 	// busybox's.
 	row.busybox = row.hasUsed
 	switch {
-	case w.nb == NeighbourResolved && (mac == "" || isZeroMAC(mac)):
-		return NeighbourUnknown, w.nud, "", row
-	case w.nb == NeighbourResolved:
-		return w.nb, w.nud, mac, row
+	case w.Neighbour == osdetect.NeighbourResolved && (mac == "" || osdetect.IsZeroMAC(mac)):
+		return osdetect.NeighbourUnknown, w.NUD, "", row
+	case w.Neighbour == osdetect.NeighbourResolved:
+		return w.Neighbour, w.NUD, mac, row
 	}
-	return w.nb, w.nud, "", row
+	return w.Neighbour, w.NUD, "", row
 }
 
 // usedConfirmed reads B of "A/B/C" (iproute2 may glue "probes" to C).

@@ -1,4 +1,4 @@
-package osdetect
+package windows
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/osdetect"
 )
 
 // windowsEvidence is the next evidence command of a Windows guest (see
@@ -15,23 +16,23 @@ import (
 // column is the entry's state; read again after the kernel's re-check
 // when it was Delay, Probe or Incomplete. Neither says anything about
 // the link.
-func windowsEvidence(iface string, gw netip.Addr, reads []EvidenceRead) (EvidenceStep, bool, error) {
+func windowsEvidence(iface string, gw netip.Addr, reads []osdetect.EvidenceRead) (osdetect.EvidenceStep, bool, error) {
 	cmd, err := windowsNeighCmd(iface, gw)
 	if err != nil {
-		return EvidenceStep{}, false, err
+		return osdetect.EvidenceStep{}, false, err
 	}
 	switch len(reads) {
 	case 0:
-		return EvidenceStep{Command: cmd}, true, nil
+		return osdetect.EvidenceStep{Command: cmd}, true, nil
 	case 1:
 	default:
-		return EvidenceStep{}, false, nil // read twice at most
+		return osdetect.EvidenceStep{}, false, nil // read twice at most
 	}
 	ev, err := parseWindowsNeigh(gw, reads[0])
-	if err != nil || !ev.State.pending() {
-		return EvidenceStep{}, false, nil
+	if err != nil || !ev.State.Pending() {
+		return osdetect.EvidenceStep{}, false, nil
 	}
-	return EvidenceStep{Command: cmd, NotBefore: ev.State.settle()}, true, nil
+	return osdetect.EvidenceStep{Command: cmd, NotBefore: ev.State.Settle()}, true, nil
 }
 
 // windowsNeighCmd is "netsh.exe interface ipv4|ipv6 show neighbors
@@ -61,19 +62,19 @@ func windowsNeighCmd(iface string, gw netip.Addr) (guestagent.Command, error) {
 }
 
 // parseWindowsEvidence reads the reads of windowsEvidence's commands.
-func parseWindowsEvidence(_ string, gw netip.Addr, reads []EvidenceRead) (Evidence, error) {
+func parseWindowsEvidence(_ string, gw netip.Addr, reads []osdetect.EvidenceRead) (osdetect.Evidence, error) {
 	ev0, err := parseWindowsNeigh(gw, reads[0])
 	if err != nil {
 		return ev0, err
 	}
-	if len(reads) < 2 || !ev0.State.pending() {
-		return seenOnce(ev0), nil
+	if len(reads) < 2 || !ev0.State.Pending() {
+		return osdetect.SeenOnce(ev0), nil
 	}
 	ev1, err := parseWindowsNeigh(gw, reads[1])
 	if err != nil {
-		return withRaw(seenOnce(ev0), ev0.Raw, ev1.Raw), nil
+		return osdetect.WithRaw(osdetect.SeenOnce(ev0), ev0.Raw, ev1.Raw), nil
 	}
-	return withRaw(recheck(ev0, ev1, reads[1].Since), ev0.Raw, ev1.Raw), nil
+	return osdetect.WithRaw(osdetect.Recheck(ev0, ev1, reads[1].Since), ev0.Raw, ev1.Raw), nil
 }
 
 // parseWindowsNeigh reads one read of netsh's
@@ -91,15 +92,15 @@ func parseWindowsEvidence(_ string, gw netip.Addr, reads []EvidenceRead) (Eviden
 // a word the table does not know leaves a resolved-looking row
 // NeighbourUnknown. With every interface listed, a resolved row for the
 // gateway wins over others.
-func parseWindowsNeigh(gw netip.Addr, r EvidenceRead) (Evidence, error) {
-	st, err := r.exited()
+func parseWindowsNeigh(gw netip.Addr, r osdetect.EvidenceRead) (osdetect.Evidence, error) {
+	st, err := r.Exited()
 	if err != nil {
-		return Evidence{Raw: guestagent.Sanitize(err.Error(), MaxEvidenceRawRunes)}, err
+		return osdetect.Evidence{Raw: guestagent.Sanitize(err.Error(), osdetect.MaxEvidenceRawRunes)}, err
 	}
-	ls, cut := evidenceLines(st.Stdout, st.StdoutTruncated)
+	ls, cut := osdetect.EvidenceLines(st.Stdout, st.StdoutTruncated)
 	target := gw.WithZone("")
-	var raw rawParts
-	ev := Evidence{Link: LinkUnknown}
+	var raw osdetect.RawParts
+	ev := osdetect.Evidence{Link: osdetect.LinkUnknown}
 	rows, found := 0, false
 	for _, l := range ls {
 		f := strings.Fields(l)
@@ -111,32 +112,32 @@ func parseWindowsNeigh(gw netip.Addr, r EvidenceRead) (Evidence, error) {
 			continue
 		}
 		rows++
-		if a.WithZone("") != target || ev.Neighbour == NeighbourResolved {
+		if a.WithZone("") != target || ev.Neighbour == osdetect.NeighbourResolved {
 			continue
 		}
 		state, nud, mac := windowsRow(f[1:])
-		if !found || state == NeighbourResolved {
+		if !found || state == osdetect.NeighbourResolved {
 			ev.Neighbour, ev.State, ev.LLAddr = state, nud, mac
-			raw = rawParts{}
-			raw.add(l)
+			raw = osdetect.RawParts{}
+			raw.Add(l)
 		}
 		found = true
 	}
 	switch {
 	case found:
 	case rows == 0 && *st.ExitCode != 0:
-		msg := firstLine(st.Stdout)
+		msg := osdetect.FirstLine(st.Stdout)
 		if msg == "" {
-			msg = firstLine(st.Stderr)
+			msg = osdetect.FirstLine(st.Stderr)
 		}
-		raw.add(msg)
-		return Evidence{Raw: raw.String()}, fmt.Errorf("%s: %s", exitText(st), msg)
+		raw.Add(msg)
+		return osdetect.Evidence{Raw: raw.String()}, fmt.Errorf("%s: %s", osdetect.ExitText(st), msg)
 	case cut:
-		ev.Neighbour, ev.State = NeighbourUnknown, NUDUnknown
-		raw.add(fmt.Sprintf("no neighbour entry for %s in the part read", target))
+		ev.Neighbour, ev.State = osdetect.NeighbourUnknown, osdetect.NUDUnknown
+		raw.Add(fmt.Sprintf("no neighbour entry for %s in the part read", target))
 	default:
-		ev.Neighbour, ev.State = NeighbourUnresolved, NUDNone
-		raw.add(fmt.Sprintf("no neighbour entry for %s", target))
+		ev.Neighbour, ev.State = osdetect.NeighbourUnresolved, osdetect.NUDNone
+		raw.Add(fmt.Sprintf("no neighbour entry for %s", target))
 	}
 	ev.Raw = raw.String()
 	return ev, nil
@@ -145,29 +146,29 @@ func parseWindowsNeigh(gw netip.Addr, r EvidenceRead) (Evidence, error) {
 // windowsRow reads the fields after the address of an arp.exe or netsh
 // row: a MAC with hyphens (or a word where netsh has none), then the type
 // or state.
-func windowsRow(f []string) (NeighbourState, NUDState, string) {
+func windowsRow(f []string) (osdetect.NeighbourState, osdetect.NUDState, string) {
 	mac, ok := guestagent.NormalMAC(f[0])
 	if ok {
 		f = f[1:]
 	}
 	known := false
-	w := nudWord{NUDUnknown, NeighbourUnknown}
+	w := osdetect.NUDWord{NUD: osdetect.NUDUnknown, Neighbour: osdetect.NeighbourUnknown}
 	if len(f) > 0 {
-		w, known = neighbourWord(f[0])
+		w, known = osdetect.NeighbourWord(f[0])
 	}
 	switch {
-	case !ok && known && w.nb == NeighbourResolved:
+	case !ok && known && w.Neighbour == osdetect.NeighbourResolved:
 		// "ff02::2  Permanent": a state without a link-layer address.
-		return NeighbourUnknown, w.nud, ""
-	case !ok || isZeroMAC(mac):
+		return osdetect.NeighbourUnknown, w.NUD, ""
+	case !ok || osdetect.IsZeroMAC(mac):
 		// netsh prints "Unreachable" or nothing in place of the MAC,
 		// arp.exe 00-00-00-00-00-00 with "invalid".
-		if known && w.nb == NeighbourUnresolved {
-			return NeighbourUnresolved, w.nud, ""
+		if known && w.Neighbour == osdetect.NeighbourUnresolved {
+			return osdetect.NeighbourUnresolved, w.NUD, ""
 		}
-		return NeighbourUnresolved, NUDUnknown, ""
+		return osdetect.NeighbourUnresolved, osdetect.NUDUnknown, ""
 	case known:
-		return w.nb, w.nud, mac
+		return w.Neighbour, w.NUD, mac
 	}
-	return NeighbourUnknown, NUDUnknown, ""
+	return osdetect.NeighbourUnknown, osdetect.NUDUnknown, ""
 }

@@ -1,4 +1,9 @@
-package guestagent
+// Package agentsocket is a guestagent.Transport that talks to a QEMU guest
+// agent's unix socket directly, without libvirt: the transport of the
+// plain-QEMU and Proxmox VE hosts (qemuhost). Replies are capped per
+// command (guestagent.ReplyLimit) while they are read, and failures wrap
+// guestagent's sentinels.
+package agentsocket
 
 import (
 	"bytes"
@@ -14,13 +19,15 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vmcheck/vmcheck/guestagent"
 )
 
-// Defaults of SocketOptions.
+// Defaults of Options.
 const (
-	// DefaultSocketTimeout bounds a command whose context has no deadline,
+	// DefaultTimeout bounds a command whose context has no deadline,
 	// as libvirt's default agent timeout does.
-	DefaultSocketTimeout = 5 * time.Second
+	DefaultTimeout = 5 * time.Second
 	// DefaultLinger is how long a Socket keeps its connection after a
 	// command, for the next one. qemu-ga polls a virtio-serial port whose
 	// host side is closed only every 100 ms, so each reconnect costs up to
@@ -35,13 +42,17 @@ const (
 // JSON parser drop a half-received request.
 const delimiter = 0xFF
 
+// syncReplyLimit bounds a reply line read before the command's own limit
+// applies: the resynchronisation's, and what is discarded up to it.
+var syncReplyLimit = guestagent.ReplyLimit("guest-sync-delimited")
+
 // readChunk is how much a frameReader asks the connection for at a time.
 const readChunk = 64 << 10
 
-// SocketOptions tune a Socket. The zero value gives the defaults.
-type SocketOptions struct {
+// Options tune a Socket. The zero value gives the defaults.
+type Options struct {
 	// Timeout bounds a command whose context carries no deadline; 0 means
-	// DefaultSocketTimeout.
+	// DefaultTimeout.
 	Timeout time.Duration
 	// Linger keeps the connection open this long after a successful
 	// command, so that the next one skips the reconnect and resync; 0
@@ -72,14 +83,14 @@ type SocketOptions struct {
 //
 // One command is in flight at a time; others wait for it, as long as their
 // context allows. Every read and write honours the command's context:
-// its deadline, or SocketOptions.Timeout when it has none, and its
+// its deadline, or Options.Timeout when it has none, and its
 // cancellation. A reply longer than its command's ReplyLimit fails with
 // ErrReplyTooLarge as soon as the limit is passed.
 //
 // A Socket is safe for concurrent use.
 type Socket struct {
 	path string
-	opts SocketOptions
+	opts Options
 	sem  chan struct{} // holds a token while a command or the idle closer runs
 
 	// Guarded by sem.
@@ -92,13 +103,13 @@ type Socket struct {
 	closed bool
 }
 
-var _ Transport = (*Socket)(nil)
+var _ guestagent.Transport = (*Socket)(nil)
 
-// NewSocket returns a Socket for the agent listening at path. It connects
-// on the first command.
-func NewSocket(path string, opts SocketOptions) *Socket {
+// New returns a Socket for the agent listening at path. It connects on
+// the first command.
+func New(path string, opts Options) *Socket {
 	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultSocketTimeout
+		opts.Timeout = DefaultTimeout
 	}
 	if opts.Linger == 0 {
 		opts.Linger = DefaultLinger
@@ -126,9 +137,9 @@ func (s *Socket) Close() error {
 // Command sends one request and returns the agent's reply line, e.g.
 // {"return":{}} or {"error":{…}}.
 func (s *Socket) Command(ctx context.Context, request []byte) ([]byte, error) {
-	cmd := CommandName(request)
+	cmd := guestagent.CommandName(request)
 	if err := ctx.Err(); err != nil {
-		return nil, wrapSentinel(ErrUnresponsive, err, fmt.Sprintf("%s not sent: %v", cmd, err))
+		return nil, guestagent.WrapSentinel(guestagent.ErrUnresponsive, err, fmt.Sprintf("%s not sent: %v", cmd, err))
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -138,7 +149,7 @@ func (s *Socket) Command(ctx context.Context, request []byte) ([]byte, error) {
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, wrapSentinel(ErrUnresponsive, ctx.Err(),
+		return nil, guestagent.WrapSentinel(guestagent.ErrUnresponsive, ctx.Err(),
 			fmt.Sprintf("%s not sent: another command to %s was still in flight: %v", cmd, s.path, ctx.Err()))
 	}
 	defer func() { <-s.sem }()
@@ -194,7 +205,7 @@ func (s *Socket) exchange(ctx context.Context, cmd string, request []byte) ([]by
 		}
 	}()
 
-	s.frames.max = ReplyLimit(cmd)
+	s.frames.max = guestagent.ReplyLimit(cmd)
 	msg := net.Buffers{bytes.TrimSpace(request), []byte("\n")}
 	if _, err := msg.WriteTo(conn); err != nil {
 		return nil, s.ioError(ctx, cmd, "send", err)
@@ -223,7 +234,7 @@ func (s *Socket) connect(ctx context.Context) error {
 	if err != nil {
 		return s.dialError(ctx, err)
 	}
-	s.conn, s.frames = conn, newFrameReader(conn, smallReplyLimit)
+	s.conn, s.frames = conn, newFrameReader(conn, syncReplyLimit)
 	deadline, _ := ctx.Deadline()
 	if err := conn.SetDeadline(deadline); err != nil {
 		return s.ioError(ctx, "guest-sync-delimited", "set deadline", err)
@@ -236,7 +247,7 @@ func (s *Socket) connect(ctx context.Context) error {
 	if _, err := conn.Write(msg); err != nil {
 		return s.ioError(ctx, "guest-sync-delimited", "send", err)
 	}
-	s.frames.max = smallReplyLimit
+	s.frames.max = syncReplyLimit
 	for {
 		f, err := s.frames.next()
 		if err != nil {
@@ -283,12 +294,12 @@ func (s *Socket) closeIdle() {
 func (s *Socket) dialError(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil:
-		return wrapSentinel(ErrUnresponsive, errors.Join(ctx.Err(), err),
+		return guestagent.WrapSentinel(guestagent.ErrUnresponsive, errors.Join(ctx.Err(), err),
 			fmt.Sprintf("connect to %s: %v", s.path, ctx.Err()))
 	case errors.Is(err, syscall.ENOENT):
-		return wrapSentinel(ErrNoChannel, err, fmt.Sprintf("no agent socket at %s", s.path))
+		return guestagent.WrapSentinel(guestagent.ErrNoChannel, err, fmt.Sprintf("no agent socket at %s", s.path))
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return wrapSentinel(ErrUnresponsive, err,
+		return guestagent.WrapSentinel(guestagent.ErrUnresponsive, err,
 			fmt.Sprintf("nothing listens on %s (QEMU or the agent is not running)", s.path))
 	}
 	return fmt.Errorf("connect to agent socket %s: %w", s.path, err)
@@ -297,50 +308,21 @@ func (s *Socket) dialError(ctx context.Context, err error) error {
 // ioError maps a failed read or write on the connection.
 func (s *Socket) ioError(ctx context.Context, cmd, op string, err error) error {
 	switch {
-	case errors.Is(err, ErrReplyTooLarge), errors.Is(err, errProtocol):
+	case errors.Is(err, guestagent.ErrReplyTooLarge), errors.Is(err, errProtocol):
 		return fmt.Errorf("%s: %s from %s: %w", cmd, op, s.path, err)
 	case ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded):
 		cause := ctx.Err()
 		if cause == nil {
 			cause = context.DeadlineExceeded
 		}
-		return wrapSentinel(ErrUnresponsive, errors.Join(cause, err),
+		return guestagent.WrapSentinel(guestagent.ErrUnresponsive, errors.Join(cause, err),
 			fmt.Sprintf("%s: no reply from %s in time (%s)", cmd, s.path, op))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return wrapSentinel(ErrUnresponsive, err,
+		return guestagent.WrapSentinel(guestagent.ErrUnresponsive, err,
 			fmt.Sprintf("%s: %s: connection to %s closed by the other end", cmd, op, s.path))
 	}
 	return fmt.Errorf("%s: %s on agent socket %s: %w", cmd, op, s.path, err)
-}
-
-// CommandName is the request's "execute" member, sanitised, or "agent
-// command" when there is none. It reads only as far as that member, so a
-// large request costs nothing here.
-func CommandName(request []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(request))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return "agent command"
-	}
-	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			break
-		}
-		if key != "execute" {
-			var skip json.RawMessage
-			if dec.Decode(&skip) != nil {
-				break
-			}
-			continue
-		}
-		var name string
-		if dec.Decode(&name) != nil || name == "" {
-			break
-		}
-		return Sanitize(name, 64)
-	}
-	return "agent command"
 }
 
 // errProtocol marks a byte stream that breaks the agent protocol.
@@ -513,7 +495,7 @@ func (fr *frameReader) fill() error {
 // gather appends b to the line being read, unless that makes it too long.
 func (fr *frameReader) gather(b []byte) error {
 	if len(fr.line)+len(b) > fr.max {
-		return wrapSentinel(ErrReplyTooLarge, nil, fmt.Sprintf("a reply line exceeds %d bytes", fr.max))
+		return guestagent.WrapSentinel(guestagent.ErrReplyTooLarge, nil, fmt.Sprintf("a reply line exceeds %d bytes", fr.max))
 	}
 	fr.line = append(fr.line, b...)
 	return nil

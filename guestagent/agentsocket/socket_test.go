@@ -1,4 +1,4 @@
-package guestagent_test
+package agentsocket_test
 
 import (
 	"bufio"
@@ -18,8 +18,11 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/guestagent/agentsocket"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
 )
+
+const qga = "../../testdata/qga/"
 
 // fakeAgent is a guest agent socket served in-process. Each accepted
 // connection runs handle; the default handler answers like qemu-ga.
@@ -144,7 +147,7 @@ func startFakeAgent(t *testing.T, handle func(n int, c *agentConn)) *fakeAgent {
 
 func qgaLike(_ int, c *agentConn) { c.serve(pong) }
 
-func command(t *testing.T, s *guestagent.Socket, timeout time.Duration, request string) ([]byte, error) {
+func command(t *testing.T, s *agentsocket.Socket, timeout time.Duration, request string) ([]byte, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -153,7 +156,7 @@ func command(t *testing.T, s *guestagent.Socket, timeout time.Duration, request 
 
 func TestSocketCommand(t *testing.T) {
 	a := startFakeAgent(t, qgaLike)
-	s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+	s := agentsocket.New(a.path, agentsocket.Options{})
 	defer s.Close()
 	for i := range 3 {
 		got, err := command(t, s, 2*time.Second, `{"execute":"guest-ping"}`)
@@ -191,7 +194,7 @@ func TestSocketTranscripts(t *testing.T) {
 				})
 			})
 			direct := agenttest.Replay(t, qga+name)
-			s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+			s := agentsocket.New(a.path, agentsocket.Options{})
 			defer s.Close()
 			for _, req := range transcriptRequests(t, qga+name) {
 				want, werr := direct.Command(context.Background(), req)
@@ -253,7 +256,7 @@ func TestSocketResync(t *testing.T) {
 				}
 				c.serve(pong)
 			})
-			s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+			s := agentsocket.New(a.path, agentsocket.Options{})
 			defer s.Close()
 			got, err := command(t, s, 2*time.Second, `{"execute":"guest-ping"}`)
 			if err != nil || string(got) != `{"return": {}}` {
@@ -293,7 +296,7 @@ func TestSocketLateReply(t *testing.T) {
 		}
 		c.serve(pong)
 	})
-	s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+	s := agentsocket.New(a.path, agentsocket.Options{})
 	defer s.Close()
 	start := time.Now()
 	_, err := command(t, s, 200*time.Millisecond, `{"execute":"guest-info"}`)
@@ -337,7 +340,7 @@ func TestSocketOneInFlight(t *testing.T) {
 			fmt.Fprintf(c, "{\"return\": %s}\n", idOf(args))
 		}
 	})
-	s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+	s := agentsocket.New(a.path, agentsocket.Options{})
 	defer s.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -378,7 +381,7 @@ func TestSocketWaitsForInFlight(t *testing.T) {
 			return []byte(`{"return": {}}`)
 		})
 	})
-	s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+	s := agentsocket.New(a.path, agentsocket.Options{})
 	defer s.Close()
 	done := make(chan error, 1)
 	go func() {
@@ -409,7 +412,7 @@ func TestSocketDeadlines(t *testing.T) {
 		name    string
 		handle  func(int, *agentConn)
 		request string
-		opts    guestagent.SocketOptions
+		opts    agentsocket.Options
 		ctx     func() (context.Context, context.CancelFunc)
 		want    error
 	}{
@@ -431,14 +434,14 @@ func TestSocketDeadlines(t *testing.T) {
 			},
 			want: context.Canceled},
 		{name: "no deadline: Timeout", handle: silent, request: `{"execute":"guest-ping"}`,
-			opts: guestagent.SocketOptions{Timeout: 150 * time.Millisecond},
+			opts: agentsocket.Options{Timeout: 150 * time.Millisecond},
 			ctx:  func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
 			want: context.DeadlineExceeded},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := startFakeAgent(t, tc.handle)
-			s := guestagent.NewSocket(a.path, tc.opts)
+			s := agentsocket.New(a.path, tc.opts)
 			ctx, cancel := tc.ctx()
 			defer cancel()
 			start := time.Now()
@@ -490,7 +493,7 @@ func TestSocketReconnects(t *testing.T) {
 				}
 				c.serve(pong)
 			})
-			s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+			s := agentsocket.New(a.path, agentsocket.Options{})
 			defer s.Close()
 			_, err := command(t, s, 2*time.Second, `{"execute":"guest-ping"}`)
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
@@ -526,7 +529,7 @@ func TestSocketDialErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := guestagent.NewSocket(tc.path, guestagent.SocketOptions{})
+			s := agentsocket.New(tc.path, agentsocket.Options{})
 			_, err := command(t, s, time.Second, `{"execute":"guest-ping"}`)
 			if !errors.Is(err, tc.want) {
 				t.Errorf("Command = %v, want %v", err, tc.want)
@@ -552,7 +555,7 @@ func TestSocketLinger(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := startFakeAgent(t, qgaLike)
-			s := guestagent.NewSocket(a.path, guestagent.SocketOptions{Linger: tc.linger})
+			s := agentsocket.New(a.path, agentsocket.Options{Linger: tc.linger})
 			defer s.Close()
 			for i := range 3 {
 				if _, err := command(t, s, 2*time.Second, `{"execute":"guest-ping"}`); err != nil {
@@ -573,7 +576,7 @@ func TestSocketBeforeDial(t *testing.T) {
 	var calls atomic.Int32
 	var refuse atomic.Bool
 	refuse.Store(true)
-	s := guestagent.NewSocket(a.path, guestagent.SocketOptions{BeforeDial: func(context.Context) error {
+	s := agentsocket.New(a.path, agentsocket.Options{BeforeDial: func(context.Context) error {
 		calls.Add(1)
 		if refuse.Load() {
 			return fmt.Errorf("%w: %w", guestagent.ErrUnresponsive, busy)
@@ -600,7 +603,7 @@ func TestSocketBeforeDial(t *testing.T) {
 
 func TestSocketClosed(t *testing.T) {
 	a := startFakeAgent(t, qgaLike)
-	s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+	s := agentsocket.New(a.path, agentsocket.Options{})
 	if _, err := command(t, s, time.Second, `{"execute":"guest-ping"}`); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package guestagent
+package agentsocket
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"io"
 	"testing"
 	"testing/iotest"
+
+	"github.com/vmcheck/vmcheck/guestagent"
 )
 
 // frameOutcome is what a frameReader makes of a whole stream: its frames,
@@ -29,7 +31,7 @@ func (o frameOutcome) String() string {
 
 func endOf(err error) string {
 	switch {
-	case errors.Is(err, ErrReplyTooLarge):
+	case errors.Is(err, guestagent.ErrReplyTooLarge):
 		return "too large"
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "unexpected eof"

@@ -1,4 +1,4 @@
-package osdetect
+package windows
 
 import (
 	"context"
@@ -12,26 +12,24 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/osdetect"
 )
-
-// Windows is the family of Windows guests: guest-get-osinfo id
-// "mswindows", or a guest where "cmd.exe /c ver" names Microsoft Windows.
-const Windows Family = "windows"
 
 // SourceGuestRoutePrint is the DefaultRoutes source of Windows guests:
 // route.exe print.
 const SourceGuestRoutePrint = "guest-route-print"
 
 func init() {
-	register(Windows, family{
-		osinfoIDs:     []string{"mswindows"},
-		osinfoVersion: windowsOSInfoVersion,
-		ping:          windowsPing,
-		parsePing:     parseWindowsPing,
-		routes:        windowsRoutes,
-		routeSource:   SourceGuestRoutePrint,
-		evidence:      windowsEvidence,
-		parseEvidence: parseWindowsEvidence,
+	osdetect.Register(osdetect.Windows, osdetect.Spec{
+		OSInfoIDs:     []string{"mswindows"},
+		OSInfoVersion: windowsOSInfoVersion,
+		Probe:         &osdetect.Probe{Command: windowsProbe, Title: "Windows", Identify: windowsVer},
+		Ping:          windowsPing,
+		ParsePing:     parseWindowsPing,
+		Routes:        windowsRoutes,
+		RouteSource:   SourceGuestRoutePrint,
+		Evidence:      windowsEvidence,
+		ParseEvidence: parseWindowsEvidence,
 	})
 }
 
@@ -56,11 +54,11 @@ var verVersion = regexp.MustCompile(`Microsoft Windows \[[^\]\d]{0,32}(\d+(?:\.\
 
 // windowsVer returns what the output of a windowsProbe that exited 0 says
 // about a Windows guest, or false when it does not name Windows.
-func windowsVer(out []byte) (Info, bool) {
+func windowsVer(out []byte) (osdetect.Info, bool) {
 	if !strings.Contains(string(out), "Microsoft Windows") {
-		return Info{}, false
+		return osdetect.Info{}, false
 	}
-	info := Info{Family: Windows, ID: "mswindows", Name: "Microsoft Windows", Source: SourceProbe}
+	info := osdetect.Info{Family: osdetect.Windows, ID: "mswindows", Name: "Microsoft Windows", Source: osdetect.SourceProbe}
 	if m := verVersion.FindSubmatch(out); m != nil {
 		info.Version = string(m[1])
 	}
@@ -93,15 +91,15 @@ var (
 // time ("time=12ms", "time<1ms", "Zeit<1ms") counts, and for IPv4 also
 // "TTL=". The output may be CRLF, in an OEM code page and localised. A
 // process ended by an NTSTATUS (reported as a signal) is a failure.
-func parseWindowsPing(target netip.Addr, st guestagent.ExecStatus) PingResult {
+func parseWindowsPing(target netip.Addr, st guestagent.ExecStatus) osdetect.PingResult {
 	if st.Signal != nil {
-		return failed("ping.exe ended with status 0x%08X", uint32(*st.Signal))
+		return osdetect.Failed("ping.exe ended with status 0x%08X", uint32(*st.Signal))
 	}
 	if st.ExitCode == nil {
-		return failed("ping.exe ended without an exit code")
+		return osdetect.Failed("ping.exe ended without an exit code")
 	}
 	tgt := target.Unmap().WithZone("")
-	ls := lines(st.Stdout)
+	ls := osdetect.Lines(st.Stdout)
 	for _, line := range ls {
 		at := addrIndex(line, tgt.String())
 		if at < 0 {
@@ -112,7 +110,7 @@ func parseWindowsPing(target netip.Addr, st guestagent.ExecStatus) PingResult {
 		if m == nil || (tgt.Is4() && !winTTL.MatchString(rest)) {
 			continue
 		}
-		res := PingResult{OK: true}
+		res := osdetect.PingResult{OK: true}
 		if ms, err := strconv.Atoi(m[1]); err == nil && !strings.Contains(m[0], "<") {
 			res.RTT = time.Duration(ms) * time.Millisecond
 		}
@@ -120,9 +118,9 @@ func parseWindowsPing(target netip.Addr, st guestagent.ExecStatus) PingResult {
 	}
 	reason := windowsFailure(ls, tgt.String())
 	if code := *st.ExitCode; code != 0 && code != 1 {
-		return failed("exit code %d: %s", code, reason)
+		return osdetect.Failed("exit code %d: %s", code, reason)
 	}
-	return failed("%s", reason)
+	return osdetect.Failed("%s", reason)
 }
 
 // windowsFailure explains a ping.exe run without a reply from the target.
@@ -171,7 +169,7 @@ func windowsFailure(ls []string, target string) string {
 
 // plainMessage lower-cases a message and drops its final full stop.
 func plainMessage(s string) string {
-	s = strings.ToLower(guestagent.Sanitize(s, maxReasonRunes))
+	s = strings.ToLower(guestagent.Sanitize(s, osdetect.MaxReasonRunes))
 	return strings.TrimSuffix(s, ".")
 }
 
@@ -201,19 +199,19 @@ func addrChar(c byte) bool {
 }
 
 // windowsRoutes runs "route.exe print".
-func windowsRoutes(ctx context.Context, c *guestagent.Client, _ guestagent.Info) ([]DefaultRoute, error) {
-	st, err := c.Run(ctx, guestagent.Command{Path: "route.exe", Args: []string{"print"}, CaptureOutput: true}, routeOutputLimit)
+func windowsRoutes(ctx context.Context, c *guestagent.Client, _ guestagent.Info) ([]osdetect.DefaultRoute, error) {
+	st, err := c.Run(ctx, guestagent.Command{Path: "route.exe", Args: []string{"print"}, CaptureOutput: true}, osdetect.RouteOutputLimit)
 	if err != nil {
 		return nil, fmt.Errorf("default routes: route.exe print: %w", err)
 	}
 	if st.ExitCode == nil || *st.ExitCode != 0 {
-		return nil, fmt.Errorf("default routes: route.exe print: %s", exitText(st))
+		return nil, fmt.Errorf("default routes: route.exe print: %s", osdetect.ExitText(st))
 	}
 	routes, err := ParseWindowsRoutePrint(st.Stdout)
 	if err != nil {
 		return nil, fmt.Errorf("default routes: route.exe print: %w", err)
 	}
-	return withCut(routes, nil)(st.StdoutTruncated || tooLong(st.Stdout))
+	return osdetect.WithCut(routes, nil)(st.StdoutTruncated || osdetect.TooLong(st.Stdout))
 }
 
 // winIfaceRow matches a row of route print's Interface List:
@@ -236,13 +234,13 @@ var winIfaceRow = regexp.MustCompile(`^\s*(\d{1,10})\s*\.{3}((?:[0-9A-Fa-f]{2}[ 
 // "IPv4" or "IPv6", and in each table the first line ending in ":" starts
 // the active routes and the next one the persistent routes. Long IPv6
 // destinations push the gateway onto the next line; that is handled.
-func ParseWindowsRoutePrint(data []byte) ([]DefaultRoute, error) {
+func ParseWindowsRoutePrint(data []byte) ([]osdetect.DefaultRoute, error) {
 	macs := map[string]string{} // interface index → MAC
 	table := 0                  // 0: before the tables, 4 or 6
 	headings := 0               // lines ending in ":" seen in this table
 	var wrapped []string        // IPv6 row waiting for its gateway line
-	var routes []DefaultRoute
-	ls := splitLines(data, maxRouteLines)
+	var routes []osdetect.DefaultRoute
+	ls := osdetect.SplitLines(data, osdetect.MaxRouteLines)
 	for _, line := range ls {
 		t := strings.TrimSpace(line)
 		if t == "" || strings.Trim(t, "=_-") == "" {
@@ -313,45 +311,45 @@ func windowsRouteRow(f []string) bool {
 	return isUint(f[0]) && len(f) >= 3
 }
 
-func windowsV4Default(f []string) (DefaultRoute, bool) {
+func windowsV4Default(f []string) (osdetect.DefaultRoute, bool) {
 	if len(f) != 5 || f[0] != "0.0.0.0" || f[1] != "0.0.0.0" {
-		return DefaultRoute{}, false
+		return osdetect.DefaultRoute{}, false
 	}
 	gw, err := netip.ParseAddr(f[2])
 	if err != nil || !gw.Is4() || gw.IsUnspecified() {
-		return DefaultRoute{}, false // "On-link", "Auf Verbindung"
+		return osdetect.DefaultRoute{}, false // "On-link", "Auf Verbindung"
 	}
 	ifAddr, err := netip.ParseAddr(f[3])
 	if err != nil || !ifAddr.Is4() {
-		return DefaultRoute{}, false
+		return osdetect.DefaultRoute{}, false
 	}
 	metric, err := strconv.Atoi(f[4])
 	if err != nil || metric < 0 {
-		return DefaultRoute{}, false
+		return osdetect.DefaultRoute{}, false
 	}
-	return DefaultRoute{InterfaceAddr: ifAddr, Gateway: gw, Metric: metric}, true
+	return osdetect.DefaultRoute{InterfaceAddr: ifAddr, Gateway: gw, Metric: metric}, true
 }
 
-func windowsV6Default(f []string, macs map[string]string) (DefaultRoute, bool) {
+func windowsV6Default(f []string, macs map[string]string) (osdetect.DefaultRoute, bool) {
 	if len(f) != 4 || !isUint(f[0]) || !isUint(f[1]) {
-		return DefaultRoute{}, false
+		return osdetect.DefaultRoute{}, false
 	}
 	dst, err := netip.ParsePrefix(f[2])
 	if err != nil || !dst.Addr().Is6() || dst.Bits() != 0 {
-		return DefaultRoute{}, false
+		return osdetect.DefaultRoute{}, false
 	}
 	gw, err := netip.ParseAddr(f[3])
 	if err != nil || !gw.Is6() || gw.IsUnspecified() || gw.Zone() != "" {
-		return DefaultRoute{}, false // "On-link"
+		return osdetect.DefaultRoute{}, false // "On-link"
 	}
 	metric, err := strconv.Atoi(f[1])
 	if err != nil {
-		return DefaultRoute{}, false
+		return osdetect.DefaultRoute{}, false
 	}
 	if gw.IsLinkLocalUnicast() {
 		gw = gw.WithZone(f[0])
 	}
-	return DefaultRoute{MAC: macs[f[0]], Gateway: gw, Metric: metric}, true
+	return osdetect.DefaultRoute{MAC: macs[f[0]], Gateway: gw, Metric: metric}, true
 }
 
 // windowsMAC turns "52 54 00 0c 00 13" into "52:54:00:0c:00:13"; other

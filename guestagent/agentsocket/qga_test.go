@@ -1,4 +1,4 @@
-package guestagent_test
+package agentsocket_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/guestagent/agentsocket"
 )
 
 // The tests in this file run the real qemu-ga (Debian's qemu-guest-agent)
@@ -130,7 +131,7 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 // real agent.
 func TestQGAProtocol(t *testing.T) {
 	a := startHostAgent(t)
-	s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+	s := agentsocket.New(a.path, agentsocket.Options{})
 	defer s.Close()
 	c := guestagent.New(s)
 	ctx := ctxFor(t, 20*time.Second)
@@ -174,7 +175,7 @@ func TestQGAPing(t *testing.T) {
 	if _, err := exec.LookPath("ping"); err != nil {
 		t.Fatal("no ping in PATH (Debian: iputils-ping)")
 	}
-	s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+	s := agentsocket.New(a.path, agentsocket.Options{})
 	defer s.Close()
 	c := guestagent.New(s)
 	st, err := c.Run(ctxFor(t, 10*time.Second), guestagent.Command{Path: "ping", Args: []string{"-c", "1", "-W", "1", "127.0.0.1"}, CaptureOutput: true}, 4<<10)
@@ -187,7 +188,7 @@ func TestQGAPing(t *testing.T) {
 // reply (guest-sync echoes the id it is given).
 func TestQGAConcurrent(t *testing.T) {
 	a := startHostAgent(t)
-	s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+	s := agentsocket.New(a.path, agentsocket.Options{})
 	defer s.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
@@ -221,7 +222,7 @@ func TestQGAConcurrent(t *testing.T) {
 // command gets its own reply.
 func TestQGALateReply(t *testing.T) {
 	a := startHostAgent(t)
-	s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+	s := agentsocket.New(a.path, agentsocket.Options{})
 	defer s.Close()
 	c := guestagent.New(s)
 	if err := c.Ping(ctxFor(t, 5*time.Second)); err != nil {
@@ -260,7 +261,7 @@ func TestQGASecondClient(t *testing.T) {
 	if _, err := other.Read(buf); err != nil { // the agent has accepted it
 		t.Fatal(err)
 	}
-	s := guestagent.NewSocket(a.path, guestagent.SocketOptions{})
+	s := agentsocket.New(a.path, agentsocket.Options{})
 	defer s.Close()
 	start := time.Now()
 	_, err = s.Command(ctxFor(t, 300*time.Millisecond), []byte(`{"execute":"guest-ping"}`))
@@ -283,7 +284,7 @@ func TestQGASecondClient(t *testing.T) {
 // is back the next command reconnects.
 func TestQGARestart(t *testing.T) {
 	a := startHostAgent(t)
-	s := guestagent.NewSocket(a.path, guestagent.SocketOptions{Linger: time.Minute})
+	s := agentsocket.New(a.path, agentsocket.Options{Linger: time.Minute})
 	defer s.Close()
 	c := guestagent.New(s)
 	if err := c.Ping(ctxFor(t, 5*time.Second)); err != nil {
@@ -304,7 +305,7 @@ func TestQGARestart(t *testing.T) {
 func TestQGALinger(t *testing.T) {
 	a := startHostAgent(t)
 	for _, linger := range []time.Duration{-1, time.Second} {
-		s := guestagent.NewSocket(a.path, guestagent.SocketOptions{Linger: linger})
+		s := agentsocket.New(a.path, agentsocket.Options{Linger: linger})
 		c := guestagent.New(s)
 		const n = 50
 		start := time.Now()

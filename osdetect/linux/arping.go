@@ -1,4 +1,4 @@
-package osdetect
+package linux
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/osdetect"
 )
 
 // arpingWait is how long, in seconds, arping waits for an answer: two
@@ -24,7 +25,7 @@ func linuxARPingCmd(iface string, gw netip.Addr) guestagent.Command {
 // date to this check (entry says why, e.g. "REACHABLE with no
 // confirmation time (busybox ip)") by what arping, run r.Since after the
 // ping's start, says: fresh only if the gateway answered it.
-func arpingResult(ev0 Evidence, entry string, gw netip.Addr, r EvidenceRead) Evidence {
+func arpingResult(ev0 osdetect.Evidence, entry string, gw netip.Addr, r osdetect.EvidenceRead) osdetect.Evidence {
 	ev := ev0
 	ev.Fresh = false
 	answered, mac, raw, err := parseARPing(gw, r)
@@ -41,18 +42,18 @@ func arpingResult(ev0 Evidence, entry string, gw netip.Addr, r EvidenceRead) Evi
 		ev.Fresh = true
 		ev.Seen = fmt.Sprintf("%s, and the gateway answered fresh ARP requests (arping, %d s after the ping)", entry, secs)
 	}
-	return withRaw(ev, ev0.Raw, raw)
+	return osdetect.WithRaw(ev, ev0.Raw, raw)
 }
 
 // parseARPing reads arping's output: whether gw answered, and from which
 // link-layer address. A run that exits 1 having printed its "Sent N
 // probe(s)" summary got no answer; any other failure is an error.
-func parseARPing(gw netip.Addr, r EvidenceRead) (answered bool, mac, raw string, err error) {
-	st, err := r.exited()
+func parseARPing(gw netip.Addr, r osdetect.EvidenceRead) (answered bool, mac, raw string, err error) {
+	st, err := r.Exited()
 	if err != nil {
 		return false, "", "arping: " + err.Error(), fmt.Errorf("arping: %w", err)
 	}
-	ls, _ := evidenceLines(st.Stdout, st.StdoutTruncated)
+	ls, _ := osdetect.EvidenceLines(st.Stdout, st.StdoutTruncated)
 	sent := false
 	for _, l := range ls {
 		if m, ok := arpingReply(gw, l); ok {
@@ -63,11 +64,11 @@ func parseARPing(gw netip.Addr, r EvidenceRead) (answered bool, mac, raw string,
 	if *st.ExitCode == 1 && sent {
 		return false, "", "arping: no reply", nil
 	}
-	msg := firstLine(st.Stderr)
+	msg := osdetect.FirstLine(st.Stderr)
 	if msg == "" {
-		msg = "arping: " + exitText(st)
+		msg = "arping: " + osdetect.ExitText(st)
 	}
-	return false, "", msg, fmt.Errorf("%s: %s", exitText(st), msg)
+	return false, "", msg, fmt.Errorf("%s: %s", osdetect.ExitText(st), msg)
 }
 
 // arpingReply reads "Unicast reply from 192.0.2.1 [52:54:00:12:34:56]
@@ -81,7 +82,7 @@ func arpingReply(gw netip.Addr, l string) (string, bool) {
 		return "", false
 	}
 	mac, ok := guestagent.NormalMAC(strings.Trim(f[4], "[]"))
-	if !ok || isZeroMAC(mac) {
+	if !ok || osdetect.IsZeroMAC(mac) {
 		return "", false
 	}
 	return mac, true

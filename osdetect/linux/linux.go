@@ -1,4 +1,4 @@
-package osdetect
+package linux
 
 import (
 	"bytes"
@@ -15,26 +15,25 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/osdetect"
 )
-
-// Linux is the family of Linux guests: any guest whose guest-get-osinfo
-// has an id no other family claims, or whose agent cannot spawn cmd.exe.
-const Linux Family = "linux"
 
 // SourceGuestProcRoute is the DefaultRoutes source of Linux guests without
 // guest-network-get-route: /proc/net/route and /proc/net/ipv6_route.
 const SourceGuestProcRoute = "guest-proc-route"
 
 func init() {
-	register(Linux, family{
-		ping:        linuxPing,
-		parsePing:   parseLinuxPing,
-		agentRoutes: true, // guest-network-get-route exists only in Linux agents
-		routes:      linuxRoutes,
-		routeSource: SourceGuestProcRoute,
+	osdetect.Register(osdetect.Linux, osdetect.Spec{
+		Fallback:       true, // an id no family claims, or no cmd.exe: Linux
+		Ping:           linuxPing,
+		ParsePing:      parseLinuxPing,
+		AgentRoutes:    true, // guest-network-get-route exists only in Linux agents
+		Routes:         linuxRoutes,
+		RouteSource:    SourceGuestProcRoute,
+		FewCallsRoutes: fewCallsRoutes,
 
-		evidence:      linuxEvidence,
-		parseEvidence: parseLinuxEvidence,
+		Evidence:      linuxEvidence,
+		ParseEvidence: parseLinuxEvidence,
 	})
 }
 
@@ -67,16 +66,16 @@ var (
 // as "From 192.0.2.13 icmp_seq=1 Destination Host Unreachable", or
 // busybox's error on stderr), anything else an error described by the
 // first line of stderr. A process killed by a signal is a failure.
-func parseLinuxPing(_ netip.Addr, st guestagent.ExecStatus) PingResult {
+func parseLinuxPing(_ netip.Addr, st guestagent.ExecStatus) osdetect.PingResult {
 	if st.Signal != nil {
-		return failed("ping was killed by signal %d", *st.Signal)
+		return osdetect.Failed("ping was killed by signal %d", *st.Signal)
 	}
 	if st.ExitCode == nil {
-		return failed("ping ended without an exit code")
+		return osdetect.Failed("ping ended without an exit code")
 	}
 	switch code := *st.ExitCode; code {
 	case 0:
-		res := PingResult{OK: true}
+		res := osdetect.PingResult{OK: true}
 		if m := linuxRTT.FindSubmatch(st.Stdout); m != nil {
 			if ms, err := strconv.ParseFloat(string(m[1]), 64); err == nil && ms < 1e7 {
 				res.RTT = time.Duration(ms * float64(time.Millisecond))
@@ -84,24 +83,24 @@ func parseLinuxPing(_ netip.Addr, st guestagent.ExecStatus) PingResult {
 		}
 		return res
 	case 1:
-		for _, line := range lines(st.Stdout) {
+		for _, line := range osdetect.Lines(st.Stdout) {
 			if m := linuxICMPError.FindStringSubmatch(line); m != nil {
 				from := m[1]
 				if m[2] != "" {
 					from = m[2]
 				}
-				return failed("%s (reported by %s)", strings.ToLower(strings.TrimSpace(m[3])), reporter(from))
+				return osdetect.Failed("%s (reported by %s)", strings.ToLower(strings.TrimSpace(m[3])), reporter(from))
 			}
 		}
-		if l := firstLine(st.Stderr); l != "" {
-			return failed("exit code 1: %s", l)
+		if l := osdetect.FirstLine(st.Stderr); l != "" {
+			return osdetect.Failed("exit code 1: %s", l)
 		}
-		return failed("no reply")
+		return osdetect.Failed("no reply")
 	default:
-		if l := firstLine(st.Stderr); l != "" {
-			return failed("exit code %d: %s", code, l)
+		if l := osdetect.FirstLine(st.Stderr); l != "" {
+			return osdetect.Failed("exit code %d: %s", code, l)
 		}
-		return failed("exit code %d", code)
+		return osdetect.Failed("exit code %d", code)
 	}
 }
 
@@ -127,16 +126,16 @@ const (
 
 // linuxRoutes reads /proc/net/route and /proc/net/ipv6_route with
 // guest-file-*, or with "cat" when those commands are disabled.
-func linuxRoutes(ctx context.Context, c *guestagent.Client, info guestagent.Info) ([]DefaultRoute, error) {
-	if usable(info, "guest-file-open") && usable(info, "guest-file-read") {
-		v4, err := c.ReadFile(ctx, procRoute, routeOutputLimit)
+func linuxRoutes(ctx context.Context, c *guestagent.Client, info guestagent.Info) ([]osdetect.DefaultRoute, error) {
+	if osdetect.Usable(info, "guest-file-open") && osdetect.Usable(info, "guest-file-read") {
+		v4, err := c.ReadFile(ctx, procRoute, osdetect.RouteOutputLimit)
 		if err == nil {
 			// /proc/net/ipv6_route is missing when IPv6 is disabled.
-			v6, err6 := c.ReadFile(ctx, procIPv6Route, routeOutputLimit)
-			if err6 != nil && !isAgentError(err6) {
+			v6, err6 := c.ReadFile(ctx, procIPv6Route, osdetect.RouteOutputLimit)
+			if err6 != nil && !osdetect.IsAgentError(err6) {
 				return nil, fmt.Errorf("default routes: %w", err6)
 			}
-			return withCut(parseLinuxTables(v4, v6))(tooLong(v4) || tooLong(v6))
+			return osdetect.WithCut(parseLinuxTables(v4, v6))(osdetect.TooLong(v4) || osdetect.TooLong(v6))
 		}
 		if !errors.Is(err, guestagent.ErrCommandDisabled) && !errors.Is(err, guestagent.ErrCommandNotFound) {
 			return nil, fmt.Errorf("default routes: %w", err)
@@ -146,47 +145,61 @@ func linuxRoutes(ctx context.Context, c *guestagent.Client, info guestagent.Info
 }
 
 // catLinuxRoutes reads the route tables with "cat".
-func catLinuxRoutes(ctx context.Context, c *guestagent.Client) ([]DefaultRoute, error) {
-	st, err := c.Run(ctx, guestagent.Command{Path: "cat", Args: []string{procRoute}, CaptureOutput: true}, routeOutputLimit)
+func catLinuxRoutes(ctx context.Context, c *guestagent.Client) ([]osdetect.DefaultRoute, error) {
+	st, err := c.Run(ctx, guestagent.Command{Path: "cat", Args: []string{procRoute}, CaptureOutput: true}, osdetect.RouteOutputLimit)
 	if err != nil {
 		return nil, fmt.Errorf("default routes: cat %s: %w", procRoute, err)
 	}
 	if st.ExitCode == nil || *st.ExitCode != 0 {
-		return nil, fmt.Errorf("default routes: cat %s: %s: %s", procRoute, exitText(st), firstLine(st.Stderr))
+		return nil, fmt.Errorf("default routes: cat %s: %s: %s", procRoute, osdetect.ExitText(st), osdetect.FirstLine(st.Stderr))
 	}
-	v4, cut := st.Stdout, st.StdoutTruncated || tooLong(st.Stdout)
+	v4, cut := st.Stdout, st.StdoutTruncated || osdetect.TooLong(st.Stdout)
 	var v6 []byte
-	st, err = c.Run(ctx, guestagent.Command{Path: "cat", Args: []string{procIPv6Route}, CaptureOutput: true}, routeOutputLimit)
+	st, err = c.Run(ctx, guestagent.Command{Path: "cat", Args: []string{procIPv6Route}, CaptureOutput: true}, osdetect.RouteOutputLimit)
 	if err != nil {
 		return nil, fmt.Errorf("default routes: cat %s: %w", procIPv6Route, err)
 	}
 	if st.ExitCode != nil && *st.ExitCode == 0 {
-		v6, cut = st.Stdout, cut || st.StdoutTruncated || tooLong(st.Stdout)
+		v6, cut = st.Stdout, cut || st.StdoutTruncated || osdetect.TooLong(st.Stdout)
 	}
-	return withCut(parseLinuxTables(v4, v6))(cut)
+	return osdetect.WithCut(parseLinuxTables(v4, v6))(cut)
 }
 
 // errNoRouteTable is catLinuxTables' error when cat printed no
 // /proc/net/route: another method may still read it.
 var errNoRouteTable = errors.New("no route table")
 
+// fewCallsRoutes reads both tables with one "cat" (catLinuxTables) when
+// the agent has guest-exec and guest-exec-status enabled; ok is false when
+// that cat cannot run or prints no table.
+func fewCallsRoutes(ctx context.Context, c *guestagent.Client, info guestagent.Info) ([]osdetect.DefaultRoute, bool, error) {
+	if !info.Enabled("guest-exec") || !info.Enabled("guest-exec-status") {
+		return nil, false, nil
+	}
+	routes, err := catLinuxTables(ctx, c)
+	if err == nil || !(osdetect.IsAgentError(err) || errors.Is(err, errNoRouteTable)) {
+		return routes, true, err
+	}
+	return nil, false, nil
+}
+
 // catLinuxTables reads both route tables with one "cat": two agent calls.
 // cat prints /proc/net/route, then /proc/net/ipv6_route (missing, with a
 // non-zero exit, when IPv6 is disabled). Each table is held to the limits
 // of one read, and a cut is reported as the other methods report it.
-func catLinuxTables(ctx context.Context, c *guestagent.Client) ([]DefaultRoute, error) {
+func catLinuxTables(ctx context.Context, c *guestagent.Client) ([]osdetect.DefaultRoute, error) {
 	cmd := guestagent.Command{Path: "cat", Args: []string{procRoute, procIPv6Route}, CaptureOutput: true}
-	st, err := c.Run(ctx, cmd, 2*routeOutputLimit)
+	st, err := c.Run(ctx, cmd, 2*osdetect.RouteOutputLimit)
 	if err != nil {
 		return nil, fmt.Errorf("default routes: cat %s %s: %w", procRoute, procIPv6Route, err)
 	}
 	v4, v6 := splitLinuxTables(st.Stdout)
 	if !bytes.HasPrefix(bytes.TrimSpace(v4), []byte("Iface")) {
-		return nil, fmt.Errorf("default routes: cat %s: %w: %s: %s", procRoute, errNoRouteTable, exitText(st), firstLine(st.Stderr))
+		return nil, fmt.Errorf("default routes: cat %s: %w: %s: %s", procRoute, errNoRouteTable, osdetect.ExitText(st), osdetect.FirstLine(st.Stderr))
 	}
-	cut := st.StdoutTruncated || len(v4) > routeOutputLimit || len(v6) > routeOutputLimit
-	v4, v6 = v4[:min(len(v4), routeOutputLimit)], v6[:min(len(v6), routeOutputLimit)]
-	return withCut(parseLinuxTables(v4, v6))(cut || tooLong(v4) || tooLong(v6))
+	cut := st.StdoutTruncated || len(v4) > osdetect.RouteOutputLimit || len(v6) > osdetect.RouteOutputLimit
+	v4, v6 = v4[:min(len(v4), osdetect.RouteOutputLimit)], v6[:min(len(v6), osdetect.RouteOutputLimit)]
+	return osdetect.WithCut(parseLinuxTables(v4, v6))(cut || osdetect.TooLong(v4) || osdetect.TooLong(v6))
 }
 
 // splitLinuxTables splits cat's output of /proc/net/route and
@@ -209,7 +222,7 @@ func splitLinuxTables(out []byte) (v4, v6 []byte) {
 	return out, nil
 }
 
-func parseLinuxTables(v4, v6 []byte) ([]DefaultRoute, error) {
+func parseLinuxTables(v4, v6 []byte) ([]osdetect.DefaultRoute, error) {
 	routes, err := ParseProcNetRoute(v4)
 	if err != nil {
 		return nil, fmt.Errorf("default routes: %s: %w", procRoute, err)
@@ -232,8 +245,8 @@ func parseLinuxTables(v4, v6 []byte) ([]DefaultRoute, error) {
 // guest's byte order; the order is taken from the masks of the table
 // (little-endian unless a mask only reads as contiguous big-endian).
 // Malformed rows are skipped; a missing header is an error.
-func ParseProcNetRoute(data []byte) ([]DefaultRoute, error) {
-	ls := splitLines(data, maxRouteLines)
+func ParseProcNetRoute(data []byte) ([]osdetect.DefaultRoute, error) {
+	ls := osdetect.SplitLines(data, osdetect.MaxRouteLines)
 	if len(ls) == 0 || !strings.HasPrefix(strings.TrimSpace(ls[0]), "Iface") {
 		return nil, errors.New("not /proc/net/route: no Iface header")
 	}
@@ -281,7 +294,7 @@ func ParseProcNetRoute(data []byte) ([]DefaultRoute, error) {
 			break
 		}
 	}
-	var routes []DefaultRoute
+	var routes []osdetect.DefaultRoute
 	for _, r := range rows {
 		if r.dst != 0 || r.mask != 0 || r.gw == 0 || r.flags&rtfUp == 0 || r.flags&rtfReject != 0 {
 			continue
@@ -290,8 +303,8 @@ func ParseProcNetRoute(data []byte) ([]DefaultRoute, error) {
 		if !bigEndian {
 			gw = bits.ReverseBytes32(gw)
 		}
-		routes = append(routes, DefaultRoute{
-			Interface: guestagent.Sanitize(r.iface, maxIfaceRunes),
+		routes = append(routes, osdetect.DefaultRoute{
+			Interface: guestagent.Sanitize(r.iface, osdetect.MaxIfaceRunes),
 			Gateway:   netip.AddrFrom4([4]byte{byte(gw >> 24), byte(gw >> 16), byte(gw >> 8), byte(gw)}),
 			Metric:    r.metric,
 		})
@@ -318,10 +331,10 @@ func contiguous(m uint32) bool {
 // next hop other than ::, and flags that say up and not rejecting. A
 // link-local gateway gets the interface name as its zone. Malformed rows
 // are skipped; text with no valid row at all is an error.
-func ParseProcNetIPv6Route(data []byte) ([]DefaultRoute, error) {
-	var routes []DefaultRoute
+func ParseProcNetIPv6Route(data []byte) ([]osdetect.DefaultRoute, error) {
+	var routes []osdetect.DefaultRoute
 	valid := 0
-	ls := splitLines(data, maxRouteLines)
+	ls := osdetect.SplitLines(data, osdetect.MaxRouteLines)
 	for _, line := range ls {
 		f := strings.Fields(line)
 		if len(f) != 10 {
@@ -342,11 +355,11 @@ func ParseProcNetIPv6Route(data []byte) ([]DefaultRoute, error) {
 			flags&rtfUp == 0 || flags&rtfReject != 0 {
 			continue
 		}
-		iface := guestagent.Sanitize(f[9], maxIfaceRunes)
+		iface := guestagent.Sanitize(f[9], osdetect.MaxIfaceRunes)
 		if nh.IsLinkLocalUnicast() && iface != "" {
 			nh = nh.WithZone(iface)
 		}
-		routes = append(routes, DefaultRoute{Interface: iface, Gateway: nh, Metric: int(metric)})
+		routes = append(routes, osdetect.DefaultRoute{Interface: iface, Gateway: nh, Metric: int(metric)})
 	}
 	if valid == 0 && len(bytes.TrimSpace(data)) > 0 {
 		return nil, errors.New("not /proc/net/ipv6_route: no valid row")
