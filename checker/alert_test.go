@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/policy"
 )
 
@@ -53,8 +54,8 @@ func TestParseConfigAlertPolicyErrors(t *testing.T) {
 // TestCheckCarriesAlertPolicy: every result of Check, the JSON report's
 // included, says whom its alerts go to, whatever the check found.
 func TestCheckCarriesAlertPolicy(t *testing.T) {
-	d := Domain{Name: "web-1", UUID: "0b4ec1c4-5d3a-4c5e-9b1e-2f4a6c8e0a01", State: Paused,
-		Policy: policy.Policy{Alert: policy.Alert{Notify: policy.NotifyTenant, Receiver: "shop-hooks"}}, Nova: Nova{Project: "shop"}}
+	d := model.Domain{Name: "web-1", UUID: "0b4ec1c4-5d3a-4c5e-9b1e-2f4a6c8e0a01", State: model.Paused,
+		Policy: policy.Policy{Alert: policy.Alert{Notify: policy.NotifyTenant, Receiver: "shop-hooks"}}, Nova: model.Nova{Project: "shop"}}
 	r := New(Config{}).Check(t.Context(), d)
 	want := policy.Alert{Notify: "tenant", Severity: "warning", Receiver: "shop-hooks", Tenant: "shop"}
 	if r.Alert == nil || *r.Alert != want {

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // Backend is one way vmcheck reaches a host's VMs (libvirt; QEMU without
@@ -47,10 +48,10 @@ type Backend interface {
 	// carry no vmcheck metadata of their own (Config.Consents).
 	PolicyConsents() bool
 	// NotOptedIn says why opt-in mode skipped d.
-	NotOptedIn(d Domain) string
+	NotOptedIn(d model.Domain) string
 	// LinkDownDetail is the detail of host_link_down for n of d: the
 	// evidence and how to bring the link up on this backend.
-	LinkDownDetail(d Domain, n NIC) string
+	LinkDownDetail(d model.Domain, n model.NIC) string
 	// LinkUpCommand is how to bring the link of the NIC mac of the VM
 	// domain up on this backend, in a few words ("virsh domif-setlink
 	// web-1 52:54:00:00:00:01 up"); the plain text of host_link_down lists
@@ -68,10 +69,10 @@ type EventLoop interface {
 // Conn is one open connection to a host: it lists domains, reports their
 // lifecycle events, and is closed when it breaks.
 type Conn interface {
-	Source
+	model.Source
 	// Watch calls fn for each domain or agent lifecycle event until ctx
 	// ends (nil) or the connection breaks (an error). fn must not block.
-	Watch(ctx context.Context, fn func(Event)) error
+	Watch(ctx context.Context, fn func(model.Event)) error
 	Close() error
 }
 

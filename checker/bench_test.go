@@ -9,6 +9,7 @@ import (
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 var benchExternal = netip.MustParseAddr("203.0.113.10")
@@ -41,7 +42,7 @@ func BenchmarkCheck(b *testing.B) {
 				if !warm {
 					c.Forget(nil)
 				}
-				if r := c.Check(ctx, doms[0]); r.State != checker.StateOK {
+				if r := c.Check(ctx, doms[0]); r.State != model.StateOK {
 					b.Fatalf("state %s: %s", r.State, r.Reason)
 				}
 			}
@@ -58,7 +59,7 @@ func BenchmarkCheckAll(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		rs := c.CheckAll(ctx, doms)
-		if len(rs) != len(doms) || rs[0].State != checker.StateOK {
+		if len(rs) != len(doms) || rs[0].State != model.StateOK {
 			b.Fatalf("%d results, first %s: %s", len(rs), rs[0].State, rs[0].Reason)
 		}
 	}

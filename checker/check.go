@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/internal/timing"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
@@ -65,7 +66,7 @@ func (c *Checker) Config() Config { return c.cfg }
 // domain's deadline: discovery, then the pings. It never returns an error:
 // whatever went wrong is the Result's state and reason. Every string of the
 // Result is sanitised and capped (see clean).
-func (c *Checker) Check(ctx context.Context, d Domain) (out Result) {
+func (c *Checker) Check(ctx context.Context, d model.Domain) (out model.Result) {
 	defer func() { a := d.Policy.EffectiveAlert(d.Nova.Project); out.Alert = &a }()
 	start := time.Now()
 	f, stop := c.discover(ctx, d, true)
@@ -82,24 +83,24 @@ func (c *Checker) Check(ctx context.Context, d Domain) (out Result) {
 // addresses, gateways and their sources. It runs no guest command other than
 // the ones OS detection and route reading need. State is left empty unless
 // the domain is paused or its agent cannot be used.
-func (c *Checker) Discover(ctx context.Context, d Domain) Result {
+func (c *Checker) Discover(ctx context.Context, d model.Domain) model.Result {
 	start := time.Now()
 	f, stop := c.discover(ctx, d, false)
 	if stop != nil {
 		return finish(*stop, start)
 	}
 	if !f.execOK {
-		return finish(f.result("", AgentExecDisabled, ""), start)
+		return finish(f.result("", model.AgentExecDisabled, ""), start)
 	}
 	reason := ""
 	if f.osErr != nil || f.routeErr != nil {
 		reason = guestagent.Sanitize(errors.Join(f.osErr, f.routeErr).Error(), 300)
 	}
-	return finish(f.result("", AgentOK, reason), start)
+	return finish(f.result("", model.AgentOK, reason), start)
 }
 
 // finish passes a Result through the choke point and stamps its timing.
-func finish(r Result, start time.Time) Result {
+func finish(r model.Result, start time.Time) model.Result {
 	r = clean(r)
 	r.CheckedAt = start.UTC()
 	r.Duration = time.Since(start).Seconds()
@@ -108,27 +109,27 @@ func finish(r Result, start time.Time) Result {
 
 // judge decides a domain whose discovery went through: it pings when the
 // agent allows it and the OS is known, and turns the outcomes into a state.
-func (c *Checker) judge(ctx context.Context, f *facts) Result {
+func (c *Checker) judge(ctx context.Context, f *facts) model.Result {
 	if !f.execOK {
-		return f.result(StateUnknown, AgentExecDisabled, "guest-exec is blocked by the agent's configuration: allow guest-exec and guest-exec-status in qemu-ga's config (--allow-rpcs/--block-rpcs, BLACKLIST_RPC)")
+		return f.result(model.StateUnknown, model.AgentExecDisabled, "guest-exec is blocked by the agent's configuration: allow guest-exec and guest-exec-status in qemu-ga's config (--allow-rpcs/--block-rpcs, BLACKLIST_RPC)")
 	}
 	if f.osErr != nil {
 		if ctx.Err() != nil {
-			return f.result(StateUnknown, AgentUnresponsive, deadlineReason(f.osErr))
+			return f.result(model.StateUnknown, model.AgentUnresponsive, deadlineReason(f.osErr))
 		}
-		return f.result(StateUnknown, AgentOK, fmt.Sprintf("cannot tell the guest's OS, so cannot choose a ping command: %v", f.osErr))
+		return f.result(model.StateUnknown, model.AgentOK, fmt.Sprintf("cannot tell the guest's OS, so cannot choose a ping command: %v", f.osErr))
 	}
 	if ctx.Err() != nil {
-		return f.result(StateUnknown, AgentUnresponsive, deadlineReason(ctx.Err()))
+		return f.result(model.StateUnknown, model.AgentUnresponsive, deadlineReason(ctx.Err()))
 	}
 	probes, agentLost := c.pingAll(ctx, f)
-	agent := AgentOK
+	agent := model.AgentOK
 	if agentLost {
-		agent = AgentUnresponsive
+		agent = model.AgentUnresponsive
 	}
 	state, reason := verdict(probes)
-	c.routesPassed(f, state == StateOK)
-	if state != StateOK {
+	c.routesPassed(f, state == model.StateOK)
+	if state != model.StateOK {
 		var why []string
 		if f.ifErr != nil {
 			why = append(why, fmt.Sprintf("guest interfaces unknown: %v", f.ifErr))
@@ -142,7 +143,7 @@ func (c *Checker) judge(ctx context.Context, f *facts) Result {
 	}
 	r := f.result(state, agent, reason)
 	r.Probes = probes
-	if state != StateOK {
+	if state != model.StateOK {
 		r.Diagnosis = diagnose(ctx, c.diagnosisFacts(f), probes, r.NICs)
 	}
 	return r
@@ -160,7 +161,7 @@ func (c *Checker) diagnosisFacts(f *facts) *dfacts {
 	df := &dfacts{Domain: f.d, NICs: make([]dnic, len(f.nics)), Family: f.os.Family, InterfacesKnown: f.ifErr == nil,
 		Routes: f.routes, RoutesRead: f.routesRead, RouteSource: f.routeSrc, Guest: f.agent,
 		PingTimeout: time.Duration(c.cfg.PingTimeout), Wait: evidenceWait}
-	df.LinkDown = func(d Domain, n NIC) string {
+	df.LinkDown = func(d model.Domain, n model.NIC) string {
 		if b := c.cfg.Host(); b != nil {
 			return b.LinkDownDetail(d, n)
 		}
@@ -177,11 +178,11 @@ func (c *Checker) diagnosisFacts(f *facts) *dfacts {
 // When the plan came from routes an earlier check read and some probe did
 // not pass, it reads the routes again, and probes again if they changed
 // the targets: remembered routes never decide a failure.
-func (c *Checker) pingAll(ctx context.Context, f *facts) ([]ProbeResult, bool) {
+func (c *Checker) pingAll(ctx context.Context, f *facts) ([]model.ProbeResult, bool) {
 	extra := f.d.Policy.Targets
 	probes, agentLost := c.probe(ctx, f, extra)
 	if f.routesCached && !agentLost && ctx.Err() == nil {
-		if state, _ := verdict(probes); state != StateOK && c.rereadRoutes(ctx, f, extra) {
+		if state, _ := verdict(probes); state != model.StateOK && c.rereadRoutes(ctx, f, extra) {
 			probes, agentLost = c.probe(ctx, f, extra)
 		}
 	}
@@ -189,7 +190,7 @@ func (c *Checker) pingAll(ctx context.Context, f *facts) ([]ProbeResult, bool) {
 }
 
 // detectOS returns the cached OS of this boot or detects it.
-func (c *Checker) detectOS(ctx context.Context, ga *guestagent.Client, d Domain) (osdetect.Info, error) {
+func (c *Checker) detectOS(ctx context.Context, ga *guestagent.Client, d model.Domain) (osdetect.Info, error) {
 	c.mu.Lock()
 	cached, ok := c.osCache[d.BootID]
 	c.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // qga holds the transcripts captured from real agents.
@@ -134,11 +135,11 @@ func evidenceStatus(t *testing.T, file string) guestagent.ExecStatus {
 
 // The captured guest (testdata/qga/linux-basic.jsonl) has tap0 with MAC
 // 52:54:00:0c:00:13, 192.0.2.13/24, default route via 192.0.2.1.
-var capturedNIC = NIC{MAC: "52:54:00:0c:00:13", Device: "vnet0", Model: "virtio", SourceType: "bridge", Source: "vcpub0", Bridge: "vcpub0"}
+var capturedNIC = model.NIC{MAC: "52:54:00:0c:00:13", Device: "vnet0", Model: "virtio", SourceType: "bridge", Source: "vcpub0", Bridge: "vcpub0"}
 
-func runningDomain(g *fakeGuest, nics ...NIC) Domain {
-	return Domain{Name: "vm", UUID: "6f1c2a84-0000-4000-8000-000000000001", State: Running, BootID: "6f1c/1",
-		Channel: ChannelConnected, NICs: nics, Agent: g.agent}
+func runningDomain(g *fakeGuest, nics ...model.NIC) model.Domain {
+	return model.Domain{Name: "vm", UUID: "6f1c2a84-0000-4000-8000-000000000001", State: model.Running, BootID: "6f1c/1",
+		Channel: model.ChannelConnected, NICs: nics, Agent: g.agent}
 }
 
 func testConfig() Config {
@@ -149,7 +150,7 @@ func TestCheckHealthyLinux(t *testing.T) {
 	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
 	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 	r := New(testConfig()).Check(context.Background(), runningDomain(g, capturedNIC))
-	if r.State != StateOK || r.Agent.State != AgentOK || r.Reason != "" {
+	if r.State != model.StateOK || r.Agent.State != model.AgentOK || r.Reason != "" {
 		t.Fatalf("state %q agent %q reason %q, want ok", r.State, r.Agent.State, r.Reason)
 	}
 	if r.OS.Family != "linux" || r.OS.ID != "debian" || r.OS.Source != "osinfo" {
@@ -169,11 +170,11 @@ func TestCheckHealthyLinux(t *testing.T) {
 		t.Fatalf("probes = %+v, want external + gateway", r.Probes)
 	}
 	for _, p := range r.Probes {
-		if !p.OK || p.Status != ProbePassed || p.RTT <= 0 {
+		if !p.OK || p.Status != model.ProbePassed || p.RTT <= 0 {
 			t.Errorf("probe %+v, want passed with an RTT", p)
 		}
 	}
-	if r.Probes[1].Kind != ProbeGateway || r.Probes[1].NIC != capturedNIC.MAC {
+	if r.Probes[1].Kind != model.ProbeGateway || r.Probes[1].NIC != capturedNIC.MAC {
 		t.Errorf("gateway probe = %+v", r.Probes[1])
 	}
 }
@@ -183,13 +184,13 @@ func TestCheckOutcomes(t *testing.T) {
 	tests := []struct {
 		name      string
 		ping      map[string][2]any // target → exit, output file
-		want      State
-		wantProbe map[string]ProbeStatus
+		want      model.State
+		wantProbe map[string]model.ProbeStatus
 	}{
 		{"external lost", map[string][2]any{"203.0.113.10": {1, "linux-iputils-noreply-v4.txt"}, "192.0.2.1": {0, replyV4}},
-			StateDegraded, map[string]ProbeStatus{"203.0.113.10": ProbeFailed, "192.0.2.1": ProbePassed}},
+			model.StateDegraded, map[string]model.ProbeStatus{"203.0.113.10": model.ProbeFailed, "192.0.2.1": model.ProbePassed}},
 		{"all lost", map[string][2]any{"203.0.113.10": {1, "linux-iputils-noreply-v4.txt"}, "192.0.2.1": {1, "linux-iputils-host-unreachable.txt"}},
-			StateDown, map[string]ProbeStatus{"203.0.113.10": ProbeFailed, "192.0.2.1": ProbeFailed}},
+			model.StateDown, map[string]model.ProbeStatus{"203.0.113.10": model.ProbeFailed, "192.0.2.1": model.ProbeFailed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,7 +221,7 @@ func TestCheckExecDisabled(t *testing.T) {
 	})
 	g.answers["guest-info"] = agenttest.Load(t, qga+"linux-exec-disabled.jsonl").Answer
 	r := New(testConfig()).Check(context.Background(), runningDomain(g, capturedNIC))
-	if r.State != StateUnknown || r.Agent.State != AgentExecDisabled {
+	if r.State != model.StateUnknown || r.Agent.State != model.AgentExecDisabled {
 		t.Fatalf("state %q agent %q, want unknown/exec_disabled", r.State, r.Agent.State)
 	}
 	if !strings.Contains(r.Reason, "allow guest-exec and guest-exec-status") {
@@ -237,10 +238,10 @@ func TestCheckNoExternalConfigured(t *testing.T) {
 	cfg := testConfig()
 	cfg.External = nil
 	r := New(cfg).Check(context.Background(), runningDomain(g, capturedNIC))
-	if r.State != StateOK {
+	if r.State != model.StateOK {
 		t.Errorf("state = %q (%s), want ok", r.State, r.Reason)
 	}
-	if r.Probes[0].Kind != ProbeExternal || r.Probes[0].Status != ProbeNotConfigured {
+	if r.Probes[0].Kind != model.ProbeExternal || r.Probes[0].Status != model.ProbeNotConfigured {
 		t.Errorf("first probe = %+v, want external not_configured", r.Probes[0])
 	}
 }
@@ -253,7 +254,7 @@ func TestCheckGatewaySources(t *testing.T) {
 		"vcpub0":       {Gateway: &override},
 		"lab-internal": {Type: NetworkInternal},
 	}
-	internal := NIC{MAC: "52:54:00:0c:00:99", SourceType: "network", Source: "lab-internal",
+	internal := model.NIC{MAC: "52:54:00:0c:00:99", SourceType: "network", Source: "lab-internal",
 		NetworkAddrs: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}}
 	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 	r := New(cfg).Check(context.Background(), runningDomain(g, capturedNIC, internal))
@@ -296,11 +297,11 @@ func TestCheckWindows(t *testing.T) {
 	if n := r.NICs[0]; n.Gateway != "192.0.2.1" || n.GatewaySource != "guest-route-print" {
 		t.Errorf("nic = %+v, want 192.0.2.1 from guest-route-print", n)
 	}
-	if r.State != StateDegraded {
+	if r.State != model.StateDegraded {
 		t.Errorf("state = %q (%s), want degraded: the external target answered only 'destination host unreachable'", r.State, r.Reason)
 	}
 	for _, p := range r.Probes {
-		if p.Kind == ProbeExternal && (p.OK || p.Status != ProbeFailed) {
+		if p.Kind == model.ProbeExternal && (p.OK || p.Status != model.ProbeFailed) {
 			t.Errorf("gateway probe %+v taken as a reply", p)
 		}
 	}
@@ -320,16 +321,16 @@ func TestCheckAgentProblems(t *testing.T) {
 	})
 	tests := []struct {
 		name      string
-		d         Domain
-		state     State
-		agent     AgentState
+		d         model.Domain
+		state     model.State
+		agent     model.AgentState
 		reasonHas string
 	}{
-		{"paused", Domain{State: Paused, Channel: ChannelConnected, Agent: noCall}, StatePaused, AgentOK, "paused"},
-		{"no channel", Domain{State: Running, Channel: ChannelNone, Agent: noCall}, StateUnknown, AgentNoChannel, "org.qemu.guest_agent.0"},
-		{"disconnected", Domain{State: Running, Channel: ChannelDisconnected, Agent: noCall}, StateUnknown, AgentDisconnected, "not running in the guest"},
-		{"unresponsive", Domain{State: Running, Channel: ChannelConnected, Agent: unresponsive}, StateUnknown, AgentUnresponsive, "does not answer"},
-		{"frozen", Domain{State: Running, Channel: ChannelConnected, Agent: frozen}, StateUnknown, AgentUnresponsive, "does not answer"},
+		{"paused", model.Domain{State: model.Paused, Channel: model.ChannelConnected, Agent: noCall}, model.StatePaused, model.AgentOK, "paused"},
+		{"no channel", model.Domain{State: model.Running, Channel: model.ChannelNone, Agent: noCall}, model.StateUnknown, model.AgentNoChannel, "org.qemu.guest_agent.0"},
+		{"disconnected", model.Domain{State: model.Running, Channel: model.ChannelDisconnected, Agent: noCall}, model.StateUnknown, model.AgentDisconnected, "not running in the guest"},
+		{"unresponsive", model.Domain{State: model.Running, Channel: model.ChannelConnected, Agent: unresponsive}, model.StateUnknown, model.AgentUnresponsive, "does not answer"},
+		{"frozen", model.Domain{State: model.Running, Channel: model.ChannelConnected, Agent: frozen}, model.StateUnknown, model.AgentUnresponsive, "does not answer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -355,7 +356,7 @@ func TestCheckAllIsolation(t *testing.T) {
 	cfg.Timeout = config.Duration(300 * time.Millisecond)
 	cfg.PingTimeout = config.Duration(100 * time.Millisecond)
 	cfg.Concurrency = 2
-	var doms []Domain
+	var doms []model.Domain
 	for i := range 5 {
 		g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 		d := runningDomain(g, capturedNIC)
@@ -368,9 +369,9 @@ func TestCheckAllIsolation(t *testing.T) {
 		t.Fatalf("got %d results", len(results))
 	}
 	for _, r := range results {
-		want := StateOK
+		want := model.StateOK
 		if r.Name == "vm-2" {
-			want = StateUnknown
+			want = model.StateUnknown
 		}
 		if r.State != want {
 			t.Errorf("%s: %q (%s), want %q", r.Name, r.State, r.Reason, want)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
 	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/probe"
@@ -109,7 +110,7 @@ type NICConfig struct {
 // MaxExpectedAddrs of each (AppendExpected). Both are nil when the file
 // says nothing of that MAC or mac is not a MAC. The slices are the
 // caller's to keep or append to.
-func (c Config) NICFacts(mac string) (expected, gateways []ExpectedAddr) {
+func (c Config) NICFacts(mac string) (expected, gateways []model.ExpectedAddr) {
 	m, ok := guestagent.NormalMAC(mac)
 	if !ok {
 		return nil, nil
@@ -119,10 +120,10 @@ func (c Config) NICFacts(mac string) (expected, gateways []ExpectedAddr) {
 		return nil, nil
 	}
 	for _, a := range n.Addresses {
-		expected = AppendExpected(expected, a, "config")
+		expected = model.AppendExpected(expected, a, "config")
 	}
 	for _, a := range n.Gateways {
-		gateways = AppendExpected(gateways, a, "config")
+		gateways = model.AppendExpected(gateways, a, "config")
 	}
 	return expected, gateways
 }
@@ -276,11 +277,11 @@ func validateNICs(nics NICsByMAC) error {
 			list []netip.Addr
 		}{{"addresses", n.Addresses}, {"gateways", n.Gateways}} {
 			key := "nics." + mac + "." + kl.key
-			if len(kl.list) > MaxExpectedAddrs {
-				return config.Errorf(key, "%d addresses, at most %d allowed", len(kl.list), MaxExpectedAddrs)
+			if len(kl.list) > model.MaxExpectedAddrs {
+				return config.Errorf(key, "%d addresses, at most %d allowed", len(kl.list), model.MaxExpectedAddrs)
 			}
 			for i, a := range kl.list {
-				if err := ValidateExpected(a); err != nil {
+				if err := model.ValidateExpected(a); err != nil {
 					return &config.FieldError{Key: fmt.Sprintf("%s[%d]", key, i), Err: err}
 				}
 			}

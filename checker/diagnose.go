@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
@@ -25,7 +26,7 @@ type dguest interface {
 type dfacts struct {
 	// Domain is the VM as its backend listed it: its NICs' link state
 	// and host side.
-	Domain Domain
+	Domain model.Domain
 	// NICs are what discovery learned of each NIC, one per Domain.NICs,
 	// in order.
 	NICs []dnic
@@ -46,7 +47,7 @@ type dfacts struct {
 	PingTimeout time.Duration
 	// LinkDown is the backend's detail of host_link_down for a NIC (its
 	// evidence and remedy); nil or "" gives a plain one.
-	LinkDown func(Domain, NIC) string
+	LinkDown func(model.Domain, model.NIC) string
 	// Wait waits until t, or until ctx is done, before an evidence
 	// command; nil sleeps.
 	Wait func(ctx context.Context, t time.Time) error
@@ -59,8 +60,8 @@ type dnic struct {
 	Addrs         []netip.Addr // the guest's addresses on it
 	Gateway       netip.Addr   // invalid when none is known
 	GatewaySource string
-	Expected      []ExpectedAddr // what the platform assigned to it
-	DefaultRoute  bool           // the guest has a default route through it
+	Expected      []model.ExpectedAddr // what the platform assigned to it
+	DefaultRoute  bool                 // the guest has a default route through it
 }
 
 // diagnose names the causes of a check that was not ok, most fundamental
@@ -70,8 +71,8 @@ type dnic struct {
 // gateway ping failed without a cause on the host or in the guest's
 // configuration does it ask the guest again (at most
 // osdetect.MaxEvidenceCommands guest commands, see gatewayCause).
-func diagnose(ctx context.Context, f *dfacts, probes []ProbeResult, nics []NICResult) []Diagnosis {
-	var host, guest, network []Diagnosis
+func diagnose(ctx context.Context, f *dfacts, probes []model.ProbeResult, nics []model.NICResult) []model.Diagnosis {
+	var host, guest, network []model.Diagnosis
 	explained := map[string]bool{} // NICs whose failure a host or guest cause explains
 	for i, n := range f.Domain.NICs {
 		nf := &f.NICs[i]
@@ -96,9 +97,9 @@ func diagnose(ctx context.Context, f *dfacts, probes []ProbeResult, nics []NICRe
 	}
 	if nf, gw := failedGateway(f, probes, explained, guest); nf != nil {
 		found := gatewayCause(ctx, f, nf, gw)
-		if len(found) > 0 && found[0].Code == CodeGuestLinkDown {
+		if len(found) > 0 && found[0].Code == model.CodeGuestLinkDown {
 			// The interface is down: its lost route is a symptom.
-			guest = slices.DeleteFunc(guest, func(d Diagnosis) bool { return d.NIC == nf.MAC })
+			guest = slices.DeleteFunc(guest, func(d model.Diagnosis) bool { return d.NIC == nf.MAC })
 			guest = append(found, guest...)
 		} else {
 			network = append(network, found...)
@@ -117,13 +118,13 @@ func diagnose(ctx context.Context, f *dfacts, probes []ProbeResult, nics []NICRe
 
 // hostSide reads a NIC's host side through its backend's inspector; a NIC
 // without one is unknown.
-func hostSide(ctx context.Context, n NIC) HostSide {
+func hostSide(ctx context.Context, n model.NIC) model.HostSide {
 	kind := n.HostKind
 	if kind == "" {
-		kind = HostKindOther
+		kind = model.HostKindOther
 	}
 	if n.Host == nil || ctx.Err() != nil {
-		return HostSide{Kind: kind, Note: "vmcheck cannot read the host side of this NIC"}
+		return model.HostSide{Kind: kind, Note: "vmcheck cannot read the host side of this NIC"}
 	}
 	hs := n.Host.InspectHost(ctx)
 	if hs.Kind == "" {
@@ -134,8 +135,8 @@ func hostSide(ctx context.Context, n NIC) HostSide {
 
 // hostSideResult is the HostSide as the Result carries it: an unknown
 // host side says so ("host side unknown (kind): why").
-func hostSideResult(hs HostSide) *HostSideResult {
-	r := &HostSideResult{Kind: hs.Kind, Known: hs.Known, Facts: hs.Facts, Note: hs.Note}
+func hostSideResult(hs model.HostSide) *model.HostSideResult {
+	r := &model.HostSideResult{Kind: hs.Kind, Known: hs.Known, Facts: hs.Facts, Note: hs.Note}
 	if !hs.Known {
 		r.Note = "host side unknown (" + hs.Kind + ")"
 		if hs.Note != "" {
@@ -147,8 +148,8 @@ func hostSideResult(hs HostSide) *HostSideResult {
 
 // hostCause is the host cause of a HostSide, if any: only from a known
 // host side, and only a code of the host layer.
-func hostCause(hs HostSide, mac string) *Diagnosis {
-	if !hs.Known || hs.Fault == nil || Codes[hs.Fault.Code] != LayerHost || hs.Fault.Code == CodeHostLinkDown {
+func hostCause(hs model.HostSide, mac string) *model.Diagnosis {
+	if !hs.Known || hs.Fault == nil || model.Codes[hs.Fault.Code] != model.LayerHost || hs.Fault.Code == model.CodeHostLinkDown {
 		return nil
 	}
 	d := diag(hs.Fault.Code, mac, "%s", hs.Fault.Detail)
@@ -158,42 +159,42 @@ func hostCause(hs HostSide, mac string) *Diagnosis {
 // methodCauses are the causes the policy's probe methods named, each once
 // per code and target, after the ones above: a host or guest cause
 // explains them, so they are named only when there is none.
-func methodCauses(probes []ProbeResult) []Diagnosis {
-	var out []Diagnosis
+func methodCauses(probes []model.ProbeResult) []model.Diagnosis {
+	var out []model.Diagnosis
 	for _, p := range probes {
-		if p.cause == "" {
+		if p.Cause == "" {
 			continue
 		}
-		if _, known := Codes[p.cause]; !known {
+		if _, known := model.Codes[p.Cause]; !known {
 			continue
 		}
-		out = append(out, diag(p.cause, p.NIC, "%s", p.detail))
+		out = append(out, diag(p.Cause, p.NIC, "%s", p.CauseDetail))
 	}
 	return out
 }
 
 // linkDown is host_link_down, with the remedy of the VM's backend.
-func linkDown(f *dfacts, n NIC) Diagnosis {
+func linkDown(f *dfacts, n model.NIC) model.Diagnosis {
 	detail := "the host has set this NIC's link down; bring it up"
 	if f.LinkDown != nil {
 		detail = cmp.Or(f.LinkDown(f.Domain, n), detail)
 	}
-	return diag(CodeHostLinkDown, n.MAC, "%s", detail)
+	return diag(model.CodeHostLinkDown, n.MAC, "%s", detail)
 }
 
 // diag builds a Diagnosis, its layer from the code.
-func diag(code Code, mac, format string, a ...any) Diagnosis {
-	return Diagnosis{Code: code, Layer: Codes[code], NIC: mac, Detail: fmt.Sprintf(format, a...)}
+func diag(code model.Code, mac, format string, a ...any) model.Diagnosis {
+	return model.Diagnosis{Code: code, Layer: model.Codes[code], NIC: mac, Detail: fmt.Sprintf(format, a...)}
 }
 
 // guestCause finds what in the guest's own configuration keeps a NIC off
 // its network, from the interface list and the routes alone.
-func guestCause(f *dfacts, nf *dnic) *Diagnosis {
+func guestCause(f *dfacts, nf *dnic) *model.Diagnosis {
 	if !f.InterfacesKnown || (!nf.Gateway.IsValid() && len(nf.Expected) == 0) {
 		return nil // nothing to compare with
 	}
 	if nf.GuestName == "" {
-		d := diag(CodeGuestNICMissing, nf.MAC, "no interface in the guest carries this NIC's MAC %s: the guest has no driver for it, renamed or removed it; check `ip link` in the guest", nf.MAC)
+		d := diag(model.CodeGuestNICMissing, nf.MAC, "no interface in the guest carries this NIC's MAC %s: the guest has no driver for it, renamed or removed it; check `ip link` in the guest", nf.MAC)
 		return &d
 	}
 	v4 := nf.Gateway.Is4()
@@ -208,15 +209,15 @@ func guestCause(f *dfacts, nf *dnic) *Diagnosis {
 		if len(held) == 0 {
 			break // no address at all: guest_no_address below
 		}
-		d := diag(CodeGuestAddressMismatch, nf.MAC, "%s holds %s, but %s assigned %s: the guest's network configuration (DHCP client, cloud-init, static file) does not match the platform's", nf.GuestName, addrList(nf.Addrs, v4), e.Source, e.Addr)
+		d := diag(model.CodeGuestAddressMismatch, nf.MAC, "%s holds %s, but %s assigned %s: the guest's network configuration (DHCP client, cloud-init, static file) does not match the platform's", nf.GuestName, addrList(nf.Addrs, v4), e.Source, e.Addr)
 		return &d
 	}
 	if len(held) == 0 {
-		d := diag(CodeGuestNoAddress, nf.MAC, "%s has no %s address%s: the guest's DHCP client or network configuration did not bring it up", nf.GuestName, family(v4), expectedText(nf.Expected, v4))
+		d := diag(model.CodeGuestNoAddress, nf.MAC, "%s has no %s address%s: the guest's DHCP client or network configuration did not bring it up", nf.GuestName, family(v4), expectedText(nf.Expected, v4))
 		return &d
 	}
 	if f.RoutesRead && !nf.DefaultRoute && nf.Gateway.IsValid() && nf.GatewaySource != f.RouteSource && !defaultElsewhere(f, nf.Gateway.Is4()) {
-		d := diag(CodeGuestNoDefaultRoute, nf.MAC, "the guest has no default route through %s although its gateway is %s (from %s): add the route or fix the guest's network configuration", nf.GuestName, nf.Gateway, nf.GatewaySource)
+		d := diag(model.CodeGuestNoDefaultRoute, nf.MAC, "the guest has no default route through %s although its gateway is %s (from %s): add the route or fix the guest's network configuration", nf.GuestName, nf.Gateway, nf.GatewaySource)
 		return &d
 	}
 	return nil
@@ -255,7 +256,7 @@ func family(v4 bool) string {
 }
 
 // expectedText names what the platform assigned, if anything.
-func expectedText(exp []ExpectedAddr, v4 bool) string {
+func expectedText(exp []model.ExpectedAddr, v4 bool) string {
 	for _, e := range exp {
 		if e.Addr.Is4() == v4 {
 			return fmt.Sprintf(" (%s assigned %s)", e.Source, e.Addr)
@@ -267,13 +268,13 @@ func expectedText(exp []ExpectedAddr, v4 bool) string {
 // failedGateway returns the first NIC whose gateway ping failed and that no
 // host cause explains, nor a guest cause other than a missing default
 // route (which a downed interface causes: the evidence tells).
-func failedGateway(f *dfacts, probes []ProbeResult, explained map[string]bool, guest []Diagnosis) (*dnic, netip.Addr) {
+func failedGateway(f *dfacts, probes []model.ProbeResult, explained map[string]bool, guest []model.Diagnosis) (*dnic, netip.Addr) {
 	routeOnly := map[string]bool{}
 	for _, d := range guest {
-		routeOnly[d.NIC] = d.Code == CodeGuestNoDefaultRoute
+		routeOnly[d.NIC] = d.Code == model.CodeGuestNoDefaultRoute
 	}
 	for _, p := range probes {
-		if p.Kind != ProbeGateway || p.Status != ProbeFailed || (explained[p.NIC] && !routeOnly[p.NIC]) {
+		if p.Kind != model.ProbeGateway || p.Status != model.ProbeFailed || (explained[p.NIC] && !routeOnly[p.NIC]) {
 			continue
 		}
 		for i := range f.NICs {
@@ -286,10 +287,10 @@ func failedGateway(f *dfacts, probes []ProbeResult, explained map[string]bool, g
 }
 
 // upstreamCause: a gateway answered, an external target did not.
-func upstreamCause(probes []ProbeResult) *Diagnosis {
-	var gw *ProbeResult
+func upstreamCause(probes []model.ProbeResult) *model.Diagnosis {
+	var gw *model.ProbeResult
 	for i, p := range probes {
-		if p.Kind == ProbeGateway && p.Status == ProbePassed {
+		if p.Kind == model.ProbeGateway && p.Status == model.ProbePassed {
 			gw = &probes[i]
 			break
 		}
@@ -298,8 +299,8 @@ func upstreamCause(probes []ProbeResult) *Diagnosis {
 		return nil
 	}
 	for _, p := range probes {
-		if p.Kind == ProbeExternal && p.Status == ProbeFailed {
-			d := diag(CodeUpstreamUnreachable, gw.NIC, "the gateway %s answers but the external target %s does not (%s): the fault is beyond the gateway — its uplink, routing or an upstream firewall", gw.Target, p.Target, p.Error)
+		if p.Kind == model.ProbeExternal && p.Status == model.ProbeFailed {
+			d := diag(model.CodeUpstreamUnreachable, gw.NIC, "the gateway %s answers but the external target %s does not (%s): the fault is beyond the gateway — its uplink, routing or an upstream firewall", gw.Target, p.Target, p.Error)
 			return &d
 		}
 	}
@@ -315,20 +316,20 @@ func upstreamCause(probes []ProbeResult) *Diagnosis {
 // cached, static or still unconfirmed entry, which is no answer at all
 // (gateway_unconfirmed: the guest cannot tell a filter from a layer-2
 // break).
-func gatewayCause(ctx context.Context, f *dfacts, nf *dnic, gw netip.Addr) []Diagnosis {
+func gatewayCause(ctx context.Context, f *dfacts, nf *dnic, gw netip.Addr) []model.Diagnosis {
 	iface := evidenceIface(f.Family, nf, gw)
 	ev, err := gatewayEvidence(ctx, f, iface, gw)
 	switch {
 	case errors.Is(err, osdetect.ErrNoInterface):
-		return []Diagnosis{diag(CodeGuestNICMissing, nf.MAC, "the guest says it has no interface %s for this NIC (%s)", iface, ev.Raw)}
+		return []model.Diagnosis{diag(model.CodeGuestNICMissing, nf.MAC, "the guest says it has no interface %s for this NIC (%s)", iface, ev.Raw)}
 	case ev.Link == osdetect.LinkDown || ev.Link == osdetect.LinkNoCarrier:
-		return []Diagnosis{diag(CodeGuestLinkDown, nf.MAC, "%s is %s in the guest (%s): bring it up in the guest (`ip link set %s up`, or its network configuration)", nf.GuestName, linkText(ev.Link), ev.Raw, nf.GuestName)}
+		return []model.Diagnosis{diag(model.CodeGuestLinkDown, nf.MAC, "%s is %s in the guest (%s): bring it up in the guest (`ip link set %s up`, or its network configuration)", nf.GuestName, linkText(ev.Link), ev.Raw, nf.GuestName)}
 	case ev.Neighbour == osdetect.NeighbourResolved && ev.Fresh:
-		return []Diagnosis{diag(CodeGatewayICMPFiltered, nf.MAC, "the gateway %s answers ARP/ND (at %s; the guest's entry: %s) but not echo requests: a security group or firewall drops ICMP to or from the gateway", gw, ev.LLAddr, ev.Seen)}
+		return []model.Diagnosis{diag(model.CodeGatewayICMPFiltered, nf.MAC, "the gateway %s answers ARP/ND (at %s; the guest's entry: %s) but not echo requests: a security group or firewall drops ICMP to or from the gateway", gw, ev.LLAddr, ev.Seen)}
 	case ev.Neighbour == osdetect.NeighbourResolved:
-		return []Diagnosis{diag(CodeGatewayUnconfirmed, nf.MAC, "the gateway %s did not answer the echo request, and the guest's neighbour entry for it (at %s) is no fresh answer (%s): the guest cannot tell a firewall dropping ICMP from a broken layer 2 — look at this NIC's host side, the bridge and the VLAN, and check again", gw, ev.LLAddr, ev.Seen)}
+		return []model.Diagnosis{diag(model.CodeGatewayUnconfirmed, nf.MAC, "the gateway %s did not answer the echo request, and the guest's neighbour entry for it (at %s) is no fresh answer (%s): the guest cannot tell a firewall dropping ICMP from a broken layer 2 — look at this NIC's host side, the bridge and the VLAN, and check again", gw, ev.LLAddr, ev.Seen)}
 	case ev.Neighbour == osdetect.NeighbourUnresolved:
-		return []Diagnosis{diag(CodeGatewayUnresolved, nf.MAC, "the gateway %s has no resolved neighbour entry in the guest after the ping (%s; %s): layer 2 between the VM and its gateway is broken — check the bridge, the VLAN and that the gateway holds %s", gw, ev.Seen, ev.Raw, gw)}
+		return []model.Diagnosis{diag(model.CodeGatewayUnresolved, nf.MAC, "the gateway %s has no resolved neighbour entry in the guest after the ping (%s; %s): layer 2 between the VM and its gateway is broken — check the bridge, the VLAN and that the gateway holds %s", gw, ev.Seen, ev.Raw, gw)}
 	}
 	return nil
 }

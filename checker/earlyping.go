@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/probe"
 )
 
@@ -39,7 +40,7 @@ func (c *Checker) startEarlyPings(ctx context.Context, f *facts) {
 	icmp, _ := probe.Lookup("icmp")
 	spec := f.d.Policy.ICMP()
 	for _, p := range c.planProbes(f.nics, memo.routes, f.d.Policy.Targets) {
-		if p.res.Kind != ProbeExternal || !p.target.IsValid() {
+		if p.res.Kind != model.ProbeExternal || !p.target.IsValid() {
 			continue
 		}
 		cmd, err := icmp.Command(f.os.Family, p.target, time.Duration(c.cfg.PingTimeout), spec)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/policy"
 )
 
@@ -75,9 +76,9 @@ func TestParseConfigPolicies(t *testing.T) {
 	}
 }
 
-type listSource []Domain
+type listSource []model.Domain
 
-func (s listSource) Domains(context.Context) ([]Domain, error) { return s, nil }
+func (s listSource) Domains(context.Context) ([]model.Domain, error) { return s, nil }
 
 func TestSelectAppliesPolicy(t *testing.T) {
 	f := false
@@ -120,7 +121,7 @@ func TestPlanProbesPolicyTargets(t *testing.T) {
 	}
 	// A policy target alone is enough: no "not configured" probe.
 	plan = New(Config{}).planProbes(nil, nil, addrs("198.51.100.7"))
-	if len(plan) != 1 || plan[0].res.Status == ProbeNotConfigured {
+	if len(plan) != 1 || plan[0].res.Status == model.ProbeNotConfigured {
 		t.Errorf("planProbes with only a policy target = %+v", plan)
 	}
 }

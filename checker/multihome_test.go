@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
@@ -19,11 +20,11 @@ func TestNoDefaultRouteMultiHomed(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		routes []osdetect.DefaultRoute
-		want   Code
+		want   model.Code
 	}{
 		{name: "the default route through the other NIC", routes: []osdetect.DefaultRoute{{Interface: "eth0", Gateway: gw1}}},
-		{name: "no default route at all", want: CodeGuestNoDefaultRoute},
-		{name: "only an IPv6 default route elsewhere", routes: []osdetect.DefaultRoute{{Interface: "eth0", Gateway: netip.MustParseAddr("2001:db8::1")}}, want: CodeGuestNoDefaultRoute},
+		{name: "no default route at all", want: model.CodeGuestNoDefaultRoute},
+		{name: "only an IPv6 default route elsewhere", routes: []osdetect.DefaultRoute{{Interface: "eth0", Gateway: netip.MustParseAddr("2001:db8::1")}}, want: model.CodeGuestNoDefaultRoute},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &dfacts{InterfacesKnown: true, RoutesRead: true, RouteSource: "guest-proc-route", Routes: tt.routes, NICs: []dnic{

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // Run lists the domains of src, keeps the ones the config selects, and checks
@@ -17,7 +19,7 @@ import (
 // all of them. A domain whose agent hangs costs its own worker and one
 // agent call slot, nothing else. Results are sorted by name. Run fails only when src cannot
 // list domains, which it must do within Config.ListTimeout.
-func (c *Checker) Run(ctx context.Context, src Source) ([]Result, error) {
+func (c *Checker) Run(ctx context.Context, src model.Source) ([]model.Result, error) {
 	doms, err := c.Select(ctx, src)
 	if err != nil {
 		return nil, err
@@ -27,7 +29,7 @@ func (c *Checker) Run(ctx context.Context, src Source) ([]Result, error) {
 
 // Select lists the domains of src that the config selects and their policy
 // enables, with that policy in Domain.Policy. See SelectWithSkipped.
-func (c *Checker) Select(ctx context.Context, src Source) ([]Domain, error) {
+func (c *Checker) Select(ctx context.Context, src model.Source) ([]model.Domain, error) {
 	doms, _, err := c.SelectWithSkipped(ctx, src)
 	return doms, err
 }
@@ -38,7 +40,7 @@ func (c *Checker) Select(ctx context.Context, src Source) ([]Domain, error) {
 // with enabled false) are in neither list. Listing runs under
 // Config.ListTimeout, so a hung libvirtd or QMP socket fails it instead of
 // blocking for ever.
-func (c *Checker) SelectWithSkipped(ctx context.Context, src Source) (selected, skipped []Domain, err error) {
+func (c *Checker) SelectWithSkipped(ctx context.Context, src model.Source) (selected, skipped []model.Domain, err error) {
 	all, err := c.list(ctx, src)
 	if err != nil {
 		return nil, nil, err
@@ -50,14 +52,14 @@ func (c *Checker) SelectWithSkipped(ctx context.Context, src Source) (selected, 
 // SelectNamed is SelectWithSkipped that fails with a *NotFoundError when
 // an entry of Config.Domains names none of the running or paused domains
 // src lists: a check of a VM that is not there must not pass as ok.
-func (c *Checker) SelectNamed(ctx context.Context, src Source) (selected, skipped []Domain, err error) {
+func (c *Checker) SelectNamed(ctx context.Context, src model.Source) (selected, skipped []model.Domain, err error) {
 	all, err := c.list(ctx, src)
 	if err != nil {
 		return nil, nil, err
 	}
 	var missing []string
 	for _, n := range c.cfg.Domains {
-		if !slices.ContainsFunc(all, func(d Domain) bool { return d.Name == n || d.UUID == n }) {
+		if !slices.ContainsFunc(all, func(d model.Domain) bool { return d.Name == n || d.UUID == n }) {
 			missing = append(missing, n)
 		}
 	}
@@ -85,7 +87,7 @@ func (e *NotFoundError) Error() string {
 }
 
 // list lists the domains of src under Config.ListTimeout.
-func (c *Checker) list(ctx context.Context, src Source) ([]Domain, error) {
+func (c *Checker) list(ctx context.Context, src model.Source) ([]model.Domain, error) {
 	lctx, cancel := context.WithTimeout(ctx, c.cfg.ListTimeout())
 	defer cancel()
 	all, err := src.Domains(lctx)
@@ -98,7 +100,7 @@ func (c *Checker) list(ctx context.Context, src Source) ([]Domain, error) {
 // filter splits the listed domains into those the config selects and
 // their policy enables, with that policy in Domain.Policy, and those
 // opt-in mode skips.
-func (c *Checker) filter(all []Domain) (selected, skipped []Domain) {
+func (c *Checker) filter(all []model.Domain) (selected, skipped []model.Domain) {
 	for _, d := range all {
 		if !c.cfg.Selected(d.Name, d.UUID) {
 			continue
@@ -118,12 +120,12 @@ func (c *Checker) filter(all []Domain) (selected, skipped []Domain) {
 
 // CheckAll checks doms with bounded concurrency and returns their results
 // sorted by name.
-func (c *Checker) CheckAll(ctx context.Context, doms []Domain) []Result {
+func (c *Checker) CheckAll(ctx context.Context, doms []model.Domain) []model.Result {
 	return c.each(ctx, doms, c.Check)
 }
 
 // DiscoverAll runs Discover on doms with bounded concurrency.
-func (c *Checker) DiscoverAll(ctx context.Context, doms []Domain) []Result {
+func (c *Checker) DiscoverAll(ctx context.Context, doms []model.Domain) []model.Result {
 	return c.each(ctx, doms, c.Discover)
 }
 
@@ -136,8 +138,8 @@ func (c Config) CheckContext(ctx context.Context) (context.Context, context.Canc
 
 // each runs f on doms, at most Concurrency at a time and each under
 // CheckContext, and returns the results sorted by name, then UUID.
-func (c *Checker) each(ctx context.Context, doms []Domain, f func(context.Context, Domain) Result) []Result {
-	results := make([]Result, len(doms))
+func (c *Checker) each(ctx context.Context, doms []model.Domain, f func(context.Context, model.Domain) model.Result) []model.Result {
+	results := make([]model.Result, len(doms))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	workers := min(c.cfg.Concurrency, len(doms))

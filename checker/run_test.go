@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/policy"
 )
 
@@ -38,9 +39,9 @@ type deadlineSource struct {
 	ok       bool
 }
 
-func (s *deadlineSource) Domains(ctx context.Context) ([]Domain, error) {
+func (s *deadlineSource) Domains(ctx context.Context) ([]model.Domain, error) {
 	s.deadline, s.ok = ctx.Deadline()
-	return []Domain{{Name: "a", UUID: "u1"}}, nil
+	return []model.Domain{{Name: "a", UUID: "u1"}}, nil
 }
 
 // TestSelectListDeadline checks that listing runs under ListTimeout even
@@ -68,7 +69,7 @@ func TestSelectListDeadline(t *testing.T) {
 // returns only when its context ends.
 type hungSource struct{}
 
-func (hungSource) Domains(ctx context.Context) ([]Domain, error) {
+func (hungSource) Domains(ctx context.Context) ([]model.Domain, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
@@ -132,7 +133,7 @@ func TestSelectOptIn(t *testing.T) {
 	}
 }
 
-func domainNames(doms []Domain) []string {
+func domainNames(doms []model.Domain) []string {
 	var out []string
 	for _, d := range doms {
 		out = append(out, d.Name)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // Name is the libvirt backend's name in logs and in the backend label of
@@ -63,7 +64,7 @@ func (Backend) Deselect(cfg *checker.Config) { _ = setConnect(cfg, "") }
 func (Backend) PolicyConsents() bool { return false }
 
 // NotOptedIn implements checker.Backend.
-func (Backend) NotOptedIn(d checker.Domain) string {
+func (Backend) NotOptedIn(d model.Domain) string {
 	if d.Policy.Error != "" {
 		return d.Policy.Error
 	}
@@ -71,7 +72,7 @@ func (Backend) NotOptedIn(d checker.Domain) string {
 }
 
 // LinkDownDetail implements checker.Backend.
-func (Backend) LinkDownDetail(d checker.Domain, n checker.NIC) string {
+func (Backend) LinkDownDetail(d model.Domain, n model.NIC) string {
 	return fmt.Sprintf("the host has set this NIC's link down (libvirt <link state='down'/>); bring it up: virsh domif-setlink %s %s up", d.Name, n.HostName())
 }
 

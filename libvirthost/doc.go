@@ -2,7 +2,7 @@
 // that speaks libvirt lives here, so the engine (package checker) and the
 // guest agent protocol (package guestagent) build and test without it.
 //
-// Source (source.go) is the checker.Source of a libvirt host: it lists the
+// Source (source.go) is the model.Source of a libvirt host: it lists the
 // running domains from their live XML and reports their lifecycle events
 // (Watch, events.go). Pool (agent.go) is the guestagent.Transport that
 // reaches each guest agent with virDomainQemuAgentCommand, on a connection

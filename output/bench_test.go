@@ -11,11 +11,12 @@ import (
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
 // benchResults checks 1000 simulated domains whose agents answer at once.
-func benchResults() []checker.Result {
+func benchResults() []model.Result {
 	external := netip.MustParseAddr("203.0.113.10")
 	doms, _ := sim.Fleet(sim.FleetConfig{N: 1000, External: external, Latency: &sim.Latency{}})
 	c := checker.New(checker.Config{

@@ -6,13 +6,14 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // WriteSkipped names, one line each, the domains opt-in mode skipped for
 // want of consent. They are not checked, so they are not in the report on
 // stdout; stderr tells the operator they exist and why, in the words of
 // the backend that listed them (checker.Backend.NotOptedIn).
-func WriteSkipped(w io.Writer, host checker.Backend, skipped []checker.Domain) {
+func WriteSkipped(w io.Writer, host checker.Backend, skipped []model.Domain) {
 	for _, d := range skipped {
 		why := host.NotOptedIn(d)
 		fmt.Fprintf(w, "skipped %s (%s): not opted in: %s\n",

@@ -6,12 +6,13 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
 func TestWriteSkipped(t *testing.T) {
-	doms := []checker.Domain{
+	doms := []model.Domain{
 		{Name: "web-1", UUID: "u1"},
 		{Name: "bad\x1b[2J", UUID: "u2", Policy: policy.Policy{Error: `vmcheck metadata ignored: enabled: "yes" is not true or false`}},
 	}

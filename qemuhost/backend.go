@@ -7,6 +7,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // Name is the QEMU backend's name in logs and in the backend label of
@@ -126,12 +127,12 @@ func (Backend) AgentCalls(_ context.Context, cfg checker.Config) checker.AgentLi
 func (Backend) PolicyConsents() bool { return true }
 
 // NotOptedIn implements checker.Backend.
-func (Backend) NotOptedIn(checker.Domain) string {
+func (Backend) NotOptedIn(model.Domain) string {
 	return "no config policy with enabled: true matches it"
 }
 
 // LinkDownDetail implements checker.Backend.
-func (Backend) LinkDownDetail(_ checker.Domain, n checker.NIC) string {
+func (Backend) LinkDownDetail(_ model.Domain, n model.NIC) string {
 	return fmt.Sprintf("the host has set this NIC's link down (Proxmox VE link_down=1, or QMP set_link); bring it up: qm set VMID --netN …,link_down=0 on Proxmox VE, or QMP set_link with up=true for %s", n.HostName())
 }
 

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -49,7 +50,7 @@ func warnNoExternal(log *logrus.Logger, cfg checker.Config) {
 }
 
 // exitCode turns the results into the Nagios exit code, without a message.
-func exitCode(results []checker.Result) error {
+func exitCode(results []model.Result) error {
 	if code := output.ExitCode(results); code != output.ExitOK {
 		return cli.Exit("", code)
 	}
@@ -60,7 +61,7 @@ func exitCode(results []checker.Result) error {
 // mode skipped. A domain named by --domain (or the config's domains:)
 // that is not running or not found is exit 3 naming it, and a round with
 // nothing to check says so on stderr.
-func selectDomains(ctx context.Context, c *cli.Context, chk *checker.Checker, src hostSource) (doms, skipped []checker.Domain, err error) {
+func selectDomains(ctx context.Context, c *cli.Context, chk *checker.Checker, src hostSource) (doms, skipped []model.Domain, err error) {
 	doms, skipped, err = chk.SelectNamed(ctx, src)
 	var nf *checker.NotFoundError
 	switch {

@@ -13,6 +13,7 @@ import (
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
 	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // TestRunnerLibvirtEvents runs the Runner on libvirt's test driver, whose
@@ -70,7 +71,7 @@ func TestRunnerLibvirtEvents(t *testing.T) {
 	defer dom.Free()
 	exportertest.Eventually(t, "the new VM to be checked", func() bool { return byName("vmcheck-new") })
 	e, _ := hist.Snapshot().Lookup(mustUUID(t, dom))
-	if e.State != checker.StateUnknown || e.Result.Agent.State != checker.AgentNoChannel {
+	if e.State != model.StateUnknown || e.Result.Agent.State != model.AgentNoChannel {
 		t.Errorf("vmcheck-new: %s / agent %s, want unknown / no_channel", e.State, e.Result.Agent.State)
 	}
 	if err := dom.Destroy(); err != nil {

@@ -13,11 +13,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
 	"github.com/vmcheck/vmcheck/exporter/metrics"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/policy"
 )
 
@@ -172,7 +172,7 @@ func TestVMPage(t *testing.T) {
 func TestAPIAndMetrics(t *testing.T) {
 	srv := testServer(t, exportertest.History(3))
 	_, body, _ := get(t, srv.URL+"/api/results")
-	var rep checker.Report
+	var rep model.Report
 	if err := json.Unmarshal([]byte(body), &rep); err != nil || len(rep.Domains) != 6 {
 		t.Errorf("/api/results: %d domains, err %v", len(rep.Domains), err)
 	}

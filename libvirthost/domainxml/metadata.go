@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/probe"
 )
@@ -100,7 +100,7 @@ type Metadata struct {
 	// Policy is vmcheck's own policy (<vmcheck:check>).
 	Policy policy.Policy
 	// Nova is the instance's name and project from <nova:instance>.
-	Nova checker.Nova
+	Nova model.Nova
 	// Ports are Nova's ports (<nova:ports>) with their fixed addresses.
 	Ports []NovaPort
 	// NICs are the per-NIC facts of <vmcheck:nic> elements; empty when
@@ -159,7 +159,7 @@ func ParseMetadata(inner string) Metadata {
 			if err := dec.DecodeElement(&x, &se); err != nil {
 				continue
 			}
-			md.Nova = checker.Nova{Instance: strings.TrimSpace(x.Name), Project: strings.TrimSpace(x.Owner.Project)}
+			md.Nova = model.Nova{Instance: strings.TrimSpace(x.Name), Project: strings.TrimSpace(x.Owner.Project)}
 			md.Ports = novaPorts(x.Ports)
 		default:
 			if err := dec.Skip(); err != nil {
@@ -187,7 +187,7 @@ func decodeCheck(dec *xml.Decoder, se *xml.StartElement) (policy.Policy, []NICFa
 }
 
 // nicFacts validates the <vmcheck:nic> elements: a MAC, and an address or
-// a gateway that checker.ValidateExpected accepts.
+// a gateway that model.ValidateExpected accepts.
 func (x xmlCheck) nicFacts() ([]NICFact, error) {
 	if len(x.NICs) > maxMetadataNICs {
 		return nil, fmt.Errorf("nic: %d elements, at most %d allowed", len(x.NICs), maxMetadataNICs)
@@ -210,7 +210,7 @@ func (x xmlCheck) nicFacts() ([]NICFact, error) {
 			if err != nil {
 				return nil, fmt.Errorf("nic[%d]: %s %q is not an IP address", i, a.name, truncate(a.value, 64))
 			}
-			if err := checker.ValidateExpected(addr); err != nil {
+			if err := model.ValidateExpected(addr); err != nil {
 				return nil, fmt.Errorf("nic[%d]: %s: %w", i, a.name, err)
 			}
 			*a.dst = addr
@@ -224,7 +224,7 @@ func (x xmlCheck) nicFacts() ([]NICFact, error) {
 }
 
 // novaPorts keeps the ports with an id and their valid fixed addresses,
-// at most maxNovaPorts ports of checker.MaxExpectedAddrs addresses each.
+// at most maxNovaPorts ports of model.MaxExpectedAddrs addresses each.
 func novaPorts(ports []xmlNovaPort) []NovaPort {
 	var out []NovaPort
 	for _, p := range ports {
@@ -238,10 +238,10 @@ func novaPorts(ports []xmlNovaPort) []NovaPort {
 		port := NovaPort{ID: id}
 		for _, ip := range p.IPs {
 			a, err := netip.ParseAddr(strings.TrimSpace(ip.Address))
-			if err != nil || ip.Type != "fixed" || !versionMatches(a, ip.IPVersion) || checker.ValidateExpected(a) != nil {
+			if err != nil || ip.Type != "fixed" || !versionMatches(a, ip.IPVersion) || model.ValidateExpected(a) != nil {
 				continue
 			}
-			if len(port.Fixed) < checker.MaxExpectedAddrs && !slices.Contains(port.Fixed, a) {
+			if len(port.Fixed) < model.MaxExpectedAddrs && !slices.Contains(port.Fixed, a) {
 				port.Fixed = append(port.Fixed, a)
 			}
 		}

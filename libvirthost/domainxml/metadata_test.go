@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/policy"
 )
 
@@ -36,13 +36,13 @@ func TestParseDomainXMLMetadata(t *testing.T) {
 	tests := []struct {
 		file       string
 		wantPolicy policy.Policy
-		wantNova   checker.Nova
+		wantNova   model.Nova
 	}{
-		{"virsh-set.xml", policy.Policy{Enabled: &f, Interval: 90 * time.Second, Targets: addrs("203.0.113.20", "2001:db8::20")}, checker.Nova{}},
-		{"nova.xml", policy.Policy{Interval: 2 * time.Minute, Targets: addrs("198.51.100.7")}, checker.Nova{Instance: "web-01 (shop)", Project: "shop"}},
-		{"virsh-set-nic.xml", policy.Policy{Interval: time.Minute}, checker.Nova{}},
+		{"virsh-set.xml", policy.Policy{Enabled: &f, Interval: 90 * time.Second, Targets: addrs("203.0.113.20", "2001:db8::20")}, model.Nova{}},
+		{"nova.xml", policy.Policy{Interval: 2 * time.Minute, Targets: addrs("198.51.100.7")}, model.Nova{Instance: "web-01 (shop)", Project: "shop"}},
+		{"virsh-set-nic.xml", policy.Policy{Interval: time.Minute}, model.Nova{}},
 		{"virsh-set-alert.xml", policy.Policy{Interval: time.Minute,
-			Alert: policy.Alert{Notify: "both", Severity: "critical", Receiver: "acme-oncall", Tenant: "acme"}}, checker.Nova{}},
+			Alert: policy.Alert{Notify: "both", Severity: "critical", Receiver: "acme-oncall", Tenant: "acme"}}, model.Nova{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -131,14 +131,14 @@ func TestParseMetadataNovaVersions(t *testing.T) {
 		x := `<nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/` + v + `"><nova:name>db</nova:name>` +
 			`<nova:owner><nova:user uuid="u">alice</nova:user><nova:project uuid="p">payments</nova:project></nova:owner></nova:instance>`
 		got := ParseMetadata(x).Nova
-		if want := (checker.Nova{Instance: "db", Project: "payments"}); got != want {
+		if want := (model.Nova{Instance: "db", Project: "payments"}); got != want {
 			t.Errorf("nova %s: ParseMetadata = %+v, want %+v", v, got, want)
 		}
 	}
 }
 
 // nicsOf formats the platform facts of a domain's NICs for comparison.
-func nicsOf(d checker.Domain) []string {
+func nicsOf(d model.Domain) []string {
 	var out []string
 	for _, n := range d.NICs {
 		out = append(out, fmt.Sprintf("%s %s link_down=%v expected=%v gateways=%v", n.MAC, n.Device, n.LinkDown, n.Expected, n.Gateways))
@@ -267,8 +267,8 @@ func TestNetworkLeasesBounded(t *testing.T) {
 	for _, as := range n.Leases {
 		total += len(as)
 	}
-	if total != MaxDHCPEntries || len(n.Leases["52:54:00:ff:ff:ff"]) != checker.MaxExpectedAddrs {
-		t.Errorf("kept %d leases, %d for one MAC; want %d, %d", total, len(n.Leases["52:54:00:ff:ff:ff"]), MaxDHCPEntries, checker.MaxExpectedAddrs)
+	if total != MaxDHCPEntries || len(n.Leases["52:54:00:ff:ff:ff"]) != model.MaxExpectedAddrs {
+		t.Errorf("kept %d leases, %d for one MAC; want %d, %d", total, len(n.Leases["52:54:00:ff:ff:ff"]), MaxDHCPEntries, model.MaxExpectedAddrs)
 	}
 }
 

@@ -36,6 +36,7 @@ import (
 	"github.com/vmcheck/vmcheck/exporter/metrics"
 	"github.com/vmcheck/vmcheck/exporter/schedule"
 	"github.com/vmcheck/vmcheck/exporter/web"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/probe"
 )
 
@@ -60,7 +61,7 @@ type Report struct {
 	Warm Round `json:"warm"`
 
 	// States counts the verdicts of the last round.
-	States map[checker.State]int `json:"states"`
+	States map[model.State]int `json:"states"`
 
 	// AgentCallLimit is the limit on agent calls in flight the checker
 	// used (checker.Config.AgentCalls: -agent-calls, else vmcheck's
@@ -190,11 +191,11 @@ func run(args []string, out io.Writer) error {
 
 	h := history.New(history.DefaultDownAfter)
 	h.SetLibvirtUp(true)
-	byUUID := make(map[string]checker.Domain, len(doms))
+	byUUID := make(map[string]model.Domain, len(doms))
 	for _, d := range doms {
 		byUUID[d.UUID] = d
 	}
-	record := func(rs []checker.Result) {
+	record := func(rs []model.Result) {
 		for _, r := range rs {
 			h.Record(byUUID[r.UUID], r, nil)
 		}
@@ -213,7 +214,7 @@ func run(args []string, out io.Writer) error {
 	defer srv.Close()
 
 	ctx := context.Background()
-	var last []checker.Result
+	var last []model.Result
 	var fresh, cached []float64
 	for range *rounds {
 		calls0 := guestCalls(guests)
@@ -264,7 +265,7 @@ func run(args []string, out io.Writer) error {
 	}
 	rep.Cold = rep.Rounds[0]
 	rep.Warm = medianRound(rep.Rounds[min(1, len(rep.Rounds)-1):])
-	rep.States = map[checker.State]int{}
+	rep.States = map[model.State]int{}
 	for _, r := range last {
 		rep.States[r.State]++
 	}
@@ -391,11 +392,11 @@ func sum(v []int) int {
 // okCalls is the mean number of agent calls of the checks of rs that came
 // out ok, counted from before (guestCalls before the round). Fleet names
 // guest i sim-%04d.
-func okCalls(rs []checker.Result, gs []*sim.Guest, before []int) float64 {
+func okCalls(rs []model.Result, gs []*sim.Guest, before []int) float64 {
 	calls, n := 0, 0
 	for _, r := range rs {
 		var i int
-		if _, err := fmt.Sscanf(r.Name, "sim-%d", &i); err != nil || i < 0 || i >= len(gs) || r.State != checker.StateOK {
+		if _, err := fmt.Sscanf(r.Name, "sim-%d", &i); err != nil || i < 0 || i >= len(gs) || r.State != model.StateOK {
 			continue
 		}
 		calls += gs[i].Calls() - before[i]

@@ -1,4 +1,4 @@
-package checker
+package model
 
 import (
 	"net/netip"
@@ -194,7 +194,9 @@ type ProbeResult struct {
 	// others: outputs format it (metric labels) instead of parsing Target
 	// back.
 	Addr netip.Addr `json:"-"`
-	// cause and detail are the diagnosis the method named.
-	cause  Code
-	detail string
+	// Cause and CauseDetail are the diagnosis the probe's method named,
+	// for the engine's diagnosis (Result.Diagnosis says them): not part
+	// of the JSON contract.
+	Cause       Code   `json:"-"`
+	CauseDetail string `json:"-"`
 }
