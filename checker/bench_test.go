@@ -10,6 +10,7 @@ import (
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 var benchExternal = netip.MustParseAddr("203.0.113.10")
@@ -20,7 +21,7 @@ var benchExternal = netip.MustParseAddr("203.0.113.10")
 var zeroLatency = &sim.Latency{}
 
 func benchChecker(concurrency int) *checker.Checker {
-	return checker.New(checker.Config{
+	return checker.New(settings.Config{
 		External:    []netip.Addr{benchExternal},
 		Timeout:     config.Duration(10 * time.Second),
 		PingTimeout: config.Duration(2 * time.Second),

@@ -12,6 +12,7 @@ import (
 	"github.com/vmcheck/vmcheck/internal/timing"
 	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // Checker checks domains. It caches per-boot facts (the guest OS) between
@@ -22,7 +23,7 @@ import (
 // pings from those facts; judge and verdict (verdict.go) decide; the plain
 // Result is built once, from the facts, and passes clean (untrusted.go).
 type Checker struct {
-	cfg Config
+	cfg settings.Config
 	// calls bounds the agent calls in flight over every domain.
 	calls *guestagent.Limiter
 
@@ -49,7 +50,7 @@ type bootFacts struct {
 }
 
 // New returns a Checker for cfg, with defaults applied.
-func New(cfg Config) *Checker {
+func New(cfg settings.Config) *Checker {
 	cfg = cfg.WithDefaults()
 	return &Checker{cfg: cfg, calls: guestagent.NewLimiter(cfg.AgentCalls), osCache: make(map[string]osdetect.Info), boots: make(map[string]*bootFacts)}
 }
@@ -60,7 +61,7 @@ func New(cfg Config) *Checker {
 func (c *Checker) AgentCalls() guestagent.LimiterStats { return c.calls.Stats() }
 
 // Config returns the configuration in force, with defaults applied.
-func (c *Checker) Config() Config { return c.cfg }
+func (c *Checker) Config() settings.Config { return c.cfg }
 
 // Check runs the whole method on one domain under ctx, which should carry the
 // domain's deadline: discovery, then the pings. It never returns an error:

@@ -15,6 +15,7 @@ import (
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
 	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // qga holds the transcripts captured from real agents.
@@ -142,8 +143,8 @@ func runningDomain(g *fakeGuest, nics ...model.NIC) model.Domain {
 		Channel: model.ChannelConnected, NICs: nics, Agent: g.agent}
 }
 
-func testConfig() Config {
-	return Config{External: []netip.Addr{netip.MustParseAddr("203.0.113.10")}, Timeout: config.Duration(5 * time.Second), PingTimeout: config.Duration(time.Second)}
+func testConfig() settings.Config {
+	return settings.Config{External: []netip.Addr{netip.MustParseAddr("203.0.113.10")}, Timeout: config.Duration(5 * time.Second), PingTimeout: config.Duration(time.Second)}
 }
 
 func TestCheckHealthyLinux(t *testing.T) {
@@ -160,7 +161,7 @@ func TestCheckHealthyLinux(t *testing.T) {
 		t.Errorf("agent version = %q", r.Agent.Version)
 	}
 	n := r.NICs[0]
-	if n.Gateway != "192.0.2.1" || n.GatewaySource != "guest-proc-route" || n.NetworkType != NetworkExternal {
+	if n.Gateway != "192.0.2.1" || n.GatewaySource != "guest-proc-route" || n.NetworkType != settings.NetworkExternal {
 		t.Errorf("nic = %+v, want gateway 192.0.2.1 from guest-proc-route, external", n)
 	}
 	if len(n.IPs) == 0 || n.IPs[0] != "192.0.2.13" || n.GuestName != "tap0" {
@@ -250,18 +251,18 @@ func TestCheckGatewaySources(t *testing.T) {
 	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
 	override := netip.MustParseAddr("192.0.2.254")
 	cfg := testConfig()
-	cfg.Networks = map[string]NetworkConfig{
+	cfg.Networks = map[string]settings.NetworkConfig{
 		"vcpub0":       {Gateway: &override},
-		"lab-internal": {Type: NetworkInternal},
+		"lab-internal": {Type: settings.NetworkInternal},
 	}
 	internal := model.NIC{MAC: "52:54:00:0c:00:99", SourceType: "network", Source: "lab-internal",
 		NetworkAddrs: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}}
 	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 	r := New(cfg).Check(context.Background(), runningDomain(g, capturedNIC, internal))
-	if n := r.NICs[0]; n.Gateway != "192.0.2.254" || n.GatewaySource != "config" || n.NetworkType != NetworkExternal {
+	if n := r.NICs[0]; n.Gateway != "192.0.2.254" || n.GatewaySource != "config" || n.NetworkType != settings.NetworkExternal {
 		t.Errorf("public nic = %+v, want the config override, external by default route", n)
 	}
-	if n := r.NICs[1]; n.Gateway != "198.51.100.1" || n.GatewaySource != "libvirt-network" || n.NetworkType != NetworkInternal {
+	if n := r.NICs[1]; n.Gateway != "198.51.100.1" || n.GatewaySource != "libvirt-network" || n.NetworkType != settings.NetworkInternal {
 		t.Errorf("internal nic = %+v, want 198.51.100.1 from libvirt-network, internal", n)
 	}
 	var targets []string

@@ -9,6 +9,7 @@ import (
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // facts is what discovery learned about one domain, typed: addresses stay
@@ -312,14 +313,14 @@ func platformGateway(gws []model.ExpectedAddr) (netip.Addr, string) {
 	return netip.Addr{}, ""
 }
 
-func (c *Checker) networkConfig(n model.NIC) (NetworkConfig, bool) {
+func (c *Checker) networkConfig(n model.NIC) (settings.NetworkConfig, bool) {
 	if nc, ok := c.cfg.Networks[n.Source]; ok && n.Source != "" {
 		return nc, true
 	}
 	if nc, ok := c.cfg.Networks[n.Bridge]; ok && n.Bridge != "" {
 		return nc, true
 	}
-	return NetworkConfig{}, false
+	return settings.NetworkConfig{}, false
 }
 
 // defaultNetworkTypes fills unset network types: the NICs carrying a default
@@ -330,9 +331,9 @@ func defaultNetworkTypes(nics []nicFacts, carriers map[int]bool) {
 			continue
 		}
 		if carriers[i] {
-			nics[i].networkType = NetworkExternal
+			nics[i].networkType = settings.NetworkExternal
 		} else {
-			nics[i].networkType = NetworkInternal
+			nics[i].networkType = settings.NetworkInternal
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // hostileAgent answers like a healthy Debian guest whose gateway and
@@ -163,7 +164,7 @@ func BenchmarkHostileCheck(b *testing.B) {
 	for _, attack := range []string{"none", "replies-at-cap", "ping-never-exits", "ping-1MiB-output"} {
 		b.Run(attack, func(b *testing.B) {
 			h := &hostileAgent{attack: attack}
-			c := checker.New(checker.Config{
+			c := checker.New(settings.Config{
 				External:    []netip.Addr{netip.MustParseAddr("203.0.113.10")},
 				Timeout:     config.Duration(4 * time.Second),
 				PingTimeout: config.Duration(2 * time.Second),

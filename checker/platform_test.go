@@ -9,6 +9,7 @@ import (
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
 	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // TestAddressProbe: a NIC with platform-assigned addresses gets one
@@ -79,7 +80,7 @@ func TestGatewayRemembered(t *testing.T) {
 // TestConfigNICFacts: the config's nics: section gives a NIC its expected
 // addresses (address probes) and its gateway (source config).
 func TestConfigNICFacts(t *testing.T) {
-	cfg, err := ParseConfig([]byte("external: [203.0.113.10]\nnics:\n  \"52:54:00:0C:00:13\": {addresses: [192.0.2.13], gateways: [192.0.2.254]}\n"))
+	cfg, err := settings.ParseConfig([]byte("external: [203.0.113.10]\nnics:\n  \"52:54:00:0C:00:13\": {addresses: [192.0.2.13], gateways: [192.0.2.254]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

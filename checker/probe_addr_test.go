@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // TestPlanProbesTypedTargets: every planned probe whose target is an
@@ -17,7 +18,7 @@ func TestPlanProbesTypedTargets(t *testing.T) {
 		addrs:    []netip.Addr{netip.MustParseAddr("192.0.2.10")},
 		expected: []model.ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.10"), Source: "config"}},
 	}}
-	plan := New(Config{External: addrs("203.0.113.10", "2001:db8::7")}).planProbes(nics, nil, nil)
+	plan := New(settings.Config{External: addrs("203.0.113.10", "2001:db8::7")}).planProbes(nics, nil, nil)
 	kinds := map[model.ProbeKind]int{}
 	for _, p := range plan {
 		kinds[p.res.Kind]++

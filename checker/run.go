@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/vmcheck/vmcheck/model"
 )
@@ -127,13 +126,6 @@ func (c *Checker) CheckAll(ctx context.Context, doms []model.Domain) []model.Res
 // DiscoverAll runs Discover on doms with bounded concurrency.
 func (c *Checker) DiscoverAll(ctx context.Context, doms []model.Domain) []model.Result {
 	return c.each(ctx, doms, c.Discover)
-}
-
-// CheckContext returns ctx bounded by the deadline for checking one
-// domain, Timeout: CheckAll, DiscoverAll and the serve scheduler put every
-// check under it.
-func (c Config) CheckContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, time.Duration(c.Timeout))
 }
 
 // each runs f on doms, at most Concurrency at a time and each under

@@ -23,6 +23,7 @@ import (
 	"github.com/vmcheck/vmcheck/exporter/metrics"
 	"github.com/vmcheck/vmcheck/exporter/web"
 	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // benchRound returns 1000 simulated domains and their checked results,
@@ -31,7 +32,7 @@ func benchRound(b *testing.B) ([]model.Domain, []model.Result) {
 	b.Helper()
 	ext := netip.MustParseAddr("203.0.113.10")
 	doms, _ := sim.Fleet(sim.FleetConfig{N: 1000, External: ext, Latency: &sim.Latency{}, BusyboxEvery: 10})
-	c := checker.New(checker.Config{External: []netip.Addr{ext}, Timeout: config.Duration(10 * time.Second)})
+	c := checker.New(settings.Config{External: []netip.Addr{ext}, Timeout: config.Duration(10 * time.Second)})
 	rs := c.CheckAll(context.Background(), doms)
 	for i := range rs {
 		if rs[i].State != model.StateOK {

@@ -32,7 +32,7 @@ type Settings struct {
 	OVSDB string `yaml:"ovsdb"`
 }
 
-// Section is the host-side reads' part of a checker.Config
+// Section is the host-side reads' part of a settings.Config
 // (Config.Sections): Section.Of(cfg.Sections) reads its Settings.
 var Section = config.Register("hostnic", config.SectionOptions[Settings]{Validate: Settings.validate})
 

@@ -12,6 +12,6 @@
 // (Domain, NIC, Policy, Nova).
 //
 // Backend (backend.go) is what the engine and the CLI know of libvirt: the
-// package registers it with checker.RegisterBackend when imported; built
+// package registers it with settings.RegisterBackend when imported; built
 // without cgo, its Open says that this vmcheck has no libvirt.
 package libvirthost

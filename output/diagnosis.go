@@ -6,9 +6,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/probe"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // maxShortDetail caps the short form of a diagnosis detail in the table.
@@ -75,7 +75,7 @@ func contextOf(d model.Diagnosis, r model.Result) nicContext {
 // DiagnosisPlain is one diagnosis in plain language, with what to do: "the
 // NIC's link is set down on the host (virsh domif-setlink web-1
 // 52:54:00:00:00:01 up; …)", each registered backend's way
-// (checker.LinkUpCommands); a probe method's cause in the words it
+// (settings.LinkUpCommands); a probe method's cause in the words it
 // registered (probe.CausePlain). r gives the domain and the NIC's names
 // for the remedy. A code outside model.Codes is shown by its detail
 // alone.
@@ -83,7 +83,7 @@ func DiagnosisPlain(d model.Diagnosis, r model.Result) string {
 	c := contextOf(d, r)
 	switch d.Code {
 	case model.CodeHostLinkDown:
-		return fmt.Sprintf("the NIC's link is set down on the host (%s)", strings.Join(checker.LinkUpCommands(c.domain, c.mac), "; "))
+		return fmt.Sprintf("the NIC's link is set down on the host (%s)", strings.Join(settings.LinkUpCommands(c.domain, c.mac), "; "))
 	case model.CodeHostTapDown:
 		if c.kind != "" && c.kind != model.HostKindBridge {
 			return "the NIC's tap device on the host (or a link of its Proxmox VE firewall bridge) is down or not in its bridge: the detail names the command"

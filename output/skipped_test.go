@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/libvirthost"
 	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/qemuhost"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 func TestWriteSkipped(t *testing.T) {
@@ -18,7 +18,7 @@ func TestWriteSkipped(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		host checker.Backend
+		host settings.Backend
 		want string
 	}{
 		{"libvirt", libvirthost.Backend{}, `skipped web-1 (u1): not opted in: its metadata has no <vmcheck:check enabled="true"/>

@@ -12,6 +12,7 @@ import (
 	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 var ext = netip.MustParseAddr("203.0.113.10")
@@ -38,7 +39,7 @@ func TestFleetChecks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.cfg.External, tt.cfg.Latency = ext, fast()
 			doms, guests := sim.Fleet(tt.cfg)
-			c := checker.New(checker.Config{External: []netip.Addr{ext}, Timeout: config.Duration(2 * time.Second), PingTimeout: config.Duration(time.Second)})
+			c := checker.New(settings.Config{External: []netip.Addr{ext}, Timeout: config.Duration(2 * time.Second), PingTimeout: config.Duration(time.Second)})
 			for _, r := range c.CheckAll(context.Background(), doms) {
 				if r.State != tt.want {
 					t.Errorf("%s: state %s (%s), want %s", r.Name, r.State, r.Reason, tt.want)

@@ -13,6 +13,7 @@ import (
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 func checkCommand() *cli.Command {
@@ -21,7 +22,7 @@ func checkCommand() *cli.Command {
 		Usage: "ping the external target and every gateway from inside each running VM, one round",
 		Flags: commonFlags("warn", "text", true),
 		Action: func(c *cli.Context) error {
-			return withSource(c, func(ctx context.Context, log *logrus.Logger, cfg checker.Config, src hostSource) error {
+			return withSource(c, func(ctx context.Context, log *logrus.Logger, cfg settings.Config, src hostSource) error {
 				warnNoExternal(log, cfg)
 				chk := checker.New(cfg)
 				doms, _, err := selectDomains(ctx, c, chk, src)
@@ -43,7 +44,7 @@ func checkCommand() *cli.Command {
 }
 
 // warnNoExternal logs, once, that the external probes have no target.
-func warnNoExternal(log *logrus.Logger, cfg checker.Config) {
+func warnNoExternal(log *logrus.Logger, cfg settings.Config) {
 	if len(cfg.External) == 0 {
 		log.Warn("no external target configured (--external or external: in the config); external probes are reported as not_configured")
 	}

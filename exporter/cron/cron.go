@@ -26,6 +26,7 @@ import (
 	"github.com/vmcheck/vmcheck/internal/timing"
 	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // ErrInterrupted is what Job.Run returns when its context ends during
@@ -71,7 +72,7 @@ type Job struct {
 	// it. Zero, for a domain without one: no retries. See retryFailing
 	// for the budget.
 	RetryInterval time.Duration
-	// Timeout is the deadline of one domain's check (checker.DefaultTimeout
+	// Timeout is the deadline of one domain's check (settings.DefaultTimeout
 	// if zero); the retries' budget is DownAfter × Timeout.
 	Timeout time.Duration
 	// Sleep waits d or until ctx ends (a timer if nil); tests fake it.
@@ -184,7 +185,7 @@ func (c *Job) retryFailing(ctx context.Context, doms []model.Domain, results []m
 	if sleep == nil {
 		sleep = timing.Sleep
 	}
-	timeout := timing.Or(c.Timeout, checker.DefaultTimeout)
+	timeout := timing.Or(c.Timeout, settings.DefaultTimeout)
 	end := start.Add(time.Duration(c.History.DownAfter()) * timeout)
 	last := end.Add(-timeout) // the last start of a re-check that ends within the budget
 	retryAt := map[string]time.Time{}

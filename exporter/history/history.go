@@ -84,7 +84,7 @@ type Snapshot struct {
 	// vmcheck_libvirt_up and vmcheck_source_up both report it.
 	LibvirtUp bool
 	// Backend names the backend LibvirtUp is about (its
-	// checker.Backend's Name); empty until SetSourceUp names one.
+	// settings.Backend's Name); empty until SetSourceUp names one.
 	Backend   string
 	Round     Round
 	DownAfter int
@@ -271,7 +271,7 @@ func (h *History) SetLibvirtUp(up bool) {
 }
 
 // SetSourceUp records whether the connection to the hypervisor works and
-// which backend it is (checker.Config.Backend): vmcheck_source_up{backend}
+// which backend it is (settings.Config.Backend): vmcheck_source_up{backend}
 // reports it, and vmcheck_libvirt_up too, with the same value, for the
 // alerts and dashboards written before the QEMU backend.
 func (h *History) SetSourceUp(backend string, up bool) {

@@ -18,6 +18,7 @@ import (
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/internal/timing"
 	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // Conn is one open connection to the hypervisor: it lists domains, reports
@@ -36,7 +37,7 @@ type Engine interface {
 	Select(ctx context.Context, src model.Source) ([]model.Domain, error)
 	Check(ctx context.Context, d model.Domain) model.Result
 	Forget(keep map[string]bool)
-	Config() checker.Config
+	Config() settings.Config
 }
 
 var _ Engine = (*checker.Checker)(nil)
@@ -200,7 +201,7 @@ func (q *eventQueue) drain() map[string]model.Event {
 type session struct {
 	r     *Runner
 	conn  Conn
-	cfg   checker.Config
+	cfg   settings.Config
 	log   logrus.FieldLogger
 	sched *scheduler
 
@@ -371,7 +372,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 // file's retry_interval, else DefaultRetryInterval; it must be positive.
 // Its errors are *OptionError naming Interval, DownAfter or
 // RetryInterval.
-func CheckTiming(interval time.Duration, downAfter int, retry *time.Duration, cfg checker.Config) (time.Duration, error) {
+func CheckTiming(interval time.Duration, downAfter int, retry *time.Duration, cfg settings.Config) (time.Duration, error) {
 	if interval != 0 && interval < time.Second {
 		return 0, &OptionError{Option: "Interval", Err: fmt.Errorf("must be at least 1s, got %s", interval)}
 	}

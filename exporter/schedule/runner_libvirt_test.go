@@ -14,6 +14,7 @@ import (
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
 	"github.com/vmcheck/vmcheck/libvirthost"
 	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // TestRunnerLibvirtEvents runs the Runner on libvirt's test driver, whose
@@ -33,7 +34,7 @@ func TestRunnerLibvirtEvents(t *testing.T) {
 			}
 			return src, nil
 		},
-		Engine:   checker.New(checker.Config{}),
+		Engine:   checker.New(settings.Config{}),
 		History:  hist,
 		Interval: time.Hour,
 		Settle:   50 * time.Millisecond,

@@ -38,6 +38,7 @@ import (
 	"github.com/vmcheck/vmcheck/exporter/web"
 	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/probe"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // Report is what simbench measured.
@@ -64,7 +65,7 @@ type Report struct {
 	States map[model.State]int `json:"states"`
 
 	// AgentCallLimit is the limit on agent calls in flight the checker
-	// used (checker.Config.AgentCalls: -agent-calls, else vmcheck's
+	// used (settings.Config.AgentCalls: -agent-calls, else vmcheck's
 	// default), AgentCallPeak the most it had in flight, AgentCallBackoffs
 	// how often it backed off (overload, climbing latency).
 	AgentCallLimit    int `json:"agent_calls_limit"`
@@ -129,7 +130,7 @@ func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("simbench", flag.ContinueOnError)
 	n := fs.Int("n", 1000, "simulated running domains")
 	rounds := fs.Int("rounds", 5, "rounds (the first is cold)")
-	conc := fs.Int("concurrency", checker.DefaultConcurrency, "checker concurrency: domains checked at once")
+	conc := fs.Int("concurrency", settings.DefaultConcurrency, "checker concurrency: domains checked at once")
 	agentCalls := fs.Int("agent-calls", 0, "agent calls in flight (0: vmcheck's default)")
 	memprofile := fs.String("memprofile", "", "write a heap profile after the rounds to `FILE` (live and allocated since start)")
 	workers := fs.Int("workers", 0, "libvirtd max_workers to model (0: unlimited)")
@@ -137,8 +138,8 @@ func run(args []string, out io.Writer) error {
 	execLat := fs.Duration("exec", sim.DefaultLatency.Exec, "guest-exec round trip")
 	ping := fs.Duration("ping", sim.DefaultLatency.PingReply, "in-guest runtime of a ping that gets its reply")
 	jitter := fs.Float64("jitter", sim.DefaultLatency.Jitter, "latency spread (fraction)")
-	pingTimeout := fs.Duration("ping-timeout", checker.DefaultPingTimeout, "vmcheck --ping-timeout")
-	timeout := fs.Duration("timeout", checker.DefaultTimeout, "vmcheck --timeout")
+	pingTimeout := fs.Duration("ping-timeout", settings.DefaultPingTimeout, "vmcheck --ping-timeout")
+	timeout := fs.Duration("timeout", settings.DefaultTimeout, "vmcheck --timeout")
 	silent := fs.Bool("silent", false, "the external target does not answer")
 	scrapes := fs.Int("scrapes", 10, "serve: scrapes between two rounds")
 	mode := fs.String("mode", "serve", "serve: rounds, each followed by scrapes; cron: one round, then the textfile")
@@ -172,7 +173,7 @@ func run(args []string, out io.Writer) error {
 	for i := range doms {
 		doms[i].Policy.Probes = probes
 	}
-	cfg := checker.Config{
+	cfg := settings.Config{
 		External:    []netip.Addr{ext},
 		Timeout:     config.Duration(*timeout),
 		PingTimeout: config.Duration(*pingTimeout),

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // FakeHost is a hypervisor whose domains, events and connection state a
@@ -159,8 +159,8 @@ func (e *FakeEngine) Check(ctx context.Context, d model.Domain) model.Result {
 func (e *FakeEngine) Forget(map[string]bool) {}
 
 // Config is a config of 4 checks at once, each within a minute.
-func (e *FakeEngine) Config() checker.Config {
-	return checker.Config{Concurrency: 4, Timeout: config.Duration(time.Minute)}
+func (e *FakeEngine) Config() settings.Config {
+	return settings.Config{Concurrency: 4, Timeout: config.Duration(time.Minute)}
 }
 
 // Count returns how many times the domain name was checked.

@@ -1,6 +1,7 @@
-package checker
+package settings
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -22,24 +23,24 @@ const (
 	DefaultPingTimeout = 2 * time.Second
 	// DefaultConcurrency is how many domains are checked at once: a check
 	// spends most of its time waiting for its guest's ping, holding no
-	// libvirtd worker (AgentCalls bounds those).
+	// worker of the hypervisor's daemon (AgentCalls bounds those).
 	DefaultConcurrency = 128
 	// MaxConcurrency bounds --concurrency.
 	MaxConcurrency = 1024
 	// DefaultAgentCalls is AgentCalls when the backend cannot derive one
-	// from its host: libvirthost.AgentCallsFor libvirtd's default
-	// max_workers, 20.
+	// from its host (Backend.AgentCalls): what the default backend derives
+	// from its daemon's default of 20 workers.
 	DefaultAgentCalls = 18
 	// MaxAgentCalls bounds --agent-calls.
 	MaxAgentCalls = 1024
 	// MinListTimeout is the shortest deadline Config.ListTimeout gives
 	// connecting to the host and listing its domains, however short the
-	// per-domain timeout: the QEMU backend spends up to 5 s on each VM
-	// whose QMP socket hangs and still lists it.
+	// per-domain timeout: a backend may spend seconds on each VM whose
+	// control socket hangs and still list it.
 	MinListTimeout = 30 * time.Second
 )
 
-// Network types an operator can assign to a libvirt network or bridge.
+// Network types an operator can assign to a host network or bridge.
 const (
 	NetworkExternal = "external"
 	NetworkInternal = "internal"
@@ -128,7 +129,8 @@ func (c Config) NICFacts(mac string) (expected, gateways []model.ExpectedAddr) {
 	return expected, gateways
 }
 
-// NetworkConfig is the operator's word on one libvirt network or bridge.
+// NetworkConfig is the operator's word on one host network or bridge
+// (model.NIC.Source or model.NIC.Bridge).
 type NetworkConfig struct {
 	// Type is "external" or "internal"; empty leaves it to the default route.
 	Type string `yaml:"type"`
@@ -156,9 +158,17 @@ func (c Config) WithDefaults() Config {
 
 // ListTimeout is the deadline for connecting to the host and for listing
 // its domains: the per-domain Timeout, but at least MinListTimeout. A hung
-// libvirtd or QMP socket thus fails the listing instead of hanging vmcheck.
+// hypervisor daemon or socket thus fails the listing instead of hanging
+// vmcheck.
 func (c Config) ListTimeout() time.Duration {
 	return max(time.Duration(c.Timeout), MinListTimeout)
+}
+
+// CheckContext returns ctx bounded by the deadline for checking one
+// domain, Timeout: CheckAll, DiscoverAll and the serve scheduler put every
+// check under it.
+func (c Config) CheckContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, time.Duration(c.Timeout))
 }
 
 // Consents reports whether, in opt-in mode, the domain has agreed to be
