@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmcheck/vmcheck/checker/diagnose"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/internal/timing"
 	"github.com/vmcheck/vmcheck/model"
@@ -145,7 +146,7 @@ func (c *Checker) judge(ctx context.Context, f *facts) model.Result {
 	r := f.result(state, agent, reason)
 	r.Probes = probes
 	if state != model.StateOK {
-		r.Diagnosis = diagnose(ctx, c.diagnosisFacts(f), probes, r.NICs)
+		r.Diagnosis = diagnose.Diagnose(ctx, c.diagnosisFacts(f), probes, r.NICs)
 	}
 	return r
 }
@@ -158,8 +159,8 @@ var evidenceWait = func(ctx context.Context, t time.Time) error {
 
 // diagnosisFacts is what the diagnosis reads of a check's facts; the
 // remedy of a link the host set down is the config's backend's.
-func (c *Checker) diagnosisFacts(f *facts) *dfacts {
-	df := &dfacts{Domain: f.d, NICs: make([]dnic, len(f.nics)), Family: f.os.Family, InterfacesKnown: f.ifErr == nil,
+func (c *Checker) diagnosisFacts(f *facts) *diagnose.Facts {
+	df := &diagnose.Facts{Domain: f.d, NICs: make([]diagnose.NIC, len(f.nics)), Family: f.os.Family, InterfacesKnown: f.ifErr == nil,
 		Routes: f.routes, RoutesRead: f.routesRead, RouteSource: f.routeSrc, Guest: f.agent,
 		PingTimeout: time.Duration(c.cfg.PingTimeout), Wait: evidenceWait}
 	df.LinkDown = func(d model.Domain, n model.NIC) string {
@@ -169,7 +170,7 @@ func (c *Checker) diagnosisFacts(f *facts) *dfacts {
 		return ""
 	}
 	for i, n := range f.nics {
-		df.NICs[i] = dnic{MAC: n.mac, GuestName: n.guestName, Addrs: n.addrs, Gateway: n.gateway,
+		df.NICs[i] = diagnose.NIC{MAC: n.mac, GuestName: n.guestName, Addrs: n.addrs, Gateway: n.gateway,
 			GatewaySource: n.gatewaySource, Expected: n.expected, DefaultRoute: n.defaultRoute}
 	}
 	return df

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmcheck/vmcheck/checker/diagnose"
 	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
@@ -100,10 +101,10 @@ func TestGatewayEvidence(t *testing.T) {
 				t.Errorf("waited %v, want %d waits", waits, tt.waits)
 			}
 			// The check's deadline (5 s) cuts the wait short, keeping
-			// evidenceReserve for the command.
+			// EvidenceReserve for the command.
 			for _, w := range waits {
-				if w > time.Duration(testConfig().Timeout)-evidenceReserve {
-					t.Errorf("waited %s, past the deadline less %s", w, evidenceReserve)
+				if w > time.Duration(testConfig().Timeout)-diagnose.EvidenceReserve {
+					t.Errorf("waited %s, past the deadline less %s", w, diagnose.EvidenceReserve)
 				}
 			}
 		})

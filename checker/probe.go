@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/vmcheck/vmcheck/checker/diagnose"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
@@ -99,26 +99,12 @@ func addressProbes(nics []nicFacts) []plannedProbe {
 			case n.guestName == "":
 				res.Status, res.Error = model.ProbeFailed, fmt.Sprintf("assigned by %s; no guest interface has this NIC's MAC", e.Source)
 			default:
-				res.Status, res.Error = model.ProbeFailed, fmt.Sprintf("assigned by %s; %s holds %s", e.Source, n.guestName, addrList(n.addrs, e.Addr.Is4()))
+				res.Status, res.Error = model.ProbeFailed, fmt.Sprintf("assigned by %s; %s holds %s", e.Source, n.guestName, diagnose.AddrList(n.addrs, e.Addr.Is4()))
 			}
 			plan = append(plan, plannedProbe{res: res})
 		}
 	}
 	return plan
-}
-
-// addrList names the addresses of one family, or says there are none.
-func addrList(addrs []netip.Addr, v4 bool) string {
-	var out []string
-	for _, a := range addrs {
-		if a.Is4() == v4 {
-			out = append(out, a.String())
-		}
-	}
-	if len(out) == 0 {
-		return "no address of that family"
-	}
-	return strings.Join(out, ", ")
 }
 
 // probe starts every ping of the plan, then collects each result. The

@@ -1,4 +1,12 @@
-package checker
+// Package diagnose names why a check was not ok: its causes (model.Codes),
+// most fundamental first — the host's (a NIC's link or host side), the
+// guest's (its interfaces, addresses and routes), then the network's (a
+// gateway that does not answer, told apart by the guest's neighbour
+// evidence; a fault beyond the gateway; the causes the probe methods
+// named). The engine (package checker) hands it what a check learned
+// (Facts) and a Guest that runs the evidence commands; it knows nothing of
+// the engine, and a backend only through the remedy Facts.LinkDown gives.
+package diagnose
 
 import (
 	"cmp"
@@ -7,6 +15,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
@@ -14,22 +23,22 @@ import (
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
-// dguest runs one command in the guest and waits for it, keeping at most
+// Guest runs one command in the guest and waits for it, keeping at most
 // limit bytes of each output (guestagent.Client.Run): all the diagnosis
 // asks of the guest.
-type dguest interface {
+type Guest interface {
 	Run(ctx context.Context, cmd guestagent.Command, limit int) (guestagent.ExecStatus, error)
 }
 
-// dfacts is what the engine learned of one VM whose check was not ok:
-// what diagnose reads.
-type dfacts struct {
+// Facts is what the engine learned of one VM whose check was not ok:
+// what Diagnose reads.
+type Facts struct {
 	// Domain is the VM as its backend listed it: its NICs' link state
 	// and host side.
 	Domain model.Domain
 	// NICs are what discovery learned of each NIC, one per Domain.NICs,
 	// in order.
-	NICs []dnic
+	NICs []NIC
 	// Family is the guest's OS family: the dialect of the evidence
 	// commands.
 	Family osdetect.Family
@@ -42,7 +51,7 @@ type dfacts struct {
 	RoutesRead  bool
 	RouteSource string
 	// Guest runs the evidence commands after a failed gateway ping.
-	Guest dguest
+	Guest Guest
 	// PingTimeout is how long the failed ping waited for its reply.
 	PingTimeout time.Duration
 	// LinkDown is the backend's detail of host_link_down for a NIC (its
@@ -53,8 +62,8 @@ type dfacts struct {
 	Wait func(ctx context.Context, t time.Time) error
 }
 
-// dnic is what discovery learned of one NIC.
-type dnic struct {
+// NIC is what discovery learned of one NIC.
+type NIC struct {
 	MAC           string
 	GuestName     string       // the guest interface carrying MAC, "" for none
 	Addrs         []netip.Addr // the guest's addresses on it
@@ -64,14 +73,14 @@ type dnic struct {
 	DefaultRoute  bool                 // the guest has a default route through it
 }
 
-// diagnose names the causes of a check that was not ok, most fundamental
+// Diagnose names the causes of a check that was not ok, most fundamental
 // first: the host's, then the guest's, then the network's. It works from
 // what discovery and the probes learned, and reads each NIC's host side
-// (NIC.Host, into nics[i].HostSide: only a failed check does); only when a
+// (model.NIC.Host, into nics[i].HostSide: only a failed check does); only when a
 // gateway ping failed without a cause on the host or in the guest's
 // configuration does it ask the guest again (at most
 // osdetect.MaxEvidenceCommands guest commands, see gatewayCause).
-func diagnose(ctx context.Context, f *dfacts, probes []model.ProbeResult, nics []model.NICResult) []model.Diagnosis {
+func Diagnose(ctx context.Context, f *Facts, probes []model.ProbeResult, nics []model.NICResult) []model.Diagnosis {
 	var host, guest, network []model.Diagnosis
 	explained := map[string]bool{} // NICs whose failure a host or guest cause explains
 	for i, n := range f.Domain.NICs {
@@ -174,7 +183,7 @@ func methodCauses(probes []model.ProbeResult) []model.Diagnosis {
 }
 
 // linkDown is host_link_down, with the remedy of the VM's backend.
-func linkDown(f *dfacts, n model.NIC) model.Diagnosis {
+func linkDown(f *Facts, n model.NIC) model.Diagnosis {
 	detail := "the host has set this NIC's link down; bring it up"
 	if f.LinkDown != nil {
 		detail = cmp.Or(f.LinkDown(f.Domain, n), detail)
@@ -189,7 +198,7 @@ func diag(code model.Code, mac, format string, a ...any) model.Diagnosis {
 
 // guestCause finds what in the guest's own configuration keeps a NIC off
 // its network, from the interface list and the routes alone.
-func guestCause(f *dfacts, nf *dnic) *model.Diagnosis {
+func guestCause(f *Facts, nf *NIC) *model.Diagnosis {
 	if !f.InterfacesKnown || (!nf.Gateway.IsValid() && len(nf.Expected) == 0) {
 		return nil // nothing to compare with
 	}
@@ -209,7 +218,7 @@ func guestCause(f *dfacts, nf *dnic) *model.Diagnosis {
 		if len(held) == 0 {
 			break // no address at all: guest_no_address below
 		}
-		d := diag(model.CodeGuestAddressMismatch, nf.MAC, "%s holds %s, but %s assigned %s: the guest's network configuration (DHCP client, cloud-init, static file) does not match the platform's", nf.GuestName, addrList(nf.Addrs, v4), e.Source, e.Addr)
+		d := diag(model.CodeGuestAddressMismatch, nf.MAC, "%s holds %s, but %s assigned %s: the guest's network configuration (DHCP client, cloud-init, static file) does not match the platform's", nf.GuestName, AddrList(nf.Addrs, v4), e.Source, e.Addr)
 		return &d
 	}
 	if len(held) == 0 {
@@ -227,7 +236,7 @@ func guestCause(f *dfacts, nf *dnic) *model.Diagnosis {
 // family through another NIC (one with none of its own, as nf here): a
 // second NIC of a multi-homed guest needs no default route, its gateway
 // on the link is reached without one.
-func defaultElsewhere(f *dfacts, v4 bool) bool {
+func defaultElsewhere(f *Facts, v4 bool) bool {
 	for _, rt := range f.Routes {
 		if rt.Gateway.Is4() == v4 {
 			return true
@@ -268,7 +277,7 @@ func expectedText(exp []model.ExpectedAddr, v4 bool) string {
 // failedGateway returns the first NIC whose gateway ping failed and that no
 // host cause explains, nor a guest cause other than a missing default
 // route (which a downed interface causes: the evidence tells).
-func failedGateway(f *dfacts, probes []model.ProbeResult, explained map[string]bool, guest []model.Diagnosis) (*dnic, netip.Addr) {
+func failedGateway(f *Facts, probes []model.ProbeResult, explained map[string]bool, guest []model.Diagnosis) (*NIC, netip.Addr) {
 	routeOnly := map[string]bool{}
 	for _, d := range guest {
 		routeOnly[d.NIC] = d.Code == model.CodeGuestNoDefaultRoute
@@ -316,7 +325,7 @@ func upstreamCause(probes []model.ProbeResult) *model.Diagnosis {
 // cached, static or still unconfirmed entry, which is no answer at all
 // (gateway_unconfirmed: the guest cannot tell a filter from a layer-2
 // break).
-func gatewayCause(ctx context.Context, f *dfacts, nf *dnic, gw netip.Addr) []model.Diagnosis {
+func gatewayCause(ctx context.Context, f *Facts, nf *NIC, gw netip.Addr) []model.Diagnosis {
 	iface := evidenceIface(f.Family, nf, gw)
 	ev, err := gatewayEvidence(ctx, f, iface, gw)
 	switch {
@@ -338,7 +347,7 @@ func gatewayCause(ctx context.Context, f *dfacts, nf *dnic, gw netip.Addr) []mod
 // guest interface's name on Linux; on Windows "" (its interface index is
 // not known: netsh lists every interface, or the zone of a link-local
 // gateway names it).
-func evidenceIface(fam osdetect.Family, nf *dnic, _ netip.Addr) string {
+func evidenceIface(fam osdetect.Family, nf *NIC, _ netip.Addr) string {
 	if fam != osdetect.Windows {
 		return nf.GuestName
 	}
@@ -350,4 +359,20 @@ func linkText(l osdetect.LinkState) string {
 		return "without carrier"
 	}
 	return "down"
+}
+
+// AddrList names the addresses of one family, or says there are none:
+// as a guest_address_mismatch and the engine's address probe say what
+// the guest holds.
+func AddrList(addrs []netip.Addr, v4 bool) string {
+	var out []string
+	for _, a := range addrs {
+		if a.Is4() == v4 {
+			out = append(out, a.String())
+		}
+	}
+	if len(out) == 0 {
+		return "no address of that family"
+	}
+	return strings.Join(out, ", ")
 }

@@ -1,4 +1,4 @@
-package checker
+package diagnose
 
 import (
 	"net/netip"
@@ -14,8 +14,8 @@ import (
 // route through the first) needs none.
 func TestNoDefaultRouteMultiHomed(t *testing.T) {
 	gw1, gw2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.1")
-	nic := func(mac, name string, addr string, gw netip.Addr, def bool) dnic {
-		return dnic{MAC: mac, GuestName: name, Addrs: []netip.Addr{netip.MustParseAddr(addr)}, Gateway: gw, GatewaySource: "config", DefaultRoute: def}
+	nic := func(mac, name string, addr string, gw netip.Addr, def bool) NIC {
+		return NIC{MAC: mac, GuestName: name, Addrs: []netip.Addr{netip.MustParseAddr(addr)}, Gateway: gw, GatewaySource: "config", DefaultRoute: def}
 	}
 	for _, tt := range []struct {
 		name   string
@@ -27,7 +27,7 @@ func TestNoDefaultRouteMultiHomed(t *testing.T) {
 		{name: "only an IPv6 default route elsewhere", routes: []osdetect.DefaultRoute{{Interface: "eth0", Gateway: netip.MustParseAddr("2001:db8::1")}}, want: model.CodeGuestNoDefaultRoute},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &dfacts{InterfacesKnown: true, RoutesRead: true, RouteSource: "guest-proc-route", Routes: tt.routes, NICs: []dnic{
+			f := &Facts{InterfacesKnown: true, RoutesRead: true, RouteSource: "guest-proc-route", Routes: tt.routes, NICs: []NIC{
 				nic("52:54:00:00:00:01", "eth0", "192.0.2.10", gw1, len(tt.routes) > 0 && tt.routes[0].Gateway.Is4()),
 				nic("52:54:00:00:00:02", "eth1", "198.51.100.10", gw2, false),
 			}}

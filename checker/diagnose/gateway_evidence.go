@@ -1,4 +1,4 @@
-package checker
+package diagnose
 
 import (
 	"context"
@@ -10,11 +10,11 @@ import (
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
-// evidenceReserve is the time gatewayEvidence keeps, of the check's
+// EvidenceReserve is the time gatewayEvidence keeps, of the check's
 // deadline, for a guest command after a wait: a wait that would eat into
 // it is cut short (the read then likely finds the entry still pending:
 // not fresh).
-const evidenceReserve = 3 * time.Second
+const EvidenceReserve = 3 * time.Second
 
 // sleepUntil waits until t, or until ctx is done: Facts.Wait when unset.
 func sleepUntil(ctx context.Context, t time.Time) error {
@@ -26,7 +26,7 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 // says after the failed gateway ping started, and parses them. The ping
 // started at most f.PingTimeout before now (it failed: no reply within its
 // timeout), so "now − PingTimeout" stands for its start.
-func gatewayEvidence(ctx context.Context, f *dfacts, iface string, gw netip.Addr) (osdetect.Evidence, error) {
+func gatewayEvidence(ctx context.Context, f *Facts, iface string, gw netip.Addr) (osdetect.Evidence, error) {
 	pingStart := time.Now().Add(-f.PingTimeout)
 	wait := f.Wait
 	if wait == nil {
@@ -42,8 +42,8 @@ func gatewayEvidence(ctx context.Context, f *dfacts, iface string, gw netip.Addr
 			break
 		}
 		at := pingStart.Add(step.NotBefore)
-		if dl, has := ctx.Deadline(); has && at.After(dl.Add(-evidenceReserve)) {
-			at = dl.Add(-evidenceReserve)
+		if dl, has := ctx.Deadline(); has && at.After(dl.Add(-EvidenceReserve)) {
+			at = dl.Add(-EvidenceReserve)
 		}
 		if err := wait(ctx, at); err != nil {
 			break
