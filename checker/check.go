@@ -57,7 +57,7 @@ func New(cfg settings.Config) *Checker {
 }
 
 // AgentCalls returns a snapshot of the limit on agent calls in flight
-// (Config.AgentCalls): the limit now, the most calls in flight so far,
+// (settings.Config.AgentCalls): the limit now, the most calls in flight so far,
 // how often it backed off.
 func (c *Checker) AgentCalls() guestagent.LimiterStats { return c.calls.Stats() }
 

@@ -13,11 +13,11 @@ import (
 )
 
 // Run lists the domains of src, keeps the ones the config selects, and checks
-// them with at most Config.Concurrency at a time, each under its own
-// Config.Timeout, and at most Config.AgentCalls agent calls in flight over
+// them with at most settings.Config.Concurrency at a time, each under its own
+// settings.Config.Timeout, and at most settings.Config.AgentCalls agent calls in flight over
 // all of them. A domain whose agent hangs costs its own worker and one
 // agent call slot, nothing else. Results are sorted by name. Run fails only when src cannot
-// list domains, which it must do within Config.ListTimeout.
+// list domains, which it must do within settings.Config.ListTimeout.
 func (c *Checker) Run(ctx context.Context, src model.Source) ([]model.Result, error) {
 	doms, err := c.Select(ctx, src)
 	if err != nil {
@@ -27,17 +27,17 @@ func (c *Checker) Run(ctx context.Context, src model.Source) ([]model.Result, er
 }
 
 // Select lists the domains of src that the config selects and their policy
-// enables, with that policy in Domain.Policy. See SelectWithSkipped.
+// enables, with that policy in model.Domain.Policy. See SelectWithSkipped.
 func (c *Checker) Select(ctx context.Context, src model.Source) ([]model.Domain, error) {
 	doms, _, err := c.SelectWithSkipped(ctx, src)
 	return doms, err
 }
 
 // SelectWithSkipped is Select that also returns the domains opt-in mode
-// (Config.OptIn) left out because they have not consented (Config.Consents).
-// Domains the operator deselected (Config.Domains, Config.Exclude, a policy
+// (settings.Config.OptIn) left out because they have not consented (settings.Config.Consents).
+// Domains the operator deselected (settings.Config.Domains, settings.Config.Exclude, a policy
 // with enabled false) are in neither list. Listing runs under
-// Config.ListTimeout, so a hung libvirtd or QMP socket fails it instead of
+// settings.Config.ListTimeout, so a hung libvirtd or QMP socket fails it instead of
 // blocking for ever.
 func (c *Checker) SelectWithSkipped(ctx context.Context, src model.Source) (selected, skipped []model.Domain, err error) {
 	all, err := c.list(ctx, src)
@@ -49,7 +49,7 @@ func (c *Checker) SelectWithSkipped(ctx context.Context, src model.Source) (sele
 }
 
 // SelectNamed is SelectWithSkipped that fails with a *NotFoundError when
-// an entry of Config.Domains names none of the running or paused domains
+// an entry of settings.Config.Domains names none of the running or paused domains
 // src lists: a check of a VM that is not there must not pass as ok.
 func (c *Checker) SelectNamed(ctx context.Context, src model.Source) (selected, skipped []model.Domain, err error) {
 	all, err := c.list(ctx, src)
@@ -69,10 +69,10 @@ func (c *Checker) SelectNamed(ctx context.Context, src model.Source) (selected, 
 	return selected, skipped, nil
 }
 
-// NotFoundError names the entries of Config.Domains that match no running
+// NotFoundError names the entries of settings.Config.Domains that match no running
 // or paused domain, by name or UUID.
 type NotFoundError struct {
-	// Names are the entries of Config.Domains that matched no domain.
+	// Names are the entries of settings.Config.Domains that matched no domain.
 	Names []string
 }
 
@@ -85,7 +85,7 @@ func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("no running or paused domain has the name or UUID %s (a shut-off domain is not checked)", strings.Join(q, ", "))
 }
 
-// list lists the domains of src under Config.ListTimeout.
+// list lists the domains of src under settings.Config.ListTimeout.
 func (c *Checker) list(ctx context.Context, src model.Source) ([]model.Domain, error) {
 	lctx, cancel := context.WithTimeout(ctx, c.cfg.ListTimeout())
 	defer cancel()
@@ -97,7 +97,7 @@ func (c *Checker) list(ctx context.Context, src model.Source) ([]model.Domain, e
 }
 
 // filter splits the listed domains into those the config selects and
-// their policy enables, with that policy in Domain.Policy, and those
+// their policy enables, with that policy in model.Domain.Policy, and those
 // opt-in mode skips.
 func (c *Checker) filter(all []model.Domain) (selected, skipped []model.Domain) {
 	for _, d := range all {

@@ -7,8 +7,8 @@ import (
 
 // Caps on the text fields of a Result, in runes.
 const (
-	maxReasonRunes = 1000 // Result.Reason
-	maxErrorRunes  = 500  // ProbeResult.Error
+	maxReasonRunes = 1000 // model.Result.Reason
+	maxErrorRunes  = 500  // model.ProbeResult.Error
 	maxNameRunes   = 256  // domain, OS and device names
 	maxTokenRunes  = 64   // addresses, MACs, versions, enums
 )

@@ -8,8 +8,8 @@
 // reaches each guest agent with virDomainQemuAgentCommand, on a connection
 // per call. These files use cgo and are built only with it. The parsers of
 // libvirt's XML are plain Go, build everywhere and live in package
-// libvirthost/domainxml; they fill checker's backend-neutral types
-// (Domain, NIC, Policy, Nova).
+// libvirthost/domainxml; they fill the backend-neutral types of packages
+// model and policy (Domain, NIC, Nova; Policy).
 //
 // Backend (backend.go) is what the engine and the CLI know of libvirt: the
 // package registers it with settings.RegisterBackend when imported; built

@@ -53,8 +53,8 @@ const (
 	Unavailable Status = "unavailable"
 )
 
-// Cause is the diagnosis code a probe names when it did not pass. The
-// checker adds every registered cause to its closed set of codes, at the
+// Cause is the diagnosis code a probe names when it did not pass.
+// model.Codes holds every registered cause in its closed set, at the
 // network layer (a probe measures the path from the guest), and the
 // outputs say it in its own plain words.
 type Cause string
@@ -104,8 +104,8 @@ func CausePlain(c Cause) (string, bool) {
 	return p, ok
 }
 
-// Result is what one probe learned. The engine turns it into the checker's
-// ProbeResult; every string is sanitised there.
+// Result is what one probe learned. The engine turns it into a
+// model.ProbeResult; every string is sanitised there.
 type Result struct {
 	Method string
 	// Target is what was probed: an address, a name, host:port or a URL,

@@ -72,11 +72,11 @@ type Config struct {
 	Domains []string `yaml:"domains"`
 	// Exclude skips domains whose name matches one of these globs.
 	Exclude []string `yaml:"exclude"`
-	// Networks maps a host network's name (NIC.Source: a network or
+	// Networks maps a host network's name (model.NIC.Source: a network or
 	// bridge) to its type and, optionally, its gateway.
 	Networks map[string]NetworkConfig `yaml:"networks"`
 	// Policies are per-domain check policies; the first rule matching a
-	// domain applies, and the domain's own metadata (Domain.Policy)
+	// domain applies, and the domain's own metadata (model.Domain.Policy)
 	// overrides it.
 	Policies []policy.Rule `yaml:"policies"`
 	// OptIn checks only the domains that consent to it (see
@@ -173,7 +173,7 @@ func (c Config) CheckContext(ctx context.Context) (context.Context, context.Canc
 
 // Consents reports whether, in opt-in mode, the domain has agreed to be
 // checked. meta is the domain's own policy from its metadata
-// (Domain.Policy as the Source reports it, before Config.PolicyFor):
+// (model.Domain.Policy as the Source reports it, before Config.PolicyFor):
 // consent is enabled true there. A config rule does not count where VMs
 // carry metadata of their own — the operator cannot consent for a tenant,
 // and a rule matching "*" would make opt-in meaningless. On a backend
