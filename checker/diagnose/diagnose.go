@@ -64,13 +64,20 @@ type Facts struct {
 
 // NIC is what discovery learned of one NIC.
 type NIC struct {
-	MAC           string
-	GuestName     string       // the guest interface carrying MAC, "" for none
-	Addrs         []netip.Addr // the guest's addresses on it
-	Gateway       netip.Addr   // invalid when none is known
+	// MAC is the NIC's MAC, from the domain definition.
+	MAC string
+	// GuestName is the guest interface carrying MAC, "" for none.
+	GuestName string
+	// Addrs are the guest's addresses on it, without loopback.
+	Addrs []netip.Addr
+	// Gateway is the NIC's gateway, invalid when none is known, and
+	// GatewaySource where it was learned ("config", a route source, …).
+	Gateway       netip.Addr
 	GatewaySource string
-	Expected      []model.ExpectedAddr // what the platform assigned to it
-	DefaultRoute  bool                 // the guest has a default route through it
+	// Expected are the addresses the platform assigned to it.
+	Expected []model.ExpectedAddr
+	// DefaultRoute says the guest has a default route through it.
+	DefaultRoute bool
 }
 
 // Diagnose names the causes of a check that was not ok, most fundamental
