@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/vmcheck/vmcheck/checker/bootcache"
 	"github.com/vmcheck/vmcheck/checker/diagnose"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/internal/timing"
@@ -28,32 +28,15 @@ type Checker struct {
 	// calls bounds the agent calls in flight over every domain.
 	calls *guestagent.Limiter
 
-	mu       sync.Mutex
-	osCache  map[string]osdetect.Info
-	boots    map[string]*bootFacts
+	// boots remembers per-boot facts between rounds.
+	boots    *bootcache.Cache
 	gateways gatewayMemory
-}
-
-// bootFacts is what a Checker remembers of one domain boot besides its OS:
-// the agent's guest-info (its commands change only when the agent
-// restarts; dropped on any agent error) and how long a ping there takes,
-// from guest-exec to a status that says it exited.
-type bootFacts struct {
-	info     guestagent.Info
-	infoOK   bool
-	pingTime time.Duration
-	// memo is what probe methods remember of the boot (a NIC's MTU).
-	memo map[string]string
-	// took is how long each kind of method command took (see learnTime).
-	took map[string]time.Duration
-	// routes are the default routes a check read (guestRoutes).
-	routes *routeMemo
 }
 
 // New returns a Checker for cfg, with defaults applied.
 func New(cfg settings.Config) *Checker {
 	cfg = cfg.WithDefaults()
-	return &Checker{cfg: cfg, calls: guestagent.NewLimiter(cfg.AgentCalls), osCache: make(map[string]osdetect.Info), boots: make(map[string]*bootFacts)}
+	return &Checker{cfg: cfg, calls: guestagent.NewLimiter(cfg.AgentCalls), boots: bootcache.New()}
 }
 
 // AgentCalls returns a snapshot of the limit on agent calls in flight
@@ -193,148 +176,21 @@ func (c *Checker) pingAll(ctx context.Context, f *facts) ([]model.ProbeResult, b
 
 // detectOS returns the cached OS of this boot or detects it.
 func (c *Checker) detectOS(ctx context.Context, ga *guestagent.Client, d model.Domain) (osdetect.Info, error) {
-	c.mu.Lock()
-	cached, ok := c.osCache[d.BootID]
-	c.mu.Unlock()
-	if ok && d.BootID != "" {
+	if cached, ok := c.boots.OS(d.BootID); ok {
 		return cached, nil
 	}
 	info, err := osdetect.Detect(ctx, ga)
 	if err != nil {
 		return info, fmt.Errorf("os detection: %w", err)
 	}
-	if d.BootID != "" && info.Family != osdetect.Unknown {
-		c.mu.Lock()
-		c.osCache[d.BootID] = info
-		c.mu.Unlock()
+	if info.Family != osdetect.Unknown {
+		c.boots.SetOS(d.BootID, info)
 	}
 	return info, nil
 }
 
 // Forget drops cached facts about domains whose BootID is not in keep.
 func (c *Checker) Forget(keep map[string]bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id := range c.osCache {
-		if !keep[id] {
-			delete(c.osCache, id)
-		}
-	}
-	for id := range c.boots {
-		if !keep[id] {
-			delete(c.boots, id)
-		}
-	}
+	c.boots.Forget(keep)
 	c.gateways.forget(keep)
 }
-
-// cachedInfo returns the guest-info remembered for this boot, if any, and
-// whether the OS is cached too: only then may a check skip guest-ping.
-func (c *Checker) cachedInfo(bootID string) (guestagent.Info, bool) {
-	if bootID == "" {
-		return guestagent.Info{}, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, ok := c.boots[bootID]
-	_, osOK := c.osCache[bootID]
-	if !ok || !b.infoOK || !osOK {
-		return guestagent.Info{}, false
-	}
-	return b.info, true
-}
-
-// boot returns the facts of one boot, creating them; call with c.mu held.
-func (c *Checker) boot(bootID string) *bootFacts {
-	b, ok := c.boots[bootID]
-	if !ok {
-		b = &bootFacts{}
-		c.boots[bootID] = b
-	}
-	return b
-}
-
-// rememberInfo keeps (ok) or drops (!ok) the guest-info of a boot.
-func (c *Checker) rememberInfo(bootID string, info guestagent.Info, ok bool) {
-	if bootID == "" {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.boot(bootID)
-	b.info, b.infoOK = info, ok
-}
-
-// pingTime is how long pings of this boot took, zero when unknown.
-func (c *Checker) pingTime(bootID string) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if b, ok := c.boots[bootID]; ok {
-		return b.pingTime
-	}
-	return 0
-}
-
-// learnPingTime updates the expected ping time of a boot from one ping
-// that passed: found after reads status reads, elapsed after its
-// guest-exec returned (see learned).
-func (c *Checker) learnPingTime(bootID string, elapsed time.Duration, reads int) {
-	if bootID == "" {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.boot(bootID)
-	b.pingTime = learned(b.pingTime, elapsed, reads)
-}
-
-// learned is the next estimate of a command's time after one run that
-// took elapsed and was found exited at status read reads. The estimate
-// tracks the 99th percentile of the command's time, so that its first
-// status read, made when the estimate says the command is due to end,
-// finds it ended 99 times in 100: it creeps down by 1/256 after a run
-// found ended at the first read, and climbs by 99/256 (to at least
-// elapsed) after one read too early. A read too early costs a libvirtd
-// worker another call; a read late only keeps the check open a little
-// longer, holding no worker: hence the high percentile (the 95th cost
-// 5.06 calls per check over 25 simulated rounds, this 5.01).
-func learned(est, elapsed time.Duration, reads int) time.Duration {
-	switch {
-	case est <= 0:
-		return elapsed
-	case reads <= 1:
-		return est - est/256
-	}
-	return max(elapsed, est+est*99/256)
-}
-
-// tookTime is how long method commands of kind key took in this boot,
-// zero when unknown.
-func (c *Checker) tookTime(bootID, key string) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if b, ok := c.boots[bootID]; ok {
-		return b.took[key]
-	}
-	return 0
-}
-
-// learnTime is learnPingTime for a kind of method command; at most
-// maxTook kinds are kept per boot.
-func (c *Checker) learnTime(bootID, key string, elapsed time.Duration, reads int) {
-	if bootID == "" {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.boot(bootID)
-	if b.took == nil {
-		b.took = map[string]time.Duration{}
-	}
-	if _, ok := b.took[key]; ok || len(b.took) < maxTook {
-		b.took[key] = learned(b.took[key], elapsed, reads)
-	}
-}
-
-// maxTook bounds the kinds of method commands whose time a boot keeps.
-const maxTook = 32

@@ -118,7 +118,7 @@ func (c *Checker) discover(ctx context.Context, d model.Domain, probing bool) (*
 		return nil, &r
 	}
 	f.agent = guestagent.New(c.calls.Transport(d.Agent))
-	info, cached := c.cachedInfo(d.BootID)
+	info, cached := c.boots.Info(d.BootID)
 	if !cached {
 		var r *model.Result
 		if info, r = c.agentInfo(ctx, f); r != nil {
@@ -133,7 +133,7 @@ func (c *Checker) discover(ctx context.Context, d model.Domain, probing bool) (*
 	// call: it stands for guest-ping, and fails as guest-ping would.
 	ifaces, err := f.agent.NetworkInterfaces(ctx)
 	if err != nil && !errors.Is(err, guestagent.ErrTruncated) {
-		c.rememberInfo(d.BootID, info, false)
+		c.boots.SetInfo(d.BootID, info, false)
 		if cached && !isAgentReply(err) {
 			r := agentFailure(f.result("", "", ""), "guest-ping", err)
 			return nil, &r
@@ -164,7 +164,7 @@ func (c *Checker) agentInfo(ctx context.Context, f *facts) (guestagent.Info, *mo
 		r := agentFailure(f.result("", "", ""), "guest-info", err)
 		return guestagent.Info{}, &r
 	}
-	c.rememberInfo(f.d.BootID, info, true)
+	c.boots.SetInfo(f.d.BootID, info, true)
 	return info, nil
 }
 

@@ -5,7 +5,9 @@
 // addresses, gateways and routes), the probes (probe.go, methods.go:
 // pings and the policy's probe methods), the verdict (verdict.go) and,
 // for a check that was not ok, the diagnosis (package checker/diagnose).
-// Every Result passes one choke point (untrusted.go) before it leaves.
+// Every Result passes one choke point (untrusted.go) before it leaves;
+// what a check learned of a boot is kept for the next ones (package
+// checker/bootcache).
 //
 // It knows its inputs and outputs as package model's data, its settings
 // as a settings.Config, and a backend only through the settings.Backend

@@ -73,8 +73,8 @@ func (c *Checker) methodEnv(f *facts, plan []plannedProbe, targets bool) *probe.
 	}
 	boot := f.d.BootID
 	if boot != "" {
-		env.Memo = func(k, v string) { c.memo(boot, k, v) }
-		env.Recall = func(k string) (string, bool) { return c.recall(boot, k) }
+		env.Memo = func(k, v string) { c.boots.Memo(boot, k, v) }
+		env.Recall = func(k string) (string, bool) { return c.boots.Recall(boot, k) }
 	}
 	return env
 }
@@ -101,9 +101,9 @@ func (c *Checker) runTimed(ctx context.Context, f *facts, cmd guestagent.Command
 		ctx, cancel = context.WithTimeout(ctx, wait)
 		defer cancel()
 	}
-	st, reads, err := f.agent.WaitAfter(ctx, pid, probe.OutputLimit, c.tookTime(f.d.BootID, key))
+	st, reads, err := f.agent.WaitAfter(ctx, pid, probe.OutputLimit, c.boots.Took(f.d.BootID, key))
 	if err == nil {
-		c.learnTime(f.d.BootID, key, time.Since(start), reads)
+		c.boots.LearnTime(f.d.BootID, key, time.Since(start), reads)
 	}
 	return st, err
 }
@@ -143,34 +143,6 @@ func (s *sameCommand) do(cmd guestagent.Command, wait time.Duration, run func() 
 	c.st, c.err = run()
 	close(c.done)
 	return c.st, c.err
-}
-
-// memo keeps (v non-empty) or drops a method's value for a boot.
-func (c *Checker) memo(boot, k, v string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.boot(boot)
-	if b.memo == nil {
-		b.memo = map[string]string{}
-	}
-	if v == "" {
-		delete(b.memo, k)
-		return
-	}
-	if len(b.memo) < 64 {
-		b.memo[k] = v
-	}
-}
-
-// recall returns a method's value for a boot.
-func (c *Checker) recall(boot, k string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if b, ok := c.boots[boot]; ok {
-		v, ok := b.memo[k]
-		return v, ok
-	}
-	return "", false
 }
 
 // fromMethod lays a method's result over base (kind, target and NIC of

@@ -120,10 +120,10 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 	methods := c.startMethods(ctx, f, plan, false)
 	pids, started, agentLost := c.startPings(ctx, f, plan, spec)
 	defer c.dropEarlyPings(ctx, f)
-	expect := c.pingTime(f.d.BootID)
+	expect := c.boots.PingTime(f.d.BootID)
 	countKey := fmt.Sprintf("icmp %d", spec.Count) // a ping with a count takes its own time
 	if spec.Count > 1 {
-		expect = c.tookTime(f.d.BootID, countKey)
+		expect = c.boots.Took(f.d.BootID, countKey)
 	}
 	out = make([]model.ProbeResult, len(plan))
 	for i := range plan {
@@ -137,9 +137,9 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 				p.res = fromMethod(p.res, icmp.Parse(fam, p.target, st, spec))
 				switch {
 				case p.res.OK && spec.Count <= 1:
-					c.learnPingTime(f.d.BootID, time.Since(started[i]), reads)
+					c.boots.LearnPingTime(f.d.BootID, time.Since(started[i]), reads)
 				case p.res.OK:
-					c.learnTime(f.d.BootID, countKey, time.Since(started[i]), reads)
+					c.boots.LearnTime(f.d.BootID, countKey, time.Since(started[i]), reads)
 				}
 			}
 		}
@@ -147,7 +147,7 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 	}
 	out = append(out, methods()...)
 	if agentLost {
-		c.rememberInfo(f.d.BootID, f.info, false)
+		c.boots.SetInfo(f.d.BootID, f.info, false)
 	}
 	return out, agentLost
 }
@@ -187,7 +187,7 @@ func (c *Checker) startPings(ctx context.Context, f *facts, plan []plannedProbe,
 // drops their results.
 func (c *Checker) dropEarlyPings(ctx context.Context, f *facts) {
 	for t, sp := range f.earlyPings {
-		f.agent.WaitAfter(ctx, sp.pid, outputLimit, c.pingTime(f.d.BootID)-time.Since(sp.started))
+		f.agent.WaitAfter(ctx, sp.pid, outputLimit, c.boots.PingTime(f.d.BootID)-time.Since(sp.started))
 		delete(f.earlyPings, t)
 	}
 }
