@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vmcheck/vmcheck/checker"
-	"github.com/vmcheck/vmcheck/probe"
+	"github.com/vmcheck/vmcheck/probe/cause"
 )
 
 // maxShortDetail caps the short form of a diagnosis detail in the table.
@@ -115,7 +115,7 @@ func DiagnosisPlain(d checker.Diagnosis, r checker.Result) string {
 	case checker.CodeUpstreamUnreachable:
 		return "the gateway answers, the external target does not: the fault is beyond the gateway (router, uplink, upstream firewall)"
 	}
-	if plain, ok := probe.CausePlain(probe.Cause(d.Code)); ok {
+	if plain, ok := cause.Plain(cause.Cause(d.Code)); ok {
 		return plain
 	}
 	return d.Detail
