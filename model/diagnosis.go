@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"maps"
 
-	"github.com/vmcheck/vmcheck/probe"
+	"github.com/vmcheck/vmcheck/probe/cause"
 )
 
 // Code names one cause of a failed check: a closed set, each with its layer,
@@ -76,23 +76,23 @@ const (
 
 	// CodePacketLoss: echo requests were lost over the icmp probe's
 	// max_loss.
-	CodePacketLoss = Code(probe.CausePacketLoss)
+	CodePacketLoss = Code(cause.PacketLoss)
 	// CodeHighLatency: the round-trip (icmp), connect (tcp) or response
 	// (http) time was over the probe's max_rtt.
-	CodeHighLatency = Code(probe.CauseHighLatency)
+	CodeHighLatency = Code(cause.HighLatency)
 	// CodePathMTUBlackhole: full-size packets with don't-fragment get no
 	// answer and no "fragmentation needed" while plain echoes pass.
-	CodePathMTUBlackhole = Code(probe.CausePathMTUBlackhole)
+	CodePathMTUBlackhole = Code(cause.PathMTUBlackhole)
 	// CodeDNSFailure: a name does not resolve through the guest's own
 	// resolver, or not to the expected address.
-	CodeDNSFailure = Code(probe.CauseDNSFailure)
+	CodeDNSFailure = Code(cause.DNSFailure)
 	// CodeTCPRefused: the host answers ping but refuses the port.
-	CodeTCPRefused = Code(probe.CauseTCPRefused)
+	CodeTCPRefused = Code(cause.TCPRefused)
 	// CodeTCPFiltered: the host answers ping but the port never answers.
-	CodeTCPFiltered = Code(probe.CauseTCPFiltered)
+	CodeTCPFiltered = Code(cause.TCPFiltered)
 	// CodeHTTPFailure: the URL answers with an unexpected status, or the
 	// request fails after the connection is made.
-	CodeHTTPFailure = Code(probe.CauseHTTPFailure)
+	CodeHTTPFailure = Code(cause.HTTPFailure)
 )
 
 // Codes maps every diagnosis code to its layer: the closed set a metric
@@ -123,7 +123,7 @@ var engineCodes = map[Code]Layer{
 // spelled as an engine code is a programming error.
 func codes() map[Code]Layer {
 	out := maps.Clone(engineCodes)
-	for _, c := range probe.Causes() {
+	for _, c := range cause.All() {
 		if _, dup := out[Code(c)]; dup {
 			panic(fmt.Sprintf("model: probe cause %q is an engine code", c))
 		}

@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vmcheck/vmcheck/model"
-	"github.com/vmcheck/vmcheck/probe"
+	"github.com/vmcheck/vmcheck/probe/cause"
 	"github.com/vmcheck/vmcheck/settings"
 )
 
@@ -116,7 +116,7 @@ func DiagnosisPlain(d model.Diagnosis, r model.Result) string {
 	case model.CodeUpstreamUnreachable:
 		return "the gateway answers, the external target does not: the fault is beyond the gateway (router, uplink, upstream firewall)"
 	}
-	if plain, ok := probe.CausePlain(probe.Cause(d.Code)); ok {
+	if plain, ok := cause.Plain(cause.Cause(d.Code)); ok {
 		return plain
 	}
 	return d.Detail

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/probe/cause"
 )
 
 // curl is the tool of the tcp and http methods: Linux cloud images carry
@@ -110,7 +111,7 @@ func curlFailure(ctx context.Context, env *Env, res Result, host string, port in
 	res.Status = Failed
 	switch r.code {
 	case curlResolve:
-		res.Cause, res.Error = CauseDNSFailure, fmt.Sprintf("%s does not resolve in the guest: %s", host, r.errLine)
+		res.Cause, res.Error = cause.DNSFailure, fmt.Sprintf("%s does not resolve in the guest: %s", host, r.errLine)
 		res.Detail = fmt.Sprintf("%s: the guest's resolver gives no address for %s; check the resolvers the guest was given", res.Target, host)
 		return res
 	case curlConnect, curlTimeout:
@@ -125,10 +126,10 @@ func curlFailure(ctx context.Context, env *Env, res Result, host string, port in
 	case !answers:
 		res.Error = fmt.Sprintf("no connection to port %d, and %s does not answer ping either: the host is unreachable, not just the port", port, host)
 	case r.code == curlConnect:
-		res.Cause, res.Error = CauseTCPRefused, fmt.Sprintf("connection to port %d refused (%s) while %s answers ping", port, r.errLine, host)
+		res.Cause, res.Error = cause.TCPRefused, fmt.Sprintf("connection to port %d refused (%s) while %s answers ping", port, r.errLine, host)
 		res.Detail = fmt.Sprintf("%s: the host answers but refuses port %d (a reset): the service is not listening, or a firewall rejects it; check the service on %s and any REJECT rule", res.Target, port, host)
 	default:
-		res.Cause, res.Error = CauseTCPFiltered, fmt.Sprintf("no answer on port %d while %s answers ping", port, host)
+		res.Cause, res.Error = cause.TCPFiltered, fmt.Sprintf("no answer on port %d while %s answers ping", port, host)
 		res.Detail = fmt.Sprintf("%s: %s answers ping but port %d never answers: a security group, network ACL or firewall drops it; allow TCP %d from this VM", res.Target, host, port, port)
 	}
 	return res

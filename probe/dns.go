@@ -11,10 +11,11 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/probe/cause"
 )
 
 // The cause dns names (http's curl too, for a name that does not resolve).
-var _ = registerCause(CauseDNSFailure, "a name does not resolve through the guest's own resolver (the resolvers the guest was given, or the DNS server)")
+var _ = cause.Register(cause.DNSFailure, "a name does not resolve through the guest's own resolver (the resolvers the guest was given, or the DNS server)")
 
 // The dns method resolves a name through the guest's own resolver — what
 // its applications use (Linux: NSS, so /etc/hosts, resolv.conf and
@@ -158,7 +159,7 @@ func parseNslookup(res Result, st guestagent.ExecStatus) Result {
 }
 
 func dnsFailed(res Result, why string) Result {
-	res.Status, res.Cause, res.Error = Failed, CauseDNSFailure, why
+	res.Status, res.Cause, res.Error = Failed, cause.DNSFailure, why
 	res.Detail = fmt.Sprintf("%s: %s; applications in the guest cannot reach anything by name: check the resolvers the guest was given (DHCP, cloud-init, /etc/resolv.conf or the adapter's DNS servers) and that they answer from this network", res.Target, why)
 	return res
 }

@@ -7,10 +7,11 @@ import (
 	"strconv"
 
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/probe/cause"
 )
 
 // The cause http names.
-var _ = registerCause(CauseHTTPFailure, "the URL answers with an unexpected status or the request fails after connecting (the service, a proxy or TLS)")
+var _ = cause.Register(cause.HTTPFailure, "the URL answers with an unexpected status or the request fails after connecting (the service, a proxy or TLS)")
 
 // The http method GETs a URL (http or https, no redirects followed) from
 // inside the guest with curl (see curl.go) and checks the status against
@@ -79,13 +80,13 @@ func runHTTP(ctx context.Context, env *Env, s Spec) []Result {
 		return []Result{curlFailure(ctx, env, res, u.Hostname(), port, r)}
 	}
 	if r.http == 0 || r.code != 0 {
-		res.Status, res.Cause = Failed, CauseHTTPFailure
+		res.Status, res.Cause = Failed, cause.HTTPFailure
 		res.Error = fmt.Sprintf("connected, but no HTTP answer (curl exit %d: %s)", r.code, r.errLine)
 		res.Detail = fmt.Sprintf("%s: the TCP connection is made but the request fails (%s): the server, a proxy or TLS is at fault", s.URL, r.errLine)
 		return []Result{res}
 	}
 	if !statusMatches(s.Status, r.http) {
-		res.Status, res.Cause = Failed, CauseHTTPFailure
+		res.Status, res.Cause = Failed, cause.HTTPFailure
 		res.Error = fmt.Sprintf("status %d, expected %s", r.http, s.Status)
 		res.Detail = fmt.Sprintf("%s answers %d, not %s: the service behind it is failing or the URL is wrong", s.URL, r.http, s.Status)
 		return []Result{res}

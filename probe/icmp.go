@@ -12,10 +12,11 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/probe/cause"
 )
 
 // The cause only icmp names (high_latency is shared: probe.go).
-var _ = registerCause(CausePacketLoss, "echo requests are lost on the path, more than the policy's max_loss allows (a congested or faulty link, a rate limit)")
+var _ = cause.Register(cause.PacketLoss, "echo requests are lost on the path, more than the policy's max_loss allows (a congested or faulty link, a rate limit)")
 
 // The icmp method: `count` echo requests in one guest command to each
 // gateway and external target of the VM (the engine plans the targets),
@@ -194,7 +195,7 @@ func judge(res Result, s Spec) Result {
 		lost := m.Sent - m.Received
 		switch {
 		case lost > int(math.Floor(*s.MaxLoss*float64(m.Sent)+1e-9)):
-			res.Status, res.Cause = Degraded, CausePacketLoss
+			res.Status, res.Cause = Degraded, cause.PacketLoss
 			res.Error = fmt.Sprintf("%s loss (%d of %d echo requests unanswered), over max_loss %s", pct(*m.Loss), lost, m.Sent, pct(*s.MaxLoss))
 			return res
 		case *m.Loss > 0 && *m.Loss+1e-9 >= s.WarnAt**s.MaxLoss:
@@ -204,7 +205,7 @@ func judge(res Result, s Spec) Result {
 	if s.MaxRTT > 0 && m.RTT > 0 {
 		switch {
 		case m.RTT > s.MaxRTT:
-			res.Status, res.Cause = Degraded, CauseHighLatency
+			res.Status, res.Cause = Degraded, cause.HighLatency
 			res.Error = fmt.Sprintf("%s %s over max_rtt %s", rttWord(res.Method), round(m.RTT), s.MaxRTT)
 		case float64(m.RTT) >= s.WarnAt*float64(s.MaxRTT):
 			res.Detail = fmt.Sprintf("warning: %s %s reaches %s of max_rtt %s", rttWord(res.Method), round(m.RTT), pct(s.WarnAt), s.MaxRTT)

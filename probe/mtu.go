@@ -15,10 +15,11 @@ import (
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
 	"github.com/vmcheck/vmcheck/osdetect/linux"
+	"github.com/vmcheck/vmcheck/probe/cause"
 )
 
 // The cause mtu names.
-var _ = registerCause(CausePathMTUBlackhole, "full-size packets vanish on the path and no \"fragmentation needed\" comes back: set the guest's MTU to the path's (overlay networks take 50 bytes)")
+var _ = cause.Register(cause.PathMTUBlackhole, "full-size packets vanish on the path and no \"fragmentation needed\" comes back: set the guest's MTU to the path's (overlay networks take 50 bytes)")
 
 // The mtu method: echo requests with don't-fragment set at the size the
 // guest NIC's own MTU allows (three in one command, any reply passes), to
@@ -190,7 +191,7 @@ func mtuSearch(ctx context.Context, env *Env, res Result, target netip.Addr, ifa
 			res.Measure.PathMTU = n
 		}
 	}
-	res.Status, res.Cause = Failed, CausePathMTUBlackhole
+	res.Status, res.Cause = Failed, cause.PathMTUBlackhole
 	res.Error = fmt.Sprintf("plain echoes pass, %d-byte ones with don't-fragment get no answer and no \"fragmentation needed\"", mtu)
 	res.Detail = mtuDetail(res, target, mtu, sizes, hasGW, echoes[2])
 	return res

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/probe/cause"
 )
 
 // MaxProbes bounds the probes of one VM's policy: each is at least one
@@ -53,56 +54,7 @@ const (
 	Unavailable Status = "unavailable"
 )
 
-// Cause is the diagnosis code a probe names when it did not pass.
-// model.Codes holds every registered cause in its closed set, at the
-// network layer (a probe measures the path from the guest), and the
-// outputs say it in its own plain words.
-type Cause string
-
-// Causes the methods report; each method's file registers those it names
-// (registerCause), the shared high_latency here.
-const (
-	CausePacketLoss       Cause = "packet_loss"
-	CauseHighLatency      Cause = "high_latency"
-	CausePathMTUBlackhole Cause = "path_mtu_blackhole"
-	CauseDNSFailure       Cause = "dns_failure"
-	CauseTCPRefused       Cause = "tcp_refused"
-	CauseTCPFiltered      Cause = "tcp_filtered"
-	CauseHTTPFailure      Cause = "http_failure"
-)
-
-var _ = registerCause(CauseHighLatency, "round trips take longer than the policy's max_rtt (a congested path, a distant route, an overloaded node)")
-
-// causes maps each registered cause to its plain words.
-var causes = map[Cause]string{}
-
-// registerCause adds a cause a method names, with what it means and what
-// to do in one plain sentence (output.DiagnosisPlain); a cause registered
-// twice with other words is a programming error. It returns c, so that a
-// method's file registers its causes in a package-level var.
-func registerCause(c Cause, plain string) Cause {
-	if old, dup := causes[c]; (dup && old != plain) || c == "" || plain == "" {
-		panic(fmt.Sprintf("probe: cause %q registered twice, unnamed or without words", c))
-	}
-	causes[c] = plain
-	return c
-}
-
-// Causes lists every registered cause, sorted.
-func Causes() []Cause {
-	out := make([]Cause, 0, len(causes))
-	for c := range causes {
-		out = append(out, c)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// CausePlain is the plain sentence of a registered cause.
-func CausePlain(c Cause) (string, bool) {
-	p, ok := causes[c]
-	return p, ok
-}
+var _ = cause.Register(cause.HighLatency, "round trips take longer than the policy's max_rtt (a congested path, a distant route, an overloaded node)")
 
 // Result is what one probe learned. The engine turns it into a
 // model.ProbeResult; every string is sanitised there.
@@ -117,7 +69,7 @@ type Result struct {
 	Measure Measure
 	// Cause and Detail name the cause when the probe did not pass (or
 	// passed degraded), with its evidence and remedy.
-	Cause  Cause
+	Cause  cause.Cause
 	Detail string
 	// Error says why the probe did not pass, in a few words.
 	Error string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/probe/cause"
 	"github.com/vmcheck/vmcheck/probe/probetest"
 )
 
@@ -41,17 +42,17 @@ func TestICMPSummary(t *testing.T) {
 		st         guestagent.ExecStatus
 		spec       Spec
 		status     Status
-		cause      Cause
+		cause      cause.Cause
 		sent, recv int
 		avg        time.Duration
 	}{
 		{"iputils five", osdetect.Linux, lo, capture(t, "iputils-count5"), Spec{Count: 5}, Passed, "", 5, 5, 35 * time.Microsecond},
 		{"busybox three", osdetect.Linux, lo, capture(t, "busybox-count3"), Spec{Count: 3}, Passed, "", 3, 3, 61 * time.Microsecond},
-		{"iputils half lost", osdetect.Linux, doc, capture(t, "iputils-count6-loss"), Spec{Count: 6, MaxLoss: ratio(0.2)}, Degraded, CausePacketLoss, 6, 3, 51 * time.Microsecond},
+		{"iputils half lost", osdetect.Linux, doc, capture(t, "iputils-count6-loss"), Spec{Count: 6, MaxLoss: ratio(0.2)}, Degraded, cause.PacketLoss, 6, 3, 51 * time.Microsecond},
 		{"iputils half lost, loose threshold", osdetect.Linux, doc, capture(t, "iputils-count6-loss"), Spec{Count: 6, MaxLoss: ratio(0.6)}, Passed, "", 6, 3, 51 * time.Microsecond},
-		{"iputils slow", osdetect.Linux, lo, capture(t, "iputils-count5"), Spec{Count: 5, MaxRTT: 20 * time.Microsecond}, Degraded, CauseHighLatency, 5, 5, 35 * time.Microsecond},
+		{"iputils slow", osdetect.Linux, lo, capture(t, "iputils-count5"), Spec{Count: 5, MaxRTT: 20 * time.Microsecond}, Degraded, cause.HighLatency, 5, 5, 35 * time.Microsecond},
 		{"iputils all lost", osdetect.Linux, doc, capture(t, "iputils-count3-alllost"), Spec{Count: 3, MaxLoss: ratio(0.2)}, Failed, "", 3, 0, 0},
-		{"windows one lost", osdetect.Windows, lo, windows(t, "windows-ping-count-loss.txt", 0), Spec{Count: 10, MaxLoss: ratio(0.05)}, Degraded, CausePacketLoss, 10, 9, 0},
+		{"windows one lost", osdetect.Windows, lo, windows(t, "windows-ping-count-loss.txt", 0), Spec{Count: 10, MaxLoss: ratio(0.05)}, Degraded, cause.PacketLoss, 10, 9, 0},
 		{"windows all ok", osdetect.Windows, netip.MustParseAddr("142.250.196.110"), windows(t, "windows-ping-count-ok.txt", 0), Spec{Count: 10}, Passed, "", 10, 10, 0},
 		{"windows all lost", osdetect.Windows, doc, windows(t, "windows-ping-count-alllost.txt", 1), Spec{Count: 4}, Failed, "", 4, 0, 0},
 	}
@@ -144,11 +145,11 @@ func TestParseDNS(t *testing.T) {
 		t.Fatalf("getent ok: %+v", ok)
 	}
 	bad := checkExpect(ok, Spec{Expect: netip.MustParseAddr("192.0.2.1")})
-	if bad.Status != Failed || bad.Cause != CauseDNSFailure || !strings.Contains(bad.Error, "not the expected 192.0.2.1") {
+	if bad.Status != Failed || bad.Cause != cause.DNSFailure || !strings.Contains(bad.Error, "not the expected 192.0.2.1") {
 		t.Errorf("expect mismatch: %+v", bad)
 	}
 	nx := parseDNS(osdetect.Linux, Result{Target: "www.example.test"}, capture(t, "getent-ahosts-notfound"))
-	if nx.Status != Failed || nx.Cause != CauseDNSFailure {
+	if nx.Status != Failed || nx.Cause != cause.DNSFailure {
 		t.Errorf("getent exit 2: %+v", nx)
 	}
 }
@@ -202,10 +203,10 @@ func TestTCPCauses(t *testing.T) {
 		name   string
 		rules  [][2]string
 		status Status
-		cause  Cause
+		cause  cause.Cause
 	}{
-		{"refused, host answers", [][2]string{{"curl", "curl-refused"}, {"ping", "iputils-count5"}}, Failed, CauseTCPRefused},
-		{"filtered, host answers", [][2]string{{"curl", "curl-timeout"}, {"ping", "iputils-count5"}}, Failed, CauseTCPFiltered},
+		{"refused, host answers", [][2]string{{"curl", "curl-refused"}, {"ping", "iputils-count5"}}, Failed, cause.TCPRefused},
+		{"filtered, host answers", [][2]string{{"curl", "curl-timeout"}, {"ping", "iputils-count5"}}, Failed, cause.TCPFiltered},
 		{"host down", [][2]string{{"curl", "curl-timeout"}, {"ping", "iputils-count3-alllost"}}, Failed, ""},
 		{"connected", [][2]string{{"curl", "curl-404"}}, Passed, ""},
 	}
@@ -229,7 +230,7 @@ func TestHTTPStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := RunSpec(context.Background(), fakeGuest(t, [][2]string{{"curl", "curl-404"}}), s)[0]
-	if r.Status != Failed || r.Cause != CauseHTTPFailure || r.Measure.HTTPStatus != 404 {
+	if r.Status != Failed || r.Cause != cause.HTTPFailure || r.Measure.HTTPStatus != 404 {
 		t.Fatalf("http 404 = %+v", r)
 	}
 	r = RunSpec(context.Background(), fakeGuest(t, [][2]string{{"curl", "curl-200"}}), s)[0]
@@ -252,7 +253,7 @@ func TestMTUBlackhole(t *testing.T) {
 		t.Fatalf("%d results, want 1", len(r))
 	}
 	got := r[0]
-	if got.Status != Failed || got.Cause != CausePathMTUBlackhole || got.Measure.NICMTU != 1500 || got.Measure.PathMTU != 1280 {
+	if got.Status != Failed || got.Cause != cause.PathMTUBlackhole || got.Measure.NICMTU != 1500 || got.Measure.PathMTU != 1280 {
 		t.Fatalf("mtu = %+v", got)
 	}
 	if !strings.Contains(got.Detail, "beyond it") {
@@ -402,7 +403,7 @@ func TestParseNslookup(t *testing.T) {
 		if r.Status != tt.status || strings.Join(got, " ") != strings.Join(tt.addrs, " ") || !strings.Contains(r.Error, tt.why) {
 			t.Errorf("%s: %s %v %q; want %s %v %q", tt.name, r.Status, got, r.Error, tt.status, tt.addrs, tt.why)
 		}
-		if tt.status == Failed && r.Cause != CauseDNSFailure {
+		if tt.status == Failed && r.Cause != cause.DNSFailure {
 			t.Errorf("%s: cause %q, want dns_failure", tt.name, r.Cause)
 		}
 	}

@@ -8,12 +8,13 @@ import (
 	"strconv"
 
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/probe/cause"
 )
 
 // The causes tcp names (http's curl too, when it cannot connect).
 var (
-	_ = registerCause(CauseTCPRefused, "the host answers ping but refuses the TCP port (the service is not listening, or a firewall rejects it)")
-	_ = registerCause(CauseTCPFiltered, "the host answers ping but the TCP port never answers: a security group or firewall drops it")
+	_ = cause.Register(cause.TCPRefused, "the host answers ping but refuses the TCP port (the service is not listening, or a firewall rejects it)")
+	_ = cause.Register(cause.TCPFiltered, "the host answers ping but the TCP port never answers: a security group or firewall drops it")
 )
 
 // The tcp method connects to host:port from inside the guest (curl, see
