@@ -8,6 +8,9 @@ import (
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 var benchExternal = netip.MustParseAddr("203.0.113.10")
@@ -18,10 +21,10 @@ var benchExternal = netip.MustParseAddr("203.0.113.10")
 var zeroLatency = &sim.Latency{}
 
 func benchChecker(concurrency int) *checker.Checker {
-	return checker.New(checker.Config{
+	return checker.New(settings.Config{
 		External:    []netip.Addr{benchExternal},
-		Timeout:     checker.Duration(10 * time.Second),
-		PingTimeout: checker.Duration(2 * time.Second),
+		Timeout:     config.Duration(10 * time.Second),
+		PingTimeout: config.Duration(2 * time.Second),
 		Concurrency: concurrency,
 	})
 }
@@ -40,7 +43,7 @@ func BenchmarkCheck(b *testing.B) {
 				if !warm {
 					c.Forget(nil)
 				}
-				if r := c.Check(ctx, doms[0]); r.State != checker.StateOK {
+				if r := c.Check(ctx, doms[0]); r.State != model.StateOK {
 					b.Fatalf("state %s: %s", r.State, r.Reason)
 				}
 			}
@@ -57,7 +60,7 @@ func BenchmarkCheckAll(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		rs := c.CheckAll(ctx, doms)
-		if len(rs) != len(doms) || rs[0].State != checker.StateOK {
+		if len(rs) != len(doms) || rs[0].State != model.StateOK {
 			b.Fatalf("%d results, first %s: %s", len(rs), rs[0].State, rs[0].Reason)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // agentCalls counts every command the fake agent answered.
@@ -32,7 +33,7 @@ func TestSteadyStateAgentCalls(t *testing.T) {
 	firstCalls := agentCalls(g)
 	second := c.Check(context.Background(), d)
 	steady := agentCalls(g) - firstCalls
-	if first.State != StateOK || second.State != StateOK || len(second.Probes) != len(first.Probes) {
+	if first.State != model.StateOK || second.State != model.StateOK || len(second.Probes) != len(first.Probes) {
 		t.Fatalf("states %s, %s (%s); probes %d, %d", first.State, second.State, second.Reason, len(first.Probes), len(second.Probes))
 	}
 	if steady > 5 {
@@ -51,24 +52,24 @@ func TestSteadyStateAgentGone(t *testing.T) {
 	tests := []struct {
 		name  string
 		err   error
-		agent AgentState
+		agent model.AgentState
 		want  string
 	}{
-		{"unresponsive", guestagent.ErrUnresponsive, AgentUnresponsive, "the guest agent does not answer (guest-ping)"},
-		{"no channel", guestagent.ErrNoChannel, AgentNoChannel, "no guest agent channel"},
-		{"domain stopped", guestagent.ErrDomainNotRunning, AgentUnresponsive, "stopped while it was being checked"},
+		{"unresponsive", guestagent.ErrUnresponsive, model.AgentUnresponsive, "the guest agent does not answer (guest-ping)"},
+		{"no channel", guestagent.ErrNoChannel, model.AgentNoChannel, "no guest agent channel"},
+		{"domain stopped", guestagent.ErrDomainNotRunning, model.AgentUnresponsive, "stopped while it was being checked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return pingStatus(t, 0, "linux-iputils-reply-v4.txt") })
 			c := New(testConfig())
 			d := runningDomain(g, capturedNIC)
-			if r := c.Check(context.Background(), d); r.State != StateOK {
+			if r := c.Check(context.Background(), d); r.State != model.StateOK {
 				t.Fatalf("first check %s: %s", r.State, r.Reason)
 			}
 			g.answers["guest-network-get-interfaces"] = func(string, json.RawMessage) (any, error) { return nil, tt.err }
 			r := c.Check(context.Background(), d)
-			if r.State != StateUnknown || r.Agent.State != tt.agent || !strings.Contains(r.Reason, tt.want) {
+			if r.State != model.StateUnknown || r.Agent.State != tt.agent || !strings.Contains(r.Reason, tt.want) {
 				t.Errorf("second check: %s, agent %s, %q; want unknown, %s, %q", r.State, r.Agent.State, r.Reason, tt.agent, tt.want)
 			}
 			pings := g.agent.Calls("guest-ping")

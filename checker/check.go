@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/vmcheck/vmcheck/checker/bootcache"
+	"github.com/vmcheck/vmcheck/checker/diagnose"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/internal/timing"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // Checker checks domains. It caches per-boot facts (the guest OS) between
@@ -20,52 +24,35 @@ import (
 // pings from those facts; judge and verdict (verdict.go) decide; the plain
 // Result is built once, from the facts, and passes clean (untrusted.go).
 type Checker struct {
-	cfg Config
+	cfg settings.Config
 	// calls bounds the agent calls in flight over every domain.
 	calls *guestagent.Limiter
 
-	mu       sync.Mutex
-	osCache  map[string]osdetect.Info
-	boots    map[string]*bootFacts
+	// boots remembers per-boot facts between rounds.
+	boots    *bootcache.Cache
 	gateways gatewayMemory
 }
 
-// bootFacts is what a Checker remembers of one domain boot besides its OS:
-// the agent's guest-info (its commands change only when the agent
-// restarts; dropped on any agent error) and how long a ping there takes,
-// from guest-exec to a status that says it exited.
-type bootFacts struct {
-	info     guestagent.Info
-	infoOK   bool
-	pingTime time.Duration
-	// memo is what probe methods remember of the boot (a NIC's MTU).
-	memo map[string]string
-	// took is how long each kind of method command took (see learnTime).
-	took map[string]time.Duration
-	// routes are the default routes a check read (guestRoutes).
-	routes *routeMemo
-}
-
 // New returns a Checker for cfg, with defaults applied.
-func New(cfg Config) *Checker {
+func New(cfg settings.Config) *Checker {
 	cfg = cfg.WithDefaults()
-	return &Checker{cfg: cfg, calls: guestagent.NewLimiter(cfg.AgentCalls), osCache: make(map[string]osdetect.Info), boots: make(map[string]*bootFacts)}
+	return &Checker{cfg: cfg, calls: guestagent.NewLimiter(cfg.AgentCalls), boots: bootcache.New()}
 }
 
 // AgentCalls returns a snapshot of the limit on agent calls in flight
-// (Config.AgentCalls): the limit now, the most calls in flight so far,
+// (settings.Config.AgentCalls): the limit now, the most calls in flight so far,
 // how often it backed off.
 func (c *Checker) AgentCalls() guestagent.LimiterStats { return c.calls.Stats() }
 
 // Config returns the configuration in force, with defaults applied.
-func (c *Checker) Config() Config { return c.cfg }
+func (c *Checker) Config() settings.Config { return c.cfg }
 
 // Check runs the whole method on one domain under ctx, which should carry the
 // domain's deadline: discovery, then the pings. It never returns an error:
 // whatever went wrong is the Result's state and reason. Every string of the
 // Result is sanitised and capped (see clean).
-func (c *Checker) Check(ctx context.Context, d Domain) (out Result) {
-	defer func() { a := d.Policy.EffectiveAlert(d.Nova); out.Alert = &a }()
+func (c *Checker) Check(ctx context.Context, d model.Domain) (out model.Result) {
+	defer func() { a := d.Policy.EffectiveAlert(d.Nova.Project); out.Alert = &a }()
 	start := time.Now()
 	f, stop := c.discover(ctx, d, true)
 	if stop != nil {
@@ -81,24 +68,24 @@ func (c *Checker) Check(ctx context.Context, d Domain) (out Result) {
 // addresses, gateways and their sources. It runs no guest command other than
 // the ones OS detection and route reading need. State is left empty unless
 // the domain is paused or its agent cannot be used.
-func (c *Checker) Discover(ctx context.Context, d Domain) Result {
+func (c *Checker) Discover(ctx context.Context, d model.Domain) model.Result {
 	start := time.Now()
 	f, stop := c.discover(ctx, d, false)
 	if stop != nil {
 		return finish(*stop, start)
 	}
 	if !f.execOK {
-		return finish(f.result("", AgentExecDisabled, ""), start)
+		return finish(f.result("", model.AgentExecDisabled, ""), start)
 	}
 	reason := ""
 	if f.osErr != nil || f.routeErr != nil {
 		reason = guestagent.Sanitize(errors.Join(f.osErr, f.routeErr).Error(), 300)
 	}
-	return finish(f.result("", AgentOK, reason), start)
+	return finish(f.result("", model.AgentOK, reason), start)
 }
 
 // finish passes a Result through the choke point and stamps its timing.
-func finish(r Result, start time.Time) Result {
+func finish(r model.Result, start time.Time) model.Result {
 	r = clean(r)
 	r.CheckedAt = start.UTC()
 	r.Duration = time.Since(start).Seconds()
@@ -107,27 +94,27 @@ func finish(r Result, start time.Time) Result {
 
 // judge decides a domain whose discovery went through: it pings when the
 // agent allows it and the OS is known, and turns the outcomes into a state.
-func (c *Checker) judge(ctx context.Context, f *facts) Result {
+func (c *Checker) judge(ctx context.Context, f *facts) model.Result {
 	if !f.execOK {
-		return f.result(StateUnknown, AgentExecDisabled, "guest-exec is blocked by the agent's configuration: allow guest-exec and guest-exec-status in qemu-ga's config (--allow-rpcs/--block-rpcs, BLACKLIST_RPC)")
+		return f.result(model.StateUnknown, model.AgentExecDisabled, "guest-exec is blocked by the agent's configuration: allow guest-exec and guest-exec-status in qemu-ga's config (--allow-rpcs/--block-rpcs, BLACKLIST_RPC)")
 	}
 	if f.osErr != nil {
 		if ctx.Err() != nil {
-			return f.result(StateUnknown, AgentUnresponsive, deadlineReason(f.osErr))
+			return f.result(model.StateUnknown, model.AgentUnresponsive, deadlineReason(f.osErr))
 		}
-		return f.result(StateUnknown, AgentOK, fmt.Sprintf("cannot tell the guest's OS, so cannot choose a ping command: %v", f.osErr))
+		return f.result(model.StateUnknown, model.AgentOK, fmt.Sprintf("cannot tell the guest's OS, so cannot choose a ping command: %v", f.osErr))
 	}
 	if ctx.Err() != nil {
-		return f.result(StateUnknown, AgentUnresponsive, deadlineReason(ctx.Err()))
+		return f.result(model.StateUnknown, model.AgentUnresponsive, deadlineReason(ctx.Err()))
 	}
 	probes, agentLost := c.pingAll(ctx, f)
-	agent := AgentOK
+	agent := model.AgentOK
 	if agentLost {
-		agent = AgentUnresponsive
+		agent = model.AgentUnresponsive
 	}
 	state, reason := verdict(probes)
-	c.routesPassed(f, state == StateOK)
-	if state != StateOK {
+	c.routesPassed(f, state == model.StateOK)
+	if state != model.StateOK {
 		var why []string
 		if f.ifErr != nil {
 			why = append(why, fmt.Sprintf("guest interfaces unknown: %v", f.ifErr))
@@ -141,21 +128,46 @@ func (c *Checker) judge(ctx context.Context, f *facts) Result {
 	}
 	r := f.result(state, agent, reason)
 	r.Probes = probes
-	if state != StateOK {
-		r.Diagnosis = c.diagnose(ctx, f, probes, r.NICs)
+	if state != model.StateOK {
+		r.Diagnosis = diagnose.Diagnose(ctx, c.diagnosisFacts(f), probes, r.NICs)
 	}
 	return r
+}
+
+// evidenceWait waits until t, or until ctx is done, before an evidence
+// command of the diagnosis. Tests replace it.
+var evidenceWait = func(ctx context.Context, t time.Time) error {
+	return timing.Sleep(ctx, time.Until(t))
+}
+
+// diagnosisFacts is what the diagnosis reads of a check's facts; the
+// remedy of a link the host set down is the config's backend's.
+func (c *Checker) diagnosisFacts(f *facts) *diagnose.Facts {
+	df := &diagnose.Facts{Domain: f.d, NICs: make([]diagnose.NIC, len(f.nics)), Family: f.os.Family, InterfacesKnown: f.ifErr == nil,
+		Routes: f.routes, RoutesRead: f.routesRead, RouteSource: f.routeSrc, Guest: f.agent,
+		PingTimeout: time.Duration(c.cfg.PingTimeout), Wait: evidenceWait}
+	df.LinkDown = func(d model.Domain, n model.NIC) string {
+		if b := c.cfg.Host(); b != nil {
+			return b.LinkDownDetail(d, n)
+		}
+		return ""
+	}
+	for i, n := range f.nics {
+		df.NICs[i] = diagnose.NIC{MAC: n.mac, GuestName: n.guestName, Addrs: n.addrs, Gateway: n.gateway,
+			GatewaySource: n.gatewaySource, Expected: n.expected, DefaultRoute: n.defaultRoute}
+	}
+	return df
 }
 
 // pingAll runs the probes of the plan and the methods discovery started.
 // When the plan came from routes an earlier check read and some probe did
 // not pass, it reads the routes again, and probes again if they changed
 // the targets: remembered routes never decide a failure.
-func (c *Checker) pingAll(ctx context.Context, f *facts) ([]ProbeResult, bool) {
+func (c *Checker) pingAll(ctx context.Context, f *facts) ([]model.ProbeResult, bool) {
 	extra := f.d.Policy.Targets
 	probes, agentLost := c.probe(ctx, f, extra)
 	if f.routesCached && !agentLost && ctx.Err() == nil {
-		if state, _ := verdict(probes); state != StateOK && c.rereadRoutes(ctx, f, extra) {
+		if state, _ := verdict(probes); state != model.StateOK && c.rereadRoutes(ctx, f, extra) {
 			probes, agentLost = c.probe(ctx, f, extra)
 		}
 	}
@@ -163,149 +175,22 @@ func (c *Checker) pingAll(ctx context.Context, f *facts) ([]ProbeResult, bool) {
 }
 
 // detectOS returns the cached OS of this boot or detects it.
-func (c *Checker) detectOS(ctx context.Context, ga *guestagent.Client, d Domain) (osdetect.Info, error) {
-	c.mu.Lock()
-	cached, ok := c.osCache[d.BootID]
-	c.mu.Unlock()
-	if ok && d.BootID != "" {
+func (c *Checker) detectOS(ctx context.Context, ga *guestagent.Client, d model.Domain) (osdetect.Info, error) {
+	if cached, ok := c.boots.OS(d.BootID); ok {
 		return cached, nil
 	}
 	info, err := osdetect.Detect(ctx, ga)
 	if err != nil {
 		return info, fmt.Errorf("os detection: %w", err)
 	}
-	if d.BootID != "" && info.Family != osdetect.Unknown {
-		c.mu.Lock()
-		c.osCache[d.BootID] = info
-		c.mu.Unlock()
+	if info.Family != osdetect.Unknown {
+		c.boots.SetOS(d.BootID, info)
 	}
 	return info, nil
 }
 
 // Forget drops cached facts about domains whose BootID is not in keep.
 func (c *Checker) Forget(keep map[string]bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id := range c.osCache {
-		if !keep[id] {
-			delete(c.osCache, id)
-		}
-	}
-	for id := range c.boots {
-		if !keep[id] {
-			delete(c.boots, id)
-		}
-	}
+	c.boots.Forget(keep)
 	c.gateways.forget(keep)
 }
-
-// cachedInfo returns the guest-info remembered for this boot, if any, and
-// whether the OS is cached too: only then may a check skip guest-ping.
-func (c *Checker) cachedInfo(bootID string) (guestagent.Info, bool) {
-	if bootID == "" {
-		return guestagent.Info{}, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, ok := c.boots[bootID]
-	_, osOK := c.osCache[bootID]
-	if !ok || !b.infoOK || !osOK {
-		return guestagent.Info{}, false
-	}
-	return b.info, true
-}
-
-// boot returns the facts of one boot, creating them; call with c.mu held.
-func (c *Checker) boot(bootID string) *bootFacts {
-	b, ok := c.boots[bootID]
-	if !ok {
-		b = &bootFacts{}
-		c.boots[bootID] = b
-	}
-	return b
-}
-
-// rememberInfo keeps (ok) or drops (!ok) the guest-info of a boot.
-func (c *Checker) rememberInfo(bootID string, info guestagent.Info, ok bool) {
-	if bootID == "" {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.boot(bootID)
-	b.info, b.infoOK = info, ok
-}
-
-// pingTime is how long pings of this boot took, zero when unknown.
-func (c *Checker) pingTime(bootID string) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if b, ok := c.boots[bootID]; ok {
-		return b.pingTime
-	}
-	return 0
-}
-
-// learnPingTime updates the expected ping time of a boot from one ping
-// that passed: found after reads status reads, elapsed after its
-// guest-exec returned (see learned).
-func (c *Checker) learnPingTime(bootID string, elapsed time.Duration, reads int) {
-	if bootID == "" {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.boot(bootID)
-	b.pingTime = learned(b.pingTime, elapsed, reads)
-}
-
-// learned is the next estimate of a command's time after one run that
-// took elapsed and was found exited at status read reads. The estimate
-// tracks the 99th percentile of the command's time, so that its first
-// status read, made when the estimate says the command is due to end,
-// finds it ended 99 times in 100: it creeps down by 1/256 after a run
-// found ended at the first read, and climbs by 99/256 (to at least
-// elapsed) after one read too early. A read too early costs a libvirtd
-// worker another call; a read late only keeps the check open a little
-// longer, holding no worker: hence the high percentile (the 95th cost
-// 5.06 calls per check over 25 simulated rounds, this 5.01).
-func learned(est, elapsed time.Duration, reads int) time.Duration {
-	switch {
-	case est <= 0:
-		return elapsed
-	case reads <= 1:
-		return est - est/256
-	}
-	return max(elapsed, est+est*99/256)
-}
-
-// tookTime is how long method commands of kind key took in this boot,
-// zero when unknown.
-func (c *Checker) tookTime(bootID, key string) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if b, ok := c.boots[bootID]; ok {
-		return b.took[key]
-	}
-	return 0
-}
-
-// learnTime is learnPingTime for a kind of method command; at most
-// maxTook kinds are kept per boot.
-func (c *Checker) learnTime(bootID, key string, elapsed time.Duration, reads int) {
-	if bootID == "" {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.boot(bootID)
-	if b.took == nil {
-		b.took = map[string]time.Duration{}
-	}
-	if _, ok := b.took[key]; ok || len(b.took) < maxTook {
-		b.took[key] = learned(b.took[key], elapsed, reads)
-	}
-}
-
-// maxTook bounds the kinds of method commands whose time a boot keeps.
-const maxTook = 32

@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // qga holds the transcripts captured from real agents.
@@ -133,22 +136,22 @@ func evidenceStatus(t *testing.T, file string) guestagent.ExecStatus {
 
 // The captured guest (testdata/qga/linux-basic.jsonl) has tap0 with MAC
 // 52:54:00:0c:00:13, 192.0.2.13/24, default route via 192.0.2.1.
-var capturedNIC = NIC{MAC: "52:54:00:0c:00:13", Device: "vnet0", Model: "virtio", SourceType: "bridge", Source: "vcpub0", Bridge: "vcpub0"}
+var capturedNIC = model.NIC{MAC: "52:54:00:0c:00:13", Device: "vnet0", Model: "virtio", SourceType: "bridge", Source: "vcpub0", Bridge: "vcpub0"}
 
-func runningDomain(g *fakeGuest, nics ...NIC) Domain {
-	return Domain{Name: "vm", UUID: "6f1c2a84-0000-4000-8000-000000000001", State: Running, BootID: "6f1c/1",
-		Channel: ChannelConnected, NICs: nics, Agent: g.agent}
+func runningDomain(g *fakeGuest, nics ...model.NIC) model.Domain {
+	return model.Domain{Name: "vm", UUID: "6f1c2a84-0000-4000-8000-000000000001", State: model.Running, BootID: "6f1c/1",
+		Channel: model.ChannelConnected, NICs: nics, Agent: g.agent}
 }
 
-func testConfig() Config {
-	return Config{External: []netip.Addr{netip.MustParseAddr("203.0.113.10")}, Timeout: Duration(5 * time.Second), PingTimeout: Duration(time.Second)}
+func testConfig() settings.Config {
+	return settings.Config{External: []netip.Addr{netip.MustParseAddr("203.0.113.10")}, Timeout: config.Duration(5 * time.Second), PingTimeout: config.Duration(time.Second)}
 }
 
 func TestCheckHealthyLinux(t *testing.T) {
 	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
 	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 	r := New(testConfig()).Check(context.Background(), runningDomain(g, capturedNIC))
-	if r.State != StateOK || r.Agent.State != AgentOK || r.Reason != "" {
+	if r.State != model.StateOK || r.Agent.State != model.AgentOK || r.Reason != "" {
 		t.Fatalf("state %q agent %q reason %q, want ok", r.State, r.Agent.State, r.Reason)
 	}
 	if r.OS.Family != "linux" || r.OS.ID != "debian" || r.OS.Source != "osinfo" {
@@ -158,7 +161,7 @@ func TestCheckHealthyLinux(t *testing.T) {
 		t.Errorf("agent version = %q", r.Agent.Version)
 	}
 	n := r.NICs[0]
-	if n.Gateway != "192.0.2.1" || n.GatewaySource != "guest-proc-route" || n.NetworkType != NetworkExternal {
+	if n.Gateway != "192.0.2.1" || n.GatewaySource != "guest-proc-route" || n.NetworkType != settings.NetworkExternal {
 		t.Errorf("nic = %+v, want gateway 192.0.2.1 from guest-proc-route, external", n)
 	}
 	if len(n.IPs) == 0 || n.IPs[0] != "192.0.2.13" || n.GuestName != "tap0" {
@@ -168,11 +171,11 @@ func TestCheckHealthyLinux(t *testing.T) {
 		t.Fatalf("probes = %+v, want external + gateway", r.Probes)
 	}
 	for _, p := range r.Probes {
-		if !p.OK || p.Status != ProbePassed || p.RTT <= 0 {
+		if !p.OK || p.Status != model.ProbePassed || p.RTT <= 0 {
 			t.Errorf("probe %+v, want passed with an RTT", p)
 		}
 	}
-	if r.Probes[1].Kind != ProbeGateway || r.Probes[1].NIC != capturedNIC.MAC {
+	if r.Probes[1].Kind != model.ProbeGateway || r.Probes[1].NIC != capturedNIC.MAC {
 		t.Errorf("gateway probe = %+v", r.Probes[1])
 	}
 }
@@ -182,13 +185,13 @@ func TestCheckOutcomes(t *testing.T) {
 	tests := []struct {
 		name      string
 		ping      map[string][2]any // target → exit, output file
-		want      State
-		wantProbe map[string]ProbeStatus
+		want      model.State
+		wantProbe map[string]model.ProbeStatus
 	}{
 		{"external lost", map[string][2]any{"203.0.113.10": {1, "linux-iputils-noreply-v4.txt"}, "192.0.2.1": {0, replyV4}},
-			StateDegraded, map[string]ProbeStatus{"203.0.113.10": ProbeFailed, "192.0.2.1": ProbePassed}},
+			model.StateDegraded, map[string]model.ProbeStatus{"203.0.113.10": model.ProbeFailed, "192.0.2.1": model.ProbePassed}},
 		{"all lost", map[string][2]any{"203.0.113.10": {1, "linux-iputils-noreply-v4.txt"}, "192.0.2.1": {1, "linux-iputils-host-unreachable.txt"}},
-			StateDown, map[string]ProbeStatus{"203.0.113.10": ProbeFailed, "192.0.2.1": ProbeFailed}},
+			model.StateDown, map[string]model.ProbeStatus{"203.0.113.10": model.ProbeFailed, "192.0.2.1": model.ProbeFailed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,7 +222,7 @@ func TestCheckExecDisabled(t *testing.T) {
 	})
 	g.answers["guest-info"] = agenttest.Load(t, qga+"linux-exec-disabled.jsonl").Answer
 	r := New(testConfig()).Check(context.Background(), runningDomain(g, capturedNIC))
-	if r.State != StateUnknown || r.Agent.State != AgentExecDisabled {
+	if r.State != model.StateUnknown || r.Agent.State != model.AgentExecDisabled {
 		t.Fatalf("state %q agent %q, want unknown/exec_disabled", r.State, r.Agent.State)
 	}
 	if !strings.Contains(r.Reason, "allow guest-exec and guest-exec-status") {
@@ -236,10 +239,10 @@ func TestCheckNoExternalConfigured(t *testing.T) {
 	cfg := testConfig()
 	cfg.External = nil
 	r := New(cfg).Check(context.Background(), runningDomain(g, capturedNIC))
-	if r.State != StateOK {
+	if r.State != model.StateOK {
 		t.Errorf("state = %q (%s), want ok", r.State, r.Reason)
 	}
-	if r.Probes[0].Kind != ProbeExternal || r.Probes[0].Status != ProbeNotConfigured {
+	if r.Probes[0].Kind != model.ProbeExternal || r.Probes[0].Status != model.ProbeNotConfigured {
 		t.Errorf("first probe = %+v, want external not_configured", r.Probes[0])
 	}
 }
@@ -248,18 +251,18 @@ func TestCheckGatewaySources(t *testing.T) {
 	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
 	override := netip.MustParseAddr("192.0.2.254")
 	cfg := testConfig()
-	cfg.Networks = map[string]NetworkConfig{
+	cfg.Networks = map[string]settings.NetworkConfig{
 		"vcpub0":       {Gateway: &override},
-		"lab-internal": {Type: NetworkInternal},
+		"lab-internal": {Type: settings.NetworkInternal},
 	}
-	internal := NIC{MAC: "52:54:00:0c:00:99", SourceType: "network", Source: "lab-internal",
+	internal := model.NIC{MAC: "52:54:00:0c:00:99", SourceType: "network", Source: "lab-internal",
 		NetworkAddrs: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/24")}}
 	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 	r := New(cfg).Check(context.Background(), runningDomain(g, capturedNIC, internal))
-	if n := r.NICs[0]; n.Gateway != "192.0.2.254" || n.GatewaySource != "config" || n.NetworkType != NetworkExternal {
+	if n := r.NICs[0]; n.Gateway != "192.0.2.254" || n.GatewaySource != "config" || n.NetworkType != settings.NetworkExternal {
 		t.Errorf("public nic = %+v, want the config override, external by default route", n)
 	}
-	if n := r.NICs[1]; n.Gateway != "198.51.100.1" || n.GatewaySource != "libvirt-network" || n.NetworkType != NetworkInternal {
+	if n := r.NICs[1]; n.Gateway != "198.51.100.1" || n.GatewaySource != "libvirt-network" || n.NetworkType != settings.NetworkInternal {
 		t.Errorf("internal nic = %+v, want 198.51.100.1 from libvirt-network, internal", n)
 	}
 	var targets []string
@@ -295,11 +298,11 @@ func TestCheckWindows(t *testing.T) {
 	if n := r.NICs[0]; n.Gateway != "192.0.2.1" || n.GatewaySource != "guest-route-print" {
 		t.Errorf("nic = %+v, want 192.0.2.1 from guest-route-print", n)
 	}
-	if r.State != StateDegraded {
+	if r.State != model.StateDegraded {
 		t.Errorf("state = %q (%s), want degraded: the external target answered only 'destination host unreachable'", r.State, r.Reason)
 	}
 	for _, p := range r.Probes {
-		if p.Kind == ProbeExternal && (p.OK || p.Status != ProbeFailed) {
+		if p.Kind == model.ProbeExternal && (p.OK || p.Status != model.ProbeFailed) {
 			t.Errorf("gateway probe %+v taken as a reply", p)
 		}
 	}
@@ -319,16 +322,16 @@ func TestCheckAgentProblems(t *testing.T) {
 	})
 	tests := []struct {
 		name      string
-		d         Domain
-		state     State
-		agent     AgentState
+		d         model.Domain
+		state     model.State
+		agent     model.AgentState
 		reasonHas string
 	}{
-		{"paused", Domain{State: Paused, Channel: ChannelConnected, Agent: noCall}, StatePaused, AgentOK, "paused"},
-		{"no channel", Domain{State: Running, Channel: ChannelNone, Agent: noCall}, StateUnknown, AgentNoChannel, "org.qemu.guest_agent.0"},
-		{"disconnected", Domain{State: Running, Channel: ChannelDisconnected, Agent: noCall}, StateUnknown, AgentDisconnected, "not running in the guest"},
-		{"unresponsive", Domain{State: Running, Channel: ChannelConnected, Agent: unresponsive}, StateUnknown, AgentUnresponsive, "does not answer"},
-		{"frozen", Domain{State: Running, Channel: ChannelConnected, Agent: frozen}, StateUnknown, AgentUnresponsive, "does not answer"},
+		{"paused", model.Domain{State: model.Paused, Channel: model.ChannelConnected, Agent: noCall}, model.StatePaused, model.AgentOK, "paused"},
+		{"no channel", model.Domain{State: model.Running, Channel: model.ChannelNone, Agent: noCall}, model.StateUnknown, model.AgentNoChannel, "org.qemu.guest_agent.0"},
+		{"disconnected", model.Domain{State: model.Running, Channel: model.ChannelDisconnected, Agent: noCall}, model.StateUnknown, model.AgentDisconnected, "not running in the guest"},
+		{"unresponsive", model.Domain{State: model.Running, Channel: model.ChannelConnected, Agent: unresponsive}, model.StateUnknown, model.AgentUnresponsive, "does not answer"},
+		{"frozen", model.Domain{State: model.Running, Channel: model.ChannelConnected, Agent: frozen}, model.StateUnknown, model.AgentUnresponsive, "does not answer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,10 +354,10 @@ func TestCheckAllIsolation(t *testing.T) {
 		return nil, fmt.Errorf("%w: %w", guestagent.ErrUnresponsive, ctx.Err())
 	})
 	cfg := testConfig()
-	cfg.Timeout = Duration(300 * time.Millisecond)
-	cfg.PingTimeout = Duration(100 * time.Millisecond)
+	cfg.Timeout = config.Duration(300 * time.Millisecond)
+	cfg.PingTimeout = config.Duration(100 * time.Millisecond)
 	cfg.Concurrency = 2
-	var doms []Domain
+	var doms []model.Domain
 	for i := range 5 {
 		g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 		d := runningDomain(g, capturedNIC)
@@ -367,9 +370,9 @@ func TestCheckAllIsolation(t *testing.T) {
 		t.Fatalf("got %d results", len(results))
 	}
 	for _, r := range results {
-		want := StateOK
+		want := model.StateOK
 		if r.Name == "vm-2" {
-			want = StateUnknown
+			want = model.StateUnknown
 		}
 		if r.State != want {
 			t.Errorf("%s: %q (%s), want %q", r.Name, r.State, r.Reason, want)

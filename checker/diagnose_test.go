@@ -9,6 +9,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
@@ -20,49 +21,57 @@ func TestDiagnose(t *testing.T) {
 	reply := "linux-iputils-reply-v4.txt"
 	tests := []struct {
 		name     string
-		nic      func(*NIC)
-		gwExit   int    // the gateway ping's exit code
-		extExit  int    // the external ping's
-		evidence string // testdata/neighbours file the link evidence command (cat) prints
-		neigh    string // the file ip neigh prints (default: the gateway REACHABLE, busybox)
-		want     Code   // "" for none
-		execs    int    // evidence commands run (0: none, else at least one)
-		noRoutes bool   // the guest has no default route
-		only     bool   // the first cause is the only one
-		detail   string // part of the first detail
+		nic      func(*model.NIC)
+		gwExit   int        // the gateway ping's exit code
+		extExit  int        // the external ping's
+		evidence string     // testdata/neighbours file the link evidence command (cat) prints
+		neigh    string     // the file ip neigh prints (default: the gateway REACHABLE, busybox)
+		want     model.Code // "" for none
+		execs    int        // evidence commands run (0: none, else at least one)
+		noRoutes bool       // the guest has no default route
+		only     bool       // the first cause is the only one
+		detail   string     // part of the first detail
 	}{
 		{name: "healthy", want: "", execs: 0},
-		{name: "host link down", nic: func(n *NIC) { n.LinkDown = true }, gwExit: 1, extExit: 1,
-			want: CodeHostLinkDown, detail: "virsh domif-setlink vm vnet0 up"},
-		{name: "host tap down", nic: func(n *NIC) { n.Host = fakeHost{hs: tapDownSide} }, gwExit: 1, extExit: 1,
-			want: CodeHostTapDown, detail: "ip link set vnet0 master vcpub0 up"},
-		{name: "host side unknown: no host cause", nic: func(n *NIC) { n.Host = fakeHost{hs: HostSide{Note: "not here", Fault: tapDownSide.Fault}} },
-			gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt", want: CodeGatewayICMPFiltered, execs: 1},
-		{name: "a host fault of another layer is no host cause", nic: func(n *NIC) {
-			n.Host = fakeHost{hs: HostSide{Known: true, Fault: &HostFault{Code: CodeGatewayUnresolved, Detail: "x"}}}
-		}, gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt", want: CodeGatewayICMPFiltered, execs: 1},
+		{name: "host link down", nic: func(n *model.NIC) { n.LinkDown = true }, gwExit: 1, extExit: 1,
+			want: model.CodeHostLinkDown, detail: "virsh domif-setlink vm vnet0 up"},
+		{name: "host tap down", nic: func(n *model.NIC) { n.Host = fakeHost{hs: tapDownSide} }, gwExit: 1, extExit: 1,
+			want: model.CodeHostTapDown, detail: "ip link set vnet0 master vcpub0 up"},
+		{name: "host side unknown: no host cause", nic: func(n *model.NIC) { n.Host = fakeHost{hs: model.HostSide{Note: "not here", Fault: tapDownSide.Fault}} },
+			gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt", want: model.CodeGatewayICMPFiltered, execs: 1},
+		{name: "a host fault of another layer is no host cause", nic: func(n *model.NIC) {
+			n.Host = fakeHost{hs: model.HostSide{Known: true, Fault: &model.HostFault{Code: model.CodeGatewayUnresolved, Detail: "x"}}}
+		}, gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt", want: model.CodeGatewayICMPFiltered, execs: 1},
 		{name: "gateway not resolved", gwExit: 1, extExit: 1, evidence: "linux-arp-incomplete-cat.txt",
-			nic: func(n *NIC) {
-				n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.254"), Source: "config"}}
+			nic: func(n *model.NIC) {
+				n.Gateways = []model.ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.254"), Source: "config"}}
 			},
-			want: CodeGatewayUnresolved, execs: 1, detail: "192.0.2.254"},
+			want: model.CodeGatewayUnresolved, execs: 1, detail: "192.0.2.254"},
 		{name: "no default route", gwExit: 1, extExit: 1, noRoutes: true, evidence: "linux-arp-up-cat.txt",
-			nic:  func(n *NIC) { n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.1"), Source: "proxmox"}} },
-			want: CodeGuestNoDefaultRoute, execs: 1, detail: "192.0.2.1 (from proxmox)"},
+			nic: func(n *model.NIC) {
+				n.Gateways = []model.ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.1"), Source: "proxmox"}}
+			},
+			want: model.CodeGuestNoDefaultRoute, execs: 1, detail: "192.0.2.1 (from proxmox)"},
 		{name: "no route: the external fails locally, not upstream", gwExit: 0, extExit: 1, noRoutes: true,
-			nic:  func(n *NIC) { n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.1"), Source: "proxmox"}} },
-			want: CodeGuestNoDefaultRoute, execs: 0, only: true},
+			nic: func(n *model.NIC) {
+				n.Gateways = []model.ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.1"), Source: "proxmox"}}
+			},
+			want: model.CodeGuestNoDefaultRoute, execs: 0, only: true},
 		{name: "interface down, so no route", gwExit: 1, extExit: 1, noRoutes: true, evidence: "linux-arp-down-cat.txt", neigh: "linux-neigh4-down-busybox.txt",
-			nic:  func(n *NIC) { n.Gateways = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.1"), Source: "proxmox"}} },
-			want: CodeGuestLinkDown, execs: 1, only: true},
+			nic: func(n *model.NIC) {
+				n.Gateways = []model.ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.1"), Source: "proxmox"}}
+			},
+			want: model.CodeGuestLinkDown, execs: 1, only: true},
 		{name: "gateway resolved, echo dropped", gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt",
-			want: CodeGatewayICMPFiltered, execs: 1, detail: "22:d1:0b:1e:69:ba"},
+			want: model.CodeGatewayICMPFiltered, execs: 1, detail: "22:d1:0b:1e:69:ba"},
 		{name: "guest interface down", gwExit: 1, extExit: 1, evidence: "linux-arp-down-cat.txt", neigh: "linux-neigh4-down-busybox.txt",
-			want: CodeGuestLinkDown, execs: 1},
-		{name: "upstream", gwExit: 0, extExit: 1, want: CodeUpstreamUnreachable, execs: 0, detail: "beyond the gateway"},
+			want: model.CodeGuestLinkDown, execs: 1},
+		{name: "upstream", gwExit: 0, extExit: 1, want: model.CodeUpstreamUnreachable, execs: 0, detail: "beyond the gateway"},
 		{name: "address mismatch", gwExit: 1, extExit: 1, evidence: "linux-arp-up-cat.txt",
-			nic:  func(n *NIC) { n.Expected = []ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.99"), Source: "nova"}} },
-			want: CodeGuestAddressMismatch, detail: "nova assigned 192.0.2.99"},
+			nic: func(n *model.NIC) {
+				n.Expected = []model.ExpectedAddr{{Addr: netip.MustParseAddr("192.0.2.99"), Source: "nova"}}
+			},
+			want: model.CodeGuestAddressMismatch, detail: "nova assigned 192.0.2.99"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,7 +105,7 @@ func TestDiagnose(t *testing.T) {
 			})
 			r := New(testConfig()).Check(context.Background(), runningDomain(g, nic))
 			if tt.want == "" {
-				if r.State != StateOK || len(r.Diagnosis) != 0 || execs != 0 {
+				if r.State != model.StateOK || len(r.Diagnosis) != 0 || execs != 0 {
 					t.Errorf("state %s, diagnosis %+v, %d evidence commands; want ok, none, none", r.State, r.Diagnosis, execs)
 				}
 				return
@@ -105,8 +114,8 @@ func TestDiagnose(t *testing.T) {
 				t.Fatalf("state %s (%s): no diagnosis, want %s", r.State, r.Reason, tt.want)
 			}
 			d := r.Diagnosis[0]
-			if d.Code != tt.want || d.Layer != Codes[tt.want] || d.NIC != nic.MAC || !strings.Contains(d.Detail, tt.detail) {
-				t.Errorf("first cause %+v, want %s (%s) on %s with %q in the detail; all: %+v", d, tt.want, Codes[tt.want], nic.MAC, tt.detail, r.Diagnosis)
+			if d.Code != tt.want || d.Layer != model.Codes[tt.want] || d.NIC != nic.MAC || !strings.Contains(d.Detail, tt.detail) {
+				t.Errorf("first cause %+v, want %s (%s) on %s with %q in the detail; all: %+v", d, tt.want, model.Codes[tt.want], nic.MAC, tt.detail, r.Diagnosis)
 			}
 			if tt.only && len(r.Diagnosis) != 1 {
 				t.Errorf("diagnosis %+v, want only %s", r.Diagnosis, tt.want)

@@ -7,13 +7,15 @@ import (
 	"strings"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // facts is what discovery learned about one domain, typed: addresses stay
 // netip values until result formats them, once.
 type facts struct {
-	d     Domain
+	d     model.Domain
 	agent *guestagent.Client
 
 	version string // agent version, once guest-info answered
@@ -41,12 +43,12 @@ type facts struct {
 
 	// early waits for the standalone probe methods discovery started
 	// (nil: none); waitEarly collects them once.
-	early func() []ProbeResult
+	early func() []model.ProbeResult
 }
 
 // waitEarly waits for the probes discovery started and returns them; a
 // second call returns none.
-func (f *facts) waitEarly() []ProbeResult {
+func (f *facts) waitEarly() []model.ProbeResult {
 	if f.early == nil {
 		return nil
 	}
@@ -63,12 +65,12 @@ type nicFacts struct {
 	gateway       netip.Addr   // invalid when none is known
 	gatewaySource string
 	networkType   string
-	expected      []ExpectedAddr // what the platform assigned to it
-	gateways      []ExpectedAddr // gateways the platform or the config knows for it
-	defaultRoute  bool           // the guest has a default route through it
+	expected      []model.ExpectedAddr // what the platform assigned to it
+	gateways      []model.ExpectedAddr // gateways the platform or the config knows for it
+	defaultRoute  bool                 // the guest has a default route through it
 }
 
-func newFacts(d Domain) *facts {
+func newFacts(d model.Domain) *facts {
 	f := &facts{d: d, os: osdetect.Info{Family: osdetect.Unknown}, nics: make([]nicFacts, len(d.NICs)), notes: append([]string(nil), d.Warnings...)}
 	for i, n := range d.NICs {
 		f.nics[i].mac, f.nics[i].expected = n.MAC, n.Expected
@@ -78,18 +80,18 @@ func newFacts(d Domain) *facts {
 
 // result builds the plain Result from the facts, with the given state,
 // agent state and reason; notes are added to the reason.
-func (f *facts) result(state State, agent AgentState, reason string) Result {
-	r := Result{
+func (f *facts) result(state model.State, agent model.AgentState, reason string) model.Result {
+	r := model.Result{
 		Name: f.d.Name, UUID: f.d.UUID, State: state,
-		OS:     OSResult{Family: string(f.os.Family), ID: f.os.ID, Name: f.os.Name, Version: f.os.Version, Source: f.os.Source},
-		Agent:  AgentResult{State: agent, Version: f.version},
-		NICs:   make([]NICResult, len(f.d.NICs)),
-		Probes: []ProbeResult{},
+		OS:     model.OSResult{Family: string(f.os.Family), ID: f.os.ID, Name: f.os.Name, Version: f.os.Version, Source: f.os.Source},
+		Agent:  model.AgentResult{State: agent, Version: f.version},
+		NICs:   make([]model.NICResult, len(f.d.NICs)),
+		Probes: []model.ProbeResult{},
 		Reason: withNotes(reason, f.notes),
 	}
 	for i, n := range f.d.NICs {
 		nf := f.nics[i]
-		nr := NICResult{MAC: n.MAC, Device: n.Device, Model: n.Model, SourceType: n.SourceType, Source: n.Source,
+		nr := model.NICResult{MAC: n.MAC, Device: n.Device, Model: n.Model, SourceType: n.SourceType, Source: n.Source,
 			GuestName: nf.guestName, IPs: make([]string, 0, len(nf.addrs)),
 			GatewaySource: nf.gatewaySource, NetworkType: nf.networkType, HostKind: n.HostKind}
 		for _, a := range nf.addrs {
@@ -109,16 +111,16 @@ func (f *facts) result(state State, agent AgentState, reason string) Result {
 //
 // probing says the check will probe: the standalone probe methods of the
 // domain's policy then start as soon as the agent has answered.
-func (c *Checker) discover(ctx context.Context, d Domain, probing bool) (*facts, *Result) {
+func (c *Checker) discover(ctx context.Context, d model.Domain, probing bool) (*facts, *model.Result) {
 	f := newFacts(d)
 	c.platformFacts(f)
 	if r, stop := gate(f); stop {
 		return nil, &r
 	}
 	f.agent = guestagent.New(c.calls.Transport(d.Agent))
-	info, cached := c.cachedInfo(d.BootID)
+	info, cached := c.boots.Info(d.BootID)
 	if !cached {
-		var r *Result
+		var r *model.Result
 		if info, r = c.agentInfo(ctx, f); r != nil {
 			return nil, r
 		}
@@ -131,7 +133,7 @@ func (c *Checker) discover(ctx context.Context, d Domain, probing bool) (*facts,
 	// call: it stands for guest-ping, and fails as guest-ping would.
 	ifaces, err := f.agent.NetworkInterfaces(ctx)
 	if err != nil && !errors.Is(err, guestagent.ErrTruncated) {
-		c.rememberInfo(d.BootID, info, false)
+		c.boots.SetInfo(d.BootID, info, false)
 		if cached && !isAgentReply(err) {
 			r := agentFailure(f.result("", "", ""), "guest-ping", err)
 			return nil, &r
@@ -152,7 +154,7 @@ func (c *Checker) discover(ctx context.Context, d Domain, probing bool) (*facts,
 // agentInfo makes the first agent calls of a boot: guest-ping, then
 // guest-info, which it remembers for the boot. A failure of either is the
 // check's final Result.
-func (c *Checker) agentInfo(ctx context.Context, f *facts) (guestagent.Info, *Result) {
+func (c *Checker) agentInfo(ctx context.Context, f *facts) (guestagent.Info, *model.Result) {
 	if err := f.agent.Ping(ctx); err != nil {
 		r := agentFailure(f.result("", "", ""), "guest-ping", err)
 		return guestagent.Info{}, &r
@@ -162,7 +164,7 @@ func (c *Checker) agentInfo(ctx context.Context, f *facts) (guestagent.Info, *Re
 		r := agentFailure(f.result("", "", ""), "guest-info", err)
 		return guestagent.Info{}, &r
 	}
-	c.rememberInfo(f.d.BootID, info, true)
+	c.boots.SetInfo(f.d.BootID, info, true)
 	return info, nil
 }
 
@@ -180,10 +182,10 @@ func (c *Checker) platformFacts(f *facts) {
 		nf := &f.nics[i]
 		exp, gws := c.cfg.NICFacts(n.MAC)
 		for _, e := range n.Expected {
-			exp = AppendExpected(exp, e.Addr, e.Source)
+			exp = model.AppendExpected(exp, e.Addr, e.Source)
 		}
 		for _, g := range n.Gateways {
-			gws = AppendExpected(gws, g.Addr, g.Source)
+			gws = model.AppendExpected(gws, g.Addr, g.Source)
 		}
 		nf.expected, nf.gateways = exp, gws
 	}
@@ -191,20 +193,20 @@ func (c *Checker) platformFacts(f *facts) {
 
 // gate returns the Result of a domain that is not probed: not running, or
 // without a usable agent channel.
-func gate(f *facts) (Result, bool) {
+func gate(f *facts) (model.Result, bool) {
 	switch f.d.State {
-	case Paused:
-		return f.result(StatePaused, channelAgentState(f.d.Channel), "the domain is paused; it was not probed"), true
-	case Other:
-		return f.result(StateUnknown, channelAgentState(f.d.Channel), "the domain is neither running nor paused; it was not probed"), true
+	case model.Paused:
+		return f.result(model.StatePaused, channelAgentState(f.d.Channel), "the domain is paused; it was not probed"), true
+	case model.Other:
+		return f.result(model.StateUnknown, channelAgentState(f.d.Channel), "the domain is neither running nor paused; it was not probed"), true
 	}
 	switch f.d.Channel {
-	case ChannelNone:
-		return f.result(StateUnknown, AgentNoChannel, "the domain has no guest agent channel: add a virtio channel named org.qemu.guest_agent.0 and run qemu-guest-agent in the guest"), true
-	case ChannelDisconnected:
-		return f.result(StateUnknown, AgentDisconnected, "the guest agent is not connected: qemu-guest-agent is not running in the guest; start and enable it"), true
+	case model.ChannelNone:
+		return f.result(model.StateUnknown, model.AgentNoChannel, "the domain has no guest agent channel: add a virtio channel named org.qemu.guest_agent.0 and run qemu-guest-agent in the guest"), true
+	case model.ChannelDisconnected:
+		return f.result(model.StateUnknown, model.AgentDisconnected, "the guest agent is not connected: qemu-guest-agent is not running in the guest; start and enable it"), true
 	}
-	return Result{}, false
+	return model.Result{}, false
 }
 
 // truncated moves an ErrTruncated error into the notes: the value it came
@@ -300,7 +302,7 @@ func (c *Checker) resolveGateways(ctx context.Context, f *facts, reuse bool) err
 
 // platformGateway picks a gateway the platform knows for a NIC, IPv4
 // first.
-func platformGateway(gws []ExpectedAddr) (netip.Addr, string) {
+func platformGateway(gws []model.ExpectedAddr) (netip.Addr, string) {
 	for _, v4 := range []bool{true, false} {
 		for _, g := range gws {
 			if g.Addr.IsValid() && g.Addr.Is4() == v4 {
@@ -311,14 +313,14 @@ func platformGateway(gws []ExpectedAddr) (netip.Addr, string) {
 	return netip.Addr{}, ""
 }
 
-func (c *Checker) networkConfig(n NIC) (NetworkConfig, bool) {
+func (c *Checker) networkConfig(n model.NIC) (settings.NetworkConfig, bool) {
 	if nc, ok := c.cfg.Networks[n.Source]; ok && n.Source != "" {
 		return nc, true
 	}
 	if nc, ok := c.cfg.Networks[n.Bridge]; ok && n.Bridge != "" {
 		return nc, true
 	}
-	return NetworkConfig{}, false
+	return settings.NetworkConfig{}, false
 }
 
 // defaultNetworkTypes fills unset network types: the NICs carrying a default
@@ -329,9 +331,9 @@ func defaultNetworkTypes(nics []nicFacts, carriers map[int]bool) {
 			continue
 		}
 		if carriers[i] {
-			nics[i].networkType = NetworkExternal
+			nics[i].networkType = settings.NetworkExternal
 		} else {
-			nics[i].networkType = NetworkInternal
+			nics[i].networkType = settings.NetworkInternal
 		}
 	}
 }

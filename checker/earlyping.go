@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/probe"
 )
 
@@ -26,20 +27,14 @@ func (c *Checker) startEarlyPings(ctx context.Context, f *facts) {
 	if f.d.BootID == "" || f.ifaces == nil {
 		return
 	}
-	c.mu.Lock()
-	var memo *routeMemo
-	if b, ok := c.boots[f.d.BootID]; ok && b.routes != nil {
-		memo = b.routes
-	}
-	reuse := memo != nil && memo.passed && memo.ifaces == f.ifaceSum
-	c.mu.Unlock()
-	if memo == nil || reuse {
+	memo, ok := c.boots.Routes(f.d.BootID)
+	if !ok || (memo.Passed && memo.Ifaces == f.ifaceSum) {
 		return
 	}
 	icmp, _ := probe.Lookup("icmp")
 	spec := f.d.Policy.ICMP()
-	for _, p := range c.planProbes(f.nics, memo.routes, f.d.Policy.Targets) {
-		if p.res.Kind != ProbeExternal || !p.target.IsValid() {
+	for _, p := range c.planProbes(f.nics, memo.Routes, f.d.Policy.Targets) {
+		if p.res.Kind != model.ProbeExternal || !p.target.IsValid() {
 			continue
 		}
 		cmd, err := icmp.Command(f.os.Family, p.target, time.Duration(c.cfg.PingTimeout), spec)

@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmcheck/vmcheck/checker/diagnose"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
@@ -22,7 +25,7 @@ func TestGatewayEvidence(t *testing.T) {
 		neigh  []string // what each ip neigh prints, in turn
 		link   string   // what cat prints
 		arping string   // "answered" or "none": what arping says
-		want   Code
+		want   model.Code
 		detail string
 		waits  int // evidence waits for the kernel's re-check
 		// pingTimeout, when set, is the config's --ping-timeout (the
@@ -30,25 +33,25 @@ func TestGatewayEvidence(t *testing.T) {
 		pingTimeout time.Duration
 	}{
 		{name: "REACHABLE (busybox), the gateway answers arping: fresh", neigh: []string{"linux-neigh4-reachable-busybox.txt"}, arping: "answered",
-			want: CodeGatewayICMPFiltered, detail: "the gateway answered fresh ARP requests (arping"},
+			want: model.CodeGatewayICMPFiltered, detail: "the gateway answered fresh ARP requests (arping"},
 		{name: "REACHABLE (busybox), no answer to arping: not confirmed", neigh: []string{"linux-neigh4-reachable-busybox.txt"}, arping: "none",
-			want: CodeGatewayUnconfirmed, detail: "no answer to fresh ARP requests"},
+			want: model.CodeGatewayUnconfirmed, detail: "no answer to fresh ARP requests"},
 		{name: "REACHABLE, confirmed during the check (iproute2 -s; a 3 s ping)", neigh: []string{"linux-neigh4-reachable-iproute2.txt", "linux-neigh4-reachable-iproute2-s.txt"},
-			want: CodeGatewayICMPFiltered, detail: "during this check", pingTimeout: 3 * time.Second},
+			want: model.CodeGatewayICMPFiltered, detail: "during this check", pingTimeout: 3 * time.Second},
 		{name: "REACHABLE, confirmed 1-2 s before the read, the ping 1 s: arping", neigh: []string{"linux-neigh4-reachable-iproute2.txt", "linux-neigh4-reachable-iproute2-s.txt"}, arping: "answered",
-			want: CodeGatewayICMPFiltered, detail: "last confirmed 1 s before the read (before the failed ping), and the gateway answered"},
+			want: model.CodeGatewayICMPFiltered, detail: "last confirmed 1 s before the read (before the failed ping), and the gateway answered"},
 		{name: "REACHABLE, confirmed before the ping (iproute2 -s): the gateway may be gone", neigh: []string{"linux-neigh4-reachable-absent-iproute2.txt", "linux-neigh4-reachable-absent-iproute2-s.txt"},
-			want: CodeGatewayUnconfirmed, detail: "last confirmed 6 s before the read"},
+			want: model.CodeGatewayUnconfirmed, detail: "last confirmed 6 s before the read"},
 		{name: "STALE: a cached address, no answer", neigh: []string{"linux-neigh4-stale-iproute2.txt"}, link: "linux-arp-up-cat.txt",
-			want: CodeGatewayUnconfirmed, detail: "STALE"},
+			want: model.CodeGatewayUnconfirmed, detail: "STALE"},
 		{name: "drop-icmp: DELAY, REACHABLE after the re-check", neigh: []string{"linux-neigh4-delay-dropicmp-busybox.txt", "linux-neigh4-reachable-dropicmp-busybox.txt"},
-			want: CodeGatewayICMPFiltered, detail: "answered the kernel's probe during this check", waits: 1},
+			want: model.CodeGatewayICMPFiltered, detail: "answered the kernel's probe during this check", waits: 1},
 		{name: "absent: DELAY, FAILED after the re-check", neigh: []string{"linux-neigh4-delay-absent-iproute2.txt", "linux-neigh4-failed-absent-iproute2.txt"},
-			want: CodeGatewayUnresolved, detail: "got no answer", waits: 1},
+			want: model.CodeGatewayUnresolved, detail: "got no answer", waits: 1},
 		{name: "absent: still PROBE", neigh: []string{"linux-neigh4-delay-absent-busybox.txt", "linux-neigh4-probe-absent-busybox.txt"},
-			want: CodeGatewayUnconfirmed, detail: "PROBE", waits: 1},
+			want: model.CodeGatewayUnconfirmed, detail: "PROBE", waits: 1},
 		{name: "interface down: no entry, link down", neigh: []string{"linux-neigh4-down-iproute2.txt"}, link: "linux-arp-down-cat.txt",
-			want: CodeGuestLinkDown, detail: "tap0 is down"},
+			want: model.CodeGuestLinkDown, detail: "tap0 is down"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var ran []string
@@ -79,7 +82,7 @@ func TestGatewayEvidence(t *testing.T) {
 			// Run gives each check the config's timeout as its deadline.
 			cfg := testConfig()
 			if tt.pingTimeout > 0 {
-				cfg.PingTimeout = Duration(tt.pingTimeout)
+				cfg.PingTimeout = config.Duration(tt.pingTimeout)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Timeout))
 			defer cancel()
@@ -98,10 +101,10 @@ func TestGatewayEvidence(t *testing.T) {
 				t.Errorf("waited %v, want %d waits", waits, tt.waits)
 			}
 			// The check's deadline (5 s) cuts the wait short, keeping
-			// evidenceReserve for the command.
+			// EvidenceReserve for the command.
 			for _, w := range waits {
-				if w > time.Duration(testConfig().Timeout)-evidenceReserve {
-					t.Errorf("waited %s, past the deadline less %s", w, evidenceReserve)
+				if w > time.Duration(testConfig().Timeout)-diagnose.EvidenceReserve {
+					t.Errorf("waited %s, past the deadline less %s", w, diagnose.EvidenceReserve)
 				}
 			}
 		})

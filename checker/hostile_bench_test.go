@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // hostileAgent answers like a healthy Debian guest whose gateway and
@@ -161,14 +164,14 @@ func BenchmarkHostileCheck(b *testing.B) {
 	for _, attack := range []string{"none", "replies-at-cap", "ping-never-exits", "ping-1MiB-output"} {
 		b.Run(attack, func(b *testing.B) {
 			h := &hostileAgent{attack: attack}
-			c := checker.New(checker.Config{
+			c := checker.New(settings.Config{
 				External:    []netip.Addr{netip.MustParseAddr("203.0.113.10")},
-				Timeout:     checker.Duration(4 * time.Second),
-				PingTimeout: checker.Duration(2 * time.Second),
+				Timeout:     config.Duration(4 * time.Second),
+				PingTimeout: config.Duration(2 * time.Second),
 			})
-			d := checker.Domain{Name: "hostile", UUID: "6f1c2a84-0000-4000-8000-0000000000aa", State: checker.Running,
-				BootID: "hostile/1", Channel: checker.ChannelConnected, Agent: h,
-				NICs: []checker.NIC{{MAC: hostileMAC, Device: "vnet0", Model: "virtio", SourceType: "bridge", Source: "br0", Bridge: "br0"}}}
+			d := model.Domain{Name: "hostile", UUID: "6f1c2a84-0000-4000-8000-0000000000aa", State: model.Running,
+				BootID: "hostile/1", Channel: model.ChannelConnected, Agent: h,
+				NICs: []model.NIC{{MAC: hostileMAC, Device: "vnet0", Model: "virtio", SourceType: "bridge", Source: "br0", Bridge: "br0"}}}
 			ctx := context.Background()
 			cctx, cancel := c.Config().CheckContext(ctx)
 			c.Check(cctx, d) // the cold check: guest-info and the OS are cached after it
@@ -193,9 +196,9 @@ func BenchmarkHostileCheck(b *testing.B) {
 
 // hostileWant is the verdict on each attack: the guest gets no say in it
 // beyond what its replies show.
-var hostileWant = map[string]checker.State{
-	"none": checker.StateOK, "replies-at-cap": checker.StateOK,
-	"ping-never-exits": checker.StateUnknown, "ping-1MiB-output": checker.StateOK,
+var hostileWant = map[string]model.State{
+	"none": model.StateOK, "replies-at-cap": model.StateOK,
+	"ping-never-exits": model.StateUnknown, "ping-1MiB-output": model.StateOK,
 }
 
 // cpuTime is the process's user and system CPU time.

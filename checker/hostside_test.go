@@ -6,16 +6,17 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // fakeHost is a backend's HostInspector that answers hs and counts its
 // calls.
 type fakeHost struct {
-	hs    HostSide
+	hs    model.HostSide
 	calls *int
 }
 
-func (f fakeHost) InspectHost(context.Context) HostSide {
+func (f fakeHost) InspectHost(context.Context) model.HostSide {
 	if f.calls != nil {
 		*f.calls++
 	}
@@ -23,8 +24,8 @@ func (f fakeHost) InspectHost(context.Context) HostSide {
 }
 
 // tapDownSide is a Linux bridge NIC whose tap is out of its bridge.
-var tapDownSide = HostSide{Kind: HostKindBridge, Known: true, Facts: []string{"tap vnet0 up"},
-	Fault: &HostFault{Code: CodeHostTapDown, Detail: "the tap vnet0 is in no bridge on the node, not in vcpub0: put it back (ip link set vnet0 master vcpub0 up)"}}
+var tapDownSide = model.HostSide{Kind: model.HostKindBridge, Known: true, Facts: []string{"tap vnet0 up"},
+	Fault: &model.HostFault{Code: model.CodeHostTapDown, Detail: "the tap vnet0 is in no bridge on the node, not in vcpub0: put it back (ip link set vnet0 master vcpub0 up)"}}
 
 // TestHostSideOnFailureOnly: the host side is read only when a check
 // failed, once per NIC, and lands in the result's NIC: an unknown one says
@@ -33,13 +34,13 @@ func TestHostSideOnFailureOnly(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		exit  int
-		hs    HostSide
+		hs    model.HostSide
 		calls int
 		note  string
 	}{
 		{name: "healthy", exit: 0, hs: tapDownSide, calls: 0},
-		{name: "failed, unknown", exit: 1, hs: HostSide{Kind: HostKindVhostUser, Note: "no OVSDB"}, calls: 1, note: "host side unknown (vhostuser): no OVSDB"},
-		{name: "failed, known", exit: 1, hs: HostSide{Kind: HostKindBridge, Known: true, Facts: []string{"tap vnet0 up"}}, calls: 1},
+		{name: "failed, unknown", exit: 1, hs: model.HostSide{Kind: model.HostKindVhostUser, Note: "no OVSDB"}, calls: 1, note: "host side unknown (vhostuser): no OVSDB"},
+		{name: "failed, known", exit: 1, hs: model.HostSide{Kind: model.HostKindBridge, Known: true, Facts: []string{"tap vnet0 up"}}, calls: 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := newFakeGuest(agenttest.Load(t, qga+"linux-basic.jsonl"), routeFiles(t), func(cmd guestagent.Command) (agenttest.Process, error) {
@@ -69,7 +70,7 @@ func TestHostSideOnFailureOnly(t *testing.T) {
 				t.Errorf("host_side %+v, want known %v note %q", got.HostSide, tt.hs.Known, tt.note)
 			}
 			for _, d := range r.Diagnosis {
-				if d.Layer == LayerHost {
+				if d.Layer == model.LayerHost {
 					t.Errorf("host cause %+v from a host side without a fault", d)
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
@@ -21,7 +22,7 @@ import (
 //
 // where "-" stands for an empty field.
 type matchInput struct {
-	nics   []NICResult
+	nics   []model.NICResult
 	ifaces []guestagent.Interface
 	routes []osdetect.DefaultRoute
 }
@@ -40,7 +41,7 @@ func parseMatchInput(s string) matchInput {
 		f := strings.Fields(sc.Text())
 		switch {
 		case len(f) == 2 && f[0] == "nic":
-			in.nics = append(in.nics, NICResult{MAC: field(f[1]), IPs: []string{}})
+			in.nics = append(in.nics, model.NICResult{MAC: field(f[1]), IPs: []string{}})
 		case len(f) >= 3 && f[0] == "if":
 			gi := guestagent.Interface{Name: field(f[1]), MAC: field(f[2])}
 			for _, a := range f[3:] {
@@ -167,7 +168,7 @@ func BenchmarkMatchInterfacesLarge(b *testing.B) {
 }
 
 // nicFactsOf starts discovery facts for NICs with the given MACs.
-func nicFactsOf(nics []NICResult) []nicFacts {
+func nicFactsOf(nics []model.NICResult) []nicFacts {
 	out := make([]nicFacts, len(nics))
 	for i, n := range nics {
 		out[i].mac = n.MAC

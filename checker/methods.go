@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/probe"
 )
 
@@ -18,7 +19,7 @@ import (
 // returns a function that waits for their results. They run while the
 // routes are read and the pings run, so a full policy costs about its
 // longest probe.
-func (c *Checker) startMethods(ctx context.Context, f *facts, plan []plannedProbe, standalone bool) func() []ProbeResult {
+func (c *Checker) startMethods(ctx context.Context, f *facts, plan []plannedProbe, standalone bool) func() []model.ProbeResult {
 	var specs []probe.Spec
 	for _, s := range f.d.Policy.Probes {
 		if s.Method != "icmp" && s.IsStandalone() == standalone {
@@ -26,7 +27,7 @@ func (c *Checker) startMethods(ctx context.Context, f *facts, plan []plannedProb
 		}
 	}
 	if len(specs) == 0 {
-		return func() []ProbeResult { return nil }
+		return func() []model.ProbeResult { return nil }
 	}
 	env := c.methodEnv(f, plan, !standalone)
 	results := make([][]probe.Result, len(specs))
@@ -38,12 +39,12 @@ func (c *Checker) startMethods(ctx context.Context, f *facts, plan []plannedProb
 			results[i] = probe.RunSpec(ctx, env, s)
 		}()
 	}
-	return func() []ProbeResult {
+	return func() []model.ProbeResult {
 		wg.Wait()
-		var out []ProbeResult
+		var out []model.ProbeResult
 		for _, rs := range results {
 			for _, r := range rs {
-				out = append(out, fromMethod(ProbeResult{Kind: ProbeService}, r))
+				out = append(out, fromMethod(model.ProbeResult{Kind: model.ProbeService}, r))
 			}
 		}
 		return out
@@ -61,7 +62,7 @@ func (c *Checker) methodEnv(f *facts, plan []plannedProbe, targets bool) *probe.
 		return once.do(cmd, wait, func() (guestagent.ExecStatus, error) { return c.runTimed(ctx, f, cmd, wait) })
 	}
 	for _, p := range plan {
-		if p.res.Kind == ProbeExternal && p.target.IsValid() {
+		if p.res.Kind == model.ProbeExternal && p.target.IsValid() {
 			env.External = append(env.External, p.target)
 		}
 	}
@@ -72,8 +73,8 @@ func (c *Checker) methodEnv(f *facts, plan []plannedProbe, targets bool) *probe.
 	}
 	boot := f.d.BootID
 	if boot != "" {
-		env.Memo = func(k, v string) { c.memo(boot, k, v) }
-		env.Recall = func(k string) (string, bool) { return c.recall(boot, k) }
+		env.Memo = func(k, v string) { c.boots.Memo(boot, k, v) }
+		env.Recall = func(k string) (string, bool) { return c.boots.Recall(boot, k) }
 	}
 	return env
 }
@@ -100,9 +101,9 @@ func (c *Checker) runTimed(ctx context.Context, f *facts, cmd guestagent.Command
 		ctx, cancel = context.WithTimeout(ctx, wait)
 		defer cancel()
 	}
-	st, reads, err := f.agent.WaitAfter(ctx, pid, probe.OutputLimit, c.tookTime(f.d.BootID, key))
+	st, reads, err := f.agent.WaitAfter(ctx, pid, probe.OutputLimit, c.boots.Took(f.d.BootID, key))
 	if err == nil {
-		c.learnTime(f.d.BootID, key, time.Since(start), reads)
+		c.boots.LearnTime(f.d.BootID, key, time.Since(start), reads)
 	}
 	return st, err
 }
@@ -144,37 +145,9 @@ func (s *sameCommand) do(cmd guestagent.Command, wait time.Duration, run func() 
 	return c.st, c.err
 }
 
-// memo keeps (v non-empty) or drops a method's value for a boot.
-func (c *Checker) memo(boot, k, v string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.boot(boot)
-	if b.memo == nil {
-		b.memo = map[string]string{}
-	}
-	if v == "" {
-		delete(b.memo, k)
-		return
-	}
-	if len(b.memo) < 64 {
-		b.memo[k] = v
-	}
-}
-
-// recall returns a method's value for a boot.
-func (c *Checker) recall(boot, k string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if b, ok := c.boots[boot]; ok {
-		v, ok := b.memo[k]
-		return v, ok
-	}
-	return "", false
-}
-
 // fromMethod lays a method's result over base (kind, target and NIC of
 // the planned probe).
-func fromMethod(base ProbeResult, r probe.Result) ProbeResult {
+func fromMethod(base model.ProbeResult, r probe.Result) model.ProbeResult {
 	p := base
 	p.Method = r.Method
 	if p.Target == "" {
@@ -182,15 +155,15 @@ func fromMethod(base ProbeResult, r probe.Result) ProbeResult {
 	}
 	switch r.Status {
 	case probe.Passed:
-		p.OK, p.Status = true, ProbePassed
+		p.OK, p.Status = true, model.ProbePassed
 	case probe.Degraded:
-		p.OK, p.Status = true, ProbeDegraded
+		p.OK, p.Status = true, model.ProbeDegraded
 	case probe.Failed:
-		p.Status = ProbeFailed
+		p.Status = model.ProbeFailed
 	case probe.Unavailable:
-		p.Status = ProbeUnavailable
+		p.Status = model.ProbeUnavailable
 	default:
-		p.Status = ProbeError
+		p.Status = model.ProbeError
 	}
 	m := r.Measure
 	p.RTT, p.RTTMin, p.RTTMax = m.RTT.Seconds(), m.RTTMin.Seconds(), m.RTTMax.Seconds()
@@ -206,9 +179,9 @@ func fromMethod(base ProbeResult, r probe.Result) ProbeResult {
 	}
 	p.Error = r.Error
 	if r.Cause != "" {
-		p.cause, p.detail = Code(r.Cause), r.Detail
-		if p.detail == "" {
-			p.detail = r.Target + ": " + r.Error
+		p.Cause, p.CauseDetail = model.Code(r.Cause), r.Detail
+		if p.CauseDetail == "" {
+			p.CauseDetail = r.Target + ": " + r.Error
 		}
 	} else {
 		p.Note = r.Detail

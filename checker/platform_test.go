@@ -8,6 +8,8 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // TestAddressProbe: a NIC with platform-assigned addresses gets one
@@ -16,15 +18,15 @@ import (
 func TestAddressProbe(t *testing.T) {
 	reply := pingStatus(t, 0, "linux-iputils-reply-v4.txt")
 	nic := capturedNIC
-	nic.Expected = []ExpectedAddr{
+	nic.Expected = []model.ExpectedAddr{
 		{Addr: netip.MustParseAddr("192.0.2.13"), Source: "nova"},
 		{Addr: netip.MustParseAddr("192.0.2.99"), Source: "config"},
 	}
 	g := newLinuxGuest(t, func(string) guestagent.ExecStatus { return reply })
 	r := New(testConfig()).Check(context.Background(), runningDomain(g, nic))
-	var got []ProbeResult
+	var got []model.ProbeResult
 	for _, p := range r.Probes {
-		if p.Kind == ProbeAddress {
+		if p.Kind == model.ProbeAddress {
 			got = append(got, p)
 		}
 	}
@@ -34,10 +36,10 @@ func TestAddressProbe(t *testing.T) {
 	if !got[0].OK || got[0].Target != "192.0.2.13" || got[0].NIC != nic.MAC {
 		t.Errorf("held address: %+v, want ok", got[0])
 	}
-	if got[1].OK || got[1].Status != ProbeFailed || !strings.Contains(got[1].Error, "config") || !strings.Contains(got[1].Error, "192.0.2.13") {
+	if got[1].OK || got[1].Status != model.ProbeFailed || !strings.Contains(got[1].Error, "config") || !strings.Contains(got[1].Error, "192.0.2.13") {
 		t.Errorf("address not held: %+v, want failed naming the source and the address held", got[1])
 	}
-	if r.State != StateDegraded {
+	if r.State != model.StateDegraded {
 		t.Errorf("state %s, want degraded (pings pass, one address missing)", r.State)
 	}
 }
@@ -78,7 +80,7 @@ func TestGatewayRemembered(t *testing.T) {
 // TestConfigNICFacts: the config's nics: section gives a NIC its expected
 // addresses (address probes) and its gateway (source config).
 func TestConfigNICFacts(t *testing.T) {
-	cfg, err := ParseConfig([]byte("external: [203.0.113.10]\nnics:\n  \"52:54:00:0C:00:13\": {addresses: [192.0.2.13], gateways: [192.0.2.254]}\n"))
+	cfg, err := settings.ParseConfig([]byte("external: [203.0.113.10]\nnics:\n  \"52:54:00:0C:00:13\": {addresses: [192.0.2.13], gateways: [192.0.2.254]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func TestConfigNICFacts(t *testing.T) {
 	}
 	found := false
 	for _, p := range r.Probes {
-		if p.Kind == ProbeAddress && p.Target == "192.0.2.13" && p.OK {
+		if p.Kind == model.ProbeAddress && p.Target == "192.0.2.13" && p.OK {
 			found = true
 		}
 	}

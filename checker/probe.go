@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/vmcheck/vmcheck/checker/diagnose"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
 	"github.com/vmcheck/vmcheck/probe"
 )
@@ -21,7 +22,7 @@ const outputLimit = probe.OutputLimit
 
 // plannedProbe is one ping to run.
 type plannedProbe struct {
-	res    ProbeResult
+	res    model.ProbeResult
 	target netip.Addr
 }
 
@@ -38,7 +39,7 @@ func (c *Checker) planProbes(nics []nicFacts, routes []osdetect.DefaultRoute, ex
 		}
 	}
 	if len(external) == 0 {
-		plan = append(plan, plannedProbe{res: ProbeResult{Kind: ProbeExternal, Status: ProbeNotConfigured, Error: "no external target configured"}})
+		plan = append(plan, plannedProbe{res: model.ProbeResult{Kind: model.ProbeExternal, Status: model.ProbeNotConfigured, Error: "no external target configured"}})
 	}
 	has4, has6 := false, false
 	for _, rt := range routes {
@@ -49,11 +50,11 @@ func (c *Checker) planProbes(nics []nicFacts, routes []osdetect.DefaultRoute, ex
 		if len(routes) > 0 && ((a.Is4() && !has4) || (a.Is6() && !has6)) {
 			continue
 		}
-		p := plannedProbe{res: ProbeResult{Kind: ProbeExternal, Target: a.String(), Addr: a}, target: a}
+		p := plannedProbe{res: model.ProbeResult{Kind: model.ProbeExternal, Target: a.String(), Addr: a}, target: a}
 		if n := holder(nics, a); n != "" {
 			// The guest answers its own address: the ping would pass
 			// whatever the network does.
-			p.res.Status, p.res.Error = ProbeError, fmt.Sprintf("not probed: the guest holds this address on %s, so it always answers; configure an address outside the VM", n)
+			p.res.Status, p.res.Error = model.ProbeError, fmt.Sprintf("not probed: the guest holds this address on %s, so it always answers; configure an address outside the VM", n)
 			p.target = netip.Addr{}
 		}
 		plan = append(plan, p)
@@ -63,9 +64,9 @@ func (c *Checker) planProbes(nics []nicFacts, routes []osdetect.DefaultRoute, ex
 		if !a.IsValid() {
 			continue
 		}
-		p := plannedProbe{res: ProbeResult{Kind: ProbeGateway, Target: a.String(), Addr: a, NIC: n.mac}, target: a}
+		p := plannedProbe{res: model.ProbeResult{Kind: model.ProbeGateway, Target: a.String(), Addr: a, NIC: n.mac}, target: a}
 		if err := osdetect.ValidatePingTarget(a); err != nil {
-			p.res.Status, p.res.Error = ProbeError, fmt.Sprintf("gateway not probed: %v", err)
+			p.res.Status, p.res.Error = model.ProbeError, fmt.Sprintf("gateway not probed: %v", err)
 			p.target = netip.Addr{}
 		}
 		plan = append(plan, p)
@@ -91,14 +92,14 @@ func addressProbes(nics []nicFacts) []plannedProbe {
 	var plan []plannedProbe
 	for _, n := range nics {
 		for _, e := range n.expected {
-			res := ProbeResult{Kind: ProbeAddress, Target: e.Addr.String(), Addr: e.Addr, NIC: n.mac}
+			res := model.ProbeResult{Kind: model.ProbeAddress, Target: e.Addr.String(), Addr: e.Addr, NIC: n.mac}
 			switch {
 			case slices.Contains(n.addrs, e.Addr):
-				res.OK, res.Status = true, ProbePassed
+				res.OK, res.Status = true, model.ProbePassed
 			case n.guestName == "":
-				res.Status, res.Error = ProbeFailed, fmt.Sprintf("assigned by %s; no guest interface has this NIC's MAC", e.Source)
+				res.Status, res.Error = model.ProbeFailed, fmt.Sprintf("assigned by %s; no guest interface has this NIC's MAC", e.Source)
 			default:
-				res.Status, res.Error = ProbeFailed, fmt.Sprintf("assigned by %s; %s holds %s", e.Source, n.guestName, addrList(n.addrs, e.Addr.Is4()))
+				res.Status, res.Error = model.ProbeFailed, fmt.Sprintf("assigned by %s; %s holds %s", e.Source, n.guestName, diagnose.AddrList(n.addrs, e.Addr.Is4()))
 			}
 			plan = append(plan, plannedProbe{res: res})
 		}
@@ -106,26 +107,12 @@ func addressProbes(nics []nicFacts) []plannedProbe {
 	return plan
 }
 
-// addrList names the addresses of one family, or says there are none.
-func addrList(addrs []netip.Addr, v4 bool) string {
-	var out []string
-	for _, a := range addrs {
-		if a.Is4() == v4 {
-			out = append(out, a.String())
-		}
-	}
-	if len(out) == 0 {
-		return "no address of that family"
-	}
-	return strings.Join(out, ", ")
-}
-
 // probe starts every ping of the plan, then collects each result. The
 // pings run concurrently inside the guest, so a round costs about one ping
 // timeout even when several targets do not answer.
 //
 // agentLost reports that the agent stopped answering during the probes.
-func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out []ProbeResult, agentLost bool) {
+func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out []model.ProbeResult, agentLost bool) {
 	ga, fam := f.agent, f.os.Family
 	plan := c.planProbes(f.nics, f.routes, extra)
 	icmp, _ := probe.Lookup("icmp")
@@ -133,26 +120,26 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 	methods := c.startMethods(ctx, f, plan, false)
 	pids, started, agentLost := c.startPings(ctx, f, plan, spec)
 	defer c.dropEarlyPings(ctx, f)
-	expect := c.pingTime(f.d.BootID)
+	expect := c.boots.PingTime(f.d.BootID)
 	countKey := fmt.Sprintf("icmp %d", spec.Count) // a ping with a count takes its own time
 	if spec.Count > 1 {
-		expect = c.tookTime(f.d.BootID, countKey)
+		expect = c.boots.Took(f.d.BootID, countKey)
 	}
-	out = make([]ProbeResult, len(plan))
+	out = make([]model.ProbeResult, len(plan))
 	for i := range plan {
 		p := &plan[i]
 		if pids[i] != 0 {
 			st, reads, err := ga.WaitAfter(ctx, pids[i], outputLimit, expect-time.Since(started[i]))
 			if err != nil {
-				p.res.Status, p.res.Error = ProbeError, waitError(err)
+				p.res.Status, p.res.Error = model.ProbeError, waitError(err)
 				agentLost = agentLost || (errors.Is(err, guestagent.ErrUnresponsive) && !errors.Is(err, guestagent.ErrExecTimeout))
 			} else {
 				p.res = fromMethod(p.res, icmp.Parse(fam, p.target, st, spec))
 				switch {
 				case p.res.OK && spec.Count <= 1:
-					c.learnPingTime(f.d.BootID, time.Since(started[i]), reads)
+					c.boots.LearnPingTime(f.d.BootID, time.Since(started[i]), reads)
 				case p.res.OK:
-					c.learnTime(f.d.BootID, countKey, time.Since(started[i]), reads)
+					c.boots.LearnTime(f.d.BootID, countKey, time.Since(started[i]), reads)
 				}
 			}
 		}
@@ -160,7 +147,7 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 	}
 	out = append(out, methods()...)
 	if agentLost {
-		c.rememberInfo(f.d.BootID, f.info, false)
+		c.boots.SetInfo(f.d.BootID, f.info, false)
 	}
 	return out, agentLost
 }
@@ -175,18 +162,18 @@ func (c *Checker) startPings(ctx context.Context, f *facts, plan []plannedProbe,
 		if !p.target.IsValid() {
 			continue
 		}
-		if sp, ok := f.takeEarlyPing(p.target); ok && p.res.Kind == ProbeExternal {
+		if sp, ok := f.takeEarlyPing(p.target); ok && p.res.Kind == model.ProbeExternal {
 			pids[i], started[i] = sp.pid, sp.started
 			continue
 		}
 		cmd, err := icmp.Command(f.os.Family, p.target, time.Duration(c.cfg.PingTimeout), spec)
 		if err != nil {
-			p.res.Status, p.res.Error = ProbeError, err.Error()
+			p.res.Status, p.res.Error = model.ProbeError, err.Error()
 			continue
 		}
 		pid, err := f.agent.Exec(ctx, cmd)
 		if err != nil {
-			p.res.Status, p.res.Error = ProbeError, execError(cmd.Path, err)
+			p.res.Status, p.res.Error = model.ProbeError, execError(cmd.Path, err)
 			agentLost = agentLost || errors.Is(err, guestagent.ErrUnresponsive)
 			continue
 		}
@@ -200,7 +187,7 @@ func (c *Checker) startPings(ctx context.Context, f *facts, plan []plannedProbe,
 // drops their results.
 func (c *Checker) dropEarlyPings(ctx context.Context, f *facts) {
 	for t, sp := range f.earlyPings {
-		f.agent.WaitAfter(ctx, sp.pid, outputLimit, c.pingTime(f.d.BootID)-time.Since(sp.started))
+		f.agent.WaitAfter(ctx, sp.pid, outputLimit, c.boots.PingTime(f.d.BootID)-time.Since(sp.started))
 		delete(f.earlyPings, t)
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/probe"
 	"github.com/vmcheck/vmcheck/probe/probetest"
 )
@@ -39,7 +41,7 @@ func newPolicyGuest(t *testing.T, reply func(args []string) guestagent.ExecStatu
 	})
 }
 
-func fullPolicy(t *testing.T) Policy {
+func fullPolicy(t *testing.T) policy.Policy {
 	t.Helper()
 	var specs []probe.Spec
 	for _, f := range []string{"icmp,count=5", "mtu", "dns,name=localhost", "tcp,target=203.0.113.10:80", "http,url=http://203.0.113.10/"} {
@@ -49,7 +51,7 @@ func fullPolicy(t *testing.T) Policy {
 		}
 		specs = append(specs, s)
 	}
-	return Policy{Probes: specs}
+	return policy.Policy{Probes: specs}
 }
 
 // TestCheckFullPolicy: a healthy guest with the full policy is ok with
@@ -57,7 +59,7 @@ func fullPolicy(t *testing.T) Policy {
 // two agent calls per method added to the default check's.
 func TestCheckFullPolicy(t *testing.T) {
 	reply := func([]string) guestagent.ExecStatus { return probeCapture(t, "iputils-count5") }
-	steady := func(p Policy) (Result, int) {
+	steady := func(p policy.Policy) (model.Result, int) {
 		g := newPolicyGuest(t, reply, "getent-ahosts-ok", "curl-200")
 		c := New(testConfig())
 		d := runningDomain(g, capturedNIC)
@@ -67,15 +69,15 @@ func TestCheckFullPolicy(t *testing.T) {
 		r := c.Check(context.Background(), d)
 		return r, agentCalls(g) - before
 	}
-	def, defCalls := steady(Policy{})
+	def, defCalls := steady(policy.Policy{})
 	curls.Store(0)
 	full, fullCalls := steady(fullPolicy(t))
-	if def.State != StateOK || full.State != StateOK {
+	if def.State != model.StateOK || full.State != model.StateOK {
 		t.Fatalf("states %s (%s), %s (%s); want ok", def.State, def.Reason, full.State, full.Reason)
 	}
 	methods := map[string]bool{}
 	for _, p := range full.Probes {
-		methods[p.Method] = p.Status == ProbePassed
+		methods[p.Method] = p.Status == model.ProbePassed
 		if p.Method == "icmp" && (p.Sent != 5 || p.Loss == nil) {
 			t.Errorf("icmp probe %+v: want 5 sent and a loss ratio", p)
 		}
@@ -102,19 +104,19 @@ func TestCheckPolicyCauses(t *testing.T) {
 		name         string
 		reply        func([]string) guestagent.ExecStatus
 		getent, curl string
-		state        State
-		code         Code
+		state        model.State
+		code         model.Code
 	}{
-		{"tcp filtered", ok, "getent-ahosts-ok", "curl-timeout", StateDegraded, CodeTCPFiltered},
-		{"tcp refused", ok, "getent-ahosts-ok", "curl-refused", StateDegraded, CodeTCPRefused},
-		{"http 404", ok, "getent-ahosts-ok", "curl-404", StateDegraded, CodeHTTPFailure},
-		{"dns", ok, "getent-ahosts-notfound", "curl-200", StateDegraded, CodeDNSFailure},
+		{"tcp filtered", ok, "getent-ahosts-ok", "curl-timeout", model.StateDegraded, model.CodeTCPFiltered},
+		{"tcp refused", ok, "getent-ahosts-ok", "curl-refused", model.StateDegraded, model.CodeTCPRefused},
+		{"http 404", ok, "getent-ahosts-ok", "curl-404", model.StateDegraded, model.CodeHTTPFailure},
+		{"dns", ok, "getent-ahosts-notfound", "curl-200", model.StateDegraded, model.CodeDNSFailure},
 		{"loss", func(args []string) guestagent.ExecStatus {
 			if strings.Contains(strings.Join(args, " "), "-c 5") {
 				return probeCapture(t, "iputils-count6-loss")
 			}
 			return probeCapture(t, "iputils-count5")
-		}, "getent-ahosts-ok", "curl-200", StateDegraded, CodePacketLoss},
+		}, "getent-ahosts-ok", "curl-200", model.StateDegraded, model.CodePacketLoss},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,7 +129,7 @@ func TestCheckPolicyCauses(t *testing.T) {
 			if r.State != tt.state || len(r.Diagnosis) == 0 || r.Diagnosis[0].Code != tt.code {
 				t.Fatalf("state %s, diagnosis %+v (%s); want %s with %s", r.State, r.Diagnosis, r.Reason, tt.state, tt.code)
 			}
-			if r.Diagnosis[0].Layer != LayerNetwork || r.Diagnosis[0].Detail == "" {
+			if r.Diagnosis[0].Layer != model.LayerNetwork || r.Diagnosis[0].Detail == "" {
 				t.Errorf("diagnosis %+v: want the network layer and a detail", r.Diagnosis[0])
 			}
 		})
@@ -141,7 +143,7 @@ func TestDomainWarningsInReason(t *testing.T) {
 	d := runningDomain(g, capturedNIC)
 	d.Warnings = []string{"VM 201 reports UUID x, which VM 202 also reports"}
 	r := New(testConfig()).Check(context.Background(), d)
-	if r.State != StateOK || !strings.Contains(r.Reason, "note: VM 201 reports UUID x") {
+	if r.State != model.StateOK || !strings.Contains(r.Reason, "note: VM 201 reports UUID x") {
 		t.Fatalf("state %s, reason %q: want ok with the warning as a note", r.State, r.Reason)
 	}
 }
@@ -168,11 +170,11 @@ func TestExternalIsGuestAddress(t *testing.T) {
 	cfg.External = []netip.Addr{netip.MustParseAddr(own)}
 	r = New(cfg).Check(context.Background(), d)
 	for _, p := range r.Probes {
-		if p.Kind == ProbeExternal && (p.Status != ProbeError || !strings.Contains(p.Error, "the guest holds this address")) {
+		if p.Kind == model.ProbeExternal && (p.Status != model.ProbeError || !strings.Contains(p.Error, "the guest holds this address")) {
 			t.Errorf("external probe of the guest's own %s: %+v", own, p)
 		}
 	}
-	if r.State == StateOK {
+	if r.State == model.StateOK {
 		t.Errorf("state ok with only the guest's own address as external target (%s)", r.Reason)
 	}
 }

@@ -7,19 +7,10 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/vmcheck/vmcheck/checker/bootcache"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
-
-// routeMemo is the default routes a check of one boot read, kept for the
-// next checks of the boot: reading them costs a guest command (two agent
-// calls) that a healthy guest answers alike check after check.
-type routeMemo struct {
-	routes []osdetect.DefaultRoute
-	source string
-	ifaces uint64 // ifaceSum of the interface list they were read with
-	passed bool   // the last check that planned its probes from them passed
-}
 
 // ifaceSum fingerprints the guest's interface list (names, MACs,
 // addresses): a change in it (an address lost or renewed, a NIC added)
@@ -50,21 +41,16 @@ func ifaceSum(ifaces []guestagent.Interface) uint64 {
 func (c *Checker) guestRoutes(ctx context.Context, f *facts, reuse bool) (routes []osdetect.DefaultRoute, source string, cached bool, err error) {
 	boot := f.d.BootID
 	if reuse && boot != "" && f.ifaces != nil {
-		c.mu.Lock()
-		b, ok := c.boots[boot]
-		if ok && b.routes != nil && b.routes.passed && b.routes.ifaces == f.ifaceSum {
-			routes, source = b.routes.routes, b.routes.source
+		if r, ok := c.boots.Routes(boot); ok && r.Passed && r.Ifaces == f.ifaceSum {
+			routes, source = r.Routes, r.Source
 		}
-		c.mu.Unlock()
 		if source != "" {
 			return routes, source, true, nil
 		}
 	}
 	routes, source, err = osdetect.DefaultRoutesFewCalls(ctx, f.agent, f.os.Family, f.info)
 	if err == nil && boot != "" && f.ifaces != nil {
-		c.mu.Lock()
-		c.boot(boot).routes = &routeMemo{routes: slices.Clip(routes), source: source, ifaces: f.ifaceSum}
-		c.mu.Unlock()
+		c.boots.SetRoutes(boot, bootcache.Routes{Routes: slices.Clip(routes), Source: source, Ifaces: f.ifaceSum})
 	}
 	return routes, source, false, err
 }
@@ -75,11 +61,7 @@ func (c *Checker) routesPassed(f *facts, passed bool) {
 	if f.d.BootID == "" {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if b, ok := c.boots[f.d.BootID]; ok && b.routes != nil {
-		b.routes.passed = passed
-	}
+	c.boots.SetPassed(f.d.BootID, passed)
 }
 
 // rereadRoutes is for a check that planned its probes from remembered

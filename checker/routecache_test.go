@@ -9,6 +9,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agenttest"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // routeGuest is a captured Linux guest whose route table and answering
@@ -52,7 +53,7 @@ func TestRoutesReusedInSteadyState(t *testing.T) {
 	for i := range 3 {
 		before := agentCalls(g.fakeGuest)
 		r := c.Check(context.Background(), d)
-		if r.State != StateOK || r.NICs[0].Gateway != "192.0.2.1" || r.NICs[0].GatewaySource != "guest-proc-route" {
+		if r.State != model.StateOK || r.NICs[0].Gateway != "192.0.2.1" || r.NICs[0].GatewaySource != "guest-proc-route" {
 			t.Fatalf("check %d: %s (%s), nic %+v", i, r.State, r.Reason, r.NICs[0])
 		}
 		if calls := agentCalls(g.fakeGuest) - before; i > 0 && calls > 5 {
@@ -72,13 +73,13 @@ func TestRoutesRereadOnFailure(t *testing.T) {
 	g := newRouteGuest(t)
 	c := New(testConfig())
 	d := runningDomain(g.fakeGuest, capturedNIC)
-	if r := c.Check(context.Background(), d); r.State != StateOK {
+	if r := c.Check(context.Background(), d); r.State != model.StateOK {
 		t.Fatalf("first check: %s (%s)", r.State, r.Reason)
 	}
 	g.files["/proc/net/route"] = bytes.Replace(g.files["/proc/net/route"], []byte("010200C0"), []byte("FE0200C0"), 1)
 	g.answering = map[string]bool{"192.0.2.254": true, "203.0.113.10": true}
 	r := c.Check(context.Background(), d)
-	if r.State != StateOK || r.NICs[0].Gateway != "192.0.2.254" {
+	if r.State != model.StateOK || r.NICs[0].Gateway != "192.0.2.254" {
 		t.Fatalf("after the gateway moved: %s (%s), nic %+v; want ok through 192.0.2.254", r.State, r.Reason, r.NICs[0])
 	}
 	if g.reads() != 2 {
@@ -103,7 +104,7 @@ func TestRoutesRereadFailureStands(t *testing.T) {
 	g.answering = map[string]bool{"192.0.2.1": true}
 	execs := g.agent.Calls("guest-exec")
 	r := c.Check(context.Background(), d)
-	if r.State != StateDegraded {
+	if r.State != model.StateDegraded {
 		t.Fatalf("external silent: %s (%s), want degraded", r.State, r.Reason)
 	}
 	if n := g.agent.Calls("guest-exec") - execs; n != 3 {
@@ -180,7 +181,7 @@ func TestExternalPingBeforeRouteRead(t *testing.T) {
 	if want := []string{"ping 203.0.113.10", "cat /proc/net/ipv6_route", "ping 192.0.2.1"}; !slices.Equal(order, want) {
 		t.Errorf("after a failure: guest commands %q, want %q", order, want)
 	}
-	if r.State != StateDegraded || len(r.Probes) != 2 || r.Probes[0].Target != "203.0.113.10" || r.Probes[0].Status != ProbeFailed {
+	if r.State != model.StateDegraded || len(r.Probes) != 2 || r.Probes[0].Target != "203.0.113.10" || r.Probes[0].Status != model.ProbeFailed {
 		t.Errorf("after a failure: %s (%s), probes %+v", r.State, r.Reason, r.Probes)
 	}
 }

@@ -8,16 +8,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // Run lists the domains of src, keeps the ones the config selects, and checks
-// them with at most Config.Concurrency at a time, each under its own
-// Config.Timeout, and at most Config.AgentCalls agent calls in flight over
+// them with at most settings.Config.Concurrency at a time, each under its own
+// settings.Config.Timeout, and at most settings.Config.AgentCalls agent calls in flight over
 // all of them. A domain whose agent hangs costs its own worker and one
 // agent call slot, nothing else. Results are sorted by name. Run fails only when src cannot
-// list domains, which it must do within Config.ListTimeout.
-func (c *Checker) Run(ctx context.Context, src Source) ([]Result, error) {
+// list domains, which it must do within settings.Config.ListTimeout.
+func (c *Checker) Run(ctx context.Context, src model.Source) ([]model.Result, error) {
 	doms, err := c.Select(ctx, src)
 	if err != nil {
 		return nil, err
@@ -26,19 +27,19 @@ func (c *Checker) Run(ctx context.Context, src Source) ([]Result, error) {
 }
 
 // Select lists the domains of src that the config selects and their policy
-// enables, with that policy in Domain.Policy. See SelectWithSkipped.
-func (c *Checker) Select(ctx context.Context, src Source) ([]Domain, error) {
+// enables, with that policy in model.Domain.Policy. See SelectWithSkipped.
+func (c *Checker) Select(ctx context.Context, src model.Source) ([]model.Domain, error) {
 	doms, _, err := c.SelectWithSkipped(ctx, src)
 	return doms, err
 }
 
 // SelectWithSkipped is Select that also returns the domains opt-in mode
-// (Config.OptIn) left out because they have not consented (Config.Consents).
-// Domains the operator deselected (Config.Domains, Config.Exclude, a policy
+// (settings.Config.OptIn) left out because they have not consented (settings.Config.Consents).
+// Domains the operator deselected (settings.Config.Domains, settings.Config.Exclude, a policy
 // with enabled false) are in neither list. Listing runs under
-// Config.ListTimeout, so a hung libvirtd or QMP socket fails it instead of
+// settings.Config.ListTimeout, so a hung libvirtd or QMP socket fails it instead of
 // blocking for ever.
-func (c *Checker) SelectWithSkipped(ctx context.Context, src Source) (selected, skipped []Domain, err error) {
+func (c *Checker) SelectWithSkipped(ctx context.Context, src model.Source) (selected, skipped []model.Domain, err error) {
 	all, err := c.list(ctx, src)
 	if err != nil {
 		return nil, nil, err
@@ -48,16 +49,16 @@ func (c *Checker) SelectWithSkipped(ctx context.Context, src Source) (selected, 
 }
 
 // SelectNamed is SelectWithSkipped that fails with a *NotFoundError when
-// an entry of Config.Domains names none of the running or paused domains
+// an entry of settings.Config.Domains names none of the running or paused domains
 // src lists: a check of a VM that is not there must not pass as ok.
-func (c *Checker) SelectNamed(ctx context.Context, src Source) (selected, skipped []Domain, err error) {
+func (c *Checker) SelectNamed(ctx context.Context, src model.Source) (selected, skipped []model.Domain, err error) {
 	all, err := c.list(ctx, src)
 	if err != nil {
 		return nil, nil, err
 	}
 	var missing []string
 	for _, n := range c.cfg.Domains {
-		if !slices.ContainsFunc(all, func(d Domain) bool { return d.Name == n || d.UUID == n }) {
+		if !slices.ContainsFunc(all, func(d model.Domain) bool { return d.Name == n || d.UUID == n }) {
 			missing = append(missing, n)
 		}
 	}
@@ -68,10 +69,10 @@ func (c *Checker) SelectNamed(ctx context.Context, src Source) (selected, skippe
 	return selected, skipped, nil
 }
 
-// NotFoundError names the entries of Config.Domains that match no running
+// NotFoundError names the entries of settings.Config.Domains that match no running
 // or paused domain, by name or UUID.
 type NotFoundError struct {
-	// Names are the entries of Config.Domains that matched no domain.
+	// Names are the entries of settings.Config.Domains that matched no domain.
 	Names []string
 }
 
@@ -84,8 +85,8 @@ func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("no running or paused domain has the name or UUID %s (a shut-off domain is not checked)", strings.Join(q, ", "))
 }
 
-// list lists the domains of src under Config.ListTimeout.
-func (c *Checker) list(ctx context.Context, src Source) ([]Domain, error) {
+// list lists the domains of src under settings.Config.ListTimeout.
+func (c *Checker) list(ctx context.Context, src model.Source) ([]model.Domain, error) {
 	lctx, cancel := context.WithTimeout(ctx, c.cfg.ListTimeout())
 	defer cancel()
 	all, err := src.Domains(lctx)
@@ -96,9 +97,9 @@ func (c *Checker) list(ctx context.Context, src Source) ([]Domain, error) {
 }
 
 // filter splits the listed domains into those the config selects and
-// their policy enables, with that policy in Domain.Policy, and those
+// their policy enables, with that policy in model.Domain.Policy, and those
 // opt-in mode skips.
-func (c *Checker) filter(all []Domain) (selected, skipped []Domain) {
+func (c *Checker) filter(all []model.Domain) (selected, skipped []model.Domain) {
 	for _, d := range all {
 		if !c.cfg.Selected(d.Name, d.UUID) {
 			continue
@@ -118,26 +119,19 @@ func (c *Checker) filter(all []Domain) (selected, skipped []Domain) {
 
 // CheckAll checks doms with bounded concurrency and returns their results
 // sorted by name.
-func (c *Checker) CheckAll(ctx context.Context, doms []Domain) []Result {
+func (c *Checker) CheckAll(ctx context.Context, doms []model.Domain) []model.Result {
 	return c.each(ctx, doms, c.Check)
 }
 
 // DiscoverAll runs Discover on doms with bounded concurrency.
-func (c *Checker) DiscoverAll(ctx context.Context, doms []Domain) []Result {
+func (c *Checker) DiscoverAll(ctx context.Context, doms []model.Domain) []model.Result {
 	return c.each(ctx, doms, c.Discover)
-}
-
-// CheckContext returns ctx bounded by the deadline for checking one
-// domain, Timeout: CheckAll, DiscoverAll and the serve scheduler put every
-// check under it.
-func (c Config) CheckContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, time.Duration(c.Timeout))
 }
 
 // each runs f on doms, at most Concurrency at a time and each under
 // CheckContext, and returns the results sorted by name, then UUID.
-func (c *Checker) each(ctx context.Context, doms []Domain, f func(context.Context, Domain) Result) []Result {
-	results := make([]Result, len(doms))
+func (c *Checker) each(ctx context.Context, doms []model.Domain, f func(context.Context, model.Domain) model.Result) []model.Result {
+	results := make([]model.Result, len(doms))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	workers := min(c.cfg.Concurrency, len(doms))

@@ -6,28 +6,12 @@ import (
 	"reflect"
 	"testing"
 	"time"
-)
 
-func TestListTimeout(t *testing.T) {
-	tests := []struct {
-		name    string
-		timeout time.Duration
-		want    time.Duration
-	}{
-		{"unset", 0, MinListTimeout},
-		{"default", DefaultTimeout, 30 * time.Second},
-		{"short check deadline keeps the floor", 5 * time.Second, MinListTimeout},
-		{"long check deadline lengthens the listing's", 2 * time.Minute, 2 * time.Minute},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := Config{Timeout: Duration(tt.timeout)}
-			if got := cfg.ListTimeout(); got != tt.want {
-				t.Errorf("Config{Timeout: %s}.ListTimeout() = %s, want %s", tt.timeout, got, tt.want)
-			}
-		})
-	}
-}
+	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/policy"
+	"github.com/vmcheck/vmcheck/settings"
+)
 
 // deadlineSource records the deadline of the context Domains gets.
 type deadlineSource struct {
@@ -35,16 +19,16 @@ type deadlineSource struct {
 	ok       bool
 }
 
-func (s *deadlineSource) Domains(ctx context.Context) ([]Domain, error) {
+func (s *deadlineSource) Domains(ctx context.Context) ([]model.Domain, error) {
 	s.deadline, s.ok = ctx.Deadline()
-	return []Domain{{Name: "a", UUID: "u1"}}, nil
+	return []model.Domain{{Name: "a", UUID: "u1"}}, nil
 }
 
 // TestSelectListDeadline checks that listing runs under ListTimeout even
 // when the caller's context has no deadline (vmcheck check and cron).
 func TestSelectListDeadline(t *testing.T) {
 	for _, timeout := range []time.Duration{0, 5 * time.Second, 90 * time.Second} {
-		c := New(Config{Timeout: Duration(timeout)})
+		c := New(settings.Config{Timeout: config.Duration(timeout)})
 		src := &deadlineSource{}
 		before := time.Now()
 		if _, err := c.Select(context.Background(), src); err != nil {
@@ -65,7 +49,7 @@ func TestSelectListDeadline(t *testing.T) {
 // returns only when its context ends.
 type hungSource struct{}
 
-func (hungSource) Domains(ctx context.Context) ([]Domain, error) {
+func (hungSource) Domains(ctx context.Context) ([]model.Domain, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
@@ -73,7 +57,7 @@ func (hungSource) Domains(ctx context.Context) ([]Domain, error) {
 func TestSelectHungSource(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := New(Config{}).Select(ctx, hungSource{})
+	_, err := New(settings.Config{}).Select(ctx, hungSource{})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Select on a hung source = %v, want an error wrapping context.Canceled", err)
 	}
@@ -82,14 +66,14 @@ func TestSelectHungSource(t *testing.T) {
 func TestSelectOptIn(t *testing.T) {
 	yes, no := true, false
 	src := listSource{
-		{Name: "consented", UUID: "u1", Policy: Policy{Enabled: &yes}},
+		{Name: "consented", UUID: "u1", Policy: policy.Policy{Enabled: &yes}},
 		{Name: "silent", UUID: "u2"},
-		{Name: "refused", UUID: "u3", Policy: Policy{Enabled: &no}},
-		{Name: "interval-only", UUID: "u4", Policy: Policy{Interval: time.Minute}},
-		{Name: "excluded", UUID: "u5", Policy: Policy{Enabled: &yes}},
+		{Name: "refused", UUID: "u3", Policy: policy.Policy{Enabled: &no}},
+		{Name: "interval-only", UUID: "u4", Policy: policy.Policy{Interval: time.Minute}},
+		{Name: "excluded", UUID: "u5", Policy: policy.Policy{Enabled: &yes}},
 		{Name: "web-1", UUID: "u6"},
 	}
-	base := Config{Exclude: []string{"excluded"}, Policies: []PolicyRule{{Match: "web-*", Enabled: &yes}}}
+	base := settings.Config{Exclude: []string{"excluded"}, Policies: []policy.Rule{{Match: "web-*", Enabled: &yes}}}
 	tests := []struct {
 		name         string
 		optIn        bool
@@ -129,32 +113,12 @@ func TestSelectOptIn(t *testing.T) {
 	}
 }
 
-func domainNames(doms []Domain) []string {
+func domainNames(doms []model.Domain) []string {
 	var out []string
 	for _, d := range doms {
 		out = append(out, d.Name)
 	}
 	return out
-}
-
-func TestParseConfigOptIn(t *testing.T) {
-	tests := []struct {
-		yaml string
-		want bool
-	}{
-		{"", false},
-		{"opt_in: false", false},
-		{"opt_in: true", true},
-	}
-	for _, tt := range tests {
-		cfg, err := ParseConfig([]byte(tt.yaml))
-		if err != nil || cfg.OptIn != tt.want {
-			t.Errorf("ParseConfig(%q) = OptIn %v, %v; want %v", tt.yaml, cfg.OptIn, err, tt.want)
-		}
-	}
-	if _, err := ParseConfig([]byte("opt_in: maybe")); err == nil {
-		t.Error(`ParseConfig("opt_in: maybe") accepted a non-boolean`)
-	}
 }
 
 // TestSelectNamedMissing: a --domain that names no running or paused
@@ -165,14 +129,14 @@ func TestSelectNamedMissing(t *testing.T) {
 	src := &deadlineSource{} // lists one domain: "a", UUID "u1"
 	tests := []struct {
 		name    string
-		cfg     Config
+		cfg     settings.Config
 		missing []string
 		n       int
 	}{
-		{"by name", Config{Domains: []string{"a"}}, nil, 1},
-		{"by UUID", Config{Domains: []string{"u1"}}, nil, 1},
-		{"missing", Config{Domains: []string{"a", "no-such-vm"}}, []string{"no-such-vm"}, 0},
-		{"excluded is no error", Config{Domains: []string{"a"}, Exclude: []string{"a"}}, nil, 0},
+		{"by name", settings.Config{Domains: []string{"a"}}, nil, 1},
+		{"by UUID", settings.Config{Domains: []string{"u1"}}, nil, 1},
+		{"missing", settings.Config{Domains: []string{"a", "no-such-vm"}}, []string{"no-such-vm"}, 0},
+		{"excluded is no error", settings.Config{Domains: []string{"a"}, Exclude: []string{"a"}}, nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,9 +156,9 @@ func TestSelectNamedMissing(t *testing.T) {
 
 // setOption sets the option key of the registered backend that has it, as
 // its flag does (backend_test.go links the backends into these tests).
-func setOption(t *testing.T, cfg *Config, key, value string) {
+func setOption(t *testing.T, cfg *settings.Config, key, value string) {
 	t.Helper()
-	for _, b := range Backends() {
+	for _, b := range settings.Backends() {
 		for _, o := range b.Options() {
 			if o.Key == key {
 				if err := o.Set(cfg, value); err != nil {

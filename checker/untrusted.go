@@ -1,11 +1,14 @@
 package checker
 
-import "github.com/vmcheck/vmcheck/guestagent"
+import (
+	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
+)
 
 // Caps on the text fields of a Result, in runes.
 const (
-	maxReasonRunes = 1000 // Result.Reason
-	maxErrorRunes  = 500  // ProbeResult.Error
+	maxReasonRunes = 1000 // model.Result.Reason
+	maxErrorRunes  = 500  // model.ProbeResult.Error
 	maxNameRunes   = 256  // domain, OS and device names
 	maxTokenRunes  = 64   // addresses, MACs, versions, enums
 )
@@ -15,28 +18,28 @@ const (
 // leaves the engine. Guests (and libvirt, whose errors quote the agent)
 // supply much of it; after clean no table, JSON document, log line, page or
 // metric built from a Result can carry a control, format or bidi character.
-func clean(r Result) Result {
+func clean(r model.Result) model.Result {
 	s := guestagent.Sanitize
 	r.Name, r.UUID = s(r.Name, maxNameRunes), s(r.UUID, maxTokenRunes)
-	r.State = State(s(string(r.State), maxTokenRunes))
+	r.State = model.State(s(string(r.State), maxTokenRunes))
 	r.Reason = s(r.Reason, maxReasonRunes)
-	r.OS = OSResult{
+	r.OS = model.OSResult{
 		Family: s(r.OS.Family, maxTokenRunes), ID: s(r.OS.ID, maxNameRunes),
 		Name: s(r.OS.Name, maxNameRunes), Version: s(r.OS.Version, maxNameRunes),
 		Source: s(r.OS.Source, maxTokenRunes),
 	}
-	r.Agent = AgentResult{State: AgentState(s(string(r.Agent.State), maxTokenRunes)), Version: s(r.Agent.Version, maxTokenRunes)}
+	r.Agent = model.AgentResult{State: model.AgentState(s(string(r.Agent.State), maxTokenRunes)), Version: s(r.Agent.Version, maxTokenRunes)}
 	for i := range r.NICs {
 		r.NICs[i] = cleanNIC(r.NICs[i])
 	}
 	for i := range r.Diagnosis {
 		d := &r.Diagnosis[i]
-		d.Code, d.Layer = Code(s(string(d.Code), maxTokenRunes)), Layer(s(string(d.Layer), maxTokenRunes))
+		d.Code, d.Layer = model.Code(s(string(d.Code), maxTokenRunes)), model.Layer(s(string(d.Layer), maxTokenRunes))
 		d.NIC, d.Detail = s(d.NIC, maxTokenRunes), s(d.Detail, maxReasonRunes)
 	}
 	for i := range r.Probes {
 		p := &r.Probes[i]
-		p.Kind, p.Status = ProbeKind(s(string(p.Kind), maxTokenRunes)), ProbeStatus(s(string(p.Status), maxTokenRunes))
+		p.Kind, p.Status = model.ProbeKind(s(string(p.Kind), maxTokenRunes)), model.ProbeStatus(s(string(p.Status), maxTokenRunes))
 		p.Target, p.NIC, p.Error = s(p.Target, maxNameRunes), s(p.NIC, maxTokenRunes), s(p.Error, maxErrorRunes)
 		p.Method, p.Note = s(p.Method, maxTokenRunes), s(p.Note, maxErrorRunes)
 		for j := range p.Addresses {
@@ -47,7 +50,7 @@ func clean(r Result) Result {
 }
 
 // cleanNIC is clean for one NIC.
-func cleanNIC(n NICResult) NICResult {
+func cleanNIC(n model.NICResult) model.NICResult {
 	s := guestagent.Sanitize
 	n.MAC, n.Device, n.Model = s(n.MAC, maxTokenRunes), s(n.Device, maxNameRunes), s(n.Model, maxTokenRunes)
 	n.SourceType, n.Source = s(n.SourceType, maxTokenRunes), s(n.Source, maxNameRunes)
@@ -59,7 +62,7 @@ func cleanNIC(n NICResult) NICResult {
 	n.NetworkType = s(n.NetworkType, maxTokenRunes)
 	n.HostKind = s(n.HostKind, maxTokenRunes)
 	if h := n.HostSide; h != nil {
-		c := HostSideResult{Kind: s(h.Kind, maxTokenRunes), Known: h.Known, Note: s(h.Note, maxErrorRunes)}
+		c := model.HostSideResult{Kind: s(h.Kind, maxTokenRunes), Known: h.Known, Note: s(h.Note, maxErrorRunes)}
 		for _, f := range h.Facts {
 			c.Facts = append(c.Facts, s(f, maxNameRunes))
 		}

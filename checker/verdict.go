@@ -8,37 +8,38 @@ import (
 	"strings"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // verdict turns probe outcomes into the domain state and a one-sentence
 // reason.
-func verdict(probes []ProbeResult) (State, string) {
+func verdict(probes []model.ProbeResult) (model.State, string) {
 	var passed, failed, errs, degraded int
 	var bad, notes []string
 	for _, p := range probes {
 		switch p.Status {
-		case ProbeUnavailable:
+		case model.ProbeUnavailable:
 			notes = append(notes, fmt.Sprintf("%s %s unavailable: %s", p.Method, p.Target, p.Error))
 			continue
-		case ProbeDegraded:
+		case model.ProbeDegraded:
 			passed++
 			degraded++
-		case ProbePassed:
+		case model.ProbePassed:
 			// An address the guest holds says nothing about its
 			// reachability: only pings make a VM degraded rather than down.
-			if p.Kind != ProbeAddress {
+			if p.Kind != model.ProbeAddress {
 				passed++
 			}
 			continue
-		case ProbeFailed:
+		case model.ProbeFailed:
 			failed++
-		case ProbeError:
+		case model.ProbeError:
 			errs++
 		default:
 			continue
 		}
 		what := string(p.Kind)
-		if p.Kind == ProbeService {
+		if p.Kind == model.ProbeService {
 			what = p.Method
 		}
 		if p.Target != "" {
@@ -51,30 +52,30 @@ func verdict(probes []ProbeResult) (State, string) {
 	reason := strings.Join(bad, "; ")
 	switch {
 	case passed+failed+errs == 0:
-		return StateUnknown, withNotes("nothing to probe: no external target is configured and no gateway was found", notes)
+		return model.StateUnknown, withNotes("nothing to probe: no external target is configured and no gateway was found", notes)
 	case failed == 0 && errs == 0 && degraded > 0:
-		return StateDegraded, withNotes(reason, notes)
+		return model.StateDegraded, withNotes(reason, notes)
 	case failed == 0 && errs == 0:
-		return StateOK, withNotes("", notes)
+		return model.StateOK, withNotes("", notes)
 	case failed == 0:
-		return StateUnknown, withNotes(reason, notes)
+		return model.StateUnknown, withNotes(reason, notes)
 	case passed > 0:
-		return StateDegraded, withNotes(reason, notes)
+		return model.StateDegraded, withNotes(reason, notes)
 	default:
-		return StateDown, withNotes(reason, notes)
+		return model.StateDown, withNotes(reason, notes)
 	}
 }
 
 // channelAgentState describes the agent of a domain that is not probed, from
 // its channel alone.
-func channelAgentState(ch ChannelState) AgentState {
+func channelAgentState(ch model.ChannelState) model.AgentState {
 	switch ch {
-	case ChannelNone:
-		return AgentNoChannel
-	case ChannelDisconnected:
-		return AgentDisconnected
+	case model.ChannelNone:
+		return model.AgentNoChannel
+	case model.ChannelDisconnected:
+		return model.AgentDisconnected
 	}
-	return AgentOK
+	return model.AgentOK
 }
 
 // withNotes appends notes to a reason.
@@ -89,8 +90,8 @@ func withNotes(reason string, notes []string) string {
 	return reason + "; note: " + all
 }
 
-func unknown(r Result, a AgentState, reason string) Result {
-	r.State, r.Agent.State, r.Reason = StateUnknown, a, reason
+func unknown(r model.Result, a model.AgentState, reason string) model.Result {
+	r.State, r.Agent.State, r.Reason = model.StateUnknown, a, reason
 	return r
 }
 
@@ -100,17 +101,17 @@ func deadlineReason(err error) string {
 }
 
 // agentFailure classifies an error from a first agent call.
-func agentFailure(r Result, cmd string, err error) Result {
+func agentFailure(r model.Result, cmd string, err error) model.Result {
 	msg := guestagent.Sanitize(err.Error(), 300)
 	switch {
 	case errors.Is(err, guestagent.ErrNoChannel):
-		return unknown(r, AgentNoChannel, "the domain has no guest agent channel: add a virtio channel named org.qemu.guest_agent.0 and run qemu-guest-agent in the guest")
+		return unknown(r, model.AgentNoChannel, "the domain has no guest agent channel: add a virtio channel named org.qemu.guest_agent.0 and run qemu-guest-agent in the guest")
 	case errors.Is(err, guestagent.ErrDomainNotRunning):
-		return unknown(r, AgentUnresponsive, "the domain stopped while it was being checked")
+		return unknown(r, model.AgentUnresponsive, "the domain stopped while it was being checked")
 	case errors.Is(err, guestagent.ErrCommandDisabled), errors.Is(err, guestagent.ErrCommandNotFound):
-		return unknown(r, AgentExecDisabled, fmt.Sprintf("%s is not available in the guest agent: %s", cmd, msg))
+		return unknown(r, model.AgentExecDisabled, fmt.Sprintf("%s is not available in the guest agent: %s", cmd, msg))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, guestagent.ErrUnresponsive):
-		return unknown(r, AgentUnresponsive, fmt.Sprintf("the guest agent does not answer (%s): %s; check that qemu-ga is running and not frozen", cmd, msg))
+		return unknown(r, model.AgentUnresponsive, fmt.Sprintf("the guest agent does not answer (%s): %s; check that qemu-ga is running and not frozen", cmd, msg))
 	}
-	return unknown(r, AgentUnresponsive, fmt.Sprintf("%s failed: %s", cmd, msg))
+	return unknown(r, model.AgentUnresponsive, fmt.Sprintf("%s failed: %s", cmd, msg))
 }

@@ -3,27 +3,29 @@ package checker
 import (
 	"strings"
 	"testing"
+
+	"github.com/vmcheck/vmcheck/model"
 )
 
 func TestVerdict(t *testing.T) {
-	pass := ProbeResult{Kind: ProbeGateway, Target: "192.0.2.1", Status: ProbePassed, OK: true}
-	fail := ProbeResult{Kind: ProbeExternal, Target: "203.0.113.10", Status: ProbeFailed, Error: "no reply"}
-	errp := ProbeResult{Kind: ProbeExternal, Target: "203.0.113.10", Status: ProbeError, Error: "timed out"}
-	nc := ProbeResult{Kind: ProbeExternal, Status: ProbeNotConfigured}
+	pass := model.ProbeResult{Kind: model.ProbeGateway, Target: "192.0.2.1", Status: model.ProbePassed, OK: true}
+	fail := model.ProbeResult{Kind: model.ProbeExternal, Target: "203.0.113.10", Status: model.ProbeFailed, Error: "no reply"}
+	errp := model.ProbeResult{Kind: model.ProbeExternal, Target: "203.0.113.10", Status: model.ProbeError, Error: "timed out"}
+	nc := model.ProbeResult{Kind: model.ProbeExternal, Status: model.ProbeNotConfigured}
 	tests := []struct {
 		name       string
-		probes     []ProbeResult
-		want       State
+		probes     []model.ProbeResult
+		want       model.State
 		wantReason string
 	}{
-		{"all pass", []ProbeResult{pass, pass}, StateOK, ""},
-		{"pass and not configured", []ProbeResult{nc, pass}, StateOK, ""},
-		{"some fail", []ProbeResult{pass, fail}, StateDegraded, "external 203.0.113.10: no reply"},
-		{"all fail", []ProbeResult{fail}, StateDown, "no reply"},
-		{"fail and error", []ProbeResult{fail, errp}, StateDown, "timed out"},
-		{"only errors", []ProbeResult{pass, errp}, StateUnknown, "timed out"},
-		{"nothing", []ProbeResult{nc}, StateUnknown, "nothing to probe"},
-		{"empty", nil, StateUnknown, "nothing to probe"},
+		{"all pass", []model.ProbeResult{pass, pass}, model.StateOK, ""},
+		{"pass and not configured", []model.ProbeResult{nc, pass}, model.StateOK, ""},
+		{"some fail", []model.ProbeResult{pass, fail}, model.StateDegraded, "external 203.0.113.10: no reply"},
+		{"all fail", []model.ProbeResult{fail}, model.StateDown, "no reply"},
+		{"fail and error", []model.ProbeResult{fail, errp}, model.StateDown, "timed out"},
+		{"only errors", []model.ProbeResult{pass, errp}, model.StateUnknown, "timed out"},
+		{"nothing", []model.ProbeResult{nc}, model.StateUnknown, "nothing to probe"},
+		{"empty", nil, model.StateUnknown, "nothing to probe"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

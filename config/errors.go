@@ -3,7 +3,7 @@
 // its line and key path, and an unknown key the nearest valid one.
 //
 // The engine's keys are the yaml-tagged fields of the struct it hands to
-// Decode (checker.Config); a package outside the engine (a backend) adds
+// Decode (settings.Config); a package outside the engine (a backend) adds
 // top-level keys of its own with Register, and reads its decoded section
 // back from the Values the engine's Config carries. The engine never
 // names such a key.
@@ -137,4 +137,13 @@ func Join(path, key string) string {
 		return path + key
 	}
 	return path + "." + key
+}
+
+// Shorten cuts a rejected value quoted in an error to 64 runes, "…"
+// marking the cut.
+func Shorten(s string) string {
+	if r := []rune(s); len(r) > 64 {
+		return string(r[:64]) + "…"
+	}
+	return s
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -21,13 +21,13 @@ const (
 
 // want is what a user must see for one lab guest.
 type want struct {
-	state    checker.State
-	agent    checker.AgentState
+	state    model.State
+	agent    model.AgentState
 	family   string
 	osSource string
 	osID     string
 	// probes: "kind target" → status
-	probes map[string]checker.ProbeStatus
+	probes map[string]model.ProbeStatus
 	// nics: MAC → gateway, gateway source, network type
 	nics   map[string][3]string
 	reason string
@@ -37,46 +37,46 @@ type want struct {
 	hostile bool
 }
 
-func p(kind checker.ProbeKind, target string) string { return string(kind) + " " + target }
+func p(kind model.ProbeKind, target string) string { return string(kind) + " " + target }
 
 var fullLab = map[string]want{
-	"lab-debian": {state: checker.StateOK, agent: checker.AgentOK, family: "linux", osID: "debian", osSource: "osinfo",
-		probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "203.0.113.10"): checker.ProbePassed, p(checker.ProbeGateway, gw4): checker.ProbePassed},
+	"lab-debian": {state: model.StateOK, agent: model.AgentOK, family: "linux", osID: "debian", osSource: "osinfo",
+		probes: map[string]model.ProbeStatus{p(model.ProbeExternal, "203.0.113.10"): model.ProbePassed, p(model.ProbeGateway, gw4): model.ProbePassed},
 		nics:   map[string][3]string{"52:54:00:0c:00:11": {gw4, "guest-proc-route", "external"}}},
-	"lab-busybox": {state: checker.StateOK, agent: checker.AgentOK, family: "linux", osSource: "probe",
-		probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "203.0.113.10"): checker.ProbePassed, p(checker.ProbeGateway, gw4): checker.ProbePassed},
+	"lab-busybox": {state: model.StateOK, agent: model.AgentOK, family: "linux", osSource: "probe",
+		probes: map[string]model.ProbeStatus{p(model.ProbeExternal, "203.0.113.10"): model.ProbePassed, p(model.ProbeGateway, gw4): model.ProbePassed},
 		nics:   map[string][3]string{"52:54:00:0c:00:12": {gw4, "guest-proc-route", "external"}}},
-	"lab-windows": {state: checker.StateOK, agent: checker.AgentOK, family: "windows", osID: "mswindows", osSource: "osinfo",
-		probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "203.0.113.10"): checker.ProbePassed, p(checker.ProbeGateway, gw4): checker.ProbePassed},
+	"lab-windows": {state: model.StateOK, agent: model.AgentOK, family: "windows", osID: "mswindows", osSource: "osinfo",
+		probes: map[string]model.ProbeStatus{p(model.ProbeExternal, "203.0.113.10"): model.ProbePassed, p(model.ProbeGateway, gw4): model.ProbePassed},
 		nics:   map[string][3]string{"52:54:00:0c:00:13": {gw4, "guest-route-print", "external"}}},
-	"lab-twonic": {state: checker.StateOK, agent: checker.AgentOK, family: "linux", osID: "debian", osSource: "osinfo",
-		probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "203.0.113.10"): checker.ProbePassed, p(checker.ProbeGateway, gw4): checker.ProbePassed, p(checker.ProbeGateway, gwInt): checker.ProbePassed},
+	"lab-twonic": {state: model.StateOK, agent: model.AgentOK, family: "linux", osID: "debian", osSource: "osinfo",
+		probes: map[string]model.ProbeStatus{p(model.ProbeExternal, "203.0.113.10"): model.ProbePassed, p(model.ProbeGateway, gw4): model.ProbePassed, p(model.ProbeGateway, gwInt): model.ProbePassed},
 		nics:   map[string][3]string{"52:54:00:0c:00:14": {gw4, "guest-proc-route", "external"}, "52:54:00:0c:01:14": {gwInt, "libvirt-network", "internal"}}},
-	"lab-ipv6": {state: checker.StateOK, agent: checker.AgentOK, family: "linux", osID: "debian", osSource: "osinfo",
-		probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "2001:db8:ff::10"): checker.ProbePassed, p(checker.ProbeGateway, gw6): checker.ProbePassed},
+	"lab-ipv6": {state: model.StateOK, agent: model.AgentOK, family: "linux", osID: "debian", osSource: "osinfo",
+		probes: map[string]model.ProbeStatus{p(model.ProbeExternal, "2001:db8:ff::10"): model.ProbePassed, p(model.ProbeGateway, gw6): model.ProbePassed},
 		nics:   map[string][3]string{"52:54:00:0c:00:15": {gw6, "guest-proc-route", "external"}}},
-	"lab-nochannel": {state: checker.StateUnknown, agent: checker.AgentNoChannel, family: "unknown", reason: "no guest agent channel"},
-	"lab-noagent":   {state: checker.StateUnknown, agent: checker.AgentDisconnected, family: "unknown", reason: "not connected"},
-	"lab-noexec": {state: checker.StateUnknown, agent: checker.AgentExecDisabled, family: "linux", osID: "debian", osSource: "osinfo", reason: "guest-exec is blocked",
+	"lab-nochannel": {state: model.StateUnknown, agent: model.AgentNoChannel, family: "unknown", reason: "no guest agent channel"},
+	"lab-noagent":   {state: model.StateUnknown, agent: model.AgentDisconnected, family: "unknown", reason: "not connected"},
+	"lab-noexec": {state: model.StateUnknown, agent: model.AgentExecDisabled, family: "linux", osID: "debian", osSource: "osinfo", reason: "guest-exec is blocked",
 		nics: map[string][3]string{"52:54:00:0c:00:18": {gw4, "guest-proc-route", "external"}}},
-	"lab-freeze": {state: checker.StateOK, agent: checker.AgentOK, family: "linux", osID: "debian", osSource: "osinfo"},
-	"lab-noping": {state: checker.StateUnknown, agent: checker.AgentOK, family: "linux", reason: "not found in the guest",
-		probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "203.0.113.10"): checker.ProbeError, p(checker.ProbeGateway, gw4): checker.ProbeError}},
-	"lab-badgw": {state: checker.StateDown, agent: checker.AgentOK, family: "linux", osID: "debian",
-		probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "203.0.113.10"): checker.ProbeFailed, p(checker.ProbeGateway, badGW): checker.ProbeFailed},
+	"lab-freeze": {state: model.StateOK, agent: model.AgentOK, family: "linux", osID: "debian", osSource: "osinfo"},
+	"lab-noping": {state: model.StateUnknown, agent: model.AgentOK, family: "linux", reason: "not found in the guest",
+		probes: map[string]model.ProbeStatus{p(model.ProbeExternal, "203.0.113.10"): model.ProbeError, p(model.ProbeGateway, gw4): model.ProbeError}},
+	"lab-badgw": {state: model.StateDown, agent: model.AgentOK, family: "linux", osID: "debian",
+		probes: map[string]model.ProbeStatus{p(model.ProbeExternal, "203.0.113.10"): model.ProbeFailed, p(model.ProbeGateway, badGW): model.ProbeFailed},
 		nics:   map[string][3]string{"52:54:00:0c:00:21": {badGW, "guest-proc-route", "external"}}},
-	"lab-paused": {state: checker.StatePaused, family: "unknown", reason: "paused"},
-	"lab-flood": {state: checker.StateUnknown, family: "linux",
-		probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "203.0.113.10"): checker.ProbeError}},
-	"lab-hostile":      {state: checker.StateUnknown, hostile: true},
-	"lab-hostile-slow": {state: checker.StateUnknown, hostile: true},
+	"lab-paused": {state: model.StatePaused, family: "unknown", reason: "paused"},
+	"lab-flood": {state: model.StateUnknown, family: "linux",
+		probes: map[string]model.ProbeStatus{p(model.ProbeExternal, "203.0.113.10"): model.ProbeError}},
+	"lab-hostile":      {state: model.StateUnknown, hostile: true},
+	"lab-hostile-slow": {state: model.StateUnknown, hostile: true},
 }
 
 // assertWant compares one domain's result with what the lab guarantees.
-func assertWant(t *testing.T, d checker.Result, w want) {
+func assertWant(t *testing.T, d model.Result, w want) {
 	t.Helper()
 	if w.hostile {
-		if d.State != checker.StateUnknown || d.Reason == "" {
+		if d.State != model.StateUnknown || d.Reason == "" {
 			t.Errorf("%s (hostile agent): state %q, reason %.200q; want unknown with a reason", d.Name, d.State, d.Reason)
 		}
 		var l leakScan
@@ -108,7 +108,7 @@ func assertWant(t *testing.T, d checker.Result, w want) {
 				if pr.Status != st {
 					t.Errorf("%s: %s probe = %q (%s), want %q", d.Name, key, pr.Status, pr.Error, st)
 				}
-				if pr.OK != (pr.Status == checker.ProbePassed) {
+				if pr.OK != (pr.Status == model.ProbePassed) {
 					t.Errorf("%s: %s probe ok=%v but status %q", d.Name, key, pr.OK, pr.Status)
 				}
 			}
@@ -138,7 +138,7 @@ func assertWant(t *testing.T, d checker.Result, w want) {
 	if w.reason != "" && !strings.Contains(d.Reason, w.reason) {
 		t.Errorf("%s: reason = %q, want it to mention %q", d.Name, d.Reason, w.reason)
 	}
-	if d.State != checker.StateOK && d.State != checker.StatePaused && d.Reason == "" {
+	if d.State != model.StateOK && d.State != model.StatePaused && d.Reason == "" {
 		t.Errorf("%s: state %q without a reason", d.Name, d.State)
 	}
 }
@@ -169,7 +169,7 @@ func TestFullRound(t *testing.T) {
 	// it a link result.
 	flood := domain(t, r, "lab-flood")
 	mustContain(t, "lab-flood reason", flood.Reason, "output")
-	if flood.Agent.State != checker.AgentUnresponsive {
+	if flood.Agent.State != model.AgentUnresponsive {
 		t.Errorf("lab-flood agent = %q, want unresponsive", flood.Agent.State)
 	}
 	t.Logf("full round of %d domains: %.1fs wall", len(r.report.Domains), r.duration.Seconds())

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -46,11 +46,11 @@ func diagConfig(t *testing.T) string {
 // diagCase is one lab fault and the diagnosis it must produce.
 type diagCase struct {
 	name  string
-	code  checker.Code
-	layer checker.Layer
+	code  model.Code
+	layer model.Layer
 	dom   string
 	nic   string // the MAC the diagnosis must name
-	state checker.State
+	state model.State
 	// fault and undo are lab.sh fault arguments (none: the lab's normal
 	// state already has the cause, e.g. lab-badgw).
 	fault, undo []string
@@ -62,29 +62,29 @@ type diagCase struct {
 }
 
 var diagCases = []diagCase{
-	{name: "host_link_down", code: checker.CodeHostLinkDown, layer: checker.LayerHost, dom: "lab-debian", nic: macDebian, state: checker.StateDown,
+	{name: "host_link_down", code: model.CodeHostLinkDown, layer: model.LayerHost, dom: "lab-debian", nic: macDebian, state: model.StateDown,
 		fault: []string{"link-down", "lab-debian"}, undo: []string{"link-up", "lab-debian"}},
-	{name: "host_tap_down", code: checker.CodeHostTapDown, layer: checker.LayerHost, dom: "lab-debian", nic: macDebian, state: checker.StateDown,
+	{name: "host_tap_down", code: model.CodeHostTapDown, layer: model.LayerHost, dom: "lab-debian", nic: macDebian, state: model.StateDown,
 		fault: []string{"tap-unplug", "lab-debian"}, undo: []string{"tap-plug", "lab-debian"}, inLabNetns: true,
 		missing: "host_tap_down is not reported: the engine does not read the tap's state and bridge (/sys/class/net/TAP in the netns of the taps) yet"},
-	{name: "guest_link_down", code: checker.CodeGuestLinkDown, layer: checker.LayerGuest, dom: "lab-debian", nic: macDebian, state: checker.StateDown,
+	{name: "guest_link_down", code: model.CodeGuestLinkDown, layer: model.LayerGuest, dom: "lab-debian", nic: macDebian, state: model.StateDown,
 		fault: []string{"guest-ifdown", "lab-debian"}, undo: []string{"guest-ifup", "lab-debian"}, config: true},
-	{name: "guest_no_address", code: checker.CodeGuestNoAddress, layer: checker.LayerGuest, dom: "lab-debian", nic: macDebian, state: checker.StateDown,
+	{name: "guest_no_address", code: model.CodeGuestNoAddress, layer: model.LayerGuest, dom: "lab-debian", nic: macDebian, state: model.StateDown,
 		fault: []string{"guest-no-address", "lab-debian"}, undo: []string{"guest-restore", "lab-debian"}, config: true},
-	{name: "guest_address_mismatch/config", code: checker.CodeGuestAddressMismatch, layer: checker.LayerGuest, dom: "lab-debian", nic: macDebian, state: checker.StateDegraded,
+	{name: "guest_address_mismatch/config", code: model.CodeGuestAddressMismatch, layer: model.LayerGuest, dom: "lab-debian", nic: macDebian, state: model.StateDegraded,
 		fault: []string{"guest-wrong-address", "lab-debian"}, undo: []string{"guest-restore", "lab-debian"}, config: true},
-	{name: "guest_address_mismatch/nova", code: checker.CodeGuestAddressMismatch, layer: checker.LayerGuest, dom: "lab-busybox", nic: macBusybox, state: checker.StateDegraded,
+	{name: "guest_address_mismatch/nova", code: model.CodeGuestAddressMismatch, layer: model.LayerGuest, dom: "lab-busybox", nic: macBusybox, state: model.StateDegraded,
 		fault: []string{"guest-wrong-address", "lab-busybox"}, undo: []string{"guest-restore", "lab-busybox"}},
-	{name: "guest_address_mismatch/libvirt-dhcp", code: checker.CodeGuestAddressMismatch, layer: checker.LayerGuest, dom: "lab-twonic", nic: macTwonicInt, state: checker.StateDegraded,
+	{name: "guest_address_mismatch/libvirt-dhcp", code: model.CodeGuestAddressMismatch, layer: model.LayerGuest, dom: "lab-twonic", nic: macTwonicInt, state: model.StateDegraded,
 		fault: []string{"guest-wrong-address", "lab-twonic", "eth1"}, undo: []string{"guest-restore", "lab-twonic"}},
-	{name: "guest_no_default_route", code: checker.CodeGuestNoDefaultRoute, layer: checker.LayerGuest, dom: "lab-debian", nic: macDebian, state: checker.StateDegraded,
+	{name: "guest_no_default_route", code: model.CodeGuestNoDefaultRoute, layer: model.LayerGuest, dom: "lab-debian", nic: macDebian, state: model.StateDegraded,
 		fault: []string{"guest-no-route", "lab-debian"}, undo: []string{"guest-restore", "lab-debian"}, config: true},
-	{name: "gateway_unresolved", code: checker.CodeGatewayUnresolved, layer: checker.LayerNetwork, dom: "lab-debian", nic: macDebian, state: checker.StateDown,
+	{name: "gateway_unresolved", code: model.CodeGatewayUnresolved, layer: model.LayerNetwork, dom: "lab-debian", nic: macDebian, state: model.StateDown,
 		fault: []string{"gateway-absent"}, undo: []string{"gateway-present"}},
-	{name: "gateway_unresolved/lab-badgw", code: checker.CodeGatewayUnresolved, layer: checker.LayerNetwork, dom: "lab-badgw", nic: macBadGW, state: checker.StateDown},
-	{name: "gateway_icmp_filtered", code: checker.CodeGatewayICMPFiltered, layer: checker.LayerNetwork, dom: "lab-debian", nic: macDebian, state: checker.StateDegraded,
+	{name: "gateway_unresolved/lab-badgw", code: model.CodeGatewayUnresolved, layer: model.LayerNetwork, dom: "lab-badgw", nic: macBadGW, state: model.StateDown},
+	{name: "gateway_icmp_filtered", code: model.CodeGatewayICMPFiltered, layer: model.LayerNetwork, dom: "lab-debian", nic: macDebian, state: model.StateDegraded,
 		fault: []string{"gateway-drop-icmp"}, undo: []string{"gateway-allow-icmp"}},
-	{name: "upstream_unreachable", code: checker.CodeUpstreamUnreachable, layer: checker.LayerNetwork, dom: "lab-debian", nic: macDebian, state: checker.StateDegraded,
+	{name: "upstream_unreachable", code: model.CodeUpstreamUnreachable, layer: model.LayerNetwork, dom: "lab-debian", nic: macDebian, state: model.StateDegraded,
 		fault: []string{"upstream-cut"}, undo: []string{"upstream-restore"}},
 }
 
@@ -132,20 +132,20 @@ func diagCheck(t *testing.T, c diagCase, cfg string) run {
 }
 
 // diagJSON is the diagnosis of d as JSON, for logs and failure messages.
-func diagJSON(d checker.Result) string {
+func diagJSON(d model.Result) string {
 	b, _ := json.Marshal(d.Diagnosis)
 	return string(b)
 }
 
 // assertDiagnosis checks that d carries c's code with c's layer on c's NIC
 // and a detail; it reports whether the code was there at all.
-func assertDiagnosis(t *testing.T, d checker.Result, c diagCase) bool {
+func assertDiagnosis(t *testing.T, d model.Result, c diagCase) bool {
 	t.Helper()
 	if d.State != c.state {
 		t.Errorf("%s: state = %q, want %q (reason %q)", d.Name, d.State, c.state, d.Reason)
 	}
-	if got := checker.Codes[c.code]; got != c.layer {
-		t.Errorf("checker.Codes[%s] = %q, want layer %q", c.code, got, c.layer)
+	if got := model.Codes[c.code]; got != c.layer {
+		t.Errorf("model.Codes[%s] = %q, want layer %q", c.code, got, c.layer)
 	}
 	for i, g := range d.Diagnosis {
 		if g.Code != c.code {
@@ -169,16 +169,16 @@ func assertDiagnosis(t *testing.T, d checker.Result, c diagCase) bool {
 }
 
 // assertHealthy checks a domain that must be ok with no diagnosis.
-func assertHealthy(t *testing.T, d checker.Result, when string) {
+func assertHealthy(t *testing.T, d model.Result, when string) {
 	t.Helper()
-	if d.State != checker.StateOK {
+	if d.State != model.StateOK {
 		t.Errorf("%s %s: state = %q (reason %q, diagnosis %s), want ok", d.Name, when, d.State, d.Reason, diagJSON(d))
 	}
 	if len(d.Diagnosis) != 0 {
 		t.Errorf("%s %s: diagnosis %s, want none", d.Name, when, diagJSON(d))
 	}
 	for _, p := range d.Probes {
-		if p.Kind == checker.ProbeAddress {
+		if p.Kind == model.ProbeAddress {
 			t.Logf("%s %s: address probe %s on %s: %s", d.Name, when, p.Target, p.NIC, p.Status)
 		}
 	}
@@ -252,7 +252,7 @@ func TestDiagnosisHealthyAgentCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d checker.Result
+	var d model.Result
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatalf("/api/results/%s: %v\n%s", uuid, err, b)
 	}
@@ -292,20 +292,20 @@ func TestDiagnosisQEMU(t *testing.T) {
 		diagCase
 		hostLink bool // fault: qemu-healthy's NIC link down, as Proxmox VE sets it
 	}{
-		{diagCase: diagCase{name: "gateway_unresolved/qemu-badgw", code: checker.CodeGatewayUnresolved, layer: checker.LayerNetwork,
-			dom: "qemu-badgw", nic: macQEMUBadGW, state: checker.StateDown}},
-		{diagCase: diagCase{name: "gateway_unresolved", code: checker.CodeGatewayUnresolved, layer: checker.LayerNetwork,
-			dom: "qemu-healthy", nic: macQEMUHealthy, state: checker.StateDown, fault: []string{"gateway-absent"}, undo: []string{"gateway-present"}}},
-		{diagCase: diagCase{name: "gateway_icmp_filtered", code: checker.CodeGatewayICMPFiltered, layer: checker.LayerNetwork,
-			dom: "qemu-healthy", nic: macQEMUHealthy, state: checker.StateDegraded, fault: []string{"gateway-drop-icmp"}, undo: []string{"gateway-allow-icmp"}}},
-		{diagCase: diagCase{name: "upstream_unreachable", code: checker.CodeUpstreamUnreachable, layer: checker.LayerNetwork,
-			dom: "qemu-healthy", nic: macQEMUHealthy, state: checker.StateDegraded, fault: []string{"upstream-cut"}, undo: []string{"upstream-restore"}}},
-		{diagCase: diagCase{name: "host_link_down", code: checker.CodeHostLinkDown, layer: checker.LayerHost,
-			dom: "qemu-healthy", nic: macQEMUHealthy, state: checker.StateDown,
+		{diagCase: diagCase{name: "gateway_unresolved/qemu-badgw", code: model.CodeGatewayUnresolved, layer: model.LayerNetwork,
+			dom: "qemu-badgw", nic: macQEMUBadGW, state: model.StateDown}},
+		{diagCase: diagCase{name: "gateway_unresolved", code: model.CodeGatewayUnresolved, layer: model.LayerNetwork,
+			dom: "qemu-healthy", nic: macQEMUHealthy, state: model.StateDown, fault: []string{"gateway-absent"}, undo: []string{"gateway-present"}}},
+		{diagCase: diagCase{name: "gateway_icmp_filtered", code: model.CodeGatewayICMPFiltered, layer: model.LayerNetwork,
+			dom: "qemu-healthy", nic: macQEMUHealthy, state: model.StateDegraded, fault: []string{"gateway-drop-icmp"}, undo: []string{"gateway-allow-icmp"}}},
+		{diagCase: diagCase{name: "upstream_unreachable", code: model.CodeUpstreamUnreachable, layer: model.LayerNetwork,
+			dom: "qemu-healthy", nic: macQEMUHealthy, state: model.StateDegraded, fault: []string{"upstream-cut"}, undo: []string{"upstream-restore"}}},
+		{diagCase: diagCase{name: "host_link_down", code: model.CodeHostLinkDown, layer: model.LayerHost,
+			dom: "qemu-healthy", nic: macQEMUHealthy, state: model.StateDown,
 			missing: "host_link_down is not reported on plain QEMU: the backend does not read net0's link_down=1 in the Proxmox VE config yet"},
 			hostLink: true},
 	}
-	qcheck := func(t *testing.T, dom string) checker.Result {
+	qcheck := func(t *testing.T, dom string) model.Result {
 		t.Helper()
 		return domain(t, qemuCheck(t, runDir, pveDir, "--domain", dom, "--ping-timeout", "1s", "--timeout", "20s"), dom)
 	}

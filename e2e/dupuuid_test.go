@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -86,13 +86,13 @@ func dupUUIDCheck(t *testing.T, cfg, pveDir string) map[string]string {
 		d := domain(t, r, vm.name)
 		uuids[vm.name] = d.UUID
 		t.Logf("%s (%s): uuid %s, state %s, reason %q", vm.name, vm.id, d.UUID, d.State, d.Reason)
-		if d.State != checker.StateOK {
+		if d.State != model.StateOK {
 			t.Errorf("%s: state %s (%s), want ok", vm.name, d.State, d.Reason)
 		}
-		if pr := probe(t, d, checker.ProbeExternal, external4); pr.Status != checker.ProbePassed {
+		if pr := probe(t, d, model.ProbeExternal, external4); pr.Status != model.ProbePassed {
 			t.Errorf("%s: external probe %s, want passed", vm.name, pr.Status)
 		}
-		if pr := probe(t, d, checker.ProbeGateway, gw4); pr.Status != checker.ProbePassed {
+		if pr := probe(t, d, model.ProbeGateway, gw4); pr.Status != model.ProbePassed {
 			t.Errorf("%s: gateway probe %s, want passed", vm.name, pr.Status)
 		}
 		if d.UUID == sharedUUID || !uuidRE.MatchString(d.UUID) {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // The guests whose gateway evidence TestGatewayEvidenceFresh and
@@ -84,11 +84,11 @@ func TestGatewayEvidenceFresh(t *testing.T) {
 	args := append(domainArgs(evidenceGuests...), "--external", external4, "--ping-timeout", "1s", "--timeout", "20s")
 	for _, c := range []struct {
 		fault, undo string
-		code        checker.Code
+		code        model.Code
 		stale, gone string // in the detail, after a STALE entry / none
 	}{
-		{"gateway-drop-icmp", "gateway-allow-icmp", checker.CodeGatewayICMPFiltered, "DELAY after the ping, REACHABLE", "REACHABLE"},
-		{"gateway-absent", "gateway-present", checker.CodeGatewayUnresolved, "FAILED", "FAILED"},
+		{"gateway-drop-icmp", "gateway-allow-icmp", model.CodeGatewayICMPFiltered, "DELAY after the ping, REACHABLE", "REACHABLE"},
+		{"gateway-absent", "gateway-present", model.CodeGatewayUnresolved, "FAILED", "FAILED"},
 	} {
 		t.Run(c.fault, func(t *testing.T) {
 			lab(t, "fault", c.fault)
@@ -122,9 +122,9 @@ func TestGatewayEvidenceFresh(t *testing.T) {
 // (TestGatewayEvidenceReachable), not
 // gateway_unresolved. A gateway that answers ARP needs no wait: arping
 // gets its answer whatever the entry's state. Other codes need none.
-func settleGatewayEntry(t *testing.T, code checker.Code, doms ...string) {
+func settleGatewayEntry(t *testing.T, code model.Code, doms ...string) {
 	t.Helper()
-	if code == checker.CodeGatewayUnresolved {
+	if code == model.CodeGatewayUnresolved {
 		waitNotConfirmed(t, doms)
 	}
 }
@@ -139,11 +139,11 @@ func TestGatewayEvidenceReachable(t *testing.T) {
 	args := append(domainArgs(evidenceGuests...), "--external", external4, "--ping-timeout", "1s", "--timeout", "20s")
 	for _, c := range []struct {
 		fault, undo string
-		code        checker.Code
+		code        model.Code
 		detail      string
 	}{
-		{"gateway-drop-icmp", "gateway-allow-icmp", checker.CodeGatewayICMPFiltered, "the gateway answered fresh ARP requests (arping"},
-		{"gateway-absent", "gateway-present", checker.CodeGatewayUnconfirmed, "no answer to fresh ARP requests (arping"},
+		{"gateway-drop-icmp", "gateway-allow-icmp", model.CodeGatewayICMPFiltered, "the gateway answered fresh ARP requests (arping"},
+		{"gateway-absent", "gateway-present", model.CodeGatewayUnconfirmed, "no answer to fresh ARP requests (arping"},
 	} {
 		t.Run(c.fault, func(t *testing.T) {
 			// A healthy check pings every gateway: each entry turns

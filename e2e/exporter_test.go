@@ -23,7 +23,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -80,7 +80,7 @@ func expAssertTruth(t *testing.T, m expMetrics) {
 	t.Helper()
 	for name, w := range fullLab {
 		dom := map[string]string{"domain": name}
-		for _, st := range []checker.State{checker.StateOK, checker.StateDegraded, checker.StateDown, checker.StateUnknown, checker.StatePaused} {
+		for _, st := range []model.State{model.StateOK, model.StateDegraded, model.StateDown, model.StateUnknown, model.StatePaused} {
 			v, ok := m.value("vmcheck_domain_state", map[string]string{"domain": name, "state": string(st)})
 			if !ok {
 				t.Errorf("%s: no vmcheck_domain_state{state=%q}", name, st)
@@ -94,7 +94,7 @@ func expAssertTruth(t *testing.T, m expMetrics) {
 		// with it what vmcheck learns through the agent.
 		flood := name == "lab-flood"
 		if w.agent != "" && !flood {
-			if v, ok := m.value("vmcheck_agent_up", dom); !ok || (v == 1) != (w.agent == checker.AgentOK) {
+			if v, ok := m.value("vmcheck_agent_up", dom); !ok || (v == 1) != (w.agent == model.AgentOK) {
 				t.Errorf("%s: vmcheck_agent_up = %v (present %t), want agent %s", name, v, ok, w.agent)
 			}
 		}
@@ -102,12 +102,12 @@ func expAssertTruth(t *testing.T, m expMetrics) {
 			kind, target, _ := strings.Cut(key, " ")
 			v, ok := m.value("vmcheck_probe_success", map[string]string{"domain": name, "kind": kind, "target": target})
 			switch st {
-			case checker.ProbePassed, checker.ProbeFailed:
-				if want := st == checker.ProbePassed; !ok || (v == 1) != want {
+			case model.ProbePassed, model.ProbeFailed:
+				if want := st == model.ProbePassed; !ok || (v == 1) != want {
 					t.Errorf("%s: vmcheck_probe_success{%s} = %v (present %t), want %s", name, key, v, ok, st)
 				}
 				// A reply without a time (some ping.exe outputs) has no RTT.
-				if _, rtt := m.value("vmcheck_probe_rtt_seconds", map[string]string{"domain": name, "kind": kind, "target": target}); rtt && st != checker.ProbePassed {
+				if _, rtt := m.value("vmcheck_probe_rtt_seconds", map[string]string{"domain": name, "kind": kind, "target": target}); rtt && st != model.ProbePassed {
 					t.Errorf("%s: vmcheck_probe_rtt_seconds{%s} present for a %s probe", name, key, st)
 				}
 			default:

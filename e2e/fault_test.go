@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -34,26 +34,26 @@ func TestOutsideLinkCut(t *testing.T) {
 	}
 	for _, name := range []string{"lab-debian", "lab-windows"} {
 		d := domain(t, r, name)
-		if d.State != checker.StateDegraded {
+		if d.State != model.StateDegraded {
 			t.Errorf("%s: state = %q, want degraded (reason %q)", name, d.State, d.Reason)
 		}
-		if p := probe(t, d, checker.ProbeExternal, external4); p.Status != checker.ProbeFailed {
+		if p := probe(t, d, model.ProbeExternal, external4); p.Status != model.ProbeFailed {
 			t.Errorf("%s: external probe = %q (%s), want failed", name, p.Status, p.Error)
 		}
-		if p := probe(t, d, checker.ProbeGateway, gw4); p.Status != checker.ProbePassed {
+		if p := probe(t, d, model.ProbeGateway, gw4); p.Status != model.ProbePassed {
 			t.Errorf("%s: gateway probe = %q (%s), want ok", name, p.Status, p.Error)
 		}
 	}
 	// The lab router answers "destination net unreachable"; Windows'
 	// ping.exe prints it as a reply line and exits 0. vmcheck must still
 	// call the probe failed, and say why.
-	if p := probe(t, domain(t, r, "lab-windows"), checker.ProbeExternal, external4); !strings.Contains(strings.ToLower(p.Error), "unreachable") {
+	if p := probe(t, domain(t, r, "lab-windows"), model.ProbeExternal, external4); !strings.Contains(strings.ToLower(p.Error), "unreachable") {
 		t.Errorf("lab-windows external probe error = %q, want the unreachable reply named", p.Error)
 	}
 
 	lab(t, "fault", "restore-outside")
 	r = check(t, roundCap, append(domainArgs("lab-debian"), "--external", external4)...)
-	if d := domain(t, r, "lab-debian"); d.State != checker.StateOK || r.code != output.ExitOK {
+	if d := domain(t, r, "lab-debian"); d.State != model.StateOK || r.code != output.ExitOK {
 		t.Errorf("after restore: lab-debian %q (%s), exit %d; want ok, 0", d.State, d.Reason, r.code)
 	}
 }
@@ -64,12 +64,12 @@ func TestGatewayRemoved(t *testing.T) {
 	r := check(t, roundCap, append(domainArgs("lab-debian", "lab-windows"), "--external", external4, "--ping-timeout", "1s", "--timeout", "15s")...)
 	for _, name := range []string{"lab-debian", "lab-windows"} {
 		d := domain(t, r, name)
-		if d.State != checker.StateDown {
+		if d.State != model.StateDown {
 			t.Errorf("%s: state = %q, want down (reason %q, probes %+v)", name, d.State, d.Reason, d.Probes)
 		}
 	}
 	for _, name := range []string{"lab-debian", "lab-windows"} {
-		if p := probe(t, domain(t, r, name), checker.ProbeGateway, gw4); p.OK || p.Status != checker.ProbeFailed {
+		if p := probe(t, domain(t, r, name), model.ProbeGateway, gw4); p.OK || p.Status != model.ProbeFailed {
 			t.Errorf("%s gateway probe = %+v, want failed", name, p)
 		}
 	}
@@ -82,7 +82,7 @@ func TestFrozenAgent(t *testing.T) {
 	names := append([]string{"lab-freeze"}, healthy...)
 	args := append(domainArgs(names...), "--external", external4, "--timeout", "10s", "--concurrency", "8")
 	before := check(t, roundCap, args...)
-	if d := domain(t, before, "lab-freeze"); d.State != checker.StateOK {
+	if d := domain(t, before, "lab-freeze"); d.State != model.StateOK {
 		t.Fatalf("lab-freeze before the fault: %q (%s)", d.State, d.Reason)
 	}
 
@@ -90,7 +90,7 @@ func TestFrozenAgent(t *testing.T) {
 	t.Cleanup(func() { lab(t, "fault", "reset", "lab-freeze") })
 	during := check(t, roundCap, args...)
 	d := domain(t, during, "lab-freeze")
-	if d.State != checker.StateUnknown || d.Agent.State != checker.AgentUnresponsive {
+	if d.State != model.StateUnknown || d.Agent.State != model.AgentUnresponsive {
 		t.Errorf("frozen lab-freeze: state %q agent %q (%s), want unknown/unresponsive", d.State, d.Agent.State, d.Reason)
 	}
 	if d.Duration > 10+1.5 {
@@ -102,7 +102,7 @@ func TestFrozenAgent(t *testing.T) {
 	var ratios []float64
 	for _, n := range healthy {
 		b, a := domain(t, before, n), domain(t, during, n)
-		if a.State != checker.StateOK {
+		if a.State != model.StateOK {
 			t.Errorf("%s: %q (%s) in the round with a frozen neighbour", n, a.State, a.Reason)
 		}
 		ratios = append(ratios, a.Duration/b.Duration)
@@ -141,12 +141,12 @@ func TestDomainDestroyedMidRound(t *testing.T) {
 	r := o.r
 	for _, d := range r.report.Domains {
 		if d.Name == "lab-busybox" {
-			if d.State == checker.StateDown || d.State == checker.StateDegraded {
+			if d.State == model.StateDown || d.State == model.StateDegraded {
 				t.Errorf("destroyed lab-busybox reported as a link failure: %q (%s)", d.State, d.Reason)
 			}
 			continue
 		}
-		if d.State != checker.StateOK {
+		if d.State != model.StateOK {
 			t.Errorf("%s: %q (%s) while a neighbour was destroyed", d.Name, d.State, d.Reason)
 		}
 	}

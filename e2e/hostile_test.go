@@ -21,7 +21,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -238,7 +238,7 @@ func assertHostileRound(t *testing.T, r run, honest string, hostile []string) {
 			t.Errorf("%s: check took %.1fs, past its %s deadline", d.Name, d.Duration, hostileTimeout)
 		}
 	}
-	if d := domain(t, r, honest); d.State != checker.StateOK {
+	if d := domain(t, r, honest); d.State != model.StateOK {
 		t.Errorf("honest neighbour %s: %s (%s), want ok", honest, d.State, d.Reason)
 	}
 	for _, name := range hostile {
@@ -415,7 +415,7 @@ func hostileServePages(t *testing.T, base string, m expMetrics) {
 	if err := l.scanJSON("/api/results", b); err != nil {
 		t.Error(err)
 	}
-	var rep checker.Report
+	var rep model.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatalf("/api/results: %v", err)
 	}

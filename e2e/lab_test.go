@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -65,7 +65,7 @@ func TestMain(m *testing.M) {
 
 // run is one vmcheck invocation.
 type run struct {
-	report   checker.Report
+	report   model.Report
 	code     int
 	stdout   string
 	stderr   string
@@ -145,7 +145,7 @@ func lab(t *testing.T, args ...string) string {
 }
 
 // domain returns the result for name, failing the test if it is missing.
-func domain(t *testing.T, r run, name string) checker.Result {
+func domain(t *testing.T, r run, name string) model.Result {
 	t.Helper()
 	for _, d := range r.report.Domains {
 		if d.Name == name {
@@ -153,11 +153,11 @@ func domain(t *testing.T, r run, name string) checker.Result {
 		}
 	}
 	t.Fatalf("no result for %s in %s", name, r.stdout)
-	return checker.Result{}
+	return model.Result{}
 }
 
 // probe returns the first probe of kind at target.
-func probe(t *testing.T, d checker.Result, kind checker.ProbeKind, target string) checker.ProbeResult {
+func probe(t *testing.T, d model.Result, kind model.ProbeKind, target string) model.ProbeResult {
 	t.Helper()
 	for _, p := range d.Probes {
 		if p.Kind == kind && p.Target == target {
@@ -165,7 +165,7 @@ func probe(t *testing.T, d checker.Result, kind checker.ProbeKind, target string
 		}
 	}
 	t.Fatalf("%s: no %s probe to %s in %+v", d.Name, kind, target, d.Probes)
-	return checker.ProbeResult{}
+	return model.ProbeResult{}
 }
 
 func mustContain(t *testing.T, what, got, want string) {

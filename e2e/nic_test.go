@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -30,19 +30,19 @@ const (
 
 // The host causes of the NIC kinds (CONTRACT-19: layer host).
 const (
-	codeOVSPortDown      checker.Code = "host_ovs_port_down"
-	codeMacvtapLowerDown checker.Code = "host_macvtap_lower_down"
-	hostKindOVS                       = "openvswitch"
-	hostKindMacvtap                   = "direct"
-	hostKindBridge                    = "bridge"
+	codeOVSPortDown      model.Code = "host_ovs_port_down"
+	codeMacvtapLowerDown model.Code = "host_macvtap_lower_down"
+	hostKindOVS                     = "openvswitch"
+	hostKindMacvtap                 = "direct"
+	hostKindBridge                  = "bridge"
 )
 
 // The NIC-kind guests in the full lab's table (fullLab, TestFullRound and
 // the exporter tests): healthy debian guests like lab-debian.
 func init() {
 	for name, mac := range map[string]string{"lab-ovs": macOVS, "lab-macvtap": macMacvtap} {
-		fullLab[name] = want{state: checker.StateOK, agent: checker.AgentOK, family: "linux", osID: "debian", osSource: "osinfo",
-			probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "203.0.113.10"): checker.ProbePassed, p(checker.ProbeGateway, gw4): checker.ProbePassed},
+		fullLab[name] = want{state: model.StateOK, agent: model.AgentOK, family: "linux", osID: "debian", osSource: "osinfo",
+			probes: map[string]model.ProbeStatus{p(model.ProbeExternal, "203.0.113.10"): model.ProbePassed, p(model.ProbeGateway, gw4): model.ProbePassed},
 			nics:   map[string][3]string{mac: {gw4, "guest-proc-route", "external"}}}
 	}
 }
@@ -156,7 +156,7 @@ type nicGuest struct {
 	dom, mac, kind string
 	// fault/undo: the lab faults of the kind's host cause code.
 	fault, undo []string
-	code        checker.Code
+	code        model.Code
 	// remedy: the detail must name one of these (the kind's own tools and
 	// device); never: it must name none of these (another kind's remedy).
 	remedy, never []string
@@ -172,17 +172,17 @@ var nicGuests = []nicGuest{
 	{dom: "lab-ovs", mac: macOVS, kind: hostKindOVS, code: codeOVSPortDown,
 		fault: []string{"ovs-tap-vanish", "lab-ovs"}, undo: []string{"ovs-tap-return", "lab-ovs"},
 		remedy: []string{"ovs-vsctl"}, never: []string{"master", "brctl"}},
-	{dom: "lab-ovs", mac: macOVS, kind: hostKindOVS, code: checker.CodeHostLinkDown,
+	{dom: "lab-ovs", mac: macOVS, kind: hostKindOVS, code: model.CodeHostLinkDown,
 		fault: []string{"link-down", "lab-ovs"}, undo: []string{"link-up", "lab-ovs"},
 		remedy: []string{"domif-setlink"}, never: []string{"master"}},
 	{dom: "lab-macvtap", mac: macMacvtap, kind: hostKindMacvtap, code: codeMacvtapLowerDown,
 		fault: []string{"macvtap-lower-down", "lab-macvtap"}, undo: []string{"macvtap-lower-up", "lab-macvtap"},
 		remedy: []string{macvtapLower}, never: []string{"master", "ovs-"}},
-	{dom: "lab-macvtap", mac: macMacvtap, kind: hostKindMacvtap, code: checker.CodeHostLinkDown,
+	{dom: "lab-macvtap", mac: macMacvtap, kind: hostKindMacvtap, code: model.CodeHostLinkDown,
 		fault: []string{"link-down", "lab-macvtap"}, undo: []string{"link-up", "lab-macvtap"},
 		remedy: []string{"domif-setlink"}, never: []string{"master"}},
 	// The Linux bridge keeps its cause and its remedy beside the other kinds.
-	{dom: "lab-debian", mac: macDebian, kind: hostKindBridge, code: checker.CodeHostTapDown,
+	{dom: "lab-debian", mac: macDebian, kind: hostKindBridge, code: model.CodeHostTapDown,
 		fault: []string{"tap-unplug", "lab-debian"}, undo: []string{"tap-plug", "lab-debian"},
 		remedy: []string{"master " + linuxBridge}, never: []string{"ovs-"}},
 }
@@ -243,13 +243,13 @@ func TestNICKindsHostFaults(t *testing.T) {
 // layer host, with a remedy in the kind's terms, and that no other host
 // cause and no gateway_icmp_filtered (the cached-neighbour misdiagnosis of a
 // macvtap whose lower device is down) come with it.
-func assertHostCause(t *testing.T, d checker.Result, c nicGuest) {
+func assertHostCause(t *testing.T, d model.Result, c nicGuest) {
 	t.Helper()
-	if d.State == checker.StateOK {
+	if d.State == model.StateOK {
 		t.Errorf("%s: state ok under %v", d.Name, c.fault)
 	}
-	if got := checker.Codes[c.code]; got != checker.LayerHost {
-		t.Errorf("checker.Codes[%s] = %q, want layer %q", c.code, got, checker.LayerHost)
+	if got := model.Codes[c.code]; got != model.LayerHost {
+		t.Errorf("model.Codes[%s] = %q, want layer %q", c.code, got, model.LayerHost)
 	}
 	if len(d.Diagnosis) == 0 {
 		t.Fatalf("%s: no diagnosis under %v, want %s", d.Name, c.fault, c.code)
@@ -258,16 +258,16 @@ func assertHostCause(t *testing.T, d checker.Result, c nicGuest) {
 		t.Errorf("%s: first cause %s, want %s (diagnosis %s)", d.Name, first.Code, c.code, diagJSON(d))
 	}
 	for _, g := range d.Diagnosis {
-		if g.Code == checker.CodeGatewayICMPFiltered {
+		if g.Code == model.CodeGatewayICMPFiltered {
 			t.Errorf("%s: %s under a host fault: %s", d.Name, g.Code, g.Detail)
 		}
-		if g.Layer == checker.LayerHost && g.Code != c.code {
+		if g.Layer == model.LayerHost && g.Code != c.code {
 			t.Errorf("%s: host cause %s beside %s: %s", d.Name, g.Code, c.code, g.Detail)
 		}
 		if g.Code != c.code {
 			continue
 		}
-		if g.Layer != checker.LayerHost {
+		if g.Layer != model.LayerHost {
 			t.Errorf("%s: %s layer %q, want host", d.Name, g.Code, g.Layer)
 		}
 		if !strings.EqualFold(g.NIC, c.mac) {
@@ -298,7 +298,7 @@ func assertHostSide(t *testing.T, h nicHost, c nicGuest) {
 	if h.HostSide == nil {
 		// host_link_down comes from the domain's definition: the host side
 		// need not be read for it.
-		if c.code != checker.CodeHostLinkDown {
+		if c.code != model.CodeHostLinkDown {
 			t.Errorf("%s: no host_side after a failed check", c.dom)
 		}
 		return
@@ -340,16 +340,16 @@ func assertHostSide(t *testing.T, h nicHost, c nicGuest) {
 // lab-ovs in one CI run, as an ARP packet overrode it).
 type nicNetFault struct {
 	fault, undo []string
-	codes       []checker.Code
+	codes       []model.Code
 }
 
 // TestNICKindsNetworkFaults injects network faults and asserts that the
 // guests of every NIC kind get the network cause and no host cause at all.
 func TestNICKindsNetworkFaults(t *testing.T) {
 	for _, f := range []nicNetFault{
-		{fault: []string{"gateway-drop-icmp"}, undo: []string{"gateway-allow-icmp"}, codes: []checker.Code{checker.CodeGatewayICMPFiltered, checker.CodeGatewayUnconfirmed}},
-		{fault: []string{"upstream-cut"}, undo: []string{"upstream-restore"}, codes: []checker.Code{checker.CodeUpstreamUnreachable}},
-		{fault: []string{"gateway-absent"}, undo: []string{"gateway-present"}, codes: []checker.Code{checker.CodeGatewayUnresolved}},
+		{fault: []string{"gateway-drop-icmp"}, undo: []string{"gateway-allow-icmp"}, codes: []model.Code{model.CodeGatewayICMPFiltered, model.CodeGatewayUnconfirmed}},
+		{fault: []string{"upstream-cut"}, undo: []string{"upstream-restore"}, codes: []model.Code{model.CodeUpstreamUnreachable}},
+		{fault: []string{"gateway-absent"}, undo: []string{"gateway-present"}, codes: []model.Code{model.CodeGatewayUnresolved}},
 	} {
 		t.Run(f.fault[0], func(t *testing.T) {
 			lab(t, append([]string{"fault"}, f.fault...)...)
@@ -369,14 +369,14 @@ func TestNICKindsNetworkFaults(t *testing.T) {
 
 // assertNetworkOnly checks that d's causes are all at layer network, with
 // one of codes among them on the NIC mac.
-func assertNetworkOnly(t *testing.T, d checker.Result, mac string, codes ...checker.Code) {
+func assertNetworkOnly(t *testing.T, d model.Result, mac string, codes ...model.Code) {
 	t.Helper()
-	if d.State == checker.StateOK {
+	if d.State == model.StateOK {
 		t.Errorf("%s: state ok under a network fault", d.Name)
 	}
 	found := false
 	for _, g := range d.Diagnosis {
-		if g.Layer != checker.LayerNetwork {
+		if g.Layer != model.LayerNetwork {
 			t.Errorf("%s: %s cause %s under a network fault: %s", d.Name, g.Layer, g.Code, g.Detail)
 		}
 		if slices.Contains(codes, g.Code) && strings.EqualFold(g.NIC, mac) {
@@ -403,11 +403,11 @@ func TestNICKindsHostSideUnseen(t *testing.T) {
 			r := nicExec(t, false, c.dom)
 			d := domain(t, r.run, c.dom)
 			t.Logf("%s after %v, outside the lab's netns: state %s, diagnosis %s", c.dom, c.fault, d.State, diagJSON(d))
-			if d.State == checker.StateOK {
+			if d.State == model.StateOK {
 				t.Errorf("%s: state ok under %v", c.dom, c.fault)
 			}
 			for _, g := range d.Diagnosis {
-				if g.Layer == checker.LayerHost {
+				if g.Layer == model.LayerHost {
 					t.Errorf("%s: host cause %s from a host side vmcheck cannot see: %s", c.dom, g.Code, g.Detail)
 				}
 			}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // packageFiles are paths the vmcheck .deb must install.
@@ -168,11 +168,11 @@ func assertInstalledRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("installed vmcheck check: %v\n%s", err, out)
 	}
-	var rep checker.Report
+	var rep model.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("installed vmcheck check: not the JSON contract: %v\n%s", err, out)
 	}
-	if len(rep.Domains) != 1 || rep.Domains[0].Name != "lab-debian" || rep.Domains[0].State != checker.StateOK {
+	if len(rep.Domains) != 1 || rep.Domains[0].Name != "lab-debian" || rep.Domains[0].State != model.StateOK {
 		t.Errorf("installed vmcheck check = %s, want lab-debian ok", out)
 	}
 	if out, err := pkgRun(t, 2*time.Minute, "/usr/bin/vmcheck", "cron", "-c", labURI, "--domain", "lab-debian",

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -117,12 +117,12 @@ func pmQEMU(runDir, pveDir string) pmBackend {
 
 // pmCheck checks b's guest with its policy and returns its result, with
 // the exit code the state implies asserted.
-func pmCheck(t *testing.T, b pmBackend, cfg string) checker.Result {
+func pmCheck(t *testing.T, b pmBackend, cfg string) model.Result {
 	t.Helper()
 	r := b.check(t, cfg, b.dom)
 	d := domain(t, r, b.dom)
 	want := output.ExitOK
-	if d.State == checker.StateDegraded || d.State == checker.StateDown {
+	if d.State == model.StateDegraded || d.State == model.StateDown {
 		want = output.ExitProbeFailed
 	}
 	if r.code != want {
@@ -132,8 +132,8 @@ func pmCheck(t *testing.T, b pmBackend, cfg string) checker.Result {
 }
 
 // pmCodes are d's diagnosis codes, sorted, each once.
-func pmCodes(d checker.Result) []checker.Code {
-	var out []checker.Code
+func pmCodes(d model.Result) []model.Code {
+	var out []model.Code
 	for _, g := range d.Diagnosis {
 		if !slices.Contains(out, g.Code) {
 			out = append(out, g.Code)
@@ -144,20 +144,20 @@ func pmCodes(d checker.Result) []checker.Code {
 }
 
 // pmService returns d's service probe of method (the first).
-func pmService(t *testing.T, d checker.Result, method string) checker.ProbeResult {
+func pmService(t *testing.T, d model.Result, method string) model.ProbeResult {
 	t.Helper()
 	for _, p := range d.Probes {
-		if p.Kind == checker.ProbeService && p.Method == method {
+		if p.Kind == model.ProbeService && p.Method == method {
 			return p
 		}
 	}
 	t.Fatalf("%s: no service probe of method %s in %s", d.Name, method, pmProbesJSON(d))
-	return checker.ProbeResult{}
+	return model.ProbeResult{}
 }
 
 // pmDiag returns d's diagnoses of code.
-func pmDiag(d checker.Result, code checker.Code) []checker.Diagnosis {
-	var out []checker.Diagnosis
+func pmDiag(d model.Result, code model.Code) []model.Diagnosis {
+	var out []model.Diagnosis
 	for _, g := range d.Diagnosis {
 		if g.Code == code {
 			out = append(out, g)
@@ -166,25 +166,25 @@ func pmDiag(d checker.Result, code checker.Code) []checker.Diagnosis {
 	return out
 }
 
-func pmProbesJSON(d checker.Result) string {
+func pmProbesJSON(d model.Result) string {
 	b, _ := json.Marshal(d.Probes)
 	return string(b)
 }
 
-func pmLog(t *testing.T, d checker.Result) {
+func pmLog(t *testing.T, d model.Result) {
 	t.Helper()
 	t.Logf("%s: state %s in %.1fs, reason %q, diagnosis %s, probes %s", d.Name, d.State, d.Duration, d.Reason, diagJSON(d), pmProbesJSON(d))
 }
 
 // pmAssertOK checks a guest that must be ok, every probe ok and no
 // diagnosis.
-func pmAssertOK(t *testing.T, d checker.Result, when string) {
+func pmAssertOK(t *testing.T, d model.Result, when string) {
 	t.Helper()
-	if d.State != checker.StateOK || len(d.Diagnosis) != 0 {
+	if d.State != model.StateOK || len(d.Diagnosis) != 0 {
 		t.Errorf("%s %s: state %s (reason %q), diagnosis %s; want ok with none", d.Name, when, d.State, d.Reason, diagJSON(d))
 	}
 	for _, p := range d.Probes {
-		if p.Status != checker.ProbePassed || !p.OK {
+		if p.Status != model.ProbePassed || !p.OK {
 			t.Errorf("%s %s: %s/%s probe %s: status %s (%s), want ok", d.Name, when, p.Kind, p.Method, p.Target, p.Status, p.Error)
 		}
 	}
@@ -197,30 +197,30 @@ type pmCase struct {
 	name        string
 	fault, undo []string // lab.sh fault arguments (none: the lab as it is)
 	probes      []string
-	state       checker.State
-	codes       []checker.Code // exactly these codes, sorted
+	state       model.State
+	codes       []model.Code // exactly these codes, sorted
 	// attempts is how many checks may be needed to see the cause (a
 	// random fault); 0 means 1.
 	attempts int
-	assert   func(t *testing.T, d checker.Result)
+	assert   func(t *testing.T, d model.Result)
 }
 
 var pmCases = []pmCase{
-	{name: "healthy", probes: pmFull, state: checker.StateOK, assert: pmAssertHealthyFull},
+	{name: "healthy", probes: pmFull, state: model.StateOK, assert: pmAssertHealthyFull},
 	{name: "packet_loss", fault: []string{"loss"}, undo: []string{"loss-restore"}, probes: pmLoss,
-		state: checker.StateDegraded, codes: []checker.Code{checker.CodePacketLoss}, attempts: 3, assert: pmAssertLoss},
+		state: model.StateDegraded, codes: []model.Code{model.CodePacketLoss}, attempts: 3, assert: pmAssertLoss},
 	{name: "path_mtu_blackhole", fault: []string{"mtu-blackhole"}, undo: []string{"mtu-restore"}, probes: pmServices,
-		state: checker.StateDegraded, codes: []checker.Code{checker.CodePathMTUBlackhole}, assert: pmAssertMTU},
+		state: model.StateDegraded, codes: []model.Code{model.CodePathMTUBlackhole}, assert: pmAssertMTU},
 	{name: "dns_failure", fault: []string{"dns-stop"}, undo: []string{"dns-start"}, probes: pmServices,
-		state: checker.StateDegraded, codes: []checker.Code{checker.CodeDNSFailure}, assert: pmAssertDNSDown},
+		state: model.StateDegraded, codes: []model.Code{model.CodeDNSFailure}, assert: pmAssertDNSDown},
 	{name: "dns_failure/expect", probes: []string{`{method: dns, name: ` + pmWebName + `, expect: 192.0.2.99, timeout: 5s}`},
-		state: checker.StateDegraded, codes: []checker.Code{checker.CodeDNSFailure}, assert: pmAssertDNSExpect},
+		state: model.StateDegraded, codes: []model.Code{model.CodeDNSFailure}, assert: pmAssertDNSExpect},
 	{name: "tcp_filtered", fault: []string{"tcp-drop"}, undo: []string{"tcp-allow"}, probes: pmServices,
-		state: checker.StateDegraded, codes: []checker.Code{checker.CodeTCPFiltered}, assert: pmAssertTCP(checker.CodeTCPFiltered, "answers ping")},
+		state: model.StateDegraded, codes: []model.Code{model.CodeTCPFiltered}, assert: pmAssertTCP(model.CodeTCPFiltered, "answers ping")},
 	{name: "tcp_refused", fault: []string{"tcp-reject"}, undo: []string{"tcp-allow"}, probes: pmServices,
-		state: checker.StateDegraded, codes: []checker.Code{checker.CodeTCPRefused}, assert: pmAssertTCP(checker.CodeTCPRefused, "refused")},
+		state: model.StateDegraded, codes: []model.Code{model.CodeTCPRefused}, assert: pmAssertTCP(model.CodeTCPRefused, "refused")},
 	{name: "http_failure", probes: []string{`{method: http, url: "` + pmWebURL + `missing", timeout: 5s}`},
-		state: checker.StateDegraded, codes: []checker.Code{checker.CodeHTTPFailure}, assert: pmAssertHTTP404},
+		state: model.StateDegraded, codes: []model.Code{model.CodeHTTPFailure}, assert: pmAssertHTTP404},
 	// The lab's round trips under TCG are about 1 ms to the gateway and to
 	// 203.0.113.10 (measured: 0.7–1.3 ms), so an icmp max_rtt of 1 ms — the
 	// smallest a policy may name — is crossed only now and then; a TCP
@@ -229,7 +229,7 @@ var pmCases = []pmCase{
 	// probe must be judged by its own average.
 	{name: "high_latency", probes: []string{`{method: icmp, max_rtt: 1ms}`, `{method: tcp, target: "` + pmWebTCP + `", max_rtt: 1ms, timeout: 5s}`,
 		`{method: http, url: "` + pmWebURL + `", max_rtt: 1ms, timeout: 5s}`},
-		state: checker.StateDegraded, codes: []checker.Code{checker.CodeHighLatency}, assert: pmAssertLatency},
+		state: model.StateDegraded, codes: []model.Code{model.CodeHighLatency}, assert: pmAssertLatency},
 }
 
 // pmRun runs case c on backend b: the fault (undone at the end even on
@@ -244,7 +244,7 @@ func pmRun(t *testing.T, b pmBackend, c pmCase) {
 		t.Logf("lab fault %s: %v", strings.Join(c.fault, " "), time.Since(start).Round(10*time.Millisecond))
 		t.Cleanup(func() { lab(t, append([]string{"fault"}, c.undo...)...) })
 	}
-	var d checker.Result
+	var d model.Result
 	for attempt := 1; attempt <= max(c.attempts, 1); attempt++ {
 		d = pmCheck(t, b, cfg)
 		pmLog(t, d)
@@ -263,15 +263,15 @@ func pmRun(t *testing.T, b pmBackend, c pmCase) {
 	}
 	for _, g := range d.Diagnosis {
 		if slices.Contains(c.codes, g.Code) {
-			if g.Layer != checker.LayerNetwork || checker.Codes[g.Code] != checker.LayerNetwork {
-				t.Errorf("%s: %s layer %q (checker.Codes: %q), want network", d.Name, g.Code, g.Layer, checker.Codes[g.Code])
+			if g.Layer != model.LayerNetwork || model.Codes[g.Code] != model.LayerNetwork {
+				t.Errorf("%s: %s layer %q (model.Codes: %q), want network", d.Name, g.Code, g.Layer, model.Codes[g.Code])
 			}
 			if strings.TrimSpace(g.Detail) == "" {
 				t.Errorf("%s: %s without a detail", d.Name, g.Code)
 			}
 		}
 	}
-	if c.state == checker.StateDegraded && !strings.Contains(d.Reason, ":") {
+	if c.state == model.StateDegraded && !strings.Contains(d.Reason, ":") {
 		t.Errorf("%s: reason %q does not say which probe failed", d.Name, d.Reason)
 	}
 	if c.assert != nil {
@@ -288,15 +288,15 @@ func pmRun(t *testing.T, b pmBackend, c pmCase) {
 	pmAssertOK(t, after, "after "+strings.Join(c.undo, " "))
 }
 
-func pmAssertHealthyFull(t *testing.T, d checker.Result) {
+func pmAssertHealthyFull(t *testing.T, d model.Result) {
 	t.Helper()
 	pmAssertOK(t, d, "in a healthy lab")
 	methods := map[string]bool{}
 	for _, p := range d.Probes {
 		switch p.Kind {
-		case checker.ProbeService:
+		case model.ProbeService:
 			methods[p.Method] = true
-		case checker.ProbeExternal, checker.ProbeGateway:
+		case model.ProbeExternal, model.ProbeGateway:
 			if p.Method != "icmp" || p.Sent != 20 || p.Received != 20 || p.Loss == nil || *p.Loss != 0 {
 				t.Errorf("%s: %s probe %s: method %q, sent %d, received %d, loss %v; want icmp 20/20, 0", d.Name, p.Kind, p.Target, p.Method, p.Sent, p.Received, p.Loss)
 			}
@@ -324,10 +324,10 @@ func pmAssertHealthyFull(t *testing.T, d checker.Result) {
 	}
 }
 
-func pmAssertLoss(t *testing.T, d checker.Result) {
+func pmAssertLoss(t *testing.T, d model.Result) {
 	t.Helper()
-	ext := probe(t, d, checker.ProbeExternal, external4)
-	if ext.Status != checker.ProbeDegraded || !ext.OK || ext.Method != "icmp" {
+	ext := probe(t, d, model.ProbeExternal, external4)
+	if ext.Status != model.ProbeDegraded || !ext.OK || ext.Method != "icmp" {
 		t.Errorf("external probe: status %s, ok %v, method %q; want degraded, ok, icmp", ext.Status, ext.OK, ext.Method)
 	}
 	if ext.Sent != 20 || ext.Loss == nil || *ext.Loss <= 0.2 || ext.Received >= 20 || ext.Received < 1 {
@@ -336,75 +336,75 @@ func pmAssertLoss(t *testing.T, d checker.Result) {
 		t.Errorf("external probe: loss_ratio %v, but %d of 20 received is %v", *ext.Loss, ext.Received, want)
 	}
 	mustContain(t, "external probe error", ext.Error, "over max_loss 20%")
-	gw := probe(t, d, checker.ProbeGateway, gw4)
-	if gw.Status != checker.ProbePassed || gw.Sent != 20 || gw.Received != 20 || gw.Loss == nil || *gw.Loss != 0 {
+	gw := probe(t, d, model.ProbeGateway, gw4)
+	if gw.Status != model.ProbePassed || gw.Sent != 20 || gw.Received != 20 || gw.Loss == nil || *gw.Loss != 0 {
 		t.Errorf("gateway probe: status %s, sent %d, received %d, loss %v; want ok 20/20 (the gateway is not behind the fault)", gw.Status, gw.Sent, gw.Received, gw.Loss)
 	}
-	for _, g := range pmDiag(d, checker.CodePacketLoss) {
+	for _, g := range pmDiag(d, model.CodePacketLoss) {
 		mustContain(t, "packet_loss detail", g.Detail, external4)
 		mustContain(t, "packet_loss detail", g.Detail, "of 20 echo requests unanswered")
 	}
 }
 
-func pmAssertMTU(t *testing.T, d checker.Result) {
+func pmAssertMTU(t *testing.T, d model.Result) {
 	t.Helper()
 	m := pmService(t, d, "mtu")
-	if m.Status != checker.ProbeFailed || m.NICMTU != 1500 || m.PathMTU != 1280 || m.Target != external4 {
+	if m.Status != model.ProbeFailed || m.NICMTU != 1500 || m.PathMTU != 1280 || m.Target != external4 {
 		t.Errorf("mtu probe %s: status %s, nic_mtu %d, path_mtu %d; want failed, 1500, 1280", m.Target, m.Status, m.NICMTU, m.PathMTU)
 	}
 	// The plain pings pass: only full-size packets vanish.
 	for _, p := range d.Probes {
-		if p.Method != "mtu" && p.Status != checker.ProbePassed {
+		if p.Method != "mtu" && p.Status != model.ProbePassed {
 			t.Errorf("%s/%s probe %s: status %s (%s), want ok (only the path MTU is broken)", p.Kind, p.Method, p.Target, p.Status, p.Error)
 		}
 	}
-	for _, g := range pmDiag(d, checker.CodePathMTUBlackhole) {
+	for _, g := range pmDiag(d, model.CodePathMTUBlackhole) {
 		mustContain(t, "path_mtu_blackhole detail", g.Detail, "is 1280")
 		mustContain(t, "path_mtu_blackhole detail", g.Detail, "reach the gateway")
 	}
 }
 
-func pmAssertDNSDown(t *testing.T, d checker.Result) {
+func pmAssertDNSDown(t *testing.T, d model.Result) {
 	t.Helper()
 	dns := pmService(t, d, "dns")
-	if dns.Status != checker.ProbeFailed || len(dns.Addresses) != 0 {
+	if dns.Status != model.ProbeFailed || len(dns.Addresses) != 0 {
 		t.Errorf("dns probe: status %s, addresses %v; want failed, none", dns.Status, dns.Addresses)
 	}
 	mustContain(t, "dns probe error", dns.Error, "did not resolve")
 	for _, m := range []string{"mtu", "tcp", "http"} {
-		if p := pmService(t, d, m); p.Status != checker.ProbePassed {
+		if p := pmService(t, d, m); p.Status != model.ProbePassed {
 			t.Errorf("%s probe: status %s (%s), want ok (they name no host)", m, p.Status, p.Error)
 		}
 	}
-	for _, g := range pmDiag(d, checker.CodeDNSFailure) {
+	for _, g := range pmDiag(d, model.CodeDNSFailure) {
 		mustContain(t, "dns_failure detail", g.Detail, pmWebName)
 	}
 }
 
-func pmAssertDNSExpect(t *testing.T, d checker.Result) {
+func pmAssertDNSExpect(t *testing.T, d model.Result) {
 	t.Helper()
 	dns := pmService(t, d, "dns")
-	if dns.Status != checker.ProbeFailed || !slices.Contains(dns.Addresses, "203.0.113.10") {
+	if dns.Status != model.ProbeFailed || !slices.Contains(dns.Addresses, "203.0.113.10") {
 		t.Errorf("dns probe: status %s, addresses %v; want failed, with what it did resolve to (203.0.113.10)", dns.Status, dns.Addresses)
 	}
-	for _, g := range pmDiag(d, checker.CodeDNSFailure) {
+	for _, g := range pmDiag(d, model.CodeDNSFailure) {
 		mustContain(t, "dns_failure detail", g.Detail, "not the expected 192.0.2.99")
 	}
 }
 
-func pmAssertTCP(code checker.Code, says string) func(t *testing.T, d checker.Result) {
-	return func(t *testing.T, d checker.Result) {
+func pmAssertTCP(code model.Code, says string) func(t *testing.T, d model.Result) {
+	return func(t *testing.T, d model.Result) {
 		t.Helper()
 		// The http probe's URL is on the same port: it fails the same way.
 		for _, m := range []string{"tcp", "http"} {
 			p := pmService(t, d, m)
-			if p.Status != checker.ProbeFailed || p.HTTPStatus != 0 {
+			if p.Status != model.ProbeFailed || p.HTTPStatus != 0 {
 				t.Errorf("%s probe: status %s, http_status %d; want failed, none", m, p.Status, p.HTTPStatus)
 			}
 			mustContain(t, m+" probe error", p.Error, says)
 		}
 		for _, m := range []string{"mtu", "dns"} {
-			if p := pmService(t, d, m); p.Status != checker.ProbePassed {
+			if p := pmService(t, d, m); p.Status != model.ProbePassed {
 				t.Errorf("%s probe: status %s (%s), want ok", m, p.Status, p.Error)
 			}
 		}
@@ -418,27 +418,27 @@ func pmAssertTCP(code checker.Code, says string) func(t *testing.T, d checker.Re
 	}
 }
 
-func pmAssertHTTP404(t *testing.T, d checker.Result) {
+func pmAssertHTTP404(t *testing.T, d model.Result) {
 	t.Helper()
 	h := pmService(t, d, "http")
-	if h.Status != checker.ProbeFailed || h.HTTPStatus != 404 {
+	if h.Status != model.ProbeFailed || h.HTTPStatus != 404 {
 		t.Errorf("http probe: status %s, http_status %d; want failed, 404", h.Status, h.HTTPStatus)
 	}
 	mustContain(t, "http probe error", h.Error, "status 404, expected 2xx")
-	for _, g := range pmDiag(d, checker.CodeHTTPFailure) {
+	for _, g := range pmDiag(d, model.CodeHTTPFailure) {
 		mustContain(t, "http_failure detail", g.Detail, pmWebURL+"missing")
 	}
 }
 
-func pmAssertLatency(t *testing.T, d checker.Result) {
+func pmAssertLatency(t *testing.T, d model.Result) {
 	t.Helper()
 	details := ""
-	for _, g := range pmDiag(d, checker.CodeHighLatency) {
+	for _, g := range pmDiag(d, model.CodeHighLatency) {
 		details += g.Detail + "\n"
 	}
 	for _, m := range []string{"tcp", "http"} {
 		p := pmService(t, d, m)
-		if p.Status != checker.ProbeDegraded || !p.OK || p.RTT <= 0.001 {
+		if p.Status != model.ProbeDegraded || !p.OK || p.RTT <= 0.001 {
 			t.Errorf("%s probe: status %s, ok %v, time %vs; want degraded, ok, over 1ms", m, p.Status, p.OK, p.RTT)
 		}
 		mustContain(t, m+" probe error", p.Error, "over max_rtt 1ms")
@@ -455,12 +455,12 @@ func pmAssertLatency(t *testing.T, d checker.Result) {
 		}
 		switch {
 		case p.RTT > 0.0010005:
-			if p.Status != checker.ProbeDegraded {
+			if p.Status != model.ProbeDegraded {
 				t.Errorf("%s probe %s: average round trip %vs over max_rtt 1ms, status %s; want degraded", p.Kind, p.Target, p.RTT, p.Status)
 			}
 			mustContain(t, "high_latency details", details, p.Target+": average round trip")
 		case p.RTT < 0.0009995:
-			if p.Status != checker.ProbePassed {
+			if p.Status != model.ProbePassed {
 				t.Errorf("%s probe %s: average round trip %vs under max_rtt 1ms, status %s (%s); want ok", p.Kind, p.Target, p.RTT, p.Status, p.Error)
 			}
 		}
@@ -486,19 +486,19 @@ func TestProbes(t *testing.T) {
 		cfg := pmConfig(t, map[string][]string{dom: pmServices})
 		d := pmCheck(t, pmBackend{dom: dom, check: b.check}, cfg)
 		pmLog(t, d)
-		if d.State != checker.StateOK || len(d.Diagnosis) != 0 {
+		if d.State != model.StateOK || len(d.Diagnosis) != 0 {
 			t.Errorf("%s: state %s, diagnosis %s; want ok with none (a missing tool says nothing of the network)", dom, d.State, diagJSON(d))
 		}
 		for m, tool := range map[string]string{"mtu": "-M", "dns": "getent not found", "tcp": "curl not found", "http": "curl not found"} {
 			p := pmService(t, d, m)
-			if p.Status != checker.ProbeUnavailable || p.OK {
+			if p.Status != model.ProbeUnavailable || p.OK {
 				t.Errorf("%s probe: status %s, ok %v; want unavailable", m, p.Status, p.OK)
 			}
 			mustContain(t, m+" probe error", p.Error, tool)
 			mustContain(t, "reason", d.Reason, m+" "+p.Target+" unavailable")
 		}
 		for _, p := range d.Probes {
-			if p.Kind != checker.ProbeService && p.Status != checker.ProbePassed {
+			if p.Kind != model.ProbeService && p.Status != model.ProbePassed {
 				t.Errorf("%s probe %s: status %s, want ok", p.Kind, p.Target, p.Status)
 			}
 		}
@@ -518,7 +518,7 @@ func TestProbes(t *testing.T) {
 		pmLog(t, d)
 		pmAssertOK(t, d, "under mtu-blackhole, dns-stop and tcp-reject with the default policy")
 		for _, p := range d.Probes {
-			if p.Kind == checker.ProbeService || (p.Method == "icmp" && p.Sent > 1) {
+			if p.Kind == model.ProbeService || (p.Method == "icmp" && p.Sent > 1) {
 				t.Errorf("the default policy ran %s/%s probe %s (sent %d): want one echo request per target only", p.Kind, p.Method, p.Target, p.Sent)
 			}
 		}
@@ -529,11 +529,11 @@ func TestProbes(t *testing.T) {
 		t.Cleanup(func() { lab(t, "fault", "upstream-restore") })
 		d = pmCheck(t, b, cfg)
 		pmLog(t, d)
-		if got := pmCodes(d); !slices.Equal(got, []checker.Code{checker.CodeUpstreamUnreachable}) {
+		if got := pmCodes(d); !slices.Equal(got, []model.Code{model.CodeUpstreamUnreachable}) {
 			t.Errorf("under upstream-cut with the default policy: codes %v, want exactly [upstream_unreachable]: %s", got, diagJSON(d))
 		}
-		for _, c := range []checker.Code{checker.CodePacketLoss, checker.CodeHighLatency, checker.CodePathMTUBlackhole,
-			checker.CodeDNSFailure, checker.CodeTCPRefused, checker.CodeTCPFiltered, checker.CodeHTTPFailure} {
+		for _, c := range []model.Code{model.CodePacketLoss, model.CodeHighLatency, model.CodePathMTUBlackhole,
+			model.CodeDNSFailure, model.CodeTCPRefused, model.CodeTCPFiltered, model.CodeHTTPFailure} {
 			if len(pmDiag(d, c)) > 0 {
 				t.Errorf("the default policy named %s: %s", c, diagJSON(d))
 			}
@@ -626,15 +626,15 @@ func TestProbesCronServe(t *testing.T) {
 		found := false
 		for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
 			var f struct {
-				Msg       string              `json:"msg"`
-				Domain    string              `json:"domain"`
-				Diagnosis []checker.Diagnosis `json:"diagnosis"`
+				Msg       string            `json:"msg"`
+				Domain    string            `json:"domain"`
+				Diagnosis []model.Diagnosis `json:"diagnosis"`
 			}
 			if json.Unmarshal([]byte(l), &f) != nil || f.Msg != "vm checked" || f.Domain != "lab-debian" {
 				continue
 			}
 			found = true
-			if len(f.Diagnosis) != 1 || f.Diagnosis[0].Code != checker.CodeDNSFailure {
+			if len(f.Diagnosis) != 1 || f.Diagnosis[0].Code != model.CodeDNSFailure {
 				t.Errorf("cron log line diagnosis = %+v, want [dns_failure]: %s", f.Diagnosis, l)
 			}
 		}
@@ -664,14 +664,14 @@ func TestProbesCronServe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var d checker.Result
+		var d model.Result
 		if err := json.Unmarshal(b, &d); err != nil {
 			t.Fatalf("/api/results: %v\n%s", err, b)
 		}
-		if got := pmCodes(d); !slices.Equal(got, []checker.Code{checker.CodeDNSFailure}) || d.State != checker.StateDegraded {
+		if got := pmCodes(d); !slices.Equal(got, []model.Code{model.CodeDNSFailure}) || d.State != model.StateDegraded {
 			t.Errorf("/api/results: state %s, codes %v; want degraded, [dns_failure]", d.State, got)
 		}
-		if dns := pmService(t, d, "dns"); dns.Status != checker.ProbeFailed {
+		if dns := pmService(t, d, "dns"); dns.Status != model.ProbeFailed {
 			t.Errorf("/api/results: dns probe status %s, want failed", dns.Status)
 		}
 		// The resolver back: the next round clears the series.

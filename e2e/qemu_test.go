@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agentsocket"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -29,17 +29,17 @@ var qemuLabWants = map[string]struct {
 	want    want
 	libvirt string // the libvirt lab's twin
 }{
-	"qemu-healthy": {want{state: checker.StateOK, agent: checker.AgentOK, family: "linux", osID: "debian", osSource: "osinfo",
-		probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "203.0.113.10"): checker.ProbePassed, p(checker.ProbeGateway, gw4): checker.ProbePassed},
+	"qemu-healthy": {want{state: model.StateOK, agent: model.AgentOK, family: "linux", osID: "debian", osSource: "osinfo",
+		probes: map[string]model.ProbeStatus{p(model.ProbeExternal, "203.0.113.10"): model.ProbePassed, p(model.ProbeGateway, gw4): model.ProbePassed},
 		nics:   map[string][3]string{"52:54:00:0c:90:01": {gw4, "guest-proc-route", "external"}}}, "lab-debian"},
-	"qemu-badgw": {want{state: checker.StateDown, agent: checker.AgentOK, family: "linux", osID: "debian",
-		probes: map[string]checker.ProbeStatus{p(checker.ProbeExternal, "203.0.113.10"): checker.ProbeFailed, p(checker.ProbeGateway, badGW): checker.ProbeFailed},
+	"qemu-badgw": {want{state: model.StateDown, agent: model.AgentOK, family: "linux", osID: "debian",
+		probes: map[string]model.ProbeStatus{p(model.ProbeExternal, "203.0.113.10"): model.ProbeFailed, p(model.ProbeGateway, badGW): model.ProbeFailed},
 		nics:   map[string][3]string{"52:54:00:0c:90:02": {badGW, "guest-proc-route", "external"}}}, "lab-badgw"},
-	"qemu-paused":  {want{state: checker.StatePaused, family: "unknown", reason: "paused"}, "lab-paused"},
-	"qemu-noagent": {want{state: checker.StateUnknown, agent: checker.AgentDisconnected, family: "unknown", reason: "not connected"}, "lab-noagent"},
+	"qemu-paused":  {want{state: model.StatePaused, family: "unknown", reason: "paused"}, "lab-paused"},
+	"qemu-noagent": {want{state: model.StateUnknown, agent: model.AgentDisconnected, family: "unknown", reason: "not connected"}, "lab-noagent"},
 	// lab/hostile's bombs through the direct socket; no twin compared (its
 	// replies rotate).
-	"qemu-hostile": {want{state: checker.StateUnknown, hostile: true}, ""},
+	"qemu-hostile": {want{state: model.StateUnknown, hostile: true}, ""},
 }
 
 // qemuLab brings lab/qemu.sh up (it is idempotent) and, if it was not up
@@ -96,11 +96,11 @@ func qemuCheck(t *testing.T, runDir, pveDir string, args ...string) run {
 
 // shape is what must agree between a plain-QEMU guest and its libvirt
 // twin: everything but names, addresses, MACs and times.
-func shape(d checker.Result) string {
+func shape(d model.Result) string {
 	var probes []string
 	for _, pr := range d.Probes {
 		target := pr.Target
-		if pr.Kind == checker.ProbeGateway {
+		if pr.Kind == model.ProbeGateway {
 			target = "gw"
 		}
 		probes = append(probes, fmt.Sprintf("%s/%s=%s", pr.Kind, target, pr.Status))
@@ -158,7 +158,7 @@ func TestQEMUHost(t *testing.T) {
 			if w.libvirt == "" {
 				continue
 			}
-			var twin *checker.Result
+			var twin *model.Result
 			for i := range l.report.Domains {
 				if l.report.Domains[i].Name == w.libvirt {
 					twin = &l.report.Domains[i]
@@ -203,7 +203,7 @@ func TestQEMUHost(t *testing.T) {
 		defer qemuScript(t, time.Minute, "fault", "release-agent", "9001")
 		r := qemuCheck(t, runDir, pveDir, "--domain", "qemu-healthy")
 		d := domain(t, r, "qemu-healthy")
-		if d.State != checker.StateUnknown || d.Agent.State != checker.AgentUnresponsive {
+		if d.State != model.StateUnknown || d.Agent.State != model.AgentUnresponsive {
 			t.Errorf("state %s, agent %s, want unknown/unresponsive", d.State, d.Agent.State)
 		}
 		mustContain(t, "reason", d.Reason, "another client holds the agent socket")
@@ -211,7 +211,7 @@ func TestQEMUHost(t *testing.T) {
 			t.Errorf("took %v: vmcheck must back off, not wait for the socket", r.duration)
 		}
 		qemuScript(t, time.Minute, "fault", "release-agent", "9001")
-		if d := domain(t, qemuCheck(t, runDir, pveDir, "--domain", "qemu-healthy"), "qemu-healthy"); d.State != checker.StateOK {
+		if d := domain(t, qemuCheck(t, runDir, pveDir, "--domain", "qemu-healthy"), "qemu-healthy"); d.State != model.StateOK {
 			t.Errorf("after release: state %s (%s), want ok", d.State, d.Reason)
 		}
 	})
@@ -261,7 +261,7 @@ func TestQEMUHost(t *testing.T) {
 		if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == output.ExitProbeFailed) {
 			t.Fatalf("vmcheck-nolibvirt %v: %v", full, err)
 		}
-		var rep checker.Report
+		var rep model.Report
 		if err := json.Unmarshal(out, &rep); err != nil {
 			t.Fatalf("vmcheck-nolibvirt: not the JSON contract: %v\n%s", err, out)
 		}

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // The chaos soak: one `vmcheck serve` against the full lab while faults
@@ -38,11 +38,11 @@ const (
 	// room for the checks of 15 TCG guests on two shared cores.
 	soakSettle = 75 * time.Second
 	// absent is the truth of a domain that is not running: no series.
-	absent checker.State = "absent"
+	absent model.State = "absent"
 )
 
 // soakTruth is the state every lab domain must settle to.
-type soakTruth map[string]checker.State
+type soakTruth map[string]model.State
 
 // soakFault is one fault of the lab's list, with its undo and the truth
 // while it is in place.
@@ -63,7 +63,7 @@ var (
 )
 
 // with returns base with dom's state set to s.
-func with(s checker.State) func(soakTruth, string) soakTruth {
+func with(s model.State) func(soakTruth, string) soakTruth {
 	return func(base soakTruth, dom string) soakTruth {
 		t := base.copy()
 		t[dom] = s
@@ -72,11 +72,11 @@ func with(s checker.State) func(soakTruth, string) soakTruth {
 }
 
 // everyOK maps the healthy lab's ok domains through f (name → new state).
-func everyOK(f func(name string) checker.State) func(soakTruth, string) soakTruth {
+func everyOK(f func(name string) model.State) func(soakTruth, string) soakTruth {
 	return func(base soakTruth, _ string) soakTruth {
 		t := base.copy()
 		for name, s := range base {
-			if s == checker.StateOK {
+			if s == model.StateOK {
 				t[name] = f(name)
 			}
 		}
@@ -98,27 +98,27 @@ func (t soakTruth) copy() soakTruth {
 // lab-wide fault meets the healthy lab.
 var soakFaults = []soakFault{
 	{name: "link-down", targets: soakHealthy, apply: []string{"fault", "link-down", "DOM"},
-		undo: []string{"fault", "link-up", "DOM"}, truth: with(checker.StateDown)},
+		undo: []string{"fault", "link-up", "DOM"}, truth: with(model.StateDown)},
 	{name: "agent-freeze", targets: soakLinux, apply: []string{"fault", "freeze-agent", "DOM"},
-		undo: []string{"fault", "thaw-agent", "DOM"}, truth: with(checker.StateUnknown)},
+		undo: []string{"fault", "thaw-agent", "DOM"}, truth: with(model.StateUnknown)},
 	{name: "destroy", targets: soakRebooted, apply: []string{"fault", "destroy", "DOM"},
 		undo: []string{"fault", "start", "DOM"}, truth: with(absent)},
 	{name: "pause", targets: soakHealthy, apply: []string{"fault", "pause", "DOM"},
-		undo: []string{"fault", "resume", "DOM"}, truth: with(checker.StatePaused)},
+		undo: []string{"fault", "resume", "DOM"}, truth: with(model.StatePaused)},
 	{name: "gateway-drop-icmp", apply: []string{"fault", "gateway-drop-icmp"}, undo: []string{"fault", "gateway-allow-icmp"},
-		truth: everyOK(func(string) checker.State { return checker.StateDegraded })},
+		truth: everyOK(func(string) model.State { return model.StateDegraded })},
 	{name: "gateway-absent", apply: []string{"fault", "gateway-absent"}, undo: []string{"fault", "gateway-present"},
-		truth: everyOK(func(name string) checker.State {
+		truth: everyOK(func(name string) model.State {
 			switch name {
 			case "lab-ipv6": // its gateway is IPv6 only
-				return checker.StateOK
+				return model.StateOK
 			case "lab-twonic": // its internal gateway still answers
-				return checker.StateDegraded
+				return model.StateDegraded
 			}
-			return checker.StateDown
+			return model.StateDown
 		})},
 	{name: "upstream-cut", apply: []string{"fault", "upstream-cut"}, undo: []string{"fault", "upstream-restore"},
-		truth: everyOK(func(string) checker.State { return checker.StateDegraded })},
+		truth: everyOK(func(string) model.State { return model.StateDegraded })},
 	{name: "libvirtd-restart", apply: []string{"fault", "restart-libvirtd"}, truth: same},
 	{name: "hostile-reboot", targets: []string{"lab-hostile", "lab-hostile-slow"}, apply: []string{"fault", "reset", "DOM"},
 		truth: same},
@@ -271,7 +271,7 @@ func soakLab(t *testing.T, args []string, dom string) {
 
 // soakStates returns each domain's reported state on /metrics, and the
 // exposition.
-func soakStates(s *soakServe) (map[string]checker.State, expMetrics, error) {
+func soakStates(s *soakServe) (map[string]model.State, expMetrics, error) {
 	b, err := expGet("http://" + s.addr + "/metrics")
 	if err != nil {
 		return nil, nil, err
@@ -280,7 +280,7 @@ func soakStates(s *soakServe) (map[string]checker.State, expMetrics, error) {
 	if m, err = parseExposition(b); err != nil {
 		return nil, nil, err
 	}
-	got := map[string]checker.State{}
+	got := map[string]model.State{}
 	if mf, ok := m["vmcheck_domain_state"]; ok {
 		for _, series := range mf.Metric {
 			var dom, st string
@@ -293,7 +293,7 @@ func soakStates(s *soakServe) (map[string]checker.State, expMetrics, error) {
 				}
 			}
 			if series.GetGauge().GetValue() == 1 {
-				got[dom] = checker.State(st)
+				got[dom] = model.State(st)
 			}
 		}
 	}
@@ -301,7 +301,7 @@ func soakStates(s *soakServe) (map[string]checker.State, expMetrics, error) {
 }
 
 // soakDiff lists the domains whose reported state is not the truth.
-func soakDiff(want soakTruth, got map[string]checker.State) []string {
+func soakDiff(want soakTruth, got map[string]model.State) []string {
 	var wrong []string
 	for name, w := range want {
 		g, ok := got[name]

@@ -17,27 +17,30 @@ import (
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/exporter/cron"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/metrics"
 	"github.com/vmcheck/vmcheck/exporter/web"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // benchRound returns 1000 simulated domains and their checked results,
 // one in ten with a failing external probe.
-func benchRound(b *testing.B) ([]checker.Domain, []checker.Result) {
+func benchRound(b *testing.B) ([]model.Domain, []model.Result) {
 	b.Helper()
 	ext := netip.MustParseAddr("203.0.113.10")
 	doms, _ := sim.Fleet(sim.FleetConfig{N: 1000, External: ext, Latency: &sim.Latency{}, BusyboxEvery: 10})
-	c := checker.New(checker.Config{External: []netip.Addr{ext}, Timeout: checker.Duration(10 * time.Second)})
+	c := checker.New(settings.Config{External: []netip.Addr{ext}, Timeout: config.Duration(10 * time.Second)})
 	rs := c.CheckAll(context.Background(), doms)
 	for i := range rs {
-		if rs[i].State != checker.StateOK {
+		if rs[i].State != model.StateOK {
 			b.Fatalf("%s: %s", rs[i].Name, rs[i].Reason)
 		}
 		if i%10 == 0 {
-			rs[i].State, rs[i].Reason = checker.StateDegraded, "external 203.0.113.10: no reply"
-			rs[i].Probes[0].OK, rs[i].Probes[0].Status, rs[i].Probes[0].Error = false, checker.ProbeFailed, "no reply"
+			rs[i].State, rs[i].Reason = model.StateDegraded, "external 203.0.113.10: no reply"
+			rs[i].Probes[0].OK, rs[i].Probes[0].Status, rs[i].Probes[0].Error = false, model.ProbeFailed, "no reply"
 		}
 	}
 	return doms, rs

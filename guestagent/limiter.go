@@ -21,7 +21,7 @@ var ErrOverloaded = errors.New("hypervisor daemon overloaded")
 // libvirtd reads it until the agent answers (qemuAgentCommand waits on the
 // thread), and libvirtd has max_workers of them for every client. A check
 // waiting for its guest's ping holds none, so checks in flight are bounded
-// elsewhere (checker.Config.Concurrency) and much higher.
+// elsewhere (settings.Config.Concurrency) and much higher.
 //
 // The limit adapts, additive increase and multiplicative decrease: it
 // starts at its maximum; a call failing with ErrOverloaded halves it, and

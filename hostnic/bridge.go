@@ -4,18 +4,18 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // A Linux bridge NIC: its tap, up, in the bridge the domain names, and
 // the bridge up (sysfs, /sys/class/net/TAP/{address,operstate,flags,master}).
 
-func init() { register(checker.HostKindBridge, inspectBridge) }
+func init() { register(model.HostKindBridge, inspectBridge) }
 
 // ovsDatapath is the master of a tap on Open vSwitch's kernel datapath.
 const ovsDatapath = "ovs-system"
 
-func inspectBridge(_ context.Context, o Options, n NIC) checker.HostSide {
+func inspectBridge(_ context.Context, o Options, n NIC) model.HostSide {
 	tap, why := findTap(o, n)
 	if why != "" {
 		return unknown(n.Kind, why)
@@ -33,14 +33,14 @@ func inspectBridge(_ context.Context, o Options, n NIC) checker.HostSide {
 	case ovsDatapath:
 		return unknown(n.Kind, fmt.Sprintf("the tap %s is on Open vSwitch (master %s), not in a Linux bridge: the domain does not say it is an OVS port", n.Device, ovsDatapath), facts...)
 	case "":
-		return known(n.Kind, facts, fault(checker.CodeHostTapDown,
+		return known(n.Kind, facts, fault(model.CodeHostTapDown,
 			"the tap %s is in no bridge on the node, not in %s: put it back (ip link set %s master %s up), and look at what took it out", n.Device, n.Bridge, n.Device, n.Bridge))
 	default:
-		return known(n.Kind, facts, fault(checker.CodeHostTapDown,
+		return known(n.Kind, facts, fault(model.CodeHostTapDown,
 			"the tap %s is in %s on the node, not in %s: move it (ip link set %s nomaster; ip link set %s master %s up), and look at what moved it", n.Device, tap.master, n.Bridge, n.Device, n.Device, n.Bridge))
 	}
 	if br := readLink(o.SysNet, n.Bridge); br.exists && !br.adminUp {
-		return known(n.Kind, append(facts, "bridge "+n.Bridge+" down"), fault(checker.CodeHostTapDown,
+		return known(n.Kind, append(facts, "bridge "+n.Bridge+" down"), fault(model.CodeHostTapDown,
 			"the bridge %s of tap %s is set down on the node: bring it up (ip link set %s up)", n.Bridge, n.Device, n.Bridge))
 	}
 	return known(n.Kind, facts, nil)
@@ -66,9 +66,9 @@ func findTap(o Options, n NIC) (link, string) {
 }
 
 // tapDown is host_tap_down for a tap set down, nil when it is up.
-func tapDown(dev string, tap link) *checker.HostFault {
+func tapDown(dev string, tap link) *model.HostFault {
 	if tap.adminUp && tap.oper != "down" {
 		return nil
 	}
-	return fault(checker.CodeHostTapDown, "the tap %s is down on the node: bring it up (ip link set %s up), and look at what took it down", dev, dev)
+	return fault(model.CodeHostTapDown, "the tap %s is down on the node: bring it up (ip link set %s up), and look at what took it down", dev, dev)
 }

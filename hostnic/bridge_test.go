@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // TestInspectBridge lays out /sys/class/net in a temporary directory: a tap
@@ -20,17 +20,17 @@ func TestInspectBridge(t *testing.T) {
 		addr              string
 		brFlags           string
 		known             bool
-		code              checker.Code
+		code              model.Code
 		detail            string
 	}{
 		{name: "healthy", tapOper: "up", tapFlags: flagsUp, master: "vcpub0", known: true},
-		{name: "tap down", tapOper: "down", tapFlags: flagsDown, master: "vcpub0", known: true, code: checker.CodeHostTapDown, detail: "ip link set vnet0 up"},
-		{name: "no carrier", tapOper: "down", tapFlags: flagsUp, master: "vcpub0", known: true, code: checker.CodeHostTapDown, detail: "is down on the node"},
-		{name: "in no bridge", tapOper: "up", tapFlags: flagsUp, known: true, code: checker.CodeHostTapDown, detail: "ip link set vnet0 master vcpub0 up"},
-		{name: "another bridge", tapOper: "up", tapFlags: flagsUp, master: "virbr9", known: true, code: checker.CodeHostTapDown, detail: "is in virbr9 on the node, not in vcpub0"},
+		{name: "tap down", tapOper: "down", tapFlags: flagsDown, master: "vcpub0", known: true, code: model.CodeHostTapDown, detail: "ip link set vnet0 up"},
+		{name: "no carrier", tapOper: "down", tapFlags: flagsUp, master: "vcpub0", known: true, code: model.CodeHostTapDown, detail: "is down on the node"},
+		{name: "in no bridge", tapOper: "up", tapFlags: flagsUp, known: true, code: model.CodeHostTapDown, detail: "ip link set vnet0 master vcpub0 up"},
+		{name: "another bridge", tapOper: "up", tapFlags: flagsUp, master: "virbr9", known: true, code: model.CodeHostTapDown, detail: "is in virbr9 on the node, not in vcpub0"},
 		{name: "on Open vSwitch", tapOper: "up", tapFlags: flagsUp, master: "ovs-system", detail: "Open vSwitch"},
 		{name: "another NIC's tap", tapOper: "down", tapFlags: flagsDown, master: "vcpub0", addr: "fe:54:00:00:00:99", detail: "not this NIC's tap"},
-		{name: "bridge set down", tapOper: "up", tapFlags: flagsUp, master: "vcpub0", brFlags: flagsDown, known: true, code: checker.CodeHostTapDown, detail: "ip link set vcpub0 up"},
+		{name: "bridge set down", tapOper: "up", tapFlags: flagsUp, master: "vcpub0", brFlags: flagsDown, known: true, code: model.CodeHostTapDown, detail: "ip link set vcpub0 up"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,29 +46,29 @@ func TestInspectBridge(t *testing.T) {
 			}
 			fakeLink(t, sys, "vcpub0", "52:54:00:ff:00:00", "up", brFlags, "")
 			o := Options{SysNet: sys}
-			hs := o.Inspector(NIC{Kind: checker.HostKindBridge, MAC: mac, Device: "vnet0", Bridge: "vcpub0"}).InspectHost(context.Background())
-			checkSide(t, hs, checker.HostKindBridge, tt.known, tt.code, tt.detail)
+			hs := o.Inspector(NIC{Kind: model.HostKindBridge, MAC: mac, Device: "vnet0", Bridge: "vcpub0"}).InspectHost(context.Background())
+			checkSide(t, hs, model.HostKindBridge, tt.known, tt.code, tt.detail)
 		})
 	}
 	t.Run("not in the taps' namespace", func(t *testing.T) {
-		hs := Options{SysNet: t.TempDir()}.Inspector(NIC{Kind: checker.HostKindBridge, MAC: mac, Device: "vnet0", Bridge: "vcpub0"}).InspectHost(context.Background())
-		checkSide(t, hs, checker.HostKindBridge, false, "", "network namespace")
+		hs := Options{SysNet: t.TempDir()}.Inspector(NIC{Kind: model.HostKindBridge, MAC: mac, Device: "vnet0", Bridge: "vcpub0"}).InspectHost(context.Background())
+		checkSide(t, hs, model.HostKindBridge, false, "", "network namespace")
 	})
 	t.Run("a name that is a path", func(t *testing.T) {
-		hs := Options{SysNet: t.TempDir()}.Inspector(NIC{Kind: checker.HostKindBridge, MAC: mac, Device: "../x", Bridge: "vcpub0"}).InspectHost(context.Background())
-		checkSide(t, hs, checker.HostKindBridge, false, "", "")
+		hs := Options{SysNet: t.TempDir()}.Inspector(NIC{Kind: model.HostKindBridge, MAC: mac, Device: "../x", Bridge: "vcpub0"}).InspectHost(context.Background())
+		checkSide(t, hs, model.HostKindBridge, false, "", "")
 	})
 }
 
 // checkSide checks a HostSide's kind, whether it is known, its fault's
 // code ("" for none) and a part of its detail (or of its note when it has
 // no fault).
-func checkSide(t *testing.T, hs checker.HostSide, kind string, known bool, code checker.Code, part string) {
+func checkSide(t *testing.T, hs model.HostSide, kind string, known bool, code model.Code, part string) {
 	t.Helper()
 	if hs.Kind != kind || hs.Known != known {
 		t.Fatalf("HostSide %+v: want kind %s known %v", hs, kind, known)
 	}
-	got := checker.Code("")
+	got := model.Code("")
 	text := hs.Note
 	if hs.Fault != nil {
 		got, text = hs.Fault.Code, hs.Fault.Detail

@@ -1,10 +1,10 @@
 // Package hostnic reads the host side of a VM's NIC, one file per way a
-// NIC is plugged on a KVM node (checker.HostKind*): a tap in a Linux
+// NIC is plugged on a KVM node (model.HostKind*): a tap in a Linux
 // bridge, behind a Proxmox VE firewall bridge or on an Open vSwitch bridge
 // (OVN named where it binds the port), a macvtap on its lower device, a
 // vhost-user socket (OVS-DPDK), an SR-IOV VF. Each kind registers its
 // inspection; the backends (libvirthost, qemuhost) describe a NIC as a NIC
-// and get a checker.HostInspector from Options.Inspector. The engine calls
+// and get a model.HostInspector from Options.Inspector. The engine calls
 // it only after a check failed.
 //
 // The config file's ovsdb key (and --ovsdb) is this package's section

@@ -8,9 +8,9 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // Defaults of Options.
@@ -32,7 +32,7 @@ type Settings struct {
 	OVSDB string `yaml:"ovsdb"`
 }
 
-// Section is the host-side reads' part of a checker.Config
+// Section is the host-side reads' part of a settings.Config
 // (Config.Sections): Section.Of(cfg.Sections) reads its Settings.
 var Section = config.Register("hostnic", config.SectionOptions[Settings]{Validate: Settings.validate})
 
@@ -60,7 +60,7 @@ func ValidateOVSDB(remote string) error {
 // NIC is what a backend knows of a NIC's host side from the domain
 // definition.
 type NIC struct {
-	// Kind is one of checker.HostKind*.
+	// Kind is one of model.HostKind*.
 	Kind string
 	// MAC is the guest's MAC of the NIC.
 	MAC string
@@ -107,7 +107,7 @@ type Options struct {
 type Runner func(ctx context.Context, argv []string) ([]byte, error)
 
 // inspectFunc is one kind's inspection.
-type inspectFunc func(ctx context.Context, o Options, n NIC) checker.HostSide
+type inspectFunc func(ctx context.Context, o Options, n NIC) model.HostSide
 
 // kinds holds each kind's inspection; each kind's file registers its own.
 var kinds = map[string]inspectFunc{}
@@ -115,17 +115,17 @@ var kinds = map[string]inspectFunc{}
 // register adds a kind's inspection (at init).
 func register(kind string, f inspectFunc) { kinds[kind] = f }
 
-// Inspector is the checker.HostInspector of one NIC.
+// Inspector is the model.HostInspector of one NIC.
 type Inspector struct {
 	NIC  NIC
 	Opts Options
 }
 
-var _ checker.HostInspector = Inspector{}
+var _ model.HostInspector = Inspector{}
 
 // Inspector returns the inspection of n's host side, nil when no kind
 // reads it (the engine then reports the host side unknown).
-func (o Options) Inspector(n NIC) checker.HostInspector {
+func (o Options) Inspector(n NIC) model.HostInspector {
 	if _, ok := kinds[n.Kind]; !ok {
 		return nil
 	}
@@ -133,7 +133,7 @@ func (o Options) Inspector(n NIC) checker.HostInspector {
 }
 
 // InspectHost reads the NIC's host side by its kind.
-func (in Inspector) InspectHost(ctx context.Context) checker.HostSide {
+func (in Inspector) InspectHost(ctx context.Context) model.HostSide {
 	f, ok := kinds[in.NIC.Kind]
 	if !ok {
 		return unknown(in.NIC.Kind, "vmcheck does not read this kind of NIC on the host")
@@ -163,21 +163,21 @@ type Unreadable struct {
 }
 
 // InspectHost says the host side is unknown, and why.
-func (u Unreadable) InspectHost(context.Context) checker.HostSide { return unknown(u.Kind, u.Why) }
+func (u Unreadable) InspectHost(context.Context) model.HostSide { return unknown(u.Kind, u.Why) }
 
 // unknown is a host side vmcheck cannot read, and why.
-func unknown(kind, why string, facts ...string) checker.HostSide {
-	return checker.HostSide{Kind: kind, Note: why, Facts: facts}
+func unknown(kind, why string, facts ...string) model.HostSide {
+	return model.HostSide{Kind: kind, Note: why, Facts: facts}
 }
 
 // known is a host side read whole, with its fault if any.
-func known(kind string, facts []string, fault *checker.HostFault) checker.HostSide {
-	return checker.HostSide{Kind: kind, Known: true, Facts: facts, Fault: fault}
+func known(kind string, facts []string, fault *model.HostFault) model.HostSide {
+	return model.HostSide{Kind: kind, Known: true, Facts: facts, Fault: fault}
 }
 
 // fault builds a HostFault.
-func fault(code checker.Code, format string, a ...any) *checker.HostFault {
-	return &checker.HostFault{Code: code, Detail: fmt.Sprintf(format, a...)}
+func fault(code model.Code, format string, a ...any) *model.HostFault {
+	return &model.HostFault{Code: code, Detail: fmt.Sprintf(format, a...)}
 }
 
 // devName matches the host device and bridge names vmcheck reads in sysfs

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // TestInspectMacvtap: a macvtap on a lower device (a veth whose peer is
@@ -21,13 +21,13 @@ func TestInspectMacvtap(t *testing.T) {
 		mvFlag               string
 		noLower              bool
 		known                bool
-		code                 checker.Code
+		code                 model.Code
 		detail               string
 	}{
 		{name: "healthy", lowerOper: "up", lowerFlag: flagsUp, mvFlag: flagsUp, known: true},
-		{name: "lower set down", lowerOper: "down", lowerFlag: flagsDown, mvFlag: flagsUp, known: true, code: checker.CodeHostMacvtapLowerDown, detail: "lower device vlow0 is down on the node: bring it up (ip link set vlow0 up)"},
-		{name: "lower without link", lowerOper: "lowerlayerdown", lowerFlag: flagsUp, mvFlag: flagsUp, known: true, code: checker.CodeHostMacvtapLowerDown, detail: "without link (lowerlayerdown)"},
-		{name: "macvtap set down", lowerOper: "up", lowerFlag: flagsUp, mvFlag: flagsDown, known: true, code: checker.CodeHostTapDown, detail: "ip link set macvtap0 up"},
+		{name: "lower set down", lowerOper: "down", lowerFlag: flagsDown, mvFlag: flagsUp, known: true, code: model.CodeHostMacvtapLowerDown, detail: "lower device vlow0 is down on the node: bring it up (ip link set vlow0 up)"},
+		{name: "lower without link", lowerOper: "lowerlayerdown", lowerFlag: flagsUp, mvFlag: flagsUp, known: true, code: model.CodeHostMacvtapLowerDown, detail: "without link (lowerlayerdown)"},
+		{name: "macvtap set down", lowerOper: "up", lowerFlag: flagsUp, mvFlag: flagsDown, known: true, code: model.CodeHostTapDown, detail: "ip link set macvtap0 up"},
 		{name: "lower not here", noLower: true, detail: "network namespace"},
 	}
 	for _, tt := range tests {
@@ -37,9 +37,9 @@ func TestInspectMacvtap(t *testing.T) {
 				fakeLink(t, sys, "vlow0", "02:00:00:00:00:01", tt.lowerOper, tt.lowerFlag, "")
 			}
 			fakeLink(t, sys, "macvtap0", mac, "up", tt.mvFlag, "")
-			n := NIC{Kind: checker.HostKindDirect, MAC: mac, Device: "macvtap0", Lower: "vlow0", Mode: "bridge"}
+			n := NIC{Kind: model.HostKindDirect, MAC: mac, Device: "macvtap0", Lower: "vlow0", Mode: "bridge"}
 			hs := Options{SysNet: sys}.Inspector(n).InspectHost(context.Background())
-			checkSide(t, hs, checker.HostKindDirect, tt.known, tt.code, tt.detail)
+			checkSide(t, hs, model.HostKindDirect, tt.known, tt.code, tt.detail)
 			if tt.known && !slices.Contains(hs.Facts, "mode bridge") {
 				t.Errorf("facts %q: want the mode", hs.Facts)
 			}
@@ -55,22 +55,22 @@ func TestInspectPVEFirewall(t *testing.T) {
 		name   string
 		change func(t *testing.T, sys string)
 		known  bool
-		code   checker.Code
+		code   model.Code
 		detail string
 	}{
 		{name: "healthy", known: true},
 		{name: "tap out of fwbr", change: func(t *testing.T, sys string) {
 			_ = os.Remove(filepath.Join(sys, "tap100i0", "master"))
-		}, known: true, code: checker.CodeHostTapDown, detail: "ip link set tap100i0 master fwbr100i0 up"},
+		}, known: true, code: model.CodeHostTapDown, detail: "ip link set tap100i0 master fwbr100i0 up"},
 		{name: "fwpr out of vmbr0", change: func(t *testing.T, sys string) {
 			_ = os.Remove(filepath.Join(sys, "fwpr100p0", "master"))
-		}, known: true, code: checker.CodeHostTapDown, detail: "ip link set fwpr100p0 master vmbr0 up"},
+		}, known: true, code: model.CodeHostTapDown, detail: "ip link set fwpr100p0 master vmbr0 up"},
 		{name: "fwln down", change: func(t *testing.T, sys string) {
 			_ = os.WriteFile(filepath.Join(sys, "fwln100i0", "flags"), []byte(flagsDown), 0o644)
-		}, known: true, code: checker.CodeHostTapDown, detail: "ip link set fwln100i0 up"},
+		}, known: true, code: model.CodeHostTapDown, detail: "ip link set fwln100i0 up"},
 		{name: "fwbr missing", change: func(t *testing.T, sys string) {
 			_ = os.RemoveAll(filepath.Join(sys, "fwbr100i0"))
-		}, known: true, code: checker.CodeHostTapDown, detail: "qm reboot 100"},
+		}, known: true, code: model.CodeHostTapDown, detail: "qm reboot 100"},
 		{name: "not on the node", change: func(t *testing.T, sys string) {
 			_ = os.RemoveAll(filepath.Join(sys, "tap100i0"))
 		}, detail: "network namespace"},
@@ -86,9 +86,9 @@ func TestInspectPVEFirewall(t *testing.T) {
 			if tt.change != nil {
 				tt.change(t, sys)
 			}
-			n := NIC{Kind: checker.HostKindProxmoxFirewall, MAC: "bc:24:11:00:00:01", Device: "tap100i0", Bridge: "vmbr0", VMID: "100", Index: "0"}
+			n := NIC{Kind: model.HostKindProxmoxFirewall, MAC: "bc:24:11:00:00:01", Device: "tap100i0", Bridge: "vmbr0", VMID: "100", Index: "0"}
 			hs := Options{SysNet: sys}.Inspector(n).InspectHost(context.Background())
-			checkSide(t, hs, checker.HostKindProxmoxFirewall, tt.known, tt.code, tt.detail)
+			checkSide(t, hs, model.HostKindProxmoxFirewall, tt.known, tt.code, tt.detail)
 		})
 	}
 }
@@ -108,13 +108,13 @@ func TestInspectVhostUser(t *testing.T) {
 		socket, mode string
 		file         string
 		known        bool
-		code         checker.Code
+		code         model.Code
 		detail       string
 		query        string // an argument of the ovs-vsctl command
 	}{
-		{name: "socket missing", socket: filepath.Join(dir, "gone"), mode: "server", known: true, code: checker.CodeHostVhostUserDown, detail: "socket " + filepath.Join(dir, "gone") + " of this NIC is missing"},
+		{name: "socket missing", socket: filepath.Join(dir, "gone"), mode: "server", known: true, code: model.CodeHostVhostUserDown, detail: "socket " + filepath.Join(dir, "gone") + " of this NIC is missing"},
 		{name: "socket dir not visible", socket: "/nonexistent-vmcheck/vhu0", mode: "server", detail: "mount namespace"},
-		{name: "OVS-DPDK port not attached", socket: sock, mode: "server", file: "vhostuser-nodpdk.json", known: true, code: checker.CodeHostVhostUserDown,
+		{name: "OVS-DPDK port not attached", socket: sock, mode: "server", file: "vhostuser-nodpdk.json", known: true, code: model.CodeHostVhostUserDown,
 			detail: "Address family not supported by protocol", query: "options:vhost-server-path=" + `"` + sock + `"`},
 		{name: "OVS-DPDK port up", socket: sock, mode: "server", file: "vhostuser-up.json", known: true, query: "options:vhost-server-path=" + `"` + sock + `"`},
 		{name: "QEMU the client: the port is named after the socket", socket: sock, mode: "client", file: "vhostuser-up.json", known: true, query: "name=vhu6d2adb84-44"},
@@ -127,9 +127,9 @@ func TestInspectVhostUser(t *testing.T) {
 			if tt.file != "" {
 				o.Run = fileRunner(t, "ovs/"+tt.file, &argv)
 			}
-			n := NIC{Kind: checker.HostKindVhostUser, MAC: "fa:16:3e:e3:07:55", Socket: tt.socket, SocketMode: tt.mode}
+			n := NIC{Kind: model.HostKindVhostUser, MAC: "fa:16:3e:e3:07:55", Socket: tt.socket, SocketMode: tt.mode}
 			hs := o.Inspector(n).InspectHost(context.Background())
-			checkSide(t, hs, checker.HostKindVhostUser, tt.known, tt.code, tt.detail)
+			checkSide(t, hs, model.HostKindVhostUser, tt.known, tt.code, tt.detail)
 			if tt.query != "" && !slices.Contains(argv, tt.query) {
 				t.Errorf("argv %q lacks %q", argv, tt.query)
 			}

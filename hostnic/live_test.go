@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // TestLiveOVS reads a real Open vSwitch through ovs-vsctl when
@@ -21,16 +21,16 @@ func TestLiveOVS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	o := Options{OVSDB: db}
-	hs := o.Inspector(NIC{Kind: checker.HostKindOpenVSwitch, Device: port, Bridge: br}).InspectHost(ctx)
+	hs := o.Inspector(NIC{Kind: model.HostKindOpenVSwitch, Device: port, Bridge: br}).InspectHost(ctx)
 	t.Logf("%+v", hs)
 	if !hs.Known || len(hs.Facts) == 0 || hs.Facts[0] != "OVS interface "+port+" on bridge "+br {
 		t.Errorf("live read of %s: %+v", port, hs)
 	}
-	gone := o.Inspector(NIC{Kind: checker.HostKindOpenVSwitch, Device: "tapnothere-99", Bridge: br}).InspectHost(ctx)
+	gone := o.Inspector(NIC{Kind: model.HostKindOpenVSwitch, Device: "tapnothere-99", Bridge: br}).InspectHost(ctx)
 	if gone.Known || gone.Fault != nil {
 		t.Errorf("a port that is neither in the database nor a device here: %+v, want unknown", gone)
 	}
-	bad := Options{OVSDB: "unix:/nonexistent/db.sock"}.Inspector(NIC{Kind: checker.HostKindOpenVSwitch, Device: port, Bridge: br}).InspectHost(ctx)
+	bad := Options{OVSDB: "unix:/nonexistent/db.sock"}.Inspector(NIC{Kind: model.HostKindOpenVSwitch, Device: port, Bridge: br}).InspectHost(ctx)
 	if bad.Known || bad.Fault != nil {
 		t.Errorf("no database: %+v, want unknown", bad)
 	}
@@ -44,7 +44,7 @@ func BenchmarkLiveOVS(b *testing.B) {
 	if db == "" || port == "" || br == "" {
 		b.Skip("HOSTNIC_TEST_OVSDB, HOSTNIC_TEST_OVS_PORT, HOSTNIC_TEST_OVS_BRIDGE not set")
 	}
-	in := Options{OVSDB: db}.Inspector(NIC{Kind: checker.HostKindOpenVSwitch, Device: port, Bridge: br})
+	in := Options{OVSDB: db}.Inspector(NIC{Kind: model.HostKindOpenVSwitch, Device: port, Bridge: br})
 	ctx := context.Background()
 	for b.Loop() {
 		if hs := in.InspectHost(ctx); !hs.Known {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // A macvtap NIC (<interface type='direct'>): its lower device (the source
@@ -12,9 +12,9 @@ import (
 // private, passthrough) is a fact: in vepa and private mode, traffic
 // between VMs of one lower device goes through the external switch.
 
-func init() { register(checker.HostKindDirect, inspectMacvtap) }
+func init() { register(model.HostKindDirect, inspectMacvtap) }
 
-func inspectMacvtap(_ context.Context, o Options, n NIC) checker.HostSide {
+func inspectMacvtap(_ context.Context, o Options, n NIC) model.HostSide {
 	if n.Lower == "" {
 		return unknown(n.Kind, "the domain names no lower device (source dev) for this macvtap")
 	}
@@ -32,7 +32,7 @@ func inspectMacvtap(_ context.Context, o Options, n NIC) checker.HostSide {
 		if lower.adminUp {
 			why = "without link (" + lower.oper + "): its cable, switch port or veth peer is down"
 		}
-		return known(n.Kind, facts, fault(checker.CodeHostMacvtapLowerDown,
+		return known(n.Kind, facts, fault(model.CodeHostMacvtapLowerDown,
 			"the macvtap's lower device %s is %s on the node: bring it up (ip link set %s up) and check its link (ip -d link show %s)", n.Lower, why, n.Lower, n.Lower))
 	}
 	if n.Device == "" {
@@ -44,7 +44,7 @@ func inspectMacvtap(_ context.Context, o Options, n NIC) checker.HostSide {
 	}
 	facts = append(facts, fmt.Sprintf("macvtap %s %s", n.Device, mv.oper))
 	if !mv.adminUp {
-		return known(n.Kind, facts, fault(checker.CodeHostTapDown,
+		return known(n.Kind, facts, fault(model.CodeHostTapDown,
 			"the macvtap %s is set down on the node (its lower device %s is up): bring it up (ip link set %s up)", n.Device, n.Lower, n.Device))
 	}
 	return known(n.Kind, facts, nil)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // An Open vSwitch NIC (libvirt <virtualport type='openvswitch'>, as Nova
@@ -19,9 +19,9 @@ import (
 // is on its ovn-bridge (default br-int). A missing ovn-installed is a
 // fact, not a cause (OVN before 20.09 never sets it).
 
-func init() { register(checker.HostKindOpenVSwitch, inspectOVS) }
+func init() { register(model.HostKindOpenVSwitch, inspectOVS) }
 
-func inspectOVS(ctx context.Context, o Options, n NIC) checker.HostSide {
+func inspectOVS(ctx context.Context, o Options, n NIC) model.HostSide {
 	if !validName(n.Device) {
 		return unknown(n.Kind, "the domain names no tap for this Open vSwitch port")
 	}
@@ -51,7 +51,7 @@ func inspectOVS(ctx context.Context, o Options, n NIC) checker.HostSide {
 
 // ovsFault is host_ovs_port_down for what is wrong with the port, nil when
 // nothing is.
-func ovsFault(n NIC, p ovsPort) *checker.HostFault {
+func ovsFault(n NIC, p ovsPort) *model.HostFault {
 	br, t := orNone(n.Bridge), n.Device
 	plug := fmt.Sprintf("plug it as libvirt does (ovs-vsctl --may-exist add-port %s %s -- set Interface %s external_ids:iface-id=%s external_ids:attached-mac=%s external_ids:iface-status=active), or have Nova plug it again (openstack server reboot --hard)",
 		br, t, t, orNone(n.InterfaceID), n.MAC)
@@ -62,19 +62,19 @@ func ovsFault(n NIC, p ovsPort) *checker.HostFault {
 	id := trimmedID(p.externalID["iface-id"])
 	switch {
 	case !p.found:
-		return fault(checker.CodeHostOVSPortDown, "the tap %s is not an Open vSwitch interface (no Interface row), not on %s: %s", t, br, plug)
+		return fault(model.CodeHostOVSPortDown, "the tap %s is not an Open vSwitch interface (no Interface row), not on %s: %s", t, br, plug)
 	case p.bridge == "":
-		return fault(checker.CodeHostOVSPortDown, "the Open vSwitch interface %s is on no bridge, not on %s: %s", t, br, plug)
+		return fault(model.CodeHostOVSPortDown, "the Open vSwitch interface %s is on no bridge, not on %s: %s", t, br, plug)
 	case n.Bridge != "" && p.bridge != n.Bridge:
-		return fault(checker.CodeHostOVSPortDown, "the Open vSwitch port %s is on bridge %s, not on %s: move it (ovs-vsctl del-port %s %s), then %s", t, p.bridge, br, p.bridge, t, plug)
+		return fault(model.CodeHostOVSPortDown, "the Open vSwitch port %s is on bridge %s, not on %s: move it (ovs-vsctl del-port %s %s), then %s", t, p.bridge, br, p.bridge, t, plug)
 	case p.notAttached() != "":
-		return fault(checker.CodeHostOVSPortDown, "the Open vSwitch port %s on %s is not attached (%s): check the tap (ip link show %s; ovs-vsctl get Interface %s error), then re-add it (ovs-vsctl del-port %s %s) and %s%s", t, p.bridge, p.notAttached(), t, t, p.bridge, t, plug, ovn)
+		return fault(model.CodeHostOVSPortDown, "the Open vSwitch port %s on %s is not attached (%s): check the tap (ip link show %s; ovs-vsctl get Interface %s error), then re-add it (ovs-vsctl del-port %s %s) and %s%s", t, p.bridge, p.notAttached(), t, t, p.bridge, t, plug, ovn)
 	case p.admin == "down":
-		return fault(checker.CodeHostOVSPortDown, "the Open vSwitch port %s on %s is administratively down (admin_state down): bring it up (ovs-ofctl mod-port %s %s up)%s", t, p.bridge, p.bridge, t, ovn)
+		return fault(model.CodeHostOVSPortDown, "the Open vSwitch port %s on %s is administratively down (admin_state down): bring it up (ovs-ofctl mod-port %s %s up)%s", t, p.bridge, p.bridge, t, ovn)
 	case p.linkState == "down":
-		return fault(checker.CodeHostOVSPortDown, "the Open vSwitch port %s on %s has no link (link_state down): QEMU does not hold the tap or it was set down (ovs-ofctl show %s; ip link show %s; virsh domiflist DOMAIN)%s", t, p.bridge, p.bridge, t, ovn)
+		return fault(model.CodeHostOVSPortDown, "the Open vSwitch port %s on %s has no link (link_state down): QEMU does not hold the tap or it was set down (ovs-ofctl show %s; ip link show %s; virsh domiflist DOMAIN)%s", t, p.bridge, p.bridge, t, ovn)
 	case n.InterfaceID != "" && id != "" && id != trimmedID(n.InterfaceID):
-		return fault(checker.CodeHostOVSPortDown, "the Open vSwitch port %s carries iface-id %s, but the domain's port is %s: the network's agent binds another port to it (ovs-vsctl set Interface %s external_ids:iface-id=%s)%s", t, p.externalID["iface-id"], n.InterfaceID, t, n.InterfaceID, ovn)
+		return fault(model.CodeHostOVSPortDown, "the Open vSwitch port %s carries iface-id %s, but the domain's port is %s: the network's agent binds another port to it (ovs-vsctl set Interface %s external_ids:iface-id=%s)%s", t, p.externalID["iface-id"], n.InterfaceID, t, n.InterfaceID, ovn)
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // TestInspectOVS reads the answers a real Open vSwitch gave
@@ -23,18 +23,18 @@ func TestInspectOVS(t *testing.T) {
 		dev    string
 		id     string
 		known  bool
-		code   checker.Code
+		code   model.Code
 		detail string
 		fact   string
 	}{
 		{file: "healthy.json", known: true, fact: "OVS interface tap5a7e0c11-3d on bridge br-int"},
-		{file: "admin-down.json", known: true, code: checker.CodeHostOVSPortDown, detail: "ovs-ofctl mod-port br-int tap5a7e0c11-3d up"},
-		{file: "link-down.json", known: true, code: checker.CodeHostOVSPortDown, detail: "link_state down"},
-		{file: "no-interface.json", dev: "tapnothere-00", known: true, code: checker.CodeHostOVSPortDown, detail: "ovs-vsctl --may-exist add-port br-int tapnothere-00"},
-		{file: "ofport-missing.json", dev: "tapgone000-00", known: true, code: checker.CodeHostOVSPortDown, detail: "ofport -1: Open vSwitch could not open the device (could not open network device tapgone000-00 (No such device))"},
-		{file: "wrong-bridge.json", known: true, code: checker.CodeHostOVSPortDown, detail: "on bridge br-ex, not on br-int: move it (ovs-vsctl del-port br-ex tap5a7e0c11-3d)"},
+		{file: "admin-down.json", known: true, code: model.CodeHostOVSPortDown, detail: "ovs-ofctl mod-port br-int tap5a7e0c11-3d up"},
+		{file: "link-down.json", known: true, code: model.CodeHostOVSPortDown, detail: "link_state down"},
+		{file: "no-interface.json", dev: "tapnothere-00", known: true, code: model.CodeHostOVSPortDown, detail: "ovs-vsctl --may-exist add-port br-int tapnothere-00"},
+		{file: "ofport-missing.json", dev: "tapgone000-00", known: true, code: model.CodeHostOVSPortDown, detail: "ofport -1: Open vSwitch could not open the device (could not open network device tapgone000-00 (No such device))"},
+		{file: "wrong-bridge.json", known: true, code: model.CodeHostOVSPortDown, detail: "on bridge br-ex, not on br-int: move it (ovs-vsctl del-port br-ex tap5a7e0c11-3d)"},
 		{file: "ovn-healthy.json", known: true, fact: "OVN logical port " + id},
-		{file: "healthy.json", id: "00000000-1111-2222-3333-444444444444", known: true, code: checker.CodeHostOVSPortDown, detail: "carries iface-id " + id + ", but the domain's port is 00000000-1111-2222-3333-444444444444"},
+		{file: "healthy.json", id: "00000000-1111-2222-3333-444444444444", known: true, code: model.CodeHostOVSPortDown, detail: "carries iface-id " + id + ", but the domain's port is 00000000-1111-2222-3333-444444444444"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+tt.id, func(t *testing.T) {
@@ -50,11 +50,11 @@ func TestInspectOVS(t *testing.T) {
 			sys := t.TempDir() // the tap is here, this NIC's (libvirt's fe: address)
 			fakeLink(t, sys, dev, "fe:54:00:12:34:56", "up", flagsUp, "")
 			o := Options{SysNet: sys, OVSDB: "unix:/var/tmp/x/db.sock", Run: fileRunner(t, "ovs/"+tt.file, &argv)}
-			n := NIC{Kind: checker.HostKindOpenVSwitch, MAC: "52:54:00:12:34:56", Device: dev, Bridge: "br-int", InterfaceID: nicID}
+			n := NIC{Kind: model.HostKindOpenVSwitch, MAC: "52:54:00:12:34:56", Device: dev, Bridge: "br-int", InterfaceID: nicID}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			hs := o.Inspector(n).InspectHost(ctx)
-			checkSide(t, hs, checker.HostKindOpenVSwitch, tt.known, tt.code, tt.detail)
+			checkSide(t, hs, model.HostKindOpenVSwitch, tt.known, tt.code, tt.detail)
 			if tt.fact != "" && !slices.Contains(hs.Facts, tt.fact) {
 				t.Errorf("facts %q, want %q among them", hs.Facts, tt.fact)
 			}
@@ -74,7 +74,7 @@ func TestInspectOVS(t *testing.T) {
 // TestInspectOVSUnknown: no database, a garbled answer, a name vmcheck
 // does not pass in an argv: the host side is unknown and names no cause.
 func TestInspectOVSUnknown(t *testing.T) {
-	n := NIC{Kind: checker.HostKindOpenVSwitch, MAC: "52:54:00:12:34:56", Device: "tap5a7e0c11-3d", Bridge: "br-int"}
+	n := NIC{Kind: model.HostKindOpenVSwitch, MAC: "52:54:00:12:34:56", Device: "tap5a7e0c11-3d", Bridge: "br-int"}
 	noDB := func(context.Context, []string) ([]byte, error) {
 		return nil, errors.New("ovs-vsctl: exit status 1: unix:/nonexistent: database connection failed (No such file or directory)")
 	}
@@ -100,7 +100,7 @@ func TestInspectOVSUnknown(t *testing.T) {
 				m.Device = c.dev
 			}
 			hs := Options{SysNet: t.TempDir(), Run: c.run}.Inspector(m).InspectHost(context.Background())
-			checkSide(t, hs, checker.HostKindOpenVSwitch, false, "", c.note)
+			checkSide(t, hs, model.HostKindOpenVSwitch, false, "", c.note)
 		})
 	}
 	if called {

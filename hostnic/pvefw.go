@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // A Proxmox VE NIC with firewall=1: the tap tapNiM is in the firewall
@@ -12,9 +12,9 @@ import (
 // VM's bridge vmbrX) joins to that bridge. Each link must be up and in its
 // bridge (sysfs).
 
-func init() { register(checker.HostKindProxmoxFirewall, inspectPVEFirewall) }
+func init() { register(model.HostKindProxmoxFirewall, inspectPVEFirewall) }
 
-func inspectPVEFirewall(_ context.Context, o Options, n NIC) checker.HostSide {
+func inspectPVEFirewall(_ context.Context, o Options, n NIC) model.HostSide {
 	n.OwnName = true
 	tap, why := findTap(o, n)
 	if why != "" {
@@ -44,14 +44,14 @@ func inspectPVEFirewall(_ context.Context, o Options, n NIC) checker.HostSide {
 
 // fwLinkFault is host_tap_down for one link of the firewall chain: missing,
 // set down, or not in its bridge.
-func fwLinkFault(n NIC, dev, bridge string, l link) *checker.HostFault {
+func fwLinkFault(n NIC, dev, bridge string, l link) *model.HostFault {
 	switch {
 	case !l.exists:
-		return fault(checker.CodeHostTapDown, "%s of the Proxmox VE firewall chain of tap %s is missing on the node (tap → fwbr%si%s → fwln/fwpr → %s): restart the VM's NIC (qm reboot %s), or turn the NIC's firewall off and on", dev, n.Device, n.VMID, n.Index, orNone(n.Bridge), n.VMID)
+		return fault(model.CodeHostTapDown, "%s of the Proxmox VE firewall chain of tap %s is missing on the node (tap → fwbr%si%s → fwln/fwpr → %s): restart the VM's NIC (qm reboot %s), or turn the NIC's firewall off and on", dev, n.Device, n.VMID, n.Index, orNone(n.Bridge), n.VMID)
 	case !l.adminUp || l.oper == "down":
-		return fault(checker.CodeHostTapDown, "%s of the Proxmox VE firewall chain of tap %s is down on the node: bring it up (ip link set %s up), and look at what took it down", dev, n.Device, dev)
+		return fault(model.CodeHostTapDown, "%s of the Proxmox VE firewall chain of tap %s is down on the node: bring it up (ip link set %s up), and look at what took it down", dev, n.Device, dev)
 	case bridge != "" && l.master != bridge:
-		return fault(checker.CodeHostTapDown, "%s of the Proxmox VE firewall chain of tap %s is in %s, not in %s: put it back (ip link set %s master %s up)", dev, n.Device, orNone(l.master), bridge, dev, bridge)
+		return fault(model.CodeHostTapDown, "%s of the Proxmox VE firewall chain of tap %s is in %s, not in %s: put it back (ip link set %s master %s up)", dev, n.Device, orNone(l.master), bridge, dev, bridge)
 	}
 	return nil
 }

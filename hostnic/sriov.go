@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // An SR-IOV NIC (<interface type='hostdev'>: a VF passed to the guest):
@@ -22,12 +22,12 @@ import (
 // trust). A VF with link-state disable, or a PF down or without carrier,
 // is host_vf_down.
 
-func init() { register(checker.HostKindHostdev, inspectVF) }
+func init() { register(model.HostKindHostdev, inspectVF) }
 
 // pciAddr matches a PCI address as sysfs names it.
 var pciAddr = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
 
-func inspectVF(ctx context.Context, o Options, n NIC) checker.HostSide {
+func inspectVF(ctx context.Context, o Options, n NIC) model.HostSide {
 	if !pciAddr.MatchString(n.PCI) {
 		return unknown(n.Kind, "the domain names no PCI address for this VF")
 	}
@@ -60,18 +60,18 @@ func inspectVF(ctx context.Context, o Options, n NIC) checker.HostSide {
 		facts = append(facts, "VF mac differs from the NIC's "+n.MAC)
 	}
 	if v.linkState == "disable" {
-		return known(n.Kind, facts, fault(checker.CodeHostVFDown,
+		return known(n.Kind, facts, fault(model.CodeHostVFDown,
 			"VF %d of %s (this NIC) has link-state disable: its link is held down on the node; let it follow the PF (ip link set %s vf %d state auto)", vf, pf, pf, vf))
 	}
 	return known(n.Kind, facts, nil)
 }
 
 // pfDown is host_vf_down for a PF set down or without link.
-func pfDown(pf string, l link) *checker.HostFault {
+func pfDown(pf string, l link) *model.HostFault {
 	if !l.adminUp {
-		return fault(checker.CodeHostVFDown, "the PF %s of this NIC's VF is set down on the node: bring it up (ip link set %s up)", pf, pf)
+		return fault(model.CodeHostVFDown, "the PF %s of this NIC's VF is set down on the node: bring it up (ip link set %s up)", pf, pf)
 	}
-	return fault(checker.CodeHostVFDown, "the PF %s of this NIC's VF has no link (%s): check its cable and switch port (ip link show %s; ethtool %s)", pf, l.oper, pf, pf)
+	return fault(model.CodeHostVFDown, "the PF %s of this NIC's VF has no link (%s): check its cable and switch port (ip link show %s; ethtool %s)", pf, l.oper, pf, pf)
 }
 
 // findPF finds the PF's interface name and the VF's index from a VF's PCI

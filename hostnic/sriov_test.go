@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // TestParseIPLink reads `ip link show dev PF` of PFs with VFs, quoted in
@@ -90,13 +90,13 @@ func TestInspectVF(t *testing.T) {
 		pfOper, pfFlags string
 		addr            string
 		known           bool
-		code            checker.Code
+		code            model.Code
 		detail          string
 	}{
 		{name: "healthy (link-state enable)", sample: "octeon-ep-pf-up.txt", pf: "enp135s0", pfOper: "up", pfFlags: flagsUp, known: true},
-		{name: "PF set down", sample: "i40e-vf-disabled.txt", pf: "enp5s0f0", pfOper: "down", pfFlags: flagsDown, known: true, code: checker.CodeHostVFDown, detail: "ip link set enp5s0f0 up"},
-		{name: "PF without link", sample: "octeon-ep-pf-up.txt", pf: "enp135s0", pfOper: "down", pfFlags: flagsUp, known: true, code: checker.CodeHostVFDown, detail: "no link (down)"},
-		{name: "VF link-state disable", sample: "i40e-vf-disabled.txt", pf: "enp5s0f0", pfOper: "up", pfFlags: flagsUp, addr: "0000:03:10.0", known: true, code: checker.CodeHostVFDown, detail: "ip link set enp5s0f0 vf 0 state auto"},
+		{name: "PF set down", sample: "i40e-vf-disabled.txt", pf: "enp5s0f0", pfOper: "down", pfFlags: flagsDown, known: true, code: model.CodeHostVFDown, detail: "ip link set enp5s0f0 up"},
+		{name: "PF without link", sample: "octeon-ep-pf-up.txt", pf: "enp135s0", pfOper: "down", pfFlags: flagsUp, known: true, code: model.CodeHostVFDown, detail: "no link (down)"},
+		{name: "VF link-state disable", sample: "i40e-vf-disabled.txt", pf: "enp5s0f0", pfOper: "up", pfFlags: flagsUp, addr: "0000:03:10.0", known: true, code: model.CodeHostVFDown, detail: "ip link set enp5s0f0 vf 0 state auto"},
 		{name: "not a VF", sample: "octeon-ep-pf-up.txt", pf: "enp135s0", pfOper: "up", pfFlags: flagsUp, addr: "0000:09:00.0", detail: "no PF for 0000:09:00.0"},
 	}
 	for _, tt := range tests {
@@ -110,8 +110,8 @@ func TestInspectVF(t *testing.T) {
 			if tt.addr != "" {
 				addr = tt.addr
 			}
-			hs := o.Inspector(NIC{Kind: checker.HostKindHostdev, MAC: "52:54:00:6d:90:02", PCI: addr}).InspectHost(context.Background())
-			checkSide(t, hs, checker.HostKindHostdev, tt.known, tt.code, tt.detail)
+			hs := o.Inspector(NIC{Kind: model.HostKindHostdev, MAC: "52:54:00:6d:90:02", PCI: addr}).InspectHost(context.Background())
+			checkSide(t, hs, model.HostKindHostdev, tt.known, tt.code, tt.detail)
 			if argv != nil && !slices.Equal(argv, []string{"ip", "link", "show", "dev", tt.pf}) {
 				t.Errorf("argv %q", argv)
 			}

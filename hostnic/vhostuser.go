@@ -9,7 +9,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // A vhost-user NIC (<interface type='vhostuser'>): its unix socket, and,
@@ -20,9 +20,9 @@ import (
 // unknown. link_state down is a fact, not a cause: a guest whose virtio
 // driver has not started the device shows it too.
 
-func init() { register(checker.HostKindVhostUser, inspectVhostUser) }
+func init() { register(model.HostKindVhostUser, inspectVhostUser) }
 
-func inspectVhostUser(ctx context.Context, o Options, n NIC) checker.HostSide {
+func inspectVhostUser(ctx context.Context, o Options, n NIC) model.HostSide {
 	if n.Socket == "" || !filepath.IsAbs(n.Socket) {
 		return unknown(n.Kind, "the domain names no vhost-user socket path")
 	}
@@ -30,9 +30,9 @@ func inspectVhostUser(ctx context.Context, o Options, n NIC) checker.HostSide {
 	st, err := os.Stat(n.Socket)
 	switch {
 	case err == nil && st.Mode().Type() != fs.ModeSocket:
-		return known(n.Kind, facts, fault(checker.CodeHostVhostUserDown, "the vhost-user path %s of this NIC is not a socket (%s): %s", n.Socket, st.Mode().Type(), vhostRemedy(n)))
+		return known(n.Kind, facts, fault(model.CodeHostVhostUserDown, "the vhost-user path %s of this NIC is not a socket (%s): %s", n.Socket, st.Mode().Type(), vhostRemedy(n)))
 	case err != nil && dirExists(filepath.Dir(n.Socket)):
-		return known(n.Kind, append(facts, "socket missing"), fault(checker.CodeHostVhostUserDown, "the vhost-user socket %s of this NIC is missing on the node: %s", n.Socket, vhostRemedy(n)))
+		return known(n.Kind, append(facts, "socket missing"), fault(model.CodeHostVhostUserDown, "the vhost-user socket %s of this NIC is missing on the node: %s", n.Socket, vhostRemedy(n)))
 	case err != nil:
 		return unknown(n.Kind, fmt.Sprintf("vmcheck cannot see %s: it does not run in the mount namespace of the VM's sockets", filepath.Dir(n.Socket)), facts...)
 	}
@@ -54,15 +54,15 @@ func inspectVhostUser(ctx context.Context, o Options, n NIC) checker.HostSide {
 
 // vhostOVSFault is host_vhostuser_down for an OVS-DPDK vhost-user
 // interface, nil when nothing is wrong.
-func vhostOVSFault(n NIC, p ovsPort) *checker.HostFault {
+func vhostOVSFault(n NIC, p ovsPort) *model.HostFault {
 	t := n.Device
 	switch {
 	case p.bridge == "":
-		return fault(checker.CodeHostVhostUserDown, "the OVS-DPDK interface %s is on no bridge: add it (ovs-vsctl add-port BRIDGE %s -- set Interface %s type=%s)", t, t, t, p.ifaceType)
+		return fault(model.CodeHostVhostUserDown, "the OVS-DPDK interface %s is on no bridge: add it (ovs-vsctl add-port BRIDGE %s -- set Interface %s type=%s)", t, t, t, p.ifaceType)
 	case p.notAttached() != "":
-		return fault(checker.CodeHostVhostUserDown, "the OVS-DPDK interface %s on %s is not attached (%s): check ovs-vswitchd's log and DPDK's memory, then re-add it (ovs-vsctl del-port %s %s; ovs-vsctl add-port %s %s -- set Interface %s type=%s)", t, p.bridge, p.notAttached(), p.bridge, t, p.bridge, t, t, p.ifaceType)
+		return fault(model.CodeHostVhostUserDown, "the OVS-DPDK interface %s on %s is not attached (%s): check ovs-vswitchd's log and DPDK's memory, then re-add it (ovs-vsctl del-port %s %s; ovs-vsctl add-port %s %s -- set Interface %s type=%s)", t, p.bridge, p.notAttached(), p.bridge, t, p.bridge, t, t, p.ifaceType)
 	case p.admin == "down":
-		return fault(checker.CodeHostVhostUserDown, "the OVS-DPDK interface %s on %s is administratively down: bring it up (ovs-ofctl mod-port %s %s up)", t, p.bridge, p.bridge, t)
+		return fault(model.CodeHostVhostUserDown, "the OVS-DPDK interface %s on %s is administratively down: bring it up (ovs-ofctl mod-port %s %s up)", t, p.bridge, p.bridge, t)
 	}
 	return nil
 }

@@ -3,20 +3,21 @@ package libvirthost
 import (
 	"fmt"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // Name is the libvirt backend's name in logs and in the backend label of
 // vmcheck_source_up.
 const Name = "libvirt"
 
-// Backend is the checker.Backend of libvirt hosts, the default one: its
+// Backend is the settings.Backend of libvirt hosts, the default one: its
 // setting is the libvirt URI (connect, --connect), its Source this
 // package's. The package registers it when imported.
 type Backend struct{}
 
-func init() { checker.RegisterBackend(Backend{}, true) }
+func init() { settings.RegisterBackend(Backend{}, true) }
 
 // Settings are the libvirt backend's keys of the config file.
 type Settings struct {
@@ -25,71 +26,71 @@ type Settings struct {
 	Connect string `yaml:"connect"`
 }
 
-// Section is the libvirt backend's part of a checker.Config
+// Section is the libvirt backend's part of a settings.Config
 // (Config.Sections): Section.Of(cfg.Sections) reads its Settings.
 var Section = config.Register("libvirt", config.SectionOptions[Settings]{})
 
-// Name implements checker.Backend.
+// Name implements settings.Backend.
 func (Backend) Name() string { return Name }
 
-// Title implements checker.Backend.
+// Title implements settings.Backend.
 func (Backend) Title() string { return "libvirt" }
 
-// Options implements checker.Backend: --connect, the libvirt URI.
-func (Backend) Options() []checker.Option {
-	return []checker.Option{{Key: "connect", Short: "c", Selects: true,
+// Options implements settings.Backend: --connect, the libvirt URI.
+func (Backend) Options() []settings.Option {
+	return []settings.Option{{Key: "connect", Short: "c", Selects: true,
 		Usage: "libvirt `URI` (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)",
 		Set:   setConnect}}
 }
 
 // setConnect sets cfg's libvirt URI.
-func setConnect(cfg *checker.Config, v string) error {
+func setConnect(cfg *settings.Config, v string) error {
 	cfg.Sections = Section.Set(cfg.Sections, Settings{Connect: v})
 	return nil
 }
 
-// Selected implements checker.Backend: a libvirt URI is set.
-func (Backend) Selected(cfg checker.Config) bool { return Section.Of(cfg.Sections).Connect != "" }
+// Selected implements settings.Backend: a libvirt URI is set.
+func (Backend) Selected(cfg settings.Config) bool { return Section.Of(cfg.Sections).Connect != "" }
 
-// SelectedBy implements checker.Backend.
+// SelectedBy implements settings.Backend.
 func (Backend) SelectedBy() (key, what string) { return "connect", "a libvirt URI" }
 
-// Deselect implements checker.Backend.
-func (Backend) Deselect(cfg *checker.Config) { _ = setConnect(cfg, "") }
+// Deselect implements settings.Backend.
+func (Backend) Deselect(cfg *settings.Config) { _ = setConnect(cfg, "") }
 
-// PolicyConsents implements checker.Backend: a domain consents in its own
+// PolicyConsents implements settings.Backend: a domain consents in its own
 // <metadata>, a config rule is no consent (the operator cannot consent
 // for a tenant).
 func (Backend) PolicyConsents() bool { return false }
 
-// NotOptedIn implements checker.Backend.
-func (Backend) NotOptedIn(d checker.Domain) string {
+// NotOptedIn implements settings.Backend.
+func (Backend) NotOptedIn(d model.Domain) string {
 	if d.Policy.Error != "" {
 		return d.Policy.Error
 	}
 	return `its metadata has no <vmcheck:check enabled="true"/>`
 }
 
-// LinkDownDetail implements checker.Backend.
-func (Backend) LinkDownDetail(d checker.Domain, n checker.NIC) string {
+// LinkDownDetail implements settings.Backend.
+func (Backend) LinkDownDetail(d model.Domain, n model.NIC) string {
 	return fmt.Sprintf("the host has set this NIC's link down (libvirt <link state='down'/>); bring it up: virsh domif-setlink %s %s up", d.Name, n.HostName())
 }
 
-// LinkUpCommand implements checker.Backend.
+// LinkUpCommand implements settings.Backend.
 func (Backend) LinkUpCommand(domain, mac string) string {
 	return fmt.Sprintf("virsh domif-setlink %s %s up", domain, mac)
 }
 
 // unreadWorkers is the limit on agent calls when libvirtd's max_workers
-// cannot be read (err says why): checker.DefaultAgentCalls.
-func unreadWorkers(err error) checker.AgentLimit {
-	n := checker.DefaultAgentCalls
-	return checker.AgentLimit{Calls: n, Note: "libvirtd's max_workers unreadable: default limit on agent calls in flight",
+// cannot be read (err says why): settings.DefaultAgentCalls.
+func unreadWorkers(err error) settings.AgentLimit {
+	n := settings.DefaultAgentCalls
+	return settings.AgentLimit{Calls: n, Note: "libvirtd's max_workers unreadable: default limit on agent calls in flight",
 		Fields: map[string]any{"agent_calls": n}, Err: err}
 }
 
 // AgentCallsFor is the limit on agent calls in flight
-// (checker.Config.AgentCalls) for a libvirtd with maxWorkers worker
+// (settings.Config.AgentCalls) for a libvirtd with maxWorkers worker
 // threads (max_workers): all but a tenth of them, and at least two, are
 // left to libvirtd's other clients (nova-compute, virsh) — beside its
 // priority workers, which serve only calls that never wait on a guest. At

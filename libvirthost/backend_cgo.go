@@ -6,22 +6,22 @@ import (
 	"context"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/hostnic"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
-var _ checker.Conn = (*Source)(nil)
+var _ settings.Conn = (*Source)(nil)
 
 // uri is the libvirt URI of cfg, resolved (ResolveURI).
-func uri(cfg checker.Config) string { return ResolveURI(Section.Of(cfg.Sections).Connect) }
+func uri(cfg settings.Config) string { return ResolveURI(Section.Of(cfg.Sections).Connect) }
 
 // workersTimeout bounds reading libvirtd's worker limits.
 const workersTimeout = 2 * time.Second
 
-// Open implements checker.Backend: it connects to the config's libvirt
+// Open implements settings.Backend: it connects to the config's libvirt
 // URI within its ListTimeout, so a libvirtd that accepts but never answers
 // fails instead of hanging.
-func (Backend) Open(ctx context.Context, cfg checker.Config) (checker.Conn, error) {
+func (Backend) Open(ctx context.Context, cfg settings.Config) (settings.Conn, error) {
 	cctx, cancel := context.WithTimeout(ctx, cfg.ListTimeout())
 	defer cancel()
 	src, err := New(cctx, uri(cfg), cfg.AgentCalls)
@@ -32,10 +32,10 @@ func (Backend) Open(ctx context.Context, cfg checker.Config) (checker.Conn, erro
 	return src, nil
 }
 
-// AgentCalls implements checker.Backend: AgentCallsFor the max_workers of
+// AgentCalls implements settings.Backend: AgentCallsFor the max_workers of
 // the daemon behind the libvirt URI where vmcheck can read it
-// (ReadWorkers), else checker.DefaultAgentCalls.
-func (Backend) AgentCalls(ctx context.Context, cfg checker.Config) checker.AgentLimit {
+// (ReadWorkers), else settings.DefaultAgentCalls.
+func (Backend) AgentCalls(ctx context.Context, cfg settings.Config) settings.AgentLimit {
 	ctx, cancel := context.WithTimeout(ctx, workersTimeout)
 	defer cancel()
 	w, err := ReadWorkers(ctx, uri(cfg))
@@ -43,10 +43,10 @@ func (Backend) AgentCalls(ctx context.Context, cfg checker.Config) checker.Agent
 		return unreadWorkers(err)
 	}
 	n := AgentCallsFor(w.MaxWorkers)
-	return checker.AgentLimit{Calls: n, Note: "limit on agent calls in flight from libvirtd's max_workers",
+	return settings.AgentLimit{Calls: n, Note: "limit on agent calls in flight from libvirtd's max_workers",
 		Fields: map[string]any{"server": w.Server, "max_workers": w.MaxWorkers, "agent_calls": n}}
 }
 
-// StartEvents implements checker.EventLoop: libvirt's event loop
+// StartEvents implements settings.EventLoop: libvirt's event loop
 // (StartEventLoop).
 func (Backend) StartEvents() error { return StartEventLoop() }

@@ -11,7 +11,7 @@ import (
 
 	"libvirt.org/go/libvirt"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 var (
@@ -89,13 +89,13 @@ const deregisterTimeout = 5 * time.Second
 
 // Watch calls fn for every domain lifecycle and agent lifecycle event on
 // the source's connection until ctx ends (it then returns nil) or the
-// connection closes (it returns an error wrapping checker.ErrConnectionClosed).
+// connection closes (it returns an error wrapping model.ErrConnectionClosed).
 // fn runs on libvirt's event loop goroutine and must not block.
 // StartEventLoop must have been called before the source was opened.
 // Deregistering its callbacks on return is bounded in time; when libvirt
 // does not answer in time, Watch returns an error wrapping
 // context.DeadlineExceeded and leaves the deregistration running.
-func (s *Source) Watch(ctx context.Context, fn func(checker.Event)) (err error) {
+func (s *Source) Watch(ctx context.Context, fn func(model.Event)) (err error) {
 	if err := StartEventLoop(); err != nil {
 		return err
 	}
@@ -129,9 +129,9 @@ func (s *Source) Watch(ctx context.Context, fn func(checker.Event)) (err error) 
 	}
 	undo = append(undo, func() error { return s.conn.DomainEventDeregister(lid) })
 	aid, err := s.conn.DomainEventAgentLifecycleRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, e *libvirt.DomainEventAgentLifecycle) {
-		kind := checker.EventAgentDisconnected
+		kind := model.EventAgentDisconnected
 		if e.State == libvirt.CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED {
-			kind = checker.EventAgentConnected
+			kind = model.EventAgentConnected
 		}
 		if ev, ok := eventOf(d, kind); ok {
 			fn(ev)
@@ -146,7 +146,7 @@ func (s *Source) Watch(ctx context.Context, fn func(checker.Event)) (err error) 
 	case <-ctx.Done():
 		return nil
 	case reason := <-closed:
-		return fmt.Errorf("%w: %s", checker.ErrConnectionClosed, closeReason(reason))
+		return fmt.Errorf("%w: %s", model.ErrConnectionClosed, closeReason(reason))
 	}
 }
 
@@ -175,28 +175,28 @@ func undoBounded(undo []func() error, timeout time.Duration) error {
 	}
 }
 
-func eventOf(d *libvirt.Domain, kind checker.EventKind) (checker.Event, bool) {
+func eventOf(d *libvirt.Domain, kind model.EventKind) (model.Event, bool) {
 	name, err := d.GetName()
 	if err != nil {
-		return checker.Event{}, false
+		return model.Event{}, false
 	}
 	uuid, err := d.GetUUIDString()
 	if err != nil {
-		return checker.Event{}, false
+		return model.Event{}, false
 	}
-	return checker.Event{Kind: kind, Name: name, UUID: uuid}, true
+	return model.Event{Kind: kind, Name: name, UUID: uuid}, true
 }
 
-func lifecycleKind(t libvirt.DomainEventType) checker.EventKind {
+func lifecycleKind(t libvirt.DomainEventType) model.EventKind {
 	switch t {
 	case libvirt.DOMAIN_EVENT_STARTED, libvirt.DOMAIN_EVENT_RESUMED, libvirt.DOMAIN_EVENT_DEFINED:
-		return checker.EventStarted
+		return model.EventStarted
 	case libvirt.DOMAIN_EVENT_SUSPENDED, libvirt.DOMAIN_EVENT_PMSUSPENDED:
-		return checker.EventSuspended
+		return model.EventSuspended
 	case libvirt.DOMAIN_EVENT_STOPPED, libvirt.DOMAIN_EVENT_SHUTDOWN, libvirt.DOMAIN_EVENT_CRASHED, libvirt.DOMAIN_EVENT_UNDEFINED:
-		return checker.EventStopped
+		return model.EventStopped
 	}
-	return checker.EventOther
+	return model.EventOther
 }
 
 func closeReason(r libvirt.ConnectCloseReason) string {

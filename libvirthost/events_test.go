@@ -12,7 +12,7 @@ import (
 
 	"libvirt.org/go/libvirt"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // testDomainXML is a minimal domain for libvirt's test driver.
@@ -37,9 +37,9 @@ func TestWatchTestDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	events := make(chan checker.Event, 32)
+	events := make(chan model.Event, 32)
 	done := make(chan error, 1)
-	go func() { done <- src.Watch(ctx, func(e checker.Event) { events <- e }) }()
+	go func() { done <- src.Watch(ctx, func(e model.Event) { events <- e }) }()
 
 	admin, err := libvirt.NewConnect("test:///default")
 	if err != nil {
@@ -53,7 +53,7 @@ func TestWatchTestDriver(t *testing.T) {
 	}
 	defer dom.Free()
 
-	expect := func(kind checker.EventKind) {
+	expect := func(kind model.EventKind) {
 		t.Helper()
 		deadline := time.After(5 * time.Second)
 		for {
@@ -70,19 +70,19 @@ func TestWatchTestDriver(t *testing.T) {
 			}
 		}
 	}
-	expect(checker.EventStarted)
+	expect(model.EventStarted)
 	if err := dom.Suspend(); err != nil {
 		t.Fatal(err)
 	}
-	expect(checker.EventSuspended)
+	expect(model.EventSuspended)
 	if err := dom.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	expect(checker.EventStarted)
+	expect(model.EventStarted)
 	if err := dom.Destroy(); err != nil {
 		t.Fatal(err)
 	}
-	expect(checker.EventStopped)
+	expect(model.EventStopped)
 
 	cancel()
 	select {

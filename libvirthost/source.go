@@ -10,12 +10,12 @@ import (
 
 	"libvirt.org/go/libvirt"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/hostnic"
 	"github.com/vmcheck/vmcheck/libvirthost/domainxml"
+	"github.com/vmcheck/vmcheck/model"
 )
 
-// Source is the checker.Source of a libvirt host: it lists the running
+// Source is the model.Source of a libvirt host: it lists the running
 // domains and reaches their guest agents through a Pool of connections.
 type Source struct {
 	uri  string
@@ -28,7 +28,7 @@ type Source struct {
 	remote bool
 }
 
-var _ checker.Source = (*Source)(nil)
+var _ model.Source = (*Source)(nil)
 
 // New connects to uri (read-write: agent commands need it).
 // poolSize bounds the idle agent connections kept between calls; use the
@@ -61,11 +61,11 @@ func (s *Source) Close() error {
 // at once; the abandoned listing holds a reference of its own on the
 // connection, so a Close that follows frees the connection only once that
 // listing has finished with it.
-func (s *Source) Domains(ctx context.Context) ([]checker.Domain, error) {
+func (s *Source) Domains(ctx context.Context) ([]model.Domain, error) {
 	if err := s.conn.Ref(); err != nil {
 		return nil, plainFailure("listing the domains of", s.uri, err)
 	}
-	doms, err := callCtx(ctx, func() ([]checker.Domain, error) {
+	doms, err := callCtx(ctx, func() ([]model.Domain, error) {
 		defer closeConn(s.conn)
 		return s.domains()
 	}, nil)
@@ -75,7 +75,7 @@ func (s *Source) Domains(ctx context.Context) ([]checker.Domain, error) {
 	return doms, nil
 }
 
-func (s *Source) domains() ([]checker.Domain, error) {
+func (s *Source) domains() ([]model.Domain, error) {
 	doms, err := s.conn.ListAllDomains(libvirt.CONNECT_LIST_DOMAINS_ACTIVE)
 	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
@@ -86,7 +86,7 @@ func (s *Source) domains() ([]checker.Domain, error) {
 		}
 	}()
 	nets := map[string]domainxml.Network{}
-	out := make([]checker.Domain, 0, len(doms))
+	out := make([]model.Domain, 0, len(doms))
 	for i := range doms {
 		d, err := s.domain(&doms[i], nets)
 		if err != nil {
@@ -101,40 +101,40 @@ func (s *Source) domains() ([]checker.Domain, error) {
 	return out, nil
 }
 
-func (s *Source) domain(dom *libvirt.Domain, nets map[string]domainxml.Network) (checker.Domain, error) {
+func (s *Source) domain(dom *libvirt.Domain, nets map[string]domainxml.Network) (model.Domain, error) {
 	name, err := dom.GetName()
 	if err != nil {
-		return checker.Domain{}, fmt.Errorf("domain name: %w", err)
+		return model.Domain{}, fmt.Errorf("domain name: %w", err)
 	}
 	uuid, err := dom.GetUUIDString()
 	if err != nil {
-		return checker.Domain{}, fmt.Errorf("domain %q uuid: %w", name, err)
+		return model.Domain{}, fmt.Errorf("domain %q uuid: %w", name, err)
 	}
 	id, err := dom.GetID()
 	if err != nil {
-		return checker.Domain{}, fmt.Errorf("domain %q id: %w", name, err)
+		return model.Domain{}, fmt.Errorf("domain %q id: %w", name, err)
 	}
 	st, _, err := dom.GetState()
 	if err != nil {
-		return checker.Domain{}, fmt.Errorf("domain %q state: %w", name, err)
+		return model.Domain{}, fmt.Errorf("domain %q state: %w", name, err)
 	}
 	xml, err := dom.GetXMLDesc(0)
 	if err != nil {
-		return checker.Domain{}, fmt.Errorf("domain %q xml: %w", name, err)
+		return model.Domain{}, fmt.Errorf("domain %q xml: %w", name, err)
 	}
 	d, err := domainxml.ParseDomain(xml, s.host)
 	if err != nil {
-		return checker.Domain{}, fmt.Errorf("domain %q: %w", name, err)
+		return model.Domain{}, fmt.Errorf("domain %q: %w", name, err)
 	}
 	d.Name, d.UUID = name, uuid
 	d.BootID = uuid + "/" + strconv.FormatUint(uint64(id), 10)
 	switch st {
 	case libvirt.DOMAIN_RUNNING:
-		d.State = checker.Running
+		d.State = model.Running
 	case libvirt.DOMAIN_PAUSED, libvirt.DOMAIN_PMSUSPENDED:
-		d.State = checker.Paused
+		d.State = model.Paused
 	default:
-		d.State = checker.Other
+		d.State = model.Other
 	}
 	for i := range d.NICs {
 		n := &d.NICs[i]
@@ -148,13 +148,13 @@ func (s *Source) domain(dom *libvirt.Domain, nets map[string]domainxml.Network) 
 		if !ok {
 			nw, err = s.network(n.Source)
 			if err != nil {
-				return checker.Domain{}, fmt.Errorf("domain %q nic %s: %w", name, n.MAC, err)
+				return model.Domain{}, fmt.Errorf("domain %q nic %s: %w", name, n.MAC, err)
 			}
 			nets[n.Source] = nw
 		}
 		n.NetworkAddrs = nw.Addrs
 		for _, a := range nw.Expected(n.MAC) {
-			n.Expected = checker.AppendExpected(n.Expected, a.Addr, a.Source)
+			n.Expected = model.AppendExpected(n.Expected, a.Addr, a.Source)
 		}
 	}
 	d.Agent = s.pool.Transport(uuid)

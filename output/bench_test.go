@@ -10,17 +10,20 @@ import (
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // benchResults checks 1000 simulated domains whose agents answer at once.
-func benchResults() []checker.Result {
+func benchResults() []model.Result {
 	external := netip.MustParseAddr("203.0.113.10")
 	doms, _ := sim.Fleet(sim.FleetConfig{N: 1000, External: external, Latency: &sim.Latency{}})
-	c := checker.New(checker.Config{
+	c := checker.New(settings.Config{
 		External:    []netip.Addr{external},
-		Timeout:     checker.Duration(10 * time.Second),
-		PingTimeout: checker.Duration(2 * time.Second),
+		Timeout:     config.Duration(10 * time.Second),
+		PingTimeout: config.Duration(2 * time.Second),
 	})
 	return c.CheckAll(context.Background(), doms)
 }

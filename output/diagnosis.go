@@ -6,8 +6,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/probe/cause"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // maxShortDetail caps the short form of a diagnosis detail in the table.
@@ -15,13 +16,13 @@ const maxShortDetail = 80
 
 // LayerName is a diagnosis layer as a person reads it: "Host", "Guest" or
 // "Network"; anything outside the closed set is "Unknown".
-func LayerName(l checker.Layer) string {
+func LayerName(l model.Layer) string {
 	switch l {
-	case checker.LayerHost:
+	case model.LayerHost:
 		return "Host"
-	case checker.LayerGuest:
+	case model.LayerGuest:
 		return "Guest"
-	case checker.LayerNetwork:
+	case model.LayerNetwork:
 		return "Network"
 	}
 	return "Unknown"
@@ -29,13 +30,13 @@ func LayerName(l checker.Layer) string {
 
 // LayerOwner says whose fault a layer is: "the operator's" (host), "the
 // tenant's" (guest), "the network's" (between the VM and the outside).
-func LayerOwner(l checker.Layer) string {
+func LayerOwner(l model.Layer) string {
 	switch l {
-	case checker.LayerHost:
+	case model.LayerHost:
 		return "the operator's"
-	case checker.LayerGuest:
+	case model.LayerGuest:
 		return "the tenant's"
-	case checker.LayerNetwork:
+	case model.LayerNetwork:
 		return "the network's"
 	}
 	return "unknown"
@@ -48,7 +49,7 @@ type nicContext struct {
 
 // contextOf finds the NIC of d in r by MAC; the names it cannot find are
 // placeholders in capitals, as in a manual.
-func contextOf(d checker.Diagnosis, r checker.Result) nicContext {
+func contextOf(d model.Diagnosis, r model.Result) nicContext {
 	c := nicContext{domain: shellWord(r.Name), mac: "MAC", device: "TAP", bridge: "BRIDGE", guestName: "the interface"}
 	if d.NIC != "" {
 		c.mac = shellWord(d.NIC)
@@ -74,45 +75,45 @@ func contextOf(d checker.Diagnosis, r checker.Result) nicContext {
 // DiagnosisPlain is one diagnosis in plain language, with what to do: "the
 // NIC's link is set down on the host (virsh domif-setlink web-1
 // 52:54:00:00:00:01 up; …)", each registered backend's way
-// (checker.LinkUpCommands); a probe method's cause in the words it
+// (settings.LinkUpCommands); a probe method's cause in the words it
 // registered (probe.CausePlain). r gives the domain and the NIC's names
-// for the remedy. A code outside checker.Codes is shown by its detail
+// for the remedy. A code outside model.Codes is shown by its detail
 // alone.
-func DiagnosisPlain(d checker.Diagnosis, r checker.Result) string {
+func DiagnosisPlain(d model.Diagnosis, r model.Result) string {
 	c := contextOf(d, r)
 	switch d.Code {
-	case checker.CodeHostLinkDown:
-		return fmt.Sprintf("the NIC's link is set down on the host (%s)", strings.Join(checker.LinkUpCommands(c.domain, c.mac), "; "))
-	case checker.CodeHostTapDown:
-		if c.kind != "" && c.kind != checker.HostKindBridge {
+	case model.CodeHostLinkDown:
+		return fmt.Sprintf("the NIC's link is set down on the host (%s)", strings.Join(settings.LinkUpCommands(c.domain, c.mac), "; "))
+	case model.CodeHostTapDown:
+		if c.kind != "" && c.kind != model.HostKindBridge {
 			return "the NIC's tap device on the host (or a link of its Proxmox VE firewall bridge) is down or not in its bridge: the detail names the command"
 		}
 		return fmt.Sprintf("the NIC's tap device on the host is down or not in its bridge (ip link set %s master %s up)", c.device, c.bridge)
-	case checker.CodeHostOVSPortDown:
+	case model.CodeHostOVSPortDown:
 		return fmt.Sprintf("the NIC's Open vSwitch port is missing from its bridge, not attached (ofport -1) or down on the host (ovs-vsctl list Interface %s; ovs-ofctl show BRIDGE): the detail names the command", c.device)
-	case checker.CodeHostMacvtapLowerDown:
+	case model.CodeHostMacvtapLowerDown:
 		return "the lower device of the NIC's macvtap (its source dev) is down on the host (ip link set LOWER up, and its cable, switch port or peer)"
-	case checker.CodeHostVFDown:
+	case model.CodeHostVFDown:
 		return "the NIC's SR-IOV VF is held down on the host: link-state disable, or its PF is down (ip link show PF; ip link set PF vf N state auto)"
-	case checker.CodeHostVhostUserDown:
+	case model.CodeHostVhostUserDown:
 		return "the NIC's vhost-user socket is missing on the host, or its OVS-DPDK interface is not attached or down (ovs-vsctl list Interface NAME)"
-	case checker.CodeGuestNICMissing:
+	case model.CodeGuestNICMissing:
 		return "no interface inside the guest carries the NIC's MAC (driver missing, or the interface was removed in the guest)"
-	case checker.CodeGuestLinkDown:
+	case model.CodeGuestLinkDown:
 		return fmt.Sprintf("%s is down inside the guest or has no carrier (the guest's network configuration: bring it up)", c.guestName)
-	case checker.CodeGuestNoAddress:
+	case model.CodeGuestNoAddress:
 		return fmt.Sprintf("%s has no address inside the guest (the guest's DHCP client or network configuration)", c.guestName)
-	case checker.CodeGuestAddressMismatch:
+	case model.CodeGuestAddressMismatch:
 		return "the guest holds another address than the one the platform assigned (the guest's network configuration)"
-	case checker.CodeGuestNoDefaultRoute:
+	case model.CodeGuestNoDefaultRoute:
 		return "the guest has no default route through this NIC although its gateway is known (the guest's network configuration)"
-	case checker.CodeGatewayUnresolved:
+	case model.CodeGatewayUnresolved:
 		return "the gateway does not answer ARP/ND from the guest: layer 2 between the VM and its gateway is broken (bridge, VLAN, port security, or the gateway is gone)"
-	case checker.CodeGatewayICMPFiltered:
+	case model.CodeGatewayICMPFiltered:
 		return "the gateway answers ARP/ND but not ping: a security group or firewall drops ICMP echo"
-	case checker.CodeGatewayUnconfirmed:
+	case model.CodeGatewayUnconfirmed:
 		return "the gateway does not answer ping and the guest holds only a cached or static neighbour entry for it: a firewall and a layer-2 break look alike from inside (the host side, bridge, VLAN; check again)"
-	case checker.CodeUpstreamUnreachable:
+	case model.CodeUpstreamUnreachable:
 		return "the gateway answers, the external target does not: the fault is beyond the gateway (router, uplink, upstream firewall)"
 	}
 	if plain, ok := cause.Plain(cause.Cause(d.Code)); ok {
@@ -150,7 +151,7 @@ func ShortDetail(detail string) string {
 // HostSideNotes says, for each NIC of r whose host side vmcheck looked at
 // and could not read, "host side unknown (kind)" with why: such a NIC gets
 // no host cause, and the reader should know the host was not ruled out.
-func HostSideNotes(r checker.Result) []string {
+func HostSideNotes(r model.Result) []string {
 	var out []string
 	for _, n := range r.NICs {
 		if h := n.HostSide; h != nil && !h.Known {
@@ -163,7 +164,7 @@ func HostSideNotes(r checker.Result) []string {
 // ReasonText is the table's REASON: the first diagnosis (its code and the
 // short form of its detail, and how many more causes there are), then the
 // result's reason; the reason alone when there is no diagnosis.
-func ReasonText(r checker.Result) string {
+func ReasonText(r model.Result) string {
 	if len(r.Diagnosis) == 0 {
 		return withHostNotes(r.Reason, r)
 	}
@@ -184,7 +185,7 @@ func ReasonText(r checker.Result) string {
 }
 
 // withHostNotes adds HostSideNotes to a REASON.
-func withHostNotes(s string, r checker.Result) string {
+func withHostNotes(s string, r model.Result) string {
 	notes := HostSideNotes(r)
 	if len(notes) == 0 {
 		return s
@@ -204,7 +205,7 @@ type LogDiagnosis struct {
 }
 
 // diagnosisFields lists r's diagnoses as LogDiagnosis, never nil.
-func diagnosisFields(ds []checker.Diagnosis) []LogDiagnosis {
+func diagnosisFields(ds []model.Diagnosis) []LogDiagnosis {
 	list := make([]LogDiagnosis, 0, len(ds))
 	for _, d := range ds {
 		list = append(list, LogDiagnosis{Code: string(d.Code), Layer: string(d.Layer), NIC: d.NIC})

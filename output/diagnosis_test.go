@@ -6,27 +6,27 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 func TestReasonText(t *testing.T) {
 	long := strings.Repeat("x", 100)
 	tests := []struct {
 		name string
-		r    checker.Result
+		r    model.Result
 		want string
 	}{
-		{"healthy", checker.Result{}, ""},
-		{"reason only", checker.Result{Reason: "gateway 192.0.2.1: no reply"}, "gateway 192.0.2.1: no reply"},
-		{"one diagnosis, first sentence", checker.Result{Reason: "external 203.0.113.10: no reply",
-			Diagnosis: []checker.Diagnosis{{Code: checker.CodeHostLinkDown, Layer: checker.LayerHost,
+		{"healthy", model.Result{}, ""},
+		{"reason only", model.Result{Reason: "gateway 192.0.2.1: no reply"}, "gateway 192.0.2.1: no reply"},
+		{"one diagnosis, first sentence", model.Result{Reason: "external 203.0.113.10: no reply",
+			Diagnosis: []model.Diagnosis{{Code: model.CodeHostLinkDown, Layer: model.LayerHost,
 				Detail: "the link of vnet0 is down on the host. Run virsh domif-setlink web vnet0 up."}}},
 			"host_link_down: the link of vnet0 is down on the host; external 203.0.113.10: no reply"},
-		{"several, no reason", checker.Result{Diagnosis: []checker.Diagnosis{
-			{Code: checker.CodeUpstreamUnreachable, Detail: "beyond the gateway."}, {}, {}}},
+		{"several, no reason", model.Result{Diagnosis: []model.Diagnosis{
+			{Code: model.CodeUpstreamUnreachable, Detail: "beyond the gateway."}, {}, {}}},
 			"upstream_unreachable: beyond the gateway (+2 more causes)"},
-		{"no detail", checker.Result{Diagnosis: []checker.Diagnosis{{Code: checker.CodeGuestNICMissing}}}, "guest_nic_missing"},
-		{"long detail cut", checker.Result{Diagnosis: []checker.Diagnosis{{Code: checker.CodeGuestLinkDown, Detail: long}}},
+		{"no detail", model.Result{Diagnosis: []model.Diagnosis{{Code: model.CodeGuestNICMissing}}}, "guest_nic_missing"},
+		{"long detail cut", model.Result{Diagnosis: []model.Diagnosis{{Code: model.CodeGuestLinkDown, Detail: long}}},
 			"guest_link_down: " + strings.Repeat("x", maxShortDetail-1) + "…"},
 	}
 	for _, tt := range tests {
@@ -39,22 +39,22 @@ func TestReasonText(t *testing.T) {
 }
 
 func TestDiagnosisPlain(t *testing.T) {
-	r := checker.Result{Name: "web 1", NICs: []checker.NICResult{
+	r := model.Result{Name: "web 1", NICs: []model.NICResult{
 		{MAC: "52:54:00:00:00:01", Device: "vnet0", SourceType: "bridge", Source: "br0", GuestName: "eth0"}}}
 	tests := []struct {
 		name string
-		d    checker.Diagnosis
+		d    model.Diagnosis
 		want string
 	}{
-		{"link down names domain and MAC, quoted", checker.Diagnosis{Code: checker.CodeHostLinkDown, NIC: "52:54:00:00:00:01"},
+		{"link down names domain and MAC, quoted", model.Diagnosis{Code: model.CodeHostLinkDown, NIC: "52:54:00:00:00:01"},
 			"virsh domif-setlink 'web 1' 52:54:00:00:00:01 up"},
-		{"tap down names tap and bridge", checker.Diagnosis{Code: checker.CodeHostTapDown, NIC: "52:54:00:00:00:01"},
+		{"tap down names tap and bridge", model.Diagnosis{Code: model.CodeHostTapDown, NIC: "52:54:00:00:00:01"},
 			"ip link set vnet0 master br0 up"},
-		{"tap of an unknown NIC", checker.Diagnosis{Code: checker.CodeHostTapDown, NIC: "52:54:00:00:00:09"},
+		{"tap of an unknown NIC", model.Diagnosis{Code: model.CodeHostTapDown, NIC: "52:54:00:00:00:09"},
 			"ip link set TAP master BRIDGE up"},
-		{"guest link names the guest interface", checker.Diagnosis{Code: checker.CodeGuestLinkDown, NIC: "52:54:00:00:00:01"},
+		{"guest link names the guest interface", model.Diagnosis{Code: model.CodeGuestLinkDown, NIC: "52:54:00:00:00:01"},
 			"eth0 is down inside the guest"},
-		{"unknown code shows its detail", checker.Diagnosis{Code: "made_up", Detail: "something"}, "something"},
+		{"unknown code shows its detail", model.Diagnosis{Code: "made_up", Detail: "something"}, "something"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,8 +64,8 @@ func TestDiagnosisPlain(t *testing.T) {
 		})
 	}
 	// Every code of the closed set has its own sentence and a named layer.
-	for code, layer := range checker.Codes {
-		d := checker.Diagnosis{Code: code, Layer: layer, Detail: "DETAIL"}
+	for code, layer := range model.Codes {
+		d := model.Diagnosis{Code: code, Layer: layer, Detail: "DETAIL"}
 		if got := DiagnosisPlain(d, r); got == "" || got == d.Detail {
 			t.Errorf("DiagnosisPlain(%s) = %q, want a sentence of its own", code, got)
 		}
@@ -83,7 +83,7 @@ func TestDiagnosisDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	for code, layer := range checker.Codes {
+	for code, layer := range model.Codes {
 		i := strings.Index(doc, "### `"+string(code)+"`")
 		if i < 0 {
 			t.Errorf("docs/diagnosis.md has no section ### `%s`", code)

@@ -1,6 +1,8 @@
 package output
 
-import "github.com/vmcheck/vmcheck/checker"
+import (
+	"github.com/vmcheck/vmcheck/model"
+)
 
 // Exit codes, following the Nagios plugin convention.
 const (
@@ -17,13 +19,13 @@ const (
 )
 
 // ExitCode summarises results as a process exit code.
-func ExitCode(results []checker.Result) int {
+func ExitCode(results []model.Result) int {
 	code := ExitOK
 	for _, r := range results {
 		switch r.State {
-		case checker.StateDegraded, checker.StateDown:
+		case model.StateDegraded, model.StateDown:
 			return ExitProbeFailed
-		case checker.StateUnknown:
+		case model.StateUnknown:
 			code = ExitUnknownVM
 		}
 	}

@@ -3,24 +3,24 @@ package output
 import (
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 func TestExitCode(t *testing.T) {
 	tests := []struct {
-		states []checker.State
+		states []model.State
 		want   int
 	}{
 		{nil, ExitOK},
-		{[]checker.State{checker.StateOK, checker.StatePaused}, ExitOK},
-		{[]checker.State{checker.StateOK, checker.StateUnknown}, ExitUnknownVM},
-		{[]checker.State{checker.StateUnknown, checker.StateDegraded}, ExitProbeFailed},
-		{[]checker.State{checker.StateDown, checker.StateOK}, ExitProbeFailed},
+		{[]model.State{model.StateOK, model.StatePaused}, ExitOK},
+		{[]model.State{model.StateOK, model.StateUnknown}, ExitUnknownVM},
+		{[]model.State{model.StateUnknown, model.StateDegraded}, ExitProbeFailed},
+		{[]model.State{model.StateDown, model.StateOK}, ExitProbeFailed},
 	}
 	for _, tt := range tests {
-		var rs []checker.Result
+		var rs []model.Result
 		for _, s := range tt.states {
-			rs = append(rs, checker.Result{State: s})
+			rs = append(rs, model.Result{State: s})
 		}
 		if got := ExitCode(rs); got != tt.want {
 			t.Errorf("ExitCode(%v) = %d, want %d", tt.states, got, tt.want)

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // Format is a report format, as --output names it.
@@ -17,7 +17,7 @@ const (
 	// Table is one line per domain (check) or per NIC (domains), for
 	// people; the default.
 	Table Format = "table"
-	// JSON is checker.Report, for programs.
+	// JSON is model.Report, for programs.
 	JSON Format = "json"
 )
 
@@ -26,9 +26,9 @@ const (
 type Writer struct {
 	// Check writes the report of a check; color says the writer is a
 	// terminal that shows colour.
-	Check func(w io.Writer, results []checker.Result, color bool) error
+	Check func(w io.Writer, results []model.Result, color bool) error
 	// Domains writes the report of discovery.
-	Domains func(w io.Writer, results []checker.Result) error
+	Domains func(w io.Writer, results []model.Result) error
 }
 
 // writers are the registered formats.
@@ -85,13 +85,13 @@ func (f Format) Valid() error {
 
 // WriteCheck writes the report of a check in format f; the table for a
 // format not registered (color: see WriteTable).
-func (f Format) WriteCheck(w io.Writer, results []checker.Result, color bool) error {
+func (f Format) WriteCheck(w io.Writer, results []model.Result, color bool) error {
 	return f.writer().Check(w, results, color)
 }
 
 // WriteDomains writes the report of discovery in format f; the domains
 // table for a format not registered.
-func (f Format) WriteDomains(w io.Writer, results []checker.Result) error {
+func (f Format) WriteDomains(w io.Writer, results []model.Result) error {
 	return f.writer().Domains(w, results)
 }
 

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // TestFormatsRegistered: each format's file registers it; the default
@@ -19,7 +19,7 @@ func TestFormatsRegistered(t *testing.T) {
 	}
 	for _, f := range Formats() {
 		var buf bytes.Buffer
-		if err := f.WriteCheck(&buf, []checker.Result{}, false); err != nil || buf.Len() == 0 {
+		if err := f.WriteCheck(&buf, []model.Result{}, false); err != nil || buf.Len() == 0 {
 			t.Errorf("%s: WriteCheck = %v, %q", f, err, buf.String())
 		}
 	}

@@ -1,14 +1,14 @@
 package output
 
 import (
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // LogFields is the structured form of one result for a log line: domain,
 // uuid, state (the verdict), agent, os (the family), duration, reason
 // when there is one, and diagnosis: the causes as a list of LogDiagnosis
 // (empty for a healthy VM).
-func LogFields(r checker.Result) map[string]any {
+func LogFields(r model.Result) map[string]any {
 	f := map[string]any{
 		"domain":    r.Name,
 		"uuid":      r.UUID,
@@ -39,7 +39,7 @@ type LogProbe struct {
 
 // ProbeFields adds the field "probes" to f: the probes as a list of
 // LogProbe.
-func ProbeFields(f map[string]any, probes []checker.ProbeResult) {
+func ProbeFields(f map[string]any, probes []model.ProbeResult) {
 	list := make([]LogProbe, 0, len(probes))
 	for _, p := range probes {
 		list = append(list, LogProbe{Kind: string(p.Kind), Target: p.Target, NIC: p.NIC, Status: string(p.Status),

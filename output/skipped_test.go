@@ -4,19 +4,21 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/qemuhost"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 func TestWriteSkipped(t *testing.T) {
-	doms := []checker.Domain{
+	doms := []model.Domain{
 		{Name: "web-1", UUID: "u1"},
-		{Name: "bad\x1b[2J", UUID: "u2", Policy: checker.Policy{Error: `vmcheck metadata ignored: enabled: "yes" is not true or false`}},
+		{Name: "bad\x1b[2J", UUID: "u2", Policy: policy.Policy{Error: `vmcheck metadata ignored: enabled: "yes" is not true or false`}},
 	}
 	tests := []struct {
 		name string
-		host checker.Backend
+		host settings.Backend
 		want string
 	}{
 		{"libvirt", libvirthost.Backend{}, `skipped web-1 (u1): not opted in: its metadata has no <vmcheck:check enabled="true"/>

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // ANSI colours for the table's STATE column.
@@ -22,13 +22,13 @@ func init() {
 	RegisterFormat(Table, Writer{Check: WriteTable, Domains: WriteDomainsTable})
 }
 
-func stateColor(s checker.State) string {
+func stateColor(s model.State) string {
 	switch s {
-	case checker.StateOK:
+	case model.StateOK:
 		return colorGreen
-	case checker.StateDegraded:
+	case model.StateDegraded:
 		return colorYellow
-	case checker.StateDown:
+	case model.StateDown:
 		return colorRed
 	default:
 		return colorGrey
@@ -43,11 +43,11 @@ func stateColor(s checker.State) string {
 // A SERVICES column, before REASON, lists the probes of policy methods
 // other than icmp ("dns www.example.test ok"); it is there only when some
 // domain has such probes.
-func WriteTable(w io.Writer, results []checker.Result, color bool) error {
+func WriteTable(w io.Writer, results []model.Result, color bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	services := false
 	for _, r := range results {
-		services = services || probeCell(r.Probes, checker.ProbeService) != "-"
+		services = services || probeCell(r.Probes, model.ProbeService) != "-"
 	}
 	head := "DOMAIN\tSTATE\tAGENT\tOS\tEXTERNAL\tGATEWAYS\tADDRESSES\t"
 	if services {
@@ -62,10 +62,10 @@ func WriteTable(w io.Writer, results []checker.Result, color bool) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t",
 			r.Name, state, orDash(string(r.Agent.State)), OSText(r.OS),
-			probeCell(r.Probes, checker.ProbeExternal), probeCell(r.Probes, checker.ProbeGateway),
-			probeCell(r.Probes, checker.ProbeAddress))
+			probeCell(r.Probes, model.ProbeExternal), probeCell(r.Probes, model.ProbeGateway),
+			probeCell(r.Probes, model.ProbeAddress))
 		if services {
-			fmt.Fprintf(tw, "%s\t", probeCell(r.Probes, checker.ProbeService))
+			fmt.Fprintf(tw, "%s\t", probeCell(r.Probes, model.ProbeService))
 		}
 		fmt.Fprintf(tw, "%s\n", orDash(ReasonText(r)))
 	}
@@ -76,7 +76,7 @@ func WriteTable(w io.Writer, results []checker.Result, color bool) error {
 }
 
 // probeCell renders probes of one kind as "target ok 1.2ms" items.
-func probeCell(ps []checker.ProbeResult, kind checker.ProbeKind) string {
+func probeCell(ps []model.ProbeResult, kind model.ProbeKind) string {
 	var parts []string
 	for _, p := range ps {
 		if p.Kind == kind {
@@ -95,12 +95,12 @@ func orDash(s string) string {
 
 // WriteDomainsTable writes the discovery view: one line per NIC, with its
 // addresses, gateway and where the gateway came from.
-func WriteDomainsTable(w io.Writer, results []checker.Result) error {
+func WriteDomainsTable(w io.Writer, results []model.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tAGENT\tOS\tMAC\tDEVICE\tSOURCE\tIPS\tGATEWAY\tGATEWAY SOURCE\tTYPE")
 	for _, r := range results {
 		agent := string(r.Agent.State)
-		if r.State == checker.StatePaused {
+		if r.State == model.StatePaused {
 			agent = "paused"
 		}
 		if len(r.NICs) == 0 {

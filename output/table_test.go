@@ -7,36 +7,36 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // results are three domains as the table shows them: ok with both probe
 // kinds, down without an external target (its assigned address missing,
 // two diagnoses), and paused.
-var results = []checker.Result{
-	{Name: "web-1", UUID: "u1", State: checker.StateOK, OS: checker.OSResult{Family: "linux", ID: "debian"},
-		Agent: checker.AgentResult{State: checker.AgentOK},
-		NICs: []checker.NICResult{{MAC: "52:54:00:00:00:01", Device: "vnet0", SourceType: "bridge", Source: "br0",
+var results = []model.Result{
+	{Name: "web-1", UUID: "u1", State: model.StateOK, OS: model.OSResult{Family: "linux", ID: "debian"},
+		Agent: model.AgentResult{State: model.AgentOK},
+		NICs: []model.NICResult{{MAC: "52:54:00:00:00:01", Device: "vnet0", SourceType: "bridge", Source: "br0",
 			IPs: []string{"192.0.2.11", "fe80::1"}, Gateway: "192.0.2.1", GatewaySource: "guest-proc-route", NetworkType: "external"}},
-		Probes: []checker.ProbeResult{
-			{Kind: checker.ProbeExternal, Target: "203.0.113.10", Status: checker.ProbePassed, RTT: 0.0007},
-			{Kind: checker.ProbeGateway, Target: "192.0.2.1", NIC: "52:54:00:00:00:01", Status: checker.ProbePassed},
+		Probes: []model.ProbeResult{
+			{Kind: model.ProbeExternal, Target: "203.0.113.10", Status: model.ProbePassed, RTT: 0.0007},
+			{Kind: model.ProbeGateway, Target: "192.0.2.1", NIC: "52:54:00:00:00:01", Status: model.ProbePassed},
 		}},
-	{Name: "db-2", UUID: "u2", State: checker.StateDown, OS: checker.OSResult{Family: "windows", ID: "mswindows"},
-		Agent: checker.AgentResult{State: checker.AgentOK}, Reason: "gateway 192.0.2.254: no reply",
-		NICs: []checker.NICResult{{MAC: "52:54:00:00:00:02", NetworkType: "internal"}},
-		Probes: []checker.ProbeResult{
-			{Kind: checker.ProbeExternal, Status: checker.ProbeNotConfigured},
-			{Kind: checker.ProbeGateway, Target: "192.0.2.254", Status: checker.ProbeFailed},
-			{Kind: checker.ProbeAddress, Target: "192.0.2.12", NIC: "52:54:00:00:00:02", Status: checker.ProbeFailed},
+	{Name: "db-2", UUID: "u2", State: model.StateDown, OS: model.OSResult{Family: "windows", ID: "mswindows"},
+		Agent: model.AgentResult{State: model.AgentOK}, Reason: "gateway 192.0.2.254: no reply",
+		NICs: []model.NICResult{{MAC: "52:54:00:00:00:02", NetworkType: "internal"}},
+		Probes: []model.ProbeResult{
+			{Kind: model.ProbeExternal, Status: model.ProbeNotConfigured},
+			{Kind: model.ProbeGateway, Target: "192.0.2.254", Status: model.ProbeFailed},
+			{Kind: model.ProbeAddress, Target: "192.0.2.12", NIC: "52:54:00:00:00:02", Status: model.ProbeFailed},
 		},
-		Diagnosis: []checker.Diagnosis{
-			{Code: checker.CodeGuestNoAddress, Layer: checker.LayerGuest, NIC: "52:54:00:00:00:02",
+		Diagnosis: []model.Diagnosis{
+			{Code: model.CodeGuestNoAddress, Layer: model.LayerGuest, NIC: "52:54:00:00:00:02",
 				Detail: "eth0 has no IPv4 address, the platform assigned 192.0.2.12. Check the guest's DHCP client."},
-			{Code: checker.CodeGatewayUnresolved, Layer: checker.LayerNetwork, NIC: "52:54:00:00:00:02", Detail: "no ARP entry for 192.0.2.254"},
+			{Code: model.CodeGatewayUnresolved, Layer: model.LayerNetwork, NIC: "52:54:00:00:00:02", Detail: "no ARP entry for 192.0.2.254"},
 		}},
-	{Name: "idle", UUID: "u3", State: checker.StatePaused, OS: checker.OSResult{Family: "unknown"},
-		Agent: checker.AgentResult{State: checker.AgentOK}, Reason: "paused"},
+	{Name: "idle", UUID: "u3", State: model.StatePaused, OS: model.OSResult{Family: "unknown"},
+		Agent: model.AgentResult{State: model.AgentOK}, Reason: "paused"},
 }
 
 func TestWriteTable(t *testing.T) {
@@ -87,7 +87,7 @@ idle    paused  unknown            -                  -       -           -     
 func TestWriteJSON(t *testing.T) {
 	tests := []struct {
 		name    string
-		results []checker.Result
+		results []model.Result
 		domains int
 	}{
 		{"none", nil, 0},
@@ -102,7 +102,7 @@ func TestWriteJSON(t *testing.T) {
 			if tt.results == nil && !strings.Contains(b.String(), `"domains": []`) {
 				t.Errorf("WriteJSON(nil) = %s, want an empty domains list", b.String())
 			}
-			var rep checker.Report
+			var rep model.Report
 			if err := json.Unmarshal(b.Bytes(), &rep); err != nil || len(rep.Domains) != tt.domains {
 				t.Errorf("WriteJSON: %d domains (%v), want %d", len(rep.Domains), err, tt.domains)
 			}
@@ -186,16 +186,16 @@ func TestFormat(t *testing.T) {
 // of policy methods, each with what it measured.
 func TestTableServices(t *testing.T) {
 	loss := 0.35
-	r := checker.Result{Name: "web-1", State: checker.StateDegraded, Agent: checker.AgentResult{State: checker.AgentOK},
-		OS: checker.OSResult{Family: "linux", ID: "debian"},
-		Probes: []checker.ProbeResult{
-			{Kind: checker.ProbeExternal, Method: "icmp", Target: "203.0.113.10", OK: true, Status: checker.ProbeDegraded, RTT: 0.0195, Loss: &loss, Sent: 20},
-			{Kind: checker.ProbeService, Method: "mtu", Target: "203.0.113.10", Status: checker.ProbeFailed, NICMTU: 1500, PathMTU: 1280},
-			{Kind: checker.ProbeService, Method: "http", Target: "http://203.0.113.10/", OK: true, Status: checker.ProbePassed, RTT: 0.0031, HTTPStatus: 200},
-			{Kind: checker.ProbeService, Method: "dns", Target: "www.example.test", Status: checker.ProbeUnavailable},
+	r := model.Result{Name: "web-1", State: model.StateDegraded, Agent: model.AgentResult{State: model.AgentOK},
+		OS: model.OSResult{Family: "linux", ID: "debian"},
+		Probes: []model.ProbeResult{
+			{Kind: model.ProbeExternal, Method: "icmp", Target: "203.0.113.10", OK: true, Status: model.ProbeDegraded, RTT: 0.0195, Loss: &loss, Sent: 20},
+			{Kind: model.ProbeService, Method: "mtu", Target: "203.0.113.10", Status: model.ProbeFailed, NICMTU: 1500, PathMTU: 1280},
+			{Kind: model.ProbeService, Method: "http", Target: "http://203.0.113.10/", OK: true, Status: model.ProbePassed, RTT: 0.0031, HTTPStatus: 200},
+			{Kind: model.ProbeService, Method: "dns", Target: "www.example.test", Status: model.ProbeUnavailable},
 		}}
 	var b strings.Builder
-	if err := WriteTable(&b, []checker.Result{r}, false); err != nil {
+	if err := WriteTable(&b, []model.Result{r}, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"SERVICES", "203.0.113.10 degraded 19.5ms 35% loss",

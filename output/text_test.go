@@ -3,26 +3,26 @@ package output
 import (
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 func TestProbeText(t *testing.T) {
 	tests := []struct {
 		name          string
-		p             checker.ProbeResult
+		p             model.ProbeResult
 		unit          RTTUnit
 		outcome, summ string
 	}{
-		{"reply with rtt", checker.ProbeResult{Target: "203.0.113.10", Status: checker.ProbePassed, RTT: 0.00123},
+		{"reply with rtt", model.ProbeResult{Target: "203.0.113.10", Status: model.ProbePassed, RTT: 0.00123},
 			Tight, "ok 1.2ms", "203.0.113.10 ok 1.2ms"},
-		{"reply with rtt, spaced", checker.ProbeResult{Target: "203.0.113.10", Status: checker.ProbePassed, RTT: 0.00123},
+		{"reply with rtt, spaced", model.ProbeResult{Target: "203.0.113.10", Status: model.ProbePassed, RTT: 0.00123},
 			Spaced, "ok 1.2 ms", "203.0.113.10 ok 1.2 ms"},
-		{"reply without rtt", checker.ProbeResult{Target: "192.0.2.1", Status: checker.ProbePassed}, Tight, "ok", "192.0.2.1 ok"},
-		{"failed", checker.ProbeResult{Target: "192.0.2.1", Status: checker.ProbeFailed}, Tight, "failed", "192.0.2.1 failed"},
-		{"error", checker.ProbeResult{Target: "2001:db8::1", Status: checker.ProbeError}, Spaced, "error", "2001:db8::1 error"},
-		{"not configured", checker.ProbeResult{Status: checker.ProbeNotConfigured}, Tight, "not_configured", "not configured"},
-		{"address held", checker.ProbeResult{Kind: checker.ProbeAddress, Target: "192.0.2.11", Status: checker.ProbePassed}, Tight, "ok", "192.0.2.11 ok"},
-		{"address missing", checker.ProbeResult{Kind: checker.ProbeAddress, Target: "192.0.2.11", Status: checker.ProbeFailed}, Tight, "missing", "192.0.2.11 missing"},
+		{"reply without rtt", model.ProbeResult{Target: "192.0.2.1", Status: model.ProbePassed}, Tight, "ok", "192.0.2.1 ok"},
+		{"failed", model.ProbeResult{Target: "192.0.2.1", Status: model.ProbeFailed}, Tight, "failed", "192.0.2.1 failed"},
+		{"error", model.ProbeResult{Target: "2001:db8::1", Status: model.ProbeError}, Spaced, "error", "2001:db8::1 error"},
+		{"not configured", model.ProbeResult{Status: model.ProbeNotConfigured}, Tight, "not_configured", "not configured"},
+		{"address held", model.ProbeResult{Kind: model.ProbeAddress, Target: "192.0.2.11", Status: model.ProbePassed}, Tight, "ok", "192.0.2.11 ok"},
+		{"address missing", model.ProbeResult{Kind: model.ProbeAddress, Target: "192.0.2.11", Status: model.ProbeFailed}, Tight, "missing", "192.0.2.11 missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,13 +38,13 @@ func TestProbeText(t *testing.T) {
 
 func TestOSText(t *testing.T) {
 	tests := []struct {
-		os            checker.OSResult
+		os            model.OSResult
 		text, version string
 	}{
-		{checker.OSResult{Family: "linux", ID: "debian", Version: "12"}, "linux/debian", "linux/debian 12"},
-		{checker.OSResult{Family: "windows", ID: "mswindows"}, "windows/mswindows", "windows/mswindows"},
-		{checker.OSResult{Family: "linux", Version: "5"}, "linux", "linux 5"},
-		{checker.OSResult{Family: "unknown"}, "unknown", "unknown"},
+		{model.OSResult{Family: "linux", ID: "debian", Version: "12"}, "linux/debian", "linux/debian 12"},
+		{model.OSResult{Family: "windows", ID: "mswindows"}, "windows/mswindows", "windows/mswindows"},
+		{model.OSResult{Family: "linux", Version: "5"}, "linux", "linux 5"},
+		{model.OSResult{Family: "unknown"}, "unknown", "unknown"},
 	}
 	for _, tt := range tests {
 		if got := OSText(tt.os); got != tt.text {

@@ -56,8 +56,8 @@ const (
 
 var _ = cause.Register(cause.HighLatency, "round trips take longer than the policy's max_rtt (a congested path, a distant route, an overloaded node)")
 
-// Result is what one probe learned. The engine turns it into the checker's
-// ProbeResult; every string is sanitised there.
+// Result is what one probe learned. The engine turns it into a
+// model.ProbeResult; every string is sanitised there.
 type Result struct {
 	Method string
 	// Target is what was probed: an address, a name, host:port or a URL,

@@ -5,24 +5,25 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // Name is the QEMU backend's name in logs and in the backend label of
 // vmcheck_source_up.
 const Name = "qemu"
 
-// Backend is the checker.Backend of hosts running QEMU without libvirt,
+// Backend is the settings.Backend of hosts running QEMU without libvirt,
 // Proxmox VE included: its settings are the socket directory (qemu_dir,
 // --qemu-dir), the socket pairs (qemu_vms) and the Proxmox VE configs
 // (pve_config_dir, --pve-config-dir), its Source this package's. The
 // package registers it when imported.
 type Backend struct{}
 
-var _ checker.Conn = (*Source)(nil)
+var _ settings.Conn = (*Source)(nil)
 
-func init() { checker.RegisterBackend(Backend{}, false) }
+func init() { settings.RegisterBackend(Backend{}, false) }
 
 // Settings are the QEMU backend's keys of the config file.
 type Settings struct {
@@ -38,7 +39,7 @@ type Settings struct {
 	PVEConfigDir string `yaml:"pve_config_dir"`
 }
 
-// Section is the QEMU backend's part of a checker.Config
+// Section is the QEMU backend's part of a settings.Config
 // (Config.Sections): Section.Of(cfg.Sections) reads its Settings.
 var Section = config.Register("qemu", config.SectionOptions[Settings]{Validate: Settings.validate})
 
@@ -56,24 +57,24 @@ func (s Settings) validate(config.Values) error {
 }
 
 // set lays change over cfg's Settings.
-func set(cfg *checker.Config, change func(*Settings)) {
+func set(cfg *settings.Config, change func(*Settings)) {
 	s := Section.Of(cfg.Sections)
 	change(&s)
 	cfg.Sections = Section.Set(cfg.Sections, s)
 }
 
-// Name implements checker.Backend.
+// Name implements settings.Backend.
 func (Backend) Name() string { return Name }
 
-// Title implements checker.Backend.
+// Title implements settings.Backend.
 func (Backend) Title() string { return "QEMU without libvirt" }
 
-// Options implements checker.Backend: --qemu-dir and --pve-config-dir.
-func (Backend) Options() []checker.Option {
-	return []checker.Option{
+// Options implements settings.Backend: --qemu-dir and --pve-config-dir.
+func (Backend) Options() []settings.Option {
+	return []settings.Option{
 		{Key: "qemu_dir", Selects: true,
 			Usage: "no libvirt: check the QEMU VMs whose <id>.qmp and <id>.qga sockets are in `DIR` (Proxmox VE: " + DefaultDir + ")",
-			Set: func(cfg *checker.Config, v string) error {
+			Set: func(cfg *settings.Config, v string) error {
 				if v == "" {
 					return errors.New("empty directory")
 				}
@@ -82,30 +83,30 @@ func (Backend) Options() []checker.Option {
 			}},
 		{Key: "pve_config_dir",
 			Usage: "with --qemu-dir: Proxmox VE VM configs <id>.conf in `DIR` (default " + DefaultPVEConfigDir + ")",
-			Set: func(cfg *checker.Config, v string) error {
+			Set: func(cfg *settings.Config, v string) error {
 				set(cfg, func(s *Settings) { s.PVEConfigDir = v })
 				return nil
 			}},
 	}
 }
 
-// Selected implements checker.Backend: the config names QEMU sockets.
-func (Backend) Selected(cfg checker.Config) bool {
+// Selected implements settings.Backend: the config names QEMU sockets.
+func (Backend) Selected(cfg settings.Config) bool {
 	s := Section.Of(cfg.Sections)
 	return s.Dir != "" || len(s.VMs) > 0
 }
 
-// SelectedBy implements checker.Backend.
+// SelectedBy implements settings.Backend.
 func (Backend) SelectedBy() (key, what string) { return "qemu_dir", "qemu_dir/qemu_vms" }
 
-// Deselect implements checker.Backend.
-func (Backend) Deselect(cfg *checker.Config) {
+// Deselect implements settings.Backend.
+func (Backend) Deselect(cfg *settings.Config) {
 	set(cfg, func(s *Settings) { s.Dir, s.VMs = "", nil })
 }
 
-// Open implements checker.Backend: a Source of the config's sockets,
+// Open implements settings.Backend: a Source of the config's sockets,
 // which connects to nothing before its first listing.
-func (Backend) Open(_ context.Context, cfg checker.Config) (checker.Conn, error) {
+func (Backend) Open(_ context.Context, cfg settings.Config) (settings.Conn, error) {
 	s := Section.Of(cfg.Sections)
 	src, err := New(Options{Dir: s.Dir, VMs: s.VMs, PVEConfigDir: s.PVEConfigDir, Concurrency: cfg.Concurrency})
 	if err != nil {
@@ -114,26 +115,26 @@ func (Backend) Open(_ context.Context, cfg checker.Config) (checker.Conn, error)
 	return src, nil
 }
 
-// AgentCalls implements checker.Backend: each VM's agent socket is its
+// AgentCalls implements settings.Backend: each VM's agent socket is its
 // own, so only the one-call-per-VM rule applies: as many as domains are
 // checked at once.
-func (Backend) AgentCalls(_ context.Context, cfg checker.Config) checker.AgentLimit {
-	return checker.AgentLimit{Calls: max(cfg.Concurrency, checker.DefaultConcurrency)}
+func (Backend) AgentCalls(_ context.Context, cfg settings.Config) settings.AgentLimit {
+	return settings.AgentLimit{Calls: max(cfg.Concurrency, settings.DefaultConcurrency)}
 }
 
-// PolicyConsents implements checker.Backend: QEMU VMs carry no vmcheck
+// PolicyConsents implements settings.Backend: QEMU VMs carry no vmcheck
 // metadata, so a config rule with enabled: true is their consent.
 func (Backend) PolicyConsents() bool { return true }
 
-// NotOptedIn implements checker.Backend.
-func (Backend) NotOptedIn(checker.Domain) string {
+// NotOptedIn implements settings.Backend.
+func (Backend) NotOptedIn(model.Domain) string {
 	return "no config policy with enabled: true matches it"
 }
 
-// LinkDownDetail implements checker.Backend.
-func (Backend) LinkDownDetail(_ checker.Domain, n checker.NIC) string {
+// LinkDownDetail implements settings.Backend.
+func (Backend) LinkDownDetail(_ model.Domain, n model.NIC) string {
 	return fmt.Sprintf("the host has set this NIC's link down (Proxmox VE link_down=1, or QMP set_link); bring it up: qm set VMID --netN …,link_down=0 on Proxmox VE, or QMP set_link with up=true for %s", n.HostName())
 }
 
-// LinkUpCommand implements checker.Backend.
+// LinkUpCommand implements settings.Backend.
 func (Backend) LinkUpCommand(string, string) string { return "without libvirt: QMP set_link up=true" }

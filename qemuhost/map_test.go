@@ -8,29 +8,29 @@ import (
 
 	"github.com/digitalocean/go-qemu/qemu"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 func TestRunState(t *testing.T) {
 	tests := []struct {
 		in   qemu.Status
-		want checker.RunState
+		want model.RunState
 	}{
-		{qemu.StatusRunning, checker.Running},
-		{qemu.StatusPaused, checker.Paused},
-		{qemu.StatusSuspended, checker.Paused},
-		{qemu.StatusIOError, checker.Paused},
-		{qemu.StatusWatchdog, checker.Paused},
-		{qemu.StatusInMigrate, checker.Paused},
-		{qemu.StatusPostMigrate, checker.Paused},
-		{qemu.StatusFinishMigrate, checker.Paused},
-		{qemu.StatusPreLaunch, checker.Paused},
-		{qemu.StatusSaveVM, checker.Paused},
-		{qemu.StatusRestoreVM, checker.Paused},
-		{qemu.StatusDebug, checker.Paused},
-		{qemu.StatusInternalError, checker.Paused},
-		{qemu.StatusShutdown, checker.Other},
-		{qemu.StatusGuestPanicked, checker.Other},
+		{qemu.StatusRunning, model.Running},
+		{qemu.StatusPaused, model.Paused},
+		{qemu.StatusSuspended, model.Paused},
+		{qemu.StatusIOError, model.Paused},
+		{qemu.StatusWatchdog, model.Paused},
+		{qemu.StatusInMigrate, model.Paused},
+		{qemu.StatusPostMigrate, model.Paused},
+		{qemu.StatusFinishMigrate, model.Paused},
+		{qemu.StatusPreLaunch, model.Paused},
+		{qemu.StatusSaveVM, model.Paused},
+		{qemu.StatusRestoreVM, model.Paused},
+		{qemu.StatusDebug, model.Paused},
+		{qemu.StatusInternalError, model.Paused},
+		{qemu.StatusShutdown, model.Other},
+		{qemu.StatusGuestPanicked, model.Other},
 	}
 	for _, tc := range tests {
 		if got := runState(tc.in); got != tc.want {
@@ -116,7 +116,7 @@ func TestNICsPlatformFacts(t *testing.T) {
 	}
 }
 
-func nicFacts(ns []checker.NIC) []string {
+func nicFacts(ns []model.NIC) []string {
 	var out []string
 	for _, n := range ns {
 		out = append(out, fmt.Sprintf("%s %s link_down=%v expected=%v gateways=%v", n.MAC, n.Device, n.LinkDown, n.Expected, n.Gateways))

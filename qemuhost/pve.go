@@ -15,9 +15,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/hostnic"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // maxPVEConfig caps what is read of one VM config (pmxcfs itself refuses
@@ -215,7 +215,7 @@ func parseIPConfig(value string) (ic PVEIPConfig, ok bool) {
 			}
 			addr = p.Addr()
 		}
-		if addr.IsValid() && checker.ValidateExpected(addr) == nil {
+		if addr.IsValid() && model.ValidateExpected(addr) == nil {
 			ic.Addrs = append(ic.Addrs, addr)
 		}
 		if gw[fam] == "" {
@@ -225,7 +225,7 @@ func parseIPConfig(value string) (ic PVEIPConfig, ok bool) {
 		if !addr.IsValid() || err != nil || g.Is4() != (fam == 0) {
 			return PVEIPConfig{}, false
 		}
-		if checker.ValidateExpected(g) == nil {
+		if model.ValidateExpected(g) == nil {
 			ic.Gateways = append(ic.Gateways, g)
 		}
 	}
@@ -275,14 +275,14 @@ func normalMAC(s string) string {
 // does not give it the NIC's MAC) in the NIC's bridge, or behind the
 // firewall bridge with firewall=1; a NIC without a bridge (user-mode NAT)
 // has no host side vmcheck reads.
-func pveHostSide(vm VM, n PVENIC, nic checker.NIC) (string, checker.HostInspector) {
+func pveHostSide(vm VM, n PVENIC, nic model.NIC) (string, model.HostInspector) {
 	if n.Bridge == "" {
-		return checker.HostKindOther, nil
+		return model.HostKindOther, nil
 	}
-	h := hostnic.NIC{Kind: checker.HostKindBridge, MAC: nic.MAC, Device: nic.Device, Bridge: n.Bridge,
+	h := hostnic.NIC{Kind: model.HostKindBridge, MAC: nic.MAC, Device: nic.Device, Bridge: n.Bridge,
 		OwnName: true, VMID: vm.ID, Index: strconv.Itoa(n.Index)}
 	if n.Firewall {
-		h.Kind = checker.HostKindProxmoxFirewall
+		h.Kind = model.HostKindProxmoxFirewall
 	}
 	return h.Kind, hostnic.Options{}.Inspector(h)
 }

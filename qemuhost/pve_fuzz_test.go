@@ -18,7 +18,7 @@ import (
 
 	"github.com/digitalocean/go-qemu/qmp/raw"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 var canonicalMAC = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
@@ -127,7 +127,7 @@ func FuzzParsePVEConfig(f *testing.F) {
 
 // checkIPConfigs reports ipconfigN entries outside their bounds: more than
 // maxPVEIPConfigs, a negative N, more than one address and one gateway per
-// family, or an address checker.ValidateExpected rejects.
+// family, or an address model.ValidateExpected rejects.
 func checkIPConfigs(t *testing.T, ics map[int]PVEIPConfig) {
 	t.Helper()
 	if len(ics) > maxPVEIPConfigs {
@@ -138,7 +138,7 @@ func checkIPConfigs(t *testing.T, ics map[int]PVEIPConfig) {
 			t.Errorf("ipconfig%d: %+v", n, ic)
 		}
 		for _, a := range slices.Concat(ic.Addrs, ic.Gateways) {
-			if checker.ValidateExpected(a) != nil {
+			if model.ValidateExpected(a) != nil {
 				t.Errorf("ipconfig%d: address %v", n, a)
 			}
 		}
@@ -159,7 +159,7 @@ func checkPVEValue(t *testing.T, what, s string) {
 // a canonical MAC; no more NICs than the two sources hold; a NIC from the
 // config keeps its tap device name; the QMP-only NICs do not repeat a MAC
 // and carry no config facts; expected addresses and gateways are valid,
-// from "proxmox", at most checker.MaxExpectedAddrs.
+// from "proxmox", at most model.MaxExpectedAddrs.
 func FuzzPVENICs(f *testing.F) {
 	conf, _ := os.ReadFile("testdata/pve/101.conf")
 	f.Add(conf, []byte(`[{"name":"net0","main-mac":"bc:24:11:2e:c8:9b"},{"name":"net2","main-mac":"52:54:00:12:34:56"}]`))
@@ -200,9 +200,9 @@ func FuzzPVENICs(f *testing.F) {
 			if !canonicalMAC.MatchString(n.MAC) {
 				t.Errorf("NIC %d %+v: MAC not canonical", i, n)
 			}
-			for _, list := range [][]checker.ExpectedAddr{n.Expected, n.Gateways} {
-				if len(list) > checker.MaxExpectedAddrs || slices.ContainsFunc(list, func(e checker.ExpectedAddr) bool {
-					return e.Source != "proxmox" || checker.ValidateExpected(e.Addr) != nil
+			for _, list := range [][]model.ExpectedAddr{n.Expected, n.Gateways} {
+				if len(list) > model.MaxExpectedAddrs || slices.ContainsFunc(list, func(e model.ExpectedAddr) bool {
+					return e.Source != "proxmox" || model.ValidateExpected(e.Addr) != nil
 				}) {
 					t.Errorf("NIC %d: platform addresses %v", i, list)
 				}

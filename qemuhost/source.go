@@ -42,9 +42,9 @@ import (
 	"github.com/digitalocean/go-qemu/qmp"
 	"github.com/digitalocean/go-qemu/qmp/raw"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agentsocket"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // Defaults of Options.
@@ -115,7 +115,7 @@ type Source struct {
 	owners map[string]string
 }
 
-var _ checker.Source = (*Source)(nil)
+var _ model.Source = (*Source)(nil)
 
 // New returns a Source. Nothing is opened until Domains.
 func New(opts Options) (*Source, error) {
@@ -162,7 +162,7 @@ func (s *Source) Close() error {
 // Watch reports no events: QEMU hosts tell vmcheck nothing about VMs that
 // start or stop, which the next round notices. It returns nil when ctx
 // ends.
-func (s *Source) Watch(ctx context.Context, _ func(checker.Event)) error {
+func (s *Source) Watch(ctx context.Context, _ func(model.Event)) error {
 	<-ctx.Done()
 	return nil
 }
@@ -173,13 +173,13 @@ func (s *Source) Watch(ctx context.Context, _ func(checker.Event)) error {
 // listed as running, from its Proxmox VE config, with its agent channel
 // state unknown. Domains fails only when the socket directory or a config
 // cannot be read.
-func (s *Source) Domains(ctx context.Context) ([]checker.Domain, error) {
+func (s *Source) Domains(ctx context.Context) ([]model.Domain, error) {
 	vms, err := s.vms()
 	if err != nil {
 		return nil, err
 	}
 	type result struct {
-		d   checker.Domain
+		d   model.Domain
 		ok  bool
 		err error
 	}
@@ -200,7 +200,7 @@ func (s *Source) Domains(ctx context.Context) ([]checker.Domain, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("listing QEMU VMs: %w", err)
 	}
-	var out []checker.Domain
+	var out []model.Domain
 	var outVMs []VM
 	var errs []error
 	live := map[string]bool{}
@@ -269,22 +269,22 @@ func lessID(a, b string) bool {
 type qmpFacts struct {
 	name     string
 	uuid     string
-	state    checker.RunState
+	state    model.RunState
 	chardevs []raw.ChardevInfo
 	nics     []raw.RxFilterInfo
 }
 
 // domain describes one VM; ok is false when it is not running.
-func (s *Source) domain(drv *driver, vm VM) (checker.Domain, bool, error) {
+func (s *Source) domain(drv *driver, vm VM) (model.Domain, bool, error) {
 	conf, hasConf, err := ReadPVEConfig(s.opts.PVEConfigDir, vm.ID)
 	if err != nil {
-		return checker.Domain{}, false, err
+		return model.Domain{}, false, err
 	}
 	facts, qerr := queryVM(drv, vm.ID)
 	if errors.Is(qerr, errNotRunning) {
-		return checker.Domain{}, false, nil
+		return model.Domain{}, false, nil
 	}
-	d := checker.Domain{Name: vm.ID, State: checker.Running, Channel: checker.ChannelUnknown}
+	d := model.Domain{Name: vm.ID, State: model.Running, Channel: model.ChannelUnknown}
 	if hasConf && conf.Name != "" {
 		d.Name = conf.Name
 	}
@@ -336,11 +336,11 @@ func queryVM(drv *driver, id string) (qmpFacts, error) {
 		}
 		switch {
 		case st.Running:
-			f.state = checker.Running
+			f.state = model.Running
 		case st.Status == "shutdown" || st.Status == "guest-panicked":
-			f.state = checker.Other
+			f.state = model.Other
 		default:
-			f.state = checker.Paused
+			f.state = model.Paused
 		}
 	}
 	var name raw.NameInfo
@@ -394,16 +394,16 @@ func run(dom *qemu.Domain, command string, v any) error {
 // running is paused (by a user, an I/O error, a watchdog, a migration, a
 // save or restore, the debugger, or at start-up), except one that has
 // shut down or whose guest panicked.
-func runState(st qemu.Status) checker.RunState {
+func runState(st qemu.Status) model.RunState {
 	switch st {
 	case qemu.StatusRunning:
-		return checker.Running
+		return model.Running
 	case qemu.StatusPaused, qemu.StatusSuspended, qemu.StatusIOError, qemu.StatusWatchdog, qemu.StatusDebug,
 		qemu.StatusInMigrate, qemu.StatusPostMigrate, qemu.StatusFinishMigrate, qemu.StatusPreLaunch,
 		qemu.StatusSaveVM, qemu.StatusRestoreVM, qemu.StatusInternalError:
-		return checker.Paused
+		return model.Paused
 	}
-	return checker.Other
+	return model.Other
 }
 
 // nics lists the VM's NICs: those of its Proxmox VE config (model, MAC,
@@ -411,8 +411,8 @@ func runState(st qemu.Status) checker.RunState {
 // drive, the static addresses and gateways of ipconfigN as expected ones,
 // source "proxmox"), then any further NIC QMP reports (query-rx-filter:
 // MAC only).
-func nics(vm VM, conf PVEConfig, hasConf bool, rx []raw.RxFilterInfo) []checker.NIC {
-	out := []checker.NIC{}
+func nics(vm VM, conf PVEConfig, hasConf bool, rx []raw.RxFilterInfo) []model.NIC {
+	out := []model.NIC{}
 	have := map[string]bool{}
 	rxMAC := make(map[string]string, len(rx)) // QEMU's MAC by NIC name; the last entry wins
 	for _, r := range rx {
@@ -420,13 +420,13 @@ func nics(vm VM, conf PVEConfig, hasConf bool, rx []raw.RxFilterInfo) []checker.
 	}
 	if hasConf {
 		for _, n := range conf.NICs {
-			nic := checker.NIC{MAC: n.MAC, Model: n.Model, Device: fmt.Sprintf("tap%si%d", vm.ID, n.Index), LinkDown: n.LinkDown}
+			nic := model.NIC{MAC: n.MAC, Model: n.Model, Device: fmt.Sprintf("tap%si%d", vm.ID, n.Index), LinkDown: n.LinkDown}
 			if ic, ok := conf.IPConfigs[n.Index]; ok && conf.CloudInit {
 				for _, a := range ic.Addrs {
-					nic.Expected = checker.AppendExpected(nic.Expected, a, "proxmox")
+					nic.Expected = model.AppendExpected(nic.Expected, a, "proxmox")
 				}
 				for _, a := range ic.Gateways {
-					nic.Gateways = checker.AppendExpected(nic.Gateways, a, "proxmox")
+					nic.Gateways = model.AppendExpected(nic.Gateways, a, "proxmox")
 				}
 			}
 			if n.Bridge != "" {
@@ -454,7 +454,7 @@ func nics(vm VM, conf PVEConfig, hasConf bool, rx []raw.RxFilterInfo) []checker.
 			continue
 		}
 		have[mac] = true
-		out = append(out, checker.NIC{MAC: mac, HostKind: checker.HostKindOther})
+		out = append(out, model.NIC{MAC: mac, HostKind: model.HostKindOther})
 	}
 	return out
 }
@@ -462,26 +462,26 @@ func nics(vm VM, conf PVEConfig, hasConf bool, rx []raw.RxFilterInfo) []checker.
 // channel tells the agent channel's state from QEMU's chardev of the agent
 // socket: frontend-open is the guest side having the port open, that is,
 // the agent running (libvirt reads the same flag).
-func channel(vm VM, conf PVEConfig, chardevs []raw.ChardevInfo, qmpOK bool) checker.ChannelState {
+func channel(vm VM, conf PVEConfig, chardevs []raw.ChardevInfo, qmpOK bool) model.ChannelState {
 	if vm.Agent == "" || (conf.Agent != nil && !*conf.Agent && !exists(vm.Agent)) {
-		return checker.ChannelNone
+		return model.ChannelNone
 	}
 	if !qmpOK {
 		if !exists(vm.Agent) {
-			return checker.ChannelNone
+			return model.ChannelNone
 		}
-		return checker.ChannelUnknown
+		return model.ChannelUnknown
 	}
 	if c, ok := agentChardev(vm, chardevs); ok {
 		if c.FrontendOpen {
-			return checker.ChannelConnected
+			return model.ChannelConnected
 		}
-		return checker.ChannelDisconnected
+		return model.ChannelDisconnected
 	}
 	if exists(vm.Agent) {
-		return checker.ChannelUnknown // a socket QEMU does not report as a chardev
+		return model.ChannelUnknown // a socket QEMU does not report as a chardev
 	}
-	return checker.ChannelNone
+	return model.ChannelNone
 }
 
 // agentChardev finds the chardev serving the agent socket: by its path
@@ -539,7 +539,7 @@ func exists(path string) bool {
 // such owner (a one-shot check, or both new) every sharer gets its derived
 // UUID. vmcheck keys its schedule, history and series by UUID. doms[i]
 // runs as vms[i]. It returns the owners for the next listing.
-func distinctUUIDs(doms []checker.Domain, vms []VM, owners map[string]string) map[string]string {
+func distinctUUIDs(doms []model.Domain, vms []VM, owners map[string]string) map[string]string {
 	ids := map[string][]string{}
 	for i, d := range doms {
 		ids[d.UUID] = append(ids[d.UUID], vms[i].ID)

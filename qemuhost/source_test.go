@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/schedule"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/qemuhost"
 )
 
@@ -187,8 +187,8 @@ func copyConf(t *testing.T, dir, id, body string) {
 	}
 }
 
-func byName(doms []checker.Domain) map[string]checker.Domain {
-	m := map[string]checker.Domain{}
+func byName(doms []model.Domain) map[string]model.Domain {
+	m := map[string]model.Domain{}
 	for _, d := range doms {
 		m[d.Name] = d
 	}
@@ -262,12 +262,12 @@ func TestDomains(t *testing.T) {
 	}
 
 	web := got["web-1"]
-	wantNICs := []checker.NIC{
-		{MAC: "bc:24:11:2e:c8:9b", Device: "tap101i0", Model: "virtio", SourceType: "bridge", Source: "vmbr0", Bridge: "vmbr0", HostKind: checker.HostKindBridge},
-		{MAC: "bc:24:11:00:00:01", Device: "tap101i2", Model: "e1000", SourceType: "bridge", Source: "vmbr1", Bridge: "vmbr1", HostKind: checker.HostKindBridge},
-		{MAC: "52:54:00:99:99:99", HostKind: checker.HostKindOther}, // net1: hot-plugged, not in the config
+	wantNICs := []model.NIC{
+		{MAC: "bc:24:11:2e:c8:9b", Device: "tap101i0", Model: "virtio", SourceType: "bridge", Source: "vmbr0", Bridge: "vmbr0", HostKind: model.HostKindBridge},
+		{MAC: "bc:24:11:00:00:01", Device: "tap101i2", Model: "e1000", SourceType: "bridge", Source: "vmbr1", Bridge: "vmbr1", HostKind: model.HostKindBridge},
+		{MAC: "52:54:00:99:99:99", HostKind: model.HostKindOther}, // net1: hot-plugged, not in the config
 	}
-	if web.UUID != "8f6b7c1e-2d3a-4b5c-9d8e-7f6a5b4c3d2e" || web.State != checker.Running || web.Channel != checker.ChannelConnected ||
+	if web.UUID != "8f6b7c1e-2d3a-4b5c-9d8e-7f6a5b4c3d2e" || web.State != model.Running || web.Channel != model.ChannelConnected ||
 		!strings.HasPrefix(web.BootID, web.UUID+"/") || !equalNICs(web.NICs, wantNICs) {
 		t.Errorf("web-1 = %+v\nwant running, connected, NICs %+v", web, wantNICs)
 	}
@@ -276,21 +276,21 @@ func TestDomains(t *testing.T) {
 	}
 
 	db := got["db"]
-	if db.State != checker.Paused || db.Channel != checker.ChannelDisconnected || !uuidRE.MatchString(db.UUID) ||
-		!equalNICs(db.NICs, []checker.NIC{{MAC: "52:54:00:00:01:02", HostKind: checker.HostKindOther}}) {
+	if db.State != model.Paused || db.Channel != model.ChannelDisconnected || !uuidRE.MatchString(db.UUID) ||
+		!equalNICs(db.NICs, []model.NIC{{MAC: "52:54:00:00:01:02", HostKind: model.HostKindOther}}) {
 		t.Errorf("db = %+v, want paused, disconnected, a derived UUID, NIC from QMP", db)
 	}
 	hung := got["hung"]
-	if hung.State != checker.Running || hung.Channel != checker.ChannelUnknown || hung.NICs[0].Bridge != "vmbr0" {
+	if hung.State != model.Running || hung.Channel != model.ChannelUnknown || hung.NICs[0].Bridge != "vmbr0" {
 		t.Errorf("hung = %+v, want running with unknown channel, from its config", hung)
 	}
-	if f := got["future"]; f.State != checker.Paused {
+	if f := got["future"]; f.State != model.Paused {
 		t.Errorf("future.State = %q, want paused (not running, status unknown to go-qemu)", f.State)
 	}
-	if p := got["panicked"]; p.State != checker.Other || p.Channel != checker.ChannelNone || len(p.NICs) != 0 {
+	if p := got["panicked"]; p.State != model.Other || p.Channel != model.ChannelNone || len(p.NICs) != 0 {
 		t.Errorf("panicked = %+v, want other, no channel, no NICs", p)
 	}
-	if v := got["lab-vm"]; v.Channel != checker.ChannelConnected || len(v.NICs) != 1 {
+	if v := got["lab-vm"]; v.Channel != model.ChannelConnected || len(v.NICs) != 1 {
 		t.Errorf("lab-vm = %+v, want the explicit VM named by its id", v)
 	}
 
@@ -311,13 +311,13 @@ func TestDomains(t *testing.T) {
 
 // equalNICs compares NICs but for their host-side inspection, which only
 // a NIC of a known kind has.
-func equalNICs(a, b []checker.NIC) bool {
+func equalNICs(a, b []model.NIC) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
 		x, y := a[i], b[i]
-		if (x.Host != nil) != (x.HostKind != checker.HostKindOther) {
+		if (x.Host != nil) != (x.HostKind != model.HostKindOther) {
 			return false
 		}
 		x.Host, y.Host = nil, nil

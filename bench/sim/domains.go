@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // FleetConfig describes a simulated host.
@@ -29,7 +29,7 @@ type FleetConfig struct {
 // Fleet returns n simulated running domains named sim-0000, sim-0001, …, each
 // with one NIC on a libvirt bridge and a connected agent channel, and
 // their guests.
-func Fleet(cfg FleetConfig) ([]checker.Domain, []*Guest) {
+func Fleet(cfg FleetConfig) ([]model.Domain, []*Guest) {
 	frozen := make(map[int]bool, len(cfg.Frozen))
 	for _, i := range cfg.Frozen {
 		frozen[i] = true
@@ -38,7 +38,7 @@ func Fleet(cfg FleetConfig) ([]checker.Domain, []*Guest) {
 	if cfg.Workers > 0 {
 		daemon = NewDaemon(cfg.Workers)
 	}
-	doms := make([]checker.Domain, cfg.N)
+	doms := make([]model.Domain, cfg.N)
 	guests := make([]*Guest, cfg.N)
 	for i := range cfg.N {
 		gc := GuestConfig{Index: i, Latency: cfg.Latency, Frozen: frozen[i], Daemon: daemon}
@@ -51,13 +51,13 @@ func Fleet(cfg FleetConfig) ([]checker.Domain, []*Guest) {
 		g := NewGuest(gc)
 		uuid := fmt.Sprintf("5e1d0000-0000-4000-8000-%012x", i)
 		guests[i] = g
-		doms[i] = checker.Domain{
+		doms[i] = model.Domain{
 			Name:    fmt.Sprintf("sim-%04d", i),
 			UUID:    uuid,
-			State:   checker.Running,
+			State:   model.Running,
 			BootID:  uuid + "/1",
-			Channel: checker.ChannelConnected,
-			NICs: []checker.NIC{{
+			Channel: model.ChannelConnected,
+			NICs: []model.NIC{{
 				MAC: g.MAC(), Device: fmt.Sprintf("vnet%d", i), Model: "virtio",
 				SourceType: "bridge", Source: "br0", Bridge: "br0",
 			}},

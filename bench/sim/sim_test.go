@@ -9,7 +9,10 @@ import (
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 var ext = netip.MustParseAddr("203.0.113.10")
@@ -25,18 +28,18 @@ func TestFleetChecks(t *testing.T) {
 	tests := []struct {
 		name  string
 		cfg   sim.FleetConfig
-		want  checker.State
-		probe checker.ProbeStatus // status of the external probe
+		want  model.State
+		probe model.ProbeStatus // status of the external probe
 	}{
-		{"answering", sim.FleetConfig{N: 6, BusyboxEvery: 3}, checker.StateOK, checker.ProbePassed},
-		{"silent external", sim.FleetConfig{N: 2, Silent: true}, checker.StateDegraded, checker.ProbeFailed},
-		{"frozen", sim.FleetConfig{N: 1, Frozen: []int{0}}, checker.StateUnknown, ""},
+		{"answering", sim.FleetConfig{N: 6, BusyboxEvery: 3}, model.StateOK, model.ProbePassed},
+		{"silent external", sim.FleetConfig{N: 2, Silent: true}, model.StateDegraded, model.ProbeFailed},
+		{"frozen", sim.FleetConfig{N: 1, Frozen: []int{0}}, model.StateUnknown, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.cfg.External, tt.cfg.Latency = ext, fast()
 			doms, guests := sim.Fleet(tt.cfg)
-			c := checker.New(checker.Config{External: []netip.Addr{ext}, Timeout: checker.Duration(2 * time.Second), PingTimeout: checker.Duration(time.Second)})
+			c := checker.New(settings.Config{External: []netip.Addr{ext}, Timeout: config.Duration(2 * time.Second), PingTimeout: config.Duration(time.Second)})
 			for _, r := range c.CheckAll(context.Background(), doms) {
 				if r.State != tt.want {
 					t.Errorf("%s: state %s (%s), want %s", r.Name, r.State, r.Reason, tt.want)
@@ -44,7 +47,7 @@ func TestFleetChecks(t *testing.T) {
 				if tt.probe == "" {
 					continue
 				}
-				if len(r.Probes) != 2 || r.Probes[0].Status != tt.probe || r.Probes[1].Status != checker.ProbePassed {
+				if len(r.Probes) != 2 || r.Probes[0].Status != tt.probe || r.Probes[1].Status != model.ProbePassed {
 					t.Errorf("%s: probes %+v, want external %s and gateway ok", r.Name, r.Probes, tt.probe)
 				}
 				if r.NICs[0].Gateway != guests[0].Gateway().String() && r.Name == "sim-0000" {

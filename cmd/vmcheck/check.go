@@ -11,7 +11,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 func checkCommand() *cli.Command {
@@ -20,7 +22,7 @@ func checkCommand() *cli.Command {
 		Usage: "ping the external target and every gateway from inside each running VM, one round",
 		Flags: commonFlags("warn", "text", true),
 		Action: func(c *cli.Context) error {
-			return withSource(c, func(ctx context.Context, log *logrus.Logger, cfg checker.Config, src hostSource) error {
+			return withSource(c, func(ctx context.Context, log *logrus.Logger, cfg settings.Config, src hostSource) error {
 				warnNoExternal(log, cfg)
 				chk := checker.New(cfg)
 				doms, _, err := selectDomains(ctx, c, chk, src)
@@ -42,14 +44,14 @@ func checkCommand() *cli.Command {
 }
 
 // warnNoExternal logs, once, that the external probes have no target.
-func warnNoExternal(log *logrus.Logger, cfg checker.Config) {
+func warnNoExternal(log *logrus.Logger, cfg settings.Config) {
 	if len(cfg.External) == 0 {
 		log.Warn("no external target configured (--external or external: in the config); external probes are reported as not_configured")
 	}
 }
 
 // exitCode turns the results into the Nagios exit code, without a message.
-func exitCode(results []checker.Result) error {
+func exitCode(results []model.Result) error {
 	if code := output.ExitCode(results); code != output.ExitOK {
 		return cli.Exit("", code)
 	}
@@ -60,7 +62,7 @@ func exitCode(results []checker.Result) error {
 // mode skipped. A domain named by --domain (or the config's domains:)
 // that is not running or not found is exit 3 naming it, and a round with
 // nothing to check says so on stderr.
-func selectDomains(ctx context.Context, c *cli.Context, chk *checker.Checker, src hostSource) (doms, skipped []checker.Domain, err error) {
+func selectDomains(ctx context.Context, c *cli.Context, chk *checker.Checker, src hostSource) (doms, skipped []model.Domain, err error) {
 	doms, skipped, err = chk.SelectNamed(ctx, src)
 	var nf *checker.NotFoundError
 	switch {

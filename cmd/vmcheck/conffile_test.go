@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // conffile is the commented /etc/vmcheck/vmcheck.yml the packages ship.
@@ -51,21 +51,21 @@ func TestConffileParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := checker.ParseConfig(b)
+	cfg, err := settings.ParseConfig(b)
 	if err != nil {
 		t.Fatalf("%s: %v", conffile, err)
 	}
-	if !reflect.DeepEqual(cfg, checker.Config{}) {
+	if !reflect.DeepEqual(cfg, settings.Config{}) {
 		t.Errorf("%s sets %+v, want nothing set", conffile, cfg)
 	}
 }
 
 // topLevelKeys returns every top-level key of the config file: the
-// engine's (checker.Config's yaml tags) and those of every section the
+// engine's (settings.Config's yaml tags) and those of every section the
 // packages linked into vmcheck registered.
 func topLevelKeys() []string {
 	var keys []string
-	for f := range reflect.TypeFor[checker.Config]().Fields() {
+	for f := range reflect.TypeFor[settings.Config]().Fields() {
 		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
 			keys = append(keys, name)
 		}
@@ -92,23 +92,23 @@ func TestConffileShowsEveryKey(t *testing.T) {
 		t.Errorf("%s shows keys %v, want %v", conffile, got, want)
 	}
 	for key, block := range blocks {
-		cfg, err := checker.ParseConfig([]byte(block))
+		cfg, err := settings.ParseConfig([]byte(block))
 		if err != nil {
 			t.Errorf("%s: %s uncommented does not parse: %v\n%s", conffile, key, err, block)
 			continue
 		}
 		switch key {
 		case "timeout":
-			if time.Duration(cfg.Timeout) != checker.DefaultTimeout {
-				t.Errorf("%s shows timeout %v, default is %v", conffile, time.Duration(cfg.Timeout), checker.DefaultTimeout)
+			if time.Duration(cfg.Timeout) != settings.DefaultTimeout {
+				t.Errorf("%s shows timeout %v, default is %v", conffile, time.Duration(cfg.Timeout), settings.DefaultTimeout)
 			}
 		case "ping_timeout":
-			if time.Duration(cfg.PingTimeout) != checker.DefaultPingTimeout {
-				t.Errorf("%s shows ping_timeout %v, default is %v", conffile, time.Duration(cfg.PingTimeout), checker.DefaultPingTimeout)
+			if time.Duration(cfg.PingTimeout) != settings.DefaultPingTimeout {
+				t.Errorf("%s shows ping_timeout %v, default is %v", conffile, time.Duration(cfg.PingTimeout), settings.DefaultPingTimeout)
 			}
 		case "concurrency":
-			if cfg.Concurrency != checker.DefaultConcurrency {
-				t.Errorf("%s shows concurrency %d, default is %d", conffile, cfg.Concurrency, checker.DefaultConcurrency)
+			if cfg.Concurrency != settings.DefaultConcurrency {
+				t.Errorf("%s shows concurrency %d, default is %d", conffile, cfg.Concurrency, settings.DefaultConcurrency)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/output"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 func domainsCommand() *cli.Command {
@@ -17,7 +18,7 @@ func domainsCommand() *cli.Command {
 		Usage: "show discovery only: domains, NICs, addresses, gateways and their sources, agent state (no ping)",
 		Flags: commonFlags("warn", "text", true),
 		Action: func(c *cli.Context) error {
-			return withSource(c, func(ctx context.Context, _ *logrus.Logger, cfg checker.Config, src hostSource) error {
+			return withSource(c, func(ctx context.Context, _ *logrus.Logger, cfg settings.Config, src hostSource) error {
 				chk := checker.New(cfg)
 				doms, skipped, err := selectDomains(ctx, c, chk, src)
 				if err != nil {

@@ -14,12 +14,12 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/hostnic"
 	"github.com/vmcheck/vmcheck/osdetect"
 	"github.com/vmcheck/vmcheck/output"
 	"github.com/vmcheck/vmcheck/probe"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // commonFlags are the flags every command that talks to a host accepts,
@@ -28,7 +28,7 @@ import (
 func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 	return append(backendFlagDefs(), []cli.Flag{
 		&cli.StringFlag{Name: "ovsdb", Usage: "Open vSwitch database `REMOTE` (unix:PATH) read for Open vSwitch and vhost-user NICs after a failed check (default " + hostnic.DefaultOVSDB + ")"},
-		&cli.StringFlag{Name: "config", Usage: "YAML config `FILE`; flags override it; without --config, " + checker.DefaultConfigFile + " when it exists (--config '' reads none)"},
+		&cli.StringFlag{Name: "config", Usage: "YAML config `FILE`; flags override it; without --config, " + settings.DefaultConfigFile + " when it exists (--config '' reads none)"},
 		&cli.StringSliceFlag{Name: "domain", Usage: "check only this domain `NAME|UUID` (repeatable)"},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "skip domains whose name matches `GLOB` (repeatable)"},
 		&cli.BoolFlag{Name: "opt-in", Usage: "check only domains whose own metadata says <vmcheck:check enabled=\"true\"/> (QEMU backend: a config policy with enabled: true); skip the others"},
@@ -45,11 +45,11 @@ func commonFlags(logLevel, logFormat string, output bool) []cli.Flag {
 }
 
 // backendFlagDefs are the flags of the registered backends' options
-// (checker.Backend.Options), by backend name: each named after its config
+// (settings.Backend.Options), by backend name: each named after its config
 // key.
 func backendFlagDefs() []cli.Flag {
 	var flags []cli.Flag
-	for _, b := range checker.Backends() {
+	for _, b := range settings.Backends() {
 		for _, o := range b.Options() {
 			f := &cli.StringFlag{Name: o.FlagName(), Usage: o.Usage}
 			if o.Short != "" {
@@ -70,40 +70,40 @@ var stderr io.Writer = os.Stderr
 
 // defaultConfigFile is read when it exists and --config is not given;
 // tests point it elsewhere.
-var defaultConfigFile = checker.DefaultConfigFile
+var defaultConfigFile = settings.DefaultConfigFile
 
 // setup builds the logger and the effective config from the config file and
 // flags.
-func setup(c *cli.Context) (*logrus.Logger, checker.Config, error) {
+func setup(c *cli.Context) (*logrus.Logger, settings.Config, error) {
 	log, err := newLogger(c)
 	if err != nil {
-		return nil, checker.Config{}, err
+		return nil, settings.Config{}, err
 	}
 	if err := output.Format(c.String("output")).Valid(); err != nil {
-		return nil, checker.Config{}, usageError("--output: %v", err)
+		return nil, settings.Config{}, usageError("--output: %v", err)
 	}
 	if err := flagValues(c); err != nil {
-		return nil, checker.Config{}, err
+		return nil, settings.Config{}, err
 	}
 	if c.Args().Present() {
-		return nil, checker.Config{}, usageError("unexpected argument %q (flags go before nothing else; see --help)", c.Args().First())
+		return nil, settings.Config{}, usageError("unexpected argument %q (flags go before nothing else; see --help)", c.Args().First())
 	}
-	var cfg checker.Config
+	var cfg settings.Config
 	file := configFile(c)
 	if file != "" {
-		if cfg, err = checker.LoadConfig(file); err != nil {
-			return nil, checker.Config{}, usageError("%v", err)
+		if cfg, err = settings.LoadConfig(file); err != nil {
+			return nil, settings.Config{}, usageError("%v", err)
 		}
 	}
-	for _, apply := range []func(*cli.Context, *checker.Config) error{backendFlags, selectionFlags, limitFlags} {
+	for _, apply := range []func(*cli.Context, *settings.Config) error{backendFlags, selectionFlags, limitFlags} {
 		if err := apply(c, &cfg); err != nil {
-			return nil, checker.Config{}, err
+			return nil, settings.Config{}, err
 		}
 	}
 	autoAgentCalls(c.Context, log, &cfg)
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, checker.Config{}, invalid(c, file, err)
+		return nil, settings.Config{}, invalid(c, file, err)
 	}
 	return log, cfg, nil
 }
@@ -155,7 +155,7 @@ var flagOfKey = map[string]string{"timeout": "timeout", "ping_timeout": "ping-ti
 	"external": "external", "exclude": "exclude", "ovsdb": "ovsdb"}
 
 func init() {
-	for _, b := range checker.Backends() {
+	for _, b := range settings.Backends() {
 		for _, o := range b.Options() {
 			flagOfKey[o.Key] = o.FlagName()
 		}
@@ -211,10 +211,10 @@ func newLogger(c *cli.Context) (*logrus.Logger, error) {
 // --pve-config-dir) and --ovsdb over cfg: a flag that selects a backend
 // picks it over the config file's; two that select different backends
 // are an error.
-func backendFlags(c *cli.Context, cfg *checker.Config) error {
+func backendFlags(c *cli.Context, cfg *settings.Config) error {
 	var picked []string // "--connect (libvirt)"
-	var pick checker.Backend
-	for _, b := range checker.Backends() {
+	var pick settings.Backend
+	for _, b := range settings.Backends() {
 		for _, o := range b.Options() {
 			if o.Selects && c.IsSet(o.FlagName()) && pick != b {
 				picked, pick = append(picked, "--"+o.FlagName()+" ("+b.Title()+")"), b
@@ -224,7 +224,7 @@ func backendFlags(c *cli.Context, cfg *checker.Config) error {
 	if len(picked) > 1 {
 		return usageError("%s select different backends; give one", strings.Join(picked, " and "))
 	}
-	for _, b := range checker.Backends() {
+	for _, b := range settings.Backends() {
 		if pick != nil && b != pick {
 			b.Deselect(cfg) // the flag picks its backend over the config file's
 		}
@@ -245,7 +245,7 @@ func backendFlags(c *cli.Context, cfg *checker.Config) error {
 
 // selectionFlags lays --domain, --exclude, --opt-in, --external and
 // --probe over cfg.
-func selectionFlags(c *cli.Context, cfg *checker.Config) error {
+func selectionFlags(c *cli.Context, cfg *settings.Config) error {
 	if c.IsSet("domain") {
 		cfg.Domains = c.StringSlice("domain")
 	}
@@ -283,15 +283,15 @@ func selectionFlags(c *cli.Context, cfg *checker.Config) error {
 }
 
 // limitFlags lays --timeout, --ping-timeout and --concurrency over cfg.
-func limitFlags(c *cli.Context, cfg *checker.Config) error {
+func limitFlags(c *cli.Context, cfg *settings.Config) error {
 	for _, d := range []struct {
 		flag string
-		dst  *checker.Duration
+		dst  *config.Duration
 	}{{"timeout", &cfg.Timeout}, {"ping-timeout", &cfg.PingTimeout}} {
 		if !c.IsSet(d.flag) {
 			continue
 		}
-		*d.dst = checker.Duration(c.Duration(d.flag))
+		*d.dst = config.Duration(c.Duration(d.flag))
 	}
 	if c.IsSet("concurrency") {
 		if c.Int("concurrency") < 1 {
@@ -310,9 +310,9 @@ func limitFlags(c *cli.Context, cfg *checker.Config) error {
 
 // autoAgentCalls sets the limit on agent calls in flight when neither
 // --agent-calls nor agent_calls did: as the config's backend derives it
-// from its host (checker.Backend.AgentCalls: libvirt from libvirtd's
+// from its host (settings.Backend.AgentCalls: libvirt from libvirtd's
 // max_workers, QEMU as many as domains checked at once).
-func autoAgentCalls(ctx context.Context, log logrus.FieldLogger, cfg *checker.Config) {
+func autoAgentCalls(ctx context.Context, log logrus.FieldLogger, cfg *settings.Config) {
 	if cfg.AgentCalls != 0 {
 		return
 	}
@@ -329,11 +329,11 @@ func autoAgentCalls(ctx context.Context, log logrus.FieldLogger, cfg *checker.Co
 }
 
 // hostSource is a Source holding connections to close.
-type hostSource = checker.Conn
+type hostSource = settings.Conn
 
 // withSource is the frame of a one-round command: flags and config, a
 // context cancelled by SIGINT/SIGTERM, and the host source, closed after run.
-func withSource(c *cli.Context, run func(ctx context.Context, log *logrus.Logger, cfg checker.Config, src hostSource) error) error {
+func withSource(c *cli.Context, run func(ctx context.Context, log *logrus.Logger, cfg settings.Config, src hostSource) error) error {
 	log, cfg, err := setup(c)
 	if err != nil {
 		return err
@@ -351,7 +351,7 @@ func withSource(c *cli.Context, run func(ctx context.Context, log *logrus.Logger
 // openSource connects to the host through the config's backend (libvirt,
 // or QEMU without libvirt, which connects to nothing before the first
 // listing).
-func openSource(ctx context.Context, cfg checker.Config) (hostSource, error) {
+func openSource(ctx context.Context, cfg settings.Config) (hostSource, error) {
 	src, err := cfg.Host().Open(ctx, cfg)
 	if err != nil {
 		return nil, cli.Exit(err.Error(), output.ExitError)

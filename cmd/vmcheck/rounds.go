@@ -6,9 +6,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/schedule"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // roundFlags are the flags serve and cron share: how often a VM in a soft
@@ -26,7 +26,7 @@ func roundFlags(unit string) []cli.Flag {
 // --down-after and --retry-interval (the config file's retry_interval
 // when the flag is not set) and returns the retry interval. Its errors
 // name the flag.
-func roundTiming(c *cli.Context, interval time.Duration, cfg checker.Config) (time.Duration, error) {
+func roundTiming(c *cli.Context, interval time.Duration, cfg settings.Config) (time.Duration, error) {
 	var retry *time.Duration
 	if c.IsSet("retry-interval") {
 		d := c.Duration("retry-interval")

@@ -14,6 +14,7 @@ import (
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/schedule"
 	"github.com/vmcheck/vmcheck/exporter/web"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 func serveCommand() *cli.Command {
@@ -123,12 +124,12 @@ func pageAccess(c *cli.Context, webConfig string) (web.PageAccess, error) {
 }
 
 // startEvents starts the event loop of every backend that has one
-// (checker.EventLoop: libvirt's), whichever the config selects, as it
+// (settings.EventLoop: libvirt's), whichever the config selects, as it
 // must run before the first connection; without it VMs that start wait
 // for the next round.
 func startEvents(log logrus.FieldLogger) {
-	for _, b := range checker.Backends() {
-		if l, ok := b.(checker.EventLoop); ok {
+	for _, b := range settings.Backends() {
+		if l, ok := b.(settings.EventLoop); ok {
 			if err := l.StartEvents(); err != nil {
 				log.WithError(err).Warn("no " + b.Name() + " events; new VMs wait for the next round")
 			}

@@ -24,7 +24,9 @@ import (
 	"github.com/vmcheck/vmcheck/exporter/metrics"
 	"github.com/vmcheck/vmcheck/exporter/schedule"
 	"github.com/vmcheck/vmcheck/internal/timing"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // ErrInterrupted is what Job.Run returns when its context ends during
@@ -34,8 +36,8 @@ var ErrInterrupted = errors.New("interrupted; textfile not updated")
 // RoundEngine is what a Job needs of *checker.Checker: the domains the
 // config selects, and all of them checked with bounded concurrency.
 type RoundEngine interface {
-	Select(ctx context.Context, src checker.Source) ([]checker.Domain, error)
-	CheckAll(ctx context.Context, doms []checker.Domain) []checker.Result
+	Select(ctx context.Context, src model.Source) ([]model.Domain, error)
+	CheckAll(ctx context.Context, doms []model.Domain) []model.Result
 }
 
 var _ RoundEngine = (*checker.Checker)(nil)
@@ -70,7 +72,7 @@ type Job struct {
 	// it. Zero, for a domain without one: no retries. See retryFailing
 	// for the budget.
 	RetryInterval time.Duration
-	// Timeout is the deadline of one domain's check (checker.DefaultTimeout
+	// Timeout is the deadline of one domain's check (settings.DefaultTimeout
 	// if zero); the retries' budget is DownAfter × Timeout.
 	Timeout time.Duration
 	// Sleep waits d or until ctx ends (a timer if nil); tests fake it.
@@ -103,7 +105,7 @@ func (c *Job) Prepare() error {
 // (vmcheck_libvirt_up 0, no VM series) and returns the error; when ctx
 // ends during the checks it writes nothing and returns ErrInterrupted. A
 // state file that cannot be read or saved is logged, not returned.
-func (c *Job) Run(ctx context.Context) ([]checker.Result, error) {
+func (c *Job) Run(ctx context.Context) ([]model.Result, error) {
 	log := schedule.LogOrDiscard(c.Log)
 	now := c.Now
 	if now == nil {
@@ -152,8 +154,8 @@ func (c *Job) Run(ctx context.Context) ([]checker.Result, error) {
 
 // record records results in the History and returns the domains'
 // entries by UUID.
-func (c *Job) record(doms []checker.Domain, results []checker.Result) map[string]history.Entry {
-	byUUID := make(map[string]checker.Domain, len(doms))
+func (c *Job) record(doms []model.Domain, results []model.Result) map[string]history.Entry {
+	byUUID := make(map[string]model.Domain, len(doms))
 	for _, d := range doms {
 		byUUID[d.UUID] = d
 	}
@@ -174,8 +176,8 @@ func (c *Job) record(doms []checker.Domain, results []checker.Result) map[string
 // start: a re-check starts only if it can end, after its wait and a full
 // Timeout, within it. It updates entries and returns the results with
 // each domain's last check.
-func (c *Job) retryFailing(ctx context.Context, doms []checker.Domain, results []checker.Result,
-	entries map[string]history.Entry, start time.Time) []checker.Result {
+func (c *Job) retryFailing(ctx context.Context, doms []model.Domain, results []model.Result,
+	entries map[string]history.Entry, start time.Time) []model.Result {
 	now, sleep := c.Now, c.Sleep
 	if now == nil {
 		now = time.Now
@@ -183,7 +185,7 @@ func (c *Job) retryFailing(ctx context.Context, doms []checker.Domain, results [
 	if sleep == nil {
 		sleep = timing.Sleep
 	}
-	timeout := timing.Or(c.Timeout, checker.DefaultTimeout)
+	timeout := timing.Or(c.Timeout, settings.DefaultTimeout)
 	end := start.Add(time.Duration(c.History.DownAfter()) * timeout)
 	last := end.Add(-timeout) // the last start of a re-check that ends within the budget
 	retryAt := map[string]time.Time{}
@@ -209,7 +211,7 @@ func (c *Job) retryFailing(ctx context.Context, doms []checker.Domain, results [
 		maps.Copy(entries, c.record(due, retried))
 		c.scheduleRetries(retryAt, due, retried, entries, now())
 		for i, r := range results {
-			if j := slices.IndexFunc(retried, func(n checker.Result) bool { return n.UUID == r.UUID }); j >= 0 {
+			if j := slices.IndexFunc(retried, func(n model.Result) bool { return n.UUID == r.UUID }); j >= 0 {
 				results[i] = retried[j]
 			}
 		}
@@ -220,8 +222,8 @@ func (c *Job) retryFailing(ctx context.Context, doms []checker.Domain, results [
 // state is to be re-checked after its last check (in results): as serve
 // does, its retry interval (its policy's, else RetryInterval) after that
 // check started (retryTime). A domain without a positive one is not.
-func (c *Job) scheduleRetries(retryAt map[string]time.Time, doms []checker.Domain, results []checker.Result, entries map[string]history.Entry, now time.Time) {
-	byUUID := make(map[string]checker.Result, len(results))
+func (c *Job) scheduleRetries(retryAt map[string]time.Time, doms []model.Domain, results []model.Result, entries map[string]history.Entry, now time.Time) {
+	byUUID := make(map[string]model.Result, len(results))
 	for _, r := range results {
 		byUUID[r.UUID] = r
 	}
@@ -234,8 +236,8 @@ func (c *Job) scheduleRetries(retryAt map[string]time.Time, doms []checker.Domai
 
 // takeDue removes from retryAt, and returns, the domains whose re-check
 // is due by.
-func takeDue(retryAt map[string]time.Time, doms []checker.Domain, by time.Time) []checker.Domain {
-	var due []checker.Domain
+func takeDue(retryAt map[string]time.Time, doms []model.Domain, by time.Time) []model.Domain {
+	var due []model.Domain
 	for _, d := range doms {
 		if at, ok := retryAt[d.UUID]; ok && !at.After(by) {
 			due = append(due, d)
@@ -278,7 +280,7 @@ func logVM(log logrus.FieldLogger, e history.Entry) {
 	output.ProbeFields(f, e.Result.Probes)
 	entry := log.WithFields(f)
 	switch e.State {
-	case checker.StateOK, checker.StatePaused:
+	case model.StateOK, model.StatePaused:
 		entry.Info("vm checked")
 	default:
 		entry.Warn("vm checked")

@@ -15,43 +15,43 @@ import (
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
 	"github.com/vmcheck/vmcheck/exporter/schedule"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
 // cronEngine checks every domain with the verdict the test gives it, at
 // the time of a fake clock; selecting fails with selectErr.
 type cronEngine struct {
-	verdict map[string]checker.State
+	verdict map[string]model.State
 	// diagnosis, if set, is the diagnosis of a domain's results.
-	diagnosis map[string][]checker.Diagnosis
+	diagnosis map[string][]model.Diagnosis
 	selectErr error
 	clock     *fakeClock
 	// cancel, if set, is called during the checks (SIGTERM mid-round).
 	cancel func()
 	// sequence, if set for a domain, is its verdicts check after check
 	// (the last one repeats); calls counts its checks.
-	sequence map[string][]checker.State
+	sequence map[string][]model.State
 	calls    map[string]int
 	// passes lists the domains of each CheckAll, comma-separated.
 	passes []string
 }
 
-func (e *cronEngine) Select(ctx context.Context, src checker.Source) ([]checker.Domain, error) {
+func (e *cronEngine) Select(ctx context.Context, src model.Source) ([]model.Domain, error) {
 	if e.selectErr != nil {
 		return nil, e.selectErr
 	}
 	return src.Domains(ctx)
 }
 
-func (e *cronEngine) CheckAll(_ context.Context, doms []checker.Domain) []checker.Result {
+func (e *cronEngine) CheckAll(_ context.Context, doms []model.Domain) []model.Result {
 	if e.cancel != nil {
 		e.cancel()
 	}
-	var rs []checker.Result
+	var rs []model.Result
 	names := make([]string, len(doms))
 	for i, d := range doms {
 		names[i] = d.Name
@@ -66,10 +66,10 @@ func (e *cronEngine) CheckAll(_ context.Context, doms []checker.Domain) []checke
 			e.calls[d.Name]++
 		}
 		if v == "" {
-			v = checker.StateOK
+			v = model.StateOK
 		}
-		rs = append(rs, checker.Result{Name: d.Name, UUID: d.UUID, State: v, CheckedAt: e.clock.now(),
-			Probes:    []checker.ProbeResult{{Kind: checker.ProbeExternal, Target: "203.0.113.10", Addr: netip.MustParseAddr("203.0.113.10"), Status: checker.ProbePassed, RTT: 0.0012}},
+		rs = append(rs, model.Result{Name: d.Name, UUID: d.UUID, State: v, CheckedAt: e.clock.now(),
+			Probes:    []model.ProbeResult{{Kind: model.ProbeExternal, Target: "203.0.113.10", Addr: netip.MustParseAddr("203.0.113.10"), Status: model.ProbePassed, RTT: 0.0012}},
 			Diagnosis: e.diagnosis[d.Name]})
 	}
 	e.clock.advance(1500 * time.Millisecond) // the round takes 1.5 s
@@ -96,12 +96,12 @@ func newCronRun(t *testing.T, names ...string) *cronRun {
 	clock := &fakeClock{t: exportertest.T0}
 	dir := t.TempDir()
 	return &cronRun{dir: dir, state: filepath.Join(dir, "state"), host: exportertest.NewFakeHost(names...), clock: clock,
-		eng: &cronEngine{verdict: map[string]checker.State{}, clock: clock}}
+		eng: &cronEngine{verdict: map[string]model.State{}, clock: clock}}
 }
 
 // run runs Cron once with a fresh History, as every cron run does, and
 // returns the results, the error and the textfile ("" if absent).
-func (c *cronRun) run(ctx context.Context, t *testing.T, downAfter int) ([]checker.Result, string, error) {
+func (c *cronRun) run(ctx context.Context, t *testing.T, downAfter int) ([]model.Result, string, error) {
 	t.Helper()
 	log, hook := logtest.NewNullLogger()
 	c.log = hook
@@ -120,7 +120,7 @@ func (c *cronRun) run(ctx context.Context, t *testing.T, downAfter int) ([]check
 
 func TestCronRounds(t *testing.T) {
 	c := newCronRun(t, "web", "db")
-	c.eng.verdict["db"] = checker.StateDown
+	c.eng.verdict["db"] = model.StateDown
 	tests := []struct {
 		name string
 		want []string // lines of the textfile
@@ -155,10 +155,10 @@ func TestCronRounds(t *testing.T) {
 
 func TestCronLogLines(t *testing.T) {
 	c := newCronRun(t, "web", "db")
-	c.eng.verdict["db"] = checker.StateDown
-	c.eng.diagnosis = map[string][]checker.Diagnosis{"db": {
-		{Code: checker.CodeHostLinkDown, Layer: checker.LayerHost, NIC: "52:54:00:00:00:01", Detail: "link set down on the host"},
-		{Code: checker.CodeUpstreamUnreachable, Layer: checker.LayerNetwork, Detail: "beyond the gateway"},
+	c.eng.verdict["db"] = model.StateDown
+	c.eng.diagnosis = map[string][]model.Diagnosis{"db": {
+		{Code: model.CodeHostLinkDown, Layer: model.LayerHost, NIC: "52:54:00:00:00:01", Detail: "link set down on the host"},
+		{Code: model.CodeUpstreamUnreachable, Layer: model.LayerNetwork, Detail: "beyond the gateway"},
 	}}
 	if _, _, err := c.run(context.Background(), t, 1); err != nil {
 		t.Fatal(err)
@@ -282,10 +282,10 @@ func TestCronBadStateFile(t *testing.T) {
 // the budget (3 × --timeout) bounds them and the state file's streak
 // counts.
 func TestCronRetries(t *testing.T) {
-	down, ok := checker.StateDown, checker.StateOK
+	down, ok := model.StateDown, model.StateOK
 	tests := []struct {
 		name    string
-		seq     []checker.State
+		seq     []model.State
 		timeout time.Duration
 		stateFC int // the state file's streak for db (0: no state file)
 		want    string
@@ -294,18 +294,18 @@ func TestCronRetries(t *testing.T) {
 	}{
 		// The round takes 1.5 s; a retry is due 10 s after the start of
 		// the check that failed (as serve counts it), so each wait is 8.5 s.
-		{"a lasting failure is confirmed in one run", []checker.State{down}, 0, 0, "down 3", 3, 17 * time.Second},
-		{"a recovery ends the retries", []checker.State{down, ok}, 0, 0, "ok 0", 2, 8500 * time.Millisecond},
+		{"a lasting failure is confirmed in one run", []model.State{down}, 0, 0, "down 3", 3, 17 * time.Second},
+		{"a recovery ends the retries", []model.State{down, ok}, 0, 0, "ok 0", 2, 8500 * time.Millisecond},
 		// A 12 s budget: a retry at 10 s could not end within it.
-		{"the budget stops the retries", []checker.State{down}, 4 * time.Second, 0, "unknown 1 pending", 1, 0},
+		{"the budget stops the retries", []model.State{down}, 4 * time.Second, 0, "unknown 1 pending", 1, 0},
 		// A 27 s budget: the retry at 10 s fits, the one at 20 s does not.
-		{"the budget allows what fits", []checker.State{down}, 9 * time.Second, 0, "unknown 2 pending", 2, 8500 * time.Millisecond},
-		{"the state file's streak counts", []checker.State{down}, 0, 1, "down 3", 2, 8500 * time.Millisecond},
+		{"the budget allows what fits", []model.State{down}, 9 * time.Second, 0, "unknown 2 pending", 2, 8500 * time.Millisecond},
+		{"the state file's streak counts", []model.State{down}, 0, 1, "down 3", 2, 8500 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := &fakeClock{t: exportertest.T0}
-			eng := &cronEngine{clock: clock, calls: map[string]int{}, sequence: map[string][]checker.State{"db": tt.seq}}
+			eng := &cronEngine{clock: clock, calls: map[string]int{}, sequence: map[string][]model.State{"db": tt.seq}}
 			dir := t.TempDir()
 			h := history.New(3)
 			cron := &Job{
@@ -316,7 +316,7 @@ func TestCronRetries(t *testing.T) {
 			if tt.stateFC > 0 {
 				cron.StateFile = filepath.Join(dir, "state")
 				prev := history.New(3)
-				prev.Record(checker.Domain{}, checker.Result{Name: "db", UUID: exportertest.UUIDOf("db"), State: down, CheckedAt: exportertest.T0}, nil)
+				prev.Record(model.Domain{}, model.Result{Name: "db", UUID: exportertest.UUIDOf("db"), State: down, CheckedAt: exportertest.T0}, nil)
 				saveState(schedule.LogOrDiscard(nil), prev, cron.StateFile)
 			}
 			var slept time.Duration
@@ -338,7 +338,7 @@ func TestCronRetries(t *testing.T) {
 				t.Errorf("db = %q after %d checks, slept %s (web checked %d times); want %q, %d, %s, once",
 					got, eng.calls["db"], slept, eng.calls["web"], tt.want, tt.checks, tt.slept)
 			}
-			if i := slices.IndexFunc(rs, func(r checker.Result) bool { return r.Name == "db" }); rs[i].State != tt.seq[min(tt.checks, len(tt.seq))-1] {
+			if i := slices.IndexFunc(rs, func(r model.Result) bool { return r.Name == "db" }); rs[i].State != tt.seq[min(tt.checks, len(tt.seq))-1] {
 				t.Errorf("db's result = %s, want its last check's", rs[i].State)
 			}
 		})
@@ -370,7 +370,7 @@ func TestCronPolicyRetryInterval(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := &fakeClock{t: exportertest.T0}
-			eng := &cronEngine{clock: clock, calls: map[string]int{}, verdict: map[string]checker.State{"web": checker.StateDown, "db": checker.StateDown}}
+			eng := &cronEngine{clock: clock, calls: map[string]int{}, verdict: map[string]model.State{"web": model.StateDown, "db": model.StateDown}}
 			host := exportertest.NewFakeHost("web", "db")
 			host.Doms[1].Policy.RetryInterval = tt.dbWait
 			h := history.New(3)

@@ -18,8 +18,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/labels"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 // DefaultDownAfter is how many consecutive failed rounds it takes before a
@@ -30,16 +31,16 @@ const DefaultDownAfter = 3
 // check and its history.
 type Entry struct {
 	// Result is the last completed check, as the checker returned it.
-	Result checker.Result
+	Result model.Result
 	// Nova is the domain's OpenStack metadata, if any.
-	Nova checker.Nova
+	Nova model.Nova
 	// Policy is the effective per-domain policy of the last check.
-	Policy checker.Policy
+	Policy policy.Policy
 	// State is the reported state: Result.State, except that a failing
 	// verdict (degraded, down) is only reported after DownAfter consecutive
 	// failed rounds; until then the previous state holds (unknown for a
 	// domain never seen before) and Pending is true.
-	State checker.State
+	State model.State
 	// Pending is true while probes fail but fewer than DownAfter rounds in
 	// a row have failed.
 	Pending bool
@@ -83,7 +84,7 @@ type Snapshot struct {
 	// vmcheck_libvirt_up and vmcheck_source_up both report it.
 	LibvirtUp bool
 	// Backend names the backend LibvirtUp is about (its
-	// checker.Backend's Name); empty until SetSourceUp names one.
+	// settings.Backend's Name); empty until SetSourceUp names one.
 	Backend   string
 	Round     Round
 	DownAfter int
@@ -148,18 +149,18 @@ func (h *History) DownAfter() int { return h.downAfter }
 
 // States are the states an Entry reports, in the order the metrics and
 // the status page list them.
-var States = []checker.State{
-	checker.StateOK, checker.StateDegraded, checker.StateDown, checker.StateUnknown, checker.StatePaused,
+var States = []model.State{
+	model.StateOK, model.StateDegraded, model.StateDown, model.StateUnknown, model.StatePaused,
 }
 
-func failed(s checker.State) bool {
-	return s == checker.StateDegraded || s == checker.StateDown
+func failed(s model.State) bool {
+	return s == model.StateDegraded || s == model.StateDown
 }
 
 // Record adds one completed check of domain d. ex is its agent exchange
 // (nil when not recorded). It returns the reported state before the check
 // ("" for a domain not seen before) and the updated entry.
-func (h *History) Record(d checker.Domain, r checker.Result, ex []Exchange) (checker.State, Entry) {
+func (h *History) Record(d model.Domain, r model.Result, ex []Exchange) (model.State, Entry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.snap = nil
@@ -183,7 +184,7 @@ func (h *History) Record(d checker.Domain, r checker.Result, ex []Exchange) (che
 		e.ConsecutiveFailures = 0
 		v.failingSince = time.Time{}
 	}
-	if r.State == checker.StateOK {
+	if r.State == model.StateOK {
 		e.LastOK = at
 	}
 
@@ -195,7 +196,7 @@ func (h *History) Record(d checker.Domain, r checker.Result, ex []Exchange) (che
 			// Not an outage yet: the previous verdict stands.
 			next, e.Pending = e.State, true
 			if next == "" {
-				next = checker.StateUnknown
+				next = model.StateUnknown
 			}
 		case !failed(e.State):
 			// Confirmed: the outage began with the first failed round.
@@ -270,7 +271,7 @@ func (h *History) SetLibvirtUp(up bool) {
 }
 
 // SetSourceUp records whether the connection to the hypervisor works and
-// which backend it is (checker.Config.Backend): vmcheck_source_up{backend}
+// which backend it is (settings.Config.Backend): vmcheck_source_up{backend}
 // reports it, and vmcheck_libvirt_up too, with the same value, for the
 // alerts and dashboards written before the QEMU backend.
 func (h *History) SetSourceUp(backend string, up bool) {
@@ -307,8 +308,8 @@ func (h *History) Snapshot() *Snapshot {
 }
 
 // Results returns the last result of every domain, sorted by name.
-func (s *Snapshot) Results() []checker.Result {
-	out := make([]checker.Result, len(s.Entries))
+func (s *Snapshot) Results() []model.Result {
+	out := make([]model.Result, len(s.Entries))
 	for i, e := range s.Entries {
 		out[i] = e.Result
 	}
@@ -333,12 +334,12 @@ type savedState struct {
 }
 
 type savedEntry struct {
-	Name                string        `json:"name"`
-	State               checker.State `json:"state"`
-	Since               time.Time     `json:"since"`
-	ConsecutiveFailures int           `json:"consecutive_failures"`
-	FailingSince        time.Time     `json:"failing_since,omitzero"`
-	LastOK              time.Time     `json:"last_ok,omitzero"`
+	Name                string      `json:"name"`
+	State               model.State `json:"state"`
+	Since               time.Time   `json:"since"`
+	ConsecutiveFailures int         `json:"consecutive_failures"`
+	FailingSince        time.Time   `json:"failing_since,omitzero"`
+	LastOK              time.Time   `json:"last_ok,omitzero"`
 	// LabelSets is the domain's label budget: the label sets its series
 	// have used, by group, so that cron runs share one budget.
 	LabelSets map[string][][]string `json:"label_sets,omitempty"`
@@ -428,7 +429,7 @@ func restore(uuid string, s savedEntry) (*vmHistory, error) {
 	}
 	return &vmHistory{
 		entry: Entry{
-			Result: checker.Result{Name: s.Name, UUID: uuid}, State: s.State, Since: s.Since,
+			Result: model.Result{Name: s.Name, UUID: uuid}, State: s.State, Since: s.Since,
 			ConsecutiveFailures: s.ConsecutiveFailures, LastOK: s.LastOK,
 		},
 		failingSince: s.FailingSince,

@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
 	"github.com/vmcheck/vmcheck/exporter/labels"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 type step struct {
-	verdict     checker.State
-	wantState   checker.State
+	verdict     model.State
+	wantState   model.State
 	wantPending bool
 	wantFails   int
 	wantSince   int // index of the step at which the state began
@@ -24,10 +24,10 @@ type step struct {
 
 func runSteps(t *testing.T, h *history.History, steps []step) {
 	t.Helper()
-	d := checker.Domain{Name: "vm", UUID: exportertest.UUIDDebian}
+	d := model.Domain{Name: "vm", UUID: exportertest.UUIDDebian}
 	at := func(i int) time.Time { return exportertest.T0.Add(time.Duration(i) * time.Minute) }
 	for i, s := range steps {
-		h.Record(d, checker.Result{Name: "vm", UUID: exportertest.UUIDDebian, State: s.verdict, CheckedAt: at(i)}, nil)
+		h.Record(d, model.Result{Name: "vm", UUID: exportertest.UUIDDebian, State: s.verdict, CheckedAt: at(i)}, nil)
 		e, ok := h.Snapshot().Lookup(exportertest.UUIDDebian)
 		if !ok {
 			t.Fatalf("step %d: entry missing", i)
@@ -41,11 +41,11 @@ func runSteps(t *testing.T, h *history.History, steps []step) {
 
 func TestHistoryDownAfterN(t *testing.T) {
 	const (
-		ok   = checker.StateOK
-		deg  = checker.StateDegraded
-		down = checker.StateDown
-		unk  = checker.StateUnknown
-		pau  = checker.StatePaused
+		ok   = model.StateOK
+		deg  = model.StateDegraded
+		down = model.StateDown
+		unk  = model.StateUnknown
+		pau  = model.StatePaused
 	)
 	tests := []struct {
 		name      string
@@ -119,12 +119,12 @@ func TestHistoryRetain(t *testing.T) {
 func TestHistorySaveLoad(t *testing.T) {
 	// Cron mode: each run is a new process; the streak must survive.
 	h := history.New(3)
-	d := checker.Domain{Name: "vm", UUID: exportertest.UUIDDebian}
-	rec := func(h *history.History, i int, s checker.State) history.Entry {
-		_, e := h.Record(d, checker.Result{Name: "vm", UUID: exportertest.UUIDDebian, State: s, CheckedAt: exportertest.T0.Add(time.Duration(i) * 5 * time.Minute)}, nil)
+	d := model.Domain{Name: "vm", UUID: exportertest.UUIDDebian}
+	rec := func(h *history.History, i int, s model.State) history.Entry {
+		_, e := h.Record(d, model.Result{Name: "vm", UUID: exportertest.UUIDDebian, State: s, CheckedAt: exportertest.T0.Add(time.Duration(i) * 5 * time.Minute)}, nil)
 		return e
 	}
-	rec(h, 0, checker.StateOK)
+	rec(h, 0, model.StateOK)
 	for i := 1; i <= 3; i++ {
 		var buf bytes.Buffer
 		if err := h.Save(&buf); err != nil {
@@ -137,11 +137,11 @@ func TestHistorySaveLoad(t *testing.T) {
 		if e, _ := h.Snapshot().Lookup(exportertest.UUIDDebian); !e.Result.CheckedAt.IsZero() {
 			t.Errorf("a restored entry must carry no result")
 		}
-		e := rec(h, i, checker.StateDown)
+		e := rec(h, i, model.StateDown)
 		if e.ConsecutiveFailures != i {
 			t.Errorf("run %d: failures = %d, want %d", i, e.ConsecutiveFailures, i)
 		}
-		if i == 3 && (e.State != checker.StateDown || !e.Since.Equal(exportertest.T0.Add(5*time.Minute))) {
+		if i == 3 && (e.State != model.StateDown || !e.Since.Equal(exportertest.T0.Add(5*time.Minute))) {
 			t.Errorf("run 3: state %s since %s, want down since the first failed run", e.State, e.Since)
 		}
 	}
@@ -214,10 +214,10 @@ func TestHistorySaturatesFailures(t *testing.T) {
 	if err := h.Load(strings.NewReader(file)); err != nil {
 		t.Fatal(err)
 	}
-	d := checker.Domain{Name: "vm", UUID: exportertest.UUIDDebian}
+	d := model.Domain{Name: "vm", UUID: exportertest.UUIDDebian}
 	for i := range 2 {
-		_, e := h.Record(d, checker.Result{Name: "vm", UUID: exportertest.UUIDDebian, State: checker.StateDown, CheckedAt: exportertest.T0.Add(time.Duration(i) * time.Minute)}, nil)
-		if e.ConsecutiveFailures != math.MaxInt || e.State != checker.StateDown || !e.Since.Equal(exportertest.T0) {
+		_, e := h.Record(d, model.Result{Name: "vm", UUID: exportertest.UUIDDebian, State: model.StateDown, CheckedAt: exportertest.T0.Add(time.Duration(i) * time.Minute)}, nil)
+		if e.ConsecutiveFailures != math.MaxInt || e.State != model.StateDown || !e.Since.Equal(exportertest.T0) {
 			t.Errorf("record %d at MaxInt failures: %d, %s since %s; want MaxInt, down since %s", i, e.ConsecutiveFailures, e.State, e.Since, exportertest.T0)
 		}
 	}
@@ -243,7 +243,7 @@ func TestHistorySaveLoadKeepsLabelBudget(t *testing.T) {
 		t.Errorf("after %d runs with a new OS version each, os_version = %q, want %q", 3*labels.MaxGatewaySets, got, labels.Placeholder)
 	}
 	for _, p := range e.Labels.Probes {
-		if p.Kind == string(checker.ProbeGateway) && p.Target != labels.Placeholder {
+		if p.Kind == string(model.ProbeGateway) && p.Target != labels.Placeholder {
 			t.Errorf("after %d runs with a new gateway each, a gateway probe has target %q", 3*labels.MaxGatewaySets, p.Target)
 		}
 	}

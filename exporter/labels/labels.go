@@ -10,8 +10,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/probe"
 )
 
@@ -308,7 +309,7 @@ type ProbeSeries struct {
 }
 
 // Labels returns the series labels of result r, spending the budget.
-func (b Budget) Labels(r *checker.Result, nova checker.Nova) Series {
+func (b Budget) Labels(r *model.Result, nova model.Nova) Series {
 	info := []string{OSFamily(r.OS.Family), Guest(r.OS.ID), Guest(r.OS.Version),
 		Host(nova.Instance, MaxRunes), Host(nova.Project, MaxRunes)}
 	if !b.admit(groupInfo, info...) {
@@ -335,19 +336,19 @@ func (b Budget) Labels(r *checker.Result, nova checker.Nova) Series {
 // the defaults for a result without one), notify and severity from their
 // closed sets, receiver and tenant names as the policy validated them or
 // the platform (Nova) named the tenant, sanitised and capped.
-func alertLabels(a *checker.AlertPolicy, nova checker.Nova) []string {
-	p := checker.Policy{}.EffectiveAlert(nova)
+func alertLabels(a *policy.Alert, nova model.Nova) []string {
+	p := policy.Policy{}.EffectiveAlert(nova.Project)
 	if a != nil {
 		p = *a
 	}
-	return []string{Enum(p.Notify, checker.NotifyValues...), Enum(p.Severity, checker.SeverityValues...),
+	return []string{Enum(p.Notify, policy.NotifyValues...), Enum(p.Severity, policy.SeverityValues...),
 		Host(p.Receiver, MaxRunes), Host(p.Tenant, MaxRunes)}
 }
 
 // nicLabels returns the vmcheck_nic_info series: each NIC with a MAC,
 // once, at most MaxNICSeries, with its network (networkLabel); a (nic,
 // network) pair beyond the domain's budget is the Placeholder in both.
-func (b Budget) nicLabels(nics []checker.NICResult) []NICSeries {
+func (b Budget) nicLabels(nics []model.NICResult) []NICSeries {
 	var out []NICSeries
 	for _, n := range nics {
 		mac := MAC(n.MAC)
@@ -371,20 +372,20 @@ func (b Budget) nicLabels(nics []checker.NICResult) []NICSeries {
 // network of a type network NIC, the bridge of a type bridge NIC, the host
 // device of a direct one), "" when the host names none. It comes from the
 // domain's definition on the host, never from the guest.
-func networkLabel(n checker.NICResult) string {
+func networkLabel(n model.NICResult) string {
 	return Host(n.Source, MaxRunes)
 }
 
 // diagnosisLabels returns the diagnoses that get series: codes of the
-// closed set checker.Codes only (anything else is dropped), with the
+// closed set model.Codes only (anything else is dropped), with the
 // code's own layer, each (code, nic) once, at most MaxDiagnoses. nic is
 // the MAC within the domain's budget, "" for a diagnosis of the whole VM,
 // the Placeholder for a MAC beyond the budget or one that does not parse.
-func (b Budget) diagnosisLabels(ds []checker.Diagnosis) []DiagnosisSeries {
+func (b Budget) diagnosisLabels(ds []model.Diagnosis) []DiagnosisSeries {
 	var out []DiagnosisSeries
 	seen := make(map[[2]string]bool, len(ds))
 	for _, d := range ds {
-		layer, ok := checker.Codes[d.Code]
+		layer, ok := model.Codes[d.Code]
 		if !ok || len(out) >= MaxDiagnoses {
 			continue
 		}
@@ -408,24 +409,24 @@ func (b Budget) diagnosisLabels(ds []checker.Diagnosis) []DiagnosisSeries {
 // probeKinds are the probe kinds that get series, each with its per-check
 // cap and the label group that budgets its (target, nic) pairs ("" for
 // none: external targets come from the host).
-var probeKinds = map[checker.ProbeKind]struct {
+var probeKinds = map[model.ProbeKind]struct {
 	cap   int
 	group string
 }{
-	checker.ProbeExternal: {MaxExternalProbes, ""},
-	checker.ProbeGateway:  {MaxGatewayProbes, groupGateway},
-	checker.ProbeAddress:  {MaxAddressProbes, groupAddress},
-	checker.ProbeService:  {probe.MaxProbes, ""},
+	model.ProbeExternal: {MaxExternalProbes, ""},
+	model.ProbeGateway:  {MaxGatewayProbes, groupGateway},
+	model.ProbeAddress:  {MaxAddressProbes, groupAddress},
+	model.ProbeService:  {probe.MaxProbes, ""},
 }
 
 // methodLabel is a probe's method as a label: one of the registered
 // methods; "" for an address probe, which has none; icmp for a ping whose
 // result predates methods (a fixture, an older state).
-func methodLabel(kind checker.ProbeKind, m string) string {
+func methodLabel(kind model.ProbeKind, m string) string {
 	switch {
-	case kind == checker.ProbeAddress:
+	case kind == model.ProbeAddress:
 		return ""
-	case m == "" && (kind == checker.ProbeGateway || kind == checker.ProbeExternal):
+	case m == "" && (kind == model.ProbeGateway || kind == model.ProbeExternal):
 		return "icmp"
 	}
 	return Enum(m, probe.Names()...)
@@ -435,8 +436,8 @@ func methodLabel(kind checker.ProbeKind, m string) string {
 // here, from the engine's typed Addr, never parsed back from Target), or
 // for a probe of kind service the name, host:port or URL of the
 // operator's spec.
-func targetLabel(p *checker.ProbeResult) string {
-	if p.Kind == checker.ProbeService {
+func targetLabel(p *model.ProbeResult) string {
+	if p.Kind == model.ProbeService {
 		return Host(p.Target, MaxRunes)
 	}
 	return addrText(p.Addr)
@@ -447,19 +448,19 @@ func targetLabel(p *checker.ProbeResult) string {
 // once, at most the kind's cap per check, gateway and address labels
 // within the budget. It also returns how many probes that ran got no
 // series of their own (an exact duplicate of another is not counted).
-func (b Budget) probeLabels(probes []checker.ProbeResult) ([]ProbeSeries, int) {
+func (b Budget) probeLabels(probes []model.ProbeResult) ([]ProbeSeries, int) {
 	var out []ProbeSeries
 	omitted := 0
-	counts := make(map[checker.ProbeKind]int, len(probeKinds))
+	counts := make(map[model.ProbeKind]int, len(probeKinds))
 	reported := make(map[[3]string]bool, len(probes)) // label sets as reported
 	emitted := make(map[[3]string]bool, len(probes))  // label sets as emitted
 	for _, p := range probes {
 		k, known := probeKinds[p.Kind]
-		if !known || (p.Status != checker.ProbePassed && p.Status != checker.ProbeFailed && p.Status != checker.ProbeDegraded) {
+		if !known || (p.Status != model.ProbePassed && p.Status != model.ProbeFailed && p.Status != model.ProbeDegraded) {
 			continue
 		}
 		kind, target, nic := string(p.Kind), targetLabel(&p), MAC(p.NIC)
-		if p.Kind == checker.ProbeService {
+		if p.Kind == model.ProbeService {
 			kind = kind + "/" + methodLabel(p.Kind, p.Method) // one series per method and target
 		}
 		if target == "" || reported[[3]string{kind, target, nic}] {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"unicode"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 func TestGuestLabel(t *testing.T) {
@@ -112,57 +112,57 @@ func TestHostLabelInvisible(t *testing.T) {
 func TestProbeLabelCaps(t *testing.T) {
 	// gws returns n gateway probes, one per NIC, NIC i's gateway being
 	// 10.net.i/256.i%256.
-	gws := func(n, net int) []checker.ProbeResult {
-		var out []checker.ProbeResult
+	gws := func(n, net int) []model.ProbeResult {
+		var out []model.ProbeResult
 		for i := range n {
-			out = append(out, checker.ProbeResult{Kind: checker.ProbeGateway, Target: fmt.Sprintf("10.%d.%d.%d", net, i>>8, i&255),
-				NIC: fmt.Sprintf("52:54:00:00:%02x:%02x", byte(i>>8), byte(i)), Status: checker.ProbePassed, RTT: 0.001})
+			out = append(out, model.ProbeResult{Kind: model.ProbeGateway, Target: fmt.Sprintf("10.%d.%d.%d", net, i>>8, i&255),
+				NIC: fmt.Sprintf("52:54:00:00:%02x:%02x", byte(i>>8), byte(i)), Status: model.ProbePassed, RTT: 0.001})
 		}
 		return out
 	}
-	exts := func(n int) []checker.ProbeResult {
-		var out []checker.ProbeResult
+	exts := func(n int) []model.ProbeResult {
+		var out []model.ProbeResult
 		for i := range n {
-			out = append(out, checker.ProbeResult{Kind: checker.ProbeExternal, Target: fmt.Sprintf("203.0.113.%d", i), Status: checker.ProbeFailed})
+			out = append(out, model.ProbeResult{Kind: model.ProbeExternal, Target: fmt.Sprintf("203.0.113.%d", i), Status: model.ProbeFailed})
 		}
 		return out
 	}
-	addrs := func(n, net int) []checker.ProbeResult {
+	addrs := func(n, net int) []model.ProbeResult {
 		out := gws(n, net)
 		for i := range out {
-			out[i].Kind, out[i].RTT = checker.ProbeAddress, 0
+			out[i].Kind, out[i].RTT = model.ProbeAddress, 0
 		}
 		return out
 	}
 	tests := []struct {
 		name          string
-		rounds        [][]checker.ProbeResult
+		rounds        [][]model.ProbeResult
 		wantSeries    int // probe series of the last round
 		wantOmitted   int
 		wantPlacehold int // of which target="other"
 	}{
-		{"1000 NICs", [][]checker.ProbeResult{gws(1000, 1)}, MaxGatewayProbes, 1000 - MaxGatewayProbes, 0},
-		{"100 external targets", [][]checker.ProbeResult{exts(100)}, MaxExternalProbes, 100 - MaxExternalProbes, 0},
-		{"100 assigned addresses", [][]checker.ProbeResult{addrs(100, 1)}, MaxAddressProbes, 100 - MaxAddressProbes, 0},
-		{"new addresses beyond the budget merge into one placeholder", [][]checker.ProbeResult{
+		{"1000 NICs", [][]model.ProbeResult{gws(1000, 1)}, MaxGatewayProbes, 1000 - MaxGatewayProbes, 0},
+		{"100 external targets", [][]model.ProbeResult{exts(100)}, MaxExternalProbes, 100 - MaxExternalProbes, 0},
+		{"100 assigned addresses", [][]model.ProbeResult{addrs(100, 1)}, MaxAddressProbes, 100 - MaxAddressProbes, 0},
+		{"new addresses beyond the budget merge into one placeholder", [][]model.ProbeResult{
 			addrs(MaxAddressProbes, 1), addrs(MaxAddressProbes, 2), addrs(MaxAddressProbes, 3),
 		}, 1, MaxAddressProbes - 1, 1},
-		{"a kind outside the set gets no series", [][]checker.ProbeResult{{
-			{Kind: "dns", Target: "192.0.2.53", Status: checker.ProbeFailed},
+		{"a kind outside the set gets no series", [][]model.ProbeResult{{
+			{Kind: "dns", Target: "192.0.2.53", Status: model.ProbeFailed},
 		}}, 0, 0, 0},
-		{"an exact duplicate is not an omission", [][]checker.ProbeResult{append(exts(1), exts(1)...)}, 1, 0, 0},
-		{"errors and not-configured get no series", [][]checker.ProbeResult{{
-			{Kind: checker.ProbeExternal, Target: "203.0.113.1", Status: checker.ProbeError},
-			{Kind: checker.ProbeExternal, Status: checker.ProbeNotConfigured},
-			{Kind: checker.ProbeGateway, Target: "not-an-ip", Status: checker.ProbeFailed},
+		{"an exact duplicate is not an omission", [][]model.ProbeResult{append(exts(1), exts(1)...)}, 1, 0, 0},
+		{"errors and not-configured get no series", [][]model.ProbeResult{{
+			{Kind: model.ProbeExternal, Target: "203.0.113.1", Status: model.ProbeError},
+			{Kind: model.ProbeExternal, Status: model.ProbeNotConfigured},
+			{Kind: model.ProbeGateway, Target: "not-an-ip", Status: model.ProbeFailed},
 		}}, 0, 0, 0},
-		{"known gateways keep their labels once the budget is spent", [][]checker.ProbeResult{
+		{"known gateways keep their labels once the budget is spent", [][]model.ProbeResult{
 			gws(MaxGatewayProbes, 1), gws(MaxGatewayProbes, 2), gws(MaxGatewayProbes, 1),
 		}, MaxGatewayProbes, 0, 0},
-		{"new gateways beyond the budget merge into one placeholder", [][]checker.ProbeResult{
+		{"new gateways beyond the budget merge into one placeholder", [][]model.ProbeResult{
 			gws(MaxGatewayProbes, 1), gws(MaxGatewayProbes, 2), gws(MaxGatewayProbes, 3),
 		}, 1, MaxGatewayProbes - 1, 1},
-		{"known and new after the budget", [][]checker.ProbeResult{
+		{"known and new after the budget", [][]model.ProbeResult{
 			gws(MaxGatewayProbes, 1), gws(MaxGatewayProbes, 2), append(gws(4, 1), gws(MaxGatewayProbes, 3)[4:6]...),
 		}, 4 + 1, 1, 1},
 	}
@@ -196,34 +196,34 @@ func TestProbeLabelCaps(t *testing.T) {
 
 func TestDiagnosisLabels(t *testing.T) {
 	mac := func(i int) string { return fmt.Sprintf("52:54:00:00:%02x:%02x", byte(i>>8), byte(i)) }
-	linkDown := func(from, n int) []checker.Diagnosis {
-		var out []checker.Diagnosis
+	linkDown := func(from, n int) []model.Diagnosis {
+		var out []model.Diagnosis
 		for i := from; i < from+n; i++ {
-			out = append(out, checker.Diagnosis{Code: checker.CodeHostLinkDown, Layer: checker.LayerHost, NIC: mac(i)})
+			out = append(out, model.Diagnosis{Code: model.CodeHostLinkDown, Layer: model.LayerHost, NIC: mac(i)})
 		}
 		return out
 	}
 	tests := []struct {
 		name   string
-		rounds [][]checker.Diagnosis
+		rounds [][]model.Diagnosis
 		want   []DiagnosisSeries // of the last round
 	}{
-		{"healthy", [][]checker.Diagnosis{nil}, nil},
-		{"codes and layers of the closed set only", [][]checker.Diagnosis{{
-			{Code: "made_up", Layer: checker.LayerHost, NIC: mac(1)},
-			{Code: checker.CodeGuestNoAddress, Layer: checker.LayerHost, NIC: "52:54:00:00:00:01"},
-			{Code: checker.CodeUpstreamUnreachable, Layer: "evil"},
+		{"healthy", [][]model.Diagnosis{nil}, nil},
+		{"codes and layers of the closed set only", [][]model.Diagnosis{{
+			{Code: "made_up", Layer: model.LayerHost, NIC: mac(1)},
+			{Code: model.CodeGuestNoAddress, Layer: model.LayerHost, NIC: "52:54:00:00:00:01"},
+			{Code: model.CodeUpstreamUnreachable, Layer: "evil"},
 		}}, []DiagnosisSeries{{"guest_no_address", "guest", mac(1)}, {"upstream_unreachable", "network", ""}}},
-		{"a NIC that is not a MAC", [][]checker.Diagnosis{{{Code: checker.CodeGuestNICMissing, NIC: "<b>"}}},
+		{"a NIC that is not a MAC", [][]model.Diagnosis{{{Code: model.CodeGuestNICMissing, NIC: "<b>"}}},
 			[]DiagnosisSeries{{"guest_nic_missing", "guest", Placeholder}}},
-		{"canonical MAC, duplicates once", [][]checker.Diagnosis{{
-			{Code: checker.CodeGuestLinkDown, NIC: "52:54:00:00:00:0A"}, {Code: checker.CodeGuestLinkDown, NIC: mac(10)},
+		{"canonical MAC, duplicates once", [][]model.Diagnosis{{
+			{Code: model.CodeGuestLinkDown, NIC: "52:54:00:00:00:0A"}, {Code: model.CodeGuestLinkDown, NIC: mac(10)},
 		}}, []DiagnosisSeries{{"guest_link_down", "guest", mac(10)}}},
-		{"at most maxDiagnoses a check", [][]checker.Diagnosis{linkDown(0, 100)}, nil},
-		{"new NICs beyond the budget share the placeholder", [][]checker.Diagnosis{
+		{"at most maxDiagnoses a check", [][]model.Diagnosis{linkDown(0, 100)}, nil},
+		{"new NICs beyond the budget share the placeholder", [][]model.Diagnosis{
 			linkDown(0, MaxDiagnosisNICs), linkDown(MaxDiagnosisNICs, 3),
 		}, []DiagnosisSeries{{"host_link_down", "host", Placeholder}}},
-		{"known NICs keep their label once the budget is spent", [][]checker.Diagnosis{
+		{"known NICs keep their label once the budget is spent", [][]model.Diagnosis{
 			linkDown(0, MaxDiagnosisNICs), linkDown(MaxDiagnosisNICs, 3), linkDown(5, 1),
 		}, []DiagnosisSeries{{"host_link_down", "host", mac(5)}}},
 	}
@@ -316,12 +316,12 @@ func TestSaturatingInc(t *testing.T) {
 // (unavailable) gets no series.
 func TestServiceProbeLabels(t *testing.T) {
 	loss := 0.35
-	probes := []checker.ProbeResult{
-		{Kind: checker.ProbeExternal, Method: "icmp", Target: "203.0.113.10", OK: true, Status: checker.ProbeDegraded, RTT: 0.02, Loss: &loss, Sent: 20, Received: 13},
-		{Kind: checker.ProbeService, Method: "mtu", Target: "203.0.113.10", Status: checker.ProbeFailed, NICMTU: 1500, PathMTU: 1280},
-		{Kind: checker.ProbeService, Method: "http", Target: "http://203.0.113.10/", OK: true, Status: checker.ProbePassed, RTT: 0.3, HTTPStatus: 200},
-		{Kind: checker.ProbeService, Method: "dns", Target: "www.example.test", Status: checker.ProbeUnavailable, Error: "getent not found in the guest"},
-		{Kind: checker.ProbeService, Method: "bogus", Target: "x", OK: true, Status: checker.ProbePassed},
+	probes := []model.ProbeResult{
+		{Kind: model.ProbeExternal, Method: "icmp", Target: "203.0.113.10", OK: true, Status: model.ProbeDegraded, RTT: 0.02, Loss: &loss, Sent: 20, Received: 13},
+		{Kind: model.ProbeService, Method: "mtu", Target: "203.0.113.10", Status: model.ProbeFailed, NICMTU: 1500, PathMTU: 1280},
+		{Kind: model.ProbeService, Method: "http", Target: "http://203.0.113.10/", OK: true, Status: model.ProbePassed, RTT: 0.3, HTTPStatus: 200},
+		{Kind: model.ProbeService, Method: "dns", Target: "www.example.test", Status: model.ProbeUnavailable, Error: "getent not found in the guest"},
+		{Kind: model.ProbeService, Method: "bogus", Target: "x", OK: true, Status: model.ProbePassed},
 	}
 	got, omitted := Budget{}.probeLabels(typed(probes))
 	if omitted != 0 || len(got) != 4 {
@@ -349,10 +349,10 @@ func TestServiceProbeLabels(t *testing.T) {
 
 // typed sets the Addr of the probes whose kind has an address target from
 // their Target, as the engine does.
-func typed(probes []checker.ProbeResult) []checker.ProbeResult {
+func typed(probes []model.ProbeResult) []model.ProbeResult {
 	out := slices.Clone(probes)
 	for i, p := range out {
-		if _, ok := probeKinds[p.Kind]; ok && p.Kind != checker.ProbeService {
+		if _, ok := probeKinds[p.Kind]; ok && p.Kind != model.ProbeService {
 			out[i].Addr, _ = netip.ParseAddr(p.Target)
 		}
 	}

@@ -13,9 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/labels"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // namespace prefixes every metric name.
@@ -206,7 +206,7 @@ func entryMetrics(e *history.Entry) []prometheus.Metric {
 	}
 	l := &e.Labels
 	gauge(descDomainInfo, 1, append([]string{dom, uuid}, l.Info...)...)
-	gauge(descAgentUp, boolValue(r.Agent.State == checker.AgentOK), dom, uuid)
+	gauge(descAgentUp, boolValue(r.Agent.State == model.AgentOK), dom, uuid)
 	gauge(descConsecutiveFailures, float64(e.ConsecutiveFailures), dom, uuid)
 	gauge(descStateSince, UnixSeconds(e.Since), dom, uuid)
 	gauge(descLastCheck, UnixSeconds(r.CheckedAt), dom, uuid)

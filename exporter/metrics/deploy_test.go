@@ -12,8 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // promtool returns Debian's promtool (package prometheus), skipping the
@@ -151,7 +151,7 @@ func TestAlertsExplainEveryCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for code := range checker.Codes {
+	for code := range model.Codes {
 		if n := strings.Count(string(b), `eq $code "`+string(code)+`"`); n < 2 {
 			t.Errorf("alerts.yml: code %s has %d branches in VMCheckLinkDown's templates, want 2 (summary, description)", code, n)
 		}

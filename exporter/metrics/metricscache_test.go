@@ -14,9 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // cacheServers returns two handlers over the same History and metrics:
@@ -109,7 +109,7 @@ func TestMetricsCacheFollowsHistory(t *testing.T) {
 	cached, plain := cacheServers(t, h)
 	before, _ := scrapeBody(t, cached, "", "gzip")
 	doms, res := exportertest.Fixture(exportertest.T0.Add(10 * time.Minute))
-	res[0].State, res[0].Probes[0].Status, res[0].Probes[0].OK = checker.StateDegraded, checker.ProbeFailed, false
+	res[0].State, res[0].Probes[0].Status, res[0].Probes[0].OK = model.StateDegraded, model.ProbeFailed, false
 	h.Record(doms[0], res[0], nil)
 	after, _ := scrapeBody(t, cached, "", "gzip")
 	want, _ := scrapeBody(t, plain, "", "gzip")

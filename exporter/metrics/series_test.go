@@ -8,10 +8,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
 	"github.com/vmcheck/vmcheck/exporter/labels"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // seriesOf gathers c and returns the identity (name and labels) of every
@@ -98,7 +98,7 @@ func TestLabelBudgetBoundsSeries(t *testing.T) {
 	// (TestRetiredBounded in exporter/history checks that no more are kept.)
 	for i := range history.MaxRetired {
 		u := fmt.Sprintf("0b4ec1c4-5d3a-4c5e-9b1e-%012x", i)
-		h.Record(checker.Domain{Name: "gone", UUID: u}, checker.Result{Name: "gone", UUID: u, State: checker.StateOK, CheckedAt: exportertest.T0}, nil)
+		h.Record(model.Domain{Name: "gone", UUID: u}, model.Result{Name: "gone", UUID: u, State: model.StateOK, CheckedAt: exportertest.T0}, nil)
 		h.Retain(map[string]bool{})
 	}
 	d, r = exportertest.HostileRound(6000)

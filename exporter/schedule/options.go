@@ -6,7 +6,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // OptionError is an option of serve or cron (a field of Runner or Cron,
@@ -40,7 +40,7 @@ func (e *OptionError) Named(name string) string {
 func (e *OptionError) Unwrap() error { return e.Err }
 
 // UUIDSet is the set of the domains' UUIDs.
-func UUIDSet(doms []checker.Domain) map[string]bool {
+func UUIDSet(doms []model.Domain) map[string]bool {
 	set := make(map[string]bool, len(doms))
 	for _, d := range doms {
 		set[d.UUID] = true

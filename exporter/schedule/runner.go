@@ -17,25 +17,27 @@ import (
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/internal/timing"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // Conn is one open connection to the hypervisor: it lists domains, reports
 // their lifecycle events, and is closed when it breaks.
 // *libvirthost.Source and *qemuhost.Source implement it.
 type Conn interface {
-	checker.Source
+	model.Source
 	// Watch calls fn for each domain or agent lifecycle event until ctx
 	// ends (nil) or the connection breaks (an error). fn must not block.
-	Watch(ctx context.Context, fn func(checker.Event)) error
+	Watch(ctx context.Context, fn func(model.Event)) error
 	Close() error
 }
 
 // Engine is what the Runner needs of *checker.Checker.
 type Engine interface {
-	Select(ctx context.Context, src checker.Source) ([]checker.Domain, error)
-	Check(ctx context.Context, d checker.Domain) checker.Result
+	Select(ctx context.Context, src model.Source) ([]model.Domain, error)
+	Check(ctx context.Context, d model.Domain) model.Result
 	Forget(keep map[string]bool)
-	Config() checker.Config
+	Config() settings.Config
 }
 
 var _ Engine = (*checker.Checker)(nil)
@@ -171,11 +173,11 @@ func closeConn(conn Conn, timeout time.Duration, log logrus.FieldLogger) {
 // blocking it.
 type eventQueue struct {
 	mu    sync.Mutex
-	uuids map[string]checker.Event
+	uuids map[string]model.Event
 	wake  chan struct{}
 }
 
-func (q *eventQueue) push(ev checker.Event) {
+func (q *eventQueue) push(ev model.Event) {
 	q.mu.Lock()
 	q.uuids[ev.UUID] = ev
 	q.mu.Unlock()
@@ -185,11 +187,11 @@ func (q *eventQueue) push(ev checker.Event) {
 	}
 }
 
-func (q *eventQueue) drain() map[string]checker.Event {
+func (q *eventQueue) drain() map[string]model.Event {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	out := q.uuids
-	q.uuids = make(map[string]checker.Event)
+	q.uuids = make(map[string]model.Event)
 	return out
 }
 
@@ -199,7 +201,7 @@ func (q *eventQueue) drain() map[string]checker.Event {
 type session struct {
 	r     *Runner
 	conn  Conn
-	cfg   checker.Config
+	cfg   settings.Config
 	log   logrus.FieldLogger
 	sched *scheduler
 
@@ -216,7 +218,7 @@ func (r *Runner) newSession(conn Conn, log logrus.FieldLogger, now time.Time) *s
 		sched:   newScheduler(r, r.next, log, now),
 		sem:     make(chan struct{}, max(cfg.Concurrency, 1)),
 		results: make(chan done),
-		q:       &eventQueue{uuids: make(map[string]checker.Event), wake: make(chan struct{}, 1)},
+		q:       &eventQueue{uuids: make(map[string]model.Event), wake: make(chan struct{}, 1)},
 	}
 }
 
@@ -240,7 +242,7 @@ func (r *Runner) session(ctx context.Context, conn Conn, log logrus.FieldLogger)
 			timer.Stop()
 			return nil
 		case err := <-watchErr:
-			if err == nil || errors.Is(err, checker.ErrConnectionClosed) {
+			if err == nil || errors.Is(err, model.ErrConnectionClosed) {
 				timer.Stop()
 				return err
 			}
@@ -305,7 +307,7 @@ func (s *session) watch(ctx context.Context) <-chan error {
 // list lists the domains, within listTimeout, and hands them to the
 // scheduler, which forgets those that are gone; the Go runtime's memory
 // target follows their number (SetMemoryTarget).
-func (s *session) list(ctx context.Context, now time.Time) ([]checker.Domain, error) {
+func (s *session) list(ctx context.Context, now time.Time) ([]model.Domain, error) {
 	lctx, lcancel := context.WithTimeout(ctx, listTimeout)
 	defer lcancel()
 	doms, err := s.r.Engine.Select(lctx, s.conn)
@@ -370,7 +372,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 // file's retry_interval, else DefaultRetryInterval; it must be positive.
 // Its errors are *OptionError naming Interval, DownAfter or
 // RetryInterval.
-func CheckTiming(interval time.Duration, downAfter int, retry *time.Duration, cfg checker.Config) (time.Duration, error) {
+func CheckTiming(interval time.Duration, downAfter int, retry *time.Duration, cfg settings.Config) (time.Duration, error) {
 	if interval != 0 && interval < time.Second {
 		return 0, &OptionError{Option: "Interval", Err: fmt.Errorf("must be at least 1s, got %s", interval)}
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
 	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // TestRunnerLibvirtEvents runs the Runner on libvirt's test driver, whose
@@ -32,7 +34,7 @@ func TestRunnerLibvirtEvents(t *testing.T) {
 			}
 			return src, nil
 		},
-		Engine:   checker.New(checker.Config{}),
+		Engine:   checker.New(settings.Config{}),
 		History:  hist,
 		Interval: time.Hour,
 		Settle:   50 * time.Millisecond,
@@ -70,7 +72,7 @@ func TestRunnerLibvirtEvents(t *testing.T) {
 	defer dom.Free()
 	exportertest.Eventually(t, "the new VM to be checked", func() bool { return byName("vmcheck-new") })
 	e, _ := hist.Snapshot().Lookup(mustUUID(t, dom))
-	if e.State != checker.StateUnknown || e.Result.Agent.State != checker.AgentNoChannel {
+	if e.State != model.StateUnknown || e.Result.Agent.State != model.AgentNoChannel {
 		t.Errorf("vmcheck-new: %s / agent %s, want unknown / no_channel", e.State, e.Result.Agent.State)
 	}
 	if err := dom.Destroy(); err != nil {

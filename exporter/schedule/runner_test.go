@@ -8,9 +8,9 @@ import (
 
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 func startRunner(t *testing.T, host *exportertest.FakeHost, eng *exportertest.FakeEngine, hist *history.History) (stop func()) {
@@ -45,11 +45,11 @@ func TestRunnerRoundsAndEvents(t *testing.T) {
 
 	// A new VM is checked at once, not an hour later.
 	host.Add("c")
-	host.Events <- checker.Event{Kind: checker.EventStarted, Name: "c", UUID: exportertest.UUIDOf("c")}
+	host.Events <- model.Event{Kind: model.EventStarted, Name: "c", UUID: exportertest.UUIDOf("c")}
 	exportertest.Eventually(t, "the new VM's check", func() bool { return exportertest.Known(hist, "c") })
 
 	// An agent that connects gets its VM checked again.
-	host.Events <- checker.Event{Kind: checker.EventAgentConnected, Name: "a", UUID: exportertest.UUIDOf("a")}
+	host.Events <- model.Event{Kind: model.EventAgentConnected, Name: "a", UUID: exportertest.UUIDOf("a")}
 	exportertest.Eventually(t, "the recheck after agent connect", func() bool { return eng.Count("a") == 2 })
 	if n := eng.Count("b"); n != 1 {
 		t.Errorf("b checked %d times, want 1 (the interval is an hour)", n)
@@ -57,7 +57,7 @@ func TestRunnerRoundsAndEvents(t *testing.T) {
 
 	// A VM that is gone loses its entry.
 	host.Remove("b")
-	host.Events <- checker.Event{Kind: checker.EventStopped, Name: "b", UUID: exportertest.UUIDOf("b")}
+	host.Events <- model.Event{Kind: model.EventStopped, Name: "b", UUID: exportertest.UUIDOf("b")}
 	exportertest.Eventually(t, "b to be forgotten", func() bool { return !exportertest.Known(hist, "b") })
 }
 
@@ -107,14 +107,14 @@ func TestRunnerStopsWithCheckInFlight(t *testing.T) {
 
 func TestRunnerDownAfterRounds(t *testing.T) {
 	host, eng, hist := exportertest.NewFakeHost("a"), exportertest.NewFakeEngine(), history.New(2)
-	eng.Verdict["a"] = checker.StateDown
+	eng.Verdict["a"] = model.StateDown
 	r := &Runner{Connect: exportertest.ConnectFunc[Conn](host), Engine: eng, History: hist, Interval: 30 * time.Millisecond, Settle: time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = r.Run(ctx) }()
 	exportertest.Eventually(t, "two failed rounds", func() bool {
 		e, ok := hist.Snapshot().Lookup(exportertest.UUIDOf("a"))
-		return ok && e.State == checker.StateDown && e.ConsecutiveFailures >= 2
+		return ok && e.State == model.StateDown && e.ConsecutiveFailures >= 2
 	})
 }
 
@@ -158,16 +158,16 @@ func TestRunnerCoalescesEventFlood(t *testing.T) {
 	go func() { _ = r.Run(ctx) }()
 	exportertest.Eventually(t, "the first round", func() bool { return exportertest.Known(hist, "a") && exportertest.Known(hist, "b") })
 
-	agent := checker.Event{Kind: checker.EventAgentConnected, Name: "a", UUID: exportertest.UUIDOf("a")}
+	agent := model.Event{Kind: model.EventAgentConnected, Name: "a", UUID: exportertest.UUIDOf("a")}
 	host.Events <- agent
 	exportertest.Eventually(t, "the check after the first event", func() bool { return eng.Count("a") == 2 })
 	for range 50 {
 		host.Events <- agent
 	}
 	host.Add("c")
-	host.Events <- checker.Event{Kind: checker.EventStarted, Name: "c", UUID: exportertest.UUIDOf("c")}
+	host.Events <- model.Event{Kind: model.EventStarted, Name: "c", UUID: exportertest.UUIDOf("c")}
 	exportertest.Eventually(t, "the new VM's check", func() bool { return exportertest.Known(hist, "c") })
-	host.Events <- checker.Event{Kind: checker.EventAgentConnected, Name: "b", UUID: exportertest.UUIDOf("b")}
+	host.Events <- model.Event{Kind: model.EventAgentConnected, Name: "b", UUID: exportertest.UUIDOf("b")}
 	exportertest.Eventually(t, "b's check after its first event", func() bool { return eng.Count("b") == 2 })
 	if n := eng.Count("a"); n != 2 {
 		t.Errorf("a checked %d times after 51 agent events, want 2 (one round, one event-triggered check)", n)

@@ -5,21 +5,21 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/internal/timing"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // job is one check the scheduler wants started.
 type job struct {
-	dom   checker.Domain
+	dom   model.Domain
 	round int // 0 for an event-triggered check
 }
 
 // done is one finished check.
 type done struct {
-	dom   checker.Domain
-	res   checker.Result
+	dom   model.Domain
+	res   model.Result
 	ex    []history.Exchange
 	round int // 0 for an event-triggered check
 }
@@ -144,9 +144,9 @@ func (s *scheduler) retryDue(uuid string, now time.Time) bool {
 // onEvent takes one domain or agent event: a stopped domain needs a
 // listing to be dropped, any other event a check, which the limiter
 // schedules.
-func (s *scheduler) onEvent(ev checker.Event, now time.Time) {
+func (s *scheduler) onEvent(ev model.Event, now time.Time) {
 	f := s.log.WithFields(logrus.Fields{"domain": ev.Name, "uuid": ev.UUID, "event": string(ev.Kind)})
-	if ev.Kind == checker.EventStopped {
+	if ev.Kind == model.EventStopped {
 		if s.pruneAt.IsZero() {
 			s.pruneAt = now
 		}
@@ -160,7 +160,7 @@ func (s *scheduler) onEvent(ev checker.Event, now time.Time) {
 // onList takes the domains as listed at now: the ones that are gone are
 // forgotten (their schedule, events and History entry). It returns the
 // boot IDs of the listed domains, for the engine's per-boot cache.
-func (s *scheduler) onList(doms []checker.Domain, now time.Time) (boots map[string]bool) {
+func (s *scheduler) onList(doms []model.Domain, now time.Time) (boots map[string]bool) {
 	s.lastList, s.pruneAt = now, time.Time{}
 	s.listed = UUIDSet(doms)
 	boots = make(map[string]bool, len(doms))
@@ -188,7 +188,7 @@ func (s *scheduler) onList(doms []checker.Domain, now time.Time) (boots map[stri
 // startRound starts the periodic round of now over the listed domains:
 // every domain whose interval has passed, or whose events made it due, is
 // to be checked. The next round is due an interval later.
-func (s *scheduler) startRound(doms []checker.Domain, now time.Time) []job {
+func (s *scheduler) startRound(doms []model.Domain, now time.Time) []job {
 	s.nextRound = now.Add(s.interval)
 	s.roundID++
 	rt := &roundTrack{start: now}
@@ -214,7 +214,7 @@ func (s *scheduler) startRound(doms []checker.Domain, now time.Time) []job {
 
 // relist takes a listing made for events or retries: the domains whose
 // events or retries are due, and any new domain, are to be checked now.
-func (s *scheduler) relist(doms []checker.Domain, now time.Time) []job {
+func (s *scheduler) relist(doms []model.Domain, now time.Time) []job {
 	var jobs []job
 	for _, d := range doms {
 		if s.inflight[d.UUID] {
@@ -234,7 +234,7 @@ func (s *scheduler) relist(doms []checker.Domain, now time.Time) []job {
 // started records that a check of d begins at now and returns its job.
 // round is the periodic round's ID, 0 for an event-triggered check, -1 for
 // a retry (which neither serves events nor counts as one).
-func (s *scheduler) started(d checker.Domain, round int, now time.Time) job {
+func (s *scheduler) started(d model.Domain, round int, now time.Time) job {
 	s.inflight[d.UUID] = true
 	delete(s.retryAt, d.UUID)
 	if round >= 0 {
@@ -285,7 +285,7 @@ func (s *scheduler) onResult(d done, now time.Time) {
 // fewer than DownAfter times in a row) at RetryTime. No retry when the
 // domain's own interval is as short. The retry interval is the domain's
 // policy's, else the Runner's.
-func (s *scheduler) scheduleRetry(d checker.Domain, res checker.Result, e history.Entry, now time.Time) {
+func (s *scheduler) scheduleRetry(d model.Domain, res model.Result, e history.Entry, now time.Time) {
 	retry := timing.Or(d.Policy.RetryInterval, s.retry)
 	if !e.Pending || retry >= timing.Or(d.Policy.Interval, s.interval) {
 		return
@@ -299,7 +299,7 @@ func (s *scheduler) scheduleRetry(d checker.Domain, res checker.Result, e histor
 // retry_interval, so the check's own duration (and, in cron, the rest of
 // its round) does not add up over the retries; at once (now) when the
 // check outlasted the retry interval.
-func RetryTime(res checker.Result, retry time.Duration, now time.Time) time.Time {
+func RetryTime(res model.Result, retry time.Duration, now time.Time) time.Time {
 	at := now.Add(retry)
 	if !res.CheckedAt.IsZero() && res.CheckedAt.Before(now) {
 		at = res.CheckedAt.Add(retry)

@@ -10,9 +10,9 @@ import (
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // schedHarness drives a scheduler through a fake host's domains, in
@@ -22,10 +22,10 @@ type schedHarness struct {
 	s     *scheduler
 	hist  *history.History
 	hook  *logtest.Hook
-	doms  []checker.Domain
+	doms  []model.Domain
 	jobs  map[string]job       // the checks in flight, by domain name
 	began map[string]time.Time // when each check in flight started
-	check map[string]checker.State
+	check map[string]model.State
 }
 
 // newSchedHarness has a minute between rounds, a Settle of one second and
@@ -34,7 +34,7 @@ type schedHarness struct {
 func newSchedHarness(t *testing.T, names ...string) *schedHarness {
 	log, hook := logtest.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
-	h := &schedHarness{t: t, hist: history.New(3), hook: hook, jobs: map[string]job{}, began: map[string]time.Time{}, check: map[string]checker.State{}}
+	h := &schedHarness{t: t, hist: history.New(3), hook: hook, jobs: map[string]job{}, began: map[string]time.Time{}, check: map[string]model.State{}}
 	r := &Runner{History: h.hist, Interval: time.Minute, Settle: time.Second, EventInterval: 30 * time.Second}
 	h.s = newScheduler(r, map[string]time.Time{}, log, exportertest.T0)
 	for _, n := range names {
@@ -46,7 +46,7 @@ func newSchedHarness(t *testing.T, names ...string) *schedHarness {
 func sec(n float64) time.Time { return exportertest.T0.Add(time.Duration(n * float64(time.Second))) }
 
 func (h *schedHarness) add(name string) {
-	d := checker.Domain{Name: name, UUID: exportertest.UUIDOf(name), State: checker.Running, BootID: name}
+	d := model.Domain{Name: name, UUID: exportertest.UUIDOf(name), State: model.Running, BootID: name}
 	if name == "slow" {
 		d.Policy.Interval = 5 * time.Minute
 	}
@@ -54,12 +54,12 @@ func (h *schedHarness) add(name string) {
 }
 
 func (h *schedHarness) remove(name string) {
-	h.doms = slices.DeleteFunc(h.doms, func(d checker.Domain) bool { return d.Name == name })
+	h.doms = slices.DeleteFunc(h.doms, func(d model.Domain) bool { return d.Name == name })
 }
 
 // start lists the host's domains at now, hands them to start (startRound
 // or relist) and returns the names of the domains to check.
-func (h *schedHarness) start(now time.Time, start func([]checker.Domain, time.Time) []job) string {
+func (h *schedHarness) start(now time.Time, start func([]model.Domain, time.Time) []job) string {
 	doms := slices.Clone(h.doms)
 	h.s.onList(doms, now)
 	var names []string
@@ -85,9 +85,9 @@ func (h *schedHarness) finish(name string, now, checkedAt time.Time, record bool
 	delete(h.jobs, name)
 	state := h.check[name]
 	if state == "" {
-		state = checker.StateOK
+		state = model.StateOK
 	}
-	d := done{dom: j.dom, round: j.round, res: checker.Result{Name: name, UUID: j.dom.UUID, State: state, CheckedAt: checkedAt}}
+	d := done{dom: j.dom, round: j.round, res: model.Result{Name: name, UUID: j.dom.UUID, State: state, CheckedAt: checkedAt}}
 	if record {
 		h.s.onResult(d, now)
 	} else {
@@ -148,7 +148,7 @@ func (h *schedHarness) apply(i int, o schedOp) {
 	case o.do == "relist":
 		got = h.start(now, h.s.relist)
 	case kind != o.do:
-		h.s.onEvent(checker.Event{Kind: checker.EventKind(kind), Name: o.arg, UUID: exportertest.UUIDOf(o.arg)}, now)
+		h.s.onEvent(model.Event{Kind: model.EventKind(kind), Name: o.arg, UUID: exportertest.UUIDOf(o.arg)}, now)
 	case o.do == "result", o.do == "abandon":
 		h.finish(o.arg, now, now, o.do == "result")
 	case o.do == "timed result":
@@ -163,7 +163,7 @@ func (h *schedHarness) apply(i int, o schedOp) {
 		got = h.round()
 	case o.do == "verdict":
 		name, state, _ := strings.Cut(o.arg, "=")
-		h.check[name] = checker.State(state)
+		h.check[name] = model.State(state)
 	case o.do == "state":
 		got = h.state(o.arg)
 	default:
@@ -325,7 +325,7 @@ func TestSchedulerPolicyRetryInterval(t *testing.T) {
 func TestSchedulerLogs(t *testing.T) {
 	h := newSchedHarness(t, "a", "bad")
 	h.doms[1].Policy.Error = `vmcheck metadata ignored: interval: "soon" is not a duration`
-	h.check["a"] = checker.StateDown
+	h.check["a"] = model.StateDown
 	h.start(sec(0), h.s.startRound)
 	h.finish("a", sec(1), sec(1), true)
 	h.finish("bad", sec(1), sec(1), true)

@@ -6,15 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
 	"github.com/vmcheck/vmcheck/qemuhost"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 type qemuEngine struct{ *exportertest.FakeEngine }
 
-func (e qemuEngine) Config() checker.Config {
+func (e qemuEngine) Config() settings.Config {
 	cfg := e.FakeEngine.Config()
 	cfg.Sections = qemuhost.Section.Set(cfg.Sections, qemuhost.Settings{Dir: "/var/run/qemu-server"})
 	return cfg

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // TestVMPageHostSide: the VM page's NIC table shows each NIC's host kind,
@@ -18,8 +18,8 @@ func TestVMPageHostSide(t *testing.T) {
 		if res[i].UUID != exportertest.UUIDDebian {
 			continue
 		}
-		res[i].NICs[0].HostKind = checker.HostKindVhostUser
-		res[i].NICs[0].HostSide = &checker.HostSideResult{Kind: checker.HostKindVhostUser,
+		res[i].NICs[0].HostKind = model.HostKindVhostUser
+		res[i].NICs[0].HostSide = &model.HostSideResult{Kind: model.HostKindVhostUser,
 			Note: "host side unknown (vhostuser): <b>no OVSDB</b>"}
 		h.Record(doms[i], res[i], nil)
 	}

@@ -18,11 +18,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/metrics"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 //go:embed templates/*.html templates/vmcheck.js
@@ -37,7 +38,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"join":    strings.Join,
 	"policy":  policyText,
 	"clean":   func(v any) string { return clean(fmt.Sprint(v)) },
-	"outcome": func(p checker.ProbeResult) string { return clean(output.ProbeOutcome(p, output.Spaced)) },
+	"outcome": func(p model.ProbeResult) string { return clean(output.ProbeOutcome(p, output.Spaced)) },
 }).ParseFS(templateFS, "templates/*.html"))
 
 // HandlerOpts configures the HTTP handler of `vmcheck serve`.
@@ -120,15 +121,15 @@ type page struct {
 }
 
 type stateCount struct {
-	State checker.State
+	State model.State
 	N     int
 }
 
 // statusRow is one line of the status page.
 type statusRow struct {
 	Name, UUID string
-	Nova       checker.Nova
-	State      checker.State
+	Nova       model.Nova
+	State      model.State
 	Pending    bool
 	Failures   int
 	Since      time.Time
@@ -144,7 +145,7 @@ type statusRow struct {
 }
 
 type probeCell struct {
-	Status checker.ProbeStatus
+	Status model.ProbeStatus
 	Text   string
 }
 
@@ -158,7 +159,7 @@ func (s *site) base(title string) page {
 
 func (s *site) status(w http.ResponseWriter, _ *http.Request) {
 	p := s.base("vmcheck — " + s.opts.Node)
-	counts := map[checker.State]int{}
+	counts := map[model.State]int{}
 	for _, e := range p.Snap.Entries {
 		if e.Result.CheckedAt.IsZero() {
 			continue
@@ -181,7 +182,7 @@ func rowOf(e history.Entry) statusRow {
 	r := e.Result
 	row := statusRow{
 		Name: clean(r.Name), UUID: r.UUID, State: e.State, Pending: e.Pending,
-		Nova:     checker.Nova{Instance: clean(e.Nova.Instance), Project: clean(e.Nova.Project)},
+		Nova:     model.Nova{Instance: clean(e.Nova.Instance), Project: clean(e.Nova.Project)},
 		Failures: e.ConsecutiveFailures, Since: e.Since, Checked: r.CheckedAt,
 		Duration: fmt.Sprintf("%.1fs", r.Duration), Agent: clean(string(r.Agent.State)), OS: clean(output.OSTextVersion(r.OS)),
 		Reason: clean(r.Reason),
@@ -189,9 +190,9 @@ func rowOf(e history.Entry) statusRow {
 	for _, pr := range r.Probes {
 		c := probeCell{Status: pr.Status, Text: clean(output.ProbeSummary(pr, output.Spaced))}
 		switch pr.Kind {
-		case checker.ProbeGateway:
+		case model.ProbeGateway:
 			row.Gateways = append(row.Gateways, c)
-		case checker.ProbeAddress:
+		case model.ProbeAddress:
 			row.Addresses = append(row.Addresses, c)
 		default:
 			row.External = append(row.External, c)
@@ -204,10 +205,10 @@ func rowOf(e history.Entry) statusRow {
 // diagnosisItem is one cause of a failed check as the pages show it: whose
 // fault (the layer), on which NIC, in plain language with the remedy, and
 // the engine's evidence. Every string is sanitised; Layer is the code's
-// layer in checker.Codes, or "unknown" for a code outside the closed set,
+// layer in model.Codes, or "unknown" for a code outside the closed set,
 // so it is safe as a class name.
 type diagnosisItem struct {
-	Layer     checker.Layer
+	Layer     model.Layer
 	LayerName string // "Host", "Guest", "Network"
 	Owner     string // "the operator's", …
 	Code      string
@@ -217,10 +218,10 @@ type diagnosisItem struct {
 }
 
 // diagnosisItems renders r's diagnoses, most fundamental first.
-func diagnosisItems(r checker.Result) []diagnosisItem {
+func diagnosisItems(r model.Result) []diagnosisItem {
 	var out []diagnosisItem
 	for _, d := range r.Diagnosis {
-		layer, ok := checker.Codes[d.Code] // the code's own layer
+		layer, ok := model.Codes[d.Code] // the code's own layer
 		if !ok {
 			layer = "unknown"
 		}
@@ -235,7 +236,7 @@ func diagnosisItems(r checker.Result) []diagnosisItem {
 
 // nicText names a NIC by its MAC and, when known, its host device and
 // guest interface name: "52:54:00:aa:00:01 (vnet0, eth0)".
-func nicText(mac string, nics []checker.NICResult) string {
+func nicText(mac string, nics []model.NICResult) string {
 	if mac == "" {
 		return ""
 	}
@@ -256,7 +257,7 @@ func nicText(mac string, nics []checker.NICResult) string {
 	return mac
 }
 
-func policyText(p checker.Policy) string {
+func policyText(p policy.Policy) string {
 	var parts []string
 	if p.Enabled != nil {
 		parts = append(parts, fmt.Sprintf("enabled=%t", *p.Enabled))
@@ -294,7 +295,7 @@ func (s *site) vm(w http.ResponseWriter, r *http.Request) {
 
 func (s *site) results(w http.ResponseWriter, _ *http.Request) {
 	snap := s.h.Snapshot()
-	var rs []checker.Result
+	var rs []model.Result
 	for _, e := range snap.Entries {
 		if !e.Result.CheckedAt.IsZero() {
 			rs = append(rs, e.Result)

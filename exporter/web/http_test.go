@@ -13,11 +13,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/internal/exportertest"
 	"github.com/vmcheck/vmcheck/exporter/metrics"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 func testServer(t *testing.T, h *history.History) *httptest.Server {
@@ -171,7 +172,7 @@ func TestVMPage(t *testing.T) {
 func TestAPIAndMetrics(t *testing.T) {
 	srv := testServer(t, exportertest.History(3))
 	_, body, _ := get(t, srv.URL+"/api/results")
-	var rep checker.Report
+	var rep model.Report
 	if err := json.Unmarshal([]byte(body), &rep); err != nil || len(rep.Domains) != 6 {
 		t.Errorf("/api/results: %d domains, err %v", len(rep.Domains), err)
 	}
@@ -195,13 +196,13 @@ func TestAPIAndMetrics(t *testing.T) {
 func TestPolicyText(t *testing.T) {
 	f := false
 	tests := []struct {
-		p    checker.Policy
+		p    policy.Policy
 		want string
 	}{
-		{checker.Policy{}, "defaults"},
-		{checker.Policy{Enabled: &f, Interval: 5 * time.Minute, RetryInterval: 15 * time.Second, Targets: []netip.Addr{netip.MustParseAddr("192.0.2.7")}},
+		{policy.Policy{}, "defaults"},
+		{policy.Policy{Enabled: &f, Interval: 5 * time.Minute, RetryInterval: 15 * time.Second, Targets: []netip.Addr{netip.MustParseAddr("192.0.2.7")}},
 			"enabled=false; interval 5m0s; retry interval 15s; extra targets 192.0.2.7"},
-		{checker.Policy{RetryInterval: 5 * time.Second}, "retry interval 5s"},
+		{policy.Policy{RetryInterval: 5 * time.Second}, "retry interval 5s"},
 	}
 	for _, tt := range tests {
 		if got := policyText(tt.p); got != tt.want {

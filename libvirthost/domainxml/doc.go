@@ -4,5 +4,6 @@
 // (metadata.go), and a NIC's host side as the definition describes it
 // (hostside.go, for package hostnic). They are plain Go (no cgo, no
 // libvirt connection), build everywhere, cap and sanitise what they read,
-// and fill checker's backend-neutral types (Domain, NIC, Policy, Nova).
+// and fill the backend-neutral types of packages model and policy
+// (Domain, NIC, Nova; Policy).
 package domainxml

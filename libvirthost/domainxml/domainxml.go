@@ -8,9 +8,9 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/hostnic"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // agentChannelName is the virtio-serial port name qemu-ga listens on.
@@ -21,18 +21,18 @@ const agentChannelName = "org.qemu.guest_agent.0"
 // fixed addresses of the NIC's port and vmcheck's <vmcheck:nic> facts (see
 // nicFacts). Name, UUID, state, agent and the libvirt network's facts are
 // left to the caller.
-func ParseDomainXML(doc string) (checker.Domain, error) {
+func ParseDomainXML(doc string) (model.Domain, error) {
 	return ParseDomain(doc, hostnic.Options{})
 }
 
 // ParseDomain is ParseDomainXML, each NIC's host side read as o says
 // (NIC.HostKind, NIC.Host).
-func ParseDomain(doc string, o hostnic.Options) (checker.Domain, error) {
+func ParseDomain(doc string, o hostnic.Options) (model.Domain, error) {
 	var x libvirtxml.Domain
 	if err := x.Unmarshal(doc); err != nil {
-		return checker.Domain{}, fmt.Errorf("parsing domain XML: %w", err)
+		return model.Domain{}, fmt.Errorf("parsing domain XML: %w", err)
 	}
-	d := checker.Domain{Channel: checker.ChannelNone}
+	d := model.Domain{Channel: model.ChannelNone}
 	var md Metadata
 	if x.Metadata != nil {
 		md = ParseMetadata(x.Metadata.XML)
@@ -47,17 +47,17 @@ func ParseDomain(doc string, o hostnic.Options) (checker.Domain, error) {
 		}
 		switch ch.Target.VirtIO.State {
 		case "connected":
-			d.Channel = checker.ChannelConnected
+			d.Channel = model.ChannelConnected
 		case "disconnected":
-			d.Channel = checker.ChannelDisconnected
+			d.Channel = model.ChannelDisconnected
 		default:
-			d.Channel = checker.ChannelUnknown
+			d.Channel = model.ChannelUnknown
 		}
 	}
 	for i, iface := range x.Devices.Interfaces {
-		n := checker.NIC{}
+		n := model.NIC{}
 		if iface.MAC == nil || iface.MAC.Address == "" {
-			return checker.Domain{}, fmt.Errorf("interface %d has no MAC address", i)
+			return model.Domain{}, fmt.Errorf("interface %d has no MAC address", i)
 		}
 		n.MAC = strings.ToLower(iface.MAC.Address)
 		if iface.Target != nil {
@@ -99,11 +99,11 @@ func ParseDomain(doc string, o hostnic.Options) (checker.Domain, error) {
 // 11 characters of the id (Nova's NIC_NAME_LEN of 14); then vmcheck's
 // <vmcheck:nic> facts for its MAC. It returns the id of the Nova port it
 // took, "" if none.
-func nicFacts(n *checker.NIC, ifaceID string, md Metadata) (novaPort string) {
+func nicFacts(n *model.NIC, ifaceID string, md Metadata) (novaPort string) {
 	for _, p := range md.Ports {
 		if (ifaceID != "" && p.ID == ifaceID) || (len(p.ID) >= 11 && n.Device == "tap"+p.ID[:11]) {
 			for _, a := range p.Fixed {
-				n.Expected = checker.AppendExpected(n.Expected, a, "nova")
+				n.Expected = model.AppendExpected(n.Expected, a, "nova")
 			}
 			novaPort = p.ID
 			break
@@ -115,10 +115,10 @@ func nicFacts(n *checker.NIC, ifaceID string, md Metadata) (novaPort string) {
 			continue
 		}
 		if f.Address.IsValid() {
-			n.Expected = checker.AppendExpected(n.Expected, f.Address, "metadata")
+			n.Expected = model.AppendExpected(n.Expected, f.Address, "metadata")
 		}
 		if f.Gateway.IsValid() {
-			n.Gateways = checker.AppendExpected(n.Gateways, f.Gateway, "metadata")
+			n.Gateways = model.AppendExpected(n.Gateways, f.Gateway, "metadata")
 		}
 	}
 	return novaPort
@@ -176,7 +176,7 @@ func ParseNetworkXML(doc string) ([]netip.Prefix, error) {
 // ParseNetwork reads a libvirt network's XML: its host-side addresses and
 // its DHCP host entries. Host entries without a MAC (IPv6 ones name a DUID)
 // or with an invalid MAC or address are skipped; at most MaxDHCPEntries
-// are kept, and at most checker.MaxExpectedAddrs per MAC.
+// are kept, and at most model.MaxExpectedAddrs per MAC.
 func ParseNetwork(doc string) (Network, error) {
 	var x libvirtxml.Network
 	if err := x.Unmarshal(doc); err != nil {
@@ -253,7 +253,7 @@ func (n *Network) AddLeases(leases []Lease) {
 }
 
 // addToMAC adds addr to m[mac] when both are valid, the address is new and
-// the MAC has fewer than checker.MaxExpectedAddrs; it reports whether it
+// the MAC has fewer than model.MaxExpectedAddrs; it reports whether it
 // did.
 func addToMAC(m map[string][]netip.Addr, mac, addr string) bool {
 	key, ok := guestagent.NormalMAC(strings.TrimSpace(mac))
@@ -261,7 +261,7 @@ func addToMAC(m map[string][]netip.Addr, mac, addr string) bool {
 		return false
 	}
 	a, err := netip.ParseAddr(strings.TrimSpace(addr))
-	if err != nil || checker.ValidateExpected(a) != nil || len(m[key]) >= checker.MaxExpectedAddrs || slices.Contains(m[key], a) {
+	if err != nil || model.ValidateExpected(a) != nil || len(m[key]) >= model.MaxExpectedAddrs || slices.Contains(m[key], a) {
 		return false
 	}
 	m[key] = append(m[key], a)
@@ -272,20 +272,20 @@ func addToMAC(m map[string][]netip.Addr, mac, addr string) bool {
 // with MAC mac, with Source "libvirt-dhcp": its host entries, then its
 // leases of an address family no host entry names (a host entry wins over
 // a lease).
-func (n Network) Expected(mac string) []checker.ExpectedAddr {
+func (n Network) Expected(mac string) []model.ExpectedAddr {
 	key, ok := guestagent.NormalMAC(mac)
 	if !ok {
 		return nil
 	}
-	var out []checker.ExpectedAddr
+	var out []model.ExpectedAddr
 	has4, has6 := false, false
 	for _, a := range n.Hosts[key] {
-		out = checker.AppendExpected(out, a, "libvirt-dhcp")
+		out = model.AppendExpected(out, a, "libvirt-dhcp")
 		has4, has6 = has4 || a.Is4(), has6 || a.Is6()
 	}
 	for _, a := range n.Leases[key] {
 		if (a.Is4() && !has4) || (a.Is6() && !has6) {
-			out = checker.AppendExpected(out, a, "libvirt-dhcp")
+			out = model.AppendExpected(out, a, "libvirt-dhcp")
 		}
 	}
 	return out

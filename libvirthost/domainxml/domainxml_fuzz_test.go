@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // liveDomainXML is a live domain as libvirt 9 dumps it, cut to what
@@ -63,7 +63,7 @@ func xmlFloods(n int) map[string]string {
 }
 
 // FuzzParseDomainXML checks ParseDomainXML on any document, including
-// 1 and 4 MiB floods: no panic; a known channel state; every checker.NIC with a
+// 1 and 4 MiB floods: no panic; a known channel state; every model.NIC with a
 // lower-case, non-empty MAC and a known source type; and the metadata
 // policy within its caps.
 func FuzzParseDomainXML(f *testing.F) {
@@ -91,16 +91,16 @@ func FuzzParseDomainXML(f *testing.F) {
 			return
 		}
 		switch d.Channel {
-		case checker.ChannelNone, checker.ChannelConnected, checker.ChannelDisconnected, checker.ChannelUnknown:
+		case model.ChannelNone, model.ChannelConnected, model.ChannelDisconnected, model.ChannelUnknown:
 		default:
 			t.Errorf("channel state %q", d.Channel)
 		}
 		for i, n := range d.NICs {
 			if n.MAC == "" || n.MAC != strings.ToLower(n.MAC) {
-				t.Errorf("checker.NIC %d: MAC %.80q empty or not lower-case", i, n.MAC)
+				t.Errorf("model.NIC %d: MAC %.80q empty or not lower-case", i, n.MAC)
 			}
 			if !sourceTypes[n.SourceType] {
-				t.Errorf("checker.NIC %d: source type %q", i, n.SourceType)
+				t.Errorf("model.NIC %d: source type %q", i, n.SourceType)
 			}
 			checkExpected(t, n.Expected, "nova", "metadata")
 			checkExpected(t, n.Gateways, "metadata")
@@ -110,17 +110,17 @@ func FuzzParseDomainXML(f *testing.F) {
 }
 
 // checkExpected reports a NIC's expected addresses or gateways outside
-// their bounds: more than checker.MaxExpectedAddrs, an address
-// checker.ValidateExpected rejects, one listed twice, or a source not in
+// their bounds: more than model.MaxExpectedAddrs, an address
+// model.ValidateExpected rejects, one listed twice, or a source not in
 // sources.
-func checkExpected(t *testing.T, list []checker.ExpectedAddr, sources ...string) {
+func checkExpected(t *testing.T, list []model.ExpectedAddr, sources ...string) {
 	t.Helper()
-	if len(list) > checker.MaxExpectedAddrs {
+	if len(list) > model.MaxExpectedAddrs {
 		t.Errorf("%d expected addresses", len(list))
 	}
 	seen := map[netip.Addr]bool{}
 	for _, e := range list {
-		if checker.ValidateExpected(e.Addr) != nil || seen[e.Addr] || !slices.Contains(sources, e.Source) {
+		if model.ValidateExpected(e.Addr) != nil || seen[e.Addr] || !slices.Contains(sources, e.Source) {
 			t.Errorf("expected address %+v invalid, repeated or of an unknown source", e)
 		}
 		seen[e.Addr] = true

@@ -6,8 +6,8 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/hostnic"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // hostNIC describes an interface's host side for package hostnic, from its
@@ -17,8 +17,8 @@ import (
 // with a PCI address). Anything else (a libvirt network without a bridge,
 // type ethernet, user networking) is HostKindOther: its host side is
 // unknown.
-func hostNIC(iface libvirtxml.DomainInterface, n checker.NIC, novaPort string) hostnic.NIC {
-	h := hostnic.NIC{Kind: checker.HostKindOther, MAC: n.MAC, Device: n.Device, Bridge: n.Bridge,
+func hostNIC(iface libvirtxml.DomainInterface, n model.NIC, novaPort string) hostnic.NIC {
+	h := hostnic.NIC{Kind: model.HostKindOther, MAC: n.MAC, Device: n.Device, Bridge: n.Bridge,
 		InterfaceID: interfaceID(iface.VirtualPort), NovaPort: novaPort}
 	src := iface.Source
 	if src == nil {
@@ -27,14 +27,14 @@ func hostNIC(iface libvirtxml.DomainInterface, n checker.NIC, novaPort string) h
 	ovs := iface.VirtualPort != nil && iface.VirtualPort.Params != nil && iface.VirtualPort.Params.OpenVSwitch != nil
 	switch {
 	case src.Bridge != nil || (src.Network != nil && n.Bridge != ""):
-		h.Kind = checker.HostKindBridge
+		h.Kind = model.HostKindBridge
 		if ovs {
-			h.Kind = checker.HostKindOpenVSwitch
+			h.Kind = model.HostKindOpenVSwitch
 		}
 	case src.Direct != nil:
-		h.Kind, h.Lower, h.Mode = checker.HostKindDirect, src.Direct.Dev, src.Direct.Mode
+		h.Kind, h.Lower, h.Mode = model.HostKindDirect, src.Direct.Dev, src.Direct.Mode
 	case src.VHostUser != nil:
-		h.Kind = checker.HostKindVhostUser
+		h.Kind = model.HostKindVhostUser
 		if c := src.VHostUser.Chardev; c != nil && c.UNIX != nil {
 			h.Socket, h.SocketMode = c.UNIX.Path, c.UNIX.Mode
 			if h.Device == "" && h.Socket != "" {
@@ -42,7 +42,7 @@ func hostNIC(iface libvirtxml.DomainInterface, n checker.NIC, novaPort string) h
 			}
 		}
 	case src.Hostdev != nil:
-		h.Kind = checker.HostKindHostdev
+		h.Kind = model.HostKindHostdev
 		h.PCI = pciAddress(src.Hostdev)
 	}
 	return h

@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/hostnic"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // TestHostNIC reads the host side libvirt's domain XML describes: the
@@ -17,12 +17,12 @@ func TestHostNIC(t *testing.T) {
 		file string
 		want hostnic.NIC
 	}{
-		{"nic/domain/vhostuser-server.xml", hostnic.NIC{Kind: checker.HostKindVhostUser, MAC: "52:54:00:bd:72:5f",
+		{"nic/domain/vhostuser-server.xml", hostnic.NIC{Kind: model.HostKindVhostUser, MAC: "52:54:00:bd:72:5f",
 			Device: "vhost1.sock", Socket: "/tmp/vhost1.sock", SocketMode: "server"}},
-		{"nic/domain/vhostuser-opennebula.xml", hostnic.NIC{Kind: checker.HostKindVhostUser, MAC: "02:00:c0:a8:7a:02",
+		{"nic/domain/vhostuser-opennebula.xml", hostnic.NIC{Kind: model.HostKindVhostUser, MAC: "02:00:c0:a8:7a:02",
 			Device: "one-10-0", Socket: "/var/lib/one//datastores/0/10/one-10-0", SocketMode: "server"}},
-		{"nic/domain/hostdev-interface.xml", hostnic.NIC{Kind: checker.HostKindHostdev, MAC: "52:54:00:6d:90:02", PCI: "0000:00:07.0"}},
-		{"metadata/nova-ports.xml", hostnic.NIC{Kind: checker.HostKindOpenVSwitch, MAC: "fa:16:3e:5c:1f:01", Device: "tap567a4527-b0", Bridge: "br-int",
+		{"nic/domain/hostdev-interface.xml", hostnic.NIC{Kind: model.HostKindHostdev, MAC: "52:54:00:6d:90:02", PCI: "0000:00:07.0"}},
+		{"metadata/nova-ports.xml", hostnic.NIC{Kind: model.HostKindOpenVSwitch, MAC: "fa:16:3e:5c:1f:01", Device: "tap567a4527-b0", Bridge: "br-int",
 			InterfaceID: "567a4527-b0e4-4d0a-bcc2-71fda37897f7", NovaPort: "567a4527-b0e4-4d0a-bcc2-71fda37897f7"}},
 	}
 	for _, tt := range tests {
@@ -58,7 +58,7 @@ func TestHostNICKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := d.NICs[1]; n.HostKind != checker.HostKindBridge || n.Host == nil {
+	if n := d.NICs[1]; n.HostKind != model.HostKindBridge || n.Host == nil {
 		t.Errorf("hybrid plug: %q %T, want a bridge", n.HostKind, n.Host)
 	}
 	user := `<domain type='qemu'><name>u</name><devices><interface type='user'><mac address='52:54:00:00:00:01'/></interface></devices></domain>`
@@ -66,7 +66,7 @@ func TestHostNICKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := d.NICs[0]; n.HostKind != checker.HostKindOther || n.Host != nil {
+	if n := d.NICs[0]; n.HostKind != model.HostKindOther || n.Host != nil {
 		t.Errorf("user networking: %q %T, want other without an inspector", n.HostKind, n.Host)
 	}
 	// lab-macvtap's NIC, as libvirt's live XML has it.
@@ -75,7 +75,7 @@ func TestHostNICKinds(t *testing.T) {
 	if d, err = ParseDomainXML(direct); err != nil {
 		t.Fatal(err)
 	}
-	want := hostnic.NIC{Kind: checker.HostKindDirect, MAC: "52:54:00:0c:00:27", Device: "macvtap0", Lower: "vcmvt0", Mode: "bridge"}
+	want := hostnic.NIC{Kind: model.HostKindDirect, MAC: "52:54:00:0c:00:27", Device: "macvtap0", Lower: "vcmvt0", Mode: "bridge"}
 	if in, ok := d.NICs[0].Host.(hostnic.Inspector); !ok || in.NIC != want {
 		t.Errorf("macvtap: %+v, want %+v", d.NICs[0].Host, want)
 	}

@@ -12,8 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/probe"
 )
 
@@ -52,7 +53,7 @@ type xmlCheck struct {
 }
 
 // xmlAlert is <vmcheck:alert notify=… severity=… receiver=… tenant=…/>:
-// whom vmcheck's alerts about the domain go to (checker.AlertPolicy).
+// whom vmcheck's alerts about the domain go to (policy.Alert).
 type xmlAlert struct {
 	Notify   string `xml:"notify,attr"`
 	Severity string `xml:"severity,attr"`
@@ -97,9 +98,9 @@ type xmlNovaPort struct {
 // Metadata is what vmcheck reads from a domain's <metadata>.
 type Metadata struct {
 	// Policy is vmcheck's own policy (<vmcheck:check>).
-	Policy checker.Policy
+	Policy policy.Policy
 	// Nova is the instance's name and project from <nova:instance>.
-	Nova checker.Nova
+	Nova model.Nova
 	// Ports are Nova's ports (<nova:ports>) with their fixed addresses.
 	Ports []NovaPort
 	// NICs are the per-NIC facts of <vmcheck:nic> elements; empty when
@@ -141,7 +142,7 @@ func ParseMetadata(inner string) Metadata {
 		tok, err := dec.Token()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				md.Policy, md.NICs = checker.Policy{Error: fmt.Sprintf("metadata is not well-formed XML: %v", err)}, nil
+				md.Policy, md.NICs = policy.Policy{Error: fmt.Sprintf("metadata is not well-formed XML: %v", err)}, nil
 			}
 			return md
 		}
@@ -158,7 +159,7 @@ func ParseMetadata(inner string) Metadata {
 			if err := dec.DecodeElement(&x, &se); err != nil {
 				continue
 			}
-			md.Nova = checker.Nova{Instance: strings.TrimSpace(x.Name), Project: strings.TrimSpace(x.Owner.Project)}
+			md.Nova = model.Nova{Instance: strings.TrimSpace(x.Name), Project: strings.TrimSpace(x.Owner.Project)}
 			md.Ports = novaPorts(x.Ports)
 		default:
 			if err := dec.Skip(); err != nil {
@@ -170,10 +171,10 @@ func ParseMetadata(inner string) Metadata {
 
 // decodeCheck decodes <vmcheck:check> into a policy and NIC facts, or an
 // empty policy whose Error says why it was ignored.
-func decodeCheck(dec *xml.Decoder, se *xml.StartElement) (checker.Policy, []NICFact) {
+func decodeCheck(dec *xml.Decoder, se *xml.StartElement) (policy.Policy, []NICFact) {
 	var x xmlCheck
 	if err := dec.DecodeElement(&x, se); err != nil {
-		return checker.Policy{Error: fmt.Sprintf("vmcheck metadata: %v", err)}, nil
+		return policy.Policy{Error: fmt.Sprintf("vmcheck metadata: %v", err)}, nil
 	}
 	p, err := x.policy()
 	if err == nil {
@@ -182,11 +183,11 @@ func decodeCheck(dec *xml.Decoder, se *xml.StartElement) (checker.Policy, []NICF
 			return p, nics
 		}
 	}
-	return checker.Policy{Error: fmt.Sprintf("vmcheck metadata ignored: %v", err)}, nil
+	return policy.Policy{Error: fmt.Sprintf("vmcheck metadata ignored: %v", err)}, nil
 }
 
 // nicFacts validates the <vmcheck:nic> elements: a MAC, and an address or
-// a gateway that checker.ValidateExpected accepts.
+// a gateway that model.ValidateExpected accepts.
 func (x xmlCheck) nicFacts() ([]NICFact, error) {
 	if len(x.NICs) > maxMetadataNICs {
 		return nil, fmt.Errorf("nic: %d elements, at most %d allowed", len(x.NICs), maxMetadataNICs)
@@ -209,7 +210,7 @@ func (x xmlCheck) nicFacts() ([]NICFact, error) {
 			if err != nil {
 				return nil, fmt.Errorf("nic[%d]: %s %q is not an IP address", i, a.name, truncate(a.value, 64))
 			}
-			if err := checker.ValidateExpected(addr); err != nil {
+			if err := model.ValidateExpected(addr); err != nil {
 				return nil, fmt.Errorf("nic[%d]: %s: %w", i, a.name, err)
 			}
 			*a.dst = addr
@@ -223,7 +224,7 @@ func (x xmlCheck) nicFacts() ([]NICFact, error) {
 }
 
 // novaPorts keeps the ports with an id and their valid fixed addresses,
-// at most maxNovaPorts ports of checker.MaxExpectedAddrs addresses each.
+// at most maxNovaPorts ports of model.MaxExpectedAddrs addresses each.
 func novaPorts(ports []xmlNovaPort) []NovaPort {
 	var out []NovaPort
 	for _, p := range ports {
@@ -237,10 +238,10 @@ func novaPorts(ports []xmlNovaPort) []NovaPort {
 		port := NovaPort{ID: id}
 		for _, ip := range p.IPs {
 			a, err := netip.ParseAddr(strings.TrimSpace(ip.Address))
-			if err != nil || ip.Type != "fixed" || !versionMatches(a, ip.IPVersion) || checker.ValidateExpected(a) != nil {
+			if err != nil || ip.Type != "fixed" || !versionMatches(a, ip.IPVersion) || model.ValidateExpected(a) != nil {
 				continue
 			}
-			if len(port.Fixed) < checker.MaxExpectedAddrs && !slices.Contains(port.Fixed, a) {
+			if len(port.Fixed) < model.MaxExpectedAddrs && !slices.Contains(port.Fixed, a) {
 				port.Fixed = append(port.Fixed, a)
 			}
 		}
@@ -265,12 +266,12 @@ func versionMatches(a netip.Addr, v string) bool {
 
 // policy validates the attributes and targets of <vmcheck:check> into a
 // policy; its errors name the attribute.
-func (x xmlCheck) policy() (checker.Policy, error) {
-	var p checker.Policy
+func (x xmlCheck) policy() (policy.Policy, error) {
+	var p policy.Policy
 	if x.Enabled != "" {
 		b, err := strconv.ParseBool(x.Enabled)
 		if err != nil {
-			return checker.Policy{}, fmt.Errorf("enabled: %q is not true or false", x.Enabled)
+			return policy.Policy{}, fmt.Errorf("enabled: %q is not true or false", x.Enabled)
 		}
 		p.Enabled = &b
 	}
@@ -283,19 +284,19 @@ func (x xmlCheck) policy() (checker.Policy, error) {
 		}
 		d, err := time.ParseDuration(iv.value)
 		if err != nil {
-			return checker.Policy{}, fmt.Errorf("%s: %w", iv.name, err)
+			return policy.Policy{}, fmt.Errorf("%s: %w", iv.name, err)
 		}
 		*iv.dst = d
 	}
 	for _, t := range x.Targets {
 		a, err := netip.ParseAddr(strings.TrimSpace(t))
 		if err != nil {
-			return checker.Policy{}, fmt.Errorf("target %q: not an IP address", truncate(t, 64))
+			return policy.Policy{}, fmt.Errorf("target %q: not an IP address", truncate(t, 64))
 		}
 		p.Targets = append(p.Targets, a)
 	}
 	if len(x.Probes) > probe.MaxProbes {
-		return checker.Policy{}, fmt.Errorf("probe: %d elements, at most %d allowed", len(x.Probes), probe.MaxProbes)
+		return policy.Policy{}, fmt.Errorf("probe: %d elements, at most %d allowed", len(x.Probes), probe.MaxProbes)
 	}
 	for i, xp := range x.Probes {
 		pairs := make([][2]string, 0, len(xp.Attrs))
@@ -304,7 +305,7 @@ func (x xmlCheck) policy() (checker.Policy, error) {
 		}
 		s, err := probe.FromPairs(pairs)
 		if err != nil {
-			return checker.Policy{}, fmt.Errorf("probe[%d]: %w", i, err)
+			return policy.Policy{}, fmt.Errorf("probe[%d]: %w", i, err)
 		}
 		p.Probes = append(p.Probes, s)
 	}
@@ -312,13 +313,13 @@ func (x xmlCheck) policy() (checker.Policy, error) {
 	case 0:
 	case 1:
 		a := x.Alerts[0]
-		p.Alert = checker.AlertPolicy{Notify: strings.TrimSpace(a.Notify), Severity: strings.TrimSpace(a.Severity),
+		p.Alert = policy.Alert{Notify: strings.TrimSpace(a.Notify), Severity: strings.TrimSpace(a.Severity),
 			Receiver: strings.TrimSpace(a.Receiver), Tenant: strings.TrimSpace(a.Tenant)}
 	default:
-		return checker.Policy{}, fmt.Errorf("alert: %d elements, at most one allowed", len(x.Alerts))
+		return policy.Policy{}, fmt.Errorf("alert: %d elements, at most one allowed", len(x.Alerts))
 	}
 	if err := p.Validate(); err != nil {
-		return checker.Policy{}, err
+		return policy.Policy{}, err
 	}
 	return p, nil
 }

@@ -9,19 +9,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 // checkPolicy reports a metadata policy outside its documented bounds: at
-// most checker.MaxPolicyTargets valid targets, an interval and a retry
-// interval each of zero or between checker.MinPolicyInterval and
-// checker.MaxPolicyInterval, and nothing set when Error says the metadata
+// most policy.MaxTargets valid targets, an interval and a retry
+// interval each of zero or between policy.MinInterval and
+// policy.MaxInterval, and nothing set when Error says the metadata
 // was ignored.
-func checkPolicy(t *testing.T, p checker.Policy) {
+func checkPolicy(t *testing.T, p policy.Policy) {
 	t.Helper()
-	if len(p.Targets) > checker.MaxPolicyTargets {
+	if len(p.Targets) > policy.MaxTargets {
 		t.Errorf("policy with %d targets", len(p.Targets))
 	}
 	for _, a := range p.Targets {
@@ -30,7 +31,7 @@ func checkPolicy(t *testing.T, p checker.Policy) {
 		}
 	}
 	for _, d := range []time.Duration{p.Interval, p.RetryInterval} {
-		if d != 0 && (d < checker.MinPolicyInterval || d > checker.MaxPolicyInterval) {
+		if d != 0 && (d < policy.MinInterval || d > policy.MaxInterval) {
 			t.Errorf("policy interval or retry interval %v", d)
 		}
 	}
@@ -41,7 +42,7 @@ func checkPolicy(t *testing.T, p checker.Policy) {
 
 // checkMetadataFacts reports Nova ports or vmcheck NIC facts outside their
 // bounds: at most maxNovaPorts ports with a lower-case id of 11 to 64
-// bytes and at most checker.MaxExpectedAddrs valid, distinct fixed
+// bytes and at most model.MaxExpectedAddrs valid, distinct fixed
 // addresses each; at most maxMetadataNICs NIC facts, each with a
 // normalised MAC and a valid address or gateway, and none when the
 // metadata was ignored.
@@ -54,11 +55,11 @@ func checkMetadataFacts(t *testing.T, md Metadata) {
 		if len(p.ID) < 11 || len(p.ID) > 64 || p.ID != strings.ToLower(p.ID) {
 			t.Errorf("Nova port id %.80q", p.ID)
 		}
-		if len(p.Fixed) > checker.MaxExpectedAddrs {
+		if len(p.Fixed) > model.MaxExpectedAddrs {
 			t.Errorf("Nova port with %d addresses", len(p.Fixed))
 		}
 		for i, a := range p.Fixed {
-			if checker.ValidateExpected(a) != nil || slices.Contains(p.Fixed[:i], a) {
+			if model.ValidateExpected(a) != nil || slices.Contains(p.Fixed[:i], a) {
 				t.Errorf("Nova port address %v invalid or repeated", a)
 			}
 		}
@@ -74,7 +75,7 @@ func checkMetadataFacts(t *testing.T, md Metadata) {
 			t.Errorf("NIC fact %+v with neither address nor gateway", f)
 		}
 		for _, a := range []netip.Addr{f.Address, f.Gateway} {
-			if a.IsValid() && checker.ValidateExpected(a) != nil {
+			if a.IsValid() && model.ValidateExpected(a) != nil {
 				t.Errorf("NIC fact address %v", a)
 			}
 		}
@@ -90,7 +91,7 @@ func metadataInner(name string) string {
 }
 
 // FuzzParseMetadata checks ParseMetadata on any inner XML, including 1 MiB
-// floods (4 MiB ones are in FuzzParseDomainXML): no panic; the policy within its caps (checkPolicy); checker.Nova
+// floods (4 MiB ones are in FuzzParseDomainXML): no panic; the policy within its caps (checkPolicy); model.Nova
 // names trimmed.
 func FuzzParseMetadata(f *testing.F) {
 	const check = `<vmcheck:check xmlns:vmcheck="https://vmcheck.dev/xmlns/1" `
@@ -126,13 +127,13 @@ func FuzzParseMetadata(f *testing.F) {
 		checkPolicy(t, md.Policy)
 		nova := md.Nova
 		if nova.Instance != strings.TrimSpace(nova.Instance) || nova.Project != strings.TrimSpace(nova.Project) {
-			t.Errorf("checker.Nova %+v not trimmed", nova)
+			t.Errorf("model.Nova %+v not trimmed", nova)
 		}
 		checkMetadataFacts(t, md)
 	})
 }
 
-// BenchmarkParseMetadataLarge parses 256 KiB and 1 MiB of metadata: checker.Nova's
+// BenchmarkParseMetadataLarge parses 256 KiB and 1 MiB of metadata: model.Nova's
 // and vmcheck's elements padded with foreign ones (plain) against floods.
 func BenchmarkParseMetadataLarge(b *testing.B) {
 	plain := metadataInner("nova.xml")

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 func readTestdata(t *testing.T, name string) string {
@@ -34,14 +35,14 @@ func TestParseDomainXMLMetadata(t *testing.T) {
 	f := false
 	tests := []struct {
 		file       string
-		wantPolicy checker.Policy
-		wantNova   checker.Nova
+		wantPolicy policy.Policy
+		wantNova   model.Nova
 	}{
-		{"virsh-set.xml", checker.Policy{Enabled: &f, Interval: 90 * time.Second, Targets: addrs("203.0.113.20", "2001:db8::20")}, checker.Nova{}},
-		{"nova.xml", checker.Policy{Interval: 2 * time.Minute, Targets: addrs("198.51.100.7")}, checker.Nova{Instance: "web-01 (shop)", Project: "shop"}},
-		{"virsh-set-nic.xml", checker.Policy{Interval: time.Minute}, checker.Nova{}},
-		{"virsh-set-alert.xml", checker.Policy{Interval: time.Minute,
-			Alert: checker.AlertPolicy{Notify: "both", Severity: "critical", Receiver: "acme-oncall", Tenant: "acme"}}, checker.Nova{}},
+		{"virsh-set.xml", policy.Policy{Enabled: &f, Interval: 90 * time.Second, Targets: addrs("203.0.113.20", "2001:db8::20")}, model.Nova{}},
+		{"nova.xml", policy.Policy{Interval: 2 * time.Minute, Targets: addrs("198.51.100.7")}, model.Nova{Instance: "web-01 (shop)", Project: "shop"}},
+		{"virsh-set-nic.xml", policy.Policy{Interval: time.Minute}, model.Nova{}},
+		{"virsh-set-alert.xml", policy.Policy{Interval: time.Minute,
+			Alert: policy.Alert{Notify: "both", Severity: "critical", Receiver: "acme-oncall", Tenant: "acme"}}, model.Nova{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -68,52 +69,52 @@ func TestParseMetadata(t *testing.T) {
 	tests := []struct {
 		name      string
 		xml       string
-		want      checker.Policy
+		want      policy.Policy
 		wantError string
 	}{
-		{"empty", ``, checker.Policy{}, ""},
-		{"other namespaces only", `<app:x xmlns:app="http://example.com/app"><app:y>1</app:y></app:x>`, checker.Policy{}, ""},
-		{"enabled", `<vmcheck:check ` + ns + ` enabled="true"/>`, checker.Policy{Enabled: &tr}, ""},
-		{"children without namespace", `<vmcheck:check ` + ns + `><target>192.0.2.7</target></vmcheck:check>`, checker.Policy{Targets: addrs("192.0.2.7")}, ""},
+		{"empty", ``, policy.Policy{}, ""},
+		{"other namespaces only", `<app:x xmlns:app="http://example.com/app"><app:y>1</app:y></app:x>`, policy.Policy{}, ""},
+		{"enabled", `<vmcheck:check ` + ns + ` enabled="true"/>`, policy.Policy{Enabled: &tr}, ""},
+		{"children without namespace", `<vmcheck:check ` + ns + `><target>192.0.2.7</target></vmcheck:check>`, policy.Policy{Targets: addrs("192.0.2.7")}, ""},
 		{"default namespace", `<check xmlns="https://vmcheck.dev/xmlns/1" interval="10s"><target> 192.0.2.8 </target></check>`,
-			checker.Policy{Interval: 10 * time.Second, Targets: addrs("192.0.2.8")}, ""},
-		{"wrong namespace ignored", `<vmcheck:check xmlns:vmcheck="https://vmcheck.dev/xmlns/2" enabled="false"/>`, checker.Policy{}, ""},
-		{"bad enabled", `<vmcheck:check ` + ns + ` enabled="nope"/>`, checker.Policy{}, "enabled"},
-		{"bad interval", `<vmcheck:check ` + ns + ` interval="often"/>`, checker.Policy{}, "interval"},
-		{"interval too short", `<vmcheck:check ` + ns + ` interval="1s"/>`, checker.Policy{}, "interval"},
-		{"retry interval", `<vmcheck:check ` + ns + ` retry_interval="5s"/>`, checker.Policy{RetryInterval: 5 * time.Second}, ""},
+			policy.Policy{Interval: 10 * time.Second, Targets: addrs("192.0.2.8")}, ""},
+		{"wrong namespace ignored", `<vmcheck:check xmlns:vmcheck="https://vmcheck.dev/xmlns/2" enabled="false"/>`, policy.Policy{}, ""},
+		{"bad enabled", `<vmcheck:check ` + ns + ` enabled="nope"/>`, policy.Policy{}, "enabled"},
+		{"bad interval", `<vmcheck:check ` + ns + ` interval="often"/>`, policy.Policy{}, "interval"},
+		{"interval too short", `<vmcheck:check ` + ns + ` interval="1s"/>`, policy.Policy{}, "interval"},
+		{"retry interval", `<vmcheck:check ` + ns + ` retry_interval="5s"/>`, policy.Policy{RetryInterval: 5 * time.Second}, ""},
 		{"retry interval with interval", `<vmcheck:check ` + ns + ` enabled="true" interval="2m" retry_interval="15s"/>`,
-			checker.Policy{Enabled: &tr, Interval: 2 * time.Minute, RetryInterval: 15 * time.Second}, ""},
-		{"bad retry interval", `<vmcheck:check ` + ns + ` retry_interval="often"/>`, checker.Policy{}, `vmcheck metadata ignored: retry_interval: time: invalid duration "often"`},
-		{"retry interval too short", `<vmcheck:check ` + ns + ` retry_interval="1s"/>`, checker.Policy{}, "vmcheck metadata ignored: retry_interval: 1s is not between 5s and 24h0m0s"},
-		{"retry interval too long", `<vmcheck:check ` + ns + ` retry_interval="48h"/>`, checker.Policy{}, "retry_interval: 48h0m0s is not between"},
+			policy.Policy{Enabled: &tr, Interval: 2 * time.Minute, RetryInterval: 15 * time.Second}, ""},
+		{"bad retry interval", `<vmcheck:check ` + ns + ` retry_interval="often"/>`, policy.Policy{}, `vmcheck metadata ignored: retry_interval: time: invalid duration "often"`},
+		{"retry interval too short", `<vmcheck:check ` + ns + ` retry_interval="1s"/>`, policy.Policy{}, "vmcheck metadata ignored: retry_interval: 1s is not between 5s and 24h0m0s"},
+		{"retry interval too long", `<vmcheck:check ` + ns + ` retry_interval="48h"/>`, policy.Policy{}, "retry_interval: 48h0m0s is not between"},
 		{"bad retry interval drops the rest", `<vmcheck:check ` + ns + ` enabled="true" interval="1m" retry_interval="0.5s"><target>192.0.2.7</target></vmcheck:check>`,
-			checker.Policy{}, "retry_interval: 500ms is not between"},
-		{"bad target", `<vmcheck:check ` + ns + `><vmcheck:target>gw.example.com</vmcheck:target></vmcheck:check>`, checker.Policy{}, "not an IP address"},
-		{"multicast target", `<vmcheck:check ` + ns + `><vmcheck:target>224.0.0.1</vmcheck:target></vmcheck:check>`, checker.Policy{}, "multicast"},
-		{"too many targets", `<vmcheck:check ` + ns + `>` + strings.Repeat(`<vmcheck:target>192.0.2.1</vmcheck:target>`, 9) + `</vmcheck:check>`, checker.Policy{}, "at most"},
-		{"not well formed", `<vmcheck:check ` + ns + `>`, checker.Policy{}, "XML"},
-		{"nic without mac", `<vmcheck:check ` + ns + ` enabled="true"><nic address="192.0.2.7"/></vmcheck:check>`, checker.Policy{}, "nic[0]: mac"},
-		{"nic bad address", `<vmcheck:check ` + ns + ` enabled="true"><nic mac="52:54:00:0c:00:11" address="192.0.2.300"/></vmcheck:check>`, checker.Policy{}, "not an IP address"},
-		{"nic loopback gateway", `<vmcheck:check ` + ns + `><nic mac="52:54:00:0c:00:11" gateway="127.0.0.1"/></vmcheck:check>`, checker.Policy{}, "loopback"},
-		{"nic with nothing", `<vmcheck:check ` + ns + `><nic mac="52:54:00:0c:00:11"/></vmcheck:check>`, checker.Policy{}, "neither address nor gateway"},
+			policy.Policy{}, "retry_interval: 500ms is not between"},
+		{"bad target", `<vmcheck:check ` + ns + `><vmcheck:target>gw.example.com</vmcheck:target></vmcheck:check>`, policy.Policy{}, "not an IP address"},
+		{"multicast target", `<vmcheck:check ` + ns + `><vmcheck:target>224.0.0.1</vmcheck:target></vmcheck:check>`, policy.Policy{}, "multicast"},
+		{"too many targets", `<vmcheck:check ` + ns + `>` + strings.Repeat(`<vmcheck:target>192.0.2.1</vmcheck:target>`, 9) + `</vmcheck:check>`, policy.Policy{}, "at most"},
+		{"not well formed", `<vmcheck:check ` + ns + `>`, policy.Policy{}, "XML"},
+		{"nic without mac", `<vmcheck:check ` + ns + ` enabled="true"><nic address="192.0.2.7"/></vmcheck:check>`, policy.Policy{}, "nic[0]: mac"},
+		{"nic bad address", `<vmcheck:check ` + ns + ` enabled="true"><nic mac="52:54:00:0c:00:11" address="192.0.2.300"/></vmcheck:check>`, policy.Policy{}, "not an IP address"},
+		{"nic loopback gateway", `<vmcheck:check ` + ns + `><nic mac="52:54:00:0c:00:11" gateway="127.0.0.1"/></vmcheck:check>`, policy.Policy{}, "loopback"},
+		{"nic with nothing", `<vmcheck:check ` + ns + `><nic mac="52:54:00:0c:00:11"/></vmcheck:check>`, policy.Policy{}, "neither address nor gateway"},
 		{"alert", `<vmcheck:check ` + ns + `><alert notify="tenant" severity="info" receiver="t1.hooks" tenant="acme_2"/></vmcheck:check>`,
-			checker.Policy{Alert: checker.AlertPolicy{Notify: "tenant", Severity: "info", Receiver: "t1.hooks", Tenant: "acme_2"}}, ""},
+			policy.Policy{Alert: policy.Alert{Notify: "tenant", Severity: "info", Receiver: "t1.hooks", Tenant: "acme_2"}}, ""},
 		{"alert notify only", `<vmcheck:check ` + ns + `><vmcheck:alert notify="none"/></vmcheck:check>`,
-			checker.Policy{Alert: checker.AlertPolicy{Notify: "none"}}, ""},
-		{"alert bad notify", `<vmcheck:check ` + ns + ` interval="1m"><alert notify="everyone"/></vmcheck:check>`, checker.Policy{}, `vmcheck metadata ignored: alert.notify: "everyone" is not one of [operator tenant both none]`},
-		{"alert bad severity", `<vmcheck:check ` + ns + `><alert severity="page"/></vmcheck:check>`, checker.Policy{}, "alert.severity"},
-		{"alert receiver with a space", `<vmcheck:check ` + ns + `><alert receiver="acme oncall"/></vmcheck:check>`, checker.Policy{}, "alert.receiver"},
-		{"alert tenant with a quote", `<vmcheck:check ` + ns + `><alert tenant='a"b'/></vmcheck:check>`, checker.Policy{}, "alert.tenant"},
-		{"alert tenant too long", `<vmcheck:check ` + ns + `><alert tenant="` + strings.Repeat("a", 64) + `"/></vmcheck:check>`, checker.Policy{}, "alert.tenant"},
-		{"two alerts", `<vmcheck:check ` + ns + `><alert notify="both"/><alert notify="none"/></vmcheck:check>`, checker.Policy{}, "alert: 2 elements"},
-		{"too many nics", `<vmcheck:check ` + ns + `>` + strings.Repeat(`<nic mac="52:54:00:0c:00:11" address="192.0.2.7"/>`, 33) + `</vmcheck:check>`, checker.Policy{}, "at most 32"},
+			policy.Policy{Alert: policy.Alert{Notify: "none"}}, ""},
+		{"alert bad notify", `<vmcheck:check ` + ns + ` interval="1m"><alert notify="everyone"/></vmcheck:check>`, policy.Policy{}, `vmcheck metadata ignored: alert.notify: "everyone" is not one of [operator tenant both none]`},
+		{"alert bad severity", `<vmcheck:check ` + ns + `><alert severity="page"/></vmcheck:check>`, policy.Policy{}, "alert.severity"},
+		{"alert receiver with a space", `<vmcheck:check ` + ns + `><alert receiver="acme oncall"/></vmcheck:check>`, policy.Policy{}, "alert.receiver"},
+		{"alert tenant with a quote", `<vmcheck:check ` + ns + `><alert tenant='a"b'/></vmcheck:check>`, policy.Policy{}, "alert.tenant"},
+		{"alert tenant too long", `<vmcheck:check ` + ns + `><alert tenant="` + strings.Repeat("a", 64) + `"/></vmcheck:check>`, policy.Policy{}, "alert.tenant"},
+		{"two alerts", `<vmcheck:check ` + ns + `><alert notify="both"/><alert notify="none"/></vmcheck:check>`, policy.Policy{}, "alert: 2 elements"},
+		{"too many nics", `<vmcheck:check ` + ns + `>` + strings.Repeat(`<nic mac="52:54:00:0c:00:11" address="192.0.2.7"/>`, 33) + `</vmcheck:check>`, policy.Policy{}, "at most 32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := ParseMetadata(tt.xml).Policy
 			if tt.wantError != "" {
-				if !strings.Contains(got.Error, tt.wantError) || got.Enabled != nil || got.Interval != 0 || got.RetryInterval != 0 || len(got.Targets) != 0 || got.Alert != (checker.AlertPolicy{}) {
+				if !strings.Contains(got.Error, tt.wantError) || got.Enabled != nil || got.Interval != 0 || got.RetryInterval != 0 || len(got.Targets) != 0 || got.Alert != (policy.Alert{}) {
 					t.Errorf("ParseMetadata(%q) = %+v, want only an error containing %q", tt.xml, got, tt.wantError)
 				}
 				return
@@ -130,14 +131,14 @@ func TestParseMetadataNovaVersions(t *testing.T) {
 		x := `<nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/` + v + `"><nova:name>db</nova:name>` +
 			`<nova:owner><nova:user uuid="u">alice</nova:user><nova:project uuid="p">payments</nova:project></nova:owner></nova:instance>`
 		got := ParseMetadata(x).Nova
-		if want := (checker.Nova{Instance: "db", Project: "payments"}); got != want {
+		if want := (model.Nova{Instance: "db", Project: "payments"}); got != want {
 			t.Errorf("nova %s: ParseMetadata = %+v, want %+v", v, got, want)
 		}
 	}
 }
 
 // nicsOf formats the platform facts of a domain's NICs for comparison.
-func nicsOf(d checker.Domain) []string {
+func nicsOf(d model.Domain) []string {
 	var out []string
 	for _, n := range d.NICs {
 		out = append(out, fmt.Sprintf("%s %s link_down=%v expected=%v gateways=%v", n.MAC, n.Device, n.LinkDown, n.Expected, n.Gateways))
@@ -266,8 +267,8 @@ func TestNetworkLeasesBounded(t *testing.T) {
 	for _, as := range n.Leases {
 		total += len(as)
 	}
-	if total != MaxDHCPEntries || len(n.Leases["52:54:00:ff:ff:ff"]) != checker.MaxExpectedAddrs {
-		t.Errorf("kept %d leases, %d for one MAC; want %d, %d", total, len(n.Leases["52:54:00:ff:ff:ff"]), MaxDHCPEntries, checker.MaxExpectedAddrs)
+	if total != MaxDHCPEntries || len(n.Leases["52:54:00:ff:ff:ff"]) != model.MaxExpectedAddrs {
+		t.Errorf("kept %d leases, %d for one MAC; want %d, %d", total, len(n.Leases["52:54:00:ff:ff:ff"]), MaxDHCPEntries, model.MaxExpectedAddrs)
 	}
 }
 

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/bench/sim"
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/internal/timing"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/output"
 )
 
@@ -328,7 +328,7 @@ func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms 
 	if code == output.ExitError || code < 0 {
 		return VMRun{}, fmt.Errorf("vmcheck %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
 	}
-	var report checker.Report
+	var report model.Report
 	if err := json.Unmarshal([]byte(out.String()), &report); err != nil {
 		return VMRun{}, fmt.Errorf("vmcheck output: %w", err)
 	}

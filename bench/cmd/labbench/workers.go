@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/bench/sim"
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/model"
 )
 
 // The libvirtd-workers benchmark (issue 23 item 6): the lab's libvirtd is
@@ -149,14 +149,14 @@ func workersRound(ctx context.Context, o options, lab *Lab, maxWorkers int, flag
 	if i := slices.Index(flags, "--agent-calls"); i >= 0 && i+1 < len(flags) {
 		r.AgentCalls, _ = strconv.Atoi(flags[i+1]) // set, not derived: nothing logged
 	}
-	var report checker.Report
+	var report model.Report
 	if err := json.Unmarshal([]byte(out.String()), &report); err != nil {
 		return r, fmt.Errorf("vmcheck output (exit %d, %s): %w", r.Code, strings.TrimSpace(errb.String()), err)
 	}
 	r.Domains = len(report.Domains)
 	for _, d := range report.Domains {
 		r.States[d.Name] = string(d.State)
-		if d.Agent.State == checker.AgentUnresponsive {
+		if d.Agent.State == model.AgentUnresponsive {
 			r.Unresponsive++
 		}
 		if overloadRe.MatchString(d.Reason) {

@@ -30,12 +30,15 @@ import (
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/exporter/cron"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/exporter/metrics"
 	"github.com/vmcheck/vmcheck/exporter/schedule"
 	"github.com/vmcheck/vmcheck/exporter/web"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/probe"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // Report is what simbench measured.
@@ -59,10 +62,10 @@ type Report struct {
 	Warm Round `json:"warm"`
 
 	// States counts the verdicts of the last round.
-	States map[checker.State]int `json:"states"`
+	States map[model.State]int `json:"states"`
 
 	// AgentCallLimit is the limit on agent calls in flight the checker
-	// used (checker.Config.AgentCalls: -agent-calls, else vmcheck's
+	// used (settings.Config.AgentCalls: -agent-calls, else vmcheck's
 	// default), AgentCallPeak the most it had in flight, AgentCallBackoffs
 	// how often it backed off (overload, climbing latency).
 	AgentCallLimit    int `json:"agent_calls_limit"`
@@ -127,7 +130,7 @@ func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("simbench", flag.ContinueOnError)
 	n := fs.Int("n", 1000, "simulated running domains")
 	rounds := fs.Int("rounds", 5, "rounds (the first is cold)")
-	conc := fs.Int("concurrency", checker.DefaultConcurrency, "checker concurrency: domains checked at once")
+	conc := fs.Int("concurrency", settings.DefaultConcurrency, "checker concurrency: domains checked at once")
 	agentCalls := fs.Int("agent-calls", 0, "agent calls in flight (0: vmcheck's default)")
 	memprofile := fs.String("memprofile", "", "write a heap profile after the rounds to `FILE` (live and allocated since start)")
 	workers := fs.Int("workers", 0, "libvirtd max_workers to model (0: unlimited)")
@@ -135,8 +138,8 @@ func run(args []string, out io.Writer) error {
 	execLat := fs.Duration("exec", sim.DefaultLatency.Exec, "guest-exec round trip")
 	ping := fs.Duration("ping", sim.DefaultLatency.PingReply, "in-guest runtime of a ping that gets its reply")
 	jitter := fs.Float64("jitter", sim.DefaultLatency.Jitter, "latency spread (fraction)")
-	pingTimeout := fs.Duration("ping-timeout", checker.DefaultPingTimeout, "vmcheck --ping-timeout")
-	timeout := fs.Duration("timeout", checker.DefaultTimeout, "vmcheck --timeout")
+	pingTimeout := fs.Duration("ping-timeout", settings.DefaultPingTimeout, "vmcheck --ping-timeout")
+	timeout := fs.Duration("timeout", settings.DefaultTimeout, "vmcheck --timeout")
 	silent := fs.Bool("silent", false, "the external target does not answer")
 	scrapes := fs.Int("scrapes", 10, "serve: scrapes between two rounds")
 	mode := fs.String("mode", "serve", "serve: rounds, each followed by scrapes; cron: one round, then the textfile")
@@ -170,10 +173,10 @@ func run(args []string, out io.Writer) error {
 	for i := range doms {
 		doms[i].Policy.Probes = probes
 	}
-	cfg := checker.Config{
+	cfg := settings.Config{
 		External:    []netip.Addr{ext},
-		Timeout:     checker.Duration(*timeout),
-		PingTimeout: checker.Duration(*pingTimeout),
+		Timeout:     config.Duration(*timeout),
+		PingTimeout: config.Duration(*pingTimeout),
 		Concurrency: *conc,
 		AgentCalls:  *agentCalls,
 	}
@@ -189,11 +192,11 @@ func run(args []string, out io.Writer) error {
 
 	h := history.New(history.DefaultDownAfter)
 	h.SetLibvirtUp(true)
-	byUUID := make(map[string]checker.Domain, len(doms))
+	byUUID := make(map[string]model.Domain, len(doms))
 	for _, d := range doms {
 		byUUID[d.UUID] = d
 	}
-	record := func(rs []checker.Result) {
+	record := func(rs []model.Result) {
 		for _, r := range rs {
 			h.Record(byUUID[r.UUID], r, nil)
 		}
@@ -212,7 +215,7 @@ func run(args []string, out io.Writer) error {
 	defer srv.Close()
 
 	ctx := context.Background()
-	var last []checker.Result
+	var last []model.Result
 	var fresh, cached []float64
 	for range *rounds {
 		calls0 := guestCalls(guests)
@@ -263,7 +266,7 @@ func run(args []string, out io.Writer) error {
 	}
 	rep.Cold = rep.Rounds[0]
 	rep.Warm = medianRound(rep.Rounds[min(1, len(rep.Rounds)-1):])
-	rep.States = map[checker.State]int{}
+	rep.States = map[model.State]int{}
 	for _, r := range last {
 		rep.States[r.State]++
 	}
@@ -390,11 +393,11 @@ func sum(v []int) int {
 // okCalls is the mean number of agent calls of the checks of rs that came
 // out ok, counted from before (guestCalls before the round). Fleet names
 // guest i sim-%04d.
-func okCalls(rs []checker.Result, gs []*sim.Guest, before []int) float64 {
+func okCalls(rs []model.Result, gs []*sim.Guest, before []int) float64 {
 	calls, n := 0, 0
 	for _, r := range rs {
 		var i int
-		if _, err := fmt.Sscanf(r.Name, "sim-%d", &i); err != nil || i < 0 || i >= len(gs) || r.State != checker.StateOK {
+		if _, err := fmt.Sscanf(r.Name, "sim-%d", &i); err != nil || i < 0 || i >= len(gs) || r.State != model.StateOK {
 			continue
 		}
 		calls += gs[i].Calls() - before[i]

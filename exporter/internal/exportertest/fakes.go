@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/exporter/history"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // FakeHost is a hypervisor whose domains, events and connection state a
@@ -18,9 +20,9 @@ type FakeHost struct {
 	// Mu guards Doms, Refuse and Connects.
 	Mu sync.Mutex
 	// Doms are the running domains.
-	Doms []checker.Domain
+	Doms []model.Domain
 	// Events go to the watcher of the current connection.
-	Events chan checker.Event
+	Events chan model.Event
 	// Broken, closed, breaks the current connection.
 	Broken chan struct{}
 	// Refuse makes Connect fail.
@@ -34,7 +36,7 @@ type FakeHost struct {
 
 // NewFakeHost returns a host running the domains names (UUIDOf each).
 func NewFakeHost(names ...string) *FakeHost {
-	h := &FakeHost{Events: make(chan checker.Event, 16), Broken: make(chan struct{})}
+	h := &FakeHost{Events: make(chan model.Event, 16), Broken: make(chan struct{})}
 	for _, n := range names {
 		h.Add(n)
 	}
@@ -54,7 +56,7 @@ func UUIDOf(name string) string {
 func (h *FakeHost) Add(name string) {
 	h.Mu.Lock()
 	defer h.Mu.Unlock()
-	h.Doms = append(h.Doms, checker.Domain{Name: name, UUID: UUIDOf(name), State: checker.Running, BootID: name})
+	h.Doms = append(h.Doms, model.Domain{Name: name, UUID: UUIDOf(name), State: model.Running, BootID: name})
 }
 
 // Remove stops the domain name.
@@ -88,7 +90,7 @@ type FakeConn struct {
 }
 
 // Domains lists the host's domains, unless the connection is broken.
-func (c *FakeConn) Domains(context.Context) ([]checker.Domain, error) {
+func (c *FakeConn) Domains(context.Context) ([]model.Domain, error) {
 	select {
 	case <-c.broken:
 		return nil, errors.New("connection is broken")
@@ -96,18 +98,18 @@ func (c *FakeConn) Domains(context.Context) ([]checker.Domain, error) {
 	}
 	c.h.Mu.Lock()
 	defer c.h.Mu.Unlock()
-	return append([]checker.Domain(nil), c.h.Doms...), nil
+	return append([]model.Domain(nil), c.h.Doms...), nil
 }
 
 // Watch passes the host's Events to fn until ctx ends (nil) or the
-// connection breaks (checker.ErrConnectionClosed).
-func (c *FakeConn) Watch(ctx context.Context, fn func(checker.Event)) error {
+// connection breaks (model.ErrConnectionClosed).
+func (c *FakeConn) Watch(ctx context.Context, fn func(model.Event)) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-c.broken:
-			return fmt.Errorf("fake: %w", checker.ErrConnectionClosed)
+			return fmt.Errorf("fake: %w", model.ErrConnectionClosed)
 		case ev := <-c.h.Events:
 			fn(ev)
 		}
@@ -128,37 +130,37 @@ type FakeEngine struct {
 	mu sync.Mutex
 	// Verdict is each domain's state by name (ok if absent); set it
 	// before the engine is used, or under no check in flight.
-	Verdict map[string]checker.State
+	Verdict map[string]model.State
 	checks  map[string]int
 }
 
 // Select lists every domain of src.
-func (e *FakeEngine) Select(ctx context.Context, src checker.Source) ([]checker.Domain, error) {
+func (e *FakeEngine) Select(ctx context.Context, src model.Source) ([]model.Domain, error) {
 	return src.Domains(ctx)
 }
 
 // Check returns d's Verdict, checked now, and counts the check.
-func (e *FakeEngine) Check(ctx context.Context, d checker.Domain) checker.Result {
+func (e *FakeEngine) Check(ctx context.Context, d model.Domain) model.Result {
 	e.mu.Lock()
 	e.checks[d.Name]++
 	v := e.Verdict[d.Name]
 	e.mu.Unlock()
 	if d.Name == "hang" {
 		<-ctx.Done()
-		return checker.Result{Name: d.Name, UUID: d.UUID, State: checker.StateUnknown, CheckedAt: time.Now(), Reason: "deadline"}
+		return model.Result{Name: d.Name, UUID: d.UUID, State: model.StateUnknown, CheckedAt: time.Now(), Reason: "deadline"}
 	}
 	if v == "" {
-		v = checker.StateOK
+		v = model.StateOK
 	}
-	return checker.Result{Name: d.Name, UUID: d.UUID, State: v, CheckedAt: time.Now()}
+	return model.Result{Name: d.Name, UUID: d.UUID, State: v, CheckedAt: time.Now()}
 }
 
 // Forget does nothing: the engine keeps no per-boot cache.
 func (e *FakeEngine) Forget(map[string]bool) {}
 
 // Config is a config of 4 checks at once, each within a minute.
-func (e *FakeEngine) Config() checker.Config {
-	return checker.Config{Concurrency: 4, Timeout: checker.Duration(time.Minute)}
+func (e *FakeEngine) Config() settings.Config {
+	return settings.Config{Concurrency: 4, Timeout: config.Duration(time.Minute)}
 }
 
 // Count returns how many times the domain name was checked.
@@ -170,7 +172,7 @@ func (e *FakeEngine) Count(name string) int {
 
 // NewFakeEngine returns an engine that finds every domain ok.
 func NewFakeEngine() *FakeEngine {
-	return &FakeEngine{Verdict: map[string]checker.State{}, checks: map[string]int{}}
+	return &FakeEngine{Verdict: map[string]model.State{}, checks: map[string]int{}}
 }
 
 // Eventually polls cond for up to 5 s.

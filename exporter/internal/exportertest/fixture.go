@@ -10,9 +10,10 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/exporter/history"
 	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/model"
+	"github.com/vmcheck/vmcheck/policy"
 	_ "github.com/vmcheck/vmcheck/qemuhost" // the registry of a vmcheck binary: both backends (host_link_down's plain text names each)
 )
 
@@ -32,19 +33,19 @@ const (
 
 // OKProbes returns a passed external probe of 203.0.113.10 and a passed
 // gateway probe of gw on the NIC mac.
-func OKProbes(gw, mac string, rtt float64) []checker.ProbeResult {
-	return Typed([]checker.ProbeResult{
-		{Kind: checker.ProbeExternal, Target: "203.0.113.10", OK: true, Status: checker.ProbePassed, RTT: rtt},
-		{Kind: checker.ProbeGateway, Target: gw, NIC: mac, OK: true, Status: checker.ProbePassed, RTT: rtt / 2},
+func OKProbes(gw, mac string, rtt float64) []model.ProbeResult {
+	return Typed([]model.ProbeResult{
+		{Kind: model.ProbeExternal, Target: "203.0.113.10", OK: true, Status: model.ProbePassed, RTT: rtt},
+		{Kind: model.ProbeGateway, Target: gw, NIC: mac, OK: true, Status: model.ProbePassed, RTT: rtt / 2},
 	})
 }
 
 // Typed sets each probe's Addr from its Target, as the engine does for
 // the kinds whose target is an address (external, gateway, address);
 // a Target that is not one leaves it zero.
-func Typed(probes []checker.ProbeResult) []checker.ProbeResult {
+func Typed(probes []model.ProbeResult) []model.ProbeResult {
 	for i, p := range probes {
-		if p.Kind == checker.ProbeExternal || p.Kind == checker.ProbeGateway || p.Kind == checker.ProbeAddress {
+		if p.Kind == model.ProbeExternal || p.Kind == model.ProbeGateway || p.Kind == model.ProbeAddress {
 			probes[i].Addr, _ = netip.ParseAddr(p.Target)
 		}
 	}
@@ -53,89 +54,89 @@ func Typed(probes []checker.ProbeResult) []checker.ProbeResult {
 
 // Fixture returns one round of results covering every state, and a
 // hostile guest whose strings must never reach a label or the page raw.
-func Fixture(at time.Time) ([]checker.Domain, []checker.Result) {
-	res := []checker.Result{
+func Fixture(at time.Time) ([]model.Domain, []model.Result) {
+	res := []model.Result{
 		{
-			Name: "lab-debian", UUID: UUIDDebian, State: checker.StateOK,
-			OS:    checker.OSResult{Family: "linux", ID: "debian", Name: "Debian GNU/Linux", Version: "12"},
-			Agent: checker.AgentResult{State: checker.AgentOK, Version: "7.2.0"},
-			NICs: []checker.NICResult{{MAC: "52:54:00:aa:00:01", Device: "vnet0", SourceType: "network", Source: "default", GuestName: "enp1s0",
+			Name: "lab-debian", UUID: UUIDDebian, State: model.StateOK,
+			OS:    model.OSResult{Family: "linux", ID: "debian", Name: "Debian GNU/Linux", Version: "12"},
+			Agent: model.AgentResult{State: model.AgentOK, Version: "7.2.0"},
+			NICs: []model.NICResult{{MAC: "52:54:00:aa:00:01", Device: "vnet0", SourceType: "network", Source: "default", GuestName: "enp1s0",
 				IPs: []string{"192.168.122.10"}, Gateway: "192.168.122.1", GatewaySource: "libvirt-network", NetworkType: "external"}},
 			Probes: OKProbes("192.168.122.1", "52:54:00:aa:00:01", 0.0012),
 		},
 		{
-			Name: "lab-badgw", UUID: UUIDBadGW, State: checker.StateDegraded,
-			OS:    checker.OSResult{Family: "linux", ID: "alpine", Version: "3.19.1"},
-			Agent: checker.AgentResult{State: checker.AgentOK},
-			NICs: []checker.NICResult{{MAC: "52:54:00:aa:00:02", Device: "vnet1", SourceType: "bridge", Source: "br-tenant",
+			Name: "lab-badgw", UUID: UUIDBadGW, State: model.StateDegraded,
+			OS:    model.OSResult{Family: "linux", ID: "alpine", Version: "3.19.1"},
+			Agent: model.AgentResult{State: model.AgentOK},
+			NICs: []model.NICResult{{MAC: "52:54:00:aa:00:02", Device: "vnet1", SourceType: "bridge", Source: "br-tenant",
 				IPs: []string{"192.168.122.20"}, NetworkType: "external"}},
-			Alert: &checker.AlertPolicy{Notify: checker.NotifyBoth, Severity: "critical", Receiver: "acme-oncall", Tenant: "acme"},
-			Probes: []checker.ProbeResult{
-				{Kind: checker.ProbeExternal, Target: "203.0.113.10", OK: true, Status: checker.ProbePassed, RTT: 0.002},
-				{Kind: checker.ProbeGateway, Target: "192.168.122.254", NIC: "52:54:00:AA:00:02", Status: checker.ProbeFailed, Error: "no reply"},
-				{Kind: checker.ProbeAddress, Target: "192.168.122.20", NIC: "52:54:00:aa:00:02", OK: true, Status: checker.ProbePassed},
+			Alert: &policy.Alert{Notify: policy.NotifyBoth, Severity: "critical", Receiver: "acme-oncall", Tenant: "acme"},
+			Probes: []model.ProbeResult{
+				{Kind: model.ProbeExternal, Target: "203.0.113.10", OK: true, Status: model.ProbePassed, RTT: 0.002},
+				{Kind: model.ProbeGateway, Target: "192.168.122.254", NIC: "52:54:00:AA:00:02", Status: model.ProbeFailed, Error: "no reply"},
+				{Kind: model.ProbeAddress, Target: "192.168.122.20", NIC: "52:54:00:aa:00:02", OK: true, Status: model.ProbePassed},
 			},
 			Reason: "gateway 192.168.122.254: no reply",
-			Diagnosis: []checker.Diagnosis{{Code: checker.CodeGatewayUnresolved, Layer: checker.LayerNetwork, NIC: "52:54:00:AA:00:02",
+			Diagnosis: []model.Diagnosis{{Code: model.CodeGatewayUnresolved, Layer: model.LayerNetwork, NIC: "52:54:00:AA:00:02",
 				Detail: "the guest has no resolved neighbour entry for its gateway 192.168.122.254 after a failed ping: layer 2 is broken"}},
 		},
 		{
-			Name: "lab-noagent", UUID: UUIDNoAgent, State: checker.StateUnknown,
-			OS:     checker.OSResult{Family: "unknown"},
-			Agent:  checker.AgentResult{State: checker.AgentDisconnected},
-			Probes: []checker.ProbeResult{},
+			Name: "lab-noagent", UUID: UUIDNoAgent, State: model.StateUnknown,
+			OS:     model.OSResult{Family: "unknown"},
+			Agent:  model.AgentResult{State: model.AgentDisconnected},
+			Probes: []model.ProbeResult{},
 			Reason: "the guest agent is not connected: qemu-guest-agent is not running in the guest; start and enable it",
 		},
 		{
-			Name: "lab-paused", UUID: UUIDPaused, State: checker.StatePaused,
-			OS:     checker.OSResult{Family: "unknown"},
-			Agent:  checker.AgentResult{State: checker.AgentOK},
+			Name: "lab-paused", UUID: UUIDPaused, State: model.StatePaused,
+			OS:     model.OSResult{Family: "unknown"},
+			Agent:  model.AgentResult{State: model.AgentOK},
 			Reason: "the domain is paused; it was not probed",
 		},
 		{
-			Name: "lab-windows", UUID: UUIDWindows, State: checker.StateOK,
-			OS:     checker.OSResult{Family: "windows", ID: "mswindows", Name: "Microsoft Windows Server 2022", Version: "10.0.20348"},
-			Agent:  checker.AgentResult{State: checker.AgentOK, Version: "106.0.1"},
+			Name: "lab-windows", UUID: UUIDWindows, State: model.StateOK,
+			OS:     model.OSResult{Family: "windows", ID: "mswindows", Name: "Microsoft Windows Server 2022", Version: "10.0.20348"},
+			Agent:  model.AgentResult{State: model.AgentOK, Version: "106.0.1"},
 			Probes: OKProbes("2001:db8::1", "52:54:00:aa:00:06", 0.004),
 		},
 		{
-			Name: "zz-hostile", UUID: UUIDEvil, State: checker.StateDown,
-			OS: checker.OSResult{Family: "linux", ID: "ubuntu\"} 1\nfake_metric{a=\"b", Name: "<script>alert(1)</script>",
+			Name: "zz-hostile", UUID: UUIDEvil, State: model.StateDown,
+			OS: model.OSResult{Family: "linux", ID: "ubuntu\"} 1\nfake_metric{a=\"b", Name: "<script>alert(1)</script>",
 				Version: "22.04\u202e\u0000" + string([]byte{0xff})},
-			Agent: checker.AgentResult{State: checker.AgentOK},
-			Probes: []checker.ProbeResult{
-				{Kind: checker.ProbeExternal, Target: "203.0.113.10", Status: checker.ProbeFailed, Error: "no reply"},
-				{Kind: checker.ProbeGateway, Target: "fe80::1%eth0", NIC: "not-a-mac", Status: checker.ProbeFailed, Error: "<b>no</b> reply"},
-				{Kind: checker.ProbeGateway, Target: "not-an-ip", Status: checker.ProbeFailed, Error: "x"},
-				{Kind: checker.ProbeExternal, Target: "198.51.100.1", Status: checker.ProbeError, Error: "timed out"},
-				{Kind: checker.ProbeAddress, Target: "192.0.2.99", NIC: "52:54:00:aa:00:05", Status: checker.ProbeFailed},
-				{Kind: checker.ProbeAddress, Target: "<b>not-an-ip</b>", NIC: "52:54:00:aa:00:05", Status: checker.ProbeFailed},
+			Agent: model.AgentResult{State: model.AgentOK},
+			Probes: []model.ProbeResult{
+				{Kind: model.ProbeExternal, Target: "203.0.113.10", Status: model.ProbeFailed, Error: "no reply"},
+				{Kind: model.ProbeGateway, Target: "fe80::1%eth0", NIC: "not-a-mac", Status: model.ProbeFailed, Error: "<b>no</b> reply"},
+				{Kind: model.ProbeGateway, Target: "not-an-ip", Status: model.ProbeFailed, Error: "x"},
+				{Kind: model.ProbeExternal, Target: "198.51.100.1", Status: model.ProbeError, Error: "timed out"},
+				{Kind: model.ProbeAddress, Target: "192.0.2.99", NIC: "52:54:00:aa:00:05", Status: model.ProbeFailed},
+				{Kind: model.ProbeAddress, Target: "<b>not-an-ip</b>", NIC: "52:54:00:aa:00:05", Status: model.ProbeFailed},
 			},
 			Reason: "<img src=x onerror=alert(1)> every probe failed",
 			// Codes outside the closed set are dropped from the metrics, a
 			// wrong layer is replaced by the code's own, a NIC that is not a
 			// MAC becomes the placeholder; the page escapes the detail.
-			Diagnosis: []checker.Diagnosis{
-				{Code: checker.CodeHostLinkDown, Layer: "tenant", NIC: "52:54:00:aa:00:05", Detail: "<script>alert(2)</script> link down"},
-				{Code: "evil\"} 1\nfake", Layer: checker.LayerHost, NIC: "52:54:00:aa:00:05", Detail: "x"},
-				{Code: checker.CodeGuestAddressMismatch, Layer: checker.LayerGuest, NIC: "not-a-mac", Detail: "holds 10.0.0.9, assigned 192.0.2.99"},
-				{Code: checker.CodeUpstreamUnreachable, Layer: checker.LayerNetwork, Detail: "the gateway answers, 203.0.113.10 does not"},
+			Diagnosis: []model.Diagnosis{
+				{Code: model.CodeHostLinkDown, Layer: "tenant", NIC: "52:54:00:aa:00:05", Detail: "<script>alert(2)</script> link down"},
+				{Code: "evil\"} 1\nfake", Layer: model.LayerHost, NIC: "52:54:00:aa:00:05", Detail: "x"},
+				{Code: model.CodeGuestAddressMismatch, Layer: model.LayerGuest, NIC: "not-a-mac", Detail: "holds 10.0.0.9, assigned 192.0.2.99"},
+				{Code: model.CodeUpstreamUnreachable, Layer: model.LayerNetwork, Detail: "the gateway answers, 203.0.113.10 does not"},
 			},
 		},
 	}
-	doms := make([]checker.Domain, len(res))
+	doms := make([]model.Domain, len(res))
 	for i := range res {
 		res[i].CheckedAt = at
 		res[i].Duration = 1.5
-		doms[i] = checker.Domain{Name: res[i].Name, UUID: res[i].UUID}
+		doms[i] = model.Domain{Name: res[i].Name, UUID: res[i].UUID}
 	}
-	doms[0].Nova = checker.Nova{Instance: "web-01 (shop)", Project: "shop"}
-	doms[5].Nova = checker.Nova{Instance: "evil\x1b[31m\u202einstance", Project: "p\"roj"}
+	doms[0].Nova = model.Nova{Instance: "web-01 (shop)", Project: "shop"}
+	doms[5].Nova = model.Nova{Instance: "evil\x1b[31m\u202einstance", Project: "p\"roj"}
 	return doms, typedResults(res)
 }
 
 // typedResults sets the Addr of every probe of res (Typed).
-func typedResults(res []checker.Result) []checker.Result {
+func typedResults(res []model.Result) []model.Result {
 	for i := range res {
 		res[i].Probes = Typed(res[i].Probes)
 	}
@@ -163,22 +164,22 @@ func History(downAfter int) *history.History {
 // OS version every round, and a host whose Nova name, assigned address and
 // NIC (diagnosed with its link down, and with a code outside the closed
 // set) change too.
-func HostileRound(i int) (checker.Domain, checker.Result) {
+func HostileRound(i int) (model.Domain, model.Result) {
 	gw := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()
-	r := checker.Result{
-		Name: "vm", UUID: UUIDDebian, State: checker.StateOK, CheckedAt: T0.Add(time.Duration(i) * time.Minute),
-		OS:    checker.OSResult{Family: "linux", ID: fmt.Sprintf("os%d", i%3), Version: fmt.Sprintf("v%d", i)},
-		Agent: checker.AgentResult{State: checker.AgentOK},
+	r := model.Result{
+		Name: "vm", UUID: UUIDDebian, State: model.StateOK, CheckedAt: T0.Add(time.Duration(i) * time.Minute),
+		OS:    model.OSResult{Family: "linux", ID: fmt.Sprintf("os%d", i%3), Version: fmt.Sprintf("v%d", i)},
+		Agent: model.AgentResult{State: model.AgentOK},
 		Probes: append(OKProbes(gw, "52:54:00:aa:00:01", 0.001),
-			checker.ProbeResult{Kind: checker.ProbeGateway, Target: gw, NIC: fmt.Sprintf("52:54:00:bb:%02x:%02x", byte(i>>8), byte(i)), Status: checker.ProbeFailed},
-			checker.ProbeResult{Kind: checker.ProbeAddress, Target: gw, NIC: fmt.Sprintf("52:54:00:cc:%02x:%02x", byte(i>>8), byte(i)), Status: checker.ProbeFailed}),
-		Diagnosis: []checker.Diagnosis{
-			{Code: checker.CodeHostLinkDown, Layer: checker.LayerHost, NIC: fmt.Sprintf("52:54:00:dd:%02x:%02x", byte(i>>8), byte(i))},
-			{Code: checker.Code(fmt.Sprintf("code%d", i)), Layer: checker.LayerHost},
+			model.ProbeResult{Kind: model.ProbeGateway, Target: gw, NIC: fmt.Sprintf("52:54:00:bb:%02x:%02x", byte(i>>8), byte(i)), Status: model.ProbeFailed},
+			model.ProbeResult{Kind: model.ProbeAddress, Target: gw, NIC: fmt.Sprintf("52:54:00:cc:%02x:%02x", byte(i>>8), byte(i)), Status: model.ProbeFailed}),
+		Diagnosis: []model.Diagnosis{
+			{Code: model.CodeHostLinkDown, Layer: model.LayerHost, NIC: fmt.Sprintf("52:54:00:dd:%02x:%02x", byte(i>>8), byte(i))},
+			{Code: model.Code(fmt.Sprintf("code%d", i)), Layer: model.LayerHost},
 		},
-		NICs: []checker.NICResult{{MAC: fmt.Sprintf("52:54:00:dd:%02x:%02x", byte(i>>8), byte(i)), SourceType: "bridge", Source: fmt.Sprintf("br%d", i)}},
+		NICs: []model.NICResult{{MAC: fmt.Sprintf("52:54:00:dd:%02x:%02x", byte(i>>8), byte(i)), SourceType: "bridge", Source: fmt.Sprintf("br%d", i)}},
 	}
 	r.Probes = Typed(r.Probes)
-	d := checker.Domain{Name: "vm", UUID: UUIDDebian, Nova: checker.Nova{Instance: fmt.Sprintf("inst-%d", i), Project: "p"}}
+	d := model.Domain{Name: "vm", UUID: UUIDDebian, Nova: model.Nova{Instance: fmt.Sprintf("inst-%d", i), Project: "p"}}
 	return d, r
 }

@@ -1,4 +1,4 @@
-package checker
+package settings
 
 import (
 	"context"
@@ -7,31 +7,31 @@ import (
 	"sync"
 
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/model"
 )
 
-// Backend is one way vmcheck reaches a host's VMs (libvirt; QEMU without
-// libvirt, Proxmox VE included), as its own package registers it from its
-// init (RegisterBackend): its settings (config keys and the flags of the
+// Backend is one way vmcheck reaches a host's VMs, as its own package
+// registers it from its init (RegisterBackend): its settings (config keys and the flags of the
 // same name), its listing and agent transport (Open), its remedies and its
 // skip reasons. The engine, the output and the CLI know a backend only
 // through it; a Backend holds no state of its own, its settings are in the
 // Config.
 type Backend interface {
 	// Name names the backend in logs and in the backend label of
-	// vmcheck_source_up ("libvirt").
+	// vmcheck_source_up: one lower-case word.
 	Name() string
-	// Title says what the backend reaches, for an error naming two
-	// backends ("QEMU without libvirt").
+	// Title says what the backend reaches, in a few words, for an error
+	// naming two backends.
 	Title() string
 	// Options are the backend's settings the command line sets, each a
 	// flag named after its config key.
 	Options() []Option
-	// Selected reports whether cfg's settings pick this backend (a libvirt
-	// URI, a QEMU socket directory).
+	// Selected reports whether cfg's settings pick this backend (a
+	// hypervisor URI, a socket directory: its section's keys).
 	Selected(cfg Config) bool
 	// SelectedBy names the settings that pick the backend, for the error
 	// of a config picking two: the key the error is reported under, and
-	// what the settings are ("connect", "a libvirt URI").
+	// what the settings are (a key, and "a ... URI").
 	SelectedBy() (key, what string)
 	// Deselect clears the settings of cfg that pick this backend: a flag
 	// picking another backend overrides the config file's.
@@ -47,19 +47,19 @@ type Backend interface {
 	// carry no vmcheck metadata of their own (Config.Consents).
 	PolicyConsents() bool
 	// NotOptedIn says why opt-in mode skipped d.
-	NotOptedIn(d Domain) string
+	NotOptedIn(d model.Domain) string
 	// LinkDownDetail is the detail of host_link_down for n of d: the
 	// evidence and how to bring the link up on this backend.
-	LinkDownDetail(d Domain, n NIC) string
+	LinkDownDetail(d model.Domain, n model.NIC) string
 	// LinkUpCommand is how to bring the link of the NIC mac of the VM
-	// domain up on this backend, in a few words ("virsh domif-setlink
-	// web-1 52:54:00:00:00:01 up"); the plain text of host_link_down lists
+	// domain up on this backend, in a few words (the command an operator
+	// types); the plain text of host_link_down lists
 	// every registered backend's (LinkUpCommands).
 	LinkUpCommand(domain, mac string) string
 }
 
 // EventLoop is a Backend whose event reports need a process-wide event
-// loop started before its first connection (libvirt's).
+// loop started before its first connection.
 type EventLoop interface {
 	// StartEvents starts the loop, once however often it is called.
 	StartEvents() error
@@ -68,16 +68,16 @@ type EventLoop interface {
 // Conn is one open connection to a host: it lists domains, reports their
 // lifecycle events, and is closed when it breaks.
 type Conn interface {
-	Source
+	model.Source
 	// Watch calls fn for each domain or agent lifecycle event until ctx
 	// ends (nil) or the connection breaks (an error). fn must not block.
-	Watch(ctx context.Context, fn func(Event)) error
+	Watch(ctx context.Context, fn func(model.Event)) error
 	Close() error
 }
 
 // Option is one setting of a backend that both the config file (Key) and
 // the command line set: the flag is Key with dashes for underscores
-// ("qemu_dir": --qemu-dir).
+// ("some_dir": --some-dir).
 type Option struct {
 	// Key is the config file key the option sets too.
 	Key string
@@ -120,16 +120,16 @@ var registry struct {
 // RegisterBackend adds b to the backends a config may select; a backend's
 // package calls it from its init, so that importing the package is what
 // makes the backend available. asDefault makes b the backend of a config
-// whose settings select none (libvirt). It panics on a second backend of
+// whose settings select none. It panics on a second backend of
 // the same name, or a second default.
 func RegisterBackend(b Backend, asDefault bool) {
 	registry.Lock()
 	defer registry.Unlock()
 	if slices.ContainsFunc(registry.backends, func(o Backend) bool { return o.Name() == b.Name() }) {
-		panic("checker: backend " + b.Name() + " registered twice")
+		panic("settings: backend " + b.Name() + " registered twice")
 	}
 	if asDefault && registry.def != nil {
-		panic("checker: two default backends, " + registry.def.Name() + " and " + b.Name())
+		panic("settings: two default backends, " + registry.def.Name() + " and " + b.Name())
 	}
 	if asDefault {
 		registry.def = b
@@ -189,8 +189,8 @@ func selectedBackends(cfg Config) []Backend {
 }
 
 // validateBackend rejects a config whose settings select two backends
-// (the error names the first one's key: "connect: a libvirt URI and
-// qemu_dir/qemu_vms select different backends; set one of them").
+// (the error names the first one's key: "KEY: WHAT and OTHER select
+// different backends; set one of them", from each one's SelectedBy).
 func (c Config) validateBackend() error {
 	sel := selectedBackends(c)
 	if len(sel) < 2 {

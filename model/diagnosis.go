@@ -1,4 +1,4 @@
-package checker
+package model
 
 import (
 	"fmt"
@@ -125,7 +125,7 @@ func codes() map[Code]Layer {
 	out := maps.Clone(engineCodes)
 	for _, c := range cause.All() {
 		if _, dup := out[Code(c)]; dup {
-			panic(fmt.Sprintf("checker: probe cause %q is an engine code", c))
+			panic(fmt.Sprintf("model: probe cause %q is an engine code", c))
 		}
 		out[Code(c)] = LayerNetwork
 	}

@@ -1,4 +1,4 @@
-package checker_test
+package settings_test
 
 import (
 	"reflect"
@@ -6,32 +6,34 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmcheck/vmcheck/checker"
+	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/libvirthost"
+	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/qemuhost"
+	"github.com/vmcheck/vmcheck/settings"
 )
 
 // The backends register themselves when imported: this file links both
-// into checker's tests, so the engine's tests run with the registry (and
+// into these tests, so they run with the registry (and
 // the config sections) a vmcheck binary has.
 
 // libvirtURI is a config whose libvirt section sets the URI.
-func libvirtURI(uri string) checker.Config {
-	return checker.Config{Sections: libvirthost.Section.Set(checker.Config{}.Sections, libvirthost.Settings{Connect: uri})}
+func libvirtURI(uri string) settings.Config {
+	return settings.Config{Sections: libvirthost.Section.Set(settings.Config{}.Sections, libvirthost.Settings{Connect: uri})}
 }
 
 // qemu is a config whose QEMU section is s.
-func qemu(s qemuhost.Settings) checker.Config {
-	return checker.Config{Sections: qemuhost.Section.Set(checker.Config{}.Sections, s)}
+func qemu(s qemuhost.Settings) settings.Config {
+	return settings.Config{Sections: qemuhost.Section.Set(settings.Config{}.Sections, s)}
 }
 
 func TestConfigBackend(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  checker.Config
+		cfg  settings.Config
 		want string
 	}{
-		{"default", checker.Config{}, libvirthost.Name},
+		{"default", settings.Config{}, libvirthost.Name},
 		{"libvirt URI", libvirtURI("qemu+ssh://node7/system"), libvirthost.Name},
 		{"qemu_dir", qemu(qemuhost.Settings{Dir: "/var/run/qemu-server"}), qemuhost.Name},
 		{"qemu_vms", qemu(qemuhost.Settings{VMs: []qemuhost.VM{{ID: "101", QMP: "/run/qemu/101.qmp"}}}), qemuhost.Name},
@@ -46,7 +48,7 @@ func TestConfigBackend(t *testing.T) {
 }
 
 func TestParseConfigQEMU(t *testing.T) {
-	cfg, err := checker.ParseConfig([]byte(`
+	cfg, err := settings.ParseConfig([]byte(`
 qemu_dir: /var/run/qemu-server
 pve_config_dir: /etc/pve/qemu-server
 qemu_vms:
@@ -61,7 +63,7 @@ qemu_vms:
 	if s.Dir != "/var/run/qemu-server" || s.PVEConfigDir != "/etc/pve/qemu-server" || !reflect.DeepEqual(s.VMs, want) || cfg.Backend() != qemuhost.Name {
 		t.Errorf("ParseConfig = dir %q, pve %q, vms %+v, backend %q", s.Dir, s.PVEConfigDir, s.VMs, cfg.Backend())
 	}
-	if (checker.Config{}).Backend() == qemuhost.Name || libvirtURI("qemu:///system").Backend() == qemuhost.Name {
+	if (settings.Config{}).Backend() == qemuhost.Name || libvirtURI("qemu:///system").Backend() == qemuhost.Name {
 		t.Error("the QEMU backend is selected without qemu_dir or qemu_vms")
 	}
 }
@@ -78,7 +80,7 @@ func TestParseConfigQEMUErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := checker.ParseConfig([]byte(tc.yaml))
+			_, err := settings.ParseConfig([]byte(tc.yaml))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("ParseConfig(%q) = %v, want an error containing %q", tc.yaml, err, tc.want)
 			}
@@ -88,30 +90,30 @@ func TestParseConfigQEMUErrors(t *testing.T) {
 
 func TestConsents(t *testing.T) {
 	yes, no := true, false
-	rules := []checker.PolicyRule{
+	rules := []policy.Rule{
 		{Match: "web-*", Enabled: &yes},
 		{Match: "db-1", Enabled: &no},
-		{Match: "db-*", Interval: checker.Duration(time.Minute)},
+		{Match: "db-*", Interval: config.Duration(time.Minute)},
 	}
 	tests := []struct {
 		name string
-		cfg  checker.Config
+		cfg  settings.Config
 		dom  string
-		meta checker.Policy
+		meta policy.Policy
 		want bool
 	}{
-		{"libvirt: metadata enabled true", checker.Config{}, "x", checker.Policy{Enabled: &yes}, true},
-		{"libvirt: metadata enabled false", checker.Config{}, "x", checker.Policy{Enabled: &no}, false},
-		{"libvirt: metadata without enabled", checker.Config{}, "x", checker.Policy{Interval: time.Minute}, false},
-		{"libvirt: no metadata", checker.Config{}, "x", checker.Policy{}, false},
-		{"libvirt: invalid metadata", checker.Config{}, "x", checker.Policy{Error: "vmcheck metadata ignored: enabled: \"yes\" is not true or false"}, false},
-		{"libvirt: a config rule is not consent", checker.Config{Policies: rules}, "web-1", checker.Policy{}, false},
-		{"libvirt: metadata wins over a rule", checker.Config{Policies: rules}, "db-1", checker.Policy{Enabled: &yes}, true},
-		{"qemu: rule enabled true", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "web-1", checker.Policy{}, true},
-		{"qemu: rule enabled false", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "db-1", checker.Policy{}, false},
-		{"qemu: first matching rule says nothing", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "db-2", checker.Policy{}, false},
-		{"qemu: no rule matches", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "mail", checker.Policy{}, false},
-		{"qemu_vms: rule enabled true", withRules(qemu(qemuhost.Settings{VMs: []qemuhost.VM{{ID: "web-1", QMP: "/q"}}}), rules), "web-1", checker.Policy{}, true},
+		{"libvirt: metadata enabled true", settings.Config{}, "x", policy.Policy{Enabled: &yes}, true},
+		{"libvirt: metadata enabled false", settings.Config{}, "x", policy.Policy{Enabled: &no}, false},
+		{"libvirt: metadata without enabled", settings.Config{}, "x", policy.Policy{Interval: time.Minute}, false},
+		{"libvirt: no metadata", settings.Config{}, "x", policy.Policy{}, false},
+		{"libvirt: invalid metadata", settings.Config{}, "x", policy.Policy{Error: "vmcheck metadata ignored: enabled: \"yes\" is not true or false"}, false},
+		{"libvirt: a config rule is not consent", settings.Config{Policies: rules}, "web-1", policy.Policy{}, false},
+		{"libvirt: metadata wins over a rule", settings.Config{Policies: rules}, "db-1", policy.Policy{Enabled: &yes}, true},
+		{"qemu: rule enabled true", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "web-1", policy.Policy{}, true},
+		{"qemu: rule enabled false", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "db-1", policy.Policy{}, false},
+		{"qemu: first matching rule says nothing", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "db-2", policy.Policy{}, false},
+		{"qemu: no rule matches", withRules(qemu(qemuhost.Settings{Dir: "/run/qemu-server"}), rules), "mail", policy.Policy{}, false},
+		{"qemu_vms: rule enabled true", withRules(qemu(qemuhost.Settings{VMs: []qemuhost.VM{{ID: "web-1", QMP: "/q"}}}), rules), "web-1", policy.Policy{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,7 +125,7 @@ func TestConsents(t *testing.T) {
 }
 
 // withRules is cfg with the policies rules.
-func withRules(cfg checker.Config, rules []checker.PolicyRule) checker.Config {
+func withRules(cfg settings.Config, rules []policy.Rule) settings.Config {
 	cfg.Policies = rules
 	return cfg
 }
@@ -141,7 +143,7 @@ func (n named) Name() string { return n.name }
 func TestRegisterBackendTwice(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
-		b         checker.Backend
+		b         settings.Backend
 		asDefault bool
 	}{
 		{"same name", named{name: libvirthost.Name}, false},
@@ -153,10 +155,10 @@ func TestRegisterBackendTwice(t *testing.T) {
 					t.Errorf("RegisterBackend(%q, %v) did not panic", tt.b.Name(), tt.asDefault)
 				}
 			}()
-			checker.RegisterBackend(tt.b, tt.asDefault)
+			settings.RegisterBackend(tt.b, tt.asDefault)
 		})
 	}
-	if got := len(checker.Backends()); got != 2 {
+	if got := len(settings.Backends()); got != 2 {
 		t.Errorf("%d backends registered after the refused ones, want 2", got)
 	}
 }

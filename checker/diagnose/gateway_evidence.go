@@ -1,4 +1,4 @@
-package checker
+package diagnose
 
 import (
 	"context"
@@ -10,27 +10,31 @@ import (
 	"github.com/vmcheck/vmcheck/osdetect"
 )
 
-// evidenceReserve is the time gatewayEvidence keeps, of the check's
+// EvidenceReserve is the time gatewayEvidence keeps, of the check's
 // deadline, for a guest command after a wait: a wait that would eat into
 // it is cut short (the read then likely finds the entry still pending:
 // not fresh).
-const evidenceReserve = 3 * time.Second
+const EvidenceReserve = 3 * time.Second
 
-// evidenceWait waits until t, or until ctx is done. Tests replace it.
-var evidenceWait = func(ctx context.Context, t time.Time) error {
+// sleepUntil waits until t, or until ctx is done: Facts.Wait when unset.
+func sleepUntil(ctx context.Context, t time.Time) error {
 	return timing.Sleep(ctx, time.Until(t))
 }
 
 // gatewayEvidence runs the evidence commands osdetect.NextEvidence asks
 // for (at most osdetect.MaxEvidenceCommands), each no earlier than it
 // says after the failed gateway ping started, and parses them. The ping
-// started at most PingTimeout before now (it failed: no reply within its
+// started at most f.PingTimeout before now (it failed: no reply within its
 // timeout), so "now − PingTimeout" stands for its start.
-func (c *Checker) gatewayEvidence(ctx context.Context, f *facts, iface string, gw netip.Addr) (osdetect.Evidence, error) {
-	pingStart := time.Now().Add(-time.Duration(c.cfg.PingTimeout))
+func gatewayEvidence(ctx context.Context, f *Facts, iface string, gw netip.Addr) (osdetect.Evidence, error) {
+	pingStart := time.Now().Add(-f.PingTimeout)
+	wait := f.Wait
+	if wait == nil {
+		wait = sleepUntil
+	}
 	var reads []osdetect.EvidenceRead
 	for len(reads) < osdetect.MaxEvidenceCommands {
-		step, ok, err := osdetect.NextEvidence(f.os.Family, iface, gw, reads)
+		step, ok, err := osdetect.NextEvidence(f.Family, iface, gw, reads)
 		if err != nil {
 			return osdetect.Evidence{}, err
 		}
@@ -38,14 +42,14 @@ func (c *Checker) gatewayEvidence(ctx context.Context, f *facts, iface string, g
 			break
 		}
 		at := pingStart.Add(step.NotBefore)
-		if dl, has := ctx.Deadline(); has && at.After(dl.Add(-evidenceReserve)) {
-			at = dl.Add(-evidenceReserve)
+		if dl, has := ctx.Deadline(); has && at.After(dl.Add(-EvidenceReserve)) {
+			at = dl.Add(-EvidenceReserve)
 		}
-		if err := evidenceWait(ctx, at); err != nil {
+		if err := wait(ctx, at); err != nil {
 			break
 		}
 		start := time.Now()
-		st, err := f.agent.Run(ctx, step.Command, osdetect.EvidenceOutputLimit)
+		st, err := f.Guest.Run(ctx, step.Command, osdetect.EvidenceOutputLimit)
 		if ctx.Err() != nil {
 			break
 		}
@@ -54,5 +58,5 @@ func (c *Checker) gatewayEvidence(ctx context.Context, f *facts, iface string, g
 	if len(reads) == 0 {
 		return osdetect.Evidence{}, errors.New("evidence: nothing was read")
 	}
-	return osdetect.ParseEvidence(f.os.Family, iface, gw, reads)
+	return osdetect.ParseEvidence(f.Family, iface, gw, reads)
 }

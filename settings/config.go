@@ -1,6 +1,7 @@
-package checker
+package settings
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/vmcheck/vmcheck/config"
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
+	"github.com/vmcheck/vmcheck/policy"
 	"github.com/vmcheck/vmcheck/probe"
 )
 
@@ -20,24 +23,24 @@ const (
 	DefaultPingTimeout = 2 * time.Second
 	// DefaultConcurrency is how many domains are checked at once: a check
 	// spends most of its time waiting for its guest's ping, holding no
-	// libvirtd worker (AgentCalls bounds those).
+	// worker of the hypervisor's daemon (AgentCalls bounds those).
 	DefaultConcurrency = 128
 	// MaxConcurrency bounds --concurrency.
 	MaxConcurrency = 1024
 	// DefaultAgentCalls is AgentCalls when the backend cannot derive one
-	// from its host: libvirthost.AgentCallsFor libvirtd's default
-	// max_workers, 20.
+	// from its host (Backend.AgentCalls): what the default backend derives
+	// from its daemon's default of 20 workers.
 	DefaultAgentCalls = 18
 	// MaxAgentCalls bounds --agent-calls.
 	MaxAgentCalls = 1024
 	// MinListTimeout is the shortest deadline Config.ListTimeout gives
 	// connecting to the host and listing its domains, however short the
-	// per-domain timeout: the QEMU backend spends up to 5 s on each VM
-	// whose QMP socket hangs and still lists it.
+	// per-domain timeout: a backend may spend seconds on each VM whose
+	// control socket hangs and still list it.
 	MinListTimeout = 30 * time.Second
 )
 
-// Network types an operator can assign to a libvirt network or bridge.
+// Network types an operator can assign to a host network or bridge.
 const (
 	NetworkExternal = "external"
 	NetworkInternal = "internal"
@@ -50,13 +53,13 @@ type Config struct {
 	// External lists the addresses pinged from inside every guest.
 	External []netip.Addr `yaml:"external"`
 	// Timeout is the deadline for checking one domain.
-	Timeout Duration `yaml:"timeout"`
+	Timeout config.Duration `yaml:"timeout"`
 	// PingTimeout is how long the in-guest ping waits for its reply.
-	PingTimeout Duration `yaml:"ping_timeout"`
+	PingTimeout config.Duration `yaml:"ping_timeout"`
 	// RetryInterval is how soon serve and cron re-check a domain whose
 	// probes failed fewer than --down-after times in a row (zero: their
 	// default, --retry-interval).
-	RetryInterval Duration `yaml:"retry_interval"`
+	RetryInterval config.Duration `yaml:"retry_interval"`
 	// Concurrency is how many domains are checked at once.
 	Concurrency int `yaml:"concurrency"`
 	// AgentCalls is how many guest agent calls may be in flight at once,
@@ -69,13 +72,13 @@ type Config struct {
 	Domains []string `yaml:"domains"`
 	// Exclude skips domains whose name matches one of these globs.
 	Exclude []string `yaml:"exclude"`
-	// Networks maps a host network's name (NIC.Source: a network or
+	// Networks maps a host network's name (model.NIC.Source: a network or
 	// bridge) to its type and, optionally, its gateway.
 	Networks map[string]NetworkConfig `yaml:"networks"`
 	// Policies are per-domain check policies; the first rule matching a
-	// domain applies, and the domain's own metadata (Domain.Policy)
+	// domain applies, and the domain's own metadata (model.Domain.Policy)
 	// overrides it.
-	Policies []PolicyRule `yaml:"policies"`
+	Policies []policy.Rule `yaml:"policies"`
 	// OptIn checks only the domains that consent to it (see
 	// Config.Consents); the others are skipped, not reported.
 	OptIn bool `yaml:"opt_in"`
@@ -108,7 +111,7 @@ type NICConfig struct {
 // MaxExpectedAddrs of each (AppendExpected). Both are nil when the file
 // says nothing of that MAC or mac is not a MAC. The slices are the
 // caller's to keep or append to.
-func (c Config) NICFacts(mac string) (expected, gateways []ExpectedAddr) {
+func (c Config) NICFacts(mac string) (expected, gateways []model.ExpectedAddr) {
 	m, ok := guestagent.NormalMAC(mac)
 	if !ok {
 		return nil, nil
@@ -118,15 +121,16 @@ func (c Config) NICFacts(mac string) (expected, gateways []ExpectedAddr) {
 		return nil, nil
 	}
 	for _, a := range n.Addresses {
-		expected = AppendExpected(expected, a, "config")
+		expected = model.AppendExpected(expected, a, "config")
 	}
 	for _, a := range n.Gateways {
-		gateways = AppendExpected(gateways, a, "config")
+		gateways = model.AppendExpected(gateways, a, "config")
 	}
 	return expected, gateways
 }
 
-// NetworkConfig is the operator's word on one libvirt network or bridge.
+// NetworkConfig is the operator's word on one host network or bridge
+// (model.NIC.Source or model.NIC.Bridge).
 type NetworkConfig struct {
 	// Type is "external" or "internal"; empty leaves it to the default route.
 	Type string `yaml:"type"`
@@ -137,10 +141,10 @@ type NetworkConfig struct {
 // WithDefaults returns cfg with unset fields filled in.
 func (c Config) WithDefaults() Config {
 	if c.Timeout == 0 {
-		c.Timeout = Duration(DefaultTimeout)
+		c.Timeout = config.Duration(DefaultTimeout)
 	}
 	if c.PingTimeout == 0 {
-		c.PingTimeout = Duration(DefaultPingTimeout)
+		c.PingTimeout = config.Duration(DefaultPingTimeout)
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
@@ -154,20 +158,28 @@ func (c Config) WithDefaults() Config {
 
 // ListTimeout is the deadline for connecting to the host and for listing
 // its domains: the per-domain Timeout, but at least MinListTimeout. A hung
-// libvirtd or QMP socket thus fails the listing instead of hanging vmcheck.
+// hypervisor daemon or socket thus fails the listing instead of hanging
+// vmcheck.
 func (c Config) ListTimeout() time.Duration {
 	return max(time.Duration(c.Timeout), MinListTimeout)
 }
 
+// CheckContext returns ctx bounded by the deadline for checking one
+// domain, Timeout: CheckAll, DiscoverAll and the serve scheduler put every
+// check under it.
+func (c Config) CheckContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, time.Duration(c.Timeout))
+}
+
 // Consents reports whether, in opt-in mode, the domain has agreed to be
 // checked. meta is the domain's own policy from its metadata
-// (Domain.Policy as the Source reports it, before Config.PolicyFor):
+// (model.Domain.Policy as the Source reports it, before Config.PolicyFor):
 // consent is enabled true there. A config rule does not count where VMs
 // carry metadata of their own — the operator cannot consent for a tenant,
 // and a rule matching "*" would make opt-in meaningless. On a backend
 // whose VMs carry none (Backend.PolicyConsents), the first config rule
 // matching the VM counts when it says enabled: true.
-func (c Config) Consents(name, uuid string, meta Policy) bool {
+func (c Config) Consents(name, uuid string, meta policy.Policy) bool {
 	if meta.Enables() {
 		return true
 	}
@@ -198,15 +210,13 @@ func (c Config) Validate() error {
 			return config.Errorf("exclude", "pattern %q: %w", g, err)
 		}
 	}
-	for i, r := range c.Policies {
-		if err := r.validate(i); err != nil {
-			return err
-		}
+	if err := policy.ValidateRules(c.Policies); err != nil {
+		return err
 	}
 	if err := c.validateBackend(); err != nil {
 		return err
 	}
-	if err := validateProbes(c.Probes); err != nil {
+	if err := policy.ValidateProbes(c.Probes); err != nil {
 		return fmt.Errorf("--probe: %w", err)
 	}
 	if err := validateNICs(c.NICs); err != nil {
@@ -222,13 +232,13 @@ func (c Config) Validate() error {
 func (c Config) validateLimits() error {
 	for _, d := range []struct {
 		key string
-		d   Duration
+		d   config.Duration
 	}{{"timeout", c.Timeout}, {"retry_interval", c.RetryInterval}, {"ping_timeout", c.PingTimeout}} {
 		if d.d < 0 {
 			return config.Errorf(d.key, "must be positive, got %s", time.Duration(d.d))
 		}
 	}
-	if c.PingTimeout > 0 && c.PingTimeout%Duration(time.Millisecond) != 0 {
+	if c.PingTimeout > 0 && c.PingTimeout%config.Duration(time.Millisecond) != 0 {
 		return config.Errorf("ping_timeout", "%s is finer than a millisecond", time.Duration(c.PingTimeout))
 	}
 	if c.Timeout > 0 && c.PingTimeout > 0 && 2*c.PingTimeout > c.Timeout {
@@ -277,11 +287,11 @@ func validateNICs(nics NICsByMAC) error {
 			list []netip.Addr
 		}{{"addresses", n.Addresses}, {"gateways", n.Gateways}} {
 			key := "nics." + mac + "." + kl.key
-			if len(kl.list) > MaxExpectedAddrs {
-				return config.Errorf(key, "%d addresses, at most %d allowed", len(kl.list), MaxExpectedAddrs)
+			if len(kl.list) > model.MaxExpectedAddrs {
+				return config.Errorf(key, "%d addresses, at most %d allowed", len(kl.list), model.MaxExpectedAddrs)
 			}
 			for i, a := range kl.list {
-				if err := ValidateExpected(a); err != nil {
+				if err := model.ValidateExpected(a); err != nil {
 					return &config.FieldError{Key: fmt.Sprintf("%s[%d]", key, i), Err: err}
 				}
 			}
@@ -310,4 +320,22 @@ func (c Config) Selected(name, uuid string) bool {
 		}
 	}
 	return true
+}
+
+// PolicyFor returns the effective policy of a domain: the first matching
+// config rule, with meta (the domain's own metadata policy) laid over it.
+//
+// The --probe flag's probes (Config.Probes) replace the policy's.
+func (c Config) PolicyFor(name, uuid string, meta policy.Policy) policy.Policy {
+	p := meta.Over(policy.Policy{})
+	for _, r := range c.Policies {
+		if r.Matches(name, uuid) {
+			p = meta.Over(r.Policy())
+			break
+		}
+	}
+	if len(c.Probes) > 0 {
+		p.Probes = c.Probes
+	}
+	return p
 }

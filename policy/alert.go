@@ -1,4 +1,4 @@
-package checker
+package policy
 
 import (
 	"regexp"
@@ -8,7 +8,7 @@ import (
 	"github.com/vmcheck/vmcheck/guestagent"
 )
 
-// Whom an alert policy tells about a failing domain (AlertPolicy.Notify).
+// Whom an alert policy tells about a failing domain (Alert.Notify).
 const (
 	// NotifyOperator tells the node's operator only: the default.
 	NotifyOperator = "operator"
@@ -20,10 +20,10 @@ const (
 	NotifyNone = "none"
 )
 
-// NotifyValues are the values of AlertPolicy.Notify, a closed set.
+// NotifyValues are the values of Alert.Notify, a closed set.
 var NotifyValues = []string{NotifyOperator, NotifyTenant, NotifyBoth, NotifyNone}
 
-// SeverityValues are the values of AlertPolicy.Severity, a closed set.
+// SeverityValues are the values of Alert.Severity, a closed set.
 var SeverityValues = []string{"info", "warning", "critical"}
 
 // DefaultSeverity is the severity of a policy that sets none.
@@ -36,13 +36,13 @@ const maxAlertName = 63
 // Alertmanager routes match on and templates print as they are.
 var alertName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
-// AlertPolicy is whom vmcheck's alerts about a domain go to, and how
+// Alert is whom vmcheck's alerts about a domain go to, and how
 // urgent they are: the config's policies[].alert and the domain's
 // <vmcheck:alert> metadata, never anything the guest says. Exported as the
 // labels of vmcheck_domain_alert_info, which the shipped Prometheus rules
 // put on the domain's alerts and the shipped Alertmanager config routes
 // on. An empty field is unset.
-type AlertPolicy struct {
+type Alert struct {
 	// Notify is one of NotifyValues.
 	Notify string `yaml:"notify" json:"notify"`
 	// Severity is one of SeverityValues.
@@ -56,7 +56,7 @@ type AlertPolicy struct {
 }
 
 // Over returns a laid over base: a's set fields win.
-func (a AlertPolicy) Over(base AlertPolicy) AlertPolicy {
+func (a Alert) Over(base Alert) Alert {
 	out := base
 	for _, f := range []struct{ src, dst *string }{
 		{&a.Notify, &out.Notify}, {&a.Severity, &out.Severity}, {&a.Receiver, &out.Receiver}, {&a.Tenant, &out.Tenant},
@@ -72,39 +72,32 @@ func (a AlertPolicy) Over(base AlertPolicy) AlertPolicy {
 // key: notify and severity outside their closed sets, a receiver or tenant
 // that is not a name of letters, digits, '.', '_' and '-' (at most 63,
 // starting with a letter or digit).
-func (a AlertPolicy) Validate() error {
+func (a Alert) Validate() error {
 	for _, f := range []struct {
 		key, value string
 		allowed    []string
 	}{{"notify", a.Notify, NotifyValues}, {"severity", a.Severity, SeverityValues}} {
 		if f.value != "" && !slices.Contains(f.allowed, f.value) {
-			return config.Errorf(f.key, "%q is not one of %v", truncateName(f.value), f.allowed)
+			return config.Errorf(f.key, "%q is not one of %v", config.Shorten(f.value), f.allowed)
 		}
 	}
 	for _, f := range []struct{ key, value string }{{"receiver", a.Receiver}, {"tenant", a.Tenant}} {
 		if f.value != "" && !alertName.MatchString(f.value) {
 			return config.Errorf(f.key, "%q is not a name of letters, digits, '.', '_' and '-' (at most %d, starting with a letter or digit)",
-				truncateName(f.value), maxAlertName)
+				config.Shorten(f.value), maxAlertName)
 		}
 	}
 	return nil
 }
 
-// truncateName shortens a rejected value quoted in an error.
-func truncateName(s string) string {
-	if r := []rune(s); len(r) > 64 {
-		return string(r[:64]) + "…"
-	}
-	return s
-}
-
 // EffectiveAlert returns the alert policy in force for a domain whose
-// platform facts are nova: p's, with the defaults (notify operator,
-// severity warning) for unset fields, and the tenant the platform names
-// (the Nova project, sanitised) over the policy's.
-func (p Policy) EffectiveAlert(nova Nova) AlertPolicy {
-	a := p.Alert.Over(AlertPolicy{Notify: NotifyOperator, Severity: DefaultSeverity})
-	if t := guestagent.Sanitize(nova.Project, 64); t != "" {
+// platform names its owner project (the Nova project, "" for none): p's,
+// with the defaults (notify operator, severity warning) for unset fields,
+// and the tenant the platform names (project, sanitised) over the
+// policy's.
+func (p Policy) EffectiveAlert(project string) Alert {
+	a := p.Alert.Over(Alert{Notify: NotifyOperator, Severity: DefaultSeverity})
+	if t := guestagent.Sanitize(project, 64); t != "" {
 		a.Tenant = t
 	}
 	return a

@@ -1,4 +1,11 @@
-package checker
+// Package policy is what an operator or a tenant says about checking one VM:
+// the per-VM Policy (whether, how often, which extra targets and probe
+// methods, whom to alert), the config file's policies (Rule, first match
+// wins) and the domain metadata laid over them (Policy.Over), with their
+// bounds and validation. It knows no backend and no engine: the config
+// (package settings) holds the rules, backends parse metadata into a
+// Policy, the engine (package checker) applies it.
+package policy
 
 import (
 	"fmt"
@@ -15,13 +22,13 @@ import (
 
 // Bounds on a per-domain check interval and retry interval.
 const (
-	MinPolicyInterval = 5 * time.Second
-	MaxPolicyInterval = 24 * time.Hour
+	MinInterval = 5 * time.Second
+	MaxInterval = 24 * time.Hour
 )
 
-// MaxPolicyTargets bounds the extra targets of one domain: each is one
+// MaxTargets bounds the extra targets of one domain: each is one
 // guest-exec per round and one metric series.
-const MaxPolicyTargets = 8
+const MaxTargets = 8
 
 // Policy is the per-domain check policy: from a config rule, then from the
 // domain's own metadata on top (libvirt: its <metadata>, parsed by package
@@ -46,7 +53,7 @@ type Policy struct {
 	Probes []probe.Spec
 	// Alert is whom to tell when the domain fails, and how; its empty
 	// fields are unset (see EffectiveAlert for the defaults).
-	Alert AlertPolicy
+	Alert Alert
 	// Error says why the domain's vmcheck metadata was ignored, when it was
 	// invalid. It is empty otherwise.
 	Error string
@@ -85,41 +92,31 @@ func (p Policy) Over(base Policy) Policy {
 	return out
 }
 
-// Nova is what OpenStack Nova wrote about the instance in the domain's
-// <metadata> (nova:instance). Both fields are empty for domains Nova does not
-// manage.
-type Nova struct {
-	// Instance is the instance's display name (nova:name).
-	Instance string
-	// Project is the owning project's name (nova:owner/nova:project).
-	Project string
-}
-
-// PolicyRule is one entry of the config file's `policies:` list: the policy
+// Rule is one entry of the config file's `policies:` list: the policy
 // of the domains it matches. The first matching rule applies; the domain's
 // own metadata overrides it.
-type PolicyRule struct {
+type Rule struct {
 	// Match is a domain name glob (as for exclude) or a domain UUID.
-	Match         string       `yaml:"match"`
-	Enabled       *bool        `yaml:"enabled"`
-	Interval      Duration     `yaml:"interval"`
-	RetryInterval Duration     `yaml:"retry_interval"`
-	Targets       []netip.Addr `yaml:"targets"`
+	Match         string          `yaml:"match"`
+	Enabled       *bool           `yaml:"enabled"`
+	Interval      config.Duration `yaml:"interval"`
+	RetryInterval config.Duration `yaml:"retry_interval"`
+	Targets       []netip.Addr    `yaml:"targets"`
 	// Probes are the rule's detection methods; each spec is checked as it
 	// is decoded, its errors naming line and key.
 	Probes []probe.Spec `yaml:"probes"`
 	// Alert is whom to tell about the matched domains, and how.
-	Alert AlertPolicy `yaml:"alert"`
+	Alert Alert `yaml:"alert"`
 }
 
 // Policy returns the rule's policy.
-func (r PolicyRule) Policy() Policy {
+func (r Rule) Policy() Policy {
 	return Policy{Enabled: r.Enabled, Interval: time.Duration(r.Interval),
 		RetryInterval: time.Duration(r.RetryInterval), Targets: r.Targets, Probes: r.Probes, Alert: r.Alert}
 }
 
 // Matches reports whether the rule applies to the domain.
-func (r PolicyRule) Matches(name, uuid string) bool {
+func (r Rule) Matches(name, uuid string) bool {
 	if r.Match == uuid && uuid != "" {
 		return true
 	}
@@ -127,8 +124,19 @@ func (r PolicyRule) Matches(name, uuid string) bool {
 	return ok
 }
 
+// ValidateRules reports the first invalid rule of the config file's
+// policies, naming its key path (policies[i].KEY).
+func ValidateRules(rules []Rule) error {
+	for i, r := range rules {
+		if err := r.validate(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // validate checks one rule; i is its index for the message.
-func (r PolicyRule) validate(i int) error {
+func (r Rule) validate(i int) error {
 	key := fmt.Sprintf("policies[%d]", i)
 	if r.Match == "" {
 		return config.Errorf(key+".match", "must name a domain, a glob or a UUID")
@@ -141,21 +149,21 @@ func (r PolicyRule) validate(i int) error {
 
 // Validate reports the first value of p outside its bounds, naming its
 // key (interval, retry_interval, targets, alert.KEY, probes): an interval
-// or retry interval outside MinPolicyInterval and MaxPolicyInterval, more
-// than MaxPolicyTargets targets, a target osdetect.ValidateOperatorTarget rejects, an alert
-// policy AlertPolicy.Validate rejects, or invalid probes. Error is not
+// or retry interval outside MinInterval and MaxInterval, more
+// than MaxTargets targets, a target osdetect.ValidateOperatorTarget rejects, an alert
+// policy Alert.Validate rejects, or invalid probes. Error is not
 // looked at.
 func (p Policy) Validate() error {
 	for _, iv := range []struct {
 		key string
 		d   time.Duration
 	}{{"interval", p.Interval}, {"retry_interval", p.RetryInterval}} {
-		if iv.d != 0 && (iv.d < MinPolicyInterval || iv.d > MaxPolicyInterval) {
-			return config.Errorf(iv.key, "%s is not between %s and %s", iv.d, MinPolicyInterval, MaxPolicyInterval)
+		if iv.d != 0 && (iv.d < MinInterval || iv.d > MaxInterval) {
+			return config.Errorf(iv.key, "%s is not between %s and %s", iv.d, MinInterval, MaxInterval)
 		}
 	}
-	if len(p.Targets) > MaxPolicyTargets {
-		return config.Errorf("targets", "%d targets, at most %d allowed", len(p.Targets), MaxPolicyTargets)
+	if len(p.Targets) > MaxTargets {
+		return config.Errorf("targets", "%d targets, at most %d allowed", len(p.Targets), MaxTargets)
 	}
 	for i, a := range p.Targets {
 		if err := osdetect.ValidateOperatorTarget(a); err != nil {
@@ -165,12 +173,12 @@ func (p Policy) Validate() error {
 	if err := p.Alert.Validate(); err != nil {
 		return config.Under("alert", err)
 	}
-	return validateProbes(p.Probes)
+	return ValidateProbes(p.Probes)
 }
 
-// validateProbes checks a policy's probes: at most probe.MaxProbes, each
+// ValidateProbes checks a policy's probes: at most probe.MaxProbes, each
 // valid, at most one icmp and one mtu (both cover every target).
-func validateProbes(specs []probe.Spec) error {
+func ValidateProbes(specs []probe.Spec) error {
 	if len(specs) > probe.MaxProbes {
 		return config.Errorf("probes", "%d probes, at most %d allowed", len(specs), probe.MaxProbes)
 	}
@@ -196,59 +204,4 @@ func (p Policy) ICMP() probe.Spec {
 		}
 	}
 	return probe.Default
-}
-
-// PolicyFor returns the effective policy of a domain: the first matching
-// config rule, with meta (the domain's own metadata policy) laid over it.
-//
-// The --probe flag's probes (Config.Probes) replace the policy's.
-func (c Config) PolicyFor(name, uuid string, meta Policy) Policy {
-	p := meta.Over(Policy{})
-	for _, r := range c.Policies {
-		if r.Matches(name, uuid) {
-			p = meta.Over(r.Policy())
-			break
-		}
-	}
-	if len(c.Probes) > 0 {
-		p.Probes = c.Probes
-	}
-	return p
-}
-
-// MaxExpectedAddrs bounds the expected addresses, and separately the
-// platform gateways, of one NIC, whatever the number of sources: each
-// expected address is one probe per round and one metric series.
-const MaxExpectedAddrs = 16
-
-// AppendExpected adds a to list as learned from source, unless a is not
-// an address vmcheck may probe (ValidateExpected), is in list already
-// (from any source: the first source named wins), or list holds
-// MaxExpectedAddrs addresses. Sources fill NIC.Expected and NIC.Gateways
-// only through it, so both stay valid and bounded whatever a domain's XML,
-// a Proxmox VE config or the config file says.
-func AppendExpected(list []ExpectedAddr, a netip.Addr, source string) []ExpectedAddr {
-	if ValidateExpected(a) != nil || len(list) >= MaxExpectedAddrs {
-		return list
-	}
-	for _, e := range list {
-		if e.Addr == a {
-			return list
-		}
-	}
-	return append(list, ExpectedAddr{Addr: a, Source: source})
-}
-
-// ValidateExpected rejects what cannot be a NIC's assigned address or
-// gateway: what osdetect.ValidateOperatorTarget rejects (invalid,
-// unspecified, multicast, broadcast, zoned, loopback), and IPv4-mapped
-// IPv6 addresses too: platforms write IPv4 addresses as such.
-func ValidateExpected(a netip.Addr) error {
-	if err := osdetect.ValidateOperatorTarget(a); err != nil {
-		return err
-	}
-	if a.Is4In6() {
-		return fmt.Errorf("%s is an IPv4-mapped IPv6 address; write it as %s", a, a.Unmap())
-	}
-	return nil
 }

@@ -1,10 +1,11 @@
-package checker
+package model
 
 import (
 	"context"
 	"net/netip"
 
 	"github.com/vmcheck/vmcheck/guestagent"
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 // Source lists the domains of one host, with what the hypervisor knows about
@@ -56,7 +57,7 @@ type Domain struct {
 	Agent guestagent.Transport
 	// Policy is the domain's own vmcheck policy from its libvirt
 	// <metadata>; Checker.Select lays it over the config file's rules.
-	Policy Policy
+	Policy policy.Policy
 	// Nova is what OpenStack Nova recorded about the instance, if anything.
 	Nova Nova
 	// Warnings are what the source noticed that the operator should know
@@ -169,4 +170,14 @@ func (n NIC) HostName() string {
 		return n.Device
 	}
 	return n.MAC
+}
+
+// Nova is what OpenStack Nova wrote about the instance in the domain's
+// <metadata> (nova:instance). Both fields are empty for domains Nova does not
+// manage.
+type Nova struct {
+	// Instance is the instance's display name (nova:name).
+	Instance string
+	// Project is the owning project's name (nova:owner/nova:project).
+	Project string
 }

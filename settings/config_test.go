@@ -1,14 +1,16 @@
-package checker
+package settings
 
 import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vmcheck/vmcheck/config"
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -117,7 +119,7 @@ func TestConfigErrorsPlain(t *testing.T) {
 			t.Errorf("ParseConfig(%q) = nil error", y)
 			continue
 		}
-		if msg := err.Error(); strings.ContainsAny(msg, "\n") || strings.Contains(msg, "checker.") || strings.Contains(msg, "netip") || strings.Contains(msg, "[]") {
+		if msg := err.Error(); strings.ContainsAny(msg, "\n") || strings.Contains(msg, "checker.") || strings.Contains(msg, "settings.") || strings.Contains(msg, "netip") || strings.Contains(msg, "[]") {
 			t.Errorf("ParseConfig(%q) error = %q: Go types or several lines", y, msg)
 		}
 	}
@@ -196,26 +198,6 @@ func TestValidateNICs(t *testing.T) {
 	bad := Config{NICs: map[string]NICConfig{"52:54:00:0C:00:11": {}}}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "lower-case colon form") {
 		t.Errorf("Validate(%v) = %v, want a MAC form error", bad.NICs, err)
-	}
-}
-
-func TestAppendExpected(t *testing.T) {
-	var list []ExpectedAddr
-	for _, s := range []string{"192.0.2.1", "192.0.2.1", "0.0.0.0", "224.0.0.1", "127.0.0.1", "::ffff:192.0.2.9", "fe80::1%eth0", "2001:db8::1"} {
-		list = AppendExpected(list, netip.MustParseAddr(s), "nova")
-	}
-	if got, want := fmt.Sprint(list), "[{192.0.2.1 nova} {2001:db8::1 nova}]"; got != want {
-		t.Errorf("AppendExpected = %s, want %s", got, want)
-	}
-	list = AppendExpected(list, netip.MustParseAddr("192.0.2.1"), "config")
-	if list[0].Source != "nova" {
-		t.Errorf("AppendExpected: a later source replaced the first: %v", list)
-	}
-	for i := range 40 {
-		list = AppendExpected(list, netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)}), "config")
-	}
-	if len(list) != MaxExpectedAddrs {
-		t.Errorf("AppendExpected kept %d addresses, want %d", len(list), MaxExpectedAddrs)
 	}
 }
 
@@ -313,4 +295,183 @@ func TestConfigErrorsNamePath(t *testing.T) {
 			t.Errorf("ParseConfig(%q) = %v, want %q", tt.yaml, err, tt.want)
 		}
 	}
+}
+
+func TestParseConfigAlertPolicy(t *testing.T) {
+	cfg, err := ParseConfig([]byte("policies:\n  - match: \"shop-*\"\n    alert:\n      notify: both\n      severity: critical\n" +
+		"      receiver: shop-oncall\n      tenant: shop\n  - match: \"*\"\n    alert: {notify: none}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.PolicyFor("shop-1", "", policy.Policy{}).Alert
+	if want := (policy.Alert{Notify: "both", Severity: "critical", Receiver: "shop-oncall", Tenant: "shop"}); got != want {
+		t.Errorf("PolicyFor(shop-1).Alert = %+v, want %+v", got, want)
+	}
+	// The domain's metadata overrides the rule field by field.
+	meta := policy.Policy{Alert: policy.Alert{Notify: "operator", Receiver: "dba"}}
+	got = cfg.PolicyFor("shop-1", "", meta).Alert
+	if want := (policy.Alert{Notify: "operator", Severity: "critical", Receiver: "dba", Tenant: "shop"}); got != want {
+		t.Errorf("PolicyFor(shop-1, meta).Alert = %+v, want %+v", got, want)
+	}
+	if got := cfg.PolicyFor("db-1", "", policy.Policy{}).Alert; got != (policy.Alert{Notify: "none"}) {
+		t.Errorf("PolicyFor(db-1).Alert = %+v, want notify none", got)
+	}
+}
+
+func TestParseConfigAlertPolicyErrors(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"notify", "policies:\n  - match: a\n    alert:\n      notify: everyone\n",
+			`line 4: policies[0].alert.notify: "everyone" is not one of [operator tenant both none]`},
+		{"severity", "policies:\n  - match: a\n  - match: b\n    alert:\n      severity: page\n",
+			`line 5: policies[1].alert.severity: "page" is not one of [info warning critical]`},
+		{"receiver", "policies:\n  - match: a\n    alert:\n      receiver: \"acme oncall\"\n", `line 4: policies[0].alert.receiver: "acme oncall" is not a name`},
+		{"receiver url", "policies:\n  - match: a\n    alert: {receiver: \"http://evil.example/\"}\n", `policies[0].alert.receiver: "http://evil.example/" is not a name`},
+		{"tenant", "policies:\n  - match: a\n    alert:\n      tenant: -acme\n", `line 4: policies[0].alert.tenant: "-acme" is not a name`},
+		{"unknown key", "policies:\n  - match: a\n    alert:\n      notfy: both\n", `line 4: unknown key "policies[0].alert.notfy" (did you mean "notify"?)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseConfig(%q) error = %v, want it to contain %q", tt.yaml, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestPolicyFor(t *testing.T) {
+	f, tr := false, true
+	cfg := Config{Policies: []policy.Rule{
+		{Match: "db-*", Enabled: &f},
+		{Match: "web-*", Interval: config.Duration(2 * time.Minute), Targets: addrs("192.0.2.1")},
+		{Match: "6695eb01-f6a4-8304-79aa-97f2502e193f", Interval: config.Duration(30 * time.Second)},
+		{Match: "batch-*", RetryInterval: config.Duration(time.Minute)},
+	}}
+	tests := []struct {
+		name, uuid string
+		meta       policy.Policy
+		want       policy.Policy
+	}{
+		{"other", "x", policy.Policy{}, policy.Policy{}},
+		{"db-1", "x", policy.Policy{}, policy.Policy{Enabled: &f}},
+		{"db-1", "x", policy.Policy{Enabled: &tr}, policy.Policy{Enabled: &tr}},
+		{"web-1", "x", policy.Policy{Targets: addrs("192.0.2.2", "192.0.2.1")}, policy.Policy{Interval: 2 * time.Minute, Targets: addrs("192.0.2.1", "192.0.2.2")}},
+		{"web-1", "x", policy.Policy{Interval: time.Minute}, policy.Policy{Interval: time.Minute, Targets: addrs("192.0.2.1")}},
+		{"test", "6695eb01-f6a4-8304-79aa-97f2502e193f", policy.Policy{}, policy.Policy{Interval: 30 * time.Second}},
+		{"batch-1", "x", policy.Policy{}, policy.Policy{RetryInterval: time.Minute}},
+		{"batch-1", "x", policy.Policy{RetryInterval: 5 * time.Second}, policy.Policy{RetryInterval: 5 * time.Second}},
+		{"web-1", "x", policy.Policy{RetryInterval: 20 * time.Second}, policy.Policy{Interval: 2 * time.Minute, RetryInterval: 20 * time.Second, Targets: addrs("192.0.2.1")}},
+	}
+	for _, tt := range tests {
+		got := cfg.PolicyFor(tt.name, tt.uuid, tt.meta)
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("PolicyFor(%q, %+v) = %+v, want %+v", tt.name, tt.meta, got, tt.want)
+		}
+	}
+	if got := (policy.Policy{Enabled: &f}); !got.Disabled() {
+		t.Errorf("Policy{Enabled: false}.Disabled() = false")
+	}
+}
+
+func TestParseConfigPolicies(t *testing.T) {
+	cfg, err := ParseConfig([]byte("policies:\n  - match: \"db-*\"\n    enabled: false\n  - match: web-1\n    interval: 2m\n    targets: [192.0.2.1]\n"))
+	if err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	if len(cfg.Policies) != 2 || !cfg.Policies[0].Policy().Disabled() || cfg.Policies[1].Interval != config.Duration(2*time.Minute) {
+		t.Errorf("policies = %+v", cfg.Policies)
+	}
+	for _, bad := range []string{
+		"policies:\n  - enabled: false\n",
+		"policies:\n  - match: a\n    retry_interval: 1s\n",
+		"policies:\n  - match: \"[\"\n",
+		"policies:\n  - match: a\n    interval: 1s\n",
+		"policies:\n  - match: a\n    targets: [0.0.0.0]\n",
+	} {
+		if _, err := ParseConfig([]byte(bad)); err == nil || !strings.Contains(err.Error(), "policies[0]") {
+			t.Errorf("ParseConfig(%q) = %v, want an error naming policies[0]", bad, err)
+		}
+	}
+}
+
+func TestParseConfigPolicyRetryInterval(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       time.Duration
+		wantErr    string
+	}{
+		{"set", "policies:\n  - match: db-*\n    retry_interval: 5s\n", 5 * time.Second, ""},
+		{"with an interval", "policies:\n  - match: db-*\n    interval: 5m\n    retry_interval: 30s\n", 30 * time.Second, ""},
+		{"unset", "policies:\n  - match: db-*\n", 0, ""},
+		{"too short", "policies:\n  - match: db-*\n    retry_interval: 1s\n", 0, "policies[0].retry_interval: 1s is not between 5s and 24h0m0s"},
+		{"too long", "policies:\n  - match: a\n  - match: db-*\n    retry_interval: 25h\n", 0, "policies[1].retry_interval: 25h0m0s is not between 5s and 24h0m0s"},
+		{"negative", "policies:\n  - match: db-*\n    retry_interval: -10s\n", 0, "policies[0].retry_interval: -10s is not between"},
+		{"not a duration", "policies:\n  - match: db-*\n    retry_interval: soon\n", 0, `line 3: policies[0].retry_interval: "soon" is not a duration such as "30s"`},
+		{"misspelt", "policies:\n  - match: db-*\n    retry_intervall: 5s\n", 0, `line 3: unknown key "policies[0].retry_intervall" (did you mean "retry_interval"?)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(tt.yaml))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseConfig(%q) error = %v, want it to contain %q", tt.yaml, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseConfig(%q): %v", tt.yaml, err)
+			}
+			if got := cfg.PolicyFor("db-1", "", policy.Policy{}).RetryInterval; got != tt.want {
+				t.Errorf("ParseConfig(%q): db-1's retry interval = %s, want %s", tt.yaml, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestListTimeout(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		want    time.Duration
+	}{
+		{"unset", 0, MinListTimeout},
+		{"default", DefaultTimeout, 30 * time.Second},
+		{"short check deadline keeps the floor", 5 * time.Second, MinListTimeout},
+		{"long check deadline lengthens the listing's", 2 * time.Minute, 2 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Timeout: config.Duration(tt.timeout)}
+			if got := cfg.ListTimeout(); got != tt.want {
+				t.Errorf("Config{Timeout: %s}.ListTimeout() = %s, want %s", tt.timeout, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigOptIn(t *testing.T) {
+	tests := []struct {
+		yaml string
+		want bool
+	}{
+		{"", false},
+		{"opt_in: false", false},
+		{"opt_in: true", true},
+	}
+	for _, tt := range tests {
+		cfg, err := ParseConfig([]byte(tt.yaml))
+		if err != nil || cfg.OptIn != tt.want {
+			t.Errorf("ParseConfig(%q) = OptIn %v, %v; want %v", tt.yaml, cfg.OptIn, err, tt.want)
+		}
+	}
+	if _, err := ParseConfig([]byte("opt_in: maybe")); err == nil {
+		t.Error(`ParseConfig("opt_in: maybe") accepted a non-boolean`)
+	}
+}
+func addrs(ss ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
 }

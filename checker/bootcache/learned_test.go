@@ -1,4 +1,4 @@
-package checker
+package bootcache
 
 import (
 	"math/rand/v2"

@@ -1,10 +1,8 @@
-package checker
+package settings
 
 import (
 	"fmt"
 	"os"
-	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -59,34 +57,6 @@ func ParseConfig(b []byte) (Config, error) {
 	return cfg, nil
 }
 
-// Duration is a time.Duration; in YAML it is written as "2s" or "1m30s".
-type Duration time.Duration
-
-// UnmarshalConfig decodes a Go duration string such as "30s". A top-level
-// duration (timeout, ping_timeout, retry_interval) is a setting: written
-// empty it is unset (its flag's default), written otherwise it must be
-// positive. A duration inside an entry (a policy's interval) must be a
-// duration; its bounds are the entry's. Every error names its line and
-// key path.
-func (d *Duration) UnmarshalConfig(n *yaml.Node, path string) error {
-	topLevel := !strings.ContainsAny(path, ".[")
-	if n.Kind != yaml.ScalarNode {
-		return config.NotA(n, path, "a duration such as \"30s\"")
-	}
-	if topLevel && n.Value == "" {
-		return nil
-	}
-	v, err := time.ParseDuration(n.Value)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%q is not a duration such as \"30s\"", n.Value)
-	case topLevel && v <= 0:
-		return fmt.Errorf("must be positive, got %s", n.Value)
-	}
-	*d = Duration(v)
-	return nil
-}
-
 // NICsByMAC is the config file's nics: the operator's word on single
 // NICs, keyed by MAC in guestagent.NormalMAC form.
 type NICsByMAC map[string]NICConfig
@@ -106,7 +76,7 @@ func (m *NICsByMAC) UnmarshalConfig(n *yaml.Node, path string) error {
 		mac, ok := guestagent.NormalMAC(key.Value)
 		switch {
 		case !ok:
-			errs = append(errs, &config.Error{Line: key.Line, Path: path, Err: fmt.Errorf("%q is not a MAC address such as 52:54:00:0c:00:11", truncateName(key.Value))})
+			errs = append(errs, &config.Error{Line: key.Line, Path: path, Err: fmt.Errorf("%q is not a MAC address such as 52:54:00:0c:00:11", config.Shorten(key.Value))})
 		case seen[mac] != 0:
 			errs = append(errs, &config.Error{Line: key.Line, Path: path, Err: fmt.Errorf("%s is already listed on line %d", mac, seen[mac])})
 		default:

@@ -1,8 +1,10 @@
-package checker
+package settings
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 // The config of issue 18, accepted as written.
@@ -22,7 +24,7 @@ func TestPolicyProbes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := cfg.PolicyFor("web-1", "", Policy{})
+	p := cfg.PolicyFor("web-1", "", policy.Policy{})
 	if len(p.Probes) != 5 {
 		t.Fatalf("web-1 has %d probes, want 5", len(p.Probes))
 	}
@@ -33,7 +35,7 @@ func TestPolicyProbes(t *testing.T) {
 	if http := p.Probes[4]; http.Status != "2xx" {
 		t.Errorf("http status default = %q, want 2xx", http.Status)
 	}
-	if d := cfg.PolicyFor("db-1", "", Policy{}); len(d.Probes) != 0 || d.ICMP().Count != 1 {
+	if d := cfg.PolicyFor("db-1", "", policy.Policy{}); len(d.Probes) != 0 || d.ICMP().Count != 1 {
 		t.Errorf("db-1 policy = %+v, want the default single echo", d)
 	}
 }

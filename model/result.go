@@ -1,8 +1,10 @@
-package checker
+package model
 
 import (
 	"net/netip"
 	"time"
+
+	"github.com/vmcheck/vmcheck/policy"
 )
 
 // State is the verdict on one domain's connectivity.
@@ -102,9 +104,9 @@ type Result struct {
 	Diagnosis []Diagnosis `json:"diagnosis,omitempty"`
 	// Alert is the domain's alert policy in force (Policy.EffectiveAlert):
 	// whom vmcheck's alerts about it go to. Check sets it.
-	Alert     *AlertPolicy `json:"alert,omitempty"`
-	CheckedAt time.Time    `json:"checked_at"`
-	Duration  float64      `json:"duration_seconds"`
+	Alert     *policy.Alert `json:"alert,omitempty"`
+	CheckedAt time.Time     `json:"checked_at"`
+	Duration  float64       `json:"duration_seconds"`
 }
 
 // OSResult is the guest operating system as detected through the agent.
@@ -192,7 +194,9 @@ type ProbeResult struct {
 	// others: outputs format it (metric labels) instead of parsing Target
 	// back.
 	Addr netip.Addr `json:"-"`
-	// cause and detail are the diagnosis the method named.
-	cause  Code
-	detail string
+	// Cause and CauseDetail are the diagnosis the probe's method named,
+	// for the engine's diagnosis (Result.Diagnosis says them): not part
+	// of the JSON contract.
+	Cause       Code   `json:"-"`
+	CauseDetail string `json:"-"`
 }
