@@ -1,70 +1,44 @@
-package main
+package report
 
 import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vmcheck/vmcheck/bench/sim"
 )
 
-func spread(v []float64) string {
-	if len(v) == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%s–%s", secs(slices.Min(v)), secs(slices.Max(v)))
+// Setup names the parameters labbench's benchmarks ran with, which the
+// table states beside the figures.
+type Setup struct {
+	PingTimeout time.Duration // --ping-timeout of the lab rounds
+	FreezeGuest string        // the guest whose agent the isolation rounds freeze
+	PolicyGuest string        // the guest of the probe-method benchmark
+	FullPolicy  []string      // the full policy's --probe flags
+	// HostileSet and HonestSet are the guests of the hostile benchmark's
+	// runs and of their honest counterparts.
+	HostileSet, HonestSet []string
+	ServeInterval         time.Duration // --interval of the hostile serve runs
+	ServeRounds           int           // rounds of a hostile serve run
+	// DetectGuest is the guest whose link the time-to-detect benchmark
+	// cuts; DetectInterval, DetectRetry and DetectDownAfter are its serves'
+	// --interval, --retry-interval and --down-after; DetectGoal the target
+	// in seconds from the cut to down.
+	DetectGuest     string
+	DetectInterval  time.Duration
+	DetectRetry     time.Duration
+	DetectDownAfter int
+	DetectGoal      float64
+	// WorkersGoal bounds virsh list during a round ÷ idle.
+	WorkersGoal float64
 }
 
-func secs(s float64) string {
-	switch {
-	case s >= 10:
-		return fmt.Sprintf("%.1f s", s)
-	case s >= 1:
-		return fmt.Sprintf("%.2f s", s)
-	case s >= 0.01:
-		return fmt.Sprintf("%.0f ms", s*1e3)
-	default:
-		return fmt.Sprintf("%.1f ms", s*1e3)
-	}
-}
-
-func walls[T VMRun | BaselineRun](runs []T) []float64 {
-	out := make([]float64, len(runs))
-	for i, r := range runs {
-		switch r := any(r).(type) {
-		case VMRun:
-			out[i] = r.Wall
-		case BaselineRun:
-			out[i] = r.Wall
-		}
-	}
-	return out
-}
-
-func met(ok bool) string {
-	if ok {
-		return "**met**"
-	}
-	return "**not met**"
-}
-
-// table accumulates markdown rows; String orders them by their first
-// cell (the figure's number), keeping the order within a number.
-type table struct{ rows [][]string }
-
-func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
-
-func (t *table) String() string {
-	var b strings.Builder
-	rows := slices.Clone(t.rows)
-	slices.SortStableFunc(rows[2:], func(a, b []string) int { return strings.Compare(a[0], b[0]) })
-	for _, r := range rows {
-		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
-	}
-	return b.String()
-}
-
-func renderTable(o options, rep *Results) string {
+// Render returns the Markdown of BENCHMARKS.md's table for rep: a heading
+// with the machine, then one row per figure with the command that produced
+// it, the target and whether it was met, ordered by the figure's number.
+// cfg names the parameters the benchmarks ran with.
+func Render(rep *Results, cfg Setup) string {
 	var out strings.Builder
 	m := rep.Machine
 	fmt.Fprintf(&out, "## vmcheck benchmarks, %s\n\n", rep.Started.Format("2006-01-02 15:04 MST"))
@@ -73,7 +47,7 @@ func renderTable(o options, rep *Results) string {
 	if len(rep.VMCheck) > 0 {
 		fmt.Fprintf(&out, "Lab rounds: %d repetitions, interleaved, medians (min–max); guests in order %s; ping timeout %s. "+
 			"Background load on the host (other processes, measured for 1 s before each repetition): median %.0f%% of its CPU.\n",
-			rep.Reps, strings.Join(rep.Guests, ", "), pingTimeout, 100*sim.Median(rep.Idle))
+			rep.Reps, strings.Join(rep.Guests, ", "), cfg.PingTimeout, 100*sim.Median(rep.Idle))
 	}
 	out.WriteString("\n")
 	var t table
@@ -90,7 +64,7 @@ func renderTable(o options, rep *Results) string {
 			}
 			t.row("1", fmt.Sprintf("round, N = %d: baseline ÷ vmcheck", n),
 				vmcmd+" vs `bench/baseline.sh -c $URI -e 203.0.113.10 -W 2 …`",
-				fmt.Sprintf("%s (%s) vs %s (%s): **%.1f×**", secs(sim.Median(b)), spread(b), secs(sim.Median(v)), spread(v), ratio), target, res)
+				fmt.Sprintf("%s (%s) vs %s (%s): **%.1f×**", Secs(sim.Median(b)), spread(b), Secs(sim.Median(v)), spread(v), ratio), target, res)
 		}
 		var vmCPU, baseCPU []float64
 		for _, r := range rep.VMCheck[8] {
@@ -106,7 +80,7 @@ func renderTable(o options, rep *Results) string {
 		var solo []string
 		for _, g := range rep.Guests {
 			m := sim.Median(walls(rep.Solo[g]))
-			solo = append(solo, fmt.Sprintf("%s %s", strings.TrimPrefix(g, "lab-"), secs(m)))
+			solo = append(solo, fmt.Sprintf("%s %s", strings.TrimPrefix(g, "lab-"), Secs(m)))
 			if m > slowest {
 				slowest, slowestName = m, g
 			}
@@ -121,7 +95,7 @@ func renderTable(o options, rep *Results) string {
 		t.row("2", "parallel scaling: vmcheck round N = 8 ÷ N = 1", vmcmd,
 			fmt.Sprintf("%s ÷ %s = **%.2f×**; ÷ the slowest guest alone (%s, %s) = %.2f×; each guest alone: %s. "+
 				"During an N = 8 round the host's %d cores were %.0f%% busy; the guests' QEMU used %.2f CPU-s, libvirtd %.2f, vmcheck %.2f",
-				secs(v8), secs(v1), v8/v1, slowestName, secs(slowest), v8/slowest, strings.Join(solo, ", "),
+				Secs(v8), Secs(v1), v8/v1, slowestName, Secs(slowest), v8/slowest, strings.Join(solo, ", "),
 				rep.Machine.Cores, 100*sim.Median(busy8), sim.Median(qemu8), sim.Median(lv8), sim.Median(tool8)),
 			"≤ 1.5×", met(v8/v1 <= 1.5))
 
@@ -141,23 +115,23 @@ func renderTable(o options, rep *Results) string {
 		t.row("3", "one check (lab-debian, N = 1) ÷ its floor",
 			"`duration_seconds` of the N = 1 rounds; floor: labbench's minimal client (2 × guest-exec, then guest-exec-status back to back until exited)",
 			fmt.Sprintf("%s (%s) ÷ %s (%s) = **%.2f×**; floor parts: ping in guest %s (gateway) / %s (external), guest-exec %s, guest-exec-status %s, guest-ping %s",
-				secs(sim.Median(check)), spread(check), secs(sim.Median(floor)), spread(floor), ratio,
-				secs(sim.Median(pgw)), secs(sim.Median(pext)), secs(sim.Median(execRTT)), secs(sim.Median(statusRTT)), secs(sim.Median(rtt))),
+				Secs(sim.Median(check)), spread(check), Secs(sim.Median(floor)), spread(floor), ratio,
+				Secs(sim.Median(pgw)), Secs(sim.Median(pext)), Secs(sim.Median(execRTT)), Secs(sim.Median(statusRTT)), Secs(sim.Median(rtt))),
 			"≤ 1.5×", met(ratio <= 1.5))
 		for _, n := range []int{1, 8} {
 			s := walls(rep.Silent[n])
-			limit := pingTimeout.Seconds() + 0.5
-			t.row("4", fmt.Sprintf("round, N = %d, external target silent (T = %s)", n, pingTimeout),
+			limit := cfg.PingTimeout.Seconds() + 0.5
+			t.row("4", fmt.Sprintf("round, N = %d, external target silent (T = %s)", n, cfg.PingTimeout),
 				"`bin/vmcheck check … --external 203.0.113.20 --ping-timeout 2s`",
-				fmt.Sprintf("**%s** (%s); the same round with the target answering: %s", secs(sim.Median(s)), spread(s), secs(sim.Median(walls(rep.VMCheck[n])))),
-				fmt.Sprintf("≤ T + 0.5 s = %s", secs(limit)), met(sim.Median(s) <= limit))
+				fmt.Sprintf("**%s** (%s); the same round with the target answering: %s", Secs(sim.Median(s)), spread(s), Secs(sim.Median(walls(rep.VMCheck[n])))),
+				fmt.Sprintf("≤ T + 0.5 s = %s", Secs(limit)), met(sim.Median(s) <= limit))
 		}
-		with, without := othersChecks(rep.IsoWith), othersChecks(rep.IsoWithout)
+		with, without := othersChecks(rep.IsoWith, cfg.FreezeGuest), othersChecks(rep.IsoWithout, cfg.FreezeGuest)
 		iso := sim.Median(with) / sim.Median(without)
 		t.row("5", "isolation: the 7 other domains' checks with lab-freeze's agent frozen in the round ÷ without it",
 			"`lab/lab.sh fault freeze-agent lab-freeze`; `bin/vmcheck check … --timeout 8s` on the 8 guests vs the 7 others, interleaved",
-			fmt.Sprintf("median check %s (%s) vs %s (%s): **%.2f×**; rounds %s vs %s", secs(sim.Median(with)), spread(with), secs(sim.Median(without)), spread(without), iso,
-				secs(sim.Median(walls(rep.IsoWith))), secs(sim.Median(walls(rep.IsoWithout)))),
+			fmt.Sprintf("median check %s (%s) vs %s (%s): **%.2f×**; rounds %s vs %s", Secs(sim.Median(with)), spread(with), Secs(sim.Median(without)), spread(without), iso,
+				Secs(sim.Median(walls(rep.IsoWith))), Secs(sim.Median(walls(rep.IsoWithout)))),
 			"≤ 1.10×", met(iso <= 1.10))
 	}
 	var serve, cron, small, policySim []SimRun
@@ -177,7 +151,7 @@ func renderTable(o options, rep *Results) string {
 		a, b := small[0].Report, small[1].Report
 		t.row("2", fmt.Sprintf("vmcheck's own parallelism: simulated round of %d ÷ %d domains (lab latencies, no host CPU contention)", b.Domains, a.Domains),
 			"`"+strings.Join(small[0].Args, " ")+"`, then `-n 8`",
-			fmt.Sprintf("%s ÷ %s = **%.2f×**", secs(b.Warm.Wall), secs(a.Warm.Wall), b.Warm.Wall/a.Warm.Wall), "≤ 1.5×", met(b.Warm.Wall/a.Warm.Wall <= 1.5))
+			fmt.Sprintf("%s ÷ %s = **%.2f×**", Secs(b.Warm.Wall), Secs(a.Warm.Wall), b.Warm.Wall/a.Warm.Wall), "≤ 1.5×", met(b.Warm.Wall/a.Warm.Wall <= 1.5))
 	}
 	var before *SimRun
 	for i, s := range serve {
@@ -192,7 +166,7 @@ func renderTable(o options, rep *Results) string {
 		cmd := "`" + strings.Join(s.Args, " ") + "`"
 		t.row("6", fmt.Sprintf("%d simulated domains, %s: round wall time (warm; cold)", r.Domains, s.Name), cmd,
 			fmt.Sprintf("**%s** (cold %s); median check %s; **%.3f agent calls per ok check**; agent calls in flight ≤ %d (peak %d, %d backoffs)",
-				secs(r.Warm.Wall), secs(r.Cold.Wall), secs(r.Warm.MedianCheck), r.Warm.AgentCallsOK, r.AgentCallLimit, r.AgentCallPeak, r.AgentCallBackoffs),
+				Secs(r.Warm.Wall), Secs(r.Cold.Wall), Secs(r.Warm.MedianCheck), r.Warm.AgentCallsOK, r.AgentCallLimit, r.AgentCallPeak, r.AgentCallBackoffs),
 			"< 2 s; ≤ 5 calls", met(r.Warm.Wall < 2 && r.Warm.AgentCallsOK <= 5))
 	}
 	if len(serve) > 0 {
@@ -207,12 +181,12 @@ func renderTable(o options, rep *Results) string {
 		t.row("6", "allocations per check (simulator included)", cmd,
 			fmt.Sprintf("%.0f allocs, %.0f kB", r.Warm.AllocsPerChk, r.Warm.BytesPerChk/1e3), "—", "—")
 		t.row("6", fmt.Sprintf("GET /metrics, %d domains (%d samples, gzip), between rounds", r.Domains, r.ScrapeSamples), cmd,
-			fmt.Sprintf("**%s** (%d kB gzip); first scrape after a round %s", secs(r.ScrapeCached), r.ScrapeBytes/1000, secs(r.ScrapeFresh)), "< 10 ms", met(r.ScrapeCached < 0.010))
+			fmt.Sprintf("**%s** (%d kB gzip); first scrape after a round %s", Secs(r.ScrapeCached), r.ScrapeBytes/1000, Secs(r.ScrapeFresh)), "< 10 ms", met(r.ScrapeCached < 0.010))
 		if before != nil {
 			b := before.Report
 			t.row("6", "the same, as before this change: every metric gathered, encoded and compressed by promhttp on each scrape",
 				"`"+strings.Join(before.Args, " ")+"`",
-				fmt.Sprintf("%s (%d kB gzip); first scrape after a round %s; peak RSS %.0f MB", secs(b.ScrapeCached), b.ScrapeBytes/1000, secs(b.ScrapeFresh), float64(b.PeakRSS)/1e6),
+				fmt.Sprintf("%s (%d kB gzip); first scrape after a round %s; peak RSS %.0f MB", Secs(b.ScrapeCached), b.ScrapeBytes/1000, Secs(b.ScrapeFresh), float64(b.PeakRSS)/1e6),
 				"< 10 ms", met(b.ScrapeCached < 0.010))
 		}
 	}
@@ -226,24 +200,24 @@ func renderTable(o options, rep *Results) string {
 		r := cron[0].Report
 		cmd := "`" + strings.Join(cron[0].Args, " ") + "` ×" + fmt.Sprint(len(cron))
 		t.row("6", fmt.Sprintf("cron: textfile write, %d domains (gather, encode, fsync, rename)", r.Domains), cmd,
-			fmt.Sprintf("%s (%s), %d kB", secs(sim.Median(tf)), spread(tf), r.TextfileBytes/1000), "—", "—")
+			fmt.Sprintf("%s (%s), %d kB", Secs(sim.Median(tf)), spread(tf), r.TextfileBytes/1000), "—", "—")
 		t.row("6", "peak RSS, cron: one cold round, then the textfile", cmd,
 			fmt.Sprintf("**%.0f MB** (max of %d), of which %.0f MB file-backed", slices.Max(rss)/1e6, len(rss), sim.Median(file)/1e6), "< 60 MB", met(slices.Max(rss) < 60e6))
 	}
-	policyRows(&t, rep, policySim)
-	hostileRows(&t, rep)
-	detectRows(&t, rep)
-	workersRows(&t, rep)
+	policyRows(&t, rep, cfg, policySim)
+	hostileRows(&t, rep, cfg)
+	detectRows(&t, rep, cfg)
+	workersRows(&t, rep, cfg)
 	out.WriteString(t.String())
 	return out.String()
 }
 
-// othersChecks pools the check durations of every domain but lab-freeze.
-func othersChecks(runs []VMRun) []float64 {
+// othersChecks pools the check durations of every domain but frozen.
+func othersChecks(runs []VMRun, frozen string) []float64 {
 	var out []float64
 	for _, r := range runs {
 		for name, d := range r.Checks {
-			if name != freezeGuest {
+			if name != frozen {
 				out = append(out, d)
 			}
 		}
