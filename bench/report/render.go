@@ -53,88 +53,114 @@ func Render(rep *Results, cfg Setup) string {
 	var t table
 	t.row("#", "figure", "command", "measured", "target", "result")
 	t.row("---", "---", "---", "---", "---", "---")
-	vmcmd := "`bin/vmcheck check -c $URI --external 203.0.113.10 --ping-timeout 2s -o json --domain …`"
 	if len(rep.VMCheck) > 0 {
-		for _, n := range []int{1, 4, 8} {
-			v, b := walls(rep.VMCheck[n]), walls(rep.Baseline[n])
-			ratio := sim.Median(b) / sim.Median(v)
-			target, res := "—", "—"
-			if n == 8 {
-				target, res = "≥ 10×", met(ratio >= 10)
-			}
-			t.row("1", fmt.Sprintf("round, N = %d: baseline ÷ vmcheck", n),
-				vmcmd+" vs `bench/baseline.sh -c $URI -e 203.0.113.10 -W 2 …`",
-				fmt.Sprintf("%s (%s) vs %s (%s): **%.1f×**", Secs(sim.Median(b)), spread(b), Secs(sim.Median(v)), spread(v), ratio), target, res)
-		}
-		var vmCPU, baseCPU []float64
-		for _, r := range rep.VMCheck[8] {
-			vmCPU = append(vmCPU, r.CPU.Tool)
-		}
-		for _, r := range rep.Baseline[8] {
-			baseCPU = append(baseCPU, r.CPU.Tool)
-		}
-		t.row("1", "CPU time of the tool itself per round, N = 8 (user + system; the baseline's with its virsh processes)", "as above",
-			fmt.Sprintf("baseline %.2f CPU-s vs vmcheck %.3f CPU-s: %.0f×", sim.Median(baseCPU), sim.Median(vmCPU), sim.Median(baseCPU)/sim.Median(vmCPU)), "—", "—")
-		v1, v8 := sim.Median(walls(rep.VMCheck[1])), sim.Median(walls(rep.VMCheck[8]))
-		slowest, slowestName := 0.0, ""
-		var solo []string
-		for _, g := range rep.Guests {
-			m := sim.Median(walls(rep.Solo[g]))
-			solo = append(solo, fmt.Sprintf("%s %s", strings.TrimPrefix(g, "lab-"), Secs(m)))
-			if m > slowest {
-				slowest, slowestName = m, g
-			}
-		}
-		var busy8, qemu8, lv8, tool8 []float64
-		for _, r := range rep.VMCheck[8] {
-			busy8 = append(busy8, r.HostBusy)
-			qemu8 = append(qemu8, r.CPU.QEMU)
-			lv8 = append(lv8, r.CPU.Libvirtd)
-			tool8 = append(tool8, r.CPU.Tool)
-		}
-		t.row("2", "parallel scaling: vmcheck round N = 8 ÷ N = 1", vmcmd,
-			fmt.Sprintf("%s ÷ %s = **%.2f×**; ÷ the slowest guest alone (%s, %s) = %.2f×; each guest alone: %s. "+
-				"During an N = 8 round the host's %d cores were %.0f%% busy; the guests' QEMU used %.2f CPU-s, libvirtd %.2f, vmcheck %.2f",
-				Secs(v8), Secs(v1), v8/v1, slowestName, Secs(slowest), v8/slowest, strings.Join(solo, ", "),
-				rep.Machine.Cores, 100*sim.Median(busy8), sim.Median(qemu8), sim.Median(lv8), sim.Median(tool8)),
-			"≤ 1.5×", met(v8/v1 <= 1.5))
-
-		var check, floor, rtt, execRTT, statusRTT, pgw, pext []float64
-		for _, r := range rep.VMCheck[1] {
-			check = append(check, r.Checks[rep.Guests[0]])
-		}
-		for _, f := range rep.Floor {
-			floor = append(floor, f.Floor)
-			rtt = append(rtt, f.PingRTT...)
-			execRTT = append(execRTT, f.ExecRTT...)
-			statusRTT = append(statusRTT, f.StatusRTT...)
-			pgw = append(pgw, f.PingGateway)
-			pext = append(pext, f.PingExternal)
-		}
-		ratio := sim.Median(check) / sim.Median(floor)
-		t.row("3", "one check (lab-debian, N = 1) ÷ its floor",
-			"`duration_seconds` of the N = 1 rounds; floor: labbench's minimal client (2 × guest-exec, then guest-exec-status back to back until exited)",
-			fmt.Sprintf("%s (%s) ÷ %s (%s) = **%.2f×**; floor parts: ping in guest %s (gateway) / %s (external), guest-exec %s, guest-exec-status %s, guest-ping %s",
-				Secs(sim.Median(check)), spread(check), Secs(sim.Median(floor)), spread(floor), ratio,
-				Secs(sim.Median(pgw)), Secs(sim.Median(pext)), Secs(sim.Median(execRTT)), Secs(sim.Median(statusRTT)), Secs(sim.Median(rtt))),
-			"≤ 1.5×", met(ratio <= 1.5))
-		for _, n := range []int{1, 8} {
-			s := walls(rep.Silent[n])
-			limit := cfg.PingTimeout.Seconds() + 0.5
-			t.row("4", fmt.Sprintf("round, N = %d, external target silent (T = %s)", n, cfg.PingTimeout),
-				"`bin/vmcheck check … --external 203.0.113.20 --ping-timeout 2s`",
-				fmt.Sprintf("**%s** (%s); the same round with the target answering: %s", Secs(sim.Median(s)), spread(s), Secs(sim.Median(walls(rep.VMCheck[n])))),
-				fmt.Sprintf("≤ T + 0.5 s = %s", Secs(limit)), met(sim.Median(s) <= limit))
-		}
-		with, without := othersChecks(rep.IsoWith, cfg.FreezeGuest), othersChecks(rep.IsoWithout, cfg.FreezeGuest)
-		iso := sim.Median(with) / sim.Median(without)
-		t.row("5", "isolation: the 7 other domains' checks with lab-freeze's agent frozen in the round ÷ without it",
-			"`lab/lab.sh fault freeze-agent lab-freeze`; `bin/vmcheck check … --timeout 8s` on the 8 guests vs the 7 others, interleaved",
-			fmt.Sprintf("median check %s (%s) vs %s (%s): **%.2f×**; rounds %s vs %s", Secs(sim.Median(with)), spread(with), Secs(sim.Median(without)), spread(without), iso,
-				Secs(sim.Median(walls(rep.IsoWith))), Secs(sim.Median(walls(rep.IsoWithout)))),
-			"≤ 1.10×", met(iso <= 1.10))
+		roundRows(&t, rep)
+		checkRows(&t, rep, cfg)
 	}
-	var serve, cron, small, policySim []SimRun
+	policySim := simRows(&t, rep)
+	policyRows(&t, rep, cfg, policySim)
+	hostileRows(&t, rep, cfg)
+	detectRows(&t, rep, cfg)
+	workersRows(&t, rep, cfg)
+	out.WriteString(t.String())
+	return out.String()
+}
+
+// vmcmd is the command of the lab rounds.
+const vmcmd = "`bin/vmcheck check -c $URI --external 203.0.113.10 --ping-timeout 2s -o json --domain …`"
+
+// roundRows are the figures of the lab rounds: vmcheck against the
+// baseline, and its parallel scaling.
+func roundRows(t *table, rep *Results) {
+	for _, n := range []int{1, 4, 8} {
+		v, b := walls(rep.VMCheck[n]), walls(rep.Baseline[n])
+		ratio := sim.Median(b) / sim.Median(v)
+		target, res := "—", "—"
+		if n == 8 {
+			target, res = "≥ 10×", met(ratio >= 10)
+		}
+		t.row("1", fmt.Sprintf("round, N = %d: baseline ÷ vmcheck", n),
+			vmcmd+" vs `bench/baseline.sh -c $URI -e 203.0.113.10 -W 2 …`",
+			fmt.Sprintf("%s (%s) vs %s (%s): **%.1f×**", Secs(sim.Median(b)), spread(b), Secs(sim.Median(v)), spread(v), ratio), target, res)
+	}
+	var vmCPU, baseCPU []float64
+	for _, r := range rep.VMCheck[8] {
+		vmCPU = append(vmCPU, r.CPU.Tool)
+	}
+	for _, r := range rep.Baseline[8] {
+		baseCPU = append(baseCPU, r.CPU.Tool)
+	}
+	t.row("1", "CPU time of the tool itself per round, N = 8 (user + system; the baseline's with its virsh processes)", "as above",
+		fmt.Sprintf("baseline %.2f CPU-s vs vmcheck %.3f CPU-s: %.0f×", sim.Median(baseCPU), sim.Median(vmCPU), sim.Median(baseCPU)/sim.Median(vmCPU)), "—", "—")
+	v1, v8 := sim.Median(walls(rep.VMCheck[1])), sim.Median(walls(rep.VMCheck[8]))
+	slowest, slowestName := 0.0, ""
+	var solo []string
+	for _, g := range rep.Guests {
+		m := sim.Median(walls(rep.Solo[g]))
+		solo = append(solo, fmt.Sprintf("%s %s", strings.TrimPrefix(g, "lab-"), Secs(m)))
+		if m > slowest {
+			slowest, slowestName = m, g
+		}
+	}
+	var busy8, qemu8, lv8, tool8 []float64
+	for _, r := range rep.VMCheck[8] {
+		busy8 = append(busy8, r.HostBusy)
+		qemu8 = append(qemu8, r.CPU.QEMU)
+		lv8 = append(lv8, r.CPU.Libvirtd)
+		tool8 = append(tool8, r.CPU.Tool)
+	}
+	t.row("2", "parallel scaling: vmcheck round N = 8 ÷ N = 1", vmcmd,
+		fmt.Sprintf("%s ÷ %s = **%.2f×**; ÷ the slowest guest alone (%s, %s) = %.2f×; each guest alone: %s. "+
+			"During an N = 8 round the host's %d cores were %.0f%% busy; the guests' QEMU used %.2f CPU-s, libvirtd %.2f, vmcheck %.2f",
+			Secs(v8), Secs(v1), v8/v1, slowestName, Secs(slowest), v8/slowest, strings.Join(solo, ", "),
+			rep.Machine.Cores, 100*sim.Median(busy8), sim.Median(qemu8), sim.Median(lv8), sim.Median(tool8)),
+		"≤ 1.5×", met(v8/v1 <= 1.5))
+
+}
+
+// checkRows are the figures of one check: against its floor, with a silent
+// external target, and beside a frozen agent.
+func checkRows(t *table, rep *Results, cfg Setup) {
+	var check, floor, rtt, execRTT, statusRTT, pgw, pext []float64
+	for _, r := range rep.VMCheck[1] {
+		check = append(check, r.Checks[rep.Guests[0]])
+	}
+	for _, f := range rep.Floor {
+		floor = append(floor, f.Floor)
+		rtt = append(rtt, f.PingRTT...)
+		execRTT = append(execRTT, f.ExecRTT...)
+		statusRTT = append(statusRTT, f.StatusRTT...)
+		pgw = append(pgw, f.PingGateway)
+		pext = append(pext, f.PingExternal)
+	}
+	ratio := sim.Median(check) / sim.Median(floor)
+	t.row("3", "one check (lab-debian, N = 1) ÷ its floor",
+		"`duration_seconds` of the N = 1 rounds; floor: labbench's minimal client (2 × guest-exec, then guest-exec-status back to back until exited)",
+		fmt.Sprintf("%s (%s) ÷ %s (%s) = **%.2f×**; floor parts: ping in guest %s (gateway) / %s (external), guest-exec %s, guest-exec-status %s, guest-ping %s",
+			Secs(sim.Median(check)), spread(check), Secs(sim.Median(floor)), spread(floor), ratio,
+			Secs(sim.Median(pgw)), Secs(sim.Median(pext)), Secs(sim.Median(execRTT)), Secs(sim.Median(statusRTT)), Secs(sim.Median(rtt))),
+		"≤ 1.5×", met(ratio <= 1.5))
+	for _, n := range []int{1, 8} {
+		s := walls(rep.Silent[n])
+		limit := cfg.PingTimeout.Seconds() + 0.5
+		t.row("4", fmt.Sprintf("round, N = %d, external target silent (T = %s)", n, cfg.PingTimeout),
+			"`bin/vmcheck check … --external 203.0.113.20 --ping-timeout 2s`",
+			fmt.Sprintf("**%s** (%s); the same round with the target answering: %s", Secs(sim.Median(s)), spread(s), Secs(sim.Median(walls(rep.VMCheck[n])))),
+			fmt.Sprintf("≤ T + 0.5 s = %s", Secs(limit)), met(sim.Median(s) <= limit))
+	}
+	with, without := othersChecks(rep.IsoWith, cfg.FreezeGuest), othersChecks(rep.IsoWithout, cfg.FreezeGuest)
+	iso := sim.Median(with) / sim.Median(without)
+	t.row("5", "isolation: the 7 other domains' checks with lab-freeze's agent frozen in the round ÷ without it",
+		"`lab/lab.sh fault freeze-agent lab-freeze`; `bin/vmcheck check … --timeout 8s` on the 8 guests vs the 7 others, interleaved",
+		fmt.Sprintf("median check %s (%s) vs %s (%s): **%.2f×**; rounds %s vs %s", Secs(sim.Median(with)), spread(with), Secs(sim.Median(without)), spread(without), iso,
+			Secs(sim.Median(walls(rep.IsoWith))), Secs(sim.Median(walls(rep.IsoWithout)))),
+		"≤ 1.10×", met(iso <= 1.10))
+}
+
+// simRows are the simulator figures but the probe methods', which it
+// returns.
+func simRows(t *table, rep *Results) (policySim []SimRun) {
+	var serve, cron, small []SimRun
 	for _, s := range rep.Sim {
 		switch {
 		case slices.Contains(s.Args, "-policy"):
@@ -204,12 +230,7 @@ func Render(rep *Results, cfg Setup) string {
 		t.row("6", "peak RSS, cron: one cold round, then the textfile", cmd,
 			fmt.Sprintf("**%.0f MB** (max of %d), of which %.0f MB file-backed", slices.Max(rss)/1e6, len(rss), sim.Median(file)/1e6), "< 60 MB", met(slices.Max(rss) < 60e6))
 	}
-	policyRows(&t, rep, cfg, policySim)
-	hostileRows(&t, rep, cfg)
-	detectRows(&t, rep, cfg)
-	workersRows(&t, rep, cfg)
-	out.WriteString(t.String())
-	return out.String()
+	return policySim
 }
 
 // othersChecks pools the check durations of every domain but frozen.
