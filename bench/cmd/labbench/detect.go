@@ -12,14 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/vmcheck/vmcheck/bench/sim"
-	"github.com/vmcheck/vmcheck/exporter/history"
-	"github.com/vmcheck/vmcheck/exporter/schedule"
+	"github.com/vmcheck/vmcheck/bench/report"
 	"github.com/vmcheck/vmcheck/internal/timing"
 )
 
@@ -44,15 +41,6 @@ const (
 // lab-freeze, which the isolation benchmark may leave rebooting).
 var detectGuests = []string{"lab-debian", "lab-busybox", "lab-windows", "lab-twonic", "lab-ipv6", "lab-noping", "lab-noexec"}
 
-// DetectRun is one link cut as one serve saw it, in seconds from the cut.
-type DetectRun struct {
-	Serve   string  `json:"serve"` // retries or rounds
-	Offset  float64 `json:"offset_seconds"`
-	Down    float64 `json:"down_seconds"`
-	Pending float64 `json:"alert_pending_seconds"`
-	Firing  float64 `json:"alert_firing_seconds"`
-}
-
 // detectServe is one serve of the benchmark.
 type detectServe struct {
 	name     string
@@ -63,7 +51,7 @@ type detectServe struct {
 }
 
 // detectBenchmarks runs reps link cuts against both serves and Prometheus.
-func detectBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results) error {
+func detectBenchmarks(ctx context.Context, o options, lab *Lab, rep *report.Results) error {
 	prom, err := exec.LookPath("prometheus")
 	if err != nil {
 		return fmt.Errorf("time to detect needs Debian's prometheus (apt-get install prometheus): %w", err)
@@ -178,7 +166,7 @@ func detectSettled(ctx context.Context, serves []*detectServe, prom string) erro
 
 // detectOnce cuts the link at a random moment of the round and times each
 // serve's down and its alert, then puts the link back.
-func detectOnce(ctx context.Context, lab *Lab, serves []*detectServe, prom string, rng *rand.Rand) ([]DetectRun, error) {
+func detectOnce(ctx context.Context, lab *Lab, serves []*detectServe, prom string, rng *rand.Rand) ([]report.DetectRun, error) {
 	offset := time.Duration(rng.Int64N(int64(detectInterval)))
 	if err := timing.Sleep(ctx, offset); err != nil {
 		return nil, err
@@ -188,9 +176,9 @@ func detectOnce(ctx context.Context, lab *Lab, serves []*detectServe, prom strin
 	}
 	cut := time.Now()
 	defer func() { _, _ = command(context.Background(), lab.script, "fault", "link-up", detectGuest) }()
-	runs := make([]DetectRun, len(serves))
+	runs := make([]report.DetectRun, len(serves))
 	for i, s := range serves {
-		runs[i] = DetectRun{Serve: s.name, Offset: offset.Seconds()}
+		runs[i] = report.DetectRun{Serve: s.name, Offset: offset.Seconds()}
 	}
 	err := waitFor(ctx, "both serves' VMCheckLinkDown to fire", 2*detectWait, func() (bool, error) {
 		done := true
@@ -295,43 +283,4 @@ func httpGet(u string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-}
-
-// detectRows adds the time-to-detect figures.
-func detectRows(t *table, rep *Results) {
-	pick := func(serve string, f func(DetectRun) float64) []float64 {
-		var v []float64
-		for _, d := range rep.Detect {
-			if d.Serve == serve {
-				v = append(v, f(d))
-			}
-		}
-		return v
-	}
-	down := func(d DetectRun) float64 { return d.Down }
-	firing := func(d DetectRun) float64 { return d.Firing }
-	with, without := pick("retries", down), pick("rounds", down)
-	if len(with) == 0 || len(without) == 0 {
-		return
-	}
-	cmd := fmt.Sprintf("`bin/vmcheck serve --interval %s --retry-interval %s --down-after %d` vs `--retry-interval %s` (no retries), side by side; `lab.sh fault link-down %s` at a random moment of the round",
-		detectInterval, detectRetry, detectDownAfter, detectInterval, detectGuest)
-	t.row("T", "link cut → `down` on /metrics: with retries ÷ without", cmd,
-		fmt.Sprintf("**%s** (%s) vs %s (%s): **%.2f×**", secs(sim.Median(with)), spread(with),
-			secs(sim.Median(without)), spread(without), sim.Median(with)/sim.Median(without)),
-		fmt.Sprintf("≤ %.0f s", detectGoal), met(slices.Max(with) <= detectGoal))
-	if def := pick("defaults", down); len(def) > 0 {
-		budget := schedule.DefaultInterval + (history.DefaultDownAfter-1)*schedule.DefaultRetryInterval + 2*pingTimeout
-		t.row("T", "link cut → `down` on /metrics with the shipped defaults (`--interval 60s --retry-interval 10s --down-after 3`)",
-			"`bin/vmcheck serve` with no timing flag, beside the two above",
-			fmt.Sprintf("**%s** (%s)", secs(sim.Median(def)), spread(def)),
-			fmt.Sprintf("≤ %s: an interval, %d retries, the last check (≤ 2 × ping timeout)", budget, history.DefaultDownAfter-1),
-			met(slices.Max(def) <= budget.Seconds()))
-	}
-	fw, fo := pick("retries", firing), pick("rounds", firing)
-	pw := pick("retries", func(d DetectRun) float64 { return d.Pending })
-	t.row("T", "link cut → VMCheckLinkDown firing (shipped rules, `for: 1m`; Prometheus scrape and evaluation every 15s): with retries ÷ without",
-		"Debian's `prometheus` on loopback scraping both serves",
-		fmt.Sprintf("%s (%s; pending after %s) vs %s (%s): %.2f×", secs(sim.Median(fw)), spread(fw), secs(sim.Median(pw)),
-			secs(sim.Median(fo)), spread(fo), sim.Median(fw)/sim.Median(fo)), "—", "—")
 }

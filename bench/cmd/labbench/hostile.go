@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vmcheck/vmcheck/bench/sim"
+	"github.com/vmcheck/vmcheck/bench/report"
 	"github.com/vmcheck/vmcheck/internal/timing"
 )
 
@@ -31,19 +31,9 @@ const (
 	serveInterval  = 3 * time.Second
 )
 
-// HostileRun is one vmcheck process of the hostile benchmark.
-type HostileRun struct {
-	Mode    string             `json:"mode"` // check or serve
-	Hostile bool               `json:"hostile"`
-	Wall    float64            `json:"wall_seconds"`
-	PeakRSS float64            `json:"peak_rss_bytes"` // VmHWM
-	States  map[string]string  `json:"states,omitempty"`
-	Checks  map[string]float64 `json:"check_seconds,omitempty"`
-}
-
 // hostileBenchmarks brings the hostile guests up (lab.sh up only adds what
 // is missing) and measures check and serve over both sets, interleaved.
-func hostileBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results) error {
+func hostileBenchmarks(ctx context.Context, o options, lab *Lab, rep *report.Results) error {
 	all := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(hostileSet), honestSet...))))
 	logf("hostile guests: making sure %s are up", strings.Join(all, ","))
 	if err := streamed(ctx, lab.script, "up", "--guests", strings.Join(all, ",")); err != nil {
@@ -56,7 +46,7 @@ func hostileBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results) e
 			if err != nil {
 				return err
 			}
-			rep.Hostile = append(rep.Hostile, HostileRun{Mode: "check", Hostile: hostile, Wall: v.Wall, PeakRSS: v.PeakRSS, States: v.States, Checks: v.Checks})
+			rep.Hostile = append(rep.Hostile, report.HostileRun{Mode: "check", Hostile: hostile, Wall: v.Wall, PeakRSS: v.PeakRSS, States: v.States, Checks: v.Checks})
 			logf("  check, %s guests: %.2fs, peak RSS %.0f MB", map[bool]string{true: "hostile", false: "honest"}[hostile], v.Wall, v.PeakRSS/1e6)
 		}
 	}
@@ -76,7 +66,7 @@ func hostileBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results) e
 // serveRun runs vmcheck serve (exchange recorder on, the default) over one
 // set for serveRounds rounds, scraping /metrics and the status page after
 // each, and reads its peak RSS before stopping it.
-func serveRun(ctx context.Context, o options, lab *Lab, hostile bool, port int) (HostileRun, error) {
+func serveRun(ctx context.Context, o options, lab *Lab, hostile bool, port int) (report.HostileRun, error) {
 	doms := map[bool][]string{true: hostileSet, false: honestSet}[hostile]
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	args := []string{"serve", "-c", lab.URI, "--external", lab.External, "--timeout", hostileTimeout.String(),
@@ -87,12 +77,12 @@ func serveRun(ctx context.Context, o options, lab *Lab, hostile bool, port int) 
 	cmd := exec.CommandContext(ctx, o.vmcheck, args...)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return HostileRun{}, fmt.Errorf("vmcheck serve: %w", err)
+		return report.HostileRun{}, fmt.Errorf("vmcheck serve: %w", err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	for range serveRounds {
 		if err := timing.Sleep(ctx, serveInterval); err != nil {
-			return HostileRun{}, err
+			return report.HostileRun{}, err
 		}
 		for _, path := range []string{"/metrics", "/"} {
 			if resp, err := http.Get("http://" + addr + path); err == nil {
@@ -102,10 +92,10 @@ func serveRun(ctx context.Context, o options, lab *Lab, hostile bool, port int) 
 	}
 	hwm, err := vmHWM(cmd.Process.Pid)
 	if err != nil {
-		return HostileRun{}, err
+		return report.HostileRun{}, err
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
-	return HostileRun{Mode: "serve", Hostile: hostile, Wall: time.Since(start).Seconds(), PeakRSS: hwm}, nil
+	return report.HostileRun{Mode: "serve", Hostile: hostile, Wall: time.Since(start).Seconds(), PeakRSS: hwm}, nil
 }
 
 // vmHWM reads a process's peak resident set size (VmHWM) in bytes.
@@ -135,34 +125,4 @@ func childPeakRSS(cmd *exec.Cmd) float64 {
 		return float64(ru.Maxrss) * 1024
 	}
 	return 0
-}
-
-// hostileRows adds the hostile-guest figures to the table.
-func hostileRows(t *table, rep *Results) {
-	pick := func(mode string, hostile bool) (rss, wall []float64) {
-		for _, h := range rep.Hostile {
-			if h.Mode == mode && h.Hostile == hostile {
-				rss, wall = append(rss, h.PeakRSS), append(wall, h.Wall)
-			}
-		}
-		return rss, wall
-	}
-	for _, m := range []struct {
-		mode, cmd string
-		target    float64
-	}{
-		{"check", "`bin/vmcheck check -c $URI --external 203.0.113.10 --timeout 10s -o json --domain …`", 100e6},
-		{"serve", fmt.Sprintf("`bin/vmcheck serve -c $URI --timeout 10s --interval %s --domain …` (recorder on), %d rounds with scrapes", serveInterval, serveRounds), 150e6},
-	} {
-		bad, badWall := pick(m.mode, true)
-		good, _ := pick(m.mode, false)
-		if len(bad) == 0 || len(good) == 0 {
-			continue
-		}
-		t.row("H", fmt.Sprintf("peak RSS, %s: %s ÷ %s", m.mode, strings.Join(hostileSet, " + "), strings.Join(honestSet, " + ")), m.cmd,
-			fmt.Sprintf("**%.0f MB** (max %.0f MB) vs %.0f MB (max %.0f MB): %.2f×; wall %s (max %s)",
-				sim.Median(bad)/1e6, slices.Max(bad)/1e6, sim.Median(good)/1e6, slices.Max(good)/1e6, sim.Median(bad)/sim.Median(good),
-				secs(sim.Median(badWall)), secs(slices.Max(badWall))),
-			fmt.Sprintf("< %.0f MB", m.target/1e6), met(slices.Max(bad) < m.target))
-	}
 }

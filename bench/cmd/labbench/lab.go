@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmcheck/vmcheck/bench/report"
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/internal/timing"
@@ -95,116 +96,12 @@ func streamed(ctx context.Context, name string, args ...string) error {
 	return nil
 }
 
-// VMRun is one `vmcheck check` process.
-type VMRun struct {
-	N      int                `json:"n"`
-	Wall   float64            `json:"wall_seconds"`
-	Code   int                `json:"exit_code"`
-	Checks map[string]float64 `json:"check_seconds"` // per domain, from duration_seconds
-	States map[string]string  `json:"states"`
-	// HostBusy is the fraction of the host's CPU time that was busy (all
-	// processes) during the run, from /proc/stat.
-	HostBusy float64 `json:"host_busy"`
-	// CPU is the CPU time used during the run.
-	CPU CPUUse `json:"cpu"`
-	// PeakRSS is vmcheck's peak resident set size in bytes.
-	PeakRSS float64 `json:"peak_rss_bytes"`
-}
-
-// CPUUse is the CPU time (user + system, seconds) the parts of a lab round
-// used while it ran.
-type CPUUse struct {
-	QEMU     float64 `json:"qemu_seconds"`     // the lab guests' QEMU processes
-	Libvirtd float64 `json:"libvirtd_seconds"` // the lab's libvirtd
-	Tool     float64 `json:"tool_seconds"`     // vmcheck, or the baseline with its virsh processes
-}
-
-// BaselineRun is one bench/baseline.sh process.
-type BaselineRun struct {
-	N     int      `json:"n"`
-	Wall  float64  `json:"wall_seconds"`
-	Lines []string `json:"lines"`
-	// HostBusy and CPU are as in VMRun.
-	HostBusy float64 `json:"host_busy"`
-	CPU      CPUUse  `json:"cpu"`
-}
-
-// FloorRun is one direct measurement of the floor of a check of
-// lab-debian.
-type FloorRun struct {
-	// PingRTT are guest-ping round trips through libvirt (seconds).
-	PingRTT []float64 `json:"guest_ping_rtt_seconds"`
-	// ExecRTT and StatusRTT are the round trips of the two guest-exec and
-	// of the guest-exec-status calls of the floor check.
-	ExecRTT   []float64 `json:"guest_exec_rtt_seconds"`
-	StatusRTT []float64 `json:"guest_exec_status_rtt_seconds"`
-	// Floor is the wall time of the minimal check: guest-exec of both
-	// pings (external, gateway), then guest-exec-status of each, back to
-	// back without sleeping, until it has exited.
-	Floor float64 `json:"floor_seconds"`
-	// PingGateway and PingExternal are the runtimes of one ping in the
-	// guest as the agent sees them: from the guest-exec reply to the
-	// guest-exec-status that first reports it exited (polled back to back,
-	// ± half a round trip).
-	PingGateway  float64 `json:"ping_gateway_runtime_seconds"`
-	PingExternal float64 `json:"ping_external_runtime_seconds"`
-}
-
-// Results is everything labbench measured.
-type Results struct {
-	Machine  Machine   `json:"machine"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
-	Reps     int       `json:"reps"`
-	Guests   []string  `json:"guests"`
-
-	VMCheck map[int][]VMRun `json:"vmcheck"`
-	// Solo are rounds of one guest each, by guest, for every guest of the
-	// N = 8 round.
-	Solo map[string][]VMRun `json:"solo"`
-	// Idle is the host's busy fraction over one second before each
-	// repetition, with no benchmark running: the background load.
-	Idle     []float64             `json:"idle_host_busy"`
-	Baseline map[int][]BaselineRun `json:"baseline"`
-	Floor    []FloorRun            `json:"floor"`
-	// Silent are rounds whose external target drops echo requests, by N.
-	Silent map[int][]VMRun `json:"silent"`
-	// IsoWith are rounds of the 8 guests with lab-freeze's agent frozen;
-	// IsoWithout the same rounds without lab-freeze.
-	IsoWith    []VMRun `json:"isolation_with_frozen"`
-	IsoWithout []VMRun `json:"isolation_without_frozen"`
-
-	// Hostile are the hostile-guest runs and their honest counterparts.
-	Hostile []HostileRun `json:"hostile"`
-	// Detect are the link cuts of the time-to-detect benchmark.
-	Detect []DetectRun `json:"detect"`
-	// Workers are the rounds against a libvirtd of few worker threads.
-	Workers []WorkersRun `json:"libvirtd_workers"`
-
-	// Policy are the probe-method checks, default and full policy.
-	Policy []PolicyPair `json:"policy"`
-
-	Sim []SimRun `json:"sim"`
-}
-
-// Machine describes the host the figures come from.
-type Machine struct {
-	CPU       string  `json:"cpu"`
-	Cores     int     `json:"cores"`
-	MemoryGiB float64 `json:"memory_gib"`
-	OS        string  `json:"os"`
-	Kernel    string  `json:"kernel"`
-	Libvirt   string  `json:"libvirt"`
-	QEMU      string  `json:"qemu"`
-	Go        string  `json:"go"`
-}
-
 const pingTimeout = 2 * time.Second
 
-func labBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results, cleanups *[]func()) error {
+func labBenchmarks(ctx context.Context, o options, lab *Lab, rep *report.Results, cleanups *[]func()) error {
 	rep.Reps, rep.Guests = o.reps, guests8
-	rep.VMCheck, rep.Baseline, rep.Silent = map[int][]VMRun{}, map[int][]BaselineRun{}, map[int][]VMRun{}
-	rep.Solo = map[string][]VMRun{}
+	rep.VMCheck, rep.Baseline, rep.Silent = map[int][]report.VMRun{}, map[int][]report.BaselineRun{}, map[int][]report.VMRun{}
+	rep.Solo = map[string][]report.VMRun{}
 	ns := []int{1, 4, 8}
 
 	agent, closeAgent, err := debianAgent(ctx, lab)
@@ -307,7 +204,7 @@ func labBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results, clean
 }
 
 // runVMCheck runs `vmcheck check` on doms and decodes its report.
-func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms []string, extra ...string) (VMRun, error) {
+func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms []string, extra ...string) (report.VMRun, error) {
 	args := []string{"check", "-c", lab.URI, "--external", external, "--ping-timeout", pingTimeout.String(), "--output", "json"}
 	for _, d := range doms {
 		args = append(args, "--domain", d)
@@ -323,21 +220,21 @@ func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms 
 	case errors.As(err, &ee):
 		code = ee.ExitCode()
 	case err != nil:
-		return VMRun{}, fmt.Errorf("vmcheck: %w", err)
+		return report.VMRun{}, fmt.Errorf("vmcheck: %w", err)
 	}
 	if code == output.ExitError || code < 0 {
-		return VMRun{}, fmt.Errorf("vmcheck %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
+		return report.VMRun{}, fmt.Errorf("vmcheck %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
 	}
-	var report model.Report
-	if err := json.Unmarshal([]byte(out.String()), &report); err != nil {
-		return VMRun{}, fmt.Errorf("vmcheck output: %w", err)
+	var decoded model.Report
+	if err := json.Unmarshal([]byte(out.String()), &decoded); err != nil {
+		return report.VMRun{}, fmt.Errorf("vmcheck output: %w", err)
 	}
-	if len(report.Domains) != len(doms) {
-		return VMRun{}, fmt.Errorf("vmcheck checked %d domains, want %d (%s)", len(report.Domains), len(doms), strings.Join(doms, " "))
+	if len(decoded.Domains) != len(doms) {
+		return report.VMRun{}, fmt.Errorf("vmcheck checked %d domains, want %d (%s)", len(decoded.Domains), len(doms), strings.Join(doms, " "))
 	}
-	v := VMRun{N: len(doms), Wall: wall.Seconds(), Code: code, Checks: map[string]float64{}, States: map[string]string{}, HostBusy: busy, CPU: use,
+	v := report.VMRun{N: len(doms), Wall: wall.Seconds(), Code: code, Checks: map[string]float64{}, States: map[string]string{}, HostBusy: busy, CPU: use,
 		PeakRSS: childPeakRSS(cmd)}
-	for _, d := range report.Domains {
+	for _, d := range decoded.Domains {
 		v.Checks[d.Name] = d.Duration
 		v.States[d.Name] = string(d.State)
 	}
@@ -346,7 +243,7 @@ func runVMCheck(ctx context.Context, o options, lab *Lab, external string, doms 
 
 // timedRun runs cmd and measures its wall time, the host's background load
 // and the CPU used by the tool and by the lab.
-func timedRun(ctx context.Context, o options, cmd *exec.Cmd) (wall time.Duration, busy float64, use CPUUse, err error) {
+func timedRun(ctx context.Context, o options, cmd *exec.Cmd) (wall time.Duration, busy float64, use report.CPUUse, err error) {
 	busy, _ = hostBusy(ctx, func() error {
 		use = o.labCPU(func() {
 			start := time.Now()
@@ -360,7 +257,7 @@ func timedRun(ctx context.Context, o options, cmd *exec.Cmd) (wall time.Duration
 }
 
 // runBaseline runs bench/baseline.sh on doms.
-func runBaseline(ctx context.Context, o options, lab *Lab, doms []string) (BaselineRun, error) {
+func runBaseline(ctx context.Context, o options, lab *Lab, doms []string) (report.BaselineRun, error) {
 	args := append([]string{o.baseline, "-c", lab.URI, "-e", lab.External, "-W", strconv.Itoa(int(pingTimeout.Seconds()))}, doms...)
 	cmd := exec.CommandContext(ctx, "bash", args...)
 	var out, errb strings.Builder
@@ -368,20 +265,20 @@ func runBaseline(ctx context.Context, o options, lab *Lab, doms []string) (Basel
 	wall, busy, use, err := timedRun(ctx, o, cmd)
 	var ee *exec.ExitError
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
-		return BaselineRun{}, fmt.Errorf("baseline: %w: %s", err, errb.String())
+		return report.BaselineRun{}, fmt.Errorf("baseline: %w: %s", err, errb.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != len(doms) {
-		return BaselineRun{}, fmt.Errorf("baseline reported %d domains, want %d: %q", len(lines), len(doms), out.String())
+		return report.BaselineRun{}, fmt.Errorf("baseline reported %d domains, want %d: %q", len(lines), len(doms), out.String())
 	}
-	return BaselineRun{N: len(doms), Wall: wall.Seconds(), Lines: lines, HostBusy: busy, CPU: use}, nil
+	return report.BaselineRun{N: len(doms), Wall: wall.Seconds(), Lines: lines, HostBusy: busy, CPU: use}, nil
 }
 
 // floorRun measures the floor of one check of lab-debian directly.
-func floorRun(ctx context.Context, ga *guestagent.Client, lab *Lab) (FloorRun, error) {
+func floorRun(ctx context.Context, ga *guestagent.Client, lab *Lab) (report.FloorRun, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var f FloorRun
+	var f report.FloorRun
 	for range 10 {
 		t := time.Now()
 		if err := ga.Ping(ctx); err != nil {
@@ -496,11 +393,11 @@ func hostBusy(ctx context.Context, f func() error) (float64, error) {
 
 // labCPU runs f and returns the CPU time the lab's QEMU processes and its
 // libvirtd used meanwhile (Tool is left to the caller).
-func (o options) labCPU(f func()) CPUUse {
+func (o options) labCPU(f func()) report.CPUUse {
 	qemu, libvirtd := o.labPIDs()
 	q0, l0 := procCPU(qemu), procCPU(libvirtd)
 	f()
-	return CPUUse{QEMU: procCPU(qemu) - q0, Libvirtd: procCPU(libvirtd) - l0}
+	return report.CPUUse{QEMU: procCPU(qemu) - q0, Libvirtd: procCPU(libvirtd) - l0}
 }
 
 // labPIDs returns the pids of the lab guests' QEMU processes and of the

@@ -28,6 +28,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vmcheck/vmcheck/bench/report"
 )
 
 // The guests of the N = 1, 4, 8 rounds, in this order: the six lab guests
@@ -105,7 +107,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	rep := &Results{Machine: machine(), Started: time.Now().UTC()}
+	rep := &report.Results{Machine: machine(), Started: time.Now().UTC()}
 	var cleanups []func()
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -157,7 +159,7 @@ func run() error {
 	if err := writeJSON(filepath.Join(o.out, "results.json"), rep); err != nil {
 		return err
 	}
-	table := renderTable(o, rep)
+	table := report.Render(rep, setup())
 	if o.goBench != "" {
 		if b, err := os.ReadFile(o.goBench); err == nil {
 			table += "\n### Go benchmarks (benchstat)\n\n```\n" + string(b) + "```\n"
@@ -168,6 +170,18 @@ func run() error {
 	}
 	fmt.Print(table)
 	return nil
+}
+
+// setup names the parameters of these benchmarks for the table.
+func setup() report.Setup {
+	return report.Setup{
+		PingTimeout: pingTimeout, FreezeGuest: freezeGuest,
+		PolicyGuest: policyGuest, FullPolicy: fullPolicy(&Lab{External: "EXT"}),
+		HostileSet: hostileSet, HonestSet: honestSet, ServeInterval: serveInterval, ServeRounds: serveRounds,
+		DetectGuest: detectGuest, DetectInterval: detectInterval, DetectRetry: detectRetry,
+		DetectDownAfter: detectDownAfter, DetectGoal: detectGoal,
+		WorkersGoal: workersGoal,
+	}
 }
 
 // logf reports progress on stderr.
@@ -196,8 +210,8 @@ func command(ctx context.Context, name string, args ...string) (string, error) {
 }
 
 // machine describes the host.
-func machine() Machine {
-	m := Machine{}
+func machine() report.Machine {
+	m := report.Machine{}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if strings.HasPrefix(l, "model name") {

@@ -3,29 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/vmcheck/vmcheck/bench/sim"
+	"github.com/vmcheck/vmcheck/bench/report"
 	"github.com/vmcheck/vmcheck/guestagent"
 )
 
 // policyGuest is the guest of the probe-method benchmark: Debian with
 // iputils, getent and curl.
 const policyGuest = "lab-debian"
-
-// PolicyPair is one repetition of the probe-method benchmark: a check of
-// policyGuest with the default probes and one with the full policy.
-type PolicyPair struct {
-	Default VMRun `json:"default"`
-	Full    VMRun `json:"full"`
-	// Tools are the runtimes in the guest of the full policy's commands,
-	// each alone (from the guest-exec reply to the status read, polled
-	// back to back, that first reports it exited), by command.
-	Tools map[string]float64 `json:"tool_runtime_seconds"`
-}
 
 // policyTools are the guest commands of the full policy, as vmcheck runs
 // them against the lab's outside.
@@ -76,7 +62,7 @@ func fullPolicy(lab *Lab) []string {
 // policyBenchmarks checks policyGuest with the default probes and with the
 // full policy, interleaved, o.reps times (after one warm-up of each: the
 // boot's learned command times).
-func policyBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results) error {
+func policyBenchmarks(ctx context.Context, o options, lab *Lab, rep *report.Results) error {
 	logf("probe methods: %s with the default probes and with the full policy", policyGuest)
 	agent, closeAgent, err := debianAgent(ctx, lab)
 	if err != nil {
@@ -90,7 +76,7 @@ func policyBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results) er
 		}
 	}
 	for r := range o.reps {
-		var p PolicyPair
+		var p report.PolicyPair
 		for _, full := range []bool{r%2 == 0, r%2 != 0} {
 			var extra []string
 			dst := &p.Default
@@ -113,54 +99,4 @@ func policyBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results) er
 		rep.Policy = append(rep.Policy, p)
 	}
 	return nil
-}
-
-// policyRows are the figures of the probe methods: the lab's check times
-// side by side, and the simulator's agent calls.
-func policyRows(t *table, rep *Results, policySim []SimRun) {
-	if len(rep.Policy) > 0 {
-		var def, full []float64
-		for _, p := range rep.Policy {
-			def, full = append(def, p.Default.Checks[policyGuest]), append(full, p.Full.Checks[policyGuest])
-		}
-		ratio := sim.Median(full) / sim.Median(def)
-		tools := map[string][]float64{}
-		for _, p := range rep.Policy {
-			for k, v := range p.Tools {
-				tools[k] = append(tools[k], v)
-			}
-		}
-		var alone []string
-		slowest := 0.0
-		for _, k := range slices.Sorted(maps.Keys(tools)) {
-			alone = append(alone, fmt.Sprintf("%s %s", k, secs(sim.Median(tools[k]))))
-			slowest = max(slowest, sim.Median(tools[k]))
-		}
-		t.row("7", fmt.Sprintf("one check of %s: full policy ÷ default probes (icmp count 5, mtu, dns, tcp, http; real tools in a real guest)", policyGuest),
-			"`bin/vmcheck check … --domain "+policyGuest+" "+strings.Join(fullPolicy(&Lab{External: "EXT"}), " ")+"` vs without the --probe flags",
-			fmt.Sprintf("%s (%s) ÷ %s (%s) = **%.2f×**; the tools alone in this TCG guest: %s; floor (default check + the slowest tool) ÷ default = %.2f×",
-				secs(sim.Median(full)), spread(full), secs(sim.Median(def)), spread(def), ratio, strings.Join(alone, ", "), (sim.Median(def)+slowest)/sim.Median(def)),
-			"≤ 1.5×", met(ratio <= 1.5))
-	}
-	byN := map[int]map[string]SimRun{}
-	for _, s := range policySim {
-		if byN[s.Report.Domains] == nil {
-			byN[s.Report.Domains] = map[string]SimRun{}
-		}
-		byN[s.Report.Domains][s.Report.Policy] = s
-	}
-	for _, n := range []int{1, 1000} {
-		d, okD := byN[n]["default"]
-		f, okF := byN[n]["full"]
-		if !okD || !okF {
-			continue
-		}
-		budget := d.Report.Warm.AgentCalls + 2*4
-		t.row("7", fmt.Sprintf("agent calls per healthy check, %d simulated domain(s): default probes vs full policy (4 methods added)", n),
-			"`"+strings.Join(f.Args, " ")+"`, and without -policy full",
-			fmt.Sprintf("default **%.1f**, full policy **%.1f**; median check %s vs %s", d.Report.Warm.AgentCalls, f.Report.Warm.AgentCalls,
-				secs(d.Report.Warm.MedianCheck), secs(f.Report.Warm.MedianCheck)),
-			fmt.Sprintf("default ≤ 7; full ≤ default + 2 per added method (%.1f)", budget),
-			met(d.Report.Warm.AgentCalls <= 7.5 && f.Report.Warm.AgentCalls <= budget))
-	}
 }

@@ -10,60 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmcheck/vmcheck/bench/report"
 	"github.com/vmcheck/vmcheck/bench/sim"
 )
 
-// SimRun is one bench/cmd/simbench process.
-type SimRun struct {
-	Name   string    `json:"name"`
-	Args   []string  `json:"args"`
-	Report SimReport `json:"report"`
-}
-
-// SimReport is the part of simbench's report the table uses.
-type SimReport struct {
-	Mode        string `json:"mode"`
-	Metrics     string `json:"metrics"`
-	Domains     int    `json:"domains"`
-	Concurrency int    `json:"concurrency"`
-	Workers     int    `json:"libvirtd_workers"`
-	Policy      string `json:"policy"`
-	Latency     struct {
-		RoundTrip float64 `json:"round_trip_seconds"`
-		Exec      float64 `json:"exec_seconds"`
-		PingReply float64 `json:"ping_reply_seconds"`
-	} `json:"latency"`
-	AgentCallLimit    int            `json:"agent_calls_limit"`
-	AgentCallPeak     int            `json:"agent_calls_peak"`
-	AgentCallBackoffs int            `json:"agent_call_backoffs"`
-	MemoryLimit       int64          `json:"memory_limit_bytes"`
-	Cold              SimRound       `json:"cold"`
-	Warm              SimRound       `json:"warm"`
-	States            map[string]int `json:"states"`
-	PeakRSS           int64          `json:"peak_rss_bytes"`
-	RSSFile           int64          `json:"rss_file_bytes"`
-	ScrapeFresh       float64        `json:"scrape_fresh_seconds"`
-	ScrapeCached      float64        `json:"scrape_cached_seconds"`
-	ScrapeBytes       int            `json:"scrape_bytes"`
-	ScrapeSamples     int            `json:"scrape_samples"`
-	TextfileWrite     float64        `json:"textfile_write_seconds"`
-	TextfileBytes     int64          `json:"textfile_bytes"`
-}
-
-// SimRound is one simulated round.
-type SimRound struct {
-	Wall         float64 `json:"wall_seconds"`
-	CPUPerCheck  float64 `json:"cpu_per_check_seconds"`
-	AllocsPerChk float64 `json:"allocs_per_check"`
-	BytesPerChk  float64 `json:"alloc_bytes_per_check"`
-	AgentCalls   float64 `json:"agent_calls_per_check"`
-	AgentCallsOK float64 `json:"agent_calls_per_ok_check"`
-	MedianCheck  float64 `json:"median_check_seconds"`
-}
-
 // simLatency is the simulator's latency model from the lab's floor
 // measurements (medians), or the built-in defaults without a lab.
-func simLatency(rep *Results) (sim.Latency, string) {
+func simLatency(rep *report.Results) (sim.Latency, string) {
 	lat := sim.DefaultLatency
 	var ping, exec, run []float64
 	for _, f := range rep.Floor {
@@ -107,7 +60,7 @@ var simConfigs = []struct {
 	{"serve, defaults, full policy", 3, []string{"-policy", "full"}},
 }
 
-func simBenchmarks(ctx context.Context, o options, rep *Results) error {
+func simBenchmarks(ctx context.Context, o options, rep *report.Results) error {
 	bin := o.simbench
 	if bin == "" {
 		bin = filepath.Join(o.out, "simbench")
@@ -140,14 +93,14 @@ func simBenchmarks(ctx context.Context, o options, rep *Results) error {
 		if err != nil {
 			return err
 		}
-		var r SimReport
+		var r report.SimReport
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			return fmt.Errorf("simbench output: %w", err)
 		}
 		if err := os.WriteFile(filepath.Join(o.out, fmt.Sprintf("sim-%d.json", i+1)), []byte(out), 0o644); err != nil {
 			return err
 		}
-		rep.Sim = append(rep.Sim, SimRun{Name: c.name, Args: append([]string{"simbench"}, args...), Report: r})
+		rep.Sim = append(rep.Sim, report.SimRun{Name: c.name, Args: append([]string{"simbench"}, args...), Report: r})
 		logf("  round %.2fs (warm), %.0f µs CPU/check, peak RSS %.0f MB, scrape %.1f ms, textfile %.1f ms",
 			r.Warm.Wall, r.Warm.CPUPerCheck*1e6, float64(r.PeakRSS)/1e6, r.ScrapeCached*1e3, r.TextfileWrite*1e3)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmcheck/vmcheck/bench/report"
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/model"
 )
@@ -32,33 +34,12 @@ const (
 	workersGoal        = 2.0 // virsh list during the round ÷ idle, at most
 )
 
-// WorkersRun is one vmcheck round against a libvirtd of MaxWorkers.
-type WorkersRun struct {
-	MaxWorkers int    `json:"max_workers"`
-	Flags      string `json:"flags"` // "" for the shipped defaults
-	// AgentCalls is the limit vmcheck derived (its debug log), 0 if not
-	// logged.
-	AgentCalls int     `json:"agent_calls"`
-	Domains    int     `json:"domains"`
-	Wall       float64 `json:"wall_seconds"`
-	Code       int     `json:"exit_code"`
-	// Unresponsive counts the checks whose agent went unanswered; Overload
-	// lists the reasons that name libvirt refusing or dropping calls.
-	Unresponsive int               `json:"unresponsive"`
-	Overload     []string          `json:"overload_errors"`
-	States       map[string]string `json:"states"`
-	// IdleList and RoundList are `virsh list` latencies (seconds), idle
-	// before the round and back to back during it.
-	IdleList  []float64 `json:"virsh_list_idle_seconds"`
-	RoundList []float64 `json:"virsh_list_round_seconds"`
-}
-
 // overloadRe matches what libvirt says when it refuses, drops or times
 // out a client for want of resources.
 var overloadRe = regexp.MustCompile(`(?i)keepalive|too many|connection reset|cannot recv|overload|max_client|cannot acquire state change lock`)
 
 // workersBenchmarks runs the rounds, putting max_workers back at the end.
-func workersBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results) error {
+func workersBenchmarks(ctx context.Context, o options, lab *Lab, rep *report.Results) error {
 	admin, err := adminURI(lab.URI)
 	if err != nil {
 		return err
@@ -84,24 +65,17 @@ func workersBenchmarks(ctx context.Context, o options, lab *Lab, rep *Results) e
 				return err
 			}
 			logf("  max_workers %d, vmcheck %s: %d domains in %.2fs (agent calls %d), %d unresponsive, %d overload errors; virsh list %s idle, %s during the round",
-				w, or(strings.Join(flags, " "), "(defaults)"), r.Domains, r.Wall, r.AgentCalls, r.Unresponsive, len(r.Overload),
-				secs(sim.Median(r.IdleList)), secs(sim.Median(r.RoundList)))
+				w, cmp.Or(strings.Join(flags, " "), "(defaults)"), r.Domains, r.Wall, r.AgentCalls, r.Unresponsive, len(r.Overload),
+				report.Secs(sim.Median(r.IdleList)), report.Secs(sim.Median(r.RoundList)))
 			rep.Workers = append(rep.Workers, r)
 		}
 	}
 	return nil
 }
 
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 // workersRound times virsh list idle, then during one vmcheck round.
-func workersRound(ctx context.Context, o options, lab *Lab, maxWorkers int, flags []string) (WorkersRun, error) {
-	r := WorkersRun{MaxWorkers: maxWorkers, Flags: strings.Join(flags, " "), States: map[string]string{}}
+func workersRound(ctx context.Context, o options, lab *Lab, maxWorkers int, flags []string) (report.WorkersRun, error) {
+	r := report.WorkersRun{MaxWorkers: maxWorkers, Flags: strings.Join(flags, " "), States: map[string]string{}}
 	for range workersIdleSamples {
 		d, err := virshList(ctx, lab.URI)
 		if err != nil {
@@ -149,12 +123,12 @@ func workersRound(ctx context.Context, o options, lab *Lab, maxWorkers int, flag
 	if i := slices.Index(flags, "--agent-calls"); i >= 0 && i+1 < len(flags) {
 		r.AgentCalls, _ = strconv.Atoi(flags[i+1]) // set, not derived: nothing logged
 	}
-	var report model.Report
-	if err := json.Unmarshal([]byte(out.String()), &report); err != nil {
+	var decoded model.Report
+	if err := json.Unmarshal([]byte(out.String()), &decoded); err != nil {
 		return r, fmt.Errorf("vmcheck output (exit %d, %s): %w", r.Code, strings.TrimSpace(errb.String()), err)
 	}
-	r.Domains = len(report.Domains)
-	for _, d := range report.Domains {
+	r.Domains = len(decoded.Domains)
+	for _, d := range decoded.Domains {
 		r.States[d.Name] = string(d.State)
 		if d.Agent.State == model.AgentUnresponsive {
 			r.Unresponsive++
@@ -212,23 +186,4 @@ func threadPool(ctx context.Context, admin string) (minW, maxW int, err error) {
 		return 0, 0, fmt.Errorf("virt-admin srv-threadpool-info: no maxWorkers in %q", out)
 	}
 	return minW, maxW, nil
-}
-
-// workersRows adds the libvirtd-workers rows to the table.
-func workersRows(t *table, rep *Results) {
-	for _, r := range rep.Workers {
-		idle, during := sim.Median(r.IdleList), sim.Median(r.RoundList)
-		worst := 0.0
-		if len(r.RoundList) > 0 {
-			worst = slices.Max(r.RoundList)
-		}
-		flags := or(r.Flags, "the shipped defaults")
-		t.row("W", fmt.Sprintf("libvirtd at max_workers %d, one round of %d lab guests with %s: `virsh list` during the round ÷ idle; libvirt overload errors",
-			r.MaxWorkers, r.Domains, flags),
-			fmt.Sprintf("`virt-admin srv-threadpool-set libvirtd --max-workers %d`; `bin/vmcheck check %s` beside `virsh list` back to back", r.MaxWorkers, r.Flags),
-			fmt.Sprintf("**%.2f×** (median %s vs idle %s; worst %s; %d samples); %d overload errors, %d unresponsive; agent calls %d; round %.1f s",
-				during/idle, secs(during), secs(idle), secs(worst), len(r.RoundList), len(r.Overload), r.Unresponsive, r.AgentCalls, r.Wall),
-			fmt.Sprintf("≤ %.0f×, no overload error (shipped defaults)", workersGoal),
-			map[bool]string{true: met(during/idle <= workersGoal && len(r.Overload) == 0), false: "contrast"}[r.Flags == ""])
-	}
 }
