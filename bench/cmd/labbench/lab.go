@@ -98,11 +98,14 @@ func streamed(ctx context.Context, name string, args ...string) error {
 
 const pingTimeout = 2 * time.Second
 
+// labBenchmarks runs the lab's main benchmarks into rep: -reps
+// repetitions of vmcheck against the baseline for N = 1, 4, 8, each guest
+// alone, the floor and the silent external target, then the isolation of a
+// frozen agent (its undo queued on cleanups while the fault is on).
 func labBenchmarks(ctx context.Context, o options, lab *Lab, rep *report.Results, cleanups *[]func()) error {
 	rep.Reps, rep.Guests = o.reps, guests8
 	rep.VMCheck, rep.Baseline, rep.Silent = map[int][]report.VMRun{}, map[int][]report.BaselineRun{}, map[int][]report.VMRun{}
 	rep.Solo = map[string][]report.VMRun{}
-	ns := []int{1, 4, 8}
 
 	agent, closeAgent, err := debianAgent(ctx, lab)
 	if err != nil {
@@ -119,58 +122,81 @@ func labBenchmarks(ctx context.Context, o options, lab *Lab, rep *report.Results
 	}
 
 	for r := range o.reps {
-		idle, err := hostBusy(ctx, func() error { return timing.Sleep(ctx, time.Second) })
-		if err != nil {
+		if err := labRepetition(ctx, o, lab, agent, rep, r); err != nil {
 			return err
-		}
-		rep.Idle = append(rep.Idle, idle)
-		logf("repetition %d of %d (background load: %.0f%% of the host's CPU)", r+1, o.reps, 100*idle)
-		for _, n := range ns {
-			doms := guests8[:n]
-			vmFirst := (r+n)%2 == 0 // alternate who goes first
-			for _, vm := range []bool{vmFirst, !vmFirst} {
-				if vm {
-					v, err := runVMCheck(ctx, o, lab, lab.External, doms)
-					if err != nil {
-						return err
-					}
-					rep.VMCheck[n] = append(rep.VMCheck[n], v)
-					logf("  vmcheck  N=%d  %.2fs", n, v.Wall)
-				} else {
-					b, err := runBaseline(ctx, o, lab, doms)
-					if err != nil {
-						return err
-					}
-					rep.Baseline[n] = append(rep.Baseline[n], b)
-					logf("  baseline N=%d  %.2fs", n, b.Wall)
-				}
-			}
-		}
-		for _, g := range guests8 {
-			v, err := runVMCheck(ctx, o, lab, lab.External, []string{g})
-			if err != nil {
-				return err
-			}
-			rep.Solo[g] = append(rep.Solo[g], v)
-		}
-		f, err := floorRun(ctx, agent, lab)
-		if err != nil {
-			return err
-		}
-		rep.Floor = append(rep.Floor, f)
-		logf("  floor %.3fs (guest-ping %.1f ms, ping in guest %.1f/%.1f ms)", f.Floor, 1000*sim.Median(f.PingRTT), 1000*f.PingGateway, 1000*f.PingExternal)
-		for _, n := range []int{1, 8} {
-			s, err := runVMCheck(ctx, o, lab, lab.Silent, guests8[:n])
-			if err != nil {
-				return err
-			}
-			rep.Silent[n] = append(rep.Silent[n], s)
-			logf("  vmcheck  N=%d, silent external: %.2fs", n, s.Wall)
 		}
 	}
+	return isolation(ctx, o, lab, rep, cleanups)
+}
 
-	// Isolation: lab-freeze's agent frozen (SIGSTOP), rounds with it and
-	// without it, interleaved; then the guest is reset.
+// labRepetition is repetition r of labBenchmarks: the host's background
+// load, vmcheck and the baseline on N = 1, 4, 8 guests, each guest alone,
+// the floor, and vmcheck with the silent external target.
+func labRepetition(ctx context.Context, o options, lab *Lab, agent *guestagent.Client, rep *report.Results, r int) error {
+	idle, err := hostBusy(ctx, func() error { return timing.Sleep(ctx, time.Second) })
+	if err != nil {
+		return err
+	}
+	rep.Idle = append(rep.Idle, idle)
+	logf("repetition %d of %d (background load: %.0f%% of the host's CPU)", r+1, o.reps, 100*idle)
+	for _, n := range []int{1, 4, 8} {
+		if err := pairedRuns(ctx, o, lab, rep, r, n); err != nil {
+			return err
+		}
+	}
+	for _, g := range guests8 {
+		v, err := runVMCheck(ctx, o, lab, lab.External, []string{g})
+		if err != nil {
+			return err
+		}
+		rep.Solo[g] = append(rep.Solo[g], v)
+	}
+	f, err := floorRun(ctx, agent, lab)
+	if err != nil {
+		return err
+	}
+	rep.Floor = append(rep.Floor, f)
+	logf("  floor %.3fs (guest-ping %.1f ms, ping in guest %.1f/%.1f ms)", f.Floor, 1000*sim.Median(f.PingRTT), 1000*f.PingGateway, 1000*f.PingExternal)
+	for _, n := range []int{1, 8} {
+		s, err := runVMCheck(ctx, o, lab, lab.Silent, guests8[:n])
+		if err != nil {
+			return err
+		}
+		rep.Silent[n] = append(rep.Silent[n], s)
+		logf("  vmcheck  N=%d, silent external: %.2fs", n, s.Wall)
+	}
+	return nil
+}
+
+// pairedRuns runs vmcheck and the baseline once each on the first n guests
+// of guests8, in repetition r; who goes first alternates.
+func pairedRuns(ctx context.Context, o options, lab *Lab, rep *report.Results, r, n int) error {
+	doms := guests8[:n]
+	vmFirst := (r+n)%2 == 0 // alternate who goes first
+	for _, vm := range []bool{vmFirst, !vmFirst} {
+		if vm {
+			v, err := runVMCheck(ctx, o, lab, lab.External, doms)
+			if err != nil {
+				return err
+			}
+			rep.VMCheck[n] = append(rep.VMCheck[n], v)
+			logf("  vmcheck  N=%d  %.2fs", n, v.Wall)
+		} else {
+			b, err := runBaseline(ctx, o, lab, doms)
+			if err != nil {
+				return err
+			}
+			rep.Baseline[n] = append(rep.Baseline[n], b)
+			logf("  baseline N=%d  %.2fs", n, b.Wall)
+		}
+	}
+	return nil
+}
+
+// isolation freezes the agent of lab-freeze (SIGSTOP) and runs rounds with
+// it and without it, interleaved; then the guest is reset. The reset sits
+// on cleanups while the fault is on.
+func isolation(ctx context.Context, o options, lab *Lab, rep *report.Results, cleanups *[]func()) error {
 	logf("isolation: freezing the agent of %s", freezeGuest)
 	reset := func() {
 		logf("resetting %s (undoing the frozen agent)", freezeGuest)

@@ -77,6 +77,37 @@ func main() {
 }
 
 func run() error {
+	o := parseOptions()
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	rep := &report.Results{Machine: machine(), Started: time.Now().UTC()}
+	var cleanups []func()
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
+
+	if !o.skipLab {
+		if err := labRuns(ctx, o, rep, &cleanups); err != nil {
+			return err
+		}
+	}
+	if !o.skipSim {
+		if err := simBenchmarks(ctx, o, rep); err != nil {
+			return err
+		}
+	}
+	rep.Finished = time.Now().UTC()
+	return writeResults(o, rep)
+}
+
+// parseOptions parses labbench's flags.
+func parseOptions() options {
 	var o options
 	flag.StringVar(&o.repo, "repo", ".", "repository root")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for raw results and table.md")
@@ -101,61 +132,52 @@ func run() error {
 		o.labDir = "/var/tmp/vmcheck-lab"
 	}
 	o.baseline = filepath.Join(o.repo, "bench", "baseline.sh")
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
+	return o
+}
+
+// labRuns makes sure the lab is up (queuing its teardown on cleanups when
+// this run brought it up and -keep-lab is off) and runs the lab benchmarks
+// the -*-only flags select (all when none is set).
+func labRuns(ctx context.Context, o options, rep *report.Results, cleanups *[]func()) error {
+	lab, down, err := ensureLab(ctx, o)
+	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	rep := &report.Results{Machine: machine(), Started: time.Now().UTC()}
-	var cleanups []func()
-	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-	}()
-
-	if !o.skipLab {
-		lab, down, err := ensureLab(ctx, o)
-		if err != nil {
-			return err
-		}
-		if down != nil && !o.keepLab {
-			cleanups = append(cleanups, down)
-		}
-		only := o.hostileOnly || o.detectOnly || o.policyOnly || o.workersOnly
-		if !only {
-			if err := labBenchmarks(ctx, o, lab, rep, &cleanups); err != nil {
-				return err
-			}
-		}
-		if !only || o.policyOnly {
-			if err := policyBenchmarks(ctx, o, lab, rep); err != nil {
-				return err
-			}
-		}
-		if !only || o.hostileOnly {
-			if err := hostileBenchmarks(ctx, o, lab, rep); err != nil {
-				return err
-			}
-		}
-		if !only || o.workersOnly {
-			if err := workersBenchmarks(ctx, o, lab, rep); err != nil {
-				return err
-			}
-		}
-		if !only || o.detectOnly {
-			if err := detectBenchmarks(ctx, o, lab, rep); err != nil {
-				return err
-			}
-		}
+	if down != nil && !o.keepLab {
+		*cleanups = append(*cleanups, down)
 	}
-	if !o.skipSim {
-		if err := simBenchmarks(ctx, o, rep); err != nil {
+	only := o.hostileOnly || o.detectOnly || o.policyOnly || o.workersOnly
+	if !only {
+		if err := labBenchmarks(ctx, o, lab, rep, cleanups); err != nil {
 			return err
 		}
 	}
-	rep.Finished = time.Now().UTC()
+	if !only || o.policyOnly {
+		if err := policyBenchmarks(ctx, o, lab, rep); err != nil {
+			return err
+		}
+	}
+	if !only || o.hostileOnly {
+		if err := hostileBenchmarks(ctx, o, lab, rep); err != nil {
+			return err
+		}
+	}
+	if !only || o.workersOnly {
+		if err := workersBenchmarks(ctx, o, lab, rep); err != nil {
+			return err
+		}
+	}
+	if !only || o.detectOnly {
+		if err := detectBenchmarks(ctx, o, lab, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeResults writes OUT/results.json and OUT/table.md (with the Go
+// benchmarks of -gobench appended) and prints the table.
+func writeResults(o options, rep *report.Results) error {
 	if err := writeJSON(filepath.Join(o.out, "results.json"), rep); err != nil {
 		return err
 	}

@@ -126,7 +126,17 @@ func main() {
 	}
 }
 
-func run(args []string, out io.Writer) error {
+// flags are simbench's flags.
+type flags struct {
+	n, rounds, conc, agentCalls, workers, scrapes int
+	memprofile, mode, metricsMode, policy         string
+	lat                                           sim.Latency
+	pingTimeout, timeout                          time.Duration
+	silent                                        bool
+}
+
+// parseFlags parses args into flags and checks them.
+func parseFlags(args []string) (flags, error) {
 	fs := flag.NewFlagSet("simbench", flag.ContinueOnError)
 	n := fs.Int("n", 1000, "simulated running domains")
 	rounds := fs.Int("rounds", 5, "rounds (the first is cold)")
@@ -146,169 +156,80 @@ func run(args []string, out io.Writer) error {
 	metricsMode := fs.String("metrics", "cached", "serve: /metrics as `vmcheck serve` wires it (cached), or all behind promhttp (promhttp)")
 	policy := fs.String("policy", "default", "probes of every domain: default (one echo to each target) or full (icmp count 5, mtu, dns, tcp, http)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return flags{}, err
 	}
 	if *n < 1 || *rounds < 1 {
-		return errors.New("-n and -rounds must be positive")
+		return flags{}, errors.New("-n and -rounds must be positive")
 	}
 	if *mode != "serve" && *mode != "cron" {
-		return fmt.Errorf("-mode %q: want serve or cron", *mode)
+		return flags{}, fmt.Errorf("-mode %q: want serve or cron", *mode)
 	}
 	if *metricsMode != "cached" && *metricsMode != "promhttp" {
-		return fmt.Errorf("-metrics %q: want cached or promhttp", *metricsMode)
+		return flags{}, fmt.Errorf("-metrics %q: want cached or promhttp", *metricsMode)
 	}
-	lat := sim.Latency{RoundTrip: *rtt, Exec: *execLat, PingReply: *ping, Jitter: *jitter}
+	return flags{
+		n: *n, rounds: *rounds, conc: *conc, agentCalls: *agentCalls, workers: *workers, scrapes: *scrapes,
+		memprofile: *memprofile, mode: *mode, metricsMode: *metricsMode, policy: *policy,
+		lat:         sim.Latency{RoundTrip: *rtt, Exec: *execLat, PingReply: *ping, Jitter: *jitter},
+		pingTimeout: *pingTimeout, timeout: *timeout, silent: *silent,
+	}, nil
+}
+
+// host is the simulated host under test: its domains and their guests,
+// the checker, and the History and /metrics server `vmcheck serve` builds.
+type host struct {
+	doms   []model.Domain
+	guests []*sim.Guest
+	byUUID map[string]model.Domain
+	c      *checker.Checker
+	h      *history.History
+	reg    *prometheus.Registry
+	opts   web.HandlerOpts
+	srv    *httptest.Server
+}
+
+func run(args []string, out io.Writer) error {
+	f, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
 	ext := netip.MustParseAddr("203.0.113.10")
-	doms, guests := sim.Fleet(sim.FleetConfig{N: *n, Latency: &lat, External: ext, Silent: *silent, BusyboxEvery: 10, Workers: *workers})
+	doms, guests := sim.Fleet(sim.FleetConfig{N: f.n, Latency: &f.lat, External: ext, Silent: f.silent, BusyboxEvery: 10, Workers: f.workers})
 	// What serve and cron do after each listing, and serve every few
 	// seconds.
 	memLimit := schedule.SetMemoryTarget(len(doms))
 	mctx, mstop := context.WithCancel(context.Background())
 	defer mstop()
 	go schedule.KeepMemoryTarget(mctx)
-	probes, err := policyProbes(*policy)
+	probes, err := policyProbes(f.policy)
 	if err != nil {
 		return err
 	}
 	for i := range doms {
 		doms[i].Policy.Probes = probes
 	}
-	cfg := settings.Config{
-		External:    []netip.Addr{ext},
-		Timeout:     config.Duration(*timeout),
-		PingTimeout: config.Duration(*pingTimeout),
-		Concurrency: *conc,
-		AgentCalls:  *agentCalls,
+	c, err := newChecker(f, ext)
+	if err != nil {
+		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	c := checker.New(cfg)
-	rep := Report{
-		Mode: *mode, Metrics: *metricsMode, Domains: *n, Concurrency: c.Config().Concurrency, Workers: *workers,
-		Latency:     LatencyJSON{lat.RoundTrip.Seconds(), lat.Exec.Seconds(), lat.PingReply.Seconds(), lat.Jitter},
-		PingTimeout: pingTimeout.Seconds(), Silent: *silent, GOMAXPROCS: runtime.GOMAXPROCS(0), Policy: *policy,
-	}
+	rep := newReport(f, c)
+	s := newHost(doms, guests, c, f.metricsMode)
+	defer s.srv.Close()
 
-	h := history.New(history.DefaultDownAfter)
-	h.SetLibvirtUp(true)
-	byUUID := make(map[string]model.Domain, len(doms))
-	for _, d := range doms {
-		byUUID[d.UUID] = d
+	last, err := s.rounds(context.Background(), f, &rep)
+	if err != nil {
+		return err
 	}
-	record := func(rs []model.Result) {
-		for _, r := range rs {
-			h.Record(byUUID[r.UUID], r, nil)
-		}
-	}
-	// The registry and handler `vmcheck serve` builds (-metrics cached), or
-	// every metric behind plain promhttp (-metrics promhttp, as before the
-	// cache).
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	opts := web.HandlerOpts{Gatherer: reg, Collector: metrics.NewCollector(h, "bench")}
-	if *metricsMode == "promhttp" {
-		reg.MustRegister(opts.Collector)
-		opts.Collector = nil
-	}
-	srv := httptest.NewServer(web.NewHandler(h, opts))
-	defer srv.Close()
-
-	ctx := context.Background()
-	var last []model.Result
-	var fresh, cached []float64
-	for range *rounds {
-		calls0 := guestCalls(guests)
-		runtime.GC()
-		var m0, m1 runtime.MemStats
-		runtime.ReadMemStats(&m0)
-		cpu0 := cpuTime()
-		start := time.Now()
-		if os.Getenv("MIDPROF") != "" {
-			go func() { time.Sleep(1200 * time.Millisecond); runtime.GC(); writeHeapProfile(os.Getenv("MIDPROF")) }()
-		}
-		last = c.CheckAll(ctx, doms)
-		wall := time.Since(start)
-		cpu := cpuTime() - cpu0
-		runtime.ReadMemStats(&m1)
-		durs := make([]float64, len(last))
-		for i, r := range last {
-			durs[i] = r.Duration
-		}
-		rep.Rounds = append(rep.Rounds, Round{
-			Wall:          wall.Seconds(),
-			CPUPerCheck:   cpu.Seconds() / float64(*n),
-			AllocsPerChk:  float64(m1.Mallocs-m0.Mallocs) / float64(*n),
-			BytesPerCheck: float64(m1.TotalAlloc-m0.TotalAlloc) / float64(*n),
-			AgentCalls:    float64(sum(guestCalls(guests))-sum(calls0)) / float64(*n),
-			AgentCallsOK:  okCalls(last, guests, calls0),
-			MaxCheck:      slices.Max(durs),
-			MedianCheck:   sim.Median(durs),
-		})
-		if *mode == "cron" {
-			break
-		}
-		// serve: the round lands in the History, then Prometheus scrapes:
-		// once with every domain's metrics to rebuild, then between rounds.
-		record(last)
-		h.SetRound(history.Round{Start: start, Duration: wall, Domains: len(last)})
-		lat, _, err := scrape(srv.URL, 1)
-		if err != nil {
-			return err
-		}
-		fresh = append(fresh, lat...)
-		lat, size, err := scrape(srv.URL, *scrapes)
-		if err != nil {
-			return err
-		}
-		cached = append(cached, lat...)
-		rep.ScrapeBytes = size
-	}
-	rep.Cold = rep.Rounds[0]
-	rep.Warm = medianRound(rep.Rounds[min(1, len(rep.Rounds)-1):])
-	rep.States = map[model.State]int{}
-	for _, r := range last {
-		rep.States[r.State]++
-	}
-	if *mode == "cron" {
-		// cron: one round, then the textfile.
-		record(last)
-		h.SetRound(history.Round{Start: time.Now(), Duration: time.Second, Domains: len(last)})
-		dir, err := os.MkdirTemp("", "simbench")
-		if err != nil {
-			return fmt.Errorf("textfile: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		treg := prometheus.NewRegistry()
-		treg.MustRegister(metrics.NewCollector(h, "bench"))
-		start := time.Now()
-		if err := cron.WriteTextfile(dir, "vmcheck.prom", treg); err != nil {
-			return fmt.Errorf("textfile: %w", err)
-		}
-		rep.TextfileWrite = time.Since(start).Seconds()
-		st, err := os.Stat(filepath.Join(dir, "vmcheck.prom"))
-		if err != nil {
-			return fmt.Errorf("textfile: %w", err)
-		}
-		rep.TextfileBytes = st.Size()
+	if f.mode == "cron" {
+		err = s.textfile(last, &rep)
 	} else {
-		rep.ScrapeFresh, rep.ScrapeCached = sim.Median(fresh), sim.Median(cached)
-		all := prometheus.Gatherers{reg}
-		if opts.Collector != nil {
-			vm := prometheus.NewRegistry()
-			vm.MustRegister(metrics.NewCollector(h, "bench"))
-			all = append(all, vm)
-		}
-		mfs, err := all.Gather()
-		if err != nil {
-			return fmt.Errorf("gather: %w", err)
-		}
-		for _, mf := range mfs {
-			rep.ScrapeSamples += len(mf.GetMetric())
-		}
+		err = s.countSamples(&rep)
 	}
-	if *memprofile != "" {
-		if err := writeHeapProfile(*memprofile); err != nil {
+	if err != nil {
+		return err
+	}
+	if f.memprofile != "" {
+		if err := writeHeapProfile(f.memprofile); err != nil {
 			return err
 		}
 	}
@@ -325,6 +246,176 @@ func run(args []string, out io.Writer) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
+}
+
+// newChecker is the checker of flags f, checking against ext.
+func newChecker(f flags, ext netip.Addr) (*checker.Checker, error) {
+	cfg := settings.Config{
+		External:    []netip.Addr{ext},
+		Timeout:     config.Duration(f.timeout),
+		PingTimeout: config.Duration(f.pingTimeout),
+		Concurrency: f.conc,
+		AgentCalls:  f.agentCalls,
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return checker.New(cfg), nil
+}
+
+// newReport is the Report of flags f and checker c, before measuring.
+func newReport(f flags, c *checker.Checker) Report {
+	lat := f.lat
+	return Report{
+		Mode: f.mode, Metrics: f.metricsMode, Domains: f.n, Concurrency: c.Config().Concurrency, Workers: f.workers,
+		Latency:     LatencyJSON{lat.RoundTrip.Seconds(), lat.Exec.Seconds(), lat.PingReply.Seconds(), lat.Jitter},
+		PingTimeout: f.pingTimeout.Seconds(), Silent: f.silent, GOMAXPROCS: runtime.GOMAXPROCS(0), Policy: f.policy,
+	}
+}
+
+// newHost wires the History and the /metrics server around doms: the
+// registry and handler `vmcheck serve` builds (metricsMode cached), or
+// every metric behind plain promhttp (promhttp, as before the cache).
+func newHost(doms []model.Domain, guests []*sim.Guest, c *checker.Checker, metricsMode string) *host {
+	s := &host{doms: doms, guests: guests, c: c, h: history.New(history.DefaultDownAfter)}
+	s.h.SetLibvirtUp(true)
+	s.byUUID = make(map[string]model.Domain, len(doms))
+	for _, d := range doms {
+		s.byUUID[d.UUID] = d
+	}
+	s.reg = prometheus.NewRegistry()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.opts = web.HandlerOpts{Gatherer: s.reg, Collector: metrics.NewCollector(s.h, "bench")}
+	if metricsMode == "promhttp" {
+		s.reg.MustRegister(s.opts.Collector)
+		s.opts.Collector = nil
+	}
+	s.srv = httptest.NewServer(web.NewHandler(s.h, s.opts))
+	return s
+}
+
+// record lands the results of a round in the History.
+func (s *host) record(rs []model.Result) {
+	for _, r := range rs {
+		s.h.Record(s.byUUID[r.UUID], r, nil)
+	}
+}
+
+// rounds runs the rounds of f into rep (in serve mode each followed by
+// scrapes) and returns the results of the last.
+func (s *host) rounds(ctx context.Context, f flags, rep *Report) ([]model.Result, error) {
+	var last []model.Result
+	var fresh, cached []float64
+	for range f.rounds {
+		var round Round
+		var start time.Time
+		var wall time.Duration
+		round, last, start, wall = s.checkRound(ctx, f.n)
+		rep.Rounds = append(rep.Rounds, round)
+		if f.mode == "cron" {
+			break
+		}
+		// serve: the round lands in the History, then Prometheus scrapes:
+		// once with every domain's metrics to rebuild, then between rounds.
+		s.record(last)
+		s.h.SetRound(history.Round{Start: start, Duration: wall, Domains: len(last)})
+		lat, _, err := scrape(s.srv.URL, 1)
+		if err != nil {
+			return nil, err
+		}
+		fresh = append(fresh, lat...)
+		lat, size, err := scrape(s.srv.URL, f.scrapes)
+		if err != nil {
+			return nil, err
+		}
+		cached = append(cached, lat...)
+		rep.ScrapeBytes = size
+	}
+	rep.Cold = rep.Rounds[0]
+	rep.Warm = medianRound(rep.Rounds[min(1, len(rep.Rounds)-1):])
+	rep.States = map[model.State]int{}
+	for _, r := range last {
+		rep.States[r.State]++
+	}
+	if f.mode != "cron" {
+		rep.ScrapeFresh, rep.ScrapeCached = sim.Median(fresh), sim.Median(cached)
+	}
+	return last, nil
+}
+
+// checkRound runs one CheckAll over every domain (n of them) and measures
+// it; it returns the measures, the results, and when and how long it ran.
+func (s *host) checkRound(ctx context.Context, n int) (Round, []model.Result, time.Time, time.Duration) {
+	calls0 := guestCalls(s.guests)
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	cpu0 := cpuTime()
+	start := time.Now()
+	if os.Getenv("MIDPROF") != "" {
+		go func() { time.Sleep(1200 * time.Millisecond); runtime.GC(); writeHeapProfile(os.Getenv("MIDPROF")) }()
+	}
+	last := s.c.CheckAll(ctx, s.doms)
+	wall := time.Since(start)
+	cpu := cpuTime() - cpu0
+	runtime.ReadMemStats(&m1)
+	durs := make([]float64, len(last))
+	for i, r := range last {
+		durs[i] = r.Duration
+	}
+	return Round{
+		Wall:          wall.Seconds(),
+		CPUPerCheck:   cpu.Seconds() / float64(n),
+		AllocsPerChk:  float64(m1.Mallocs-m0.Mallocs) / float64(n),
+		BytesPerCheck: float64(m1.TotalAlloc-m0.TotalAlloc) / float64(n),
+		AgentCalls:    float64(sum(guestCalls(s.guests))-sum(calls0)) / float64(n),
+		AgentCallsOK:  okCalls(last, s.guests, calls0),
+		MaxCheck:      slices.Max(durs),
+		MedianCheck:   sim.Median(durs),
+	}, last, start, wall
+}
+
+// textfile (cron: one round, then the textfile) records last and measures
+// cron.WriteTextfile into rep.
+func (s *host) textfile(last []model.Result, rep *Report) error {
+	s.record(last)
+	s.h.SetRound(history.Round{Start: time.Now(), Duration: time.Second, Domains: len(last)})
+	dir, err := os.MkdirTemp("", "simbench")
+	if err != nil {
+		return fmt.Errorf("textfile: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	treg := prometheus.NewRegistry()
+	treg.MustRegister(metrics.NewCollector(s.h, "bench"))
+	start := time.Now()
+	if err := cron.WriteTextfile(dir, "vmcheck.prom", treg); err != nil {
+		return fmt.Errorf("textfile: %w", err)
+	}
+	rep.TextfileWrite = time.Since(start).Seconds()
+	st, err := os.Stat(filepath.Join(dir, "vmcheck.prom"))
+	if err != nil {
+		return fmt.Errorf("textfile: %w", err)
+	}
+	rep.TextfileBytes = st.Size()
+	return nil
+}
+
+// countSamples (serve) counts the samples /metrics exposes into rep.
+func (s *host) countSamples(rep *Report) error {
+	all := prometheus.Gatherers{s.reg}
+	if s.opts.Collector != nil {
+		vm := prometheus.NewRegistry()
+		vm.MustRegister(metrics.NewCollector(s.h, "bench"))
+		all = append(all, vm)
+	}
+	mfs, err := all.Gather()
+	if err != nil {
+		return fmt.Errorf("gather: %w", err)
+	}
+	for _, mf := range mfs {
+		rep.ScrapeSamples += len(mf.GetMetric())
+	}
+	return nil
 }
 
 // scrape GETs /metrics k times as Prometheus does (gzip, keep-alive) and
