@@ -224,7 +224,7 @@ func (f *facts) truncated(err error) error {
 func attachGuestInterfaces(nics []nicFacts, ifaces []guestagent.Interface) {
 	for i := range nics {
 		for _, gi := range ifaces {
-			if gi.MAC == "" || !strings.EqualFold(gi.MAC, nics[i].mac.String()) {
+			if gi.MAC == "" || !strings.EqualFold(gi.MAC.String(), nics[i].mac.String()) {
 				continue
 			}
 			nics[i].guestName = gi.Name
@@ -374,7 +374,7 @@ type ifaceIndex struct {
 func newIfaceIndex(ifaces []guestagent.Interface) *ifaceIndex {
 	x := &ifaceIndex{ifaces: ifaces, byName: make(map[string]string, len(ifaces))}
 	for _, gi := range ifaces {
-		x.byName[gi.Name] = gi.MAC
+		x.byName[gi.Name] = gi.MAC.String()
 	}
 	return x
 }
@@ -384,7 +384,7 @@ func (x *ifaceIndex) macOfAddr(a netip.Addr) string {
 		x.byAddr = make(map[netip.Addr]string)
 		for _, gi := range x.ifaces {
 			for _, p := range gi.Addrs {
-				x.byAddr[p.Addr()] = gi.MAC
+				x.byAddr[p.Addr()] = gi.MAC.String()
 			}
 		}
 	}
