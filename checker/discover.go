@@ -59,7 +59,7 @@ func (f *facts) waitEarly() []model.ProbeResult {
 
 // nicFacts is what discovery learned about one NIC.
 type nicFacts struct {
-	mac           string // from the domain definition
+	mac           guestagent.MAC // from the domain definition
 	guestName     string
 	addrs         []netip.Addr // the guest's addresses on it, without loopback
 	gateway       netip.Addr   // invalid when none is known
@@ -180,7 +180,7 @@ func isAgentReply(err error) bool {
 func (c *Checker) platformFacts(f *facts) {
 	for i, n := range f.d.NICs {
 		nf := &f.nics[i]
-		exp, gws := c.cfg.NICFacts(n.MAC)
+		exp, gws := c.cfg.NICFacts(n.MAC.String())
 		for _, e := range n.Expected {
 			exp = model.AppendExpected(exp, e.Addr, e.Source)
 		}
@@ -224,7 +224,7 @@ func (f *facts) truncated(err error) error {
 func attachGuestInterfaces(nics []nicFacts, ifaces []guestagent.Interface) {
 	for i := range nics {
 		for _, gi := range ifaces {
-			if gi.MAC == "" || !strings.EqualFold(gi.MAC, nics[i].mac) {
+			if gi.MAC == "" || !strings.EqualFold(gi.MAC.String(), nics[i].mac.String()) {
 				continue
 			}
 			nics[i].guestName = gi.Name
@@ -374,7 +374,7 @@ type ifaceIndex struct {
 func newIfaceIndex(ifaces []guestagent.Interface) *ifaceIndex {
 	x := &ifaceIndex{ifaces: ifaces, byName: make(map[string]string, len(ifaces))}
 	for _, gi := range ifaces {
-		x.byName[gi.Name] = gi.MAC
+		x.byName[gi.Name] = gi.MAC.String()
 	}
 	return x
 }
@@ -384,7 +384,7 @@ func (x *ifaceIndex) macOfAddr(a netip.Addr) string {
 		x.byAddr = make(map[netip.Addr]string)
 		for _, gi := range x.ifaces {
 			for _, p := range gi.Addrs {
-				x.byAddr[p.Addr()] = gi.MAC
+				x.byAddr[p.Addr()] = gi.MAC.String()
 			}
 		}
 	}
@@ -405,7 +405,7 @@ func (x *ifaceIndex) routeNIC(rt osdetect.DefaultRoute, nics []nicFacts) int {
 		return -1
 	}
 	for i := range nics {
-		if strings.EqualFold(nics[i].mac, mac) {
+		if strings.EqualFold(nics[i].mac.String(), mac) {
 			return i
 		}
 	}

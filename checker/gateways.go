@@ -36,7 +36,7 @@ func (c *Checker) recallGateways(f *facts) {
 	}
 	for i := range f.nics {
 		nf := &f.nics[i]
-		k := gatewayKey{f.d.BootID, nf.mac}
+		k := gatewayKey{f.d.BootID, nf.mac.String()}
 		switch {
 		case nf.gateway.IsValid() && nf.gatewaySource != SourceEarlierRound:
 			if _, ok := g.m[k]; ok || len(g.m) < maxRememberedGateways {

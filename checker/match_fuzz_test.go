@@ -41,9 +41,9 @@ func parseMatchInput(s string) matchInput {
 		f := strings.Fields(sc.Text())
 		switch {
 		case len(f) == 2 && f[0] == "nic":
-			in.nics = append(in.nics, model.NICResult{MAC: field(f[1]), IPs: []string{}})
+			in.nics = append(in.nics, model.NICResult{MAC: guestagent.MAC(field(f[1])), IPs: []string{}})
 		case len(f) >= 3 && f[0] == "if":
-			gi := guestagent.Interface{Name: field(f[1]), MAC: field(f[2])}
+			gi := guestagent.Interface{Name: field(f[1]), MAC: guestagent.MAC(field(f[2]))}
 			for _, a := range f[3:] {
 				if p, err := netip.ParsePrefix(a); err == nil {
 					gi.Addrs = append(gi.Addrs, p)
@@ -102,7 +102,7 @@ func FuzzMatchInterfaces(f *testing.F) {
 		for i, n := range nics {
 			want, name := []string{}, ""
 			for _, gi := range in.ifaces {
-				if gi.MAC == "" || !strings.EqualFold(gi.MAC, n.mac) {
+				if gi.MAC == "" || !strings.EqualFold(gi.MAC.String(), n.mac.String()) {
 					continue
 				}
 				name = gi.Name
@@ -128,12 +128,12 @@ func FuzzMatchInterfaces(f *testing.F) {
 			if i < 0 {
 				continue
 			}
-			if rt.MAC != "" && !strings.EqualFold(rt.MAC, nics[i].mac) {
+			if rt.MAC != "" && !strings.EqualFold(rt.MAC, nics[i].mac.String()) {
 				t.Errorf("routeNIC(%+v) = NIC %d (%s)", rt, i, nics[i].mac)
 			}
 			found := rt.MAC != ""
 			for _, gi := range in.ifaces {
-				if strings.EqualFold(gi.MAC, nics[i].mac) && (gi.Name == rt.Interface || slices.ContainsFunc(gi.Addrs, func(p netip.Prefix) bool { return p.Addr() == rt.InterfaceAddr })) {
+				if strings.EqualFold(gi.MAC.String(), nics[i].mac.String()) && (gi.Name == rt.Interface || slices.ContainsFunc(gi.Addrs, func(p netip.Prefix) bool { return p.Addr() == rt.InterfaceAddr })) {
 					found = true
 				}
 			}

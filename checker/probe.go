@@ -79,7 +79,7 @@ func (c *Checker) planProbes(nics []nicFacts, routes []osdetect.DefaultRoute, ex
 func holder(nics []nicFacts, a netip.Addr) string {
 	for _, n := range nics {
 		if slices.Contains(n.addrs, a) {
-			return cmp.Or(n.guestName, n.mac)
+			return cmp.Or(n.guestName, n.mac.String())
 		}
 	}
 	return ""

@@ -35,12 +35,12 @@ func clean(r model.Result) model.Result {
 	for i := range r.Diagnosis {
 		d := &r.Diagnosis[i]
 		d.Code, d.Layer = model.Code(s(string(d.Code), maxTokenRunes)), model.Layer(s(string(d.Layer), maxTokenRunes))
-		d.NIC, d.Detail = s(d.NIC, maxTokenRunes), s(d.Detail, maxReasonRunes)
+		d.NIC, d.Detail = guestagent.MAC(s(string(d.NIC), maxTokenRunes)), s(d.Detail, maxReasonRunes)
 	}
 	for i := range r.Probes {
 		p := &r.Probes[i]
 		p.Kind, p.Status = model.ProbeKind(s(string(p.Kind), maxTokenRunes)), model.ProbeStatus(s(string(p.Status), maxTokenRunes))
-		p.Target, p.NIC, p.Error = s(p.Target, maxNameRunes), s(p.NIC, maxTokenRunes), s(p.Error, maxErrorRunes)
+		p.Target, p.NIC, p.Error = s(p.Target, maxNameRunes), guestagent.MAC(s(string(p.NIC), maxTokenRunes)), s(p.Error, maxErrorRunes)
 		p.Method, p.Note = s(p.Method, maxTokenRunes), s(p.Note, maxErrorRunes)
 		for j := range p.Addresses {
 			p.Addresses[j] = s(p.Addresses[j], maxTokenRunes)
@@ -52,7 +52,7 @@ func clean(r model.Result) model.Result {
 // cleanNIC is clean for one NIC.
 func cleanNIC(n model.NICResult) model.NICResult {
 	s := guestagent.Sanitize
-	n.MAC, n.Device, n.Model = s(n.MAC, maxTokenRunes), s(n.Device, maxNameRunes), s(n.Model, maxTokenRunes)
+	n.MAC, n.Device, n.Model = guestagent.MAC(s(string(n.MAC), maxTokenRunes)), s(n.Device, maxNameRunes), s(n.Model, maxTokenRunes)
 	n.SourceType, n.Source = s(n.SourceType, maxTokenRunes), s(n.Source, maxNameRunes)
 	n.GuestName = s(n.GuestName, maxNameRunes)
 	for i, ip := range n.IPs {

@@ -120,7 +120,7 @@ func assertWant(t *testing.T, d model.Result, w want) {
 	for mac, g := range w.nics {
 		found := false
 		for _, n := range d.NICs {
-			if n.MAC != mac {
+			if n.MAC.String() != mac {
 				continue
 			}
 			found = true

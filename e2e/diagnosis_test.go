@@ -157,7 +157,7 @@ func assertDiagnosis(t *testing.T, d model.Result, c diagCase) bool {
 		if g.Layer != c.layer {
 			t.Errorf("%s: %s layer = %q, want %q", d.Name, c.code, g.Layer, c.layer)
 		}
-		if !strings.EqualFold(g.NIC, c.nic) {
+		if !strings.EqualFold(g.NIC.String(), c.nic) {
 			t.Errorf("%s: %s nic = %q, want %q", d.Name, c.code, g.NIC, c.nic)
 		}
 		if strings.TrimSpace(g.Detail) == "" {

@@ -270,7 +270,7 @@ func assertHostCause(t *testing.T, d model.Result, c nicGuest) {
 		if g.Layer != model.LayerHost {
 			t.Errorf("%s: %s layer %q, want host", d.Name, g.Code, g.Layer)
 		}
-		if !strings.EqualFold(g.NIC, c.mac) {
+		if !strings.EqualFold(g.NIC.String(), c.mac) {
 			t.Errorf("%s: %s nic = %q, want %q", d.Name, g.Code, g.NIC, c.mac)
 		}
 		named := false
@@ -379,7 +379,7 @@ func assertNetworkOnly(t *testing.T, d model.Result, mac string, codes ...model.
 		if g.Layer != model.LayerNetwork {
 			t.Errorf("%s: %s cause %s under a network fault: %s", d.Name, g.Layer, g.Code, g.Detail)
 		}
-		if slices.Contains(codes, g.Code) && strings.EqualFold(g.NIC, mac) {
+		if slices.Contains(codes, g.Code) && strings.EqualFold(g.NIC.String(), mac) {
 			found = true
 		}
 	}

@@ -155,7 +155,7 @@ func (c *Client) OSInfo(ctx context.Context) (OSInfo, error) {
 // Interface is one guest network interface.
 type Interface struct {
 	Name  string         // guest's name for it, sanitised ("eth0", "Ethernet 2")
-	MAC   string         // lower-case "aa:bb:cc:dd:ee:ff"; "" if absent or invalid
+	MAC   MAC            // "" if absent or invalid
 	Addrs []netip.Prefix // addresses with their prefix length, zone removed
 }
 

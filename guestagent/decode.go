@@ -167,7 +167,7 @@ func decodeInterface(s *stream, cut *truncations) (Interface, error) {
 			if err := s.value(key, &v); err != nil {
 				return err
 			}
-			ifc.MAC, _ = NormalMAC(v)
+			ifc.MAC, _ = ParseMAC(v)
 			return nil
 		case "ip-addresses":
 			truncated, err := s.array(maxAddrs, func(int) error {

@@ -258,7 +258,7 @@ func FuzzDecodeInterfaces(f *testing.F) {
 			if ifc.Name == "" {
 				t.Errorf("interface without name")
 			}
-			if ifc.MAC != "" && !macRE.MatchString(ifc.MAC) {
+			if ifc.MAC != "" && !macRE.MatchString(ifc.MAC.String()) {
 				t.Errorf("MAC %q not canonical", ifc.MAC)
 			}
 			if len(ifc.Addrs) > maxAddrs {

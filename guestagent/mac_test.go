@@ -1,6 +1,7 @@
 package guestagent_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -31,6 +32,38 @@ func TestNormalMAC(t *testing.T) {
 			if got != tt.want || ok != (tt.want != "") {
 				t.Errorf("NormalMAC(%.40q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.want != "")
 			}
+			mac, ok := guestagent.ParseMAC(tt.in)
+			if mac.String() != tt.want || ok != (tt.want != "") || mac.Valid() != ok {
+				t.Errorf("ParseMAC(%.40q) = %q, %v (valid %v); want %q", tt.in, mac, ok, mac.Valid(), tt.want)
+			}
+			if conv := guestagent.MAC(tt.in); conv.Valid() != (tt.in == tt.want && ok) {
+				t.Errorf("MAC(%.40q).Valid() = %v", tt.in, conv.Valid())
+			}
 		})
+	}
+}
+
+// TestMACJSON: a MAC is its canonical string in JSON, the zero MAC omitted
+// by omitempty, and reads back as it was written.
+func TestMACJSON(t *testing.T) {
+	type row struct {
+		NIC guestagent.MAC `json:"nic,omitempty"`
+	}
+	mac, _ := guestagent.ParseMAC("52-54-00-0C-00-13")
+	for _, tt := range []struct {
+		in   row
+		want string
+	}{
+		{row{}, `{}`},
+		{row{NIC: mac}, `{"nic":"52:54:00:0c:00:13"}`},
+	} {
+		b, err := json.Marshal(tt.in)
+		if err != nil || string(b) != tt.want {
+			t.Errorf("Marshal(%+v) = %s, %v; want %s", tt.in, b, err, tt.want)
+		}
+		var back row
+		if err := json.Unmarshal(b, &back); err != nil || back != tt.in {
+			t.Errorf("Unmarshal(%s) = %+v, %v; want %+v", b, back, err, tt.in)
+		}
 	}
 }

@@ -63,7 +63,7 @@ type NIC struct {
 	// Kind is one of model.HostKind*.
 	Kind string
 	// MAC is the guest's MAC of the NIC.
-	MAC string
+	MAC guestagent.MAC
 	// Device is the host device: tap or macvtap name; for vhost-user the
 	// OVS interface name (the target dev, else the socket's base name).
 	Device string
@@ -240,10 +240,9 @@ func readLink(sysNet, name string) link {
 
 // isTapOf reports whether a tap's address is libvirt's for the NIC's MAC:
 // the same but the first byte, fe.
-func isTapOf(tapAddr, mac string) bool {
-	t, ok1 := guestagent.NormalMAC(tapAddr)
-	m, ok2 := guestagent.NormalMAC(mac)
-	return ok1 && ok2 && strings.HasPrefix(t, "fe:") && t[2:] == m[2:]
+func isTapOf(tapAddr string, mac guestagent.MAC) bool {
+	t, ok := guestagent.ParseMAC(tapAddr)
+	return ok && mac.Valid() && strings.HasPrefix(t.String(), "fe:") && t[2:] == mac[2:]
 }
 
 // down reports whether an operstate says the link cannot pass traffic.
@@ -251,9 +250,9 @@ func down(oper string) bool {
 	return oper == "down" || oper == "lowerlayerdown" || oper == "notpresent"
 }
 
-// sameMAC reports whether two MACs are the same, in any spelling.
-func sameMAC(a, b string) bool {
-	x, ok1 := guestagent.NormalMAC(a)
-	y, ok2 := guestagent.NormalMAC(b)
-	return ok1 && ok2 && x == y
+// sameMAC reports whether a, a MAC in any spelling the host reports, is
+// the NIC's mac.
+func sameMAC(a string, mac guestagent.MAC) bool {
+	x, ok := guestagent.ParseMAC(a)
+	return ok && mac.Valid() && x == mac
 }

@@ -57,7 +57,7 @@ func inspectVF(ctx context.Context, o Options, n NIC) model.HostSide {
 	}
 	facts = append(facts, v.String())
 	if v.mac != "" && !sameMAC(v.mac, n.MAC) && v.mac != "00:00:00:00:00:00" {
-		facts = append(facts, "VF mac differs from the NIC's "+n.MAC)
+		facts = append(facts, "VF mac differs from the NIC's "+n.MAC.String())
 	}
 	if v.linkState == "disable" {
 		return known(n.Kind, facts, fault(model.CodeHostVFDown,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 
+	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/probe/cause"
 )
 
@@ -136,8 +137,8 @@ func codes() map[Code]Layer {
 // the NIC it concerns (its MAC; empty for the VM as a whole) and one
 // sentence with the evidence and what to do.
 type Diagnosis struct {
-	Code   Code   `json:"code"`
-	Layer  Layer  `json:"layer"`
-	NIC    string `json:"nic,omitempty"`
-	Detail string `json:"detail"`
+	Code   Code           `json:"code"`
+	Layer  Layer          `json:"layer"`
+	NIC    guestagent.MAC `json:"nic,omitempty"`
+	Detail string         `json:"detail"`
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/policy"
 )
 
@@ -127,16 +128,16 @@ type AgentResult struct {
 // NICResult is one network interface of a domain, with what vmcheck learned
 // about its addresses and gateway.
 type NICResult struct {
-	MAC           string   `json:"mac"`
-	Device        string   `json:"device,omitempty"`
-	Model         string   `json:"model,omitempty"`
-	SourceType    string   `json:"source_type,omitempty"`
-	Source        string   `json:"source,omitempty"`
-	GuestName     string   `json:"guest_name,omitempty"`
-	IPs           []string `json:"ips"`
-	Gateway       string   `json:"gateway,omitempty"`
-	GatewaySource string   `json:"gateway_source,omitempty"`
-	NetworkType   string   `json:"network_type"`
+	MAC           guestagent.MAC `json:"mac"`
+	Device        string         `json:"device,omitempty"`
+	Model         string         `json:"model,omitempty"`
+	SourceType    string         `json:"source_type,omitempty"`
+	Source        string         `json:"source,omitempty"`
+	GuestName     string         `json:"guest_name,omitempty"`
+	IPs           []string       `json:"ips"`
+	Gateway       string         `json:"gateway,omitempty"`
+	GatewaySource string         `json:"gateway_source,omitempty"`
+	NetworkType   string         `json:"network_type"`
 	// HostKind is how the NIC is plugged on the host (bridge, openvswitch,
 	// direct, vhostuser, hostdev, proxmox-firewall, other).
 	HostKind string `json:"host_kind,omitempty"`
@@ -160,11 +161,11 @@ type HostSideResult struct {
 // another method of the VM's policy (kind service). Measured values are
 // omitted when the method does not measure them.
 type ProbeResult struct {
-	Kind   ProbeKind `json:"kind"`
-	Method string    `json:"method,omitempty"`
-	Target string    `json:"target,omitempty"`
-	NIC    string    `json:"nic,omitempty"`
-	OK     bool      `json:"ok"`
+	Kind   ProbeKind      `json:"kind"`
+	Method string         `json:"method,omitempty"`
+	Target string         `json:"target,omitempty"`
+	NIC    guestagent.MAC `json:"nic,omitempty"`
+	OK     bool           `json:"ok"`
 	// Status is ok, degraded, failed, error, unavailable or not_configured.
 	Status ProbeStatus `json:"status"`
 	// RTT is the round-trip time (icmp: the average), the connect time

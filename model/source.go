@@ -68,7 +68,7 @@ type Domain struct {
 
 // NIC is one network interface from the domain definition.
 type NIC struct {
-	MAC    string
+	MAC    guestagent.MAC
 	Device string
 	Model  string
 	// SourceType is "network", "bridge", "direct", …; Source is the libvirt
@@ -169,7 +169,7 @@ func (n NIC) HostName() string {
 	if n.Device != "" {
 		return n.Device
 	}
-	return n.MAC
+	return n.MAC.String()
 }
 
 // Nova is what OpenStack Nova wrote about the instance in the domain's

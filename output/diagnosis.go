@@ -52,10 +52,10 @@ type nicContext struct {
 func contextOf(d model.Diagnosis, r model.Result) nicContext {
 	c := nicContext{domain: shellWord(r.Name), mac: "MAC", device: "TAP", bridge: "BRIDGE", guestName: "the interface"}
 	if d.NIC != "" {
-		c.mac = shellWord(d.NIC)
+		c.mac = shellWord(d.NIC.String())
 	}
 	for _, n := range r.NICs {
-		if !strings.EqualFold(n.MAC, d.NIC) {
+		if !strings.EqualFold(n.MAC.String(), d.NIC.String()) {
 			continue
 		}
 		if n.Device != "" {
@@ -155,7 +155,7 @@ func HostSideNotes(r model.Result) []string {
 	var out []string
 	for _, n := range r.NICs {
 		if h := n.HostSide; h != nil && !h.Known {
-			out = append(out, n.MAC+": "+h.Note)
+			out = append(out, n.MAC.String()+": "+h.Note)
 		}
 	}
 	return out
@@ -208,7 +208,7 @@ type LogDiagnosis struct {
 func diagnosisFields(ds []model.Diagnosis) []LogDiagnosis {
 	list := make([]LogDiagnosis, 0, len(ds))
 	for _, d := range ds {
-		list = append(list, LogDiagnosis{Code: string(d.Code), Layer: string(d.Layer), NIC: d.NIC})
+		list = append(list, LogDiagnosis{Code: string(d.Code), Layer: string(d.Layer), NIC: d.NIC.String()})
 	}
 	return list
 }

@@ -42,7 +42,7 @@ type LogProbe struct {
 func ProbeFields(f map[string]any, probes []model.ProbeResult) {
 	list := make([]LogProbe, 0, len(probes))
 	for _, p := range probes {
-		list = append(list, LogProbe{Kind: string(p.Kind), Target: p.Target, NIC: p.NIC, Status: string(p.Status),
+		list = append(list, LogProbe{Kind: string(p.Kind), Target: p.Target, NIC: p.NIC.String(), Status: string(p.Status),
 			RTT: p.RTT, Error: p.Error, Outcome: ProbeOutcome(p, Tight)})
 	}
 	f["probes"] = list

@@ -61,10 +61,10 @@ type PVEConfig struct {
 
 // PVENIC is one netN entry: "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,…".
 type PVENIC struct {
-	Index  int    // N of netN
-	Model  string // "virtio", "e1000", …
-	MAC    string // lower-case; "" if absent or invalid
-	Bridge string // "" for NAT (user-mode) networking
+	Index  int            // N of netN
+	Model  string         // "virtio", "e1000", …
+	MAC    guestagent.MAC // "" if absent or invalid
+	Bridge string         // "" for NAT (user-mode) networking
 	// LinkDown is link_down=1: Proxmox VE keeps the NIC's link down
 	// (QMP set_link at start and whenever the option changes).
 	LinkDown bool
@@ -169,7 +169,7 @@ func parseNIC(n int, value string) PVENIC {
 		case k == "model":
 			nic.Model = v
 		case k == "macaddr":
-			nic.MAC = v
+			nic.MAC = normalMAC(v)
 		case k == "bridge":
 			nic.Bridge = v
 		case k == "link_down":
@@ -177,11 +177,8 @@ func parseNIC(n int, value string) PVENIC {
 		case k == "firewall":
 			nic.Firewall = parseBool(v) == 1
 		case pveModels[k]:
-			nic.Model, nic.MAC = k, v
+			nic.Model, nic.MAC = k, normalMAC(v)
 		}
-	}
-	if nic.MAC != "" {
-		nic.MAC = normalMAC(nic.MAC)
 	}
 	return nic
 }
@@ -264,9 +261,10 @@ func parseAgent(value string) *bool {
 	return nil
 }
 
-// normalMAC returns an Ethernet MAC in lower-case colon form, or "".
-func normalMAC(s string) string {
-	mac, _ := guestagent.NormalMAC(strings.TrimSpace(s))
+// normalMAC returns an Ethernet MAC in lower-case colon form, or the zero
+// MAC.
+func normalMAC(s string) guestagent.MAC {
+	mac, _ := guestagent.ParseMAC(strings.TrimSpace(s))
 	return mac
 }
 

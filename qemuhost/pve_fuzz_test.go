@@ -18,6 +18,7 @@ import (
 
 	"github.com/digitalocean/go-qemu/qmp/raw"
 
+	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/model"
 )
 
@@ -98,7 +99,7 @@ func FuzzParsePVEConfig(f *testing.F) {
 			if n.Index < 0 {
 				t.Errorf("NIC %+v: negative index", n)
 			}
-			if n.MAC != "" && !canonicalMAC.MatchString(n.MAC) {
+			if n.MAC != "" && !canonicalMAC.MatchString(n.MAC.String()) {
 				t.Errorf("NIC %+v: MAC not canonical", n)
 			}
 			checkPVEValue(t, "model", n.Model)
@@ -195,9 +196,9 @@ func FuzzPVENICs(f *testing.F) {
 		if len(out) > len(cfg.NICs)+len(rx) {
 			t.Errorf("%d NICs from %d config NICs and %d QMP NICs", len(out), len(cfg.NICs), len(rx))
 		}
-		fromQMP := map[string]bool{}
+		fromQMP := map[guestagent.MAC]bool{}
 		for i, n := range out {
-			if !canonicalMAC.MatchString(n.MAC) {
+			if !canonicalMAC.MatchString(n.MAC.String()) {
 				t.Errorf("NIC %d %+v: MAC not canonical", i, n)
 			}
 			for _, list := range [][]model.ExpectedAddr{n.Expected, n.Gateways} {

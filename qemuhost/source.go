@@ -441,7 +441,7 @@ func nics(vm VM, conf PVEConfig, hasConf bool, rx []raw.RxFilterInfo) []model.NI
 			if nic.MAC == "" {
 				continue
 			}
-			have[nic.MAC] = true
+			have[nic.MAC.String()] = true
 			have[name] = true
 			out = append(out, nic)
 		}
@@ -450,10 +450,10 @@ func nics(vm VM, conf PVEConfig, hasConf bool, rx []raw.RxFilterInfo) []model.NI
 	sort.Slice(extra, func(i, j int) bool { return extra[i].Name < extra[j].Name })
 	for _, r := range extra {
 		mac := normalMAC(r.MainMac)
-		if mac == "" || have[mac] || have[r.Name] {
+		if mac == "" || have[mac.String()] || have[r.Name] {
 			continue
 		}
-		have[mac] = true
+		have[mac.String()] = true
 		out = append(out, model.NIC{MAC: mac, HostKind: model.HostKindOther})
 	}
 	return out

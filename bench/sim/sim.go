@@ -190,7 +190,10 @@ func NewGuest(cfg GuestConfig) *Guest {
 }
 
 // MAC returns the guest NIC's MAC address.
-func (g *Guest) MAC() string { return g.mac }
+func (g *Guest) MAC() guestagent.MAC {
+	mac, _ := guestagent.ParseMAC(g.mac)
+	return mac
+}
 
 // Gateway returns the guest's default gateway.
 func (g *Guest) Gateway() netip.Addr { return g.gateway }

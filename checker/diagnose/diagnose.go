@@ -65,7 +65,7 @@ type Facts struct {
 // NIC is what discovery learned of one NIC.
 type NIC struct {
 	// MAC is the NIC's MAC, from the domain definition.
-	MAC string
+	MAC guestagent.MAC
 	// GuestName is the guest interface carrying MAC, "" for none.
 	GuestName string
 	// Addrs are the guest's addresses on it, without loopback.
@@ -89,7 +89,7 @@ type NIC struct {
 // osdetect.MaxEvidenceCommands guest commands, see gatewayCause).
 func Diagnose(ctx context.Context, f *Facts, probes []model.ProbeResult, nics []model.NICResult) []model.Diagnosis {
 	var host, guest, network []model.Diagnosis
-	explained := map[string]bool{} // NICs whose failure a host or guest cause explains
+	explained := map[guestagent.MAC]bool{} // NICs whose failure a host or guest cause explains
 	for i, n := range f.Domain.NICs {
 		nf := &f.NICs[i]
 		if n.LinkDown {
@@ -164,7 +164,7 @@ func hostSideResult(hs model.HostSide) *model.HostSideResult {
 
 // hostCause is the host cause of a HostSide, if any: only from a known
 // host side, and only a code of the host layer.
-func hostCause(hs model.HostSide, mac string) *model.Diagnosis {
+func hostCause(hs model.HostSide, mac guestagent.MAC) *model.Diagnosis {
 	if !hs.Known || hs.Fault == nil || model.Codes[hs.Fault.Code] != model.LayerHost || hs.Fault.Code == model.CodeHostLinkDown {
 		return nil
 	}
@@ -199,7 +199,7 @@ func linkDown(f *Facts, n model.NIC) model.Diagnosis {
 }
 
 // diag builds a Diagnosis, its layer from the code.
-func diag(code model.Code, mac, format string, a ...any) model.Diagnosis {
+func diag(code model.Code, mac guestagent.MAC, format string, a ...any) model.Diagnosis {
 	return model.Diagnosis{Code: code, Layer: model.Codes[code], NIC: mac, Detail: fmt.Sprintf(format, a...)}
 }
 
@@ -284,8 +284,8 @@ func expectedText(exp []model.ExpectedAddr, v4 bool) string {
 // failedGateway returns the first NIC whose gateway ping failed and that no
 // host cause explains, nor a guest cause other than a missing default
 // route (which a downed interface causes: the evidence tells).
-func failedGateway(f *Facts, probes []model.ProbeResult, explained map[string]bool, guest []model.Diagnosis) (*NIC, netip.Addr) {
-	routeOnly := map[string]bool{}
+func failedGateway(f *Facts, probes []model.ProbeResult, explained map[guestagent.MAC]bool, guest []model.Diagnosis) (*NIC, netip.Addr) {
+	routeOnly := map[guestagent.MAC]bool{}
 	for _, d := range guest {
 		routeOnly[d.NIC] = d.Code == model.CodeGuestNoDefaultRoute
 	}

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/osdetect"
 )
@@ -14,7 +15,7 @@ import (
 // route through the first) needs none.
 func TestNoDefaultRouteMultiHomed(t *testing.T) {
 	gw1, gw2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.1")
-	nic := func(mac, name string, addr string, gw netip.Addr, def bool) NIC {
+	nic := func(mac guestagent.MAC, name string, addr string, gw netip.Addr, def bool) NIC {
 		return NIC{MAC: mac, GuestName: name, Addrs: []netip.Addr{netip.MustParseAddr(addr)}, Gateway: gw, GatewaySource: "config", DefaultRoute: def}
 	}
 	for _, tt := range []struct {

@@ -72,10 +72,22 @@ func addrText(a netip.Addr) string {
 }
 
 // MAC formats a MAC address canonically (lower case, colons), or
-// returns "" when s is not one.
+// returns "" when s is not one. It is for label values read back as text
+// (the state file's label sets); a typed MAC is formatted by macLabel.
 func MAC(s string) string {
 	mac, _ := guestagent.NormalMAC(s)
 	return mac
+}
+
+// macLabel is m as a label: its canonical form, or "" when m is not a
+// MAC. A MAC the engine made is canonical and taken as it is; only one
+// that came another way (a Result read back from a state file, a
+// conversion) is parsed again.
+func macLabel(m guestagent.MAC) string {
+	if m.Valid() {
+		return m.String()
+	}
+	return MAC(string(m))
 }
 
 // UUID returns a domain UUID in canonical lower-case form, or "" when s
@@ -351,7 +363,7 @@ func alertLabels(a *policy.Alert, nova model.Nova) []string {
 func (b Budget) nicLabels(nics []model.NICResult) []NICSeries {
 	var out []NICSeries
 	for _, n := range nics {
-		mac := MAC(n.MAC)
+		mac := macLabel(n.MAC)
 		if mac == "" || len(out) >= MaxNICSeries || slices.ContainsFunc(out, func(s NICSeries) bool { return s.NIC == mac }) {
 			continue
 		}
@@ -389,7 +401,7 @@ func (b Budget) diagnosisLabels(ds []model.Diagnosis) []DiagnosisSeries {
 		if !ok || len(out) >= MaxDiagnoses {
 			continue
 		}
-		nic := MAC(d.NIC)
+		nic := macLabel(d.NIC)
 		switch {
 		case d.NIC != "" && nic == "":
 			nic = Placeholder
@@ -459,7 +471,7 @@ func (b Budget) probeLabels(probes []model.ProbeResult) ([]ProbeSeries, int) {
 		if !known || (p.Status != model.ProbePassed && p.Status != model.ProbeFailed && p.Status != model.ProbeDegraded) {
 			continue
 		}
-		kind, target, nic := string(p.Kind), targetLabel(&p), MAC(p.NIC)
+		kind, target, nic := string(p.Kind), targetLabel(&p), macLabel(p.NIC)
 		if p.Kind == model.ProbeService {
 			kind = kind + "/" + methodLabel(p.Kind, p.Method) // one series per method and target
 		}

@@ -116,7 +116,7 @@ func TestProbeLabelCaps(t *testing.T) {
 		var out []model.ProbeResult
 		for i := range n {
 			out = append(out, model.ProbeResult{Kind: model.ProbeGateway, Target: fmt.Sprintf("10.%d.%d.%d", net, i>>8, i&255),
-				NIC: fmt.Sprintf("52:54:00:00:%02x:%02x", byte(i>>8), byte(i)), Status: model.ProbePassed, RTT: 0.001})
+				NIC: guestagent.MAC(fmt.Sprintf("52:54:00:00:%02x:%02x", byte(i>>8), byte(i))), Status: model.ProbePassed, RTT: 0.001})
 		}
 		return out
 	}
@@ -199,7 +199,7 @@ func TestDiagnosisLabels(t *testing.T) {
 	linkDown := func(from, n int) []model.Diagnosis {
 		var out []model.Diagnosis
 		for i := from; i < from+n; i++ {
-			out = append(out, model.Diagnosis{Code: model.CodeHostLinkDown, Layer: model.LayerHost, NIC: mac(i)})
+			out = append(out, model.Diagnosis{Code: model.CodeHostLinkDown, Layer: model.LayerHost, NIC: guestagent.MAC(mac(i))})
 		}
 		return out
 	}
@@ -210,14 +210,14 @@ func TestDiagnosisLabels(t *testing.T) {
 	}{
 		{"healthy", [][]model.Diagnosis{nil}, nil},
 		{"codes and layers of the closed set only", [][]model.Diagnosis{{
-			{Code: "made_up", Layer: model.LayerHost, NIC: mac(1)},
+			{Code: "made_up", Layer: model.LayerHost, NIC: guestagent.MAC(mac(1))},
 			{Code: model.CodeGuestNoAddress, Layer: model.LayerHost, NIC: "52:54:00:00:00:01"},
 			{Code: model.CodeUpstreamUnreachable, Layer: "evil"},
 		}}, []DiagnosisSeries{{"guest_no_address", "guest", mac(1)}, {"upstream_unreachable", "network", ""}}},
 		{"a NIC that is not a MAC", [][]model.Diagnosis{{{Code: model.CodeGuestNICMissing, NIC: "<b>"}}},
 			[]DiagnosisSeries{{"guest_nic_missing", "guest", Placeholder}}},
 		{"canonical MAC, duplicates once", [][]model.Diagnosis{{
-			{Code: model.CodeGuestLinkDown, NIC: "52:54:00:00:00:0A"}, {Code: model.CodeGuestLinkDown, NIC: mac(10)},
+			{Code: model.CodeGuestLinkDown, NIC: "52:54:00:00:00:0A"}, {Code: model.CodeGuestLinkDown, NIC: guestagent.MAC(mac(10))},
 		}}, []DiagnosisSeries{{"guest_link_down", "guest", mac(10)}}},
 		{"at most maxDiagnoses a check", [][]model.Diagnosis{linkDown(0, 100)}, nil},
 		{"new NICs beyond the budget share the placeholder", [][]model.Diagnosis{

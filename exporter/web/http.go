@@ -236,12 +236,12 @@ func diagnosisItems(r model.Result) []diagnosisItem {
 
 // nicText names a NIC by its MAC and, when known, its host device and
 // guest interface name: "52:54:00:aa:00:01 (vnet0, eth0)".
-func nicText(mac string, nics []model.NICResult) string {
+func nicText(mac guestagent.MAC, nics []model.NICResult) string {
 	if mac == "" {
 		return ""
 	}
 	for _, n := range nics {
-		if !strings.EqualFold(n.MAC, mac) {
+		if !strings.EqualFold(n.MAC.String(), mac.String()) {
 			continue
 		}
 		var names []string
@@ -251,10 +251,10 @@ func nicText(mac string, nics []model.NICResult) string {
 			}
 		}
 		if len(names) > 0 {
-			return mac + " (" + strings.Join(names, ", ") + ")"
+			return mac.String() + " (" + strings.Join(names, ", ") + ")"
 		}
 	}
-	return mac
+	return mac.String()
 }
 
 func policyText(p policy.Policy) string {

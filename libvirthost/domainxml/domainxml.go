@@ -59,7 +59,7 @@ func ParseDomain(doc string, o hostnic.Options) (model.Domain, error) {
 		if iface.MAC == nil || iface.MAC.Address == "" {
 			return model.Domain{}, fmt.Errorf("interface %d has no MAC address", i)
 		}
-		n.MAC = strings.ToLower(iface.MAC.Address)
+		n.MAC = nicMAC(iface.MAC.Address)
 		if iface.Target != nil {
 			n.Device = iface.Target.Dev
 		}
@@ -109,9 +109,8 @@ func nicFacts(n *model.NIC, ifaceID string, md Metadata) (novaPort string) {
 			break
 		}
 	}
-	mac, _ := guestagent.NormalMAC(n.MAC)
 	for _, f := range md.NICs {
-		if f.MAC != mac {
+		if f.MAC != n.MAC.String() {
 			continue
 		}
 		if f.Address.IsValid() {
@@ -272,11 +271,11 @@ func addToMAC(m map[string][]netip.Addr, mac, addr string) bool {
 // with MAC mac, with Source "libvirt-dhcp": its host entries, then its
 // leases of an address family no host entry names (a host entry wins over
 // a lease).
-func (n Network) Expected(mac string) []model.ExpectedAddr {
-	key, ok := guestagent.NormalMAC(mac)
-	if !ok {
+func (n Network) Expected(mac guestagent.MAC) []model.ExpectedAddr {
+	if !mac.Valid() {
 		return nil
 	}
+	key := mac.String()
 	var out []model.ExpectedAddr
 	has4, has6 := false, false
 	for _, a := range n.Hosts[key] {
@@ -302,4 +301,15 @@ func maskBits(m [4]byte) int {
 		return -1
 	}
 	return n
+}
+
+// nicMAC is a domain interface's <mac address=…> as a guestagent.MAC.
+// libvirt writes only valid MACs, in canonical form; anything else is kept
+// lower-cased, as vmcheck always did, so that such a NIC is still listed
+// (it matches no guest interface and no metadata).
+func nicMAC(addr string) guestagent.MAC {
+	if mac, ok := guestagent.ParseMAC(addr); ok {
+		return mac
+	}
+	return guestagent.MAC(strings.ToLower(addr))
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/model"
 )
 
@@ -96,7 +97,7 @@ func FuzzParseDomainXML(f *testing.F) {
 			t.Errorf("channel state %q", d.Channel)
 		}
 		for i, n := range d.NICs {
-			if n.MAC == "" || n.MAC != strings.ToLower(n.MAC) {
+			if n.MAC == "" || string(n.MAC) != strings.ToLower(string(n.MAC)) {
 				t.Errorf("model.NIC %d: MAC %.80q empty or not lower-case", i, n.MAC)
 			}
 			if !sourceTypes[n.SourceType] {
@@ -153,9 +154,9 @@ func FuzzParseNetworkXML(f *testing.F) {
 			}
 		}
 		total := 0
-		for mac, as := range n.Hosts {
+		for key, as := range n.Hosts {
 			total += len(as)
-			checkExpected(t, n.Expected(mac), "libvirt-dhcp")
+			checkExpected(t, n.Expected(guestagent.MAC(key)), "libvirt-dhcp")
 		}
 		if total > MaxDHCPEntries {
 			t.Errorf("ParseNetwork() kept %d DHCP host entries", total)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/policy"
 )
@@ -247,7 +248,8 @@ func TestParseNetworkDHCP(t *testing.T) {
 		{"", "[]"},
 	}
 	for _, tt := range tests {
-		if got := fmt.Sprint(n.Expected(tt.mac)); got != tt.want {
+		mac, _ := guestagent.ParseMAC(tt.mac) // the spelling the edge reads
+		if got := fmt.Sprint(n.Expected(mac)); got != tt.want {
 			t.Errorf("Expected(%q) = %s, want %s", tt.mac, got, tt.want)
 		}
 	}

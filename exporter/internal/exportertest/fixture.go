@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vmcheck/vmcheck/exporter/history"
+	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/libvirthost"
 	"github.com/vmcheck/vmcheck/model"
 	"github.com/vmcheck/vmcheck/policy"
@@ -33,7 +34,7 @@ const (
 
 // OKProbes returns a passed external probe of 203.0.113.10 and a passed
 // gateway probe of gw on the NIC mac.
-func OKProbes(gw, mac string, rtt float64) []model.ProbeResult {
+func OKProbes(gw string, mac guestagent.MAC, rtt float64) []model.ProbeResult {
 	return Typed([]model.ProbeResult{
 		{Kind: model.ProbeExternal, Target: "203.0.113.10", OK: true, Status: model.ProbePassed, RTT: rtt},
 		{Kind: model.ProbeGateway, Target: gw, NIC: mac, OK: true, Status: model.ProbePassed, RTT: rtt / 2},
@@ -171,15 +172,25 @@ func HostileRound(i int) (model.Domain, model.Result) {
 		OS:    model.OSResult{Family: "linux", ID: fmt.Sprintf("os%d", i%3), Version: fmt.Sprintf("v%d", i)},
 		Agent: model.AgentResult{State: model.AgentOK},
 		Probes: append(OKProbes(gw, "52:54:00:aa:00:01", 0.001),
-			model.ProbeResult{Kind: model.ProbeGateway, Target: gw, NIC: fmt.Sprintf("52:54:00:bb:%02x:%02x", byte(i>>8), byte(i)), Status: model.ProbeFailed},
-			model.ProbeResult{Kind: model.ProbeAddress, Target: gw, NIC: fmt.Sprintf("52:54:00:cc:%02x:%02x", byte(i>>8), byte(i)), Status: model.ProbeFailed}),
+			model.ProbeResult{Kind: model.ProbeGateway, Target: gw, NIC: MAC(fmt.Sprintf("52:54:00:bb:%02x:%02x", byte(i>>8), byte(i))), Status: model.ProbeFailed},
+			model.ProbeResult{Kind: model.ProbeAddress, Target: gw, NIC: MAC(fmt.Sprintf("52:54:00:cc:%02x:%02x", byte(i>>8), byte(i))), Status: model.ProbeFailed}),
 		Diagnosis: []model.Diagnosis{
-			{Code: model.CodeHostLinkDown, Layer: model.LayerHost, NIC: fmt.Sprintf("52:54:00:dd:%02x:%02x", byte(i>>8), byte(i))},
+			{Code: model.CodeHostLinkDown, Layer: model.LayerHost, NIC: MAC(fmt.Sprintf("52:54:00:dd:%02x:%02x", byte(i>>8), byte(i)))},
 			{Code: model.Code(fmt.Sprintf("code%d", i)), Layer: model.LayerHost},
 		},
-		NICs: []model.NICResult{{MAC: fmt.Sprintf("52:54:00:dd:%02x:%02x", byte(i>>8), byte(i)), SourceType: "bridge", Source: fmt.Sprintf("br%d", i)}},
+		NICs: []model.NICResult{{MAC: MAC(fmt.Sprintf("52:54:00:dd:%02x:%02x", byte(i>>8), byte(i))), SourceType: "bridge", Source: fmt.Sprintf("br%d", i)}},
 	}
 	r.Probes = Typed(r.Probes)
 	d := model.Domain{Name: "vm", UUID: UUIDDebian, Nova: model.Nova{Instance: fmt.Sprintf("inst-%d", i), Project: "p"}}
 	return d, r
+}
+
+// MAC parses s, a valid MAC in any spelling, for a fixture; it panics on
+// anything else.
+func MAC(s string) guestagent.MAC {
+	mac, ok := guestagent.ParseMAC(s)
+	if !ok {
+		panic("exportertest: not a MAC: " + s)
+	}
+	return mac
 }
