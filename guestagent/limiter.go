@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -28,7 +29,8 @@ var ErrOverloaded = errors.New("hypervisor daemon overloaded")
 // so does, by a quarter, the latency of short agent calls (every command
 // but guest-exec, which forks in the guest) climbing to three times its floor:
 // libvirtd queueing calls for want of a worker is the first sign of
-// starving it. At most one decrease per window of finished calls; each
+// starving it; latency cuts stop at half the maximum (see latencyFloor).
+// At most one decrease per window of finished calls; each
 // call that finishes in time adds 1/limit, so the limit regains one per
 // window. It never goes below one.
 //
@@ -146,10 +148,10 @@ func (l *Limiter) Release(took time.Duration, short bool, err error) {
 	l.sinceCut++
 	switch {
 	case errors.Is(err, ErrOverloaded):
-		l.cut(0.5)
+		l.cut(0.5, 1)
 	case short && err == nil:
 		if l.sample(took) {
-			l.cut(0.75)
+			l.cut(0.75, l.latencyFloor())
 		} else {
 			l.grow()
 		}
@@ -186,16 +188,24 @@ func (l *Limiter) sample(took time.Duration) bool {
 // warmSamples is how many short calls set a Limiter's latency floor.
 const warmSamples = 16
 
-// cut decreases the limit by factor, at most once per window of finished
-// calls.
-func (l *Limiter) cut(factor float64) {
-	if l.sinceCut < l.current() {
+// cut decreases the limit by factor, not below least, at most once per
+// window of finished calls.
+func (l *Limiter) cut(factor, least float64) {
+	if l.sinceCut < l.current() || l.limit <= least {
 		return
 	}
-	l.limit = max(1, l.limit*factor)
+	l.limit = max(least, 1, l.limit*factor)
 	l.sinceCut = 0
 	l.cuts++
 }
+
+// latencyFloor is the lowest limit climbing latency may cut to: half the
+// maximum. Latency is a soft signal: it cannot tell libvirtd queueing
+// calls from busy guests answering slower than the idle calls that set
+// its floor, and a limit cut to one by it would let a single agent that
+// drips its replies (holding its slot until the check's deadline) stall
+// every other VM's calls. Only libvirt's own overload errors cut further.
+func (l *Limiter) latencyFloor() float64 { return math.Ceil(float64(l.max) / 2) }
 
 // grow adds 1/limit to the limit, up to its maximum.
 func (l *Limiter) grow() {

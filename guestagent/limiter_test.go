@@ -204,6 +204,39 @@ func TestLimiterBacksOffOnLatency(t *testing.T) {
 	}
 }
 
+// Climbing latency alone never cuts the limit below half its maximum: busy
+// guests answering every short call five times slower than the idle calls
+// that set the floor (what 17 TCG guests checked at once do) took a
+// limit of 18 down to 1 within 70 calls, and one agent dripping its reply
+// then held the only slot until the check's deadline while every other
+// VM waited. libvirt's overload errors still cut it to 1.
+func TestLimiterLatencyKeepsHalf(t *testing.T) {
+	l := NewLimiter(18)
+	ctx := context.Background()
+	for i := range 216 {
+		if err := l.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Millisecond
+		if i >= 16 {
+			took = 5 * time.Millisecond
+		}
+		l.Release(took, true, nil)
+	}
+	if s := l.Stats(); s.Backoffs == 0 || s.Limit != 9 {
+		t.Fatalf("latency ×5 for 200 calls: %+v; want backoffs down to 9, half of 18", s)
+	}
+	for range 200 {
+		if err := l.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		l.Release(time.Millisecond, true, ErrOverloaded)
+	}
+	if s := l.Stats(); s.Limit != 1 {
+		t.Errorf("after overload errors: limit %d, want 1", s.Limit)
+	}
+}
+
 // A call waiting for a slot gives up when its context ends, with an
 // error wrapping ErrUnresponsive and the context's error, and the slot it
 // would have had goes to the next waiter.
