@@ -113,13 +113,25 @@ func addressProbes(nics []nicFacts) []plannedProbe {
 //
 // agentLost reports that the agent stopped answering during the probes.
 func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out []model.ProbeResult, agentLost bool) {
-	ga, fam := f.agent, f.os.Family
 	plan := c.planProbes(f.nics, f.routes, extra)
+	methods := c.startMethods(ctx, f, plan, false)
+	defer c.dropEarlyPings(ctx, f)
+	out, agentLost = c.runPings(ctx, f, plan)
+	out = append(out, methods()...)
+	if agentLost {
+		c.boots.SetInfo(f.d.BootID, f.info, false)
+	}
+	return out, agentLost
+}
+
+// runPings starts the ping of each probe of the plan that has a target,
+// then reads each one's outcome when it is due; it returns one result per
+// probe of the plan, in order.
+func (c *Checker) runPings(ctx context.Context, f *facts, plan []plannedProbe) (out []model.ProbeResult, agentLost bool) {
+	ga, fam := f.agent, f.os.Family
 	icmp, _ := probe.Lookup("icmp")
 	spec := f.d.Policy.ICMP()
-	methods := c.startMethods(ctx, f, plan, false)
 	pids, started, agentLost := c.startPings(ctx, f, plan, spec)
-	defer c.dropEarlyPings(ctx, f)
 	expect := c.boots.PingTime(f.d.BootID)
 	countKey := fmt.Sprintf("icmp %d", spec.Count) // a ping with a count takes its own time
 	if spec.Count > 1 {
@@ -144,10 +156,6 @@ func (c *Checker) probe(ctx context.Context, f *facts, extra []netip.Addr) (out 
 			}
 		}
 		out[i] = p.res
-	}
-	out = append(out, methods()...)
-	if agentLost {
-		c.boots.SetInfo(f.d.BootID, f.info, false)
 	}
 	return out, agentLost
 }
