@@ -162,13 +162,21 @@ func (c *Checker) diagnosisFacts(f *facts) *diagnose.Facts {
 // pingAll runs the probes of the plan and the methods discovery started.
 // When the plan came from routes an earlier check read and some probe did
 // not pass, it reads the routes again, and probes again if they changed
-// the targets: remembered routes never decide a failure.
+// the targets: remembered routes never decide a failure. An external
+// target that got no reply while a gateway answered is pinged once more
+// (confirmUpstream).
 func (c *Checker) pingAll(ctx context.Context, f *facts) ([]model.ProbeResult, bool) {
 	extra := f.d.Policy.Targets
 	probes, agentLost := c.probe(ctx, f, extra)
 	if f.routesCached && !agentLost && ctx.Err() == nil {
 		if state, _ := verdict(probes); state != model.StateOK && c.rereadRoutes(ctx, f, extra) {
 			probes, agentLost = c.probe(ctx, f, extra)
+		}
+	}
+	if !agentLost && ctx.Err() == nil {
+		probes, agentLost = c.confirmUpstream(ctx, f, probes)
+		if agentLost {
+			c.boots.SetInfo(f.d.BootID, f.info, false)
 		}
 	}
 	return append(probes, f.waitEarly()...), agentLost

@@ -92,10 +92,11 @@ func TestRoutesRereadOnFailure(t *testing.T) {
 	}
 }
 
-// A failure that the fresh routes do not explain away stands, pinged
-// once: the routes are read again for the diagnosis, the targets are the
-// same, and the next check reads the routes again too (the last check
-// did not pass).
+// A failure that the fresh routes do not explain away stands: the routes
+// are read again for the diagnosis, the targets are the same, the silent
+// external target is pinged a second time after the gateway answered
+// (confirmUpstream), and the next check reads the routes again too (the
+// last check did not pass).
 func TestRoutesRereadFailureStands(t *testing.T) {
 	g := newRouteGuest(t)
 	c := New(testConfig())
@@ -107,8 +108,8 @@ func TestRoutesRereadFailureStands(t *testing.T) {
 	if r.State != model.StateDegraded {
 		t.Fatalf("external silent: %s (%s), want degraded", r.State, r.Reason)
 	}
-	if n := g.agent.Calls("guest-exec") - execs; n != 3 {
-		t.Errorf("%d guest-exec calls, want 3 (two pings, one route read)", n)
+	if n := g.agent.Calls("guest-exec") - execs; n != 4 {
+		t.Errorf("%d guest-exec calls, want 4 (two pings, one route read, the external target's second ping)", n)
 	}
 	c.Check(context.Background(), d)
 	if g.reads() != 3 {
@@ -178,8 +179,8 @@ func TestExternalPingBeforeRouteRead(t *testing.T) {
 	c.Check(context.Background(), d) // fails: the next reads the routes
 	order = nil
 	r := c.Check(context.Background(), d)
-	if want := []string{"ping 203.0.113.10", "cat /proc/net/ipv6_route", "ping 192.0.2.1"}; !slices.Equal(order, want) {
-		t.Errorf("after a failure: guest commands %q, want %q", order, want)
+	if want := []string{"ping 203.0.113.10", "cat /proc/net/ipv6_route", "ping 192.0.2.1", "ping 203.0.113.10"}; !slices.Equal(order, want) {
+		t.Errorf("after a failure: guest commands %q, want %q (the external target pinged again after the gateway answered)", order, want)
 	}
 	if r.State != model.StateDegraded || len(r.Probes) != 2 || r.Probes[0].Target != "203.0.113.10" || r.Probes[0].Status != model.ProbeFailed {
 		t.Errorf("after a failure: %s (%s), probes %+v", r.State, r.Reason, r.Probes)
