@@ -169,11 +169,15 @@ func (c *Cache) LearnPingTime(id string, elapsed time.Duration, reads int) {
 // elapsed) after one read too early. A read too early costs a libvirtd
 // worker another call; a read late only keeps the check open a little
 // longer, holding no worker: hence the high percentile (the 95th cost
-// 5.06 calls per check over 25 simulated rounds, this 5.01).
+// 5.06 calls per check over 25 simulated rounds, this 5.01). The first
+// estimate of a boot is its first run's time and an eighth: one run is
+// one sample of a spread, and starting from a fast one put the next
+// reads of that boot early until it climbed (5.004 calls per warm check,
+// 5.0005 with the eighth; BENCHMARKS.md).
 func learned(est, elapsed time.Duration, reads int) time.Duration {
 	switch {
 	case est <= 0:
-		return elapsed
+		return elapsed + elapsed/8
 	case reads <= 1:
 		return est - est/256
 	}

@@ -39,3 +39,14 @@ func TestLearnedPercentile(t *testing.T) {
 		t.Errorf("mean estimate %s, want from the 95th percentile (118 ms) to 140 ms", mean)
 	}
 }
+
+// The first run of a boot is one sample: the estimate starts an eighth
+// above it, then moves as TestLearnedPercentile shows.
+func TestLearnedFirstSample(t *testing.T) {
+	if got, want := learned(0, 96*time.Millisecond, 3), 108*time.Millisecond; got != want {
+		t.Errorf("first estimate after a 96 ms run: %s, want %s", got, want)
+	}
+	if got, want := learned(108*time.Millisecond, 90*time.Millisecond, 1), 108*time.Millisecond-108*time.Millisecond/256; got != want {
+		t.Errorf("after a hit: %s, want %s", got, want)
+	}
+}
