@@ -44,6 +44,7 @@ import (
 
 	"github.com/vmcheck/vmcheck/guestagent"
 	"github.com/vmcheck/vmcheck/guestagent/agentsocket"
+	"github.com/vmcheck/vmcheck/internal/timing"
 	"github.com/vmcheck/vmcheck/model"
 )
 
@@ -641,12 +642,8 @@ func (s *Source) agentFree(vm VM) func(ctx context.Context) error {
 				return fmt.Errorf("%w: another client holds the agent socket %s (Proxmox VE's own agent call, a backup's fs-freeze, or a manual session); vmcheck does not contend for it and will try again next round",
 					guestagent.ErrUnresponsive, vm.Agent)
 			}
-			t := time.NewTimer(agentBusyPoll)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("%w: another client holds the agent socket %s: %w", guestagent.ErrUnresponsive, vm.Agent, ctx.Err())
-			case <-t.C:
+			if err := timing.Sleep(ctx, agentBusyPoll); err != nil {
+				return fmt.Errorf("%w: another client holds the agent socket %s: %w", guestagent.ErrUnresponsive, vm.Agent, err)
 			}
 		}
 	}
