@@ -203,16 +203,16 @@ func simRows(t *table, rep *Results) (policySim []SimRun) {
 		t.row("6", "host CPU per check (user + system, simulator included)", cmd,
 			fmt.Sprintf("**%.0f µs** (cold round %.0f µs)", r.Warm.CPUPerCheck*1e6, r.Cold.CPUPerCheck*1e6), "< 1 ms", met(r.Warm.CPUPerCheck < 1e-3 && r.Cold.CPUPerCheck < 1e-3))
 		t.row("6", "peak RSS, serve: rounds, each followed by 1 + 10 scrapes", cmd,
-			fmt.Sprintf("**%.0f MB**, of which %.0f MB file-backed (binary, libvirt and its libraries); Go memory limit %.1f MiB", float64(r.PeakRSS)/1e6, float64(r.RSSFile)/1e6, float64(r.MemoryLimit)/(1<<20)), "< 60 MB", met(r.PeakRSS < 60e6))
+			fmt.Sprintf("**%.0f MB**, of which %.0f MB file-backed (binary, libvirt and its libraries); Go memory limit %.1f MiB", float64(r.PeakRSSBytes)/1e6, float64(r.RSSFileBytes)/1e6, float64(r.MemoryLimit)/(1<<20)), "< 60 MB", met(r.PeakRSSBytes < 60e6))
 		t.row("6", "allocations per check (simulator included)", cmd,
-			fmt.Sprintf("%.0f allocs, %.0f kB", r.Warm.AllocsPerChk, r.Warm.BytesPerChk/1e3), "—", "—")
+			fmt.Sprintf("%.0f allocs, %.0f kB", r.Warm.AllocsPerChk, r.Warm.BytesPerCheck/1e3), "—", "—")
 		t.row("6", fmt.Sprintf("GET /metrics, %d domains (%d samples, gzip), between rounds", r.Domains, r.ScrapeSamples), cmd,
 			fmt.Sprintf("**%s** (%d kB gzip); first scrape after a round %s", Secs(r.ScrapeCached), r.ScrapeBytes/1000, Secs(r.ScrapeFresh)), "< 10 ms", met(r.ScrapeCached < 0.010))
 		if before != nil {
 			b := before.Report
 			t.row("6", "the same, as before this change: every metric gathered, encoded and compressed by promhttp on each scrape",
 				"`"+strings.Join(before.Args, " ")+"`",
-				fmt.Sprintf("%s (%d kB gzip); first scrape after a round %s; peak RSS %.0f MB", Secs(b.ScrapeCached), b.ScrapeBytes/1000, Secs(b.ScrapeFresh), float64(b.PeakRSS)/1e6),
+				fmt.Sprintf("%s (%d kB gzip); first scrape after a round %s; peak RSS %.0f MB", Secs(b.ScrapeCached), b.ScrapeBytes/1000, Secs(b.ScrapeFresh), float64(b.PeakRSSBytes)/1e6),
 				"< 10 ms", met(b.ScrapeCached < 0.010))
 		}
 	}
@@ -220,8 +220,8 @@ func simRows(t *table, rep *Results) (policySim []SimRun) {
 		var tf, rss, file []float64
 		for _, s := range cron {
 			tf = append(tf, s.Report.TextfileWrite)
-			rss = append(rss, float64(s.Report.PeakRSS))
-			file = append(file, float64(s.Report.RSSFile))
+			rss = append(rss, float64(s.Report.PeakRSSBytes))
+			file = append(file, float64(s.Report.RSSFileBytes))
 		}
 		r := cron[0].Report
 		cmd := "`" + strings.Join(cron[0].Args, " ") + "` ×" + fmt.Sprint(len(cron))

@@ -1,9 +1,13 @@
 // Package report holds what labbench (bench/cmd/labbench) measures, as
-// written to results.json, and renders it as the Markdown table of
-// BENCHMARKS.md.
+// written to results.json, and what simbench (bench/cmd/simbench) prints
+// (SimReport), and renders it as the Markdown table of BENCHMARKS.md.
 package report
 
-import "time"
+import (
+	"time"
+
+	"github.com/vmcheck/vmcheck/model"
+)
 
 // VMRun is one `vmcheck check` process.
 type VMRun struct {
@@ -168,43 +172,82 @@ type SimRun struct {
 	Report SimReport `json:"report"`
 }
 
-// SimReport is the part of simbench's report the table uses.
+// SimReport is what one bench/cmd/simbench process measured: the JSON
+// object it prints on stdout, which labbench keeps in SimRun.
 type SimReport struct {
-	Mode        string `json:"mode"`
-	Metrics     string `json:"metrics"`
-	Domains     int    `json:"domains"`
-	Concurrency int    `json:"concurrency"`
-	Workers     int    `json:"libvirtd_workers"`
-	Policy      string `json:"policy"`
-	Latency     struct {
-		RoundTrip float64 `json:"round_trip_seconds"`
-		Exec      float64 `json:"exec_seconds"`
-		PingReply float64 `json:"ping_reply_seconds"`
-	} `json:"latency"`
-	AgentCallLimit    int            `json:"agent_calls_limit"`
-	AgentCallPeak     int            `json:"agent_calls_peak"`
-	AgentCallBackoffs int            `json:"agent_call_backoffs"`
-	MemoryLimit       int64          `json:"memory_limit_bytes"`
-	Cold              SimRound       `json:"cold"`
-	Warm              SimRound       `json:"warm"`
-	States            map[string]int `json:"states"`
-	PeakRSS           int64          `json:"peak_rss_bytes"`
-	RSSFile           int64          `json:"rss_file_bytes"`
-	ScrapeFresh       float64        `json:"scrape_fresh_seconds"`
-	ScrapeCached      float64        `json:"scrape_cached_seconds"`
-	ScrapeBytes       int            `json:"scrape_bytes"`
-	ScrapeSamples     int            `json:"scrape_samples"`
-	TextfileWrite     float64        `json:"textfile_write_seconds"`
-	TextfileBytes     int64          `json:"textfile_bytes"`
+	Mode        string     `json:"mode"`
+	Metrics     string     `json:"metrics"`
+	Domains     int        `json:"domains"`
+	Concurrency int        `json:"concurrency"`
+	Workers     int        `json:"libvirtd_workers"` // 0: no limit
+	Latency     SimLatency `json:"latency"`
+	PingTimeout float64    `json:"ping_timeout_seconds"`
+	Silent      bool       `json:"silent_external"`
+	GOMAXPROCS  int        `json:"gomaxprocs"`
+	Policy      string     `json:"policy"`
+
+	// Rounds: the first is cold (OS detection), the others warm (OS cached
+	// per boot, as in `vmcheck serve`).
+	Rounds []SimRound `json:"rounds"`
+	// Cold and Warm summarise Rounds (Warm: medians of rounds 2..n).
+	Cold SimRound `json:"cold"`
+	Warm SimRound `json:"warm"`
+
+	// States counts the verdicts of the last round.
+	States map[model.State]int `json:"states"`
+
+	// AgentCallLimit is the limit on agent calls in flight the checker
+	// used (settings.Config.AgentCalls: -agent-calls, else vmcheck's
+	// default), AgentCallPeak the most it had in flight, AgentCallBackoffs
+	// how often it backed off (overload, climbing latency).
+	AgentCallLimit    int `json:"agent_calls_limit"`
+	AgentCallPeak     int `json:"agent_calls_peak"`
+	AgentCallBackoffs int `json:"agent_call_backoffs"`
+
+	// MemoryLimit is the Go runtime's soft memory limit, as serve and cron
+	// set it for the domains (schedule.SetMemoryTarget; GOMEMLIMIT wins).
+	MemoryLimit int64 `json:"memory_limit_bytes"`
+
+	// PeakRSSBytes is the process's peak resident set (getrusage).
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// RSSFileBytes is the file-backed part of the resident set at the end:
+	// the binary and its shared libraries (libvirt and its dependencies),
+	// pages shared with every other process that maps them.
+	RSSFileBytes int64 `json:"rss_file_bytes"`
+	// HeapInuse is the live heap at the end, after a GC.
+	HeapInuse uint64 `json:"heap_inuse_bytes"`
+
+	// serve: scrape latencies of GET /metrics over HTTP (gzip, as
+	// Prometheus asks), medians: the first scrape after each round (every
+	// domain's metrics are rebuilt), and the scrapes between rounds.
+	ScrapeFresh   float64 `json:"scrape_fresh_seconds"`
+	ScrapeCached  float64 `json:"scrape_cached_seconds"`
+	ScrapeBytes   int     `json:"scrape_bytes"`
+	ScrapeSamples int     `json:"scrape_samples"`
+	// cron: the time of cron.WriteTextfile (gather, encode, write,
+	// fsync, rename) after the round.
+	TextfileWrite float64 `json:"textfile_write_seconds"`
+	TextfileBytes int64   `json:"textfile_bytes"`
 }
 
-// SimRound is one simulated round.
+// SimLatency is the simulated latency (bench/sim.Latency) of a SimReport,
+// in seconds.
+type SimLatency struct {
+	RoundTrip float64 `json:"round_trip_seconds"`
+	Exec      float64 `json:"exec_seconds"`
+	PingReply float64 `json:"ping_reply_seconds"`
+	Jitter    float64 `json:"jitter"`
+}
+
+// SimRound is one simulated round: one CheckAll over every domain.
 type SimRound struct {
-	Wall         float64 `json:"wall_seconds"`
-	CPUPerCheck  float64 `json:"cpu_per_check_seconds"`
-	AllocsPerChk float64 `json:"allocs_per_check"`
-	BytesPerChk  float64 `json:"alloc_bytes_per_check"`
-	AgentCalls   float64 `json:"agent_calls_per_check"`
+	Wall          float64 `json:"wall_seconds"`
+	CPUPerCheck   float64 `json:"cpu_per_check_seconds"`
+	AllocsPerChk  float64 `json:"allocs_per_check"`
+	BytesPerCheck float64 `json:"alloc_bytes_per_check"`
+	AgentCalls    float64 `json:"agent_calls_per_check"`
+	// AgentCallsOK is AgentCalls over the checks that came out ok.
 	AgentCallsOK float64 `json:"agent_calls_per_ok_check"`
+	MaxCheck     float64 `json:"max_check_seconds"`
 	MedianCheck  float64 `json:"median_check_seconds"`
 }

@@ -102,7 +102,7 @@ func simBenchmarks(ctx context.Context, o options, rep *report.Results) error {
 		}
 		rep.Sim = append(rep.Sim, report.SimRun{Name: c.name, Args: append([]string{"simbench"}, args...), Report: r})
 		logf("  round %.2fs (warm), %.0f µs CPU/check, peak RSS %.0f MB, scrape %.1f ms, textfile %.1f ms",
-			r.Warm.Wall, r.Warm.CPUPerCheck*1e6, float64(r.PeakRSS)/1e6, r.ScrapeCached*1e3, r.TextfileWrite*1e3)
+			r.Warm.Wall, r.Warm.CPUPerCheck*1e6, float64(r.PeakRSSBytes)/1e6, r.ScrapeCached*1e3, r.TextfileWrite*1e3)
 	}
 	return nil
 }

@@ -1,9 +1,9 @@
 // Command simbench drives vmcheck's checker engine over simulated domains
 // (bench/sim) and measures what a host with many VMs costs: round wall
 // time, host CPU and allocations per check, peak RSS, /metrics scrape
-// latency and the textfile write. It prints one JSON object (Report) on
-// stdout; `make bench` runs it through bench/cmd/labbench with latencies
-// measured in the lab.
+// latency and the textfile write. It prints one JSON object
+// (bench/report.SimReport) on stdout; `make bench` runs it through
+// bench/cmd/labbench with latencies measured in the lab.
 package main
 
 import (
@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vmcheck/vmcheck/bench/report"
 	"github.com/vmcheck/vmcheck/bench/sim"
 	"github.com/vmcheck/vmcheck/checker"
 	"github.com/vmcheck/vmcheck/config"
@@ -40,84 +41,6 @@ import (
 	"github.com/vmcheck/vmcheck/probe"
 	"github.com/vmcheck/vmcheck/settings"
 )
-
-// Report is what simbench measured.
-type Report struct {
-	Mode        string      `json:"mode"`
-	Metrics     string      `json:"metrics"`
-	Domains     int         `json:"domains"`
-	Concurrency int         `json:"concurrency"`
-	Workers     int         `json:"libvirtd_workers"` // 0: no limit
-	Latency     LatencyJSON `json:"latency"`
-	PingTimeout float64     `json:"ping_timeout_seconds"`
-	Silent      bool        `json:"silent_external"`
-	GOMAXPROCS  int         `json:"gomaxprocs"`
-	Policy      string      `json:"policy"`
-
-	// Rounds: the first is cold (OS detection), the others warm (OS cached
-	// per boot, as in `vmcheck serve`).
-	Rounds []Round `json:"rounds"`
-	// Cold and Warm summarise Rounds (Warm: medians of rounds 2..n).
-	Cold Round `json:"cold"`
-	Warm Round `json:"warm"`
-
-	// States counts the verdicts of the last round.
-	States map[model.State]int `json:"states"`
-
-	// AgentCallLimit is the limit on agent calls in flight the checker
-	// used (settings.Config.AgentCalls: -agent-calls, else vmcheck's
-	// default), AgentCallPeak the most it had in flight, AgentCallBackoffs
-	// how often it backed off (overload, climbing latency).
-	AgentCallLimit    int `json:"agent_calls_limit"`
-	AgentCallPeak     int `json:"agent_calls_peak"`
-	AgentCallBackoffs int `json:"agent_call_backoffs"`
-
-	// MemoryLimit is the Go runtime's soft memory limit, as serve and cron
-	// set it for the domains (schedule.SetMemoryTarget; GOMEMLIMIT wins).
-	MemoryLimit int64 `json:"memory_limit_bytes"`
-
-	// PeakRSSBytes is the process's peak resident set (getrusage).
-	PeakRSSBytes int64 `json:"peak_rss_bytes"`
-	// RSSFileBytes is the file-backed part of the resident set at the end:
-	// the binary and its shared libraries (libvirt and its dependencies),
-	// pages shared with every other process that maps them.
-	RSSFileBytes int64 `json:"rss_file_bytes"`
-	// HeapInuse is the live heap at the end, after a GC.
-	HeapInuse uint64 `json:"heap_inuse_bytes"`
-
-	// serve: scrape latencies of GET /metrics over HTTP (gzip, as
-	// Prometheus asks), medians: the first scrape after each round (every
-	// domain's metrics are rebuilt), and the scrapes between rounds.
-	ScrapeFresh   float64 `json:"scrape_fresh_seconds"`
-	ScrapeCached  float64 `json:"scrape_cached_seconds"`
-	ScrapeBytes   int     `json:"scrape_bytes"`
-	ScrapeSamples int     `json:"scrape_samples"`
-	// cron: the time of cron.WriteTextfile (gather, encode, write,
-	// fsync, rename) after the round.
-	TextfileWrite float64 `json:"textfile_write_seconds"`
-	TextfileBytes int64   `json:"textfile_bytes"`
-}
-
-// LatencyJSON is sim.Latency in seconds.
-type LatencyJSON struct {
-	RoundTrip float64 `json:"round_trip_seconds"`
-	Exec      float64 `json:"exec_seconds"`
-	PingReply float64 `json:"ping_reply_seconds"`
-	Jitter    float64 `json:"jitter"`
-}
-
-// Round is one CheckAll over every domain.
-type Round struct {
-	Wall          float64 `json:"wall_seconds"`
-	CPUPerCheck   float64 `json:"cpu_per_check_seconds"`
-	AllocsPerChk  float64 `json:"allocs_per_check"`
-	BytesPerCheck float64 `json:"alloc_bytes_per_check"`
-	AgentCalls    float64 `json:"agent_calls_per_check"`
-	// AgentCallsOK is AgentCalls over the checks that came out ok.
-	AgentCallsOK float64 `json:"agent_calls_per_ok_check"`
-	MaxCheck     float64 `json:"max_check_seconds"`
-	MedianCheck  float64 `json:"median_check_seconds"`
-}
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
@@ -263,12 +186,12 @@ func newChecker(f flags, ext netip.Addr) (*checker.Checker, error) {
 	return checker.New(cfg), nil
 }
 
-// newReport is the Report of flags f and checker c, before measuring.
-func newReport(f flags, c *checker.Checker) Report {
+// newReport is the SimReport of flags f and checker c, before measuring.
+func newReport(f flags, c *checker.Checker) report.SimReport {
 	lat := f.lat
-	return Report{
+	return report.SimReport{
 		Mode: f.mode, Metrics: f.metricsMode, Domains: f.n, Concurrency: c.Config().Concurrency, Workers: f.workers,
-		Latency:     LatencyJSON{lat.RoundTrip.Seconds(), lat.Exec.Seconds(), lat.PingReply.Seconds(), lat.Jitter},
+		Latency:     report.SimLatency{RoundTrip: lat.RoundTrip.Seconds(), Exec: lat.Exec.Seconds(), PingReply: lat.PingReply.Seconds(), Jitter: lat.Jitter},
 		PingTimeout: f.pingTimeout.Seconds(), Silent: f.silent, GOMAXPROCS: runtime.GOMAXPROCS(0), Policy: f.policy,
 	}
 }
@@ -303,11 +226,11 @@ func (s *host) record(rs []model.Result) {
 
 // rounds runs the rounds of f into rep (in serve mode each followed by
 // scrapes) and returns the results of the last.
-func (s *host) rounds(ctx context.Context, f flags, rep *Report) ([]model.Result, error) {
+func (s *host) rounds(ctx context.Context, f flags, rep *report.SimReport) ([]model.Result, error) {
 	var last []model.Result
 	var fresh, cached []float64
 	for range f.rounds {
-		var round Round
+		var round report.SimRound
 		var start time.Time
 		var wall time.Duration
 		round, last, start, wall = s.checkRound(ctx, f.n)
@@ -345,7 +268,7 @@ func (s *host) rounds(ctx context.Context, f flags, rep *Report) ([]model.Result
 
 // checkRound runs one CheckAll over every domain (n of them) and measures
 // it; it returns the measures, the results, and when and how long it ran.
-func (s *host) checkRound(ctx context.Context, n int) (Round, []model.Result, time.Time, time.Duration) {
+func (s *host) checkRound(ctx context.Context, n int) (report.SimRound, []model.Result, time.Time, time.Duration) {
 	calls0 := guestCalls(s.guests)
 	runtime.GC()
 	var m0, m1 runtime.MemStats
@@ -363,7 +286,7 @@ func (s *host) checkRound(ctx context.Context, n int) (Round, []model.Result, ti
 	for i, r := range last {
 		durs[i] = r.Duration
 	}
-	return Round{
+	return report.SimRound{
 		Wall:          wall.Seconds(),
 		CPUPerCheck:   cpu.Seconds() / float64(n),
 		AllocsPerChk:  float64(m1.Mallocs-m0.Mallocs) / float64(n),
@@ -377,7 +300,7 @@ func (s *host) checkRound(ctx context.Context, n int) (Round, []model.Result, ti
 
 // textfile (cron: one round, then the textfile) records last and measures
 // cron.WriteTextfile into rep.
-func (s *host) textfile(last []model.Result, rep *Report) error {
+func (s *host) textfile(last []model.Result, rep *report.SimReport) error {
 	s.record(last)
 	s.h.SetRound(history.Round{Start: time.Now(), Duration: time.Second, Domains: len(last)})
 	dir, err := os.MkdirTemp("", "simbench")
@@ -401,7 +324,7 @@ func (s *host) textfile(last []model.Result, rep *Report) error {
 }
 
 // countSamples (serve) counts the samples /metrics exposes into rep.
-func (s *host) countSamples(rep *Report) error {
+func (s *host) countSamples(rep *report.SimReport) error {
 	all := prometheus.Gatherers{s.reg}
 	if s.opts.Collector != nil {
 		vm := prometheus.NewRegistry()
@@ -516,23 +439,23 @@ func peakRSS() int64 {
 	return ru.Maxrss * 1024 // kilobytes on Linux
 }
 
-func medianRound(rs []Round) Round {
-	pick := func(f func(Round) float64) float64 {
+func medianRound(rs []report.SimRound) report.SimRound {
+	pick := func(f func(report.SimRound) float64) float64 {
 		v := make([]float64, len(rs))
 		for i, r := range rs {
 			v[i] = f(r)
 		}
 		return sim.Median(v)
 	}
-	return Round{
-		Wall:          pick(func(r Round) float64 { return r.Wall }),
-		CPUPerCheck:   pick(func(r Round) float64 { return r.CPUPerCheck }),
-		AllocsPerChk:  pick(func(r Round) float64 { return r.AllocsPerChk }),
-		BytesPerCheck: pick(func(r Round) float64 { return r.BytesPerCheck }),
-		AgentCalls:    pick(func(r Round) float64 { return r.AgentCalls }),
-		AgentCallsOK:  pick(func(r Round) float64 { return r.AgentCallsOK }),
-		MaxCheck:      pick(func(r Round) float64 { return r.MaxCheck }),
-		MedianCheck:   pick(func(r Round) float64 { return r.MedianCheck }),
+	return report.SimRound{
+		Wall:          pick(func(r report.SimRound) float64 { return r.Wall }),
+		CPUPerCheck:   pick(func(r report.SimRound) float64 { return r.CPUPerCheck }),
+		AllocsPerChk:  pick(func(r report.SimRound) float64 { return r.AllocsPerChk }),
+		BytesPerCheck: pick(func(r report.SimRound) float64 { return r.BytesPerCheck }),
+		AgentCalls:    pick(func(r report.SimRound) float64 { return r.AgentCalls }),
+		AgentCallsOK:  pick(func(r report.SimRound) float64 { return r.AgentCallsOK }),
+		MaxCheck:      pick(func(r report.SimRound) float64 { return r.MaxCheck }),
+		MedianCheck:   pick(func(r report.SimRound) float64 { return r.MedianCheck }),
 	}
 }
 
