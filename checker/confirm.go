@@ -12,8 +12,9 @@ import (
 //
 // The two pings of the first try are not sent at once: an external
 // target's ping starts first (before the routes are read, when this boot
-// read them before), the gateway's up to a second later, and each waits
-// for its own timeout. When the network comes back in between (a bridge
+// read them before), the gateway's after the routes are read (an agent
+// call or two later, longer on a busy guest), and each waits for its own
+// timeout. When the network comes back in between (a bridge
 // up again, a gateway's neighbour entry resolved on its last retry), the
 // gateway answers and the external ping, sent before, does not: the
 // check would blame the path beyond a gateway that is fine, on every VM
