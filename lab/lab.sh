@@ -439,6 +439,11 @@ ensure_network() {
 	lab_ip link set lo up
 	out_ip link set lo up
 	# New devices inherit "default": keep IPv6 addresses on link down, no DAD delay.
+	# arp_ignore 1: only the interface that holds an address answers ARP for it. The veth
+	# ends of the macvtap's lower device and of the OVS link (and OVS's own port) see every
+	# broadcast of $BR_PUB; answering for the gateway there with their own MACs ("ARP flux")
+	# made a guest's entry for its gateway change MAC under a test's feet.
+	in_lab sysctl -q -w net.ipv4.conf.all.arp_ignore=1
 	in_lab sysctl -q -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
 		net.ipv6.conf.default.keep_addr_on_down=1 net.ipv6.conf.all.keep_addr_on_down=1 \
 		net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.default.accept_ra=0 >/dev/null
