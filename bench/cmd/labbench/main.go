@@ -147,28 +147,21 @@ func labRuns(ctx context.Context, o options, rep *report.Results, cleanups *[]fu
 		*cleanups = append(*cleanups, down)
 	}
 	only := o.hostileOnly || o.detectOnly || o.policyOnly || o.workersOnly
-	if !only {
-		if err := labBenchmarks(ctx, o, lab, rep, cleanups); err != nil {
-			return err
-		}
+	steps := []struct {
+		run bool
+		do  func() error
+	}{
+		{!only, func() error { return labBenchmarks(ctx, o, lab, rep, cleanups) }},
+		{!only || o.policyOnly, func() error { return policyBenchmarks(ctx, o, lab, rep) }},
+		{!only || o.hostileOnly, func() error { return hostileBenchmarks(ctx, o, lab, rep) }},
+		{!only || o.workersOnly, func() error { return workersBenchmarks(ctx, o, lab, rep) }},
+		{!only || o.detectOnly, func() error { return detectBenchmarks(ctx, o, lab, rep) }},
 	}
-	if !only || o.policyOnly {
-		if err := policyBenchmarks(ctx, o, lab, rep); err != nil {
-			return err
+	for _, s := range steps {
+		if !s.run {
+			continue
 		}
-	}
-	if !only || o.hostileOnly {
-		if err := hostileBenchmarks(ctx, o, lab, rep); err != nil {
-			return err
-		}
-	}
-	if !only || o.workersOnly {
-		if err := workersBenchmarks(ctx, o, lab, rep); err != nil {
-			return err
-		}
-	}
-	if !only || o.detectOnly {
-		if err := detectBenchmarks(ctx, o, lab, rep); err != nil {
+		if err := s.do(); err != nil {
 			return err
 		}
 	}
